@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code (``python -m sdk.protos.generate``); not edited by hand."""

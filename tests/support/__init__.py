@@ -1,0 +1,15 @@
+"""Helpers shared by the test suites: real databases and real processes."""
+
+from tests.support.databases import create_mariadb_database, create_pg_database, drop_mariadb_database, drop_pg_database
+from tests.support.ports import free_port
+from tests.support.processes import ManagedProcess, start_process
+
+__all__ = [
+    "ManagedProcess",
+    "create_mariadb_database",
+    "create_pg_database",
+    "drop_mariadb_database",
+    "drop_pg_database",
+    "free_port",
+    "start_process",
+]

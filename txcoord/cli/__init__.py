@@ -1,0 +1,11 @@
+"""The coordinator's commands for `txc`: registry, coordinator, db, tx, demo."""
+
+from __future__ import annotations
+
+import typer
+
+from txcoord.cli.registry import app as registry_app
+
+
+def register_commands(app: typer.Typer) -> None:
+    app.add_typer(registry_app, name="registry")
