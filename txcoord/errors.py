@@ -1,0 +1,42 @@
+"""The coordinator's exception hierarchy: every error txcoord raises derives from :class:`CoordinatorError`."""
+
+from __future__ import annotations
+
+
+class CoordinatorError(Exception):
+    """Root of txcoord's errors."""
+
+
+class ConfigError(CoordinatorError):
+    """A command-line option or setting is invalid (bad URL, bad address)."""
+
+
+class StoreError(CoordinatorError):
+    """The coordinator store failed."""
+
+
+class StoreUnavailable(StoreError):
+    """The store's PostgreSQL cannot be reached."""
+
+
+class SchemaOutOfDate(StoreError):
+    """The store's schema is not at the migrations' head; ``txc db upgrade`` fixes it."""
+
+
+class TransactionNotFound(CoordinatorError):
+    """No global transaction has this gid."""
+
+    def __init__(self, gid: str) -> None:
+        super().__init__(f"no global transaction {gid!r}: it was never begun here or its record was deleted")
+        self.gid = gid
+
+
+class InvalidState(CoordinatorError):
+    """The transaction is not in a state that allows the operation (register after commit, abort after begin...)."""
+
+    def __init__(self, gid: str, state: str, operation: str, hint: str = "") -> None:
+        message = f"cannot {operation} global transaction {gid!r}: it is {state}"
+        super().__init__(f"{message}; {hint}" if hint else message)
+        self.gid = gid
+        self.state = state
+        self.operation = operation

@@ -1,0 +1,1 @@
+"""The coordinator store: PostgreSQL via asyncpg, schema owned by alembic (``sql/migrations``)."""
