@@ -1,4 +1,4 @@
-"""The coordinator's exception hierarchy: every error txcoord raises derives from :class:`CoordinatorError`."""
+"""The coordinator's exception hierarchy: every error txcoord raises derives from CoordinatorError."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ class TransactionNotFound(CoordinatorError):
 
 
 class InvalidState(CoordinatorError):
-    """The transaction is not in a state that allows the operation (register after commit, abort after begin...)."""
+    """The transaction's state does not allow the operation (register after commit, abort after commit...)."""
 
     def __init__(self, gid: str, state: str, operation: str, hint: str = "") -> None:
         message = f"cannot {operation} global transaction {gid!r}: it is {state}"

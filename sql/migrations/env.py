@@ -1,6 +1,7 @@
 """alembic environment of the coordinator store (PostgreSQL via asyncpg, no ORM models: migrations are SQL).
 
-The store URL comes from the alembic config's ``sqlalchemy.url`` (set by ``txc db upgrade``) or ``-x store=URL``.
+The store URL comes from the alembic config's ``sqlalchemy.url`` (set by ``txc db upgrade``)
+or ``-x store=URL``.
 Plain ``postgresql://`` URLs are mapped to SQLAlchemy's asyncpg dialect, so one URL works everywhere.
 """
 
@@ -15,7 +16,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 
 def _url() -> str:
-    url = context.get_x_argument(as_dictionary=True).get("store") or context.config.get_main_option("sqlalchemy.url")
+    url = context.get_x_argument(as_dictionary=True).get("store")
+    url = url or context.config.get_main_option("sqlalchemy.url")
     if not url:
         raise SystemExit("no store URL: run `txc db upgrade --store postgresql://...`")
     for prefix in ("postgresql://", "postgres://"):
