@@ -1,0 +1,108 @@
+"""Client side of the RPC core: one reused channel per endpoint, a default deadline on every unary call,
+UNAVAILABLE retried with backoff inside the deadline, and generic JSON invocation of any action."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import grpc
+
+from sdk.errors import ActionNotFound, RpcError
+from sdk.rpc.backoff import backoff_delays
+from sdk.rpc.codec import decode_json, encode_json, method_path
+from sdk.rpc.context import ContextClientInterceptor
+
+DEFAULT_TIMEOUT = 10.0
+
+CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 20_000),
+    ("grpc.keepalive_timeout_ms", 5_000),
+    # Reconnect fast after a server restart: the default backoff grows to two minutes.
+    ("grpc.initial_reconnect_backoff_ms", 100),
+    ("grpc.min_reconnect_backoff_ms", 100),
+    ("grpc.max_reconnect_backoff_ms", 1_000),
+]
+
+
+def translate_error(exc: grpc.aio.AioRpcError, *, service: str = "", action: str = "", target: str = "") -> RpcError:
+    """The sdk's error for a failed call: ActionNotFound for an unknown generic action, RpcError otherwise."""
+    code = exc.code()
+    if code == grpc.StatusCode.UNIMPLEMENTED and service:
+        return ActionNotFound(service, action, target=target)
+    return RpcError(code, exc.details() or code.name, target=target)
+
+
+class ChannelPool:
+    """Channels keyed by address, created on first use and reused for the life of the pool."""
+
+    def __init__(self, default_timeout: float = DEFAULT_TIMEOUT) -> None:
+        self.default_timeout = default_timeout
+        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._json_callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
+
+    def channel(self, address: str) -> grpc.aio.Channel:
+        channel = self._channels.get(address)
+        if channel is None:
+            channel = grpc.aio.insecure_channel(
+                address,
+                options=CHANNEL_OPTIONS,
+                interceptors=[ContextClientInterceptor(self.default_timeout)],
+            )
+            self._channels[address] = channel
+        return channel
+
+    async def discard(self, address: str) -> None:
+        """Forget (and close) the channel of an endpoint that went away."""
+        channel = self._channels.pop(address, None)
+        for key in [k for k in self._json_callables if k[0] == address]:
+            del self._json_callables[key]
+        if channel is not None:
+            await channel.close()
+
+    async def close(self) -> None:
+        channels, self._channels = self._channels, {}
+        self._json_callables.clear()
+        await asyncio.gather(*(channel.close() for channel in channels.values()), return_exceptions=True)
+
+    def _json_callable(self, address: str, path: str) -> grpc.aio.UnaryUnaryMultiCallable:
+        key = (address, path)
+        call = self._json_callables.get(key)
+        if call is None:
+            call = self.channel(address).unary_unary(
+                path, request_serializer=encode_json, response_deserializer=decode_json
+            )
+            self._json_callables[key] = call
+        return call
+
+    async def invoke_json(
+        self,
+        address: str,
+        service: str,
+        action: str,
+        payload: Any,
+        *,
+        timeout: float | None = None,
+        metadata: Sequence[tuple[str, str]] = (),
+        retry_unavailable: bool = True,
+    ) -> Any:
+        """Call ``service.action`` at ``address`` with a JSON payload; return the decoded JSON reply.
+
+        UNAVAILABLE (the endpoint is down or restarting) is retried with backoff until the deadline
+        unless ``retry_unavailable`` is False (callers that fail over to another endpoint instead)."""
+        call = self._json_callable(address, method_path(service, action))
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + (self.default_timeout if timeout is None else timeout)
+        delays = backoff_delays()
+        while True:
+            remaining = deadline - loop.time()
+            try:
+                return await call(payload, timeout=max(remaining, 0.001), metadata=tuple(metadata) or None)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() == grpc.StatusCode.UNAVAILABLE and retry_unavailable:
+                    delay = next(delays)
+                    if deadline - loop.time() > delay:
+                        await asyncio.sleep(delay)
+                        continue
+                raise translate_error(exc, service=service, action=action, target=address) from exc

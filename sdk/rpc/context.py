@@ -1,0 +1,127 @@
+"""The global transaction id and trace context of the current task, and the interceptors that carry them
+across processes in gRPC metadata (``txc-gid``, W3C ``traceparent``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+import grpc
+
+GID_KEY = "txc-gid"
+TRACEPARENT_KEY = "traceparent"
+
+current_gid: ContextVar[str | None] = ContextVar("txc_gid", default=None)
+current_traceparent: ContextVar[str | None] = ContextVar("txc_traceparent", default=None)
+
+
+def new_traceparent() -> str:
+    """A fresh W3C trace context (version 00, sampled)."""
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-01"
+
+
+@contextlib.contextmanager
+def txn_context(gid: str | None = None, traceparent: str | None = None) -> Iterator[None]:
+    """Run the block with ``gid`` / ``traceparent`` as the current context (None leaves a value as it is)."""
+    tokens = []
+    if gid is not None:
+        tokens.append((current_gid, current_gid.set(gid)))
+    if traceparent is not None:
+        tokens.append((current_traceparent, current_traceparent.set(traceparent)))
+    try:
+        yield
+    finally:
+        for var, token in reversed(tokens):
+            var.reset(token)
+
+
+def outgoing_metadata(metadata: Any) -> list[tuple[str, str]] | Any:
+    """``metadata`` plus the current gid and traceparent, unless the caller set them explicitly."""
+    gid, trace = current_gid.get(), current_traceparent.get()
+    if gid is None and trace is None:
+        return metadata
+    items = list(metadata or ())
+    present = {key for key, _ in items}
+    if gid is not None and GID_KEY not in present:
+        items.append((GID_KEY, gid))
+    if trace is not None and TRACEPARENT_KEY not in present:
+        items.append((TRACEPARENT_KEY, trace))
+    return items
+
+
+def _details_with(details: grpc.aio.ClientCallDetails, *, timeout: float | None) -> grpc.aio.ClientCallDetails:
+    return grpc.aio.ClientCallDetails(
+        method=details.method,
+        timeout=timeout,
+        metadata=outgoing_metadata(details.metadata),
+        credentials=details.credentials,
+        wait_for_ready=details.wait_for_ready,
+    )
+
+
+class ContextClientInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+    grpc.aio.StreamUnaryClientInterceptor,
+    grpc.aio.StreamStreamClientInterceptor,
+):
+    """Adds gid + traceparent to every call, and a default deadline to unary calls that have none.
+    Streams (watch, keep-alive) are long-lived by design and get no default deadline."""
+
+    def __init__(self, default_timeout: float) -> None:
+        self.default_timeout = default_timeout
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        timeout = client_call_details.timeout
+        return await continuation(
+            _details_with(client_call_details, timeout=self.default_timeout if timeout is None else timeout), request
+        )
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return await continuation(_details_with(client_call_details, timeout=client_call_details.timeout), request)
+
+    async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return await continuation(
+            _details_with(client_call_details, timeout=client_call_details.timeout), request_iterator
+        )
+
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return await continuation(
+            _details_with(client_call_details, timeout=client_call_details.timeout), request_iterator
+        )
+
+
+def _context_from(metadata: Any) -> tuple[str | None, str | None]:
+    gid = trace = None
+    for key, value in metadata or ():
+        if key == GID_KEY:
+            gid = value
+        elif key == TRACEPARENT_KEY:
+            trace = value
+    return gid, trace
+
+
+def _wrap_unary(behavior: Callable[..., Awaitable[Any]], gid: str | None, trace: str | None):  # type: ignore[no-untyped-def]
+    async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        with txn_context(gid, trace):
+            return await behavior(request, context)
+
+    return wrapper
+
+
+class ContextServerInterceptor(grpc.aio.ServerInterceptor):
+    """Makes the caller's gid and traceparent the current context while a unary handler runs."""
+
+    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = await continuation(handler_call_details)
+        gid, trace = _context_from(handler_call_details.invocation_metadata)
+        if handler is None or (gid is None and trace is None) or handler.unary_unary is None:
+            return handler
+        return grpc.unary_unary_rpc_method_handler(
+            _wrap_unary(handler.unary_unary, gid, trace),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
