@@ -1,0 +1,127 @@
+"""The global transaction model: states, the transitions between them, and the records the store keeps."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class TxState(enum.StrEnum):
+    BEGIN = "BEGIN"
+    COMMITTING = "COMMITTING"
+    COMMITTED = "COMMITTED"
+    ROLLING_BACK = "ROLLING_BACK"
+    ROLLED_BACK = "ROLLED_BACK"
+    COMMIT_FAILED = "COMMIT_FAILED"
+    ROLLBACK_FAILED = "ROLLBACK_FAILED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+    @property
+    def deciding_phase2(self) -> bool:
+        """A decision is recorded and phase 2 still has work to do."""
+        return self in (TxState.COMMITTING, TxState.ROLLING_BACK)
+
+
+TERMINAL = frozenset({TxState.COMMITTED, TxState.ROLLED_BACK, TxState.COMMIT_FAILED, TxState.ROLLBACK_FAILED})
+
+
+class BranchState(enum.StrEnum):
+    REGISTERED = "REGISTERED"
+    CONFIRMED = "CONFIRMED"
+    CANCELLED = "CANCELLED"
+
+
+class Phase2(enum.StrEnum):
+    CONFIRM = "confirm"
+    CANCEL = "cancel"
+
+    @property
+    def branch_done_state(self) -> BranchState:
+        return BranchState.CONFIRMED if self is Phase2.CONFIRM else BranchState.CANCELLED
+
+    @property
+    def final_state(self) -> TxState:
+        return TxState.COMMITTED if self is Phase2.CONFIRM else TxState.ROLLED_BACK
+
+    @property
+    def failed_state(self) -> TxState:
+        return TxState.COMMIT_FAILED if self is Phase2.CONFIRM else TxState.ROLLBACK_FAILED
+
+
+def phase2_of(state: TxState) -> Phase2:
+    """Which phase-2 operation a decided transaction needs."""
+    if state in (TxState.COMMITTING, TxState.COMMITTED, TxState.COMMIT_FAILED):
+        return Phase2.CONFIRM
+    if state in (TxState.ROLLING_BACK, TxState.ROLLED_BACK, TxState.ROLLBACK_FAILED):
+        return Phase2.CANCEL
+    raise ValueError(f"a transaction in {state} has no phase-2 decision yet")
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Phase-2 retry policy: capped exponential backoff; ``max_attempts`` 0 means retry forever."""
+
+    initial: float = 0.1
+    maximum: float = 30.0
+    factor: float = 2.0
+    max_attempts: int = 0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""
+        if failures <= 0:
+            return 0.0
+        return float(min(self.maximum, self.initial * self.factor ** min(failures - 1, 64)))
+
+    def exhausted(self, failures: int) -> bool:
+        return self.max_attempts > 0 and failures >= self.max_attempts
+
+
+@dataclass
+class Branch:
+    gid: str
+    branch_id: str
+    service: str
+    action: str
+    payload: Any
+    state: BranchState = BranchState.REGISTERED
+    attempts: int = 0
+    last_error: str | None = None
+    last_attempt_at: datetime | None = None
+    next_attempt_at: datetime | None = None
+    created_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state is not BranchState.REGISTERED
+
+
+@dataclass
+class Transaction:
+    gid: str
+    state: TxState
+    timeout_s: float
+    deadline: datetime | None = None
+    reason: str | None = None
+    owner: str | None = None
+    lease_until: datetime | None = None
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    created_at: datetime | None = None
+    decided_at: datetime | None = None
+    finished_at: datetime | None = None
+    branches: list[Branch] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Event:
+    gid: str
+    branch_id: str | None
+    at: datetime
+    event: str
+    detail: str | None
