@@ -1,0 +1,71 @@
+"""`txc registry`: run a registry server, or list what one knows (`txc registry ls`)."""
+
+from __future__ import annotations
+
+import time
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sdk.registry import RegistryClient
+from sdk.rpc import RpcServer
+from txcoord.cli.common import DEFAULT_REGISTRY, print_json, run, setup_logging
+from txcoord.registry import RegistryService, store_from_url
+
+app = typer.Typer(help="Service registry: run a server, or list services and endpoints.")
+
+
+async def _serve(listen: str, store_url: str | None) -> None:
+    registry = RegistryService(store_from_url(store_url))
+    server = RpcServer(listen, name="registry")
+    registry.attach(server)
+    await registry.open()
+    try:
+        await server.start()
+        typer.echo(f"registry serving on {server.address} (store: {store_url or 'memory'})", err=True)
+        await server.serve_until_signal()
+    finally:
+        await registry.close()
+
+
+@app.callback(invoke_without_command=True)
+def registry(
+    ctx: typer.Context,
+    listen: str = typer.Option("127.0.0.1:7070", help="HOST:PORT to serve the Registry gRPC service on."),
+    store: str | None = typer.Option(None, help="'memory' (default) or a postgresql:// URL shared by servers."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run a registry server (`txc registry --listen HOST:PORT [--store URL]`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    setup_logging(verbose)
+    run(_serve(listen, store))
+
+
+async def _list(address: str) -> list[dict[str, object]]:
+    client = RegistryClient(address)
+    try:
+        return [ep.as_dict() for ep in await client.list()]
+    finally:
+        await client.close(deregister=False)
+
+
+@app.command("ls")
+def ls(
+    registry_address: str = typer.Option(DEFAULT_REGISTRY, "--registry", help="Registry HOST:PORT."),
+    json_output: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:
+    """List registered services and their endpoints."""
+    endpoints = run(_list(registry_address))
+    if json_output:
+        print_json(endpoints)
+        return
+    table = Table(title=f"registry {registry_address}")
+    for column in ("service", "address", "lease", "expires in"):
+        table.add_column(column)
+    now = time.time()
+    for ep in endpoints:
+        expires = float(ep["expires_at"])  # type: ignore[arg-type]
+        table.add_row(str(ep["service"]), str(ep["address"]), str(ep["lease_id"])[:12], f"{expires - now:.1f}s")
+    Console().print(table)
