@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncpg
 from alembic import command
 from alembic.config import Config
@@ -31,7 +33,7 @@ def upgrade(url: str, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-async def current_revisions(conn: asyncpg.Connection) -> set[str]:
+async def current_revisions(conn: Any) -> set[str]:
     exists = await conn.fetchval("SELECT to_regclass('alembic_version') IS NOT NULL")
     if not exists:
         return set()
@@ -39,8 +41,9 @@ async def current_revisions(conn: asyncpg.Connection) -> set[str]:
     return {row["version_num"] for row in rows}
 
 
-async def check_schema(conn: asyncpg.Connection, url_for_message: str) -> None:
-    """Raise :class:`SchemaOutOfDate` unless the store is at every alembic head."""
+async def check_schema(conn: Any, url_for_message: str) -> None:
+    """Raise :class:`SchemaOutOfDate` unless the store is at every alembic head (``conn``: an asyncpg
+    connection or pool connection)."""
     try:
         current = await current_revisions(conn)
     except asyncpg.PostgresError as exc:

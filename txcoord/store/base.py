@@ -1,0 +1,61 @@
+"""What the engine needs from a store. One implementation ships (PostgreSQL); tests of pure logic may fake it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from txcoord.model import Branch, Event, Phase2, Transaction
+
+
+class Store(Protocol):
+    async def begin(self, gid: str, timeout_s: float) -> None:
+        """Create the transaction in BEGIN unless it exists."""
+
+    async def register_branch(
+        self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str
+    ) -> str:
+        """Durably record a branch (beginning the transaction if needed). Returns the transaction's state:
+        ``BEGIN`` when recorded, ``EXPIRED`` past the deadline, else the state that forbids it."""
+
+    async def decide(self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float) -> list[Branch] | None:
+        """BEGIN -> COMMITTING/ROLLING_BACK owned by ``owner``; the branches to drive, or None if the
+        transaction was not in BEGIN (or a commit came past its deadline)."""
+
+    async def get(self, gid: str) -> Transaction | None:
+        """The transaction with its branches."""
+
+    async def events(self, gid: str) -> list[Event]: ...
+
+    async def list_transactions(self, state: str | None, limit: int) -> list[Transaction]: ...
+
+    async def counts(self) -> dict[str, int]: ...
+
+    async def finish(self, gid: str, decision: Phase2, owner: str) -> bool:
+        """Every branch reached: mark it terminal if ``owner`` still owns it."""
+
+    async def branches_done(self, gid: str, branch_ids: Sequence[str], decision: Phase2) -> None: ...
+
+    async def branch_failed(self, gid: str, branch_id: str, error: str, retry_in: float) -> None: ...
+
+    async def transaction_failed(self, gid: str, owner: str, retry_in: float) -> int | None:
+        """Count a failed phase-2 round; the new attempt count, or None if ``owner`` lost the transaction."""
+
+    async def give_up(self, gid: str, decision: Phase2, owner: str) -> None: ...
+
+    async def add_event(self, gid: str, branch_id: str | None, event: str, detail: str | None) -> None: ...
+
+    async def expire_timed_out(self, owner: str, lease_s: float, limit: int) -> list[str]: ...
+
+    async def claim(
+        self, owner: str, lease_s: float, limit: int, exclude: Sequence[str]
+    ) -> list[tuple[str, str | None]]:
+        """Claim decided transactions whose lease expired (or that ``owner`` held before a restart):
+        (gid, previous owner) pairs."""
+
+    async def renew(self, owner: str, lease_s: float, gids: Sequence[str]) -> list[str]:
+        """Extend the leases ``owner`` still holds; the gids it still owns."""
+
+    async def release(self, gid: str) -> bool: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,169 @@
+"""The coordinator store on PostgreSQL (asyncpg). Statements live in ``queries.sql``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+
+from txcoord.errors import StoreUnavailable
+from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState
+from txcoord.store.migrations import check_schema
+from txcoord.store.queries import QUERIES
+
+Q = QUERIES
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    if "@" not in url or "://" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}@{host}"
+
+
+def _transaction(row: asyncpg.Record) -> Transaction:
+    return Transaction(
+        gid=row["gid"],
+        state=TxState(row["state"]),
+        timeout_s=row["timeout_s"],
+        deadline=row["deadline"],
+        reason=row["reason"],
+        owner=row["owner"],
+        lease_until=row["lease_until"],
+        attempts=row["attempts"],
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        decided_at=row["decided_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _branch(row: asyncpg.Record) -> Branch:
+    return Branch(
+        gid=row["gid"],
+        branch_id=row["branch_id"],
+        service=row["service"],
+        action=row["action"],
+        payload=json.loads(row["payload"]),
+        state=BranchState(row["state"]),
+        attempts=row["attempts"],
+        last_error=row["last_error"],
+        last_attempt_at=row["last_attempt_at"],
+        next_attempt_at=row["next_attempt_at"],
+        created_at=row["created_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+class PgStore:
+    """Implements :class:`txcoord.store.base.Store`."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+
+    @classmethod
+    async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10, check: bool = True) -> PgStore:
+        """Open a pool on ``url``; with ``check``, refuse a schema that is not at the migrations' head."""
+        try:
+            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=30)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreUnavailable(
+                f"cannot connect to the coordinator store {redact(url)}: {exc}; check --store and that PostgreSQL is up"
+            ) from exc
+        assert pool is not None
+        if check:
+            try:
+                async with pool.acquire() as conn:
+                    await check_schema(conn, redact(url))
+            except BaseException:
+                await pool.close()
+                raise
+        return cls(pool)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def begin(self, gid: str, timeout_s: float) -> None:
+        await self.pool.execute(Q["begin"], gid, timeout_s)
+
+    async def register_branch(
+        self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str
+    ) -> str:
+        state = await self.pool.fetchval(Q["register_branch"], gid, timeout_s, branch_id, service, action, payload)
+        return str(state)
+
+    async def decide(self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float) -> list[Branch] | None:
+        state = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
+        rows = await self.pool.fetch(Q["decide"], gid, state.value, reason, owner, lease_s)
+        if not rows:
+            return None
+        return [
+            Branch(gid, r["branch_id"], r["service"], r["action"], json.loads(r["payload"]), BranchState(r["state"]))
+            for r in rows
+            if r["branch_id"] is not None
+        ]
+
+    async def get(self, gid: str) -> Transaction | None:
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(Q["transaction"], gid)
+            if row is None:
+                return None
+            tx = _transaction(row)
+            tx.branches = [_branch(r) for r in await conn.fetch(Q["branches"], gid)]
+        return tx
+
+    async def events(self, gid: str) -> list[Event]:
+        rows = await self.pool.fetch(Q["events"], gid)
+        return [Event(r["gid"], r["branch_id"], r["at"], r["event"], r["detail"]) for r in rows]
+
+    async def list_transactions(self, state: str | None, limit: int) -> list[Transaction]:
+        return [_transaction(r) for r in await self.pool.fetch(Q["list"], state, limit)]
+
+    async def counts(self) -> dict[str, int]:
+        return {r["state"]: r["n"] for r in await self.pool.fetch(Q["count_by_state"])}
+
+    async def finish(self, gid: str, decision: Phase2, owner: str) -> bool:
+        deciding = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
+        row = await self.pool.fetchval(
+            Q["finish"], gid, deciding.value, decision.final_state.value, decision.branch_done_state.value, owner
+        )
+        return row is not None
+
+    async def branches_done(self, gid: str, branch_ids: Sequence[str], decision: Phase2) -> None:
+        await self.pool.execute(Q["branches_done"], gid, list(branch_ids), decision.branch_done_state.value)
+
+    async def branch_failed(self, gid: str, branch_id: str, error: str, retry_in: float) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(Q["branch_failed"], gid, branch_id, error, retry_in)
+            await conn.execute(Q["add_event"], gid, branch_id, "phase2_failed", error)
+
+    async def transaction_failed(self, gid: str, owner: str, retry_in: float) -> int | None:
+        value: Any = await self.pool.fetchval(Q["transaction_failed"], gid, owner, retry_in)
+        return None if value is None else int(value)
+
+    async def give_up(self, gid: str, decision: Phase2, owner: str) -> None:
+        deciding = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
+        await self.pool.execute(Q["give_up"], gid, deciding.value, decision.failed_state.value, owner)
+
+    async def add_event(self, gid: str, branch_id: str | None, event: str, detail: str | None) -> None:
+        await self.pool.execute(Q["add_event"], gid, branch_id, event, detail)
+
+    async def expire_timed_out(self, owner: str, lease_s: float, limit: int) -> list[str]:
+        return [r["gid"] for r in await self.pool.fetch(Q["expire_timed_out"], owner, lease_s, limit)]
+
+    async def claim(
+        self, owner: str, lease_s: float, limit: int, exclude: Sequence[str]
+    ) -> list[tuple[str, str | None]]:
+        rows = await self.pool.fetch(Q["claim"], owner, lease_s, limit, list(exclude))
+        return [(r["gid"], r["previous_owner"]) for r in rows]
+
+    async def renew(self, owner: str, lease_s: float, gids: Sequence[str]) -> list[str]:
+        return [r["gid"] for r in await self.pool.fetch(Q["renew"], owner, lease_s, list(gids))]
+
+    async def release(self, gid: str) -> bool:
+        return await self.pool.fetchval(Q["release"], gid) is not None

@@ -1,0 +1,123 @@
+-- The coordinator store's statements. Each starts with a "-- name: NAME" line; txcoord.store.queries loads them.
+-- asyncpg $n parameters only: nothing is ever interpolated.
+
+-- name: register_branch
+-- $1 gid, $2 timeout seconds, $3 branch id, $4 service, $5 action, $6 payload (jsonb text)
+SELECT txc_register_branch($1, $2, $3, $4, $5, $6::jsonb) AS state;
+
+-- name: begin
+INSERT INTO txc_transaction (gid, state, timeout_s, deadline)
+VALUES ($1, 'BEGIN', $2, now() + $2 * interval '1 second')
+ON CONFLICT (gid) DO NOTHING;
+
+-- name: decide
+-- BEGIN -> COMMITTING / ROLLING_BACK, owned by the deciding coordinator; a commit past the deadline does not
+-- match (the caller rolls back instead). Returns the branches phase 2 must reach.
+WITH decided AS (
+    UPDATE txc_transaction
+       SET state = $2, reason = $3, owner = $4, lease_until = now() + $5 * interval '1 second',
+           decided_at = now()
+     WHERE gid = $1 AND state = 'BEGIN' AND ($2 = 'ROLLING_BACK' OR deadline >= now())
+ RETURNING gid
+)
+SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state
+  FROM decided d LEFT JOIN txc_branch b ON b.gid = d.gid
+ ORDER BY b.branch_id;
+
+-- name: transaction
+SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
+       created_at, decided_at, finished_at
+  FROM txc_transaction WHERE gid = $1;
+
+-- name: branches
+SELECT gid, branch_id, service, action, payload::text AS payload, state, attempts, last_error, last_attempt_at,
+       next_attempt_at, created_at, finished_at
+  FROM txc_branch WHERE gid = $1 ORDER BY branch_id;
+
+-- name: events
+SELECT gid, branch_id, at, event, detail FROM txc_event WHERE gid = $1 ORDER BY id;
+
+-- name: list
+SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
+       created_at, decided_at, finished_at
+  FROM txc_transaction
+ WHERE ($1::text IS NULL OR state = $1)
+ ORDER BY created_at DESC, gid DESC
+ LIMIT $2;
+
+-- name: count_by_state
+SELECT state, count(*) AS n FROM txc_transaction GROUP BY state;
+
+-- name: finish
+-- Phase 2 reached every branch: mark the open branches done and the transaction terminal, if still ours.
+WITH b AS (
+    UPDATE txc_branch SET state = $4, finished_at = now()
+     WHERE gid = $1 AND state = 'REGISTERED'
+)
+UPDATE txc_transaction
+   SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
+ WHERE gid = $1 AND state = $2 AND owner = $5
+RETURNING gid;
+
+-- name: branches_done
+-- Some branches finished while others failed: remember the finished ones so a retry skips them.
+UPDATE txc_branch SET state = $3, finished_at = now()
+ WHERE gid = $1 AND branch_id = ANY($2::text[]) AND state = 'REGISTERED';
+
+-- name: branch_failed
+-- $1 gid, $2 branch id, $3 error, $4 seconds until the next attempt
+UPDATE txc_branch
+   SET attempts = attempts + 1, last_error = $3, last_attempt_at = now(),
+       next_attempt_at = now() + $4 * interval '1 second'
+ WHERE gid = $1 AND branch_id = $2;
+
+-- name: transaction_failed
+-- One failed phase-2 round: count it and schedule the next, if the transaction is still owned by $2.
+UPDATE txc_transaction
+   SET attempts = attempts + 1, next_attempt_at = now() + $3 * interval '1 second'
+ WHERE gid = $1 AND owner = $2 AND state IN ('COMMITTING', 'ROLLING_BACK')
+RETURNING attempts;
+
+-- name: give_up
+UPDATE txc_transaction SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL
+ WHERE gid = $1 AND state = $2 AND owner = $4;
+
+-- name: add_event
+INSERT INTO txc_event (gid, branch_id, event, detail) VALUES ($1, $2, $3, $4);
+
+-- name: expire_timed_out
+-- Transactions still in BEGIN past their deadline: decide rollback, owned by the caller ($1).
+UPDATE txc_transaction t
+   SET state = 'ROLLING_BACK', reason = 'timeout', decided_at = now(), owner = $1,
+       lease_until = now() + $2 * interval '1 second'
+  FROM (SELECT gid FROM txc_transaction
+         WHERE state = 'BEGIN' AND deadline < now()
+         ORDER BY deadline LIMIT $3
+           FOR UPDATE SKIP LOCKED) due
+ WHERE t.gid = due.gid
+RETURNING t.gid;
+
+-- name: claim
+-- Decided transactions nobody drives (lease expired, or owned by this node before its restart): claim them.
+-- SKIP LOCKED lets several coordinators claim at once without waiting for or stealing from each other.
+UPDATE txc_transaction t
+   SET owner = $1, lease_until = now() + $2 * interval '1 second'
+  FROM (SELECT gid, owner AS previous_owner FROM txc_transaction
+         WHERE state IN ('COMMITTING', 'ROLLING_BACK')
+           AND (lease_until IS NULL OR lease_until < now() OR owner = $1)
+           AND NOT (gid = ANY($4::text[]))
+         ORDER BY lease_until NULLS FIRST LIMIT $3
+           FOR UPDATE SKIP LOCKED) due
+ WHERE t.gid = due.gid
+RETURNING t.gid, due.previous_owner;
+
+-- name: renew
+UPDATE txc_transaction SET lease_until = now() + $2 * interval '1 second'
+ WHERE owner = $1 AND gid = ANY($3::text[]) AND state IN ('COMMITTING', 'ROLLING_BACK')
+RETURNING gid;
+
+-- name: release
+-- An admin retry: drop the schedule and the owner so the next claim (by any coordinator) drives it now.
+UPDATE txc_transaction SET next_attempt_at = NULL, lease_until = NULL, owner = NULL
+ WHERE gid = $1 AND state IN ('COMMITTING', 'ROLLING_BACK')
+RETURNING gid;
