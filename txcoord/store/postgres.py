@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from txcoord.errors import StoreUnavailable
 from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState
+from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
-from txcoord.store.queries import QUERIES
 
-Q = QUERIES
+Q = load_queries(Path(__file__).with_name("queries.sql"))
 
 
 def redact(url: str) -> str:

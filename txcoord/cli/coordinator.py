@@ -1,0 +1,68 @@
+"""`txc coordinator`: run a coordinator (embedded PostgreSQL unless --store is given)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sdk.rpc import parse_address
+from txcoord.cli.common import fail, run, setup_logging
+from txcoord.model import Retry
+from txcoord.server import CoordinatorConfig, CoordinatorProcess
+from txcoord.store import embedded
+
+
+def check_store_url(store: str | None) -> None:
+    if store is not None and not store.startswith(("postgresql://", "postgres://")):
+        fail(f"--store: expected a postgresql:// URL, got {store!r}")
+
+
+def coordinator(
+    listen: str = typer.Option("127.0.0.1:7070", help="HOST:PORT for the Coordinator (and hosted Registry) service."),
+    store: str | None = typer.Option(
+        None, help="postgresql:// URL of the transaction log; default: an embedded PostgreSQL in --data-dir."
+    ),
+    data_dir: Path = typer.Option(embedded.DEFAULT_DATA_DIR, help="Data directory of the embedded PostgreSQL."),
+    registry: str | None = typer.Option(None, help="HOST:PORT of an external registry; default: host one here."),
+    registry_store: str = typer.Option(
+        "store", help="Hosted registry's store: 'store' (shared through --store) or 'memory'."
+    ),
+    node_id: str | None = typer.Option(None, help="This coordinator's owner id in the store (default host:port)."),
+    timeout: float = typer.Option(60.0, help="Default transaction timeout in seconds."),
+    lease: float = typer.Option(10.0, help="Seconds a coordinator owns a transaction's phase 2 without renewing."),
+    scan_interval: float = typer.Option(1.0, help="Seconds between recovery scans (timeouts, takeovers)."),
+    retry_initial: float = typer.Option(0.1, help="First phase-2 retry delay in seconds (doubles each time)."),
+    retry_max: float = typer.Option(30.0, help="Cap of the phase-2 retry delay in seconds."),
+    max_attempts: int = typer.Option(0, help="Phase-2 attempts before COMMIT_FAILED/ROLLBACK_FAILED (0: forever)."),
+    phase2_timeout: float = typer.Option(10.0, help="Deadline of one confirm/cancel call in seconds."),
+    verbose: bool = typer.Option(False, "--verbose", "-v"),
+) -> None:
+    """Run a coordinator: begin/register/commit/rollback over gRPC, phase 2, timeouts and recovery."""
+    check_store_url(store)
+    try:
+        parse_address(listen, field="--listen")
+        if registry:
+            parse_address(registry, field="--registry")
+    except ValueError as exc:
+        fail(str(exc))
+    if registry_store not in ("store", "memory"):
+        fail(f"--registry-store: expected 'store' or 'memory', got {registry_store!r}")
+    for name, value in (("--timeout", timeout), ("--lease", lease), ("--scan-interval", scan_interval)):
+        if value <= 0:
+            fail(f"{name}: must be > 0, got {value}")
+    setup_logging(verbose)
+    config = CoordinatorConfig(
+        listen=listen,
+        store=store,
+        data_dir=data_dir,
+        node_id=node_id,
+        registry=registry,
+        registry_store=registry_store,
+        default_timeout=timeout,
+        lease=lease,
+        scan_interval=scan_interval,
+        phase2_timeout=phase2_timeout,
+        retry=Retry(initial=retry_initial, maximum=retry_max, max_attempts=max_attempts),
+    )
+    run(CoordinatorProcess(config).run())

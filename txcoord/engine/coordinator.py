@@ -1,0 +1,168 @@
+"""The coordinator's operations: begin, register a branch, commit, roll back, query, and the admin ones.
+
+Write-ahead: a branch is durable before ``register_branch`` returns (the caller invokes the try only then),
+and a decision is durable before phase 2 starts; ``commit`` returns right after the decision."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from txcoord.engine.phase2 import Phase2Driver
+from txcoord.engine.recovery import Recovery
+from txcoord.errors import CoordinatorError, InvalidState, TransactionNotFound
+from txcoord.model import Event, Phase2, Transaction, TxState
+from txcoord.store.base import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 60.0
+MAX_TIMEOUT = 24 * 3600.0
+
+
+class TransactionTimedOut(CoordinatorError):
+    """A commit arrived after the transaction's deadline: it was rolled back instead."""
+
+    def __init__(self, gid: str) -> None:
+        super().__init__(
+            f"global transaction {gid!r} passed its timeout before commit and is rolled back; "
+            "retry the business operation as a new transaction (or give it a longer timeout)"
+        )
+        self.gid = gid
+
+
+class InvalidArgument(CoordinatorError):
+    """A request field is malformed; the message names the field."""
+
+
+def _validate_gid(gid: str) -> None:
+    if not gid or len(gid) > 128 or any(ch.isspace() for ch in gid):
+        raise InvalidArgument(f"gid: must be 1-128 characters without spaces, got {gid!r}")
+
+
+@dataclass(frozen=True)
+class CoordinatorSettings:
+    default_timeout: float = DEFAULT_TIMEOUT
+    lease: float = 10.0
+
+
+class Coordinator:
+    def __init__(self, store: Store, driver: Phase2Driver, recovery: Recovery, settings: CoordinatorSettings):
+        self.store = store
+        self.driver = driver
+        self.recovery = recovery
+        self.settings = settings
+
+    @property
+    def node_id(self) -> str:
+        return self.driver.owner
+
+    def _timeout(self, timeout_s: float) -> float:
+        if timeout_s == 0:
+            return self.settings.default_timeout
+        if not 0 < timeout_s <= MAX_TIMEOUT:
+            raise InvalidArgument(f"timeout_seconds: must be in (0, {MAX_TIMEOUT:.0f}], got {timeout_s}")
+        return timeout_s
+
+    async def begin(self, gid: str, timeout_s: float = 0) -> TxState:
+        _validate_gid(gid)
+        await self.store.begin(gid, self._timeout(timeout_s))
+        tx = await self.store.get(gid)
+        assert tx is not None
+        return tx.state
+
+    async def register_branch(
+        self, gid: str, branch_id: str, service: str, action: str, payload: str, timeout_s: float = 0
+    ) -> TxState:
+        _validate_gid(gid)
+        for field, value in (("branch_id", branch_id), ("service", service), ("action", action)):
+            if not value:
+                raise InvalidArgument(f"{field}: must not be empty")
+        try:
+            json.loads(payload)
+        except ValueError as exc:
+            raise InvalidArgument(f"payload_json: not JSON ({exc})") from exc
+        state = await self.store.register_branch(
+            gid, self._timeout(timeout_s), branch_id, service, action, payload
+        )
+        if state == "BEGIN":
+            return TxState.BEGIN
+        if state == "EXPIRED":
+            await self._rollback_expired(gid)
+            raise InvalidState(gid, "past its timeout", "register a branch in", "it is being rolled back")
+        raise InvalidState(gid, state, "register a branch in", "begin a new transaction")
+
+    async def _rollback_expired(self, gid: str) -> None:
+        branches = await self.store.decide(gid, Phase2.CANCEL, "timeout", self.node_id, self.settings.lease)
+        if branches is not None:
+            self.driver.drive(gid, Phase2.CANCEL, branches)
+
+    async def commit(self, gid: str) -> TxState:
+        _validate_gid(gid)
+        branches = await self.store.decide(gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease)
+        if branches is not None:
+            self.driver.drive(gid, Phase2.CONFIRM, branches)
+            return TxState.COMMITTING
+        tx = await self._existing(gid)
+        if tx.state in (TxState.COMMITTING, TxState.COMMITTED):
+            return tx.state  # a retried commit
+        if tx.state is TxState.BEGIN:  # not decided: it is past its deadline
+            await self._rollback_expired(gid)
+            raise TransactionTimedOut(gid)
+        raise InvalidState(gid, tx.state, "commit", f"it was rolled back ({tx.reason or 'no reason recorded'})")
+
+    async def rollback(self, gid: str, reason: str = "rollback") -> TxState:
+        _validate_gid(gid)
+        branches = await self.store.decide(gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease)
+        if branches is not None:
+            self.driver.drive(gid, Phase2.CANCEL, branches)
+            return TxState.ROLLING_BACK
+        tx = await self._existing(gid)
+        if tx.state in (TxState.ROLLING_BACK, TxState.ROLLED_BACK):
+            return tx.state
+        raise InvalidState(gid, tx.state, "roll back", "it is already committed")
+
+    async def abort(self, gid: str) -> TxState:
+        """Admin: roll back a transaction still in BEGIN."""
+        _validate_gid(gid)
+        tx = await self._existing(gid)
+        if tx.state is not TxState.BEGIN:
+            raise InvalidState(gid, tx.state, "abort", "only a transaction in BEGIN can be aborted")
+        state = await self.rollback(gid, "aborted by admin")
+        await self.store.add_event(gid, None, "aborted", "txc tx abort")
+        return state
+
+    async def retry(self, gid: str) -> TxState:
+        """Admin: run the next phase-2 round now instead of after the backoff wait."""
+        _validate_gid(gid)
+        tx = await self._existing(gid)
+        if not tx.state.deciding_phase2:
+            raise InvalidState(gid, tx.state, "retry", "only COMMITTING or ROLLING_BACK transactions have phase 2 left")
+        await self.store.add_event(gid, None, "retry_requested", f"txc tx retry via {self.node_id}")
+        if not self.driver.wake(gid):
+            await self.store.release(gid)
+            self.recovery.poke()
+        return tx.state
+
+    async def _existing(self, gid: str) -> Transaction:
+        tx = await self.store.get(gid)
+        if tx is None:
+            raise TransactionNotFound(gid)
+        return tx
+
+    async def query(self, gid: str) -> tuple[Transaction, list[Event]]:
+        _validate_gid(gid)
+        tx = await self._existing(gid)
+        return tx, await self.store.events(gid)
+
+    async def list(self, state: str | None, limit: int) -> tuple[list[Transaction], dict[str, int]]:
+        if state is not None and state not in TxState.__members__:
+            raise InvalidArgument(f"state: expected one of {', '.join(TxState.__members__)}, got {state!r}")
+        if not 0 < limit <= 10_000:
+            raise InvalidArgument(f"limit: must be in 1..10000, got {limit}")
+        return await self.store.list_transactions(state, limit), await self.store.counts()
+
+    def describe(self) -> dict[str, Any]:
+        return {"node": self.node_id, "driving": len(self.driver.active)}

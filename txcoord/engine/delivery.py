@@ -1,0 +1,44 @@
+"""Phase-2 delivery: call a branch's confirm or cancel on its participant, found through the registry."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sdk.tcc_wire import action_name, envelope
+
+from sdk.registry import RegistryClient, ServiceClient
+from txcoord.model import Branch, Phase2
+
+
+class Delivery(Protocol):
+    async def deliver(self, branch: Branch, op: Phase2) -> None:
+        """Run confirm/cancel of ``branch`` on its participant; raise on any failure (it will be retried)."""
+
+
+class RegistryDelivery:
+    """Delivers over generic JSON invocation, one cached ``ServiceClient`` per participant service."""
+
+    def __init__(self, registry: RegistryClient | None, timeout: float = 10.0) -> None:
+        self.registry = registry
+        self.timeout = timeout
+        self._clients: dict[str, ServiceClient] = {}
+
+    def _client(self, service: str) -> ServiceClient:
+        client = self._clients.get(service)
+        if client is None:
+            if self.registry is None:
+                raise RuntimeError("phase-2 delivery used before its registry client was set")
+            client = self._clients[service] = ServiceClient(self.registry, service)
+        return client
+
+    async def deliver(self, branch: Branch, op: Phase2) -> None:
+        await self._client(branch.service).invoke(
+            action_name(branch.action, op.value),
+            envelope(branch.gid, branch.branch_id, branch.payload),
+            timeout=self.timeout,
+        )
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

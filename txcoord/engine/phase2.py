@@ -1,0 +1,127 @@
+"""The phase-2 driver: delivers a decided transaction's confirms or cancels until every branch is done.
+
+One task per transaction this coordinator owns. A failed round is recorded (attempt count, last error, an
+event for the timeline) before waiting, with capped exponential backoff, for the next round. Branches that
+finished are recorded so a retry (or a takeover by another coordinator) skips them; delivering twice is
+harmless because participants guard phase 2 with the barrier."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from txcoord.engine.delivery import Delivery
+from txcoord.model import Branch, Phase2, Retry
+from txcoord.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+class Phase2Driver:
+    def __init__(self, store: Store, delivery: Delivery, owner: str, retry: Retry) -> None:
+        self.store = store
+        self.delivery = delivery
+        self.owner = owner
+        self.retry = retry
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+
+    @property
+    def active(self) -> list[str]:
+        """Gids this driver is working on."""
+        return list(self._tasks)
+
+    def is_active(self, gid: str) -> bool:
+        return gid in self._tasks
+
+    def drive(
+        self,
+        gid: str,
+        op: Phase2,
+        branches: Sequence[Branch],
+        *,
+        failures: int = 0,
+        not_before: datetime | None = None,
+    ) -> None:
+        """Start driving ``gid`` unless already driven; returns at once."""
+        if gid in self._tasks:
+            return
+        self._wake[gid] = asyncio.Event()
+        task = asyncio.create_task(self._run(gid, op, list(branches), failures, not_before), name=f"phase2-{gid}")
+        self._tasks[gid] = task
+        task.add_done_callback(functools.partial(self._forget, gid))
+
+    def _forget(self, gid: str, _task: object = None) -> None:
+        self._tasks.pop(gid, None)
+        self._wake.pop(gid, None)
+
+    def wake(self, gid: str) -> bool:
+        """Cut the current backoff wait short (admin retry). False if ``gid`` is not driven here."""
+        event = self._wake.get(gid)
+        if event is None:
+            return False
+        event.set()
+        return True
+
+    async def _sleep(self, gid: str, seconds: float) -> None:
+        event = self._wake.get(gid)
+        if event is None or seconds <= 0:
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+        event.clear()
+
+    async def _run(
+        self, gid: str, op: Phase2, branches: list[Branch], failures: int, not_before: datetime | None
+    ) -> None:
+        try:
+            if not_before is not None:
+                await self._sleep(gid, (not_before - datetime.now(UTC)).total_seconds())
+            pending = [b for b in branches if not b.done]
+            while True:
+                results = await asyncio.gather(
+                    *(self.delivery.deliver(b, op) for b in pending), return_exceptions=True
+                )
+                failed = [(b, r) for b, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
+                if not failed:
+                    if not await self.store.finish(gid, op, self.owner):
+                        log.info("%s: finished phase 2 but another coordinator owns it now", gid)
+                    return
+                failures += 1
+                delay = self.retry.delay(failures)
+                done = [b.branch_id for b in pending if all(b is not f for f, _ in failed)]
+                if done:
+                    await self.store.branches_done(gid, done, op)
+                for branch, error in failed:
+                    log.info("%s/%s: %s failed (attempt %d): %s", gid, branch.branch_id, op, failures, error)
+                    await self.store.branch_failed(gid, branch.branch_id, describe(error), delay)
+                if await self.store.transaction_failed(gid, self.owner, delay) is None:
+                    log.info("%s: lost ownership, leaving phase 2 to its new owner", gid)
+                    return
+                if self.retry.exhausted(failures):
+                    await self.store.give_up(gid, op, self.owner)
+                    await self.store.add_event(gid, None, "gave_up", f"{failures} attempts; needs a human")
+                    log.error("%s: gave up after %d phase-2 attempts", gid, failures)
+                    return
+                pending = [b for b, _ in failed]
+                await self._sleep(gid, delay)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A store failure: the lease will lapse and recovery (here or elsewhere) picks the transaction up.
+            log.exception("%s: phase 2 interrupted; recovery will resume it", gid)
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)

@@ -1,0 +1,138 @@
+"""A coordinator process: store (a server's, or an embedded PostgreSQL), engine, gRPC service, and the
+registry it hosts unless one runs elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sdk._proto import coordinator_pb2_grpc
+from sdk.registry import RegistryClient
+from sdk.rpc import RpcServer
+from txcoord.engine.coordinator import Coordinator, CoordinatorSettings
+from txcoord.engine.delivery import RegistryDelivery
+from txcoord.engine.phase2 import Phase2Driver
+from txcoord.engine.recovery import Recovery, RecoverySettings
+from txcoord.model import Retry
+from txcoord.registry import MemoryRegistryStore, PgRegistryStore, RegistryService, RegistryStore
+from txcoord.servicer import SERVICE_NAME, CoordinatorServicer
+from txcoord.store import embedded
+from txcoord.store.migrations import upgrade
+from txcoord.store.postgres import PgStore, redact
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_DATABASE = "txcoord"
+
+
+@dataclass(frozen=True)
+class CoordinatorConfig:
+    listen: str = "127.0.0.1:7070"
+    store: str | None = None  # None: an embedded PostgreSQL in data_dir
+    data_dir: Path = embedded.DEFAULT_DATA_DIR
+    node_id: str | None = None  # default: hostname:port, stable across restarts so a node reclaims its own work
+    registry: str | None = None  # an external registry; None: host one here
+    registry_store: str = "store"  # hosted registry: "store" (shared through the coordinator store) or "memory"
+    default_timeout: float = 60.0
+    lease: float = 10.0
+    scan_interval: float = 1.0
+    phase2_timeout: float = 10.0
+    retry: Retry = field(default_factory=Retry)
+
+
+async def open_store_url(config: CoordinatorConfig) -> str:
+    """The store URL: the given one, or the embedded server's (created and migrated on first use)."""
+    if config.store is not None:
+        return config.store
+    server_url = await asyncio.to_thread(embedded.start, config.data_dir)
+    url = await embedded.ensure_database(server_url, EMBEDDED_DATABASE)
+    await asyncio.to_thread(upgrade, url)  # a private server: keeping it at head is ours to do
+    return url
+
+
+class CoordinatorProcess:
+    """Everything one coordinator runs; ``start`` / ``close`` for tests and the demo, ``run`` for the CLI."""
+
+    def __init__(self, config: CoordinatorConfig) -> None:
+        self.config = config
+        self.server = RpcServer(config.listen, name="coordinator")
+        self.store: PgStore | None = None
+        self.registry_service: RegistryService | None = None
+        self.registry_client: RegistryClient | None = None
+        self.delivery: RegistryDelivery | None = None
+        self.driver: Phase2Driver | None = None
+        self.recovery: Recovery | None = None
+        self.coordinator: Coordinator | None = None
+        self.store_url = ""
+
+    async def start(self) -> None:
+        config = self.config
+        self.store_url = await open_store_url(config)
+        self.store = await PgStore.connect(self.store_url)
+        if config.registry is None:
+            registry_store: RegistryStore = (
+                MemoryRegistryStore() if config.registry_store == "memory" else PgRegistryStore(self.store_url)
+            )
+            self.registry_service = RegistryService(registry_store)
+            self.registry_service.attach(self.server)
+            await self.registry_service.open()
+        # The engine exists before the server starts, so no call ever finds it missing; what depends on the
+        # bound port (node id, the hosted registry's address) is filled in right after.
+        self.delivery = RegistryDelivery(None, timeout=config.phase2_timeout)
+        self.driver = Phase2Driver(self.store, self.delivery, config.node_id or "", config.retry)
+        self.recovery = Recovery(
+            self.store, self.driver, RecoverySettings(interval=config.scan_interval, lease=config.lease)
+        )
+        self.coordinator = Coordinator(
+            self.store,
+            self.driver,
+            self.recovery,
+            CoordinatorSettings(default_timeout=config.default_timeout, lease=config.lease),
+        )
+        servicer = CoordinatorServicer(self.coordinator)
+        self.server.add_servicer(coordinator_pb2_grpc.add_CoordinatorServicer_to_server, servicer, SERVICE_NAME)
+        await self.server.start()
+        node_id = config.node_id or f"{socket.gethostname()}:{self.server.address.rsplit(':', 1)[1]}"
+        self.driver.owner = node_id
+        self.registry_client = RegistryClient(config.registry or self.server.address)
+        self.delivery.registry = self.registry_client
+        self.recovery.start()
+        log.info(
+            "coordinator %s serving on %s (store %s, registry %s)",
+            node_id,
+            self.server.address,
+            redact(self.store_url),
+            config.registry or "hosted here",
+        )
+
+    async def close(self, grace: float = 5.0) -> None:
+        closers: list[Callable[[], Awaitable[None]]] = []
+        if self.recovery is not None:
+            closers.append(self.recovery.close)
+        closers.append(lambda: self.server.stop(grace))
+        if self.driver is not None:
+            closers.append(self.driver.close)
+        if self.delivery is not None:
+            closers.append(self.delivery.close)
+        if self.registry_client is not None:
+            closers.append(lambda: self.registry_client.close(deregister=False))  # type: ignore[union-attr]
+        if self.registry_service is not None:
+            closers.append(self.registry_service.close)
+        if self.store is not None:
+            closers.append(self.store.close)
+        for close in closers:
+            try:
+                await close()
+            except Exception:
+                log.exception("coordinator: error while shutting down")
+
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await self.server.serve_until_signal()
+        finally:
+            await self.close()

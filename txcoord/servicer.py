@@ -1,0 +1,211 @@
+"""The Coordinator gRPC service: protobuf in and out, the engine's errors mapped to status codes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import grpc
+
+from sdk._proto import coordinator_pb2 as pb
+from sdk._proto import coordinator_pb2_grpc
+from txcoord.engine.coordinator import Coordinator, InvalidArgument, TransactionTimedOut
+from txcoord.errors import CoordinatorError, InvalidState, StoreError, TransactionNotFound
+from txcoord.model import Branch, Event, Transaction, TxState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Coordinator"].full_name
+
+
+def status_of(exc: BaseException) -> grpc.StatusCode:
+    if isinstance(exc, TransactionNotFound):
+        return grpc.StatusCode.NOT_FOUND
+    if isinstance(exc, InvalidState):
+        return grpc.StatusCode.FAILED_PRECONDITION
+    if isinstance(exc, TransactionTimedOut):
+        return grpc.StatusCode.ABORTED
+    if isinstance(exc, InvalidArgument):
+        return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(exc, StoreError | OSError):
+        return grpc.StatusCode.UNAVAILABLE
+    return grpc.StatusCode.INTERNAL
+
+
+def _ts(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else 0.0
+
+
+def transaction_info(tx: Transaction) -> pb.TransactionInfo:
+    return pb.TransactionInfo(
+        gid=tx.gid,
+        state=tx.state.value,
+        timeout_seconds=tx.timeout_s,
+        deadline=_ts(tx.deadline),
+        reason=tx.reason or "",
+        owner=tx.owner or "",
+        lease_until=_ts(tx.lease_until),
+        attempts=tx.attempts,
+        next_attempt_at=_ts(tx.next_attempt_at),
+        created_at=_ts(tx.created_at),
+        decided_at=_ts(tx.decided_at),
+        finished_at=_ts(tx.finished_at),
+        branch_count=len(tx.branches),
+    )
+
+
+def branch_info(branch: Branch) -> pb.BranchInfo:
+    return pb.BranchInfo(
+        branch_id=branch.branch_id,
+        service=branch.service,
+        action=branch.action,
+        payload_json=json.dumps(branch.payload).encode(),
+        state=branch.state.value,
+        attempts=branch.attempts,
+        last_error=branch.last_error or "",
+        last_attempt_at=_ts(branch.last_attempt_at),
+        next_attempt_at=_ts(branch.next_attempt_at),
+        created_at=_ts(branch.created_at),
+        finished_at=_ts(branch.finished_at),
+    )
+
+
+def event_info(event: Event) -> pb.EventInfo:
+    return pb.EventInfo(branch_id=event.branch_id or "", at=_ts(event.at), event=event.event, detail=event.detail or "")
+
+
+class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.coordinator = coordinator
+
+    async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
+        try:
+            return await work
+        except CoordinatorError as exc:
+            await context.abort(status_of(exc), str(exc))
+        except Exception as exc:
+            log.exception("coordinator: unexpected error")
+            await context.abort(grpc.StatusCode.INTERNAL, f"coordinator internal error: {exc}")
+        raise AssertionError("unreachable")
+
+    # -- the operations, shared by unary calls and the session stream ---------------------------------
+
+    async def _begin(self, req: pb.BeginRequest) -> pb.TransactionReply:
+        state = await self.coordinator.begin(req.gid, req.timeout_seconds)
+        return pb.TransactionReply(gid=req.gid, state=state.value)
+
+    async def _register(self, req: pb.RegisterBranchRequest) -> pb.TransactionReply:
+        state = await self.coordinator.register_branch(
+            req.gid, req.branch_id, req.service, req.action, req.payload_json.decode() or "null", req.timeout_seconds
+        )
+        return pb.TransactionReply(gid=req.gid, state=state.value)
+
+    async def _commit(self, req: pb.CommitRequest) -> pb.TransactionReply:
+        return pb.TransactionReply(gid=req.gid, state=(await self.coordinator.commit(req.gid)).value)
+
+    async def _rollback(self, req: pb.RollbackRequest) -> pb.TransactionReply:
+        state = await self.coordinator.rollback(req.gid, req.reason or "rollback")
+        return pb.TransactionReply(gid=req.gid, state=state.value)
+
+    # -- unary --------------------------------------------------------------------------------------------
+
+    async def Begin(self, request: pb.BeginRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
+        return await self._call(context, self._begin(request))
+
+    async def RegisterBranch(
+        self, request: pb.RegisterBranchRequest, context: grpc.aio.ServicerContext
+    ) -> pb.TransactionReply:
+        return await self._call(context, self._register(request))
+
+    async def Commit(self, request: pb.CommitRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
+        return await self._call(context, self._commit(request))
+
+    async def Rollback(self, request: pb.RollbackRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
+        return await self._call(context, self._rollback(request))
+
+    async def Query(self, request: pb.QueryRequest, context: grpc.aio.ServicerContext) -> pb.TransactionDetail:
+        tx, events = await self._call(context, self.coordinator.query(request.gid))
+        return pb.TransactionDetail(
+            transaction=transaction_info(tx),
+            branches=[branch_info(b) for b in tx.branches],
+            events=[event_info(e) for e in events],
+        )
+
+    async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> pb.ListReply:
+        txs, counts = await self._call(context, self.coordinator.list(request.state or None, request.limit or 100))
+        return pb.ListReply(transactions=[transaction_info(t) for t in txs], counts=counts)
+
+    async def Retry(self, request: pb.QueryRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
+        state: TxState = await self._call(context, self.coordinator.retry(request.gid))
+        return pb.TransactionReply(gid=request.gid, state=state.value)
+
+    async def Abort(self, request: pb.QueryRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
+        state: TxState = await self._call(context, self.coordinator.abort(request.gid))
+        return pb.TransactionReply(gid=request.gid, state=state.value)
+
+    # -- the session stream ----------------------------------------------------------------------------------
+
+    def _session_op(self, req: pb.SessionRequest) -> Callable[[], Awaitable[pb.TransactionReply]] | None:
+        kind = req.WhichOneof("op")
+        if kind == "register":
+            return lambda: self._register(req.register)
+        if kind == "commit":
+            return lambda: self._commit(req.commit)
+        if kind == "rollback":
+            return lambda: self._rollback(req.rollback)
+        if kind == "begin":
+            return lambda: self._begin(req.begin)
+        return None
+
+    async def _session_one(self, req: pb.SessionRequest, replies: asyncio.Queue[pb.SessionReply | None]) -> None:
+        op = self._session_op(req)
+        if op is None:
+            replies.put_nowait(
+                pb.SessionReply(id=req.id, code=grpc.StatusCode.INVALID_ARGUMENT.value[0], message="op: missing")
+            )
+            return
+        try:
+            reply = await op()
+            replies.put_nowait(pb.SessionReply(id=req.id, reply=reply))
+        except Exception as exc:
+            if not isinstance(exc, CoordinatorError):
+                log.exception("coordinator: unexpected error in session")
+            replies.put_nowait(pb.SessionReply(id=req.id, code=status_of(exc).value[0], message=str(exc)))
+
+    async def Session(
+        self, request_iterator: AsyncIterator[pb.SessionRequest], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SessionReply]:
+        replies: asyncio.Queue[pb.SessionReply | None] = asyncio.Queue()
+        inflight: set[asyncio.Task[None]] = set()
+
+        async def pump() -> None:
+            try:
+                async for req in request_iterator:
+                    task = asyncio.create_task(self._session_one(req, replies))
+                    inflight.add(task)
+                    task.add_done_callback(inflight.discard)
+                if inflight:
+                    await asyncio.gather(*inflight, return_exceptions=True)
+            finally:
+                replies.put_nowait(None)
+
+        reader = asyncio.create_task(pump())
+        try:
+            while (reply := await replies.get()) is not None:
+                yield reply
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+
+def as_dict(info: Any) -> dict[str, Any]:
+    """A protobuf message as a plain dict (for --json output)."""
+    from google.protobuf.json_format import MessageToDict
+
+    return MessageToDict(info, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)
