@@ -59,7 +59,7 @@ class CoordinatorProcess:
 
     def __init__(self, config: CoordinatorConfig) -> None:
         self.config = config
-        self.server = RpcServer(config.listen, name="coordinator")
+        self._server: RpcServer | None = None  # made in start(): grpc.aio binds it to the running loop
         self.store: PgStore | None = None
         self.registry_service: RegistryService | None = None
         self.registry_client: RegistryClient | None = None
@@ -69,8 +69,15 @@ class CoordinatorProcess:
         self.coordinator: Coordinator | None = None
         self.store_url = ""
 
+    @property
+    def server(self) -> RpcServer:
+        if self._server is None:
+            raise RuntimeError("CoordinatorProcess.server exists only after start()")
+        return self._server
+
     async def start(self) -> None:
         config = self.config
+        self._server = RpcServer(config.listen, name="coordinator")
         self.store_url = await open_store_url(config)
         self.store = await PgStore.connect(self.store_url)
         if config.registry is None:
@@ -113,7 +120,8 @@ class CoordinatorProcess:
         closers: list[Callable[[], Awaitable[None]]] = []
         if self.recovery is not None:
             closers.append(self.recovery.close)
-        closers.append(lambda: self.server.stop(grace))
+        if self._server is not None:
+            closers.append(lambda: self.server.stop(grace))
         if self.driver is not None:
             closers.append(self.driver.close)
         if self.delivery is not None:

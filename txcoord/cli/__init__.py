@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from txcoord.cli.coordinator import coordinator
+from txcoord.cli.db import app as db_app
 from txcoord.cli.registry import app as registry_app
 
 
 def register_commands(app: typer.Typer) -> None:
     app.add_typer(registry_app, name="registry")
+    app.command("coordinator")(coordinator)
+    app.add_typer(db_app, name="db")

@@ -1,0 +1,310 @@
+"""The caller's side of global transactions.
+
+    coordinator = CoordinatorClient("127.0.0.1:7070")
+    async with coordinator.transaction(timeout=30) as tx:
+        await tx.call(debit, account="A", amount=10)
+        await tx.call(credit.on("bank-b"), account="B", amount=10)
+
+``tx.call`` validates the arguments, registers the branch (durably, before anything else happens), then
+invokes the try on a participant of the action's service. Leaving the block normally commits; an exception
+rolls back and propagates. The gid is made here (sortable, unique), so beginning costs no round trip; the
+coordinator calls travel over one long-lived stream per client, multiplexed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from types import TracebackType
+from typing import Any
+
+import grpc
+
+from sdk._proto import coordinator_pb2 as pb
+from sdk._proto import coordinator_pb2_grpc
+from sdk.errors import ActionNotFound, RpcError
+from sdk.registry import RegistryClient, ServiceClient
+from sdk.rpc import ChannelPool, txn_context
+from sdk.rpc.backoff import backoff_delays
+from sdk.rpc.client import translate_error
+from sdk.tcc import TccAction, TccDefinitionError, as_action
+from sdk.tcc_wire import envelope
+
+log = logging.getLogger(__name__)
+_CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class TryFailed(RpcError):
+    """A branch's try failed in the participant (a business refusal such as insufficient funds)."""
+
+    def __init__(self, service: str, action: str, error: RpcError) -> None:
+        super().__init__(error.code, error.details, target=error.target)
+        self.service = service
+        self.action = action
+
+
+def new_gid() -> str:
+    """Unique and sortable by creation time: 16 hex digits of nanoseconds, 12 random hex digits."""
+    return f"{time.time_ns():016x}{os.urandom(6).hex()}"
+
+
+class _Session:
+    """One bidi stream to the coordinator carrying many requests; replies are matched by id."""
+
+    def __init__(self, stub: coordinator_pb2_grpc.CoordinatorStub) -> None:
+        self._stub = stub
+        self._ids = itertools.count(1)
+        self._pending: dict[int, asyncio.Future[pb.SessionReply]] = {}
+        self._outbox: asyncio.Queue[pb.SessionRequest | None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def _requests(self, outbox: asyncio.Queue[pb.SessionRequest | None]) -> AsyncIterator[pb.SessionRequest]:
+        while (req := await outbox.get()) is not None:
+            yield req
+
+    def _open(self) -> asyncio.Queue[pb.SessionRequest | None]:
+        if self._outbox is None:
+            outbox: asyncio.Queue[pb.SessionRequest | None] = asyncio.Queue()
+            call = self._stub.Session(self._requests(outbox))
+            self._outbox = outbox
+            self._reader = asyncio.create_task(self._read(call, outbox), name="coordinator-session")
+        return self._outbox
+
+    async def _read(self, call: Any, outbox: asyncio.Queue[pb.SessionRequest | None]) -> None:
+        error: RpcError
+        try:
+            async for reply in call:
+                future = self._pending.get(reply.id)
+                if future is not None and not future.done():
+                    future.set_result(reply)
+            error = RpcError(grpc.StatusCode.UNAVAILABLE, "coordinator closed the session stream")
+        except grpc.aio.AioRpcError as exc:
+            error = translate_error(exc)
+        except asyncio.CancelledError:
+            error = RpcError(grpc.StatusCode.CANCELLED, "session closed")
+            raise
+        finally:
+            if self._outbox is outbox:
+                self._outbox = None
+            for future in self._pending.values():
+                if not future.done():
+                    future.set_exception(error)
+
+    async def request(self, req: pb.SessionRequest, timeout: float) -> pb.TransactionReply:
+        outbox = self._open()
+        req.id = next(self._ids)
+        future: asyncio.Future[pb.SessionReply] = asyncio.get_running_loop().create_future()
+        self._pending[req.id] = future
+        try:
+            outbox.put_nowait(req)
+            try:
+                reply = await asyncio.wait_for(future, timeout)
+            except TimeoutError:
+                message = f"no reply from the coordinator in {timeout:.1f}s"
+                raise RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, message) from None
+        finally:
+            self._pending.pop(req.id, None)
+        if reply.code != 0:
+            raise RpcError(_CODES.get(reply.code, grpc.StatusCode.UNKNOWN), reply.message)
+        return reply.reply
+
+    async def close(self) -> None:
+        if self._outbox is not None:
+            self._outbox.put_nowait(None)
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+
+
+class CoordinatorClient:
+    """Talks to a coordinator (``address``) and, for tries, to participants found in the registry
+    (``registry``; by default the coordinator's address, since a coordinator hosts the registry)."""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        registry: str | Sequence[str] | None = None,
+        timeout: float = 10.0,
+        session: bool = True,
+    ) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.pool = ChannelPool(default_timeout=timeout)
+        self.stub = coordinator_pb2_grpc.CoordinatorStub(self.pool.channel(address))
+        self.registry = RegistryClient(registry or address, pool=self.pool)
+        self._services: dict[str, ServiceClient] = {}
+        self._session = _Session(self.stub) if session else None
+
+    async def __aenter__(self) -> CoordinatorClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+        for client in self._services.values():
+            await client.close()
+        await self.registry.close(deregister=False)
+        await self.pool.close()
+
+    def transaction(self, timeout: float = 30.0, *, gid: str | None = None) -> GlobalTransaction:
+        """A new global transaction (use with ``async with``); ``timeout`` seconds until the coordinator
+        rolls it back unless committed."""
+        if not timeout > 0:
+            raise ValueError(f"timeout: must be > 0 seconds, got {timeout}")
+        return GlobalTransaction(self, gid or new_gid(), timeout)
+
+    # -- coordinator operations ---------------------------------------------------------------------
+
+    async def _op(self, req: pb.SessionRequest, unary: str, message: Any, timeout: float | None) -> pb.TransactionReply:
+        """One idempotent coordinator operation, retried on UNAVAILABLE until ``timeout``."""
+        loop = asyncio.get_running_loop()
+        budget = self.timeout if timeout is None else timeout
+        deadline = loop.time() + budget
+        delays = backoff_delays(initial=0.05, maximum=1.0)
+        while True:
+            remaining = max(deadline - loop.time(), 0.01)
+            try:
+                if self._session is not None:
+                    return await self._session.request(req, remaining)
+                try:
+                    reply: pb.TransactionReply = await getattr(self.stub, unary)(message, timeout=remaining)
+                    return reply
+                except grpc.aio.AioRpcError as exc:
+                    raise translate_error(exc, target=self.address) from exc
+            except RpcError as exc:
+                delay = next(delays)
+                if exc.code != grpc.StatusCode.UNAVAILABLE or deadline - loop.time() <= delay:
+                    raise
+                await asyncio.sleep(delay)
+
+    async def register_branch(
+        self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float
+    ) -> str:
+        msg = pb.RegisterBranchRequest(
+            gid=gid,
+            timeout_seconds=tx_timeout,
+            branch_id=branch_id,
+            service=service,
+            action=action,
+            payload_json=json.dumps(payload, separators=(",", ":")).encode(),
+        )
+        reply = await self._op(pb.SessionRequest(register=msg), "RegisterBranch", msg, None)
+        return reply.state
+
+    async def begin(self, gid: str, timeout: float = 0) -> str:
+        msg = pb.BeginRequest(gid=gid, timeout_seconds=timeout)
+        return (await self._op(pb.SessionRequest(begin=msg), "Begin", msg, None)).state
+
+    async def commit(self, gid: str) -> str:
+        msg = pb.CommitRequest(gid=gid)
+        return (await self._op(pb.SessionRequest(commit=msg), "Commit", msg, None)).state
+
+    async def rollback(self, gid: str, reason: str = "rollback") -> str:
+        msg = pb.RollbackRequest(gid=gid, reason=reason)
+        return (await self._op(pb.SessionRequest(rollback=msg), "Rollback", msg, None)).state
+
+    async def _unary(self, method: str, message: Any) -> Any:
+        try:
+            return await getattr(self.stub, method)(message, timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise translate_error(exc, target=self.address) from exc
+
+    async def query(self, gid: str) -> pb.TransactionDetail:
+        return await self._unary("Query", pb.QueryRequest(gid=gid))
+
+    async def list(self, state: str = "", limit: int = 100) -> pb.ListReply:
+        return await self._unary("List", pb.ListRequest(state=state, limit=limit))
+
+    async def retry(self, gid: str) -> str:
+        return str((await self._unary("Retry", pb.QueryRequest(gid=gid))).state)
+
+    async def abort(self, gid: str) -> str:
+        return str((await self._unary("Abort", pb.QueryRequest(gid=gid))).state)
+
+    # -- participants -------------------------------------------------------------------------------
+
+    async def invoke(self, service: str, action: str, payload: Any, *, timeout: float | None = None) -> Any:
+        """Call a participant's action by service name (round robin over its registered endpoints)."""
+        client = self._services.get(service)
+        if client is None:
+            client = self._services[service] = ServiceClient(self.registry, service)
+        return await client.invoke(action, payload, timeout=timeout)
+
+
+class GlobalTransaction:
+    """One global transaction; see :meth:`CoordinatorClient.transaction`."""
+
+    def __init__(self, client: CoordinatorClient, gid: str, timeout: float) -> None:
+        self.client = client
+        self.gid = gid
+        self.timeout = timeout
+        self.state = "BEGIN"
+        self.branches: list[tuple[str, str, str]] = []  # (branch id, service, action)
+        self._deadline = time.monotonic() + timeout
+
+    async def call(self, action: TccAction[Any], /, **kwargs: Any) -> Any:
+        """Register a branch for ``action`` and run its try; return the try's result."""
+        act = as_action(action)
+        if not act.service:
+            raise TccDefinitionError(
+                f"tcc action {act.name!r} has no service: declare it with @tcc(service=...) or call {act.name}.on(...)"
+            )
+        if self.state != "BEGIN":
+            raise TccDefinitionError(f"transaction {self.gid} is {self.state}: no more branches can join it")
+        args = act.validate_args(kwargs)
+        branch_id = str(len(self.branches) + 1)
+        self.branches.append((branch_id, act.service, act.name))
+        await self.client.register_branch(self.gid, branch_id, act.service, act.name, args, tx_timeout=self.timeout)
+        remaining = max(self._deadline - time.monotonic(), 0.1)
+        try:
+            with txn_context(self.gid):
+                reply = await self.client.invoke(
+                    act.service, act.name, envelope(self.gid, branch_id, args), timeout=remaining
+                )
+        except ActionNotFound:
+            raise
+        except RpcError as exc:
+            if exc.code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED):
+                raise TryFailed(act.service, act.name, exc) from exc
+            raise
+        return reply.get("result") if isinstance(reply, dict) else reply
+
+    async def commit(self) -> str:
+        """Commit: returns once the decision is durable (confirms run after, driven by the coordinator)."""
+        if not self.branches:
+            self.state = "COMMITTED"
+        else:
+            self.state = await self.client.commit(self.gid)
+        return self.state
+
+    async def rollback(self, reason: str = "rollback") -> str:
+        if not self.branches:
+            self.state = "ROLLED_BACK"
+        else:
+            self.state = await self.client.rollback(self.gid, reason)
+        return self.state
+
+    async def __aenter__(self) -> GlobalTransaction:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        if exc is None:
+            await self.commit()
+            return
+        reason = f"{exc_type.__name__ if exc_type else 'error'}: {exc}"[:200]
+        try:
+            await self.rollback(reason)
+        except Exception as rollback_error:  # the coordinator's timeout will roll it back anyway
+            log.warning("rollback of %s failed (%s); its timeout will roll it back", self.gid, rollback_error)

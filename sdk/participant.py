@@ -1,0 +1,102 @@
+"""Serve TCC actions: a participant process registers its service and answers try / confirm / cancel.
+
+    participant = Participant("bank-a", [debit, credit], barrier=PgBarrier(pool))
+    await participant.serve("127.0.0.1:0", registry="127.0.0.1:7070")
+
+Each phase answers ``{"result": ..., "barrier": outcome}``. A try that raises becomes FAILED_PRECONDITION
+(the caller's transaction rolls back); a try refused by the barrier (its branch was already cancelled)
+becomes ABORTED; invalid arguments become INVALID_ARGUMENT. Confirm and cancel errors are retried by the
+coordinator until they succeed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import grpc
+
+from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
+from sdk.errors import RpcError
+from sdk.rpc import JsonHandler
+from sdk.service_host import ServiceHost
+from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError
+from sdk.tcc_wire import OPS, Op, action_name
+
+log = logging.getLogger(__name__)
+
+
+def _envelope(where: str, body: Any) -> tuple[str, str, dict[str, Any]]:
+    if not isinstance(body, Mapping):
+        raise TccArgumentError(f"{where}: body must be a JSON object with gid, branch_id and args")
+    gid, branch_id, args = body.get("gid"), body.get("branch_id"), body.get("args", {})
+    if not isinstance(gid, str) or not gid:
+        raise TccArgumentError(f"{where}: gid: must be a non-empty string")
+    if not isinstance(branch_id, str) or not branch_id:
+        raise TccArgumentError(f"{where}: branch_id: must be a non-empty string")
+    if not isinstance(args, Mapping):
+        raise TccArgumentError(f"{where}: args: must be a JSON object of the action's arguments")
+    return gid, branch_id, dict(args)
+
+
+class Participant:
+    def __init__(self, service: str, actions: Iterable[TccAction[Any]], *, barrier: Barrier | None = None):
+        self.service = service
+        self.barrier = barrier
+        self.actions: dict[str, TccAction[Any]] = {}
+        for action in actions:
+            if not isinstance(action, TccAction):
+                raise TccDefinitionError(f"{action!r} is not a TCC action: decorate it with @tcc")
+            action.check_complete()
+            if action.name in self.actions:
+                raise TccDefinitionError(f"{service}: two actions are named {action.name!r}")
+            self.actions[action.name] = action.on(service)
+
+    def handlers(self) -> dict[str, JsonHandler]:
+        """The generic JSON actions to serve: ``name``, ``name.confirm``, ``name.cancel`` per TCC action."""
+        return {
+            action_name(name, op): self._handler(action, op) for name, action in self.actions.items() for op in OPS
+        }
+
+    def _handler(self, action: TccAction[Any], op: Op) -> JsonHandler:
+        signature = action.phase(op)
+        where = action.where(op)
+
+        async def handle(body: Any, _context: grpc.aio.ServicerContext) -> Any:
+            gid, branch_id, raw_args = _envelope(where, body)
+            kwargs = signature.python_args(where, raw_args)
+            ctx = TccContext(gid, branch_id, op, self.service, action.name)
+
+            async def work(conn: Any) -> Any:
+                ctx.conn = conn
+                return await signature.fn(ctx, **kwargs)
+
+            try:
+                if self.barrier is None:
+                    outcome, result = BarrierOutcome.APPLIED, await work(None)
+                else:
+                    guarded = await self.barrier.run(gid, branch_id, op, work)
+                    if guarded.outcome is BarrierOutcome.REFUSED:
+                        raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {BarrierRefused(gid, branch_id)}")
+                    outcome, result = guarded.outcome, guarded.result
+            except (RpcError, TccArgumentError):
+                raise
+            except Exception as exc:
+                code = grpc.StatusCode.FAILED_PRECONDITION if op == "try" else grpc.StatusCode.INTERNAL
+                if op != "try":
+                    log.warning("%s failed for %s/%s: %s", where, gid, branch_id, exc)
+                raise RpcError(code, f"{where} failed: {type(exc).__name__}: {exc}") from exc
+            value = signature.json_result(where, result) if outcome is BarrierOutcome.APPLIED else None
+            return {"result": value, "barrier": outcome.value}
+
+        return handle
+
+    def host(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> ServiceHost:
+        """A ``ServiceHost`` serving this participant (call ``start``/``stop`` or ``run`` on it)."""
+        host = ServiceHost(listen, registry, ttl=ttl, name=self.service)
+        host.add_json_service(self.service, self.handlers())
+        return host
+
+    async def serve(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> None:
+        """Serve until SIGTERM/SIGINT: register, answer phases, deregister and drain on the way out."""
+        await self.host(listen, registry, ttl=ttl).run()
