@@ -3,6 +3,7 @@
 from sdk.errors import ActionNotFound, ConfigError, NoEndpoints, RegistryError, RpcError, TxcError
 from sdk.registry import Endpoint, Lease, RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, RpcServer, current_gid, txn_context
+from sdk.service_host import ServiceHost
 
 __all__ = [
     "ActionNotFound",
@@ -16,6 +17,7 @@ __all__ = [
     "RpcError",
     "RpcServer",
     "ServiceClient",
+    "ServiceHost",
     "TxcError",
     "current_gid",
     "txn_context",

@@ -34,6 +34,7 @@ class RegistryClient:
         self._keepalive_task: asyncio.Task[None] | None = None
         self._leases_changed = asyncio.Event()
         self._closed = False
+        self._keepalive_ok = True
 
     @property
     def address(self) -> str:
@@ -100,8 +101,17 @@ class RegistryClient:
             try:
                 await self._keepalive_stream()
                 delays = backoff_delays(initial=0.1, maximum=1.0)
-            except (TimeoutError, grpc.aio.AioRpcError, RegistryError) as exc:
-                log.info("registry keep-alive interrupted (%s); reconnecting", exc)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure of the stream: reconnect, never give the lease up
+                reason = exc.code().name if isinstance(exc, grpc.aio.AioRpcError) else repr(exc)
+                # Say it once per outage, not once per retry.
+                log.log(
+                    logging.INFO if self._keepalive_ok else logging.DEBUG,
+                    "registry keep-alive lost (%s); retrying",
+                    reason,
+                )
+                self._keepalive_ok = False
                 self._rotate()
                 await asyncio.sleep(next(delays))
                 # The registry may have restarted with an empty (memory) store: register everything again.
@@ -124,6 +134,7 @@ class RegistryClient:
                     lease_or_none = self._leases.get(reply.lease_id)
                     if lease_or_none is None:
                         continue
+                    self._keepalive_ok = True
                     if reply.found:
                         lease_or_none.expires_at = reply.expires_at
                     else:  # expired or unknown to this registry: take it back

@@ -76,6 +76,11 @@ class ServiceClient:
                 grpc.StatusCode.UNAVAILABLE,
                 f"every endpoint of {self.service!r} failed within {budget}s: {last_error.details}",
             )
+        if not self._ready.is_set():
+            raise RpcError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"registry {self.registry.address} gave no endpoints of {self.service!r} within {budget}s",
+            )
         if not self.balancer.addresses:
             raise NoEndpoints(self.service)
         raise RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, f"no reply from {self.service!r} within {budget}s")

@@ -57,9 +57,7 @@ class RpcServer:
     ) -> None:
         self._host, self._port = parse_address(listen, field="listen")
         self.name = name or "txcoord"
-        self._server = grpc.aio.server(
-            interceptors=[ContextServerInterceptor(), *interceptors], options=SERVER_OPTIONS
-        )
+        self._server = grpc.aio.server(interceptors=[ContextServerInterceptor(), *interceptors], options=SERVER_OPTIONS)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self._service_names: list[str] = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]

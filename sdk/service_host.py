@@ -1,0 +1,56 @@
+"""A process that serves JSON actions and keeps them registered: the shape of every participant.
+
+``ServiceHost`` starts an ``RpcServer``, registers each service in the registry with a lease, and on SIGTERM
+deregisters first (so callers stop picking it at once) and then drains in-flight calls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from sdk.registry import Lease, RegistryClient
+from sdk.rpc import JsonHandler, RpcServer
+
+
+class ServiceHost:
+    def __init__(
+        self,
+        listen: str,
+        registry: str | Sequence[str],
+        *,
+        ttl: float = 10.0,
+        metadata: dict[str, str] | None = None,
+        name: str = "participant",
+    ) -> None:
+        self.server = RpcServer(listen, name=name)
+        self.registry = RegistryClient(registry)
+        self.ttl = ttl
+        self.metadata = dict(metadata or {})
+        self._services: list[str] = []
+        self.leases: list[Lease] = []
+
+    def add_json_service(self, service: str, actions: Mapping[str, JsonHandler]) -> None:
+        self.server.add_json_service(service, actions)
+        self._services.append(service)
+
+    async def start(self) -> None:
+        await self.server.start()
+        for service in self._services:
+            self.leases.append(await self.registry.register(service, self.server.address, self.ttl, self.metadata))
+
+    async def deregister(self) -> None:
+        for lease in self.leases:
+            await self.registry.deregister(lease)
+        self.leases.clear()
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self.deregister()
+        await self.server.stop(grace)
+        await self.registry.close()
+
+    async def run(self, grace: float = 5.0) -> None:
+        """Start, serve until SIGTERM/SIGINT, then deregister and drain."""
+        await self.start()
+        try:
+            await self.server.serve_until_signal(on_shutdown=[self.deregister], grace=grace)
+        finally:
+            await self.registry.close()

@@ -1,0 +1,82 @@
+"""Registry test fixtures: real `txc registry` processes on the memory or PostgreSQL store, real echo participants."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+
+from sdk import RegistryClient
+from tests.support import ManagedProcess, create_pg_database, drop_pg_database, free_port, start_process
+from txcoord.store.migrations import upgrade
+
+StartRegistry = Callable[..., tuple[ManagedProcess, str]]
+StartEcho = Callable[..., tuple[ManagedProcess, str]]
+
+
+@pytest.fixture
+async def registry_pg_dsn() -> AsyncIterator[str]:
+    """A fresh PostgreSQL database migrated to head, for one test."""
+    dsn = await create_pg_database("txc_registry")
+    await asyncio.to_thread(upgrade, dsn)
+    yield dsn
+    await drop_pg_database(dsn)
+
+
+@pytest.fixture
+def start_registry(processes: list[ManagedProcess], tmp_path: Path) -> StartRegistry:
+    def start(store: str = "memory", port: int | None = None, name: str = "registry") -> tuple[ManagedProcess, str]:
+        address = f"127.0.0.1:{port or free_port()}"
+        proc = start_process(["txc", "registry", "--listen", address, "--store", store], tmp_path, name)
+        processes.append(proc)
+        proc.wait_serving(address)
+        return proc, address
+
+    return start
+
+
+@pytest.fixture
+def start_echo(processes: list[ManagedProcess], tmp_path: Path) -> StartEcho:
+    counter = iter(range(1000))
+
+    def start(registry: str, *, ttl: float = 10.0, service: str = "test.Echo") -> tuple[ManagedProcess, str]:
+        address = f"127.0.0.1:{free_port()}"
+        args = [sys.executable, "-m", "tests.support.echo_service", "--listen", address, "--registry", registry]
+        proc = start_process([*args, "--ttl", str(ttl), "--service", service], tmp_path, f"echo-{next(counter)}")
+        processes.append(proc)
+        proc.wait_serving(address)
+        return proc, address
+
+    return start
+
+
+@pytest.fixture
+async def registry_client() -> AsyncIterator[Callable[[str], RegistryClient]]:
+    clients: list[RegistryClient] = []
+
+    def make(address: str) -> RegistryClient:
+        client = RegistryClient(address)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        await client.close()
+
+
+async def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> float:
+    """Poll an async-or-sync predicate until truthy; return the seconds it took; fail after ``timeout``."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    while True:
+        result = predicate()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return loop.time() - start
+        if loop.time() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)

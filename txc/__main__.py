@@ -1,0 +1,3 @@
+from txc.main import main
+
+main()
