@@ -1,0 +1,63 @@
+"""`txc demo`: transfers between two bank participants through a coordinator, with a crash half-way."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from txcoord.cli.common import print_json, run
+from txcoord.cli.coordinator import check_store_url
+from txcoord.demo.run import DemoSettings, run_demo
+
+
+def _report(summary: dict[str, Any]) -> None:
+    console = Console()
+    counts = Table(title="transfers")
+    counts.add_column("outcome")
+    counts.add_column("count", justify="right")
+    counts.add_row("committed", str(summary["committed"]))
+    counts.add_row("rolled back", str(summary["rolled_back"]))
+    counts.add_row("coordinator log", ", ".join(f"{k} {v}" for k, v in sorted(summary["coordinator_counts"].items())))
+    console.print(counts)
+    table = Table(title="balances")
+    for column in ("bank", "account", "before", "after"):
+        table.add_column(column, justify="right" if column in ("before", "after") else "left")
+    for bank, accounts in summary["balances_before"].items():
+        for account, before in accounts.items():
+            table.add_row(bank, account, str(before), str(summary["balances_after"][bank][account]))
+    table.add_row("", "total", str(summary["total_before"]), str(summary["total_after"]), style="bold")
+    console.print(table)
+    verdict = "[green]conserved[/green]" if summary["conserved"] else "[red]NOT conserved[/red]"
+    console.print(
+        f"total {summary['total_before']} -> {summary['total_after']}: {verdict}; "
+        f"{summary['in_flight_after']} still reserved; {summary['seconds']}s on {summary['store']} "
+        f"(logs in {summary['logs']})"
+    )
+
+
+def demo(
+    store: str | None = typer.Option(None, help="postgresql:// URL for the coordinator; default: embedded PostgreSQL."),
+    transfers: int = typer.Option(40, min=2, help="How many transfers to run."),
+    concurrency: int = typer.Option(4, min=1, help="Transfers in flight at once."),
+    data_dir: Path = typer.Option(Path(".txcoord") / "demo-pg", help="Data directory of the embedded PostgreSQL."),
+    json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Run the demo: two banks, transfers (some refused), bank-b killed and restarted half-way."""
+    check_store_url(store)
+    settings = DemoSettings(store=store, data_dir=data_dir, transfers=transfers, concurrency=concurrency)
+    console = Console(stderr=True)
+
+    def progress(message: str) -> None:
+        console.print(f"[dim]demo:[/dim] {message}")
+
+    summary = run(run_demo(settings, progress))
+    if json_output:
+        print_json(summary)
+    else:
+        _report(summary)
+    sys.exit(0 if summary["conserved"] else 1)

@@ -1,0 +1,115 @@
+"""`txc tx`: look at and steer global transactions (list, show, retry, abort) through a coordinator."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sdk.coordinator_client import CoordinatorClient
+from txcoord.cli.common import print_json, run
+from txcoord.servicer import as_dict
+
+DEFAULT_COORDINATOR = os.environ.get("TXC_COORDINATOR", "127.0.0.1:7070")
+app = typer.Typer(help="Global transactions: list, show, retry phase 2, abort.", no_args_is_help=True)
+CoordinatorOption = typer.Option(DEFAULT_COORDINATOR, "--coordinator", "-c", help="Coordinator HOST:PORT.")
+
+
+def _time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3] if ts else "-"
+
+
+async def _with_client(address: str, method: str, *args: Any) -> Any:
+    async with CoordinatorClient(address, session=False) as client:
+        return await getattr(client, method)(*args)
+
+
+@app.command("list")
+def list_command(
+    state: str | None = typer.Option(None, "--state", "-s", help="Only this state (BEGIN, COMMITTING, ...)."),
+    limit: int = typer.Option(50, help="At most this many, newest first."),
+    json_output: bool = typer.Option(False, "--json"),
+    coordinator: str = CoordinatorOption,
+) -> None:
+    """List transactions, newest first, with counts per state."""
+    reply = run(_with_client(coordinator, "list", (state or "").upper(), limit))
+    if json_output:
+        print_json(as_dict(reply))
+        return
+    table = Table(title=f"transactions ({', '.join(f'{k} {v}' for k, v in sorted(reply.counts.items())) or 'none'})")
+    for column in ("gid", "state", "branches", "attempts", "created", "reason"):
+        table.add_column(column)
+    for tx in reply.transactions:
+        table.add_row(tx.gid, tx.state, str(tx.branch_count), str(tx.attempts), _time(tx.created_at), tx.reason)
+    Console().print(table)
+
+
+def timeline(detail: Any) -> list[tuple[float, str, str]]:
+    """(time, what, detail) of a transaction's life, oldest first."""
+    tx = detail.transaction
+    items: list[tuple[float, str, str]] = [(tx.created_at, "begin", f"timeout {tx.timeout_seconds:g}s")]
+    for b in detail.branches:
+        items.append((b.created_at, f"branch {b.branch_id} registered", f"{b.service}.{b.action}"))
+        if b.finished_at:
+            items.append((b.finished_at, f"branch {b.branch_id} {b.state.lower()}", f"after {b.attempts} failures"))
+    if tx.decided_at:
+        verb = "commit" if tx.state.startswith("COMMIT") else "rollback"
+        items.append((tx.decided_at, f"decided: {verb}", tx.reason))
+    for e in detail.events:
+        items.append((e.at, e.event + (f" (branch {e.branch_id})" if e.branch_id else ""), e.detail))
+    if tx.finished_at:
+        items.append((tx.finished_at, f"finished: {tx.state}", ""))
+    return sorted(items, key=lambda item: item[0])
+
+
+@app.command("show")
+def show_command(
+    gid: str,
+    json_output: bool = typer.Option(False, "--json"),
+    coordinator: str = CoordinatorOption,
+) -> None:
+    """One transaction: its branches, their attempts and last error, and a timeline."""
+    detail = run(_with_client(coordinator, "query", gid))
+    if json_output:
+        out = as_dict(detail)
+        out["timeline"] = [{"at": at, "what": what, "detail": info} for at, what, info in timeline(detail)]
+        print_json(out)
+        return
+    tx = detail.transaction
+    console = Console()
+    console.print(
+        f"[bold]{tx.gid}[/bold]  {tx.state}  reason: {tx.reason or '-'}  attempts: {tx.attempts}  "
+        f"owner: {tx.owner or '-'}  next attempt: {_time(tx.next_attempt_at)}"
+    )
+    branches = Table(title="branches")
+    for column in ("id", "service", "action", "state", "attempts", "last error", "next attempt"):
+        branches.add_column(column)
+    for b in detail.branches:
+        branches.add_row(
+            b.branch_id, b.service, b.action, b.state, str(b.attempts), b.last_error or "-", _time(b.next_attempt_at)
+        )
+    console.print(branches)
+    events = Table(title="timeline")
+    for column in ("time", "what", "detail"):
+        events.add_column(column)
+    for at, what, info in timeline(detail):
+        events.add_row(_time(at), what, info)
+    console.print(events)
+
+
+@app.command("retry")
+def retry_command(gid: str, coordinator: str = CoordinatorOption) -> None:
+    """Run the next phase-2 round of a COMMITTING / ROLLING_BACK transaction now."""
+    state = run(_with_client(coordinator, "retry", gid))
+    typer.echo(f"{gid}: {state}, phase 2 retried now")
+
+
+@app.command("abort")
+def abort_command(gid: str, coordinator: str = CoordinatorOption) -> None:
+    """Roll back a transaction still in BEGIN."""
+    state = run(_with_client(coordinator, "abort", gid))
+    typer.echo(f"{gid}: {state}")
