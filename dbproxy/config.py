@@ -1,0 +1,223 @@
+"""The proxy's YAML configuration: listen address, users, backends, logical databases and their tables.
+
+Validation errors name the file, the line, the key and the problem, and are raised together as one
+``ConfigError`` so a user fixes the whole file in one go.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote, urlsplit
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dbproxy.errors import ConfigError
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackendDSN(_Model):
+    """Where a backend lives: ``mysql://user:password@host:port/database``."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    database: str
+
+    @classmethod
+    def parse(cls, dsn: str) -> BackendDSN:
+        parts = urlsplit(dsn)
+        if parts.scheme not in ("mysql", "mariadb"):
+            raise ValueError(f"DSN {dsn!r} must start with mysql:// or mariadb://")
+        database = parts.path.lstrip("/")
+        if not parts.hostname or not database:
+            raise ValueError(f"DSN {dsn!r} needs a host and a database: mysql://user:password@host:port/database")
+        return cls(
+            host=parts.hostname,
+            port=parts.port or 3306,
+            user=unquote(parts.username or "root"),
+            password=unquote(parts.password or ""),
+            database=database,
+        )
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}/{self.database}"
+
+
+class Node(_Model):
+    """One shard of a sharded table: a backend and the physical table name there."""
+
+    backend: str
+    table: str
+
+
+class ShardedTable(_Model):
+    column: str
+    algorithm: Literal["mod", "hash", "range"]
+    nodes: list[Node] = Field(min_length=1)
+    boundaries: list[int] = Field(default_factory=list)
+    # Rows inserted without a shard-key value (column missing, NULL or 0) get one from the proxy, like
+    # AUTO_INCREMENT: per-shard auto-increment counters would put rows on the wrong shard.
+    auto_increment: bool = True
+
+    @field_validator("nodes", mode="before")
+    @classmethod
+    def _nodes_from_strings(cls, value: Any) -> Any:
+        # "ds0.sbtest1_0" is the compact form of {backend: ds0, table: sbtest1_0}
+        if isinstance(value, list):
+            out: list[Any] = []
+            for item in value:
+                if isinstance(item, str):
+                    backend, sep, table = item.partition(".")
+                    if not sep or not backend or not table:
+                        raise ValueError(f"node {item!r} must be 'backend.table'")
+                    out.append({"backend": backend, "table": table})
+                else:
+                    out.append(item)
+            return out
+        return value
+
+    @model_validator(mode="after")
+    def _boundaries_fit(self) -> ShardedTable:
+        if self.algorithm == "range":
+            if len(self.boundaries) != len(self.nodes) - 1:
+                raise ValueError(
+                    f"range sharding over {len(self.nodes)} nodes needs {len(self.nodes) - 1} boundaries, "
+                    f"got {len(self.boundaries)}"
+                )
+            if self.boundaries != sorted(set(self.boundaries)):
+                raise ValueError("range boundaries must be strictly increasing")
+        elif self.boundaries:
+            raise ValueError(f"boundaries only apply to algorithm 'range', not {self.algorithm!r}")
+        return self
+
+
+class Database(_Model):
+    default_backend: str
+    sharded_tables: dict[str, ShardedTable] = Field(default_factory=dict)
+    broadcast_tables: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Database:
+        both = set(self.sharded_tables) & set(self.broadcast_tables)
+        if both:
+            raise ValueError(f"tables {sorted(both)} are both sharded and broadcast")
+        return self
+
+
+class PoolSettings(_Model):
+    max_idle: int = Field(default=64, ge=0)
+    connect_timeout: float = Field(default=3.0, gt=0)
+
+
+class ProxyConfig(_Model):
+    listen: str = "127.0.0.1:3307"
+    users: dict[str, str] = Field(min_length=1)
+    backends: dict[str, str] = Field(min_length=1)
+    databases: dict[str, Database] = Field(min_length=1)
+    pool: PoolSettings = Field(default_factory=PoolSettings)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen_is_host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit():
+            raise ValueError(f"listen {value!r} must be HOST:PORT")
+        return value
+
+    @field_validator("backends")
+    @classmethod
+    def _dsns_parse(cls, value: dict[str, str]) -> dict[str, str]:
+        for dsn in value.values():
+            BackendDSN.parse(dsn)
+        return value
+
+    @model_validator(mode="after")
+    def _backends_exist(self) -> ProxyConfig:
+        for name, db in self.databases.items():
+            if db.default_backend not in self.backends:
+                raise ValueError(f"databases.{name}.default_backend: unknown backend {db.default_backend!r}")
+            for table, rule in db.sharded_tables.items():
+                for i, node in enumerate(rule.nodes):
+                    if node.backend not in self.backends:
+                        raise ValueError(
+                            f"databases.{name}.sharded_tables.{table}.nodes.{i}: unknown backend {node.backend!r}"
+                            f" (known: {', '.join(sorted(self.backends))})"
+                        )
+        return self
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0]
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    def backend_dsn(self, name: str) -> BackendDSN:
+        return BackendDSN.parse(self.backends[name])
+
+
+def _line_index(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int]) -> None:
+    """Record the 1-based line of every key path so validation errors can point into the file."""
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            k = key.value
+            out[(*path, k)] = key.start_mark.line + 1
+            _line_index(value, (*path, k), out)
+            out[(*path, k)] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_index(item, (*path, i), out)
+
+
+def _nearest_line(lines: dict[tuple[str | int, ...], int], loc: tuple[str | int, ...]) -> int | None:
+    for n in range(len(loc), -1, -1):
+        key = tuple(str(p) if isinstance(p, str) else p for p in loc[:n])
+        if key in lines:
+            return lines[key]
+    return None
+
+
+def parse_config(text: str, source: str = "<string>") -> ProxyConfig:
+    """Parse and validate YAML text; ``source`` names the file in error messages."""
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ConfigError([f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}"]) from None
+    if not isinstance(data, dict):
+        raise ConfigError([f"{source}: the top level must be a mapping (listen, users, backends, databases)"])
+    lines: dict[tuple[str | int, ...], int] = {}
+    if root is not None:
+        _line_index(root, (), lines)
+    try:
+        return ProxyConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            key = ".".join(str(p) for p in loc) or "(top level)"
+            line = _nearest_line(lines, loc)
+            where = f"{source}:{line}" if line else source
+            msg = err["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {key}: {msg}")
+        raise ConfigError(problems) from None
+
+
+def load_config(path: str | Path) -> ProxyConfig:
+    """Read and validate a proxy configuration file."""
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as exc:
+        raise ConfigError([f"{p}: cannot read: {exc.strerror}"]) from None
+    return parse_config(text, str(p))

@@ -1,0 +1,91 @@
+"""Exception hierarchy of the proxy. Every error a client can see carries a MySQL error code and SQLSTATE."""
+
+from __future__ import annotations
+
+
+class ProxyError(Exception):
+    """Root of every dbproxy error; ``code`` and ``sqlstate`` are what the client receives."""
+
+    code = 1105  # ER_UNKNOWN_ERROR
+    sqlstate = "HY000"
+
+    def __init__(self, message: str, *, code: int | None = None, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if sqlstate is not None:
+            self.sqlstate = sqlstate
+
+
+class ConfigError(ProxyError):
+    """The YAML configuration is invalid; ``problems`` lists each one as 'file:line: key: problem'."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("invalid configuration:\n  " + "\n  ".join(problems))
+        self.problems = problems
+
+
+class AccessDenied(ProxyError):
+    code = 1045
+    sqlstate = "28000"
+
+
+class UnknownDatabase(ProxyError):
+    code = 1049
+    sqlstate = "42000"
+
+
+class NoDatabaseSelected(ProxyError):
+    code = 1046
+    sqlstate = "3D000"
+
+    def __init__(self) -> None:
+        super().__init__("No database selected: connect with a database or run USE <database> first")
+
+
+class NotSupported(ProxyError):
+    """SQL the proxy cannot run correctly over shards (ER_NOT_SUPPORTED_YET): refused, never answered wrongly."""
+
+    code = 1235
+    sqlstate = "42000"
+
+    def __init__(self, construct: str) -> None:
+        super().__init__(f"This version of dbproxy doesn't yet support '{construct}'")
+        self.construct = construct
+
+
+class ParseError(ProxyError):
+    code = 1064
+    sqlstate = "42000"
+
+
+class UnknownStatement(ProxyError):
+    code = 1243  # ER_UNKNOWN_STMT_HANDLER
+    sqlstate = "HY000"
+
+
+class BackendUnavailable(ProxyError):
+    """A backend cannot be reached or dropped the connection (ER_CONNECT_TO_FOREIGN_DATA_SOURCE)."""
+
+    code = 1429
+    sqlstate = "HY000"
+
+    def __init__(self, backend: str, detail: str) -> None:
+        super().__init__(f"Unable to connect to backend '{backend}': {detail}")
+        self.backend = backend
+
+
+class BackendError(ProxyError):
+    """An error packet a backend returned while the proxy needed its result (scatter, commit)."""
+
+    def __init__(self, backend: str, code: int, sqlstate: str, message: str) -> None:
+        super().__init__(message, code=code, sqlstate=sqlstate)
+        self.backend = backend
+
+
+class PartialCommit(ProxyError):
+    """A multi-shard commit failed after some shards committed (no atomic commit yet, see transactions.py)."""
+
+    code = 1180  # ER_ERROR_DURING_COMMIT
+    sqlstate = "HY000"

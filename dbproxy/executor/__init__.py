@@ -1,0 +1,1 @@
+"""Backends: raw MySQL client connections, pools, and running plans over them."""

@@ -1,0 +1,328 @@
+"""A MySQL client connection to one backend, speaking the protocol directly.
+
+It can decode a result (for merges and control statements) or relay it: backend result packets are copied to
+the client's socket untouched except for the session status bits of the final packet. Relaying is what makes
+single-shard statements cheap: no row is decoded or re-encoded in Python.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from dbproxy.config import BackendDSN
+from dbproxy.errors import BackendError, BackendUnavailable
+from dbproxy.protocol.constants import BACKEND_CAPABILITIES, Capabilities, ServerStatus
+from dbproxy.protocol.packets import (
+    SESSION_STATUS_MASK,
+    Column,
+    OkInfo,
+    lenenc_str,
+    parse_column,
+    parse_err,
+    parse_ok,
+    parse_text_row,
+    read_lenenc,
+)
+from dbproxy.protocol.stream import ConnectionClosed, PacketStream
+
+MAX_CACHED_STATEMENTS = 256
+_RELAY_FLUSH = 65536
+
+
+def native_password_scramble(password: str, seed: bytes) -> bytes:
+    if not password:
+        return b""
+    h1 = hashlib.sha1(password.encode()).digest()
+    h2 = hashlib.sha1(h1).digest()
+    h3 = hashlib.sha1(seed + h2).digest()
+    return bytes(a ^ b for a, b in zip(h1, h3, strict=True))
+
+
+@dataclass(slots=True)
+class Result:
+    """A decoded result: either rows (text protocol values) or an OK."""
+
+    columns: list[Column]
+    rows: list[list[bytes | None]]
+    ok: OkInfo | None = None
+
+
+@dataclass(slots=True)
+class RelayOutcome:
+    """What a relayed response ended with: an OK (affected rows, insert id), rows, or an error code."""
+
+    affected: int = 0
+    insert_id: int = 0
+    error: int = 0
+
+
+class BackendConnection:
+    def __init__(self, name: str, stream: PacketStream, key: tuple[str, bool, int]) -> None:
+        self.name = name
+        self.key = key
+        self.stream = stream
+        self.statements: OrderedDict[str, tuple[int, int, list[bytes]]] = OrderedDict()
+        self.broken = False
+        self.in_transaction = False
+        self.session_vars: tuple[str, ...] = ()
+
+    @classmethod
+    async def connect(
+        cls, name: str, dsn: BackendDSN, *, charset: int, found_rows: bool, timeout: float
+    ) -> BackendConnection:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(dsn.host, dsn.port), timeout)
+        except (OSError, TimeoutError) as exc:
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+            raise BackendUnavailable(name, f"{dsn.host}:{dsn.port} is unreachable ({detail})") from exc
+        conn = cls(name, PacketStream(reader, writer), (name, found_rows, charset))
+        try:
+            await asyncio.wait_for(conn._handshake(dsn, charset, found_rows), timeout)
+        except (ConnectionClosed, TimeoutError) as exc:
+            conn.close()
+            raise BackendUnavailable(name, f"handshake with {dsn.host}:{dsn.port} failed ({exc})") from exc
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    async def _handshake(self, dsn: BackendDSN, charset: int, found_rows: bool) -> None:
+        seq, greeting = await self.stream.read_packet()
+        if greeting[0] == 0xFF:
+            code, state, msg = parse_err(greeting)
+            raise BackendError(self.name, code, state, f"backend '{self.name}': {msg}")
+        pos = greeting.index(b"\x00", 1) + 1
+        pos += 4  # connection id
+        seed = greeting[pos : pos + 8]
+        pos += 9
+        pos += 2 + 1 + 2 + 2  # caps low, charset, status, caps high
+        auth_len = greeting[pos]
+        pos += 11
+        seed += greeting[pos : pos + max(13, auth_len - 8) - 1]
+        caps = BACKEND_CAPABILITIES | (Capabilities.CLIENT_FOUND_ROWS if found_rows else 0)
+        auth = native_password_scramble(dsn.password, seed)
+        response = (
+            struct.pack("<IIB", int(caps), 1 << 24, charset & 0xFF)
+            + b"\x00" * 23
+            + dsn.user.encode()
+            + b"\x00"
+            + lenenc_str(auth)
+            + dsn.database.encode()
+            + b"\x00"
+            + b"mysql_native_password\x00"
+        )
+        self.stream.write(response, seq + 1)
+        while True:
+            seq, reply = await self.stream.read_packet()
+            if reply[0] == 0x00:
+                return
+            if reply[0] == 0xFF:
+                code, state, msg = parse_err(reply)
+                raise BackendError(self.name, code, state, f"backend '{self.name}': {msg}")
+            if reply[0] == 0xFE:  # auth switch: answer the new seed with mysql_native_password
+                end = reply.index(b"\x00", 1)
+                new_seed = reply[end + 1 :].rstrip(b"\x00")
+                self.stream.write(native_password_scramble(dsn.password, new_seed), seq + 1)
+                continue
+            raise BackendError(self.name, 1045, "28000", f"backend '{self.name}': unsupported authentication step")
+
+    def close(self) -> None:
+        self.broken = True
+        self.stream.close()
+
+    def _lost(self, exc: BaseException) -> BackendUnavailable:
+        self.close()
+        return BackendUnavailable(self.name, f"connection lost ({exc})")
+
+    async def _read(self) -> bytes:
+        try:
+            return (await self.stream.read_packet())[1]
+        except ConnectionClosed as exc:
+            raise self._lost(exc) from exc
+
+    def _send(self, payload: bytes) -> None:
+        self.stream.write(payload, 0)
+
+    def _error(self, payload: bytes) -> BackendError:
+        code, state, msg = parse_err(payload)
+        return BackendError(self.name, code, state, msg)
+
+    async def query(self, sql: str | bytes) -> Result:
+        """Run a statement and decode its (last) result."""
+        self._send(b"\x03" + (sql.encode() if isinstance(sql, str) else sql))
+        return await self._read_result(binary=False)
+
+    async def _read_result(self, *, binary: bool) -> Result:
+        result: Result | None = None
+        error: BackendError | None = None
+        while True:
+            first = await self._read()
+            if first[0] == 0xFF:
+                error = error or self._error(first)
+                return self._raise(error)
+            if first[0] == 0x00:
+                ok = parse_ok(first)
+                result = Result([], [], ok)
+                more = ok.status & ServerStatus.SERVER_MORE_RESULTS_EXISTS
+            else:
+                ncols, _ = read_lenenc(first, 0)
+                columns = [parse_column(await self._read()) for _ in range(ncols or 0)]
+                await self._read()  # EOF after column definitions
+                rows: list[list[bytes | None]] = []
+                while True:
+                    packet = await self._read()
+                    if packet[0] == 0xFE and len(packet) < 9:
+                        status = struct.unpack_from("<H", packet, 3)[0]
+                        break
+                    if packet[0] == 0xFF:
+                        error = error or self._error(packet)
+                        status = 0
+                        break
+                    if binary:
+                        raise BackendError(self.name, 1105, "HY000", "binary rows are never decoded by the proxy")
+                    rows.append(parse_text_row(packet, len(columns)))
+                result = Result(columns, rows)
+                more = status & ServerStatus.SERVER_MORE_RESULTS_EXISTS
+            if not more:
+                if error is not None:
+                    return self._raise(error)
+                return result
+
+    @staticmethod
+    def _raise(error: BackendError) -> Result:
+        raise error
+
+    async def execute(self, sql: str) -> OkInfo:
+        result = await self.query(sql)
+        return result.ok or OkInfo(0, 0, 0, 0)
+
+    # -- relay -------------------------------------------------------------------------------------------------
+
+    async def relay(self, command: bytes, out: asyncio.StreamWriter, status: int) -> RelayOutcome:
+        """Send ``command`` and copy the response packets to ``out``.
+
+        The final OK/EOF gets the session's autocommit/in-transaction bits, since the backend's own bits describe
+        its connection, not the client's session.
+        """
+        self._send(command)
+        stream = self.stream
+        buf = stream.buf
+        pos = 0  # scan position in buf (start of the next unscanned packet)
+        state = 0  # 0 first packet, 1 column definitions, 2 EOF after columns, 3 rows
+        remaining = 0
+        outcome = RelayOutcome()
+        soff = -1
+        try:
+            while True:
+                if len(buf) - pos < 4:
+                    if pos > _RELAY_FLUSH:
+                        out.write(bytes(buf[:pos]))
+                        del buf[:pos]
+                        pos = 0
+                    await stream.fill()
+                    continue
+                length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
+                end = pos + 4 + length
+                if len(buf) < end:
+                    if pos > _RELAY_FLUSH:
+                        out.write(bytes(buf[:pos]))
+                        del buf[:pos]
+                        pos = 0
+                        end = 4 + length
+                    await stream.fill()
+                    continue
+                head = buf[pos + 4] if length else 0
+                terminal = False
+                if state == 0:
+                    if head == 0x00:
+                        terminal = True
+                        affected, p = read_lenenc(buf, pos + 5)
+                        insert_id, p = read_lenenc(buf, p)
+                        outcome.affected += affected or 0
+                        if insert_id:
+                            outcome.insert_id = insert_id
+                        soff = p
+                    elif head == 0xFF:
+                        outcome.error = buf[pos + 5] | buf[pos + 6] << 8
+                        terminal = True
+                        soff = -1
+                    else:
+                        n, _ = read_lenenc(buf, pos + 4)
+                        remaining = n or 0
+                        state = 1
+                elif state == 1:
+                    remaining -= 1
+                    if remaining == 0:
+                        state = 2
+                elif state == 2:
+                    state = 3
+                elif head == 0xFE and length < 9:
+                    terminal = True
+                    soff = pos + 7
+                elif head == 0xFF:
+                    outcome.error = buf[pos + 5] | buf[pos + 6] << 8
+                    terminal = True
+                    soff = -1
+                pos = end
+                if terminal:
+                    more = False
+                    if soff >= 0:
+                        flags = buf[soff] | buf[soff + 1] << 8
+                        more = bool(flags & ServerStatus.SERVER_MORE_RESULTS_EXISTS)
+                        flags = (flags & ~SESSION_STATUS_MASK) | status
+                        buf[soff] = flags & 0xFF
+                        buf[soff + 1] = flags >> 8
+                    if not more:
+                        out.write(bytes(buf[:pos]))
+                        del buf[:pos]
+                        return outcome
+                    state = 0
+        except ConnectionClosed as exc:
+            raise self._lost(exc) from exc
+
+    # -- prepared statements ------------------------------------------------------------------------------------
+
+    async def prepare(self, sql: str) -> tuple[int, int]:
+        """Prepare ``sql`` once per connection; returns (statement id, parameter count)."""
+        cached = self.statements.get(sql)
+        if cached is not None:
+            self.statements.move_to_end(sql)
+            return cached[0], cached[1]
+        stmt_id, nparams, _ = await self._prepare(sql)
+        return stmt_id, nparams
+
+    async def prepare_metadata(self, sql: str) -> list[bytes]:
+        """The backend's COM_STMT_PREPARE response payloads for ``sql`` (to relay to a client)."""
+        cached = self.statements.get(sql)
+        if cached is not None:
+            return list(cached[2])
+        return list((await self._prepare(sql))[2])
+
+    async def _prepare(self, sql: str) -> tuple[int, int, list[bytes]]:
+        self._send(b"\x16" + sql.encode())
+        first = await self._read()
+        if first[0] == 0xFF:
+            raise self._error(first)
+        stmt_id, ncols, nparams = struct.unpack_from("<IHH", first, 1)
+        payloads = [first]
+        for count in (nparams, ncols):
+            if count:
+                for _ in range(count + 1):  # definitions + EOF
+                    payloads.append(await self._read())
+        self.statements[sql] = (stmt_id, nparams, payloads)
+        if len(self.statements) > MAX_CACHED_STATEMENTS:
+            _, (old_id, _, _) = self.statements.popitem(last=False)
+            self._send(b"\x19" + struct.pack("<I", old_id))  # COM_STMT_CLOSE has no response
+        return stmt_id, nparams, payloads
+
+    def execute_command(self, stmt_id: int, nparams: int, null_bitmap: bytes, types: bytes, raw: bytes) -> bytes:
+        """A COM_STMT_EXECUTE for this connection's statement, always with types bound (the backend statement
+        may be new on this connection even when the client's is not)."""
+        head = b"\x17" + struct.pack("<IBI", stmt_id, 0, 1)
+        if not nparams:
+            return head
+        return head + null_bitmap + b"\x01" + types + raw

@@ -1,0 +1,1 @@
+"""The MySQL endpoint clients connect to: handshake, authentication, commands."""

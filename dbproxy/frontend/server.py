@@ -1,0 +1,73 @@
+"""The listening server: accepts clients and gives each a Session over shared pools and the plan cache."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import socket
+
+from dbproxy.config import ProxyConfig
+from dbproxy.executor.keys import KeyGenerator
+from dbproxy.executor.pool import Pools
+from dbproxy.frontend.local import LocalHandlers
+from dbproxy.frontend.session import Session
+from dbproxy.plan_cache import PlanCache
+from dbproxy.router.planner import Planner
+from dbproxy.router.schema import LogicalSchema
+from dbproxy.transactions import Committer, SequentialCommitter
+
+log = logging.getLogger("dbproxy")
+
+
+class ProxyServer:
+    """A running proxy. ``await start()`` binds the listen address; ``port`` is then the bound port."""
+
+    def __init__(self, config: ProxyConfig, committer: Committer | None = None) -> None:
+        self.config = config
+        self.schema = LogicalSchema(config)
+        self.plans = PlanCache(Planner(self.schema))
+        self.pools = Pools(config)
+        self.committer: Committer = committer or SequentialCommitter()
+        self.keys = KeyGenerator()
+        self.local = LocalHandlers()
+        self._ids = itertools.count(1)
+        self._server: asyncio.Server | None = None
+        self._sessions: set[asyncio.Task[None]] = set()
+        self.port = config.listen_port
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(
+            self._client, self.config.listen_host, self.config.listen_port, reuse_address=True, backlog=512
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        log.info("dbproxy listening on %s:%d", self.config.listen_host, self.port)
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        task = asyncio.current_task()
+        if task is not None:
+            self._sessions.add(task)
+        try:
+            await Session(self, reader, writer, next(self._ids)).run()
+        finally:
+            if task is not None:
+                self._sessions.discard(task)
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._sessions):
+            task.cancel()
+        if self._sessions:
+            await asyncio.gather(*self._sessions, return_exceptions=True)
+        self.pools.close()

@@ -1,0 +1,255 @@
+"""Merging results of one statement run on several shards: ORDER BY (k-way), LIMIT/OFFSET, aggregates,
+GROUP BY and DISTINCT. Only what the planner proved mergeable reaches here."""
+
+from __future__ import annotations
+
+import functools
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from dbproxy.protocol.constants import INTEGER_TYPES, ColumnType
+from dbproxy.protocol.packets import Column
+
+Row = list[bytes | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One logical output column: ``kind`` is plain, count, sum, min, max or avg (avg reads col and col+1)."""
+
+    kind: str
+    name: str
+    col: int
+
+
+@dataclass(frozen=True, slots=True)
+class MergeSpec:
+    items: tuple[Item, ...]
+    visible: int  # items past this index are hidden helpers (ORDER BY / GROUP BY expressions not selected)
+    aggregate: bool
+    group: tuple[int, ...] = ()  # item indexes forming the group key
+    order: tuple[tuple[int, bool], ...] = ()  # (item index, descending)
+    distinct: bool = False
+    limit: int | None = None
+    limit_param: int | None = None
+    offset: int = 0
+    offset_param: int | None = None
+    star_hidden: int | None = None  # SELECT *: items holds only the hidden helpers, the rest is known at run time
+
+    def resolve(self, columns: list[Column]) -> MergeSpec:
+        """For SELECT *: the concrete spec once the shard result's columns are known."""
+        if self.star_hidden is None:
+            return self
+        shown = len(columns) - self.star_hidden
+        items = [Item("plain", columns[i].name, i) for i in range(shown)]
+        items += [Item(it.kind, it.name, shown + j) for j, it in enumerate(self.items)]
+        return MergeSpec(
+            tuple(items),
+            shown,
+            self.aggregate,
+            (),
+            tuple((shown + i, desc) for i, desc in self.order),
+            self.distinct,
+            self.limit,
+            self.limit_param,
+            self.offset,
+            self.offset_param,
+        )
+
+    def bounds(self, params: Sequence[Any]) -> tuple[int | None, int]:
+        limit = int(params[self.limit_param]) if self.limit_param is not None else self.limit
+        offset = int(params[self.offset_param]) if self.offset_param is not None else self.offset
+        return limit, offset
+
+
+def typed(value: bytes | None, col: Column) -> Any:
+    """A Python value that sorts and compares the way MySQL does for this column (case-insensitive text)."""
+    if value is None:
+        return None
+    t = col.type
+    if t in INTEGER_TYPES:
+        return int(value)
+    if t in (ColumnType.DECIMAL, ColumnType.NEWDECIMAL):
+        return Decimal(value.decode())
+    if t in (ColumnType.FLOAT, ColumnType.DOUBLE):
+        return float(value)
+    if col.binary:
+        return value
+    # *_general_ci collations: compare case-insensitively, trailing spaces ignored (PAD SPACE)
+    return value.decode("utf-8", "replace").rstrip(" ").casefold()
+
+
+def _compare(a: Any, b: Any) -> int:
+    if a is None or b is None:
+        return (a is not None) - (b is not None)  # NULL sorts first ascending
+    return (a > b) - (a < b)
+
+
+def _sort_key(order: Sequence[tuple[int, bool]]) -> Any:
+    def cmp(x: tuple[Any, ...], y: tuple[Any, ...]) -> int:
+        for (i, desc), _ in zip(order, range(len(order)), strict=True):
+            c = _compare(x[i], y[i])
+            if c:
+                return -c if desc else c
+        return 0
+
+    return functools.cmp_to_key(cmp)
+
+
+def _format_number(value: Any) -> bytes:
+    if isinstance(value, float):
+        text = repr(value)
+        return (text[:-2] if text.endswith(".0") else text).encode()
+    return str(value).encode()
+
+
+class _Group:
+    __slots__ = ("first", "values")
+
+    def __init__(self, first: Row, n: int) -> None:
+        self.first = first
+        self.values: list[Any] = [None] * n
+
+
+def merge_results(
+    spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]], params: Sequence[Any]
+) -> tuple[list[Column], list[Row]]:
+    """Merge the rows each shard returned (``columns`` are the shard query's columns) into the final result."""
+    spec = spec.resolve(columns)
+    items = spec.items
+    limit, offset = spec.bounds(params)
+    out_columns = [_output_column(item, columns) for item in items[: spec.visible]]
+    if spec.aggregate:
+        rows = _aggregate(spec, columns, shard_rows)
+        all_columns = _all_columns(spec, columns)
+        keyed = [(tuple(typed(v, c) for v, c in zip(r, all_columns, strict=True)), r) for r in rows]
+        if spec.order:
+            key = _sort_key(spec.order)
+            keyed.sort(key=lambda kr: key(kr[0]))
+        stream: Iterable[tuple[tuple[Any, ...], Row]] = keyed
+    else:
+        stream = _ordered_stream(spec, columns, shard_rows)
+    final: list[Row] = []
+    seen: set[tuple[Any, ...]] = set()
+    skipped = 0
+    for key_values, row in stream:
+        visible = row[: spec.visible]
+        if spec.distinct:
+            dkey = key_values[: spec.visible]
+            if dkey in seen:
+                continue
+            seen.add(dkey)
+        if skipped < offset:
+            skipped += 1
+            continue
+        if limit is not None and len(final) >= limit:
+            break
+        final.append(visible)
+    return out_columns, final
+
+
+def _all_columns(spec: MergeSpec, columns: list[Column]) -> list[Column]:
+    return [_output_column(item, columns) for item in spec.items]
+
+
+def _ordered_stream(
+    spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]]
+) -> Iterator[tuple[tuple[Any, ...], Row]]:
+    """Rows of plain (non-aggregate) results; with ORDER BY a k-way merge of the shards' sorted streams."""
+    cols = [columns[item.col] for item in spec.items]
+
+    def keyed(rows: list[Row]) -> Iterator[tuple[tuple[Any, ...], Row]]:
+        for r in rows:
+            yield tuple(typed(r[item.col], col) for item, col in zip(spec.items, cols, strict=True)), [
+                r[item.col] for item in spec.items
+            ]
+
+    if not spec.order:
+        for rows in shard_rows:
+            yield from keyed(rows)
+        return
+    key = _sort_key(spec.order)
+    yield from heapq.merge(*(keyed(rows) for rows in shard_rows), key=lambda kr: key(kr[0]))
+
+
+def _aggregate(spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]]) -> list[Row]:
+    items = spec.items
+    groups: dict[tuple[Any, ...], _Group] = {}
+    for rows in shard_rows:
+        for r in rows:
+            gkey = tuple(typed(r[items[i].col], columns[items[i].col]) for i in spec.group)
+            group = groups.get(gkey)
+            if group is None:
+                group = groups[gkey] = _Group(r, len(items))
+            acc = group.values
+            for n, item in enumerate(items):
+                kind = item.kind
+                if kind == "plain":
+                    continue
+                col = columns[item.col]
+                raw = r[item.col]
+                if kind == "count":
+                    acc[n] = (acc[n] or 0) + int(raw or 0)
+                elif kind == "sum":
+                    if raw is not None:
+                        v = typed(raw, col) if col.type not in INTEGER_TYPES else Decimal(int(raw))
+                        acc[n] = v if acc[n] is None else acc[n] + v
+                elif kind in ("min", "max"):
+                    if raw is not None:
+                        v = typed(raw, col)
+                        cur = acc[n]
+                        if cur is None or (v < cur[0] if kind == "min" else v > cur[0]):
+                            acc[n] = (v, raw)
+                elif kind == "avg":
+                    count = int(r[item.col + 1] or 0)
+                    if raw is not None and count:
+                        v = float(raw) if col.type in (ColumnType.FLOAT, ColumnType.DOUBLE) else Decimal(raw.decode())
+                        s, c = acc[n] or (0, 0)
+                        acc[n] = (s + v, c + count)
+    out: list[Row] = []
+    for group in groups.values():
+        row: Row = []
+        for n, item in enumerate(items):
+            v = group.values[n]
+            if item.kind == "plain":
+                row.append(group.first[item.col])
+            elif item.kind == "count":
+                row.append(str(v or 0).encode())
+            elif item.kind in ("min", "max"):
+                row.append(None if v is None else v[1])
+            elif item.kind == "sum":
+                row.append(None if v is None else _format_number(v))
+            else:  # avg
+                if v is None:
+                    row.append(None)
+                else:
+                    s, c = v
+                    if isinstance(s, float):
+                        row.append(_format_number(s / c))
+                    else:
+                        scale = min(_scale(columns[item.col]) + 4, 30)
+                        row.append(str((Decimal(s) / c).quantize(Decimal(1).scaleb(-scale), ROUND_HALF_UP)).encode())
+        out.append(row)
+    return out
+
+
+def _scale(col: Column) -> int:
+    return col.decimals if col.decimals < 31 else 0
+
+
+def _output_column(item: Item, columns: list[Column]) -> Column:
+    col = columns[item.col]
+    if item.kind == "plain":
+        return col if col.name == item.name else col.renamed(item.name)
+    if item.kind == "count":
+        return Column(item.name, ColumnType.LONGLONG, 63, 21, 0x80, 0)  # BINARY flag, like MySQL's COUNT
+    if item.kind == "avg":
+        if col.type in (ColumnType.FLOAT, ColumnType.DOUBLE):
+            return col.renamed(item.name, ColumnType.DOUBLE)
+        return col.renamed(item.name, ColumnType.NEWDECIMAL, min(_scale(col) + 4, 30))
+    if item.kind == "sum" and col.type in INTEGER_TYPES:
+        return col.renamed(item.name, ColumnType.NEWDECIMAL, 0)
+    return col.renamed(item.name)

@@ -1,0 +1,36 @@
+"""Plan cache: (logical database, statement text) -> plan, least recently used evicted.
+
+A repeated statement costs a dict lookup instead of a tokenize + parse + rewrite."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+from dbproxy.router.plan import Plan
+from dbproxy.router.planner import Planner
+
+
+class PlanCache:
+    def __init__(self, planner: Planner, capacity: int = 4096) -> None:
+        self.planner = planner
+        self.capacity = capacity
+        self._plans: OrderedDict[tuple[str | None, str], Plan] = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, sql: str, db: str | None) -> Plan:
+        key = (db, sql)
+        plan = self._plans.get(key)
+        if plan is not None:
+            self.hits += 1
+            self._plans.move_to_end(key)
+            return plan
+        self.misses += 1
+        plan = self.planner.plan(sql, db)
+        self._plans[key] = plan
+        if len(self._plans) > self.capacity:
+            self._plans.popitem(last=False)
+        return plan
+
+    def __len__(self) -> int:
+        return len(self._plans)

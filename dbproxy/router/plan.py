@@ -1,0 +1,132 @@
+"""Plans: what the proxy does with one distinct statement, computed once and cached."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from dbproxy.errors import NotSupported
+from dbproxy.merge import MergeSpec
+from dbproxy.protocol.params import ParamValue
+from dbproxy.router.rules import ShardRule
+from dbproxy.router.template import Template
+
+
+class Kind(enum.Enum):
+    ROUTE = "route"  # run on backends chosen by the shard condition (or fixed targets)
+    INSERT = "insert"  # sharded INSERT: rows split per node
+    BEGIN = "begin"
+    COMMIT = "commit"
+    ROLLBACK = "rollback"
+    SET = "set"
+    USE = "use"
+    LOCAL = "local"  # answered by the proxy itself (SHOW DATABASES, SELECT DATABASE(), ...)
+
+
+# A value in a shard condition: a parameter index or a constant.
+@dataclass(frozen=True, slots=True)
+class Ref:
+    param: int | None = None
+    value: object = None
+
+    def get(self, params: Sequence[ParamValue]) -> object:
+        return params[self.param] if self.param is not None else self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Cond:
+    """A shard-key condition tree: op is eq, in, range, and, or."""
+
+    op: str
+    refs: tuple[Ref, ...] = ()
+    children: tuple[Cond, ...] = ()
+    low_incl: bool = True
+    high_incl: bool = True
+
+    def nodes(self, rule: ShardRule, params: Sequence[ParamValue]) -> set[int] | None:
+        """Node indexes the condition can match; None means all nodes."""
+        if self.op == "eq":
+            node = rule.node_of(self.refs[0].get(params))
+            return None if node is None else {node}
+        if self.op == "in":
+            out: set[int] = set()
+            for ref in self.refs:
+                node = rule.node_of(ref.get(params))
+                if node is None:
+                    return None
+                out.add(node)
+            return out
+        if self.op == "range":
+            low, high = self.refs
+            return rule.nodes_in_range(low.get(params), self.low_incl, high.get(params), self.high_incl)
+        results = [c.nodes(rule, params) for c in self.children]
+        if self.op == "and":
+            known: list[set[int]] = [r for r in results if r is not None]
+            if not known:
+                return None
+            acc: set[int] = known[0]
+            for other in known[1:]:
+                acc = acc & other
+            return acc
+        # or
+        if any(r is None for r in results):
+            return None
+        union: set[int] = set()
+        for r in results:
+            union |= r or set()
+        return union
+
+
+@dataclass(frozen=True)
+class Target:
+    backend: str
+    template: Template  # the statement as this node runs it (tables renamed)
+    merge_template: Template | None = None  # the rewritten statement when results from several nodes merge
+    prepared_sql: str = field(init=False)  # what a prepared statement is prepared as on the backend
+    relayable: bool = field(init=False)  # parameters in client order, so raw parameter bytes can be forwarded
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "prepared_sql", self.template.with_placeholders())
+        slots = self.template.slots
+        object.__setattr__(self, "relayable", all(isinstance(s, int) for s in slots)
+                           and list(slots) == list(range(len(slots))))
+
+
+@dataclass(frozen=True, slots=True)
+class InsertRow:
+    key: Ref | None  # None: the row has no shard-key value (the proxy generates one)
+    per_node: tuple[Template, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    kind: Kind
+    nparams: int = 0
+    targets: tuple[Target, ...] = ()
+    rule: ShardRule | None = None
+    cond: Cond | None = None
+    fixed: bool = True  # run on every target (DDL, broadcast writes, unsharded single target)
+    read_one: bool = False  # broadcast read: any one target has the answer
+    is_read: bool = False
+    merge: MergeSpec | None = None
+    merge_error: NotSupported | None = None  # raised only when the statement really spans several nodes
+    insert_rows: tuple[InsertRow, ...] = ()
+    insert_prefix: tuple[Template, ...] = ()
+    insert_suffix: Template | None = None
+    key_table: str | None = None  # sharded table whose key the proxy generates for rows without one
+    key_column: str | None = None
+    implicit_commit: bool = False  # DDL: MySQL commits an open transaction first
+    local: str = ""  # name of the local handler for Kind.LOCAL
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def choose(self, params: Sequence[ParamValue]) -> list[int]:
+        """Indexes into ``targets`` this execution runs on."""
+        if self.fixed or self.rule is None:
+            return [0] if self.read_one else list(range(len(self.targets)))
+        if self.cond is None:
+            return list(range(len(self.targets)))
+        nodes = self.cond.nodes(self.rule, params)
+        if nodes is None:
+            return list(range(len(self.targets)))
+        return sorted(nodes)

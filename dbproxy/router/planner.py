@@ -1,0 +1,615 @@
+"""Turning one statement into a plan: classify it, find its tables and shard-key condition, build the
+per-node statements. Runs once per distinct statement text (the plan cache holds the result)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError as SqlglotParseError
+from sqlglot.tokens import Token, TokenType
+
+from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError
+from dbproxy.router.plan import Cond, InsertRow, Kind, Plan, Ref, Target
+from dbproxy.router.scatter import build_scatter
+from dbproxy.router.schema import LogicalDatabase, LogicalSchema, ShardedInfo
+from dbproxy.router.template import PARAM_PREFIX, Template
+from dbproxy.router.tokens import mark_params, names_in, param_indexes, rewrite, tokenize
+
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+SYSTEM_SCHEMAS = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
+_FIRST_WORD = re.compile(r"^(?:\s|/\*.*?\*/|#[^\n]*\n|--[^\n]*\n)*([A-Za-z]+)", re.S)
+_LOCAL_FUNCS = {"database": "database", "schema": "database", "last_insert_id": "last_insert_id"}
+_DDL = (exp.Create, exp.Alter, exp.Drop, exp.TruncateTable)
+
+
+def first_word(sql: str) -> str:
+    m = _FIRST_WORD.match(sql)
+    return m.group(1).upper() if m else ""
+
+
+class Planner:
+    def __init__(self, schema: LogicalSchema) -> None:
+        self.schema = schema
+
+    def plan(self, sql: str, db_name: str | None) -> Plan:
+        word = first_word(sql)
+        db = self.schema.get(db_name)
+        tokens = _tokenize(sql)
+        nparams = len(param_indexes(tokens))
+        words = [t.text.upper() for t in tokens[:4]]
+        if word in ("BEGIN", "START"):
+            if word == "START" and words[1:2] != ["TRANSACTION"]:
+                raise NotSupported(f"START {words[1] if len(words) > 1 else ''}")
+            return Plan(Kind.BEGIN, extra={"sql": sql})
+        if word == "COMMIT":
+            return Plan(Kind.COMMIT)
+        if word == "ROLLBACK":
+            if "TO" in words:
+                raise NotSupported("ROLLBACK TO SAVEPOINT")
+            return Plan(Kind.ROLLBACK)
+        if word in ("SAVEPOINT", "RELEASE"):
+            raise NotSupported("SAVEPOINT")
+        if word == "XA":
+            raise NotSupported("XA statements from clients (the proxy owns distributed commit)")
+        if word == "USE":
+            return Plan(Kind.USE, extra={"db": tokens[1].text if len(tokens) > 1 else ""})
+        if word == "SET":
+            return _plan_set(sql, nparams)
+        if word in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN"):
+            return self._plan_show(sql, tokens, words, db, nparams)
+        if word in ("CREATE", "DROP", "ALTER") and len(words) > 1 and words[1] in ("DATABASE", "SCHEMA"):
+            raise NotSupported(f"{word} DATABASE through the proxy (logical databases come from the config)")
+        if word in ("LOCK", "UNLOCK", "HANDLER", "LOAD", "CALL", "REPLACE", "RENAME", "GRANT", "REVOKE"):
+            return self._plan_opaque(sql, tokens, word, db, nparams)
+
+        marked, _ = mark_params(sql, tokens)
+        try:
+            ast: exp.Expr = sqlglot.parse_one(marked, read="mysql")
+        except SqlglotParseError as exc:
+            return self._plan_opaque(sql, tokens, word, db, nparams, parse_error=str(exc).splitlines()[0])
+        if isinstance(ast, exp.Command):
+            return self._plan_opaque(sql, tokens, word, db, nparams)
+        return self._plan_ast(sql, tokens, ast, db, nparams)
+
+    # -- statements the proxy cannot analyse -----------------------------------------------------------------
+
+    def _plan_opaque(
+        self,
+        sql: str,
+        tokens: list[Token],
+        word: str,
+        db: LogicalDatabase | None,
+        nparams: int,
+        parse_error: str | None = None,
+    ) -> Plan:
+        """Unparsed statements go to the default backend, unless they touch sharded or broadcast tables."""
+        if db is None:
+            if parse_error:
+                raise ParseError(f"You have an error in your SQL syntax: {parse_error}")
+            raise NoDatabaseSelected()
+        names = set(names_in(tokens))
+        if names & (set(db.sharded) | db.broadcast):
+            raise NotSupported(f"{word} on a sharded or broadcast table")
+        template = rewrite(sql, tokens, {}, {db.name.lower()})
+        return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),))
+
+    def _plan_show(
+        self, sql: str, tokens: list[Token], words: list[str], db: LogicalDatabase | None, nparams: int
+    ) -> Plan:
+        rest = words[1:]
+        if rest[:1] in (["DATABASES"], ["SCHEMAS"]):
+            return Plan(Kind.LOCAL, local="show_databases", extra={"sql": sql})
+        if rest[:1] == ["TABLES"] or rest[:2] == ["FULL", "TABLES"]:
+            return Plan(Kind.LOCAL, local="show_tables", extra={"full": rest[0] == "FULL"})
+        if db is None:
+            if words[0] == "SHOW":
+                return Plan(Kind.LOCAL, local="forward_any", extra={"sql": sql})
+            raise NoDatabaseSelected()
+        if words[0] == "EXPLAIN" and rest[:1] and rest[0] in ("SELECT", "UPDATE", "DELETE", "INSERT"):
+            inner = self.plan(sql[tokens[1].start :], db.name)
+            if inner.kind not in (Kind.ROUTE, Kind.INSERT) or not inner.targets:
+                raise NotSupported("EXPLAIN of this statement")
+            t = inner.targets[0].template  # the first node's plan stands for all of them
+            explain = Template((sql[: tokens[1].start] + t.parts[0], *t.parts[1:]), t.slots)
+            return Plan(Kind.ROUTE, nparams, (Target(inner.targets[0].backend, explain),), is_read=True)
+        # DESCRIBE t, SHOW COLUMNS FROM t, SHOW CREATE TABLE t, SHOW INDEX FROM t ...: ask the table's first node
+        names = names_in(tokens)
+        for name in names:
+            info = db.sharded.get(name)
+            if info is not None:
+                node = info.config.nodes[0]
+                template = rewrite(sql, tokens, {name: node.table}, {db.name.lower()})
+                return Plan(Kind.ROUTE, nparams, (Target(node.backend, template),))
+        template = rewrite(sql, tokens, {}, {db.name.lower()})
+        return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),))
+
+    # -- parsed statements ------------------------------------------------------------------------------------
+
+    def _plan_ast(
+        self, sql: str, tokens: list[Token], ast: exp.Expr, db: LogicalDatabase | None, nparams: int
+    ) -> Plan:
+        cte_names = {c.alias_or_name.lower() for c in ast.find_all(exp.CTE)}
+        tables = [t for t in ast.find_all(exp.Table) if t.name and t.name.lower() not in cte_names]
+        if isinstance(ast, exp.Select) and not tables:
+            local = _local_select(ast)
+            if local is not None:
+                return Plan(Kind.LOCAL, local=local[0], extra={"columns": local[1]})
+        system = [t for t in tables if t.db.lower() in SYSTEM_SCHEMAS]
+        if not tables or (system and len(system) == len(tables)):
+            if db is None:
+                return Plan(Kind.LOCAL, local="forward_any", extra={"sql": sql})
+            strings = {db.name: db.name}  # information_schema filters keep the logical name ...
+            template = rewrite(sql, tokens, {}, set(), strings=strings)
+            return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),), is_read=True,
+                        extra={"system": bool(system)})
+        for t in tables:
+            known = t.db and t.db.lower() not in SYSTEM_SCHEMAS and self.schema.get(t.db) is not None
+            if known and (db is None or t.db.lower() != db.name.lower()):
+                db = self.schema.get(t.db)
+                if any(x.db and x.db.lower() != t.db.lower() for x in tables):
+                    raise NotSupported("a statement over several logical databases")
+        if db is None:
+            raise NoDatabaseSelected()
+        if system:
+            raise NotSupported("a join of information_schema with user tables")
+
+        names = {t.name.lower() for t in tables}
+        sharded = [db.sharded[n] for n in sorted(names) if n in db.sharded]
+        broadcast = names & db.broadcast
+        is_ddl = isinstance(ast, _DDL)
+        is_write = isinstance(ast, exp.Insert | exp.Update | exp.Delete)
+        is_read = isinstance(ast, exp.Select | exp.Union)
+        strip = {db.name.lower()}
+
+        if not sharded:
+            if broadcast and (is_write or is_ddl):
+                if is_write and names - broadcast:
+                    raise NotSupported("a write that mixes broadcast and unsharded tables")
+                if is_ddl and names - broadcast:
+                    raise NotSupported("DDL over broadcast and other tables at once")
+                template = rewrite(sql, tokens, {}, strip)
+                targets = tuple(Target(b, template) for b in db.backends)
+                return Plan(Kind.ROUTE, nparams, targets, implicit_commit=is_ddl, extra={"broadcast_write": is_write})
+            template = rewrite(sql, tokens, {}, strip)
+            return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),), is_read=is_read,
+                        implicit_commit=is_ddl)
+
+        # -- sharded tables involved
+        if len(names) > 1 and is_ddl:
+            raise NotSupported("DDL over several tables when one is sharded")
+        main = sharded[0]
+        for other in sharded[1:]:
+            if other.rule.signature != main.rule.signature:
+                raise NotSupported(f"join of tables not sharded alike ({main.name}, {other.name})")
+        if not _joined_on_keys(ast, sharded):
+            raise NotSupported(
+                f"join of sharded tables ({', '.join(s.name for s in sharded)}) not on their shard columns"
+            )
+        if names - set(db.sharded) - db.broadcast:
+            plain = sorted(names - set(db.sharded) - db.broadcast)
+            raise NotSupported(f"join of sharded table {main.name} with unsharded table {plain[0]}")
+        if is_write and isinstance(ast, exp.Insert | exp.Update | exp.Delete):
+            target_name = _write_target(ast)
+            if target_name in db.broadcast:
+                raise NotSupported(f"a write to broadcast table {target_name} that reads a sharded table")
+        if _has_subquery(ast):
+            raise NotSupported("subquery or UNION over a sharded table")
+
+        if isinstance(ast, exp.Insert):
+            return self._plan_insert(sql, tokens, ast, db, main, nparams)
+
+        n_nodes = len(main.config.nodes)
+        renames_per_node = [
+            {s.name.lower(): s.config.nodes[i].table for s in sharded} for i in range(n_nodes)
+        ]
+        templates = [self._node_template(sql, tokens, ast, r, strip) for r in renames_per_node]
+
+        if is_ddl:
+            targets = tuple(Target(main.config.nodes[i].backend, templates[i]) for i in range(n_nodes))
+            return Plan(Kind.ROUTE, nparams, targets, implicit_commit=True, extra={"ddl_table": main.name})
+
+        where = ast.args.get("where")
+        cond = _condition(where.this, sharded) if where is not None else None
+        merge = None
+        merge_error: NotSupported | None = None
+        merge_templates: list[Template | None] = [None] * n_nodes
+        if isinstance(ast, exp.Select):
+            try:
+                merge, shard_ast = build_scatter(ast)
+                merge_templates = [
+                    Template.from_marked(_rename_ast(shard_ast.copy(), r, strip).sql(dialect="mysql"))
+                    for r in renames_per_node
+                ]
+            except NotSupported as exc:
+                merge_error = exc
+        elif isinstance(ast, exp.Update):
+            for eq in ast.expressions:
+                if isinstance(eq, exp.EQ) and isinstance(eq.this, exp.Column):
+                    col = eq.this.name.lower()
+                    if any(col == s.column for s in sharded):
+                        raise NotSupported(f"UPDATE of shard column {eq.this.name}")
+            if ast.args.get("order") or ast.args.get("limit"):
+                merge_error = NotSupported("UPDATE with ORDER BY/LIMIT across shards")
+        elif isinstance(ast, exp.Delete) and (ast.args.get("order") or ast.args.get("limit")):
+            merge_error = NotSupported("DELETE with ORDER BY/LIMIT across shards")
+        elif not isinstance(ast, exp.Update | exp.Delete):
+            raise NotSupported(f"{ast.key.upper()} on sharded table {main.name}")
+        targets = tuple(
+            Target(main.config.nodes[i].backend, templates[i], merge_templates[i]) for i in range(n_nodes)
+        )
+        return Plan(
+            Kind.ROUTE,
+            nparams,
+            targets,
+            rule=main.rule,
+            cond=cond,
+            fixed=False,
+            is_read=is_read,
+            merge=merge,
+            merge_error=merge_error,
+        )
+
+    def _node_template(
+        self, sql: str, tokens: list[Token], ast: exp.Expr, renames: dict[str, str], strip: set[str]
+    ) -> Template:
+        # Token renaming keeps the client's text; it is unsafe only when a column or alias has a table's name.
+        clash = any(c.name.lower() in renames for c in ast.find_all(exp.Column)) or any(
+            a.alias.lower() in renames for a in ast.find_all(exp.Alias)
+        )
+        if not clash:
+            return rewrite(sql, tokens, renames, strip)
+        return Template.from_marked(_rename_ast(ast.copy(), renames, strip).sql(dialect="mysql"))
+
+    def _plan_insert(
+        self, sql: str, tokens: list[Token], ast: exp.Insert, db: LogicalDatabase, info: ShardedInfo, nparams: int
+    ) -> Plan:
+        schema = ast.this
+        values = ast.expression
+        if not isinstance(values, exp.Values):
+            raise NotSupported(f"INSERT ... SELECT into sharded table {info.name}")
+        if not isinstance(schema, exp.Schema) or not schema.expressions:
+            raise NotSupported(f"INSERT without a column list into sharded table {info.name}")
+        columns = [c.name.lower() for c in schema.expressions]
+        conflict = ast.args.get("conflict")
+        if conflict is not None:
+            for eq in conflict.expressions or []:
+                if isinstance(eq, exp.EQ) and isinstance(eq.this, exp.Column) and eq.this.name.lower() == info.column:
+                    raise NotSupported(f"ON DUPLICATE KEY UPDATE of shard column {info.column}")
+        key_index = columns.index(info.column) if info.column in columns else None
+        if key_index is None and not info.config.auto_increment:
+            raise NotSupported(f"INSERT into {info.name} without its shard column {info.column}")
+
+        # token layout: ... VALUES ( row ) , ( row ) ... [suffix]
+        depth = 0
+        values_at = -1
+        for i, tok in enumerate(tokens):
+            if tok.token_type == TokenType.L_PAREN:
+                depth += 1
+            elif tok.token_type == TokenType.R_PAREN:
+                depth -= 1
+            elif depth == 0 and tok.token_type == TokenType.VALUES:
+                values_at = i
+                break
+        if values_at < 0:
+            raise NotSupported(f"this INSERT form into sharded table {info.name}")
+        rows_spans: list[tuple[int, int, int | None]] = []  # (start, end, key token start)
+        i = values_at + 1
+        params = param_indexes(tokens)
+        while i < len(tokens) and tokens[i].token_type == TokenType.L_PAREN:
+            start = i
+            depth = 0
+            col = 0
+            key_tok: int | None = None
+            while True:
+                tok = tokens[i]
+                if tok.token_type == TokenType.L_PAREN:
+                    depth += 1
+                elif tok.token_type == TokenType.R_PAREN:
+                    depth -= 1
+                    if depth == 0:
+                        break
+                elif depth == 1 and tok.token_type == TokenType.COMMA:
+                    col += 1
+                elif depth == 1 and col == key_index and key_tok is None:
+                    key_tok = i
+                i += 1
+            rows_spans.append((start, i + 1, key_tok))
+            i += 1
+            if i < len(tokens) and tokens[i].token_type == TokenType.COMMA:
+                i += 1
+            else:
+                break
+        suffix_start = i
+        row_exprs = values.expressions
+        if len(row_exprs) != len(rows_spans):
+            raise NotSupported(f"this INSERT form into sharded table {info.name}")
+
+        strip = {db.name.lower()}
+        n_nodes = len(info.config.nodes)
+        renames = [{info.name.lower(): info.config.nodes[n].table} for n in range(n_nodes)]
+        rows: list[InsertRow] = []
+        for (start, end, key_tok), tup in zip(rows_spans, row_exprs, strict=True):
+            key: Ref | None = None
+            named: dict[int, str] | None = None
+            if key_index is not None:
+                node = tup.expressions[key_index]
+                key = _ref(node)
+                if key is None:
+                    raise NotSupported(f"INSERT with a computed value for shard column {info.column}")
+                if key_tok is not None and key.param is None:
+                    # a single literal token (possibly signed) is replaced by the key slot
+                    key_end = key_tok + (2 if tokens[key_tok].token_type == TokenType.DASH else 1)
+                    named = {key_tok: "key"}
+                    if key_end - key_tok == 2:
+                        named[key_tok + 1] = "__skip__"
+            template = rewrite(sql, tokens, {}, strip, start=start, end=end, params=params, named=named)
+            template = _drop_skip(template)
+            rows.append(InsertRow(key, (template,)))
+        prefixes = tuple(rewrite(sql, tokens, r, strip, start=0, end=values_at + 1, params=params) for r in renames)
+        suffix = rewrite(sql, tokens, {}, strip, start=suffix_start, params=params) if suffix_start < len(
+            tokens) else Template.literal("")
+        plain = [self._node_template(sql, tokens, ast, r, strip) for r in renames]
+        targets = tuple(Target(info.config.nodes[n].backend, plain[n]) for n in range(n_nodes))
+        return Plan(
+            Kind.INSERT,
+            nparams,
+            targets,
+            rule=info.rule,
+            fixed=False,
+            insert_rows=tuple(rows),
+            insert_prefix=prefixes,
+            insert_suffix=suffix,
+            key_table=info.name if info.config.auto_increment else None,
+            key_column=info.config.column if key_index is None else None,
+            extra={"shard_column": info.config.column, "physical": [n.table for n in info.config.nodes]},
+        )
+
+
+def _drop_skip(t: Template) -> Template:
+    """Merge away the helper slot that swallowed the digits of a negative literal key."""
+    if "__skip__" not in t.slots:
+        return t
+    parts = [t.parts[0]]
+    slots: list[int | str] = []
+    for slot, part in zip(t.slots, t.parts[1:], strict=True):
+        if slot == "__skip__":
+            parts[-1] += part
+        else:
+            slots.append(slot)
+            parts.append(part)
+    return Template(tuple(parts), tuple(slots))
+
+
+def _tokenize(sql: str) -> list[Token]:
+    try:
+        return tokenize(sql)
+    except Exception as exc:
+        raise ParseError(f"You have an error in your SQL syntax: {exc}") from None
+
+
+def _plan_set(sql: str, nparams: int) -> Plan:
+    try:
+        ast = sqlglot.parse_one(sql, read="mysql")
+    except SqlglotParseError:
+        return Plan(Kind.SET, nparams, extra={"autocommit": None, "charset": None, "rest": sql})
+    autocommit: bool | None = None
+    charset: str | None = None
+    rest: list[str] = []
+    for item in ast.expressions if isinstance(ast, exp.Set) else []:
+        kind = (item.args.get("kind") or "").upper() if isinstance(item.args.get("kind"), str) else ""
+        inner = item.this
+        if kind in ("NAMES", "CHARACTER SET", "CHARSET"):
+            charset = inner.name if isinstance(inner, exp.Expression) else str(inner)
+            continue
+        if isinstance(inner, exp.EQ):
+            target = inner.this
+            name = target.sql(dialect="mysql").lower().replace("@@session.", "").replace("@@", "")
+            if name == "autocommit":
+                value = inner.expression.sql(dialect="mysql").strip("'\"").upper()
+                autocommit = value in ("1", "ON", "TRUE")
+                continue
+        rest.append(item.sql(dialect="mysql"))
+    if not isinstance(ast, exp.Set):
+        rest_sql: str | None = sql
+    else:
+        rest_sql = "SET " + ", ".join(rest) if rest else None
+    return Plan(Kind.SET, nparams, extra={"autocommit": autocommit, "charset": charset, "rest": rest_sql})
+
+
+def _local_select(ast: exp.Select) -> tuple[str, list[str]] | None:
+    """SELECT DATABASE() / LAST_INSERT_ID(): answers that depend on the client's session, not a backend's."""
+    kinds = []
+    names = []
+    for p in ast.expressions:
+        inner = p.this if isinstance(p, exp.Alias) else p
+        fname = ""
+        if isinstance(inner, exp.Anonymous):
+            fname = inner.name.lower()
+        elif isinstance(inner, exp.Func):
+            fname = inner.sql_name().lower()
+        elif isinstance(inner, exp.SessionParameter) and inner.name.lower() in ("identity", "last_insert_id"):
+            fname = "last_insert_id"
+        if isinstance(inner, exp.CurrentSchema):
+            fname = "database"
+        kind = _LOCAL_FUNCS.get(fname)
+        if kind is None or (isinstance(inner, exp.Func) and inner.expressions):
+            return None
+        kinds.append(kind)
+        names.append(p.alias if isinstance(p, exp.Alias) else inner.sql(dialect="mysql"))
+    if not kinds or ast.args.get("where"):
+        return None
+    return ",".join(kinds), names
+
+
+def _rename_ast(ast: exp.Expr, renames: dict[str, str], strip: set[str]) -> exp.Expr:
+    for t in ast.find_all(exp.Table):
+        if t.db.lower() in strip:
+            t.set("db", None)
+        if t.name.lower() in renames and not t.db:
+            t.set("this", exp.to_identifier(renames[t.name.lower()], quoted=True))
+    for c in ast.find_all(exp.Column):
+        if c.table and c.table.lower() in renames:
+            c.set("table", exp.to_identifier(renames[c.table.lower()], quoted=True))
+            c.set("db", None)
+    return ast
+
+
+def _write_target(ast: exp.Expression) -> str:
+    target = ast.this
+    if isinstance(target, exp.Schema):
+        target = target.this
+    return target.name.lower() if isinstance(target, exp.Table) else ""
+
+
+def _has_subquery(ast: exp.Expr) -> bool:
+    for node in ast.walk():
+        if node is ast:
+            continue
+        if isinstance(node, exp.Subquery | exp.Union | exp.With) or (
+            isinstance(node, exp.Select) and not isinstance(ast, exp.Insert)
+        ):
+            return True
+    return isinstance(ast, exp.Union)
+
+
+def _aliases(ast: exp.Expr, sharded: Sequence[ShardedInfo]) -> dict[str, ShardedInfo]:
+    """Names a column qualifier may use for each sharded table: its name and its alias."""
+    names = {s.name.lower(): s for s in sharded}
+    out: dict[str, ShardedInfo] = {}
+    for t in ast.find_all(exp.Table):
+        info = names.get(t.name.lower())
+        if info is not None:
+            out[t.name.lower()] = info
+            if t.alias:
+                out[t.alias.lower()] = info
+    return out
+
+
+def _is_key_column(node: exp.Expression, aliases: dict[str, ShardedInfo], single: ShardedInfo | None) -> bool:
+    if not isinstance(node, exp.Column) or node.name.startswith(PARAM_PREFIX):
+        return False
+    name = node.name.lower()
+    if node.table:
+        info = aliases.get(node.table.lower())
+        return info is not None and info.column == name
+    return single is not None and single.column == name
+
+
+def _joined_on_keys(ast: exp.Expr, sharded: Sequence[ShardedInfo]) -> bool:
+    """Every reference to a sharded table (a self-join counts twice) is tied to the others by an equality
+    of shard columns, so matching rows always live on the same node."""
+    names = {s.name.lower(): s for s in sharded}
+    refs: dict[str, ShardedInfo] = {}
+    for t in ast.find_all(exp.Table):
+        info = names.get(t.name.lower())
+        if info is not None:
+            refs[(t.alias or t.name).lower()] = info
+    if len(refs) <= 1:
+        return True
+    linked = {next(iter(refs))}
+    changed = True
+    while changed:
+        changed = False
+        for eq in ast.find_all(exp.EQ):
+            left, right = eq.this, eq.expression
+            if not (isinstance(left, exp.Column) and isinstance(right, exp.Column) and left.table and right.table):
+                continue
+            a, b = left.table.lower(), right.table.lower()
+            if a in refs and b in refs and refs[a].column == left.name.lower() and refs[b].column == right.name.lower():
+                if (a in linked) != (b in linked):
+                    linked |= {a, b}
+                    changed = True
+    return linked >= set(refs)
+
+
+def _ref(node: exp.Expression) -> Ref | None:
+    if isinstance(node, exp.Column) and node.name.startswith(PARAM_PREFIX) and not node.table:
+        return Ref(param=int(node.name[len(PARAM_PREFIX) : -2]))
+    if isinstance(node, exp.Literal):
+        if node.is_string:
+            return Ref(value=node.this.encode())
+        text = node.this
+        try:
+            return Ref(value=int(text))
+        except ValueError:
+            from decimal import Decimal
+
+            return Ref(value=Decimal(text))
+    if isinstance(node, exp.Neg) and isinstance(node.this, exp.Literal) and not node.this.is_string:
+        inner = _ref(node.this)
+        if inner is not None and isinstance(inner.value, int):
+            return Ref(value=-inner.value)
+    if isinstance(node, exp.Null):
+        return Ref(value=None)
+    if isinstance(node, exp.Paren):
+        return _ref(node.this)
+    return None
+
+
+def _condition(node: exp.Expression, sharded: Sequence[ShardedInfo]) -> Cond | None:
+    """The shard-key condition implied by a WHERE clause; None when it does not restrict the key."""
+    aliases: dict[str, ShardedInfo] = {}
+    root: exp.Expr = node
+    while root.parent is not None:
+        root = root.parent
+    aliases = _aliases(root, sharded)
+    single = sharded[0] if len(sharded) == 1 else None
+    return _cond(node, aliases, single)
+
+
+def _cond(node: exp.Expression, aliases: dict[str, ShardedInfo], single: ShardedInfo | None) -> Cond | None:
+    if isinstance(node, exp.Paren):
+        return _cond(node.this, aliases, single)
+    if isinstance(node, exp.And):
+        parts = [c for c in (_cond(node.this, aliases, single), _cond(node.expression, aliases, single)) if c]
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else Cond("and", children=tuple(parts))
+    if isinstance(node, exp.Or):
+        left = _cond(node.this, aliases, single)
+        right = _cond(node.expression, aliases, single)
+        if left is None or right is None:
+            return None
+        return Cond("or", children=(left, right))
+    if isinstance(node, exp.EQ | exp.NullSafeEQ):
+        for col, val in ((node.this, node.expression), (node.expression, node.this)):
+            if _is_key_column(col, aliases, single):
+                ref = _ref(val)
+                if ref is not None:
+                    return Cond("eq", (ref,))
+        return None
+    if isinstance(node, exp.In) and _is_key_column(node.this, aliases, single):
+        if node.args.get("query") is not None:
+            return None
+        refs = [_ref(e) for e in node.expressions]
+        if refs and all(r is not None for r in refs):
+            return Cond("in", tuple(r for r in refs if r is not None))
+        return None
+    if isinstance(node, exp.Between) and _is_key_column(node.this, aliases, single):
+        low, high = _ref(node.args["low"]), _ref(node.args["high"])
+        if low is not None and high is not None:
+            return Cond("range", (low, high))
+        return None
+    if isinstance(node, exp.GT | exp.GTE | exp.LT | exp.LTE):
+        left, right = node.this, node.expression
+        flipped = False
+        if not _is_key_column(left, aliases, single):
+            if not _is_key_column(right, aliases, single):
+                return None
+            left, right = right, left
+            flipped = True
+        ref = _ref(right)
+        if ref is None:
+            return None
+        lower = isinstance(node, exp.GT | exp.GTE) != flipped  # key > value: value is a lower bound
+        incl = isinstance(node, exp.GTE | exp.LTE)
+        none = Ref(value=None)
+        if lower:
+            return Cond("range", (ref, none), low_incl=incl)
+        return Cond("range", (none, ref), high_incl=incl)
+    return None

@@ -1,0 +1,56 @@
+"""The logical schema the router sees: per logical database, its sharded, broadcast and default tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dbproxy.config import Database, ProxyConfig, ShardedTable
+from dbproxy.router.rules import ShardRule
+
+
+@dataclass(frozen=True)
+class ShardedInfo:
+    name: str
+    config: ShardedTable
+    rule: ShardRule
+
+    @property
+    def column(self) -> str:
+        return self.config.column.lower()
+
+
+@dataclass(frozen=True)
+class LogicalDatabase:
+    name: str
+    default_backend: str
+    sharded: dict[str, ShardedInfo]  # lower-case logical name -> info
+    broadcast: frozenset[str]
+    backends: tuple[str, ...]  # every backend holding a table of this database (broadcast tables live on all)
+
+    @classmethod
+    def build(cls, name: str, db: Database) -> LogicalDatabase:
+        sharded = {t.lower(): ShardedInfo(t, cfg, ShardRule(cfg)) for t, cfg in db.sharded_tables.items()}
+        backends = [db.default_backend]
+        for info in sharded.values():
+            for node in info.config.nodes:
+                if node.backend not in backends:
+                    backends.append(node.backend)
+        broadcast = frozenset(t.lower() for t in db.broadcast_tables)
+        return cls(name, db.default_backend, sharded, broadcast, tuple(backends))
+
+    def physical_names(self, backend: str) -> set[str]:
+        """Physical shard-table names on ``backend`` (hidden from SHOW TABLES)."""
+        return {
+            node.table.lower()
+            for info in self.sharded.values()
+            for node in info.config.nodes
+            if node.backend == backend
+        }
+
+
+class LogicalSchema:
+    def __init__(self, config: ProxyConfig) -> None:
+        self.databases = {name.lower(): LogicalDatabase.build(name, db) for name, db in config.databases.items()}
+
+    def get(self, name: str | None) -> LogicalDatabase | None:
+        return self.databases.get(name.lower()) if name else None
