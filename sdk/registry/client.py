@@ -153,7 +153,7 @@ class RegistryClient:
         assert isinstance(reply, registry_pb2.ResolveResponse)
         return [Endpoint.from_proto(ep) for ep in reply.endpoints]
 
-    async def list(self) -> list[Endpoint]:
+    async def list_all(self) -> list[Endpoint]:
         reply = await self._unary("List", registry_pb2.ListRequest())
         assert isinstance(reply, registry_pb2.ListResponse)
         return [Endpoint.from_proto(ep) for ep in reply.endpoints]

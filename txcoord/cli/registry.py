@@ -46,7 +46,7 @@ def registry(
 async def _list(address: str) -> list[dict[str, object]]:
     client = RegistryClient(address)
     try:
-        return [ep.as_dict() for ep in await client.list()]
+        return [ep.as_dict() for ep in await client.list_all()]
     finally:
         await client.close(deregister=False)
 
