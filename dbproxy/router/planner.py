@@ -520,10 +520,10 @@ def _joined_on_keys(ast: exp.Expr, sharded: Sequence[ShardedInfo]) -> bool:
             if not (isinstance(left, exp.Column) and isinstance(right, exp.Column) and left.table and right.table):
                 continue
             a, b = left.table.lower(), right.table.lower()
-            if a in refs and b in refs and refs[a].column == left.name.lower() and refs[b].column == right.name.lower():
-                if (a in linked) != (b in linked):
-                    linked |= {a, b}
-                    changed = True
+            keys = a in refs and b in refs and refs[a].column == left.name.lower() == refs[b].column
+            if keys and right.name.lower() == refs[b].column and (a in linked) != (b in linked):
+                linked |= {a, b}
+                changed = True
     return linked >= set(refs)
 
 
