@@ -1,1 +1,1 @@
-"""Generated protobuf and gRPC code (``python -m sdk.protos.generate``); not edited by hand."""
+"""Generated protobuf and gRPC code (``python sdk/protos/generate.py``); not edited by hand."""

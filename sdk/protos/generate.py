@@ -1,4 +1,4 @@
-"""Generate ``sdk/_proto/*_pb2*.py`` from ``sdk/protos/*.proto``: ``python -m sdk.protos.generate``.
+"""Generate ``sdk/_proto/*_pb2*.py`` from ``sdk/protos/*.proto``: ``python sdk/protos/generate.py``.
 
 Regenerates only when a .proto is newer than its output (or ``--force``), so bootstrap can call it every time.
 """
