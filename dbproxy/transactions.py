@@ -25,9 +25,26 @@ class Committer(Protocol):
 
 
 class SequentialCommitter:
-    """Commit one backend after another (one backend: a plain local commit, which is atomic)."""
+    """Commit one backend after another (one backend: a plain local commit, which is atomic).
+
+    Before the first COMMIT every branch is pinged, so a backend lost during the transaction rolls the whole
+    transaction back instead of committing the others; a backend failing between that check and its own
+    COMMIT still leaves a partial commit, which only the coordinator (XA) can prevent.
+    """
 
     async def commit(self, branches: list[BackendConnection]) -> None:
+        if len(branches) > 1:
+            checks = await asyncio.gather(*(c.ping() for c in branches), return_exceptions=True)
+            failed = [(c, e) for c, e in zip(branches, checks, strict=True) if isinstance(e, BaseException)]
+            if failed:
+                await self.rollback(branches)
+                conn, exc = failed[0]
+                detail = exc.message if isinstance(exc, ProxyError) else str(exc)
+                raise ProxyError(
+                    f"COMMIT refused: backend '{conn.name}' lost its part of the transaction ({detail}); "
+                    "the whole transaction was rolled back",
+                    code=1180,
+                )
         done: list[str] = []
         for i, conn in enumerate(branches):
             try:

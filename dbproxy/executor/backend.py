@@ -196,6 +196,13 @@ class BackendConnection:
     def _raise(error: BackendError) -> Result:
         raise error
 
+    async def ping(self) -> None:
+        """One round trip (COM_PING): proves the connection, and so its open transaction, is still there."""
+        self._send(b"\x0e")
+        reply = await self._read()
+        if reply[0] == 0xFF:
+            raise self._error(reply)
+
     async def execute(self, sql: str) -> OkInfo:
         result = await self.query(sql)
         return result.ok or OkInfo(0, 0, 0, 0)

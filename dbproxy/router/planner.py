@@ -183,6 +183,8 @@ class Planner:
         if len(names) > 1 and is_ddl:
             raise NotSupported("DDL over several tables when one is sharded")
         main = sharded[0]
+        if isinstance(ast, exp.Insert) and not isinstance(ast.expression, exp.Values):
+            raise NotSupported(f"INSERT ... SELECT with sharded table {main.name}")
         for other in sharded[1:]:
             if other.rule.signature != main.rule.signature:
                 raise NotSupported(f"join of tables not sharded alike ({main.name}, {other.name})")
@@ -520,8 +522,8 @@ def _joined_on_keys(ast: exp.Expr, sharded: Sequence[ShardedInfo]) -> bool:
             if not (isinstance(left, exp.Column) and isinstance(right, exp.Column) and left.table and right.table):
                 continue
             a, b = left.table.lower(), right.table.lower()
-            keys = a in refs and b in refs and refs[a].column == left.name.lower() == refs[b].column
-            if keys and right.name.lower() == refs[b].column and (a in linked) != (b in linked):
+            on_keys = a in refs and b in refs and refs[a].column == left.name.lower()
+            if on_keys and right.name.lower() == refs[b].column and (a in linked) != (b in linked):
                 linked |= {a, b}
                 changed = True
     return linked >= set(refs)

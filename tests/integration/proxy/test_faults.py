@@ -1,0 +1,127 @@
+"""Faults: a backend that goes away, a client that disconnects mid-transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pymysql
+import pytest
+
+from tests.integration.proxy.conftest import Proxy, direct, mod_table, proxy_config, start_proxy, wait_port
+from tests.support import ManagedProcess, create_mariadb_database, drop_mariadb_database, free_port, start_process
+
+FORWARDER = Path(__file__).with_name("forwarder.py")
+
+
+@pytest.fixture
+def two_shards() -> Iterator[list[str]]:
+    names = [create_mariadb_database("txc_proxy") for _ in range(2)]
+    yield names
+    for name in names:
+        drop_mariadb_database(name)
+
+
+def test_stopped_backend_gives_clear_error_and_other_shard_still_served(
+    two_shards: list[str], tmp_path: Path, processes: list[ManagedProcess]
+) -> None:
+    # ds1 reaches MariaDB through a TCP forwarder this test owns, so "stopping the backend" is killing it
+    fwd_port = free_port()
+    forwarder = start_process([sys.executable, str(FORWARDER), str(fwd_port), "127.0.0.1", "3306"], tmp_path, "fwd")
+    processes.append(forwarder)
+    wait_port(forwarder, fwd_port)
+    port = free_port()
+    config = proxy_config(
+        port,
+        {"ds0": two_shards[0], "ds1": f"mysql://root:@127.0.0.1:{fwd_port}/{two_shards[1]}"},
+        {"items": mod_table("id", 2, "items")},
+    )
+    proc = start_proxy(config, tmp_path)
+    processes.append(proc)
+    proxy = Proxy(port, two_shards, proc, config)
+    with proxy.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE items (id INT PRIMARY KEY, v INT)")
+        cur.execute("INSERT INTO items (id, v) VALUES (1, 10), (2, 20)")
+
+    forwarder.kill()
+    with proxy.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT v FROM items WHERE id = 2")  # shard 0 (ds0) is still up
+        assert cur.fetchall() == ((20,),)
+        with pytest.raises(pymysql.err.MySQLError) as err:
+            cur.execute("SELECT v FROM items WHERE id = 1")
+        assert err.value.args[0] == 1429
+        assert "ds1" in err.value.args[1]
+        with pytest.raises(pymysql.err.MySQLError) as err:
+            cur.execute("SELECT COUNT(*) FROM items")  # a scatter needs ds1 too
+        assert "ds1" in err.value.args[1]
+        cur.execute("INSERT INTO items (id, v) VALUES (4, 40)")
+        cur.execute("SELECT v FROM items WHERE id = 4")
+        assert cur.fetchall() == ((40,),)
+
+
+def test_client_disconnect_mid_transaction_leaves_nothing_behind(proxy: Proxy, tmp_path: Path) -> None:
+    with proxy.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS items")
+        cur.execute("CREATE TABLE items (id INT PRIMARY KEY, k INT)")
+    script = tmp_path / "client.py"
+    script.write_text(
+        "import os, pymysql, sys\n"
+        f"c = pymysql.connect(host='127.0.0.1', port={proxy.port}, user='app', password='secret', database='app')\n"
+        "cur = c.cursor()\n"
+        "cur.execute('BEGIN')\n"
+        "cur.execute('INSERT INTO items (id, k) VALUES (1, 1), (2, 2), (3, 3)')\n"
+        "print('inserted', flush=True)\n"
+        "os.kill(os.getpid(), 9)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    assert "inserted" in out.stdout
+    deadline = time.monotonic() + 10
+    while True:
+        with proxy.connect() as conn, conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM items")
+            count = cur.fetchone()[0]
+        # the rollback happened if the rows are gone and their locks released
+        if count == 0:
+            break
+        assert time.monotonic() < deadline, "rows of a disconnected client's transaction are still there"
+        time.sleep(0.1)
+    for database, table, key in zip(proxy.databases, ("items_0", "items_1"), (2, 1), strict=True):
+        with direct(database) as d, d.cursor() as cur:
+            cur.execute("SET SESSION innodb_lock_wait_timeout = 2")
+            # the same key the dead transaction inserted: an open transaction would hold its lock
+            cur.execute(f"INSERT INTO {table} (id, k) VALUES ({key}, 0)")
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            assert cur.fetchone() == (1,)
+            cur.execute(f"DELETE FROM {table}")
+
+
+def test_commit_after_losing_one_backend_branch_commits_nothing(proxy: Proxy) -> None:
+    """COMMIT of a multi-shard transaction whose branch on one backend died is refused and rolled back."""
+
+    async def scenario() -> None:
+        import aiomysql
+
+        conn = await aiomysql.connect(host="127.0.0.1", port=proxy.port, user="app", password="secret", db="app")
+        async with conn.cursor() as cur:
+            await cur.execute("DROP TABLE IF EXISTS items")
+            await cur.execute("CREATE TABLE items (id INT PRIMARY KEY, k INT)")
+            await cur.execute("BEGIN")
+            await cur.execute("INSERT INTO items (id, k) VALUES (1, 1), (2, 2)")
+            await cur.execute("SELECT CONNECTION_ID()")  # served on ds0 (default backend): its pinned branch
+            (backend_id,) = await cur.fetchone()
+            with direct(proxy.databases[0]) as d, d.cursor() as dcur:
+                dcur.execute(f"KILL {backend_id}")
+            with pytest.raises(pymysql.err.MySQLError):
+                await cur.execute("COMMIT")
+            await cur.execute("SELECT COUNT(*) FROM items")
+            assert await cur.fetchone() == (0,)
+        await conn.ensure_closed()
+
+    asyncio.run(scenario())
+
