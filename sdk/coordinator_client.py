@@ -209,8 +209,8 @@ class CoordinatorClient:
         msg = pb.CommitRequest(gid=gid)
         return (await self._op(pb.SessionRequest(commit=msg), "Commit", msg, None)).state
 
-    async def rollback(self, gid: str, reason: str = "rollback") -> str:
-        msg = pb.RollbackRequest(gid=gid, reason=reason)
+    async def rollback(self, gid: str, reason: str = "rollback", untried: Sequence[str] = ()) -> str:
+        msg = pb.RollbackRequest(gid=gid, reason=reason, untried_branch_ids=list(untried))
         return (await self._op(pb.SessionRequest(rollback=msg), "Rollback", msg, None)).state
 
     async def _unary(self, method: str, message: Any) -> Any:
@@ -251,6 +251,7 @@ class GlobalTransaction:
         self.state = "BEGIN"
         self.branches: list[tuple[str, str, str]] = []  # (branch id, service, action)
         self._deadline = time.monotonic() + timeout
+        self._untried: list[str] = []  # branches whose try never ran: no such action at the participant
 
     async def call(self, action: TccAction[Any], /, **kwargs: Any) -> Any:
         """Register a branch for ``action`` and run its try; return the try's result."""
@@ -272,6 +273,7 @@ class GlobalTransaction:
                     act.service, act.name, envelope(self.gid, branch_id, args), timeout=remaining
                 )
         except ActionNotFound:
+            self._untried.append(branch_id)
             raise
         except RpcError as exc:
             if exc.code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED):
@@ -291,7 +293,7 @@ class GlobalTransaction:
         if not self.branches:
             self.state = "ROLLED_BACK"
         else:
-            self.state = await self.client.rollback(self.gid, reason)
+            self.state = await self.client.rollback(self.gid, reason, self._untried)
         return self.state
 
     async def __aenter__(self) -> GlobalTransaction:

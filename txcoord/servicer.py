@@ -109,7 +109,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         return pb.TransactionReply(gid=req.gid, state=(await self.coordinator.commit(req.gid)).value)
 
     async def _rollback(self, req: pb.RollbackRequest) -> pb.TransactionReply:
-        state = await self.coordinator.rollback(req.gid, req.reason or "rollback")
+        state = await self.coordinator.rollback(req.gid, req.reason or "rollback", list(req.untried_branch_ids))
         return pb.TransactionReply(gid=req.gid, state=state.value)
 
     # -- unary --------------------------------------------------------------------------------------------

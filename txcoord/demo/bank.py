@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from sdk.barrier import PgBarrier
+from sdk.errors import RpcError
 from sdk.participant import Participant
 from sdk.rpc import JsonHandler
 from sdk.service_host import ServiceHost
@@ -108,7 +109,8 @@ def _audited(handler: JsonHandler, pool: asyncpg.Pool, op: str) -> JsonHandler:
         try:
             reply = await handler(body, context)
         except Exception as exc:
-            await pool.execute(Q["audit"], body.get("gid", "?"), body.get("branch_id", "?"), op, f"error: {exc}")
+            error = exc.code.name if isinstance(exc, RpcError) else type(exc).__name__
+            await pool.execute(Q["audit"], body.get("gid", "?"), body.get("branch_id", "?"), op, f"error: {error}")
             raise
         await pool.execute(Q["audit"], body["gid"], body["branch_id"], op, reply["barrier"])
         return reply

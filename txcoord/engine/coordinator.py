@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,11 +114,18 @@ class Coordinator:
             raise TransactionTimedOut(gid)
         raise InvalidState(gid, tx.state, "commit", f"it was rolled back ({tx.reason or 'no reason recorded'})")
 
-    async def rollback(self, gid: str, reason: str = "rollback") -> TxState:
+    async def rollback(self, gid: str, reason: str = "rollback", untried: Sequence[str] = ()) -> TxState:
+        """Decide rollback. ``untried``: branches whose try the caller knows never ran (no such action at the
+        participant); they are marked cancelled without a call that could never succeed."""
         _validate_gid(gid)
         branches = await self.store.decide(gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease)
         if branches is not None:
-            self.driver.drive(gid, Phase2.CANCEL, branches)
+            skip = [b.branch_id for b in branches if b.branch_id in set(untried)]
+            if skip:
+                await self.store.branches_done(gid, skip, Phase2.CANCEL)
+                for branch_id in skip:
+                    await self.store.add_event(gid, branch_id, "cancel_skipped", "its try never ran (no such action)")
+            self.driver.drive(gid, Phase2.CANCEL, [b for b in branches if b.branch_id not in skip])
             return TxState.ROLLING_BACK
         tx = await self._existing(gid)
         if tx.state in (TxState.ROLLING_BACK, TxState.ROLLED_BACK):
