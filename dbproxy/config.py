@@ -61,9 +61,10 @@ class ShardedTable(_Model):
     algorithm: Literal["mod", "hash", "range"]
     nodes: list[Node] = Field(min_length=1)
     boundaries: list[int] = Field(default_factory=list)
-    # Rows inserted without a shard-key value (column missing, NULL or 0) get one from the proxy, like
-    # AUTO_INCREMENT: per-shard auto-increment counters would put rows on the wrong shard.
-    auto_increment: bool = True
+    # The shard column is an AUTO_INCREMENT key: rows inserted without a value (column missing, NULL or 0)
+    # get one from the proxy, since per-shard counters would put rows on the wrong shard. Off: such rows are
+    # refused.
+    auto_increment: bool = False
 
     @field_validator("nodes", mode="before")
     @classmethod

@@ -490,15 +490,19 @@ class Session:
             if plan.key_column is not None:
                 text = "(" + key_text + ", " + text[1:]
             per_node.setdefault(node, []).append(text)
-        suffix = plan.insert_suffix.render(params) if plan.insert_suffix is not None else ""
         statements: dict[int, str] = {}
         for node, texts in per_node.items():
             prefix = plan.insert_prefix[node].render(params)
             if plan.key_column is not None:
                 cut = prefix.rfind("(") + 1
                 prefix = prefix[:cut] + "`" + plan.key_column + "`, " + prefix[cut:]
-            statements[node] = prefix + ",".join(texts) + suffix
+            statements[node] = prefix + ",".join(texts) + plan.insert_suffix[node].render(params)
         results = await self._run_statements(plan, statements)
+        if results and results[0].columns:  # INSERT ... RETURNING: the rows of every node, in node order
+            self._send_result(results[0].columns, [row for r in results for row in r.rows], req is not None)
+            if first_generated:
+                self.last_insert_id = first_generated
+            return
         affected = sum(r.ok.affected for r in results if r.ok is not None)
         insert_id = first_generated or next((r.ok.insert_id for r in results if r.ok and r.ok.insert_id), 0)
         if insert_id:
@@ -509,13 +513,13 @@ class Session:
         by_backend: dict[str, list[int]] = {}
         for n in statements:
             by_backend.setdefault(plan.targets[n].backend, []).append(n)
-        results: list[Result] = []
+        by_node: dict[int, Result] = {}
 
         async def run(backend: str, idxs: list[int]) -> None:
             conn, pinned = await self._conn(backend)
             try:
                 for n in idxs:
-                    results.append(await conn.query(statements[n].encode("utf-8", "surrogateescape")))
+                    by_node[n] = await conn.query(statements[n].encode("utf-8", "surrogateescape"))
             finally:
                 self._done(conn, pinned)
 
@@ -523,7 +527,7 @@ class Session:
         for o in outcomes:
             if isinstance(o, BaseException):
                 raise o
-        return results
+        return [by_node[n] for n in sorted(by_node)]
 
     async def _max_key(self, plan: Plan) -> int:
         """MAX(shard key) over every node: where generated keys start."""

@@ -113,7 +113,7 @@ class Plan:
     merge_error: NotSupported | None = None  # raised only when the statement really spans several nodes
     insert_rows: tuple[InsertRow, ...] = ()
     insert_prefix: tuple[Template, ...] = ()
-    insert_suffix: Template | None = None
+    insert_suffix: tuple[Template, ...] = ()
     key_table: str | None = None  # sharded table whose key the proxy generates for rows without one
     key_column: str | None = None
     implicit_commit: bool = False  # DDL: MySQL commits an open transaction first

@@ -353,8 +353,13 @@ class Planner:
             template = _drop_skip(template)
             rows.append(InsertRow(key, (template,)))
         prefixes = tuple(rewrite(sql, tokens, r, strip, start=0, end=values_at + 1, params=params) for r in renames)
-        suffix = rewrite(sql, tokens, {}, strip, start=suffix_start, params=params) if suffix_start < len(
-            tokens) else Template.literal("")
+        # the suffix (ON DUPLICATE KEY UPDATE ..., RETURNING ...) may name the table too
+        suffixes = tuple(
+            rewrite(sql, tokens, r, strip, start=suffix_start, params=params)
+            if suffix_start < len(tokens)
+            else Template.literal("")
+            for r in renames
+        )
         plain = [self._node_template(sql, tokens, ast, r, strip) for r in renames]
         targets = tuple(Target(info.config.nodes[n].backend, plain[n]) for n in range(n_nodes))
         return Plan(
@@ -365,7 +370,7 @@ class Planner:
             fixed=False,
             insert_rows=tuple(rows),
             insert_prefix=prefixes,
-            insert_suffix=suffix,
+            insert_suffix=suffixes,
             key_table=info.name if info.config.auto_increment else None,
             key_column=info.config.column if key_index is None else None,
             extra={"shard_column": info.config.column, "physical": [n.table for n in info.config.nodes]},

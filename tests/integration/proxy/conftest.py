@@ -61,8 +61,13 @@ def proxy_config(
     }
 
 
-def mod_table(column: str, n: int, table: str) -> dict[str, Any]:
-    return {"column": column, "algorithm": "mod", "nodes": [f"ds{i}.{table}_{i}" for i in range(n)]}
+def mod_table(column: str, n: int, table: str, auto_increment: bool = False) -> dict[str, Any]:
+    return {
+        "column": column,
+        "algorithm": "mod",
+        "nodes": [f"ds{i}.{table}_{i}" for i in range(n)],
+        "auto_increment": auto_increment,
+    }
 
 
 @dataclass
@@ -112,9 +117,9 @@ def proxy(shard_dbs: list[str], tmp_path_factory: pytest.TempPathFactory) -> Ite
         port,
         {"ds0": shard_dbs[0], "ds1": shard_dbs[1]},
         {
-            "items": mod_table("id", 2, "items"),
+            "items": mod_table("id", 2, "items", auto_increment=True),
             "orders": {"column": "item_id", "algorithm": "mod", "nodes": ["ds0.orders_0", "ds1.orders_1"]},
-            "sbtest1": mod_table("id", 2, "sbtest1"),
+            "sbtest1": mod_table("id", 2, "sbtest1", auto_increment=True),
             "people": {"column": "id", "algorithm": "range", "boundaries": [100],
                        "nodes": ["ds0.people_lo", "ds1.people_hi"]},
         },
