@@ -159,7 +159,10 @@ def build_scatter(select: exp.Select) -> tuple[MergeSpec, exp.Select]:
         if order_node is not None:
             shard.set(
                 "order",
-                exp.Order(expressions=[exp.Ordered(this=items[i][2].copy(), desc=desc) for i, desc in order]),
+                exp.Order(expressions=[
+                    # MySQL sorts NULLs first ascending, last descending: say so, or sqlglot emulates otherwise
+                    exp.Ordered(this=items[i][2].copy(), desc=desc, nulls_first=not desc) for i, desc in order
+                ]),
             )
         if limit_node is not None:
             shard.set("limit", exp.Limit(expression=exp.column(LIMIT_SLOT)))
