@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sdk.tcc_wire import action_name, envelope
+import grpc
 
+from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
+from sdk.tcc_wire import action_name, envelope
 from txcoord.model import Branch, Phase2
 
 
@@ -32,11 +34,26 @@ class RegistryDelivery:
         return client
 
     async def deliver(self, branch: Branch, op: Phase2) -> None:
-        await self._client(branch.service).invoke(
-            action_name(branch.action, op.value),
-            envelope(branch.gid, branch.branch_id, branch.payload),
-            timeout=self.timeout,
-        )
+        """One attempt: one call to one endpoint (the driver, not this call, owns retries and backoff)."""
+        client = self._client(branch.service)
+        if not await client.endpoints(self.timeout):
+            raise NoEndpoints(branch.service)
+        address = client.balancer.pick()
+        if address is None:
+            raise NoEndpoints(branch.service)
+        try:
+            await client.registry.pool.invoke_json(
+                address,
+                branch.service,
+                action_name(branch.action, op.value),
+                envelope(branch.gid, branch.branch_id, branch.payload),
+                timeout=self.timeout,
+                retry_unavailable=False,
+            )
+        except RpcError as exc:
+            if exc.code == grpc.StatusCode.UNAVAILABLE:
+                client.balancer.mark_down(address)
+            raise
 
     async def close(self) -> None:
         for client in self._clients.values():
