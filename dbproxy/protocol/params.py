@@ -118,7 +118,7 @@ def _decode_time(body: bytes) -> datetime.timedelta:
 _ESCAPES = {0: "\\0", 10: "\\n", 13: "\\r", 26: "\\Z", 39: "\\'", 34: '\\"', 92: "\\\\"}
 
 
-def sql_literal(value: ParamValue) -> str:
+def sql_literal(value: ParamValue | str) -> str:
     """A MySQL literal for a parameter value, for statements the proxy must send as text."""
     if value is None:
         return "NULL"
@@ -128,6 +128,8 @@ def sql_literal(value: ParamValue) -> str:
         return str(value)
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, str):
+        value = value.encode()
     if isinstance(value, bytes):
         try:
             text = value.decode("utf-8")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from dbproxy.errors import NotSupported
 from dbproxy.merge import MergeSpec
@@ -60,6 +61,11 @@ class Cond:
         if self.op == "range":
             low, high = self.refs
             return rule.nodes_in_range(low.get(params), self.low_incl, high.get(params), self.high_incl)
+        if self.op == "and":
+            ranges = [c for c in self.children if c.op == "range"]
+            if len(ranges) > 1:  # id > a AND id < b: one range, or neither bound alone narrows a mod/hash rule
+                others = [c for c in self.children if c.op != "range"]
+                return Cond("and", children=(*others, _intersect(ranges, params))).nodes(rule, params)
         results = [c.nodes(rule, params) for c in self.children]
         if self.op == "and":
             known: list[set[int]] = [r for r in results if r is not None]
@@ -76,6 +82,24 @@ class Cond:
         for r in results:
             union |= r or set()
         return union
+
+
+def _intersect(ranges: list[Cond], params: Sequence[ParamValue]) -> Cond:
+    low: Any = None
+    low_incl = True
+    high: Any = None
+    high_incl = True
+    for r in ranges:
+        lo: Any = r.refs[0].get(params)
+        hi: Any = r.refs[1].get(params)
+        try:
+            if lo is not None and (low is None or lo > low or (lo == low and not r.low_incl)):
+                low, low_incl = lo, r.low_incl
+            if hi is not None and (high is None or hi < high or (hi == high and not r.high_incl)):
+                high, high_incl = hi, r.high_incl
+        except TypeError:  # bounds of different kinds (text vs number): do not narrow
+            return Cond("range", (Ref(), Ref()))
+    return Cond("range", (Ref(value=low), Ref(value=high)), low_incl=low_incl, high_incl=high_incl)
 
 
 @dataclass(frozen=True)
