@@ -13,6 +13,7 @@ All SQL is parameterised. Use :class:`PgBarrier` (asyncpg) or :class:`MySqlBarri
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, Generic, TypeVar
@@ -124,7 +125,9 @@ class MySqlBarrier:
             await conn.commit()
 
     async def _insert(self, cur: Any, gid: str, branch_id: str, op: str, reason: str) -> bool:
-        return bool(await cur.execute(self._INSERT, (gid, branch_id, op, reason)) == 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the driver warns about every row IGNORE skipped: that is the point
+            return bool(await cur.execute(self._INSERT, (gid, branch_id, op, reason)) == 1)
 
     async def run(self, gid: str, branch_id: str, op: str, work: Callable[[Any], Awaitable[T]]) -> Guarded[T]:
         _check(op)

@@ -1,0 +1,132 @@
+"""The barrier on the real databases: PostgreSQL (asyncpg) and MariaDB (aiomysql)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiomysql
+import asyncpg
+import pytest
+
+from sdk.barrier import BarrierOutcome, MySqlBarrier, PgBarrier
+from tests.support.databases import MARIADB_HOST, MARIADB_PORT
+
+NewDb = Callable[..., Awaitable[str]]
+
+
+class PgLedger:
+    """A counter changed by each applied phase, so an effect that happens twice shows."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        self.barrier = PgBarrier(pool)
+
+    async def setup(self) -> None:
+        await self.barrier.install()
+        await self.pool.execute("CREATE TABLE ledger (op text PRIMARY KEY, n int NOT NULL)")
+
+    def bump(self, op: str) -> Callable[[Any], Awaitable[str]]:
+        async def work(conn: Any) -> str:
+            await conn.execute("INSERT INTO ledger VALUES ($1, 1) ON CONFLICT (op) DO UPDATE SET n = ledger.n + 1", op)
+            return op
+
+        return work
+
+    async def counts(self) -> dict[str, int]:
+        return {r["op"]: r["n"] for r in await self.pool.fetch("SELECT op, n FROM ledger")}
+
+
+class MyLedger:
+    def __init__(self, pool: aiomysql.Pool) -> None:
+        self.pool = pool
+        self.barrier = MySqlBarrier(pool)
+
+    async def setup(self) -> None:
+        await self.barrier.install()
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute("CREATE TABLE ledger (op VARCHAR(16) PRIMARY KEY, n INT NOT NULL)")
+            await conn.commit()
+
+    def bump(self, op: str) -> Callable[[Any], Awaitable[str]]:
+        async def work(conn: Any) -> str:
+            async with conn.cursor() as cur:
+                await cur.execute("INSERT INTO ledger VALUES (%s, 1) ON DUPLICATE KEY UPDATE n = n + 1", (op,))
+            return op
+
+        return work
+
+    async def counts(self) -> dict[str, int]:
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            await conn.commit()  # a fresh snapshot
+            await cur.execute("SELECT op, n FROM ledger")
+            return {op: n for op, n in await cur.fetchall()}
+
+
+@pytest.fixture(params=["postgresql", "mysql"])
+async def ledger(request: pytest.FixtureRequest, new_db: NewDb, mariadb_database: str) -> AsyncIterator[Any]:
+    if request.param == "postgresql":
+        pool = await asyncpg.create_pool(await new_db(), min_size=1, max_size=4)
+        led: Any = PgLedger(pool)
+        await led.setup()
+        yield led
+        await pool.close()
+    else:
+        pool = await aiomysql.create_pool(
+            host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="", db=mariadb_database, maxsize=4
+        )
+        async with pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute("DROP TABLE IF EXISTS ledger")
+            await cur.execute("DROP TABLE IF EXISTS txc_barrier")
+            await conn.commit()
+        led = MyLedger(pool)
+        await led.setup()
+        yield led
+        pool.close()
+        await pool.wait_closed()
+
+
+async def test_try_then_confirm_applies_each_once_and_duplicates_are_no_ops(ledger: Any) -> None:
+    b = ledger.barrier
+    assert (await b.run("g1", "1", "try", ledger.bump("try"))).outcome is BarrierOutcome.APPLIED
+    assert (await b.run("g1", "1", "try", ledger.bump("try"))).outcome is BarrierOutcome.DUPLICATE
+    first = await b.run("g1", "1", "confirm", ledger.bump("confirm"))
+    assert first.outcome is BarrierOutcome.APPLIED and first.result == "confirm"
+    assert (await b.run("g1", "1", "confirm", ledger.bump("confirm"))).outcome is BarrierOutcome.DUPLICATE
+    assert await ledger.counts() == {"try": 1, "confirm": 1}
+
+
+async def test_cancel_without_try_is_empty_and_refuses_the_late_try(ledger: Any) -> None:
+    b = ledger.barrier
+    assert (await b.run("g2", "1", "cancel", ledger.bump("cancel"))).outcome is BarrierOutcome.EMPTY_CANCEL
+    assert (await b.run("g2", "1", "try", ledger.bump("try"))).outcome is BarrierOutcome.REFUSED
+    assert (await b.run("g2", "1", "cancel", ledger.bump("cancel"))).outcome is BarrierOutcome.DUPLICATE
+    assert await ledger.counts() == {}
+
+
+async def test_cancel_after_try_compensates_once(ledger: Any) -> None:
+    b = ledger.barrier
+    await b.run("g3", "1", "try", ledger.bump("try"))
+    assert (await b.run("g3", "1", "cancel", ledger.bump("cancel"))).outcome is BarrierOutcome.APPLIED
+    assert (await b.run("g3", "1", "cancel", ledger.bump("cancel"))).outcome is BarrierOutcome.DUPLICATE
+    assert await ledger.counts() == {"try": 1, "cancel": 1}
+
+
+async def test_a_failing_try_leaves_no_barrier_row_so_its_cancel_is_empty(ledger: Any) -> None:
+    b = ledger.barrier
+
+    async def refuse(conn: Any) -> None:
+        await ledger.bump("try")(conn)
+        raise RuntimeError("insufficient funds")
+
+    with pytest.raises(RuntimeError):
+        await b.run("g4", "1", "try", refuse)
+    assert (await b.run("g4", "1", "cancel", ledger.bump("cancel"))).outcome is BarrierOutcome.EMPTY_CANCEL
+    assert await ledger.counts() == {}  # the try's own change went with its local transaction
+
+
+async def test_branches_are_independent(ledger: Any) -> None:
+    b = ledger.barrier
+    await b.run("g5", "1", "try", ledger.bump("try"))
+    assert (await b.run("g5", "2", "try", ledger.bump("try"))).outcome is BarrierOutcome.APPLIED
+    assert await ledger.counts() == {"try": 2}

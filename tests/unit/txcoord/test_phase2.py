@@ -1,0 +1,100 @@
+"""The phase-2 driver's logic against an in-memory store and a scripted delivery."""
+
+from __future__ import annotations
+
+import asyncio
+from tests.unit.txcoord.fake_store import FakeStore
+from txcoord.engine.phase2 import Phase2Driver
+from txcoord.model import Branch, BranchState, Phase2, Retry, TxState
+
+
+class ScriptedDelivery:
+    """Fails the first ``failures[branch_id]`` deliveries of a branch, then succeeds; records every call."""
+
+    def __init__(self, failures: dict[str, int] | None = None) -> None:
+        self.failures = dict(failures or {})
+        self.calls: list[tuple[str, str]] = []
+
+    async def deliver(self, branch: Branch, op: Phase2) -> None:
+        self.calls.append((branch.branch_id, op.value))
+        if self.failures.get(branch.branch_id, 0) > 0:
+            self.failures[branch.branch_id] -= 1
+            raise ConnectionError(f"participant of branch {branch.branch_id} is down")
+
+
+def branches(*ids: str) -> list[Branch]:
+    return [Branch("g", i, "svc", "act", {}) for i in ids]
+
+
+FAST = Retry(initial=0.001, maximum=0.004)
+
+
+async def run(driver: Phase2Driver, gid: str = "g") -> None:
+    while driver.is_active(gid):
+        await asyncio.sleep(0.001)
+
+
+async def test_all_branches_reached_finishes_the_transaction() -> None:
+    store, delivery = FakeStore(), ScriptedDelivery()
+    tx = store.add("g", TxState.COMMITTING, "me", branches("1", "2"))
+    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
+    driver.drive("g", Phase2.CONFIRM, tx.branches)
+    await run(driver)
+    assert tx.state is TxState.COMMITTED
+    assert sorted(delivery.calls) == [("1", "confirm"), ("2", "confirm")]
+
+
+async def test_a_failing_branch_is_retried_alone_and_its_attempts_recorded() -> None:
+    store, delivery = FakeStore(), ScriptedDelivery({"2": 3})
+    tx = store.add("g", TxState.ROLLING_BACK, "me", branches("1", "2"))
+    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
+    driver.drive("g", Phase2.CANCEL, tx.branches)
+    await run(driver)
+    assert tx.state is TxState.ROLLED_BACK
+    assert delivery.calls.count(("1", "cancel")) == 1
+    assert delivery.calls.count(("2", "cancel")) == 4
+    assert tx.branches[1].attempts == 3 and "down" in (tx.branches[1].last_error or "")
+    assert tx.attempts == 3
+
+
+async def test_losing_ownership_stops_the_driver() -> None:
+    store, delivery = FakeStore(lost={"g"}), ScriptedDelivery({"1": 100})
+    tx = store.add("g", TxState.COMMITTING, "me", branches("1"))
+    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
+    driver.drive("g", Phase2.CONFIRM, tx.branches)
+    await run(driver)
+    assert delivery.calls == [("1", "confirm")]
+    assert tx.state is TxState.COMMITTING
+
+
+async def test_a_retry_limit_turns_the_transaction_into_commit_failed() -> None:
+    store, delivery = FakeStore(), ScriptedDelivery({"1": 100})
+    tx = store.add("g", TxState.COMMITTING, "me", branches("1"))
+    driver = Phase2Driver(store, delivery, "me", Retry(initial=0.001, maximum=0.001, max_attempts=3))  # type: ignore[arg-type]
+    driver.drive("g", Phase2.CONFIRM, tx.branches)
+    await run(driver)
+    assert tx.state is TxState.COMMIT_FAILED
+    assert [e.event for e in store.events_log][-1] == "gave_up"
+
+
+async def test_done_branches_are_skipped_after_a_takeover() -> None:
+    store, delivery = FakeStore(), ScriptedDelivery()
+    bs = branches("1", "2")
+    bs[0].state = BranchState.CONFIRMED
+    tx = store.add("g", TxState.COMMITTING, "me", bs)
+    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
+    driver.drive("g", Phase2.CONFIRM, tx.branches)
+    await run(driver)
+    assert delivery.calls == [("2", "confirm")]
+
+
+async def test_wake_cuts_the_backoff_short() -> None:
+    store, delivery = FakeStore(), ScriptedDelivery({"1": 1})
+    tx = store.add("g", TxState.COMMITTING, "me", branches("1"))
+    driver = Phase2Driver(store, delivery, "me", Retry(initial=3600, maximum=3600))  # type: ignore[arg-type]
+    driver.drive("g", Phase2.CONFIRM, tx.branches)
+    while tx.attempts < 1:
+        await asyncio.sleep(0.001)
+    assert driver.wake("g")
+    await run(driver)
+    assert tx.state is TxState.COMMITTED
