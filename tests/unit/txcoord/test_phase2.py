@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+
 from tests.unit.txcoord.fake_store import FakeStore
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.model import Branch, BranchState, Phase2, Retry, TxState
