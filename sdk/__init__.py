@@ -1,24 +1,41 @@
 """txcoord sdk: what user services and every txcoord process import."""
 
+from sdk.barrier import BarrierOutcome, BarrierRefused, MySqlBarrier, PgBarrier
+from sdk.coordinator_client import CoordinatorClient, GlobalTransaction, TryFailed
 from sdk.errors import ActionNotFound, ConfigError, NoEndpoints, RegistryError, RpcError, TxcError
+from sdk.participant import Participant
 from sdk.registry import Endpoint, Lease, RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, RpcServer, current_gid, txn_context
 from sdk.service_host import ServiceHost
+from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError, tcc
 
 __all__ = [
     "ActionNotFound",
+    "BarrierOutcome",
+    "BarrierRefused",
     "ChannelPool",
     "ConfigError",
+    "CoordinatorClient",
     "Endpoint",
+    "GlobalTransaction",
     "Lease",
+    "MySqlBarrier",
     "NoEndpoints",
+    "Participant",
+    "PgBarrier",
     "RegistryClient",
     "RegistryError",
     "RpcError",
     "RpcServer",
     "ServiceClient",
     "ServiceHost",
+    "TccAction",
+    "TccArgumentError",
+    "TccContext",
+    "TccDefinitionError",
+    "TryFailed",
     "TxcError",
     "current_gid",
+    "tcc",
     "txn_context",
 ]
