@@ -5,3 +5,25 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="Benchmarks (throughput, p50/p99, ratio against a same-run baseline).", no_args_is_help=True)
+
+
+@app.command("proxy")
+def proxy(
+    json_output: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    seconds: int = typer.Option(10, help="seconds per sysbench run"),
+    threads: int = typer.Option(8, help="sysbench threads"),
+) -> None:
+    """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""
+    import json
+
+    from rich.console import Console
+
+    from bench import proxy as proxy_bench
+
+    console = Console(stderr=True)
+    with console.status("starting") as status:
+        report = proxy_bench.run(seconds=seconds, threads=threads, progress=lambda msg: status.update(msg))
+    if json_output:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        proxy_bench.render(report)

@@ -1,0 +1,207 @@
+"""`txc bench proxy`: sysbench through dbproxy (2 shards on the local MariaDB) against MariaDB directly.
+
+Both are measured in the same run on the same server: direct on one unsharded table, through the proxy on two
+shards (two physical databases). Reports qps, p95 latency and proxy/direct ratios, and the proxy's RSS with
+64 client connections open.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pymysql
+import yaml
+
+MARIADB_HOST = os.environ.get("TXC_BENCH_MARIADB_HOST", "127.0.0.1")
+MARIADB_PORT = int(os.environ.get("TXC_BENCH_MARIADB_PORT", "3306"))
+TARGETS = {"oltp_point_select": 0.3, "oltp_read_write": 0.25}
+RSS_TARGET_MB = 300
+
+
+@dataclass
+class Measurement:
+    workload: str
+    target: str  # "direct" or "proxy"
+    qps: float
+    p95_ms: float
+    errors: int
+
+
+@dataclass
+class Report:
+    threads: int
+    rows: int
+    seconds: int
+    measurements: list[Measurement]
+    ratios: dict[str, float]
+    targets: dict[str, float]
+    proxy_rss_mb_64_connections: float
+    proxy_rss_target_mb: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _admin() -> pymysql.connections.Connection:
+    return pymysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="", autocommit=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _sysbench(port: int, user: str, password: str, db: str, workload: str, command: str, *extra: str) -> str:
+    args = [
+        "sysbench", "--db-driver=mysql", f"--mysql-host={MARIADB_HOST if port == MARIADB_PORT else '127.0.0.1'}",
+        f"--mysql-port={port}", f"--mysql-user={user}", f"--mysql-password={password}", f"--mysql-db={db}",
+        "--mysql-ssl=off", "--tables=1", *extra, workload, command,
+    ]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
+    return out.stdout
+
+
+def _parse(report: str) -> tuple[float, float, int]:
+    qps = re.search(r"queries:\s+\d+\s+\(([\d.]+) per sec", report)
+    p95 = re.search(r"95th percentile:\s+([\d.]+)", report)
+    errors = re.search(r"ignored errors:\s+(\d+)", report)
+    if qps is None or p95 is None:
+        raise RuntimeError(f"cannot read sysbench report:\n{report}")
+    return float(qps.group(1)), float(p95.group(1)), int(errors.group(1)) if errors else 0
+
+
+def _wait_port(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"dbproxy exited:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"dbproxy did not start:\n{log.read_text()}")
+
+
+def _rss_with_connections(pid: int, port: int, n: int) -> float:
+    conns = []
+    try:
+        for _ in range(n):
+            c = pymysql.connect(host="127.0.0.1", port=port, user="bench", password="bench", database="app")
+            with c.cursor() as cur:
+                cur.execute("SELECT c FROM sbtest1 WHERE id = 1")
+                cur.fetchall()
+                cur.execute("SELECT COUNT(*) FROM sbtest1")
+                cur.fetchall()
+            conns.append(c)
+        time.sleep(0.2)
+        return float(psutil.Process(pid).memory_info().rss) / 1e6
+    finally:
+        for c in conns:
+            c.close()
+
+
+def run(
+    seconds: int = 10,
+    threads: int = 8,
+    rows: int = 10_000,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Report:
+    suffix = uuid.uuid4().hex[:8]
+    direct_db, shard0, shard1 = (f"txc_bench_{suffix}_{n}" for n in ("direct", "s0", "s1"))
+    admin = _admin()
+    with admin.cursor() as cur:
+        for name in (direct_db, shard0, shard1):
+            cur.execute(f"CREATE DATABASE `{name}`")
+    port = _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="txc_bench_proxy_"))
+    config = {
+        "listen": f"127.0.0.1:{port}",
+        "users": {"bench": "bench"},
+        "backends": {
+            "ds0": f"mysql://root:@{MARIADB_HOST}:{MARIADB_PORT}/{shard0}",
+            "ds1": f"mysql://root:@{MARIADB_HOST}:{MARIADB_PORT}/{shard1}",
+        },
+        "databases": {
+            "app": {
+                "default_backend": "ds0",
+                "sharded_tables": {
+                    "sbtest1": {"column": "id", "algorithm": "mod", "auto_increment": True,
+                                "nodes": ["ds0.sbtest1_0", "ds1.sbtest1_1"]}
+                },
+            }
+        },
+    }
+    (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
+    log = workdir / "dbproxy.log"
+    dbproxy = str(Path(sys.executable).parent / "dbproxy")
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen([dbproxy, "--config", str(workdir / "proxy.yaml")], stdout=log_file,
+                                stderr=subprocess.STDOUT)
+    measurements: list[Measurement] = []
+    try:
+        _wait_port(proc, port, log)
+        size = f"--table-size={rows}"
+        progress("preparing 10,000 rows directly and through the proxy")
+        _sysbench(MARIADB_PORT, "root", "", direct_db, "oltp_read_write", "prepare", size)
+        _sysbench(port, "bench", "bench", "app", "oltp_read_write", "prepare", size)
+        run_args = (size, f"--threads={threads}", f"--time={seconds}", "--percentile=95", "--report-interval=0")
+        for workload in TARGETS:
+            for target, args in (("direct", (MARIADB_PORT, "root", "", direct_db)),
+                                 ("proxy", (port, "bench", "bench", "app"))):
+                progress(f"{workload} {target}: {threads} threads for {seconds}s")
+                qps, p95, errors = _parse(_sysbench(*args, workload, "run", *run_args))
+                measurements.append(Measurement(workload, target, qps, p95, errors))
+        progress("proxy RSS with 64 client connections")
+        rss = _rss_with_connections(proc.pid, port, 64)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        with admin.cursor() as cur:
+            for name in (direct_db, shard0, shard1):
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
+    by = {(m.workload, m.target): m for m in measurements}
+    ratios = {w: by[(w, "proxy")].qps / by[(w, "direct")].qps for w in TARGETS if by[(w, "direct")].qps}
+    return Report(threads, rows, seconds, measurements, ratios, dict(TARGETS), rss, RSS_TARGET_MB)
+
+
+def render(report: Report) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dbproxy vs MariaDB direct — sysbench, {report.threads} threads, {report.rows} rows, "
+                        f"{report.seconds}s each")
+    for col in ("workload", "direct qps", "proxy qps", "ratio", "target", "direct p95 ms", "proxy p95 ms",
+                "errors"):
+        table.add_column(col, justify="left" if col == "workload" else "right")
+    by = {(m.workload, m.target): m for m in report.measurements}
+    for workload, target in report.targets.items():
+        d, p = by[(workload, "direct")], by[(workload, "proxy")]
+        ratio = report.ratios.get(workload, 0.0)
+        mark = "[green]" if ratio >= target else "[red]"
+        table.add_row(workload, f"{d.qps:,.0f}", f"{p.qps:,.0f}", f"{mark}{ratio:.2f}x", f"≥ {target:.2f}x",
+                      f"{d.p95_ms:.2f}", f"{p.p95_ms:.2f}", str(d.errors + p.errors))
+    console = Console()
+    console.print(table)
+    rss_mark = "[green]" if report.proxy_rss_mb_64_connections <= report.proxy_rss_target_mb else "[red]"
+    console.print(f"proxy RSS with 64 client connections: {rss_mark}{report.proxy_rss_mb_64_connections:.0f} MB"
+                  f"[/] (target ≤ {report.proxy_rss_target_mb} MB)")
