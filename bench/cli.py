@@ -27,3 +27,25 @@ def proxy(
         print(json.dumps(report.to_dict(), indent=2))
     else:
         proxy_bench.render(report)
+
+
+@app.command("tcc")
+def tcc_command(
+    clients: int = typer.Option(32, min=1, help="Concurrent clients."),
+    seconds: float = typer.Option(10.0, min=1.0, help="Measured seconds per run (after a 2 s warm-up)."),
+    server: str | None = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded."),
+    json_output: bool = typer.Option(False, "--json"),
+) -> None:
+    """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
+    from bench.tcc import BenchSettings, report, run_bench
+    from txcoord.cli.common import print_json, run
+
+    summary = run(run_bench(BenchSettings(clients=clients, seconds=seconds, server=server), progress=_err))
+    if json_output:
+        print_json(summary)
+    else:
+        report(summary)
+
+
+def _err(message: str) -> None:
+    typer.echo(message, err=True)

@@ -1,0 +1,246 @@
+"""`txc bench tcc`: two-branch TCC transfers through a coordinator vs the same calls made directly.
+
+32 concurrent clients (coroutines of this process). Each transaction debits an account on bank-a and
+credits one on bank-b (two participant processes, each on its own PostgreSQL database, every try and
+confirm one SQL update inside the barrier). The baseline, in the same run, makes the same tries and
+confirms directly, without a coordinator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from sdk.coordinator_client import CoordinatorClient, new_gid
+from sdk.rpc import ChannelPool
+from sdk.tcc_wire import envelope
+from txcoord.demo.bank import credit, debit
+from txcoord.demo.processes import Child, free_address, start_bank, start_coordinator
+from txcoord.store import embedded
+
+ACCOUNTS = 2000
+OPENING = 10**9
+
+
+@dataclass
+class BenchSettings:
+    clients: int = 32
+    seconds: float = 10.0
+    warmup: float = 2.0
+    server: str | None = None  # a PostgreSQL server URL (any database); None: embedded
+    data_dir: Path = Path(".txcoord") / "bench-pg"
+    log_dir: Path = Path(".txcoord") / "bench-logs"
+    coordinator_args: tuple[str, ...] = ()
+
+
+@dataclass
+class Run:
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    elapsed: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        lat = sorted(self.latencies)
+        n = len(lat)
+
+        def pct(p: float) -> float:
+            return round(lat[min(n - 1, int(p * n))] * 1000, 2) if n else 0.0
+
+        return {
+            "txn": n,
+            "errors": self.errors,
+            "txn_per_s": round(n / self.elapsed, 1) if self.elapsed else 0.0,
+            "p50_ms": pct(0.50),
+            "p99_ms": pct(0.99),
+            "mean_ms": round(statistics.fmean(lat) * 1000, 2) if n else 0.0,
+        }
+
+
+async def _databases(settings: BenchSettings) -> tuple[str, str, str]:
+    server: str = settings.server or await asyncio.to_thread(embedded.start, settings.data_dir)
+    admin = embedded.database_url(server, "postgres")
+    coord = await embedded.ensure_database(admin, "txc_bench_coordinator", recreate=True)
+    bank_a = await embedded.ensure_database(admin, "txc_bench_bank_a", recreate=True)
+    bank_b = await embedded.ensure_database(admin, "txc_bench_bank_b", recreate=True)
+    from txcoord.store.migrations import upgrade
+
+    await asyncio.to_thread(upgrade, coord)
+    return coord, bank_a, bank_b
+
+
+async def _drive(settings: BenchSettings, one: Any) -> Run:
+    """Run ``one(rng)`` in ``clients`` loops: ``warmup`` seconds unmeasured, then ``seconds`` measured."""
+    run = Run()
+    loop = asyncio.get_running_loop()
+    start_measure = loop.time() + settings.warmup
+    stop = start_measure + settings.seconds
+
+    async def client(seed: int) -> None:
+        rng = random.Random(seed)
+        while (now := loop.time()) < stop:
+            try:
+                await one(rng)
+            except Exception:
+                if now >= start_measure:
+                    run.errors += 1
+                continue
+            if now >= start_measure and loop.time() <= stop:
+                run.latencies.append(loop.time() - now)
+
+    await asyncio.gather(*(client(i) for i in range(settings.clients)))
+    run.elapsed = settings.seconds
+    return run
+
+
+def _accounts(rng: random.Random) -> tuple[str, str]:
+    return f"a{rng.randrange(ACCOUNTS)}", f"b{rng.randrange(ACCOUNTS)}"
+
+
+async def _tcc_run(settings: BenchSettings, address: str) -> tuple[Run, dict[str, int]]:
+    calls = {"session": 0, "try": 0}
+    async with CoordinatorClient(address) as client:
+
+        async def transfer(rng: random.Random) -> None:
+            source, target = _accounts(rng)
+            async with client.transaction(timeout=30) as tx:
+                await tx.call(debit.on("bank-a"), account=source, amount=1)
+                await tx.call(credit.on("bank-b"), account=target, amount=1)
+            calls["session"] += 3
+            calls["try"] += 2
+
+        # warm the channels and the registry watch before measuring
+        await transfer(random.Random(0))
+        run = await _drive(settings, transfer)
+    return run, calls
+
+
+async def _direct_run(settings: BenchSettings, bank_addresses: dict[str, str]) -> Run:
+    pool = ChannelPool()
+    a, b = bank_addresses["bank-a"], bank_addresses["bank-b"]
+    try:
+
+        async def transfer(rng: random.Random) -> None:
+            source, target = _accounts(rng)
+            gid = new_gid()
+            debit_body = envelope(gid, "1", {"account": source, "amount": 1})
+            credit_body = envelope(gid, "2", {"account": target, "amount": 1})
+            await pool.invoke_json(a, "bank-a", "debit", debit_body)
+            await pool.invoke_json(b, "bank-b", "credit", credit_body)
+            await asyncio.gather(
+                pool.invoke_json(a, "bank-a", "debit.confirm", debit_body),
+                pool.invoke_json(b, "bank-b", "credit.confirm", credit_body),
+            )
+
+        return await _drive(settings, transfer)
+    finally:
+        await pool.close()
+
+
+async def _phase2_backlog(address: str) -> int:
+    async with CoordinatorClient(address, session=False) as client:
+        counts = (await client.list(limit=1)).counts
+    return int(counts.get("COMMITTING", 0) + counts.get("BEGIN", 0) + counts.get("ROLLING_BACK", 0))
+
+
+async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str, Any]:
+    coord_db, db_a, db_b = await _databases(settings)
+    address = free_address()
+    bank_addresses = {"bank-a": free_address(), "bank-b": free_address()}
+    children: list[Child] = []
+    try:
+        coordinator = start_coordinator(address, coord_db, settings.log_dir, *settings.coordinator_args)
+        children.append(coordinator)
+        await coordinator.wait_serving(address, timeout=60)
+        for name, db, prefix in (("bank-a", db_a, "a"), ("bank-b", db_b, "b")):
+            opening = ",".join(f"{prefix}{i}={OPENING}" for i in range(ACCOUNTS))
+            child = start_bank(name, db, address, settings.log_dir, opening, listen=bank_addresses[name])
+            children.append(child)
+        for child, name in zip(children[1:], bank_addresses, strict=True):
+            await child.wait_serving(bank_addresses[name], timeout=60)
+        progress(f"bench: coordinator {address}, banks {bank_addresses}; {settings.clients} clients")
+
+        proc = psutil.Process(coordinator.pid)
+        peak_rss = proc.memory_info().rss
+        sampling = True
+
+        async def sample() -> None:
+            nonlocal peak_rss
+            while sampling:
+                peak_rss = max(peak_rss, proc.memory_info().rss)
+                await asyncio.sleep(0.25)
+
+        sampler = asyncio.create_task(sample())
+        progress(f"bench: baseline (direct calls) for {settings.seconds}s")
+        direct = await _direct_run(settings, bank_addresses)
+        progress(f"bench: through the coordinator for {settings.seconds}s")
+        tcc, calls = await _tcc_run(settings, address)
+        drain_started = time.monotonic()
+        while (backlog := await _phase2_backlog(address)) > 0 and time.monotonic() - drain_started < 60:
+            await asyncio.sleep(0.1)
+        drain = time.monotonic() - drain_started
+        sampling = False
+        await sampler
+    finally:
+        for child in reversed(children):
+            child.stop()
+
+    tcc_summary, direct_summary = tcc.summary(), direct.summary()
+    n = max(1, tcc_summary["txn"])
+    return {
+        "clients": settings.clients,
+        "seconds": settings.seconds,
+        "tcc": tcc_summary,
+        "baseline": direct_summary,
+        "ratio": round(tcc_summary["txn_per_s"] / direct_summary["txn_per_s"], 2) if direct_summary["txn_per_s"] else 0,
+        "rpcs_per_txn": {
+            "session_messages": round(calls["session"] / n, 1) if calls["session"] else 3.0,
+            "try_calls": 2,
+            "confirm_calls": 2,
+            "total": 7,
+        },
+        "baseline_rpcs_per_txn": 4,
+        "coordinator_peak_rss_mb": round(peak_rss / 2**20, 1),
+        "phase2_drain_s": round(drain, 2),
+        "phase2_backlog_after_drain": backlog,
+        "cpu_count": os.cpu_count(),
+        "logs": str(settings.log_dir),
+    }
+
+
+def report(summary: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"txc bench tcc: {summary['clients']} clients, {summary['seconds']}s per run")
+    for column in ("run", "txn/s", "p50 ms", "p99 ms", "errors", "RPCs/txn"):
+        table.add_column(column, justify="right" if column != "run" else "left")
+    t, b = summary["tcc"], summary["baseline"]
+    table.add_row(
+        "through coordinator",
+        str(t["txn_per_s"]),
+        str(t["p50_ms"]),
+        str(t["p99_ms"]),
+        str(t["errors"]),
+        str(summary["rpcs_per_txn"]["total"]),
+    )
+    table.add_row(
+        "baseline (direct)",
+        str(b["txn_per_s"]),
+        str(b["p50_ms"]),
+        str(b["p99_ms"]),
+        str(b["errors"]),
+        str(summary["baseline_rpcs_per_txn"]),
+    )
+    console = Console()
+    console.print(table)
+    console.print(
+        f"ratio {summary['ratio']}; coordinator peak RSS {summary['coordinator_peak_rss_mb']} MB; "
+        f"phase 2 drained {summary['phase2_drain_s']}s after the run (backlog {summary['phase2_backlog_after_drain']})"
+    )
