@@ -64,7 +64,7 @@ class Run:
 
 
 async def _databases(settings: BenchSettings) -> tuple[str, str, str]:
-    server: str = settings.server or await asyncio.to_thread(embedded.start, settings.data_dir)
+    server = settings.server if settings.server else await asyncio.to_thread(embedded.start, settings.data_dir)
     admin = embedded.database_url(server, "postgres")
     coord = await embedded.ensure_database(admin, "txc_bench_coordinator", recreate=True)
     bank_a = await embedded.ensure_database(admin, "txc_bench_bank_a", recreate=True)
