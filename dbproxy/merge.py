@@ -59,6 +59,12 @@ class MergeSpec:
             self.offset_param,
         )
 
+    @property
+    def concatenation(self) -> bool:
+        """The merged result is just every shard's rows one after another: they can be relayed undecoded."""
+        return not (self.aggregate or self.order or self.distinct or self.offset or self.offset_param is not None
+                    or self.limit is not None or self.limit_param is not None or self.star_hidden)
+
     def bounds(self, params: Sequence[Any]) -> tuple[int | None, int]:
         limit = int(params[self.limit_param]) if self.limit_param is not None else self.limit
         offset = int(params[self.offset_param]) if self.offset_param is not None else self.offset
@@ -89,6 +95,11 @@ def _compare(a: Any, b: Any) -> int:
 
 
 def _sort_key(order: Sequence[tuple[int, bool]]) -> Any:
+    """Key over typed row values; NULL sorts first ascending and last descending, as in MySQL."""
+    if all(not desc for _, desc in order):
+        idx = [i for i, _ in order]
+        return lambda values: [(values[i] is not None, values[i]) for i in idx]
+
     def cmp(x: tuple[Any, ...], y: tuple[Any, ...]) -> int:
         for (i, desc), _ in zip(order, range(len(order)), strict=True):
             c = _compare(x[i], y[i])
@@ -170,6 +181,11 @@ def _ordered_stream(
     if not spec.order:
         for rows in shard_rows:
             yield from keyed(rows)
+        return
+    if all(desc for _, desc in spec.order):
+        # every key descending: merge ascending keys in reverse (NULLs, smallest, end up last as in MySQL)
+        asc = _sort_key([(i, False) for i, _ in spec.order])
+        yield from heapq.merge(*(keyed(rows) for rows in shard_rows), key=lambda kr: asc(kr[0]), reverse=True)
         return
     key = _sort_key(spec.order)
     yield from heapq.merge(*(keyed(rows) for rows in shard_rows), key=lambda kr: key(kr[0]))

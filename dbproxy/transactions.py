@@ -104,11 +104,7 @@ class SessionTransaction:
         if self.lost is not None:
             raise BackendUnavailable(self.lost, "connection lost during the transaction; ROLLBACK required")
         conn = await self.pools[backend].acquire(found_rows, charset, session_vars)
-        try:
-            await conn.execute(self.begin_sql)
-        except BaseException:
-            self.pools[backend].discard(conn)
-            raise
+        conn.send_pipelined(self.begin_sql)  # its OK is read with the first statement's response
         conn.in_transaction = True
         self.pinned[backend] = conn
         return conn

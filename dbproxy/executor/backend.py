@@ -15,8 +15,9 @@ from dataclasses import dataclass
 
 from dbproxy.config import BackendDSN
 from dbproxy.errors import BackendError, BackendUnavailable
-from dbproxy.protocol.constants import BACKEND_CAPABILITIES, Capabilities, ServerStatus
+from dbproxy.protocol.constants import BACKEND_CAPABILITIES, Capabilities
 from dbproxy.protocol.packets import (
+    MORE_RESULTS,
     SESSION_STATUS_MASK,
     Column,
     OkInfo,
@@ -69,6 +70,22 @@ class BackendConnection:
         self.broken = False
         self.in_transaction = False
         self.session_vars: tuple[str, ...] = ()
+        self.pending = 0  # responses to pipelined commands (BEGIN) not read yet
+
+    def send_pipelined(self, sql: str) -> None:
+        """Send a statement whose OK is read just before the next response: saves a round trip for BEGIN."""
+        self._send(b"\x03" + sql.encode())
+        self.pending += 1
+
+    async def _skip_pending(self) -> None:
+        while self.pending:
+            self.pending -= 1
+            reply = await self._read()
+            if reply[0] == 0xFF:
+                error = self._error(reply)
+                # the response to the command sent after it is still in flight: this connection is unusable
+                self.close()
+                raise BackendError(self.name, error.code, error.sqlstate, f"backend '{self.name}': {error.message}")
 
     @classmethod
     async def connect(
@@ -154,6 +171,8 @@ class BackendConnection:
     async def query(self, sql: str | bytes) -> Result:
         """Run a statement and decode its (last) result."""
         self._send(b"\x03" + (sql.encode() if isinstance(sql, str) else sql))
+        if self.pending:
+            await self._skip_pending()
         return await self._read_result(binary=False)
 
     async def _read_result(self, *, binary: bool) -> Result:
@@ -167,7 +186,7 @@ class BackendConnection:
             if first[0] == 0x00:
                 ok = parse_ok(first)
                 result = Result([], [], ok)
-                more = ok.status & ServerStatus.SERVER_MORE_RESULTS_EXISTS
+                more = ok.status & MORE_RESULTS
             else:
                 ncols, _ = read_lenenc(first, 0)
                 columns = [parse_column(await self._read()) for _ in range(ncols or 0)]
@@ -186,7 +205,7 @@ class BackendConnection:
                         raise BackendError(self.name, 1105, "HY000", "binary rows are never decoded by the proxy")
                     rows.append(parse_text_row(packet, len(columns)))
                 result = Result(columns, rows)
-                more = status & ServerStatus.SERVER_MORE_RESULTS_EXISTS
+                more = status & MORE_RESULTS
             if not more:
                 if error is not None:
                     return self._raise(error)
@@ -199,6 +218,8 @@ class BackendConnection:
     async def ping(self) -> None:
         """One round trip (COM_PING): proves the connection, and so its open transaction, is still there."""
         self._send(b"\x0e")
+        if self.pending:
+            await self._skip_pending()
         reply = await self._read()
         if reply[0] == 0xFF:
             raise self._error(reply)
@@ -216,6 +237,8 @@ class BackendConnection:
         its connection, not the client's session.
         """
         self._send(command)
+        if self.pending:
+            await self._skip_pending()
         stream = self.stream
         buf = stream.buf
         pos = 0  # scan position in buf (start of the next unscanned packet)
@@ -279,7 +302,7 @@ class BackendConnection:
                     more = False
                     if soff >= 0:
                         flags = buf[soff] | buf[soff + 1] << 8
-                        more = bool(flags & ServerStatus.SERVER_MORE_RESULTS_EXISTS)
+                        more = bool(flags & MORE_RESULTS)
                         flags = (flags & ~SESSION_STATUS_MASK) | status
                         buf[soff] = flags & 0xFF
                         buf[soff + 1] = flags >> 8
@@ -292,6 +315,35 @@ class BackendConnection:
             raise self._lost(exc) from exc
 
     # -- prepared statements ------------------------------------------------------------------------------------
+
+    async def collect(self, command: bytes) -> tuple[list[bytes], list[bytes]]:
+        """Send ``command`` and return its result's column-definition and row payloads, undecoded."""
+        self._send(command)
+        if self.pending:
+            await self._skip_pending()
+        first = await self._read()
+        if first[0] == 0xFF:
+            raise self._error(first)
+        if first[0] == 0x00:
+            return [], []
+        ncols, _ = read_lenenc(first, 0)
+        columns = [await self._read() for _ in range(ncols or 0)]
+        await self._read()  # EOF
+        rows: list[bytes] = []
+        error: BackendError | None = None
+        while True:
+            packet = await self._read()
+            if packet[0] == 0xFE and len(packet) < 9:
+                if struct.unpack_from("<H", packet, 3)[0] & MORE_RESULTS:
+                    raise BackendError(self.name, 1235, "42000", "multiple result sets in a scatter")
+                break
+            if packet[0] == 0xFF:
+                error = self._error(packet)
+                break
+            rows.append(packet)
+        if error is not None:
+            raise error
+        return columns, rows
 
     async def prepare(self, sql: str) -> tuple[int, int]:
         """Prepare ``sql`` once per connection; returns (statement id, parameter count)."""
@@ -311,6 +363,8 @@ class BackendConnection:
 
     async def _prepare(self, sql: str) -> tuple[int, int, list[bytes]]:
         self._send(b"\x16" + sql.encode())
+        if self.pending:
+            await self._skip_pending()
         first = await self._read()
         if first[0] == 0xFF:
             raise self._error(first)

@@ -18,13 +18,20 @@ class BackendPool:
         self.idle: dict[PoolKey, list[BackendConnection]] = {}
         self.open = 0
 
-    async def acquire(self, found_rows: bool, charset: int, session_vars: tuple[str, ...]) -> BackendConnection:
+    def try_acquire(self, found_rows: bool, charset: int, session_vars: tuple[str, ...]) -> BackendConnection | None:
+        """An idle connection, without awaiting (the common case on the hot path)."""
         idle = self.idle.get((found_rows, charset, session_vars))
         while idle:
             conn = idle.pop()
             if not conn.broken and not conn.stream.writer.is_closing():
                 return conn
             self.open -= 1
+        return None
+
+    async def acquire(self, found_rows: bool, charset: int, session_vars: tuple[str, ...]) -> BackendConnection:
+        conn = self.try_acquire(found_rows, charset, session_vars)
+        if conn is not None:
+            return conn
         conn = await BackendConnection.connect(
             self.name, self.dsn, charset=charset, found_rows=found_rows, timeout=self.settings.connect_timeout
         )
@@ -40,7 +47,7 @@ class BackendPool:
 
     def release(self, conn: BackendConnection) -> None:
         """Return a connection after a statement; one that is broken or mid-transaction is closed instead."""
-        if conn.broken or conn.in_transaction or conn.stream.buf:
+        if conn.broken or conn.in_transaction or conn.pending or conn.stream.buf:
             self.discard(conn)
             return
         key = (conn.key[1], conn.key[2], conn.session_vars)

@@ -357,7 +357,11 @@ class Session:
         if self.txn.active and (begin or backend in self.txn.pinned):
             conn = await self.txn.connection(backend, self.found_rows, self.charset, self.session_vars)
             return conn, True
-        return await self.server.pools[backend].acquire(self.found_rows, self.charset, self.session_vars), False
+        pool = self.server.pools[backend]
+        idle = pool.try_acquire(self.found_rows, self.charset, self.session_vars)
+        if idle is not None:
+            return idle, False
+        return await pool.acquire(self.found_rows, self.charset, self.session_vars), False
 
     def _done(self, conn: BackendConnection, pinned: bool) -> None:
         if not pinned:
@@ -395,10 +399,54 @@ class Session:
             return
         if plan.merge_error is not None:
             raise plan.merge_error
+        if plan.merge is not None and plan.merge.concatenation and (req is None or plan.targets[0].relayable):
+            await self._concatenate(plan, nodes, params, req)
+            return
         results = await self._run_text(plan, nodes, params, merge=plan.merge is not None)
         if plan.extra.get("broadcast_write"):
             results = results[:1]  # every copy changed the same rows: report one copy's counts
         self._reply(plan, results, params, binary=req is not None)
+
+    async def _concatenate(
+        self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], req: ExecuteRequest | None
+    ) -> None:
+        """A scatter whose answer is every shard's rows in turn: rows are copied, never decoded."""
+        by_backend: dict[str, list[int]] = {}
+        for n in nodes:
+            by_backend.setdefault(plan.targets[n].backend, []).append(n)
+        results: dict[int, tuple[list[bytes], list[bytes]]] = {}
+
+        async def run(backend: str, idxs: list[int]) -> None:
+            conn, pinned = await self._conn(backend)
+            try:
+                for n in idxs:
+                    target = plan.targets[n]
+                    if req is None:
+                        command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
+                    else:
+                        stmt_id, nparams = await conn.prepare(target.prepared_sql)
+                        command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
+                    results[n] = await conn.collect(command)
+            finally:
+                self._done(conn, pinned)
+
+        outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:
+            raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
+        columns = results[nodes[0]][0]
+        out = [frame(lenenc_int(len(columns)), 1)]
+        seq = 2
+        for col in columns:
+            out.append(frame(col, seq))
+            seq += 1
+        out.append(frame(eof_payload(self.status), seq))
+        for n in nodes:
+            for row in results[n][1]:
+                seq += 1
+                out.append(frame(row, seq))
+        out.append(frame(eof_payload(self.status), seq + 1))
+        self.writer.write(b"".join(out))
 
     def _reply(self, plan: Plan, results: list[Result], params: Sequence[ParamValue], binary: bool) -> None:
         first = results[0]

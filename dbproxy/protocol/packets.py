@@ -111,7 +111,9 @@ def status_offset(payload: bytes | bytearray | memoryview) -> int:
     return pos
 
 
-SESSION_STATUS_MASK = ServerStatus.SERVER_STATUS_IN_TRANS | ServerStatus.SERVER_STATUS_AUTOCOMMIT
+# plain ints: IntFlag arithmetic costs microseconds on the hot path
+SESSION_STATUS_MASK = int(ServerStatus.SERVER_STATUS_IN_TRANS | ServerStatus.SERVER_STATUS_AUTOCOMMIT)
+MORE_RESULTS = int(ServerStatus.SERVER_MORE_RESULTS_EXISTS)
 
 
 @dataclass(frozen=True, slots=True)
