@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ import asyncpg
 from txcoord.errors import StoreUnavailable
 from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState
 from txcoord.sql_queries import load_queries
+from txcoord.store.batch import Batcher
 from txcoord.store.migrations import check_schema
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
@@ -66,6 +68,10 @@ class PgStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        # the hot path (register, decide, finish) is group-committed; see txcoord.store.batch
+        self._registers: Batcher[tuple[str, float, str, str, str, str], str] = Batcher(self._register_many)
+        self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(self._decide_many)
+        self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(self._finish_many)
 
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10, check: bool = True) -> PgStore:
@@ -87,7 +93,60 @@ class PgStore:
         return cls(pool)
 
     async def close(self) -> None:
+        for batcher in (self._registers, self._decides, self._finishes):
+            await batcher.close()
         await self.pool.close()
+
+    async def _retrying(self, query: str, *args: object) -> list[asyncpg.Record]:
+        """Run one batch statement; a deadlock with a concurrent batch is retried (it rolled back whole)."""
+        for attempt in range(5):
+            try:
+                return list(await self.pool.fetch(query, *args))
+            except asyncpg.DeadlockDetectedError:
+                if attempt == 4:
+                    raise
+                await asyncio.sleep(0.01 * (attempt + 1))
+        raise AssertionError("unreachable")
+
+    async def _register_many(self, items: Sequence[tuple[str, float, str, str, str, str]]) -> list[str]:
+        columns = list(zip(*items, strict=True))
+        rows = await self._retrying(Q["register_branches"], *map(list, columns))
+        states = {r["ord"]: r["state"] for r in rows}
+        return [str(states[i + 1]) for i in range(len(items))]
+
+    async def _decide_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[list[Branch] | None]:
+        # one owner and lease per coordinator: every item carries the same ones
+        owner, lease_s = items[0][3], items[0][4]
+        gids = [i[0] for i in items]
+        # A gid twice in one batch (a commit racing a rollback): only its first request may decide; the
+        # others see "not in BEGIN" and answer from the state the first one left.
+        first = {gid: n for n, gid in reversed(list(enumerate(gids)))}
+        unique = [items[n] for n in sorted(first.values())]
+        rows = await self._retrying(
+            Q["decide_many"], [i[0] for i in unique], [i[1] for i in unique], [i[2] for i in unique], owner, lease_s
+        )
+        decided: dict[str, list[Branch]] = {}
+        for r in rows:
+            branches = decided.setdefault(r["gid"], [])
+            if r["branch_id"] is not None:
+                branches.append(
+                    Branch(
+                        r["gid"],
+                        r["branch_id"],
+                        r["service"],
+                        r["action"],
+                        json.loads(r["payload"]),
+                        BranchState(r["state"]),
+                    )
+                )
+        return [decided.get(gid) if first[gid] == n else None for n, gid in enumerate(gids)]
+
+    async def _finish_many(self, items: Sequence[tuple[str, str, str, str, str]]) -> list[bool]:
+        owner = items[0][4]
+        columns = [[i[k] for i in items] for k in range(4)]
+        rows = await self._retrying(Q["finish_many"], *columns, owner)
+        done = {r["gid"] for r in rows}
+        return [i[0] in done for i in items]
 
     async def begin(self, gid: str, timeout_s: float) -> None:
         await self.pool.execute(Q["begin"], gid, timeout_s)
@@ -95,19 +154,11 @@ class PgStore:
     async def register_branch(
         self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str
     ) -> str:
-        state = await self.pool.fetchval(Q["register_branch"], gid, timeout_s, branch_id, service, action, payload)
-        return str(state)
+        return await self._registers.submit((gid, timeout_s, branch_id, service, action, payload))
 
     async def decide(self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float) -> list[Branch] | None:
         state = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
-        rows = await self.pool.fetch(Q["decide"], gid, state.value, reason, owner, lease_s)
-        if not rows:
-            return None
-        return [
-            Branch(gid, r["branch_id"], r["service"], r["action"], json.loads(r["payload"]), BranchState(r["state"]))
-            for r in rows
-            if r["branch_id"] is not None
-        ]
+        return await self._decides.submit((gid, state.value, reason, owner, lease_s))
 
     async def get(self, gid: str) -> Transaction | None:
         async with self.pool.acquire() as conn:
@@ -130,10 +181,9 @@ class PgStore:
 
     async def finish(self, gid: str, decision: Phase2, owner: str) -> bool:
         deciding = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
-        row = await self.pool.fetchval(
-            Q["finish"], gid, deciding.value, decision.final_state.value, decision.branch_done_state.value, owner
+        return await self._finishes.submit(
+            (gid, deciding.value, decision.final_state.value, decision.branch_done_state.value, owner)
         )
-        return row is not None
 
     async def branches_done(self, gid: str, branch_ids: Sequence[str], decision: Phase2) -> None:
         await self.pool.execute(Q["branches_done"], gid, list(branch_ids), decision.branch_done_state.value)

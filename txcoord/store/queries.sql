@@ -121,3 +121,51 @@ RETURNING gid;
 UPDATE txc_transaction SET next_attempt_at = NULL, lease_until = NULL, owner = NULL
  WHERE gid = $1 AND state IN ('COMMITTING', 'ROLLING_BACK')
 RETURNING gid;
+
+-- Group commit: the hot-path statements also come in a form that takes arrays, so concurrent requests are
+-- written by one statement in one transaction (one round trip, one commit). Rows are taken in gid order so
+-- concurrent batches lock in the same order.
+
+-- name: register_branches
+-- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text); one state per row
+SELECT r.ord, txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb) AS state
+  FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[])
+       WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, ord)
+ ORDER BY r.gid, r.ord;
+
+-- name: decide_many
+-- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds: like "decide", for many transactions
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i(gid, state, reason)
+), locked AS (
+    SELECT t.gid FROM txc_transaction t JOIN input i ON i.gid = t.gid
+     WHERE t.state = 'BEGIN'
+     ORDER BY t.gid
+       FOR UPDATE OF t
+), decided AS (
+    UPDATE txc_transaction t
+       SET state = i.state, reason = i.reason, owner = $4, lease_until = now() + $5 * interval '1 second',
+           decided_at = now()
+      FROM input i, locked l
+     WHERE t.gid = i.gid AND l.gid = t.gid AND t.state = 'BEGIN'
+       AND (i.state = 'ROLLING_BACK' OR t.deadline >= now())
+ RETURNING t.gid
+)
+SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state
+  FROM decided d LEFT JOIN txc_branch b ON b.gid = d.gid
+ ORDER BY d.gid, b.branch_id;
+
+-- name: finish_many
+-- $1 gids, $2 deciding states, $3 final states, $4 branch states, $5 owner: like "finish", for many
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS i(gid, deciding, final, branch_state)
+), b AS (
+    UPDATE txc_branch br SET state = i.branch_state, finished_at = now()
+      FROM input i
+     WHERE br.gid = i.gid AND br.state = 'REGISTERED'
+)
+UPDATE txc_transaction t
+   SET state = i.final, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
+  FROM input i
+ WHERE t.gid = i.gid AND t.state = i.deciding AND t.owner = $5
+RETURNING t.gid;
