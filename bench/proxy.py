@@ -192,7 +192,7 @@ def render(report: Report) -> None:
                         f"{report.seconds}s each")
     for col in ("workload", "direct qps", "proxy qps", "ratio", "target", "direct p95 ms", "proxy p95 ms",
                 "errors"):
-        table.add_column(col, justify="left" if col == "workload" else "right")
+        table.add_column(col, justify="left" if col == "workload" else "right", no_wrap=True)
     by = {(m.workload, m.target): m for m in report.measurements}
     for workload, target in report.targets.items():
         d, p = by[(workload, "direct")], by[(workload, "proxy")]
@@ -200,7 +200,7 @@ def render(report: Report) -> None:
         mark = "[green]" if ratio >= target else "[red]"
         table.add_row(workload, f"{d.qps:,.0f}", f"{p.qps:,.0f}", f"{mark}{ratio:.2f}x", f"≥ {target:.2f}x",
                       f"{d.p95_ms:.2f}", f"{p.p95_ms:.2f}", str(d.errors + p.errors))
-    console = Console()
+    console = Console(width=max(110, Console().width))
     console.print(table)
     rss_mark = "[green]" if report.proxy_rss_mb_64_connections <= report.proxy_rss_target_mb else "[red]"
     console.print(f"proxy RSS with 64 client connections: {rss_mark}{report.proxy_rss_mb_64_connections:.0f} MB"

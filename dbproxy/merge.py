@@ -169,14 +169,21 @@ def _all_columns(spec: MergeSpec, columns: list[Column]) -> list[Column]:
 def _ordered_stream(
     spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]]
 ) -> Iterator[tuple[tuple[Any, ...], Row]]:
-    """Rows of plain (non-aggregate) results; with ORDER BY a k-way merge of the shards' sorted streams."""
-    cols = [columns[item.col] for item in spec.items]
+    """Rows of plain (non-aggregate) results; with ORDER BY a k-way merge of the shards' sorted streams.
+
+    Only the values a sort or DISTINCT looks at are converted; the others stay as the backend sent them."""
+    n = len(spec.items)
+    needed = {i for i, _ in spec.order} | (set(range(spec.visible)) if spec.distinct else set())
+    conv = [(i, spec.items[i].col, columns[spec.items[i].col]) for i in sorted(needed)]
+    srcs = [item.col for item in spec.items]
+    identity = srcs == list(range(len(srcs)))
 
     def keyed(rows: list[Row]) -> Iterator[tuple[tuple[Any, ...], Row]]:
         for r in rows:
-            yield tuple(typed(r[item.col], col) for item, col in zip(spec.items, cols, strict=True)), [
-                r[item.col] for item in spec.items
-            ]
+            values: list[Any] = [None] * n
+            for i, c, col in conv:
+                values[i] = typed(r[c], col)
+            yield tuple(values), (r if identity else [r[c] for c in srcs])
 
     if not spec.order:
         for rows in shard_rows:

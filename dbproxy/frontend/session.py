@@ -23,7 +23,7 @@ from dbproxy.merge import merge_results
 from dbproxy.protocol.constants import SERVER_CAPABILITIES, Capabilities, ColumnType, Commands, ServerStatus
 from dbproxy.protocol.packets import (
     Column,
-    binary_row,
+    binary_row_encoder,
     eof_payload,
     err_payload,
     frame,
@@ -247,9 +247,9 @@ class Session:
             seq += 1
         out.append(frame(eof_payload(self.status), seq))
         seq += 1
-        cols = list(columns)
+        encode = binary_row_encoder(list(columns)) if binary else text_row
         for row in rows:
-            out.append(frame(binary_row(list(row), cols) if binary else text_row(list(row)), seq))
+            out.append(frame(encode(row), seq))
             seq += 1
         out.append(frame(eof_payload(self.status), seq))
         self.writer.write(b"".join(out))

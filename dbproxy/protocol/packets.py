@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from dbproxy.protocol.constants import MAX_PACKET, ColumnType, ServerStatus
 
@@ -173,7 +175,7 @@ def parse_column(payload: bytes) -> Column:
     return Column((name or b"").decode("utf-8", "replace"), type_, charset, length, flags, decimals, payload)
 
 
-def text_row(values: list[bytes | None]) -> bytes:
+def text_row(values: Sequence[bytes | None]) -> bytes:
     return b"".join(b"\xfb" if v is None else lenenc_int(len(v)) + v for v in values)
 
 
@@ -213,26 +215,46 @@ def _binary_temporal(text: bytes, type_: int) -> bytes:
     return b"\x04" + struct.pack("<HBB", y, mo, d) if (y or mo or d) else b"\x00"
 
 
+def _encoder(col: Column) -> Any:
+    t = col.type
+    layout = _INT_LAYOUTS.get(t)  # type: ignore[call-overload]
+    if layout is not None:
+        packer = struct.Struct(layout[2] if col.unsigned else layout[1]).pack
+        return lambda v: packer(int(v))
+    if t == ColumnType.DOUBLE:
+        return lambda v: struct.pack("<d", float(v))
+    if t == ColumnType.FLOAT:
+        return lambda v: struct.pack("<f", float(v))
+    if t in (ColumnType.DATE, ColumnType.DATETIME, ColumnType.TIMESTAMP, ColumnType.TIME):
+        return lambda v: _binary_temporal(v, t)
+    return None  # length-encoded string, the same bytes as in the text protocol
+
+
+def binary_row_encoder(columns: list[Column]) -> Any:
+    """A function encoding rows of text-protocol values in the binary protocol (prepared statements' merged
+    results); the per-column work is chosen once per result, not per value."""
+    n = len(columns)
+    encoders = [_encoder(c) for c in columns]
+    bitmap_len = (n + 7 + 2) // 8
+
+    def encode(values: Sequence[bytes | None]) -> bytes:
+        bitmap = bytearray(bitmap_len)
+        body = bytearray()
+        for i, v in enumerate(values):
+            if v is None:
+                bitmap[(i + 2) >> 3] |= 1 << ((i + 2) & 7)
+                continue
+            enc = encoders[i]
+            if enc is None:
+                body += lenenc_int(len(v))
+                body += v
+            else:
+                body += enc(v)
+        return b"\x00" + bytes(bitmap) + bytes(body)
+
+    return encode
+
+
 def binary_row(values: list[bytes | None], columns: list[Column]) -> bytes:
-    """Encode a row of text-protocol values in the binary protocol (for prepared statements' merged results)."""
-    n = len(values)
-    bitmap = bytearray((n + 7 + 2) // 8)
-    body = bytearray()
-    for i, (v, col) in enumerate(zip(values, columns, strict=True)):
-        if v is None:
-            bitmap[(i + 2) // 8] |= 1 << ((i + 2) % 8)
-            continue
-        t = col.type
-        layout = _INT_LAYOUTS.get(t)  # type: ignore[call-overload]
-        if layout is not None:
-            _, signed_fmt, unsigned_fmt = layout
-            body += struct.pack(unsigned_fmt if col.unsigned else signed_fmt, int(v))
-        elif t == ColumnType.DOUBLE:
-            body += struct.pack("<d", float(v))
-        elif t == ColumnType.FLOAT:
-            body += struct.pack("<f", float(v))
-        elif t in (ColumnType.DATE, ColumnType.DATETIME, ColumnType.TIMESTAMP, ColumnType.TIME):
-            body += _binary_temporal(v, t)
-        else:
-            body += lenenc_int(len(v)) + v
-    return b"\x00" + bytes(bitmap) + bytes(body)
+    """Encode one row of text-protocol values in the binary protocol."""
+    return binary_row_encoder(columns)(values)  # type: ignore[no-any-return]
