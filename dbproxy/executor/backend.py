@@ -71,6 +71,7 @@ class BackendConnection:
         self.in_transaction = False
         self.session_vars: tuple[str, ...] = ()
         self.pending = 0  # responses to pipelined commands (BEGIN) not read yet
+        self.released = False  # back in (or dropped by) its pool: guards against releasing twice
 
     def send_pipelined(self, sql: str) -> None:
         """Send a statement whose OK is read just before the next response: saves a round trip for BEGIN."""

@@ -24,6 +24,7 @@ class BackendPool:
         while idle:
             conn = idle.pop()
             if not conn.broken and not conn.stream.writer.is_closing():
+                conn.released = False
                 return conn
             self.open -= 1
         return None
@@ -31,6 +32,7 @@ class BackendPool:
     async def acquire(self, found_rows: bool, charset: int, session_vars: tuple[str, ...]) -> BackendConnection:
         conn = self.try_acquire(found_rows, charset, session_vars)
         if conn is not None:
+            conn.released = False
             return conn
         conn = await BackendConnection.connect(
             self.name, self.dsn, charset=charset, found_rows=found_rows, timeout=self.settings.connect_timeout
@@ -47,6 +49,9 @@ class BackendPool:
 
     def release(self, conn: BackendConnection) -> None:
         """Return a connection after a statement; one that is broken or mid-transaction is closed instead."""
+        if conn.released:
+            return
+        conn.released = True
         if conn.broken or conn.in_transaction or conn.pending or conn.stream.buf:
             self.discard(conn)
             return

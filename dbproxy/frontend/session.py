@@ -367,7 +367,9 @@ class Session:
         if not pinned:
             self.server.pools[conn.name].release(conn)
 
-    async def _relay(self, target: Target, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
+    async def _relay(
+        self, target: Target, params: Sequence[ParamValue], req: ExecuteRequest | None, retry_read: bool = False
+    ) -> None:
         conn, pinned = await self._conn(target.backend)
         try:
             if req is None:
@@ -376,6 +378,14 @@ class Session:
                 stmt_id, nparams = await conn.prepare(target.prepared_sql)
                 command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
             outcome: RelayOutcome = await conn.relay(command, self.writer, self.status)
+        except BackendUnavailable:
+            # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read
+            # outside a transaction is safe to run once more on a fresh connection. Writes are never retried.
+            if pinned or not retry_read:
+                raise
+            self._done(conn, pinned)
+            await self._relay(target, params, req, retry_read=False)
+            return
         finally:
             self._done(conn, pinned)
         if outcome.insert_id:
@@ -392,7 +402,7 @@ class Session:
         if len(nodes) == 1:
             target = plan.targets[nodes[0]]
             if req is None or target.relayable:
-                await self._relay(target, params, req)
+                await self._relay(target, params, req, retry_read=plan.is_read)
                 return
             nodes_results = await self._run_text(plan, nodes, params, merge=False)
             self._reply(plan, nodes_results, params, binary=True)

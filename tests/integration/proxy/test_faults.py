@@ -125,3 +125,23 @@ def test_commit_after_losing_one_backend_branch_commits_nothing(proxy: Proxy) ->
 
     asyncio.run(scenario())
 
+
+
+def test_reads_survive_pooled_connections_closed_by_the_server(proxy: Proxy) -> None:
+    with proxy.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS items")
+        cur.execute("CREATE TABLE items (id INT PRIMARY KEY, k INT)")
+        cur.execute("INSERT INTO items (id, k) VALUES (1, 1), (2, 2)")
+        cur.execute("SELECT k FROM items WHERE id = 1")
+        # the server drops every idle backend connection of the proxy (as wait_timeout would)
+        with direct(proxy.databases[1]) as admin, admin.cursor() as acur:
+            acur.execute(
+                "SELECT id FROM information_schema.processlist WHERE db IN (%s, %s) AND id <> CONNECTION_ID()",
+                tuple(proxy.databases),
+            )
+            ids = [row[0] for row in acur.fetchall()]
+            assert ids
+            for backend_id in ids:
+                acur.execute(f"KILL {backend_id}")
+        cur.execute("SELECT k FROM items WHERE id = 1")
+        assert cur.fetchall() == ((1,),)
