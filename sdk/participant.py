@@ -10,6 +10,7 @@ coordinator until they succeed."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -21,7 +22,7 @@ from sdk.errors import RpcError
 from sdk.rpc import JsonHandler
 from sdk.service_host import ServiceHost
 from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError
-from sdk.tcc_wire import OPS, Op, action_name
+from sdk.tcc_wire import OPS, PHASE2_BATCH_ACTION, Op, action_name
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +54,41 @@ class Participant:
             self.actions[action.name] = action.on(service)
 
     def handlers(self) -> dict[str, JsonHandler]:
-        """The generic JSON actions to serve: ``name``, ``name.confirm``, ``name.cancel`` per TCC action."""
-        return {
+        """The generic JSON actions to serve: ``name``, ``name.confirm``, ``name.cancel`` per TCC action,
+        and ``txc.phase2`` (confirms and cancels of many branches in one call)."""
+        handlers = {
             action_name(name, op): self._handler(action, op) for name, action in self.actions.items() for op in OPS
         }
+        handlers[PHASE2_BATCH_ACTION] = self.batch_handler(handlers)
+        return handlers
+
+    def batch_handler(self, handlers: Mapping[str, JsonHandler]) -> JsonHandler:
+        """The ``txc.phase2`` handler running each item through ``handlers`` (rebuild it after wrapping them)."""
+        async def one(item: Any, context: grpc.aio.ServicerContext) -> dict[str, Any]:
+            try:
+                if not isinstance(item, Mapping) or item.get("op") not in ("confirm", "cancel"):
+                    raise TccArgumentError(f"{self.service}.{PHASE2_BATCH_ACTION}: each item needs op confirm/cancel")
+                handler = handlers.get(action_name(str(item.get("action")), str(item["op"])))
+                if handler is None:
+                    return {
+                        "ok": False,
+                        "code": "UNIMPLEMENTED",
+                        "error": f"{self.service} has no {item.get('action')!r}",
+                    }
+                reply = await handler(item, context)
+                return {"ok": True, "barrier": reply["barrier"]}
+            except RpcError as exc:
+                return {"ok": False, "code": exc.code.name, "error": exc.details}
+            except Exception as exc:
+                return {"ok": False, "code": "INVALID_ARGUMENT", "error": str(exc)}
+
+        async def batch(body: Any, context: grpc.aio.ServicerContext) -> Any:
+            items = body.get("items") if isinstance(body, Mapping) else None
+            if not isinstance(items, list):
+                raise TccArgumentError(f"{self.service}.{PHASE2_BATCH_ACTION}: body must be {{'items': [...]}}")
+            return {"results": list(await asyncio.gather(*(one(item, context) for item in items)))}
+
+        return batch
 
     def _handler(self, action: TccAction[Any], op: Op) -> JsonHandler:
         signature = action.phase(op)

@@ -2,7 +2,12 @@
 
 A TCC action ``debit`` of service ``bank`` is served as three generic JSON actions: ``debit`` (try),
 ``debit.confirm`` and ``debit.cancel``. Each body is ``{"gid": ..., "branch_id": ..., "args": {...}}``:
-the coordinator hands confirm and cancel the same arguments the try got."""
+the coordinator hands confirm and cancel the same arguments the try got.
+
+Phase 2 may also come batched, many branches in one call of the action ``txc.phase2``:
+``{"items": [{"action": "debit", "op": "confirm", "gid": ..., "branch_id": ..., "args": {...}}, ...]}``,
+answered by ``{"results": [{"ok": true, "barrier": "applied"} | {"ok": false, "code": "INTERNAL",
+"error": "..."}, ...]}`` in the same order; each item runs as if it had been called on its own."""
 
 from __future__ import annotations
 
@@ -18,3 +23,6 @@ def action_name(action: str, op: str) -> str:
 
 def envelope(gid: str, branch_id: str, args: Any) -> dict[str, Any]:
     return {"gid": gid, "branch_id": branch_id, "args": args}
+
+
+PHASE2_BATCH_ACTION = "txc.phase2"

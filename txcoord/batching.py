@@ -1,4 +1,4 @@
-"""Group commit: concurrent requests of one kind are written together, in one statement and one transaction.
+"""Batching of concurrent requests of one kind: group commit in the store, batched phase-2 delivery.
 
 While one batch is being written, new requests queue up; they form the next batch. No timer: under light
 load a batch holds one request and costs what a plain statement would; under load, one round trip and one

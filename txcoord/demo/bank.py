@@ -20,6 +20,7 @@ from sdk.participant import Participant
 from sdk.rpc import JsonHandler
 from sdk.service_host import ServiceHost
 from sdk.tcc import TccContext, tcc
+from sdk.tcc_wire import PHASE2_BATCH_ACTION
 from txcoord.sql_queries import load_queries
 
 Q = load_queries(Path(__file__).with_name("bank.sql"))
@@ -132,10 +133,12 @@ async def serve(args: argparse.Namespace) -> None:
     await prepare(pool, parse_accounts(args.accounts), audit=args.audit)
     participant = Participant(args.service, [debit, credit], barrier=PgBarrier(pool))
     handlers = participant.handlers()
+    del handlers[PHASE2_BATCH_ACTION]
     if args.audit:
         handlers = {name: _audited(h, pool, name.partition(".")[2] or "try") for name, h in handlers.items()}
     if args.hold_try > 0:  # the test of a late try: hold tries back before they reach the barrier
         handlers = {name: (_held(h, args.hold_try) if "." not in name else h) for name, h in handlers.items()}
+    handlers[PHASE2_BATCH_ACTION] = participant.batch_handler(handlers)
     host = ServiceHost(args.listen, args.registry, ttl=args.ttl, name=args.service)
     host.add_json_service(args.service, handlers)
     try:

@@ -1,15 +1,23 @@
-"""Phase-2 delivery: call a branch's confirm or cancel on its participant, found through the registry."""
+"""Phase-2 delivery: call a branch's confirm or cancel on its participant, found through the registry.
+
+Concurrent deliveries to one service travel together in one ``txc.phase2`` call (see ``sdk.tcc_wire``):
+under load that is one RPC for many branches instead of one each. A participant that does not know the
+batch action gets single calls."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
 from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
-from sdk.tcc_wire import action_name, envelope
+from sdk.tcc_wire import PHASE2_BATCH_ACTION, action_name, envelope
+from txcoord.batching import Batcher
 from txcoord.model import Branch, Phase2
+
+_CODES = {code.name: code for code in grpc.StatusCode}
+_SINGLE = object()  # this item must go as a single call: the participant has no batch action
 
 
 class Delivery(Protocol):
@@ -20,10 +28,14 @@ class Delivery(Protocol):
 class RegistryDelivery:
     """Delivers over generic JSON invocation, one cached ``ServiceClient`` per participant service."""
 
-    def __init__(self, registry: RegistryClient | None, timeout: float = 10.0) -> None:
+    def __init__(self, registry: RegistryClient | None, timeout: float = 10.0, *, max_batch: int = 128) -> None:
         self.registry = registry
         self.timeout = timeout
+        self.max_batch = max_batch
         self._clients: dict[str, ServiceClient] = {}
+        self._batchers: dict[str, Batcher[tuple[Branch, Phase2], Any]] = {}
+        self._single: set[str] = set()  # services without the batch action
+        self.calls = 0
 
     def _client(self, service: str) -> ServiceClient:
         client = self._clients.get(service)
@@ -33,29 +45,81 @@ class RegistryDelivery:
             client = self._clients[service] = ServiceClient(self.registry, service)
         return client
 
-    async def deliver(self, branch: Branch, op: Phase2) -> None:
-        """One attempt: one call to one endpoint (the driver, not this call, owns retries and backoff)."""
-        client = self._client(branch.service)
+    async def _endpoint(self, service: str) -> tuple[ServiceClient, str]:
+        client = self._client(service)
         if not await client.endpoints(self.timeout):
-            raise NoEndpoints(branch.service)
+            raise NoEndpoints(service)
         address = client.balancer.pick()
         if address is None:
-            raise NoEndpoints(branch.service)
+            raise NoEndpoints(service)
+        return client, address
+
+    async def _call(self, service: str, action: str, body: Any) -> Any:
+        """One attempt: one call to one endpoint (the driver, not this call, owns retries and backoff)."""
+        client, address = await self._endpoint(service)
+        self.calls += 1
         try:
-            await client.registry.pool.invoke_json(
-                address,
-                branch.service,
-                action_name(branch.action, op.value),
-                envelope(branch.gid, branch.branch_id, branch.payload),
-                timeout=self.timeout,
-                retry_unavailable=False,
+            return await client.registry.pool.invoke_json(
+                address, service, action, body, timeout=self.timeout, retry_unavailable=False
             )
         except RpcError as exc:
             if exc.code == grpc.StatusCode.UNAVAILABLE:
                 client.balancer.mark_down(address)
             raise
 
+    async def deliver(self, branch: Branch, op: Phase2) -> None:
+        if branch.service in self._single:
+            await self._deliver_one(branch, op)
+            return
+        batcher = self._batchers.get(branch.service)
+        if batcher is None:
+            service = branch.service
+
+            async def send(items: Any) -> list[Any]:
+                return await self._send_batch(service, items)
+
+            batcher = self._batchers[service] = Batcher(send, max_batch=self.max_batch)
+        result = await batcher.submit((branch, op))
+        if result is _SINGLE:
+            await self._deliver_one(branch, op)
+        elif isinstance(result, BaseException):
+            raise result
+
+    async def _deliver_one(self, branch: Branch, op: Phase2) -> None:
+        await self._call(
+            branch.service, action_name(branch.action, op.value), envelope(branch.gid, branch.branch_id, branch.payload)
+        )
+
+    async def _send_batch(self, service: str, items: list[tuple[Branch, Phase2]]) -> list[Any]:
+        """One result per item: None (done), an exception (failed), or _SINGLE (send it alone)."""
+        body = {
+            "items": [
+                {"action": b.action, "op": op.value, **envelope(b.gid, b.branch_id, b.payload)} for b, op in items
+            ]
+        }
+        try:
+            reply = await self._call(service, PHASE2_BATCH_ACTION, body)
+        except RpcError as exc:
+            if exc.code == grpc.StatusCode.UNIMPLEMENTED:
+                self._single.add(service)
+                return [_SINGLE] * len(items)
+            return [exc] * len(items)
+        except Exception as exc:
+            return [exc] * len(items)
+        results = reply.get("results") if isinstance(reply, dict) else None
+        if not isinstance(results, list) or len(results) != len(items):
+            error = RpcError(grpc.StatusCode.INTERNAL, f"{service}: malformed {PHASE2_BATCH_ACTION} reply")
+            return [error] * len(items)
+        return [
+            None
+            if r.get("ok")
+            else RpcError(_CODES.get(str(r.get("code")), grpc.StatusCode.UNKNOWN), str(r.get("error")), target=service)
+            for r in results
+        ]
+
     async def close(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.close()
         for client in self._clients.values():
             await client.close()
         self._clients.clear()

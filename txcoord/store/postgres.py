@@ -13,7 +13,7 @@ import asyncpg
 from txcoord.errors import StoreUnavailable
 from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState
 from txcoord.sql_queries import load_queries
-from txcoord.store.batch import Batcher
+from txcoord.batching import Batcher
 from txcoord.store.migrations import check_schema
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
@@ -68,7 +68,7 @@ class PgStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        # the hot path (register, decide, finish) is group-committed; see txcoord.store.batch
+        # the hot path (register, decide, finish) is group-committed; see txcoord.batching
         self._registers: Batcher[tuple[str, float, str, str, str, str], str] = Batcher(self._register_many)
         self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(self._decide_many)
         self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(self._finish_many)
