@@ -143,7 +143,9 @@ class Planner:
         if not tables or (system and len(system) == len(tables)):
             if db is None:
                 return Plan(Kind.LOCAL, local="forward_any", extra={"sql": sql})
-            strings = {db.name: db.name}  # information_schema filters keep the logical name ...
+            # information_schema answers come from the default backend: a filter on the logical database name
+            # must name its physical database there
+            strings = {db.name: db.default_database} if system else None
             template = rewrite(sql, tokens, {}, set(), strings=strings)
             return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),), is_read=True,
                         extra={"system": bool(system)})

@@ -26,9 +26,10 @@ class LogicalDatabase:
     sharded: dict[str, ShardedInfo]  # lower-case logical name -> info
     broadcast: frozenset[str]
     backends: tuple[str, ...]  # every backend holding a table of this database (broadcast tables live on all)
+    default_database: str  # the physical database of the default backend
 
     @classmethod
-    def build(cls, name: str, db: Database) -> LogicalDatabase:
+    def build(cls, name: str, db: Database, default_database: str) -> LogicalDatabase:
         sharded = {t.lower(): ShardedInfo(t, cfg, ShardRule(cfg)) for t, cfg in db.sharded_tables.items()}
         backends = [db.default_backend]
         for info in sharded.values():
@@ -36,7 +37,7 @@ class LogicalDatabase:
                 if node.backend not in backends:
                     backends.append(node.backend)
         broadcast = frozenset(t.lower() for t in db.broadcast_tables)
-        return cls(name, db.default_backend, sharded, broadcast, tuple(backends))
+        return cls(name, db.default_backend, sharded, broadcast, tuple(backends), default_database)
 
     def physical_names(self, backend: str) -> set[str]:
         """Physical shard-table names on ``backend`` (hidden from SHOW TABLES)."""
@@ -50,7 +51,10 @@ class LogicalDatabase:
 
 class LogicalSchema:
     def __init__(self, config: ProxyConfig) -> None:
-        self.databases = {name.lower(): LogicalDatabase.build(name, db) for name, db in config.databases.items()}
+        self.databases = {
+            name.lower(): LogicalDatabase.build(name, db, config.backend_dsn(db.default_backend).database)
+            for name, db in config.databases.items()
+        }
 
     def get(self, name: str | None) -> LogicalDatabase | None:
         return self.databases.get(name.lower()) if name else None
