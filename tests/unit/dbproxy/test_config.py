@@ -56,3 +56,13 @@ def test_all_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(text, "proxy.yaml")
     assert len(err.value.problems) == 2
+
+
+def test_shipped_example_config_is_valid() -> None:
+    from pathlib import Path
+
+    import dbproxy
+    from dbproxy.config import load_config
+
+    config = load_config(Path(dbproxy.__file__).with_name("example.yaml"))
+    assert config.databases["shop"].sharded_tables["customers"].auto_increment
