@@ -37,8 +37,12 @@ def tcc_command(
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
+    import uvloop
+
     from bench.tcc import BenchSettings, report, run_bench
     from txcoord.cli.common import print_json, run
+
+    uvloop.install()
 
     summary = run(run_bench(BenchSettings(clients=clients, seconds=seconds, server=server), progress=_err))
     if json_output:

@@ -22,6 +22,7 @@ from sdk.service_host import ServiceHost
 from sdk.tcc import TccContext, tcc
 from sdk.tcc_wire import PHASE2_BATCH_ACTION
 from txcoord.sql_queries import load_queries
+from txcoord.store.postgres import keep_session
 
 Q = load_queries(Path(__file__).with_name("bank.sql"))
 log = logging.getLogger("bank")
@@ -128,7 +129,8 @@ def parse_accounts(text: str) -> dict[str, int]:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    pool = await asyncpg.create_pool(args.db, min_size=2, max_size=args.pool_size)
+    # no session state changes here: skip the pool's reset query (a round trip per call)
+    pool = await asyncpg.create_pool(args.db, min_size=2, max_size=args.pool_size, reset=keep_session)
     assert pool is not None
     await prepare(pool, parse_accounts(args.accounts), audit=args.audit)
     participant = Participant(args.service, [debit, credit], barrier=PgBarrier(pool))

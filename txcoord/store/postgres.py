@@ -10,10 +10,10 @@ from typing import Any
 
 import asyncpg
 
+from txcoord.batching import Batcher
 from txcoord.errors import StoreUnavailable
 from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState
 from txcoord.sql_queries import load_queries
-from txcoord.batching import Batcher
 from txcoord.store.migrations import check_schema
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
@@ -63,6 +63,11 @@ def _branch(row: asyncpg.Record) -> Branch:
     )
 
 
+async def keep_session(_conn: asyncpg.Connection) -> None:
+    """Pool reset hook: the store never changes session state, so skip the default reset query
+    (a round trip on every release)."""
+
+
 class PgStore:
     """Implements :class:`txcoord.store.base.Store`."""
 
@@ -77,7 +82,9 @@ class PgStore:
     async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10, check: bool = True) -> PgStore:
         """Open a pool on ``url``; with ``check``, refuse a schema that is not at the migrations' head."""
         try:
-            pool = await asyncpg.create_pool(url, min_size=min_size, max_size=max_size, command_timeout=30)
+            pool = await asyncpg.create_pool(
+                url, min_size=min_size, max_size=max_size, command_timeout=30, reset=keep_session
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StoreUnavailable(
                 f"cannot connect to the coordinator store {redact(url)}: {exc}; check --store and that PostgreSQL is up"
