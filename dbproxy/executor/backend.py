@@ -148,6 +148,13 @@ class BackendConnection:
                 continue
             raise BackendError(self.name, 1045, "28000", f"backend '{self.name}': unsupported authentication step")
 
+    def usable(self) -> bool:
+        """False once the server closed the idle connection (wait_timeout, KILL, restart) or sent anything
+        unasked: the event loop has already read that EOF or packet, so this costs no round trip."""
+        reader = self.stream.reader
+        unasked = bool(getattr(reader, "_buffer", b"")) or bool(self.stream.buf)
+        return not (self.broken or self.stream.writer.is_closing() or reader.at_eof() or unasked)
+
     def close(self) -> None:
         self.broken = True
         self.stream.close()

@@ -23,9 +23,10 @@ class BackendPool:
         idle = self.idle.get((found_rows, charset, session_vars))
         while idle:
             conn = idle.pop()
-            if not conn.broken and not conn.stream.writer.is_closing():
+            if conn.usable():
                 conn.released = False
                 return conn
+            conn.close()
             self.open -= 1
         return None
 

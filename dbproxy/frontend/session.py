@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dbproxy.errors import (
     AccessDenied,
@@ -56,6 +56,7 @@ class Statement:
     plan: Plan
     nparams: int
     types: bytes | None = None
+    long_data: bool = False
 
 
 class Session:
@@ -199,7 +200,10 @@ class Session:
                 elif cmd == Commands.COM_STMT_RESET:
                     self._ok()
                 elif cmd == Commands.COM_STMT_SEND_LONG_DATA:
-                    pass  # no response is sent for it; long data is not supported (parameters come inline)
+                    # no response is sent for it; the execute that follows is refused (values must come inline)
+                    stmt = self.statements.get(struct.unpack_from("<I", payload, 1)[0])
+                    if stmt is not None:
+                        stmt.long_data = True
                 elif cmd == Commands.COM_PING:
                     self._ok()
                 elif cmd == Commands.COM_QUIT:
@@ -291,6 +295,9 @@ class Session:
         stmt = self.statements.get(stmt_id)
         if stmt is None:
             raise UnknownStatement(f"Unknown prepared statement handler ({stmt_id}) given to mysqld_stmt_execute")
+        if stmt.long_data:
+            stmt.long_data = False
+            raise NotSupported("COM_STMT_SEND_LONG_DATA (send parameter values inline)")
         req = parse_execute(payload, stmt.nparams, stmt.types)
         if stmt.nparams:
             stmt.types = req.types
@@ -412,10 +419,27 @@ class Session:
         if plan.merge is not None and plan.merge.concatenation and (req is None or plan.targets[0].relayable):
             await self._concatenate(plan, nodes, params, req)
             return
-        results = await self._run_text(plan, nodes, params, merge=plan.merge is not None)
+        if plan.is_read or plan.implicit_commit:
+            results = await self._run_text(plan, nodes, params, merge=plan.merge is not None)
+        else:
+            results = await self._atomically(self._run_text(plan, nodes, params, merge=False))
         if plan.extra.get("broadcast_write"):
             results = results[:1]  # every copy changed the same rows: report one copy's counts
         self._reply(plan, results, params, binary=req is not None)
+
+    async def _atomically(self, work: Coroutine[Any, Any, list[Result]]) -> list[Result]:
+        """Run a write that spans several nodes as one statement would run in MySQL: all or nothing. Outside a
+        client transaction it gets its own (committed through the same Committer as client transactions)."""
+        if self.txn.active:
+            return await work
+        self.txn.begin()
+        try:
+            results = await work
+        except BaseException:
+            await self.txn.rollback()
+            raise
+        await self.txn.commit()
+        return results
 
     async def _concatenate(
         self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], req: ExecuteRequest | None
@@ -555,7 +579,8 @@ class Session:
                 cut = prefix.rfind("(") + 1
                 prefix = prefix[:cut] + "`" + plan.key_column + "`, " + prefix[cut:]
             statements[node] = prefix + ",".join(texts) + plan.insert_suffix[node].render(params)
-        results = await self._run_statements(plan, statements)
+        work = self._run_statements(plan, statements)
+        results = await (self._atomically(work) if len(statements) > 1 else work)
         if results and results[0].columns:  # INSERT ... RETURNING: the rows of every node, in node order
             self._send_result(results[0].columns, [row for r in results for row in r.rows], req is not None)
             if first_generated:

@@ -145,3 +145,20 @@ def test_reads_survive_pooled_connections_closed_by_the_server(proxy: Proxy) -> 
                 acur.execute(f"KILL {backend_id}")
         cur.execute("SELECT k FROM items WHERE id = 1")
         assert cur.fetchall() == ((1,),)
+    time.sleep(0.3)  # give the proxy's event loop time to see the other killed connections close
+    with proxy.connect() as conn, conn.cursor() as cur:
+        # writes are not retried, but idle connections the server closed are no longer handed out
+        cur.execute("UPDATE items SET k = 3 WHERE id IN (1, 2)")
+        assert cur.rowcount == 2
+
+
+def test_autocommit_write_over_several_shards_is_all_or_nothing(proxy: Proxy) -> None:
+    with proxy.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS items")
+        cur.execute("CREATE TABLE items (id INT PRIMARY KEY, k INT)")
+        cur.execute("INSERT INTO items (id, k) VALUES (1, 1)")
+        # id 2 is new (shard 0), id 1 is a duplicate (shard 1): the statement fails as a whole
+        with pytest.raises(pymysql.err.IntegrityError):
+            cur.execute("INSERT INTO items (id, k) VALUES (2, 2), (1, 1)")
+        cur.execute("SELECT id FROM items ORDER BY id")
+        assert cur.fetchall() == ((1,),)
