@@ -78,4 +78,9 @@ def test_phase_functions_must_be_async_and_take_ctx() -> None:
 
 
 def test_participant_serves_try_confirm_cancel_per_action() -> None:
-    assert sorted(Participant("stock", [reserve]).handlers()) == ["reserve", "reserve.cancel", "reserve.confirm"]
+    assert sorted(Participant("stock", [reserve]).handlers()) == [
+        "reserve",
+        "reserve.cancel",
+        "reserve.confirm",
+        "txc.phase2",
+    ]
