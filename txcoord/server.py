@@ -117,6 +117,10 @@ class CoordinatorProcess:
         )
 
     async def close(self, grace: float = 5.0) -> None:
+        if self.delivery is not None:
+            log.info(
+                "phase 2 stats: phase2_calls=%d phase2_branches=%d", self.delivery.calls, self.delivery.deliveries
+            )
         closers: list[Callable[[], Awaitable[None]]] = []
         if self.recovery is not None:
             closers.append(self.recovery.close)

@@ -35,7 +35,8 @@ class RegistryDelivery:
         self._clients: dict[str, ServiceClient] = {}
         self._batchers: dict[str, Batcher[tuple[Branch, Phase2], Any]] = {}
         self._single: set[str] = set()  # services without the batch action
-        self.calls = 0
+        self.calls = 0  # RPCs made
+        self.deliveries = 0  # branch phases delivered (or attempted)
 
     def _client(self, service: str) -> ServiceClient:
         client = self._clients.get(service)
@@ -68,6 +69,7 @@ class RegistryDelivery:
             raise
 
     async def deliver(self, branch: Branch, op: Phase2) -> None:
+        self.deliveries += 1
         if branch.service in self._single:
             await self._deliver_one(branch, op)
             return
