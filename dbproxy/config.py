@@ -114,6 +114,10 @@ class Database(_Model):
 class PoolSettings(_Model):
     max_idle: int = Field(default=64, ge=0)
     connect_timeout: float = Field(default=3.0, gt=0)
+    # innodb_lock_wait_timeout (seconds) for the proxy's backend sessions. Two transactions that lock rows on
+    # two backends in opposite order deadlock where no single server can see it; only this timeout ends it
+    # (the server default is 50 s). None keeps the server's setting.
+    lock_wait_timeout: int | None = Field(default=None, ge=1)
 
 
 class ProxyConfig(_Model):

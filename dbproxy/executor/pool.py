@@ -40,6 +40,8 @@ class BackendPool:
         )
         self.open += 1
         try:
+            if self.settings.lock_wait_timeout is not None:
+                await conn.execute(f"SET SESSION innodb_lock_wait_timeout = {int(self.settings.lock_wait_timeout)}")
             for statement in session_vars:
                 await conn.execute(statement)
         except BaseException:

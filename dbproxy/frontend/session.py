@@ -44,6 +44,7 @@ log = logging.getLogger("dbproxy.session")
 
 SERVER_VERSION = "5.5.5-10.11.0-MariaDB-dbproxy"
 _IN_TRANS = int(ServerStatus.SERVER_STATUS_IN_TRANS)
+ER_LOCK_DEADLOCK = 1213
 _AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)
 
 
@@ -226,6 +227,8 @@ class Session:
                     raise ProxyError(f"command 0x{cmd:02x} is not supported by dbproxy", code=1047,
                                      sqlstate="08S01")
             except ProxyError as exc:
+                if exc.code == ER_LOCK_DEADLOCK:
+                    await self._deadlocked()
                 self._send_error(exc)
             except ConnectionClosed:
                 raise
@@ -397,6 +400,14 @@ class Session:
             self._done(conn, pinned)
         if outcome.insert_id:
             self.last_insert_id = outcome.insert_id
+        if outcome.error == ER_LOCK_DEADLOCK and pinned:
+            await self._deadlocked()
+
+    async def _deadlocked(self) -> None:
+        """The backend rolled its branch back after a deadlock; in MySQL the whole transaction is gone then, so
+        the other branches go too (committing them later would keep half a transaction)."""
+        if self.txn.active:
+            await self.txn.rollback()
 
     async def _route(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         if plan.implicit_commit:

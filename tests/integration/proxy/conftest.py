@@ -57,7 +57,7 @@ def proxy_config(
         "databases": {
             LOGICAL_DB: {"default_backend": default, "sharded_tables": sharded, "broadcast_tables": broadcast or []}
         },
-        "pool": {"connect_timeout": 1.0},
+        "pool": {"connect_timeout": 1.0, "lock_wait_timeout": 2},
     }
 
 
