@@ -1,0 +1,28 @@
+"""`txc demo` end to end: embedded PostgreSQL, two banks, a bank killed half-way, money conserved."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+from tests.integration.coordinator.cluster import TXC
+
+
+def test_demo_conserves_money_through_a_participant_crash(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [TXC, "demo", "--json", "--transfers", "16", "--data-dir", str(tmp_path / "pg")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout)
+    assert summary["conserved"] and summary["total_before"] == summary["total_after"] == 800
+    assert summary["committed"] + summary["rolled_back"] == 16
+    assert summary["rolled_back"] >= 3  # every fifth transfer asks for more than any account holds
+    assert summary["coordinator_counts"] == {
+        state: n for state, n in (("COMMITTED", summary["committed"]), ("ROLLED_BACK", summary["rolled_back"])) if n
+    }
+    assert "SIGKILL bank-b half-way" in done.stderr and "bank-b restarted" in done.stderr
