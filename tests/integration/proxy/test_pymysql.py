@@ -176,3 +176,26 @@ def test_unknown_database_gets_1049(proxy: Proxy) -> None:
     with pytest.raises(pymysql.err.OperationalError) as err:
         proxy.connect(database="nope")
     assert err.value.args[0] == 1049
+
+
+def test_session_statements_ping_and_init_db(items: Proxy) -> None:
+    with items.connect(database=None) as conn, conn.cursor() as cur:
+        with pytest.raises(pymysql.err.MySQLError) as err:
+            cur.execute("SELECT * FROM items")
+        assert err.value.args[0] == 1046  # no database selected
+        conn.select_db("app")  # COM_INIT_DB
+        cur.execute("SELECT COUNT(*) FROM items WHERE id <= 3")
+        assert cur.fetchone() == (3,)
+        cur.execute("USE app")
+        conn.ping(reconnect=False)  # COM_PING
+        cur.execute("SET @answer = 42, SESSION sql_mode = 'ANSI_QUOTES'")
+        cur.execute("SELECT @answer")  # replayed on whichever backend connection serves the session
+        assert cur.fetchone() == (42,)
+        cur.execute('SELECT "name" FROM items WHERE id = 1')  # ANSI_QUOTES: a quoted identifier
+        assert cur.fetchone() == ("n1",)
+        cur.execute("SET NAMES utf8mb4")
+        cur.execute("SELECT name FROM items WHERE id = 2")
+        assert cur.fetchone() == ("n2",)
+    with items.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT @answer")  # session state never leaks into another client's session
+        assert cur.fetchone() == (None,)
