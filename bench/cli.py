@@ -32,7 +32,8 @@ def proxy(
 @app.command("tcc")
 def tcc_command(
     clients: int = typer.Option(32, min=1, help="Concurrent clients."),
-    seconds: float = typer.Option(10.0, min=1.0, help="Measured seconds per run (after a 2 s warm-up)."),
+    seconds: float = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up)."),
+    rounds: int = typer.Option(3, min=1, help="Rounds; baseline and coordinator runs alternate, medians reported."),
     server: str | None = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded."),
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -44,7 +45,9 @@ def tcc_command(
 
     uvloop.install()
 
-    summary = run(run_bench(BenchSettings(clients=clients, seconds=seconds, server=server), progress=_err))
+    summary = run(
+        run_bench(BenchSettings(clients=clients, seconds=seconds, server=server, rounds=rounds), progress=_err)
+    )
     if json_output:
         print_json(summary)
     else:

@@ -66,9 +66,18 @@ def _free_port() -> int:
 
 def _sysbench(port: int, user: str, password: str, db: str, workload: str, command: str, *extra: str) -> str:
     args = [
-        "sysbench", "--db-driver=mysql", f"--mysql-host={MARIADB_HOST if port == MARIADB_PORT else '127.0.0.1'}",
-        f"--mysql-port={port}", f"--mysql-user={user}", f"--mysql-password={password}", f"--mysql-db={db}",
-        "--mysql-ssl=off", "--tables=1", *extra, workload, command,
+        "sysbench",
+        "--db-driver=mysql",
+        f"--mysql-host={MARIADB_HOST if port == MARIADB_PORT else '127.0.0.1'}",
+        f"--mysql-port={port}",
+        f"--mysql-user={user}",
+        f"--mysql-password={password}",
+        f"--mysql-db={db}",
+        "--mysql-ssl=off",
+        "--tables=1",
+        *extra,
+        workload,
+        command,
     ]
     out = subprocess.run(args, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
@@ -141,8 +150,12 @@ def run(
             "app": {
                 "default_backend": "ds0",
                 "sharded_tables": {
-                    "sbtest1": {"column": "id", "algorithm": "mod", "auto_increment": True,
-                                "nodes": ["ds0.sbtest1_0", "ds1.sbtest1_1"]}
+                    "sbtest1": {
+                        "column": "id",
+                        "algorithm": "mod",
+                        "auto_increment": True,
+                        "nodes": ["ds0.sbtest1_0", "ds1.sbtest1_1"],
+                    }
                 },
             }
         },
@@ -154,8 +167,9 @@ def run(
     log = workdir / "dbproxy.log"
     dbproxy = str(Path(sys.executable).parent / "dbproxy")
     with open(log, "wb") as log_file:
-        proc = subprocess.Popen([dbproxy, "--config", str(workdir / "proxy.yaml")], stdout=log_file,
-                                stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [dbproxy, "--config", str(workdir / "proxy.yaml")], stdout=log_file, stderr=subprocess.STDOUT
+        )
     measurements: list[Measurement] = []
     try:
         _wait_port(proc, port, log)
@@ -165,8 +179,10 @@ def run(
         _sysbench(port, "bench", "bench", "app", "oltp_read_write", "prepare", size)
         run_args = (size, f"--threads={threads}", f"--time={seconds}", "--percentile=95", "--report-interval=0")
         for workload in TARGETS:
-            for target, args in (("direct", (MARIADB_PORT, "root", "", direct_db)),
-                                 ("proxy", (port, "bench", "bench", "app"))):
+            for target, args in (
+                ("direct", (MARIADB_PORT, "root", "", direct_db)),
+                ("proxy", (port, "bench", "bench", "app")),
+            ):
                 progress(f"{workload} {target}: {threads} threads for {seconds}s")
                 qps, p95, errors = _parse(_sysbench(*args, workload, "run", *run_args))
                 measurements.append(Measurement(workload, target, qps, p95, errors))
@@ -191,20 +207,31 @@ def render(report: Report) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"dbproxy vs MariaDB direct — sysbench, {report.threads} threads, {report.rows} rows, "
-                        f"{report.seconds}s each")
-    for col in ("workload", "direct qps", "proxy qps", "ratio", "target", "direct p95 ms", "proxy p95 ms",
-                "errors"):
+    table = Table(
+        title=f"dbproxy vs MariaDB direct — sysbench, {report.threads} threads, {report.rows} rows, "
+        f"{report.seconds}s each"
+    )
+    for col in ("workload", "direct qps", "proxy qps", "ratio", "target", "direct p95 ms", "proxy p95 ms", "errors"):
         table.add_column(col, justify="left" if col == "workload" else "right", no_wrap=True)
     by = {(m.workload, m.target): m for m in report.measurements}
     for workload, target in report.targets.items():
         d, p = by[(workload, "direct")], by[(workload, "proxy")]
         ratio = report.ratios.get(workload, 0.0)
         mark = "[green]" if ratio >= target else "[red]"
-        table.add_row(workload, f"{d.qps:,.0f}", f"{p.qps:,.0f}", f"{mark}{ratio:.2f}x", f"≥ {target:.2f}x",
-                      f"{d.p95_ms:.2f}", f"{p.p95_ms:.2f}", str(d.errors + p.errors))
+        table.add_row(
+            workload,
+            f"{d.qps:,.0f}",
+            f"{p.qps:,.0f}",
+            f"{mark}{ratio:.2f}x",
+            f"≥ {target:.2f}x",
+            f"{d.p95_ms:.2f}",
+            f"{p.p95_ms:.2f}",
+            str(d.errors + p.errors),
+        )
     console = Console(width=max(110, Console().width))
     console.print(table)
     rss_mark = "[green]" if report.proxy_rss_mb_64_connections <= report.proxy_rss_target_mb else "[red]"
-    console.print(f"proxy RSS with 64 client connections: {rss_mark}{report.proxy_rss_mb_64_connections:.0f} MB"
-                  f"[/] (target ≤ {report.proxy_rss_target_mb} MB)")
+    console.print(
+        f"proxy RSS with 64 client connections: {rss_mark}{report.proxy_rss_mb_64_connections:.0f} MB"
+        f"[/] (target ≤ {report.proxy_rss_target_mb} MB)"
+    )

@@ -39,6 +39,7 @@ class BenchSettings:
     data_dir: Path = Path(".txcoord") / "bench-pg"
     log_dir: Path = Path(".txcoord") / "bench-logs"
     coordinator_args: tuple[str, ...] = ()
+    rounds: int = 3  # baseline and coordinator runs alternate this many times
 
 
 @dataclass
@@ -46,6 +47,13 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
     elapsed: float = 0.0
+    rates: list[float] = field(default_factory=list)  # txn/s of each round
+
+    def add(self, other: Run) -> None:
+        self.latencies += other.latencies
+        self.errors += other.errors
+        self.elapsed += other.elapsed
+        self.rates.append(len(other.latencies) / other.elapsed if other.elapsed else 0.0)
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies)
@@ -57,7 +65,10 @@ class Run:
         return {
             "txn": n,
             "errors": self.errors,
-            "txn_per_s": round(n / self.elapsed, 1) if self.elapsed else 0.0,
+            # the median round: rounds alternate with the other run, so a burst of load elsewhere on the
+            # machine hits one round of each rather than all of one run
+            "txn_per_s": round(statistics.median(self.rates), 1) if self.rates else 0.0,
+            "txn_per_s_rounds": [round(r, 1) for r in self.rates],
             "p50_ms": pct(0.50),
             "p99_ms": pct(0.99),
             "mean_ms": round(statistics.fmean(lat) * 1000, 2) if n else 0.0,
@@ -104,45 +115,36 @@ def _accounts(rng: random.Random) -> tuple[str, str]:
     return f"a{rng.randrange(ACCOUNTS)}", f"b{rng.randrange(ACCOUNTS)}"
 
 
-async def _tcc_run(settings: BenchSettings, address: str) -> tuple[Run, dict[str, int]]:
-    calls = {"session": 0, "try": 0, "txn": 0}
-    async with CoordinatorClient(address) as client:
+async def _tcc_run(settings: BenchSettings, client: CoordinatorClient, calls: dict[str, int]) -> Run:
+    async def transfer(rng: random.Random) -> None:
+        source, target = _accounts(rng)
+        async with client.transaction(timeout=30) as tx:
+            await tx.call(debit.on("bank-a"), account=source, amount=1)
+            await tx.call(credit.on("bank-b"), account=target, amount=1)
+        calls["session"] += 3  # register, register, commit
+        calls["try"] += 2
+        calls["txn"] += 1
 
-        async def transfer(rng: random.Random) -> None:
-            source, target = _accounts(rng)
-            async with client.transaction(timeout=30) as tx:
-                await tx.call(debit.on("bank-a"), account=source, amount=1)
-                await tx.call(credit.on("bank-b"), account=target, amount=1)
-            calls["session"] += 3  # register, register, commit
-            calls["try"] += 2
-            calls["txn"] += 1
-
-        # warm the channels and the registry watch before measuring
-        await transfer(random.Random(0))
-        run = await _drive(settings, transfer)
-    return run, calls
+    await transfer(random.Random(0))  # warm the channels and the registry watch before measuring
+    return await _drive(settings, transfer)
 
 
-async def _direct_run(settings: BenchSettings, bank_addresses: dict[str, str]) -> Run:
-    pool = ChannelPool()
+async def _direct_run(settings: BenchSettings, pool: ChannelPool, bank_addresses: dict[str, str]) -> Run:
     a, b = bank_addresses["bank-a"], bank_addresses["bank-b"]
-    try:
 
-        async def transfer(rng: random.Random) -> None:
-            source, target = _accounts(rng)
-            gid = new_gid()
-            debit_body = envelope(gid, "1", {"account": source, "amount": 1})
-            credit_body = envelope(gid, "2", {"account": target, "amount": 1})
-            await pool.invoke_json(a, "bank-a", "debit", debit_body)
-            await pool.invoke_json(b, "bank-b", "credit", credit_body)
-            await asyncio.gather(
-                pool.invoke_json(a, "bank-a", "debit.confirm", debit_body),
-                pool.invoke_json(b, "bank-b", "credit.confirm", credit_body),
-            )
+    async def transfer(rng: random.Random) -> None:
+        source, target = _accounts(rng)
+        gid = new_gid()
+        debit_body = envelope(gid, "1", {"account": source, "amount": 1})
+        credit_body = envelope(gid, "2", {"account": target, "amount": 1})
+        await pool.invoke_json(a, "bank-a", "debit", debit_body)
+        await pool.invoke_json(b, "bank-b", "credit", credit_body)
+        await asyncio.gather(
+            pool.invoke_json(a, "bank-a", "debit.confirm", debit_body),
+            pool.invoke_json(b, "bank-b", "credit.confirm", credit_body),
+        )
 
-        return await _drive(settings, transfer)
-    finally:
-        await pool.close()
+    return await _drive(settings, transfer)
 
 
 async def _phase2_backlog(address: str) -> int:
@@ -179,10 +181,19 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
                 await asyncio.sleep(0.25)
 
         sampler = asyncio.create_task(sample())
-        progress(f"bench: baseline (direct calls) for {settings.seconds}s")
-        direct = await _direct_run(settings, bank_addresses)
-        progress(f"bench: through the coordinator for {settings.seconds}s")
-        tcc, calls = await _tcc_run(settings, address)
+        direct, tcc = Run(), Run()
+        calls = {"session": 0, "try": 0, "txn": 0}
+        pool = ChannelPool()
+        client = CoordinatorClient(address)
+        try:
+            for round_no in range(1, settings.rounds + 1):
+                progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
+                direct.add(await _direct_run(settings, pool, bank_addresses))
+                progress(f"bench: round {round_no}/{settings.rounds}: through the coordinator, {settings.seconds}s")
+                tcc.add(await _tcc_run(settings, client, calls))
+        finally:
+            await client.close()
+            await pool.close()
         drain_started = time.monotonic()
         while (backlog := await _phase2_backlog(address)) > 0 and time.monotonic() - drain_started < 60:
             await asyncio.sleep(0.1)
@@ -203,6 +214,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
     return {
         "clients": settings.clients,
         "seconds": settings.seconds,
+        "rounds": settings.rounds,
         "tcc": tcc_summary,
         "baseline": direct_summary,
         "ratio": round(tcc_summary["txn_per_s"] / direct_summary["txn_per_s"], 2) if direct_summary["txn_per_s"] else 0,
@@ -225,7 +237,10 @@ def report(summary: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"txc bench tcc: {summary['clients']} clients, {summary['seconds']}s per run")
+    table = Table(
+        title=f"txc bench tcc: {summary['clients']} clients, {summary['rounds']} rounds of {summary['seconds']}s, "
+        "median txn/s"
+    )
     for column in ("run", "txn/s", "p50 ms", "p99 ms", "errors", "RPCs/txn"):
         table.add_column(column, justify="right" if column != "run" else "left")
     t, b = summary["tcc"], summary["baseline"]
