@@ -19,6 +19,7 @@ from txcoord.model import Branch, Phase2, Retry
 from txcoord.store.base import Store
 
 log = logging.getLogger(__name__)
+ALERT_EVERY = 10  # failed rounds between alerts in the log
 
 
 def describe(exc: BaseException) -> str:
@@ -88,9 +89,7 @@ class Phase2Driver:
                 await self._sleep(gid, (not_before - datetime.now(UTC)).total_seconds())
             pending = [b for b in branches if not b.done]
             while True:
-                results = await asyncio.gather(
-                    *(self.delivery.deliver(b, op) for b in pending), return_exceptions=True
-                )
+                results = await asyncio.gather(*(self.delivery.deliver(b, op) for b in pending), return_exceptions=True)
                 failed = [(b, r) for b, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
                 if not failed:
                     if not await self.store.finish(gid, op, self.owner):
@@ -107,6 +106,15 @@ class Phase2Driver:
                 if await self.store.transaction_failed(gid, self.owner, delay) is None:
                     log.info("%s: lost ownership, leaving phase 2 to its new owner", gid)
                     return
+                if failures % ALERT_EVERY == 0:  # retrying forever must not be silent
+                    log.error(
+                        "ALERT %s: phase 2 (%s) still failing after %d rounds: %s; see `txc tx show %s`",
+                        gid,
+                        op,
+                        failures,
+                        describe(failed[0][1]),
+                        gid,
+                    )
                 if self.retry.exhausted(failures):
                     await self.store.give_up(gid, op, self.owner)
                     await self.store.add_event(gid, None, "gave_up", f"{failures} attempts; needs a human")

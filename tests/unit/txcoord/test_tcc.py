@@ -84,3 +84,23 @@ def test_participant_serves_try_confirm_cancel_per_action() -> None:
         "reserve.confirm",
         "txc.phase2",
     ]
+
+
+def test_the_sdk_exports_the_tcc_surface() -> None:
+    import sdk
+
+    assert {
+        "tcc",
+        "TccAction",
+        "TccContext",
+        "TccArgumentError",
+        "TccDefinitionError",
+        "Participant",
+        "CoordinatorClient",
+        "GlobalTransaction",
+        "TryFailed",
+        "PgBarrier",
+        "MySqlBarrier",
+        "BarrierOutcome",
+        "BarrierRefused",
+    } <= set(sdk.__all__)
