@@ -17,6 +17,7 @@ from txcoord.engine.coordinator import Coordinator, CoordinatorSettings
 from txcoord.engine.delivery import RegistryDelivery
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.engine.recovery import Recovery, RecoverySettings
+from txcoord.errors import ConfigError
 from txcoord.model import Retry
 from txcoord.registry import MemoryRegistryStore, PgRegistryStore, RegistryService, RegistryStore
 from txcoord.servicer import SERVICE_NAME, CoordinatorServicer
@@ -102,7 +103,10 @@ class CoordinatorProcess:
         )
         servicer = CoordinatorServicer(self.coordinator)
         self.server.add_servicer(coordinator_pb2_grpc.add_CoordinatorServicer_to_server, servicer, SERVICE_NAME)
-        await self.server.start()
+        try:
+            await self.server.start()
+        except RuntimeError as exc:
+            raise ConfigError(f"--listen {config.listen}: cannot listen there ({exc}); is the port in use?") from exc
         node_id = config.node_id or f"{socket.gethostname()}:{self.server.address.rsplit(':', 1)[1]}"
         self.driver.owner = node_id
         self.registry_client = RegistryClient(config.registry or self.server.address)

