@@ -18,6 +18,12 @@ class PlanCache:
         self.hits = 0
         self.misses = 0
 
+    def peek(self, sql: str, db: str | None) -> Plan | None:
+        plan = self._plans.get((db, sql))
+        if plan is not None:
+            self.hits += 1
+        return plan
+
     def get(self, sql: str, db: str | None) -> Plan:
         key = (db, sql)
         plan = self._plans.get(key)

@@ -34,6 +34,7 @@ from dbproxy.protocol.packets import (
 )
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, parse_execute, sql_literal
 from dbproxy.protocol.stream import ConnectionClosed, PacketStream
+from dbproxy.router.normalize import normalize
 from dbproxy.router.plan import Kind, Plan, Target
 from dbproxy.transactions import SessionTransaction
 
@@ -190,8 +191,7 @@ class Session:
             cmd = payload[0]
             try:
                 if cmd == Commands.COM_QUERY:
-                    sql = payload[1:].decode("utf-8", "surrogateescape")
-                    await self._execute(self.server.plans.get(sql, self.db), (), None)
+                    await self._query(payload[1:].decode("utf-8", "surrogateescape"))
                 elif cmd == Commands.COM_STMT_EXECUTE:
                     await self._stmt_execute(payload)
                 elif cmd == Commands.COM_STMT_PREPARE:
@@ -268,6 +268,30 @@ class Session:
         if db is None:
             raise UnknownDatabase(f"Unknown database '{name}'")
         self.db = db.name
+
+    async def _query(self, sql: str) -> None:
+        plans = self.server.plans
+        plan = plans.peek(sql, self.db)
+        if plan is not None:
+            await self._execute(plan, (), None)
+            return
+        # Literals are lifted into parameters so that statements differing only in values share one plan;
+        # sql_mode changes (ANSI_QUOTES, NO_BACKSLASH_ESCAPES) change what a literal is, so then it is skipped.
+        lifted = None if self.literal_sql_mode else normalize(sql)
+        if lifted is None:
+            await self._execute(plans.get(sql, self.db), (), None)
+            return
+        shape, values = lifted
+        try:
+            plan = plans.get(shape, self.db)
+        except ProxyError:
+            plan = plans.get(sql, self.db)  # the original text may still plan (or fail with its own message)
+            values = []
+        await self._execute(plan, values, None)
+
+    @property
+    def literal_sql_mode(self) -> bool:
+        return any("sql_mode" in v.lower() for v in self.session_vars)
 
     async def _stmt_prepare(self, sql: str) -> None:
         plan = self.server.plans.get(sql, self.db)
