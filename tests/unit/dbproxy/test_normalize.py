@@ -20,8 +20,11 @@ from dbproxy.router.normalize import normalize
          [Decimal("2.50"), 10]),
         ("SELECT a, COUNT(*) FROM t WHERE a > 0 GROUP BY 1 HAVING COUNT(*) > 3",
          "SELECT a, COUNT(*) FROM t WHERE a > ? GROUP BY 1 HAVING COUNT(*) > ?", [0, 3]),
-        ("SELECT * FROM t WHERE d = DATE '2020-01-01' AND e = 1", "SELECT * FROM t WHERE d = DATE '2020-01-01' AND e = ?",
-         [1]),
+        (
+            "SELECT * FROM t WHERE d = DATE '2020-01-01' AND e = 1",
+            "SELECT * FROM t WHERE d = DATE '2020-01-01' AND e = ?",
+            [1],
+        ),
     ],
 )
 def test_literals_become_parameters(sql: str, shape: str, values: list[object]) -> None:
