@@ -71,21 +71,33 @@ class MergeSpec:
         return limit, offset
 
 
-def typed(value: bytes | None, col: Column) -> Any:
-    """A Python value that sorts and compares the way MySQL does for this column (case-insensitive text)."""
-    if value is None:
-        return None
-    t = col.type
-    if t in INTEGER_TYPES:
-        return int(value)
-    if t in (ColumnType.DECIMAL, ColumnType.NEWDECIMAL):
-        return Decimal(value.decode())
-    if t in (ColumnType.FLOAT, ColumnType.DOUBLE):
-        return float(value)
-    if col.binary:
-        return value
+def _text_key(value: bytes) -> str:
     # *_general_ci collations: compare case-insensitively, trailing spaces ignored (PAD SPACE)
     return value.decode("utf-8", "replace").rstrip(" ").casefold()
+
+
+def _decimal(value: bytes) -> Decimal:
+    return Decimal(value.decode())
+
+
+def converter(col: Column) -> Any:
+    """The function turning this column's text values into Python values that sort and compare the way MySQL
+    does; chosen once per column, not per value."""
+    t = col.type
+    if t in INTEGER_TYPES:
+        return int
+    if t in (ColumnType.DECIMAL, ColumnType.NEWDECIMAL):
+        return _decimal
+    if t in (ColumnType.FLOAT, ColumnType.DOUBLE):
+        return float
+    if col.binary:
+        return bytes
+    return _text_key
+
+
+def typed(value: bytes | None, col: Column) -> Any:
+    """A Python value that sorts and compares the way MySQL does for this column (case-insensitive text)."""
+    return None if value is None else converter(col)(value)
 
 
 def _compare(a: Any, b: Any) -> int:
@@ -142,7 +154,7 @@ def merge_results(
             keyed.sort(key=lambda kr: key(kr[0]))
         stream: Iterable[tuple[tuple[Any, ...], Row]] = keyed
     else:
-        stream = _ordered_stream(spec, columns, shard_rows)
+        stream = _ordered_stream(spec, columns, shard_rows, None if limit is None else limit + offset)
     final: list[Row] = []
     seen: set[tuple[Any, ...]] = set()
     skipped = 0
@@ -167,35 +179,53 @@ def _all_columns(spec: MergeSpec, columns: list[Column]) -> list[Column]:
 
 
 def _ordered_stream(
-    spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]]
+    spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]], limit: int | None
 ) -> Iterator[tuple[tuple[Any, ...], Row]]:
-    """Rows of plain (non-aggregate) results; with ORDER BY a k-way merge of the shards' sorted streams.
+    """Rows of plain (non-aggregate) results; with ORDER BY a merge of the shards' sorted streams.
 
     Only the values a sort or DISTINCT looks at are converted; the others stay as the backend sent them."""
     n = len(spec.items)
     needed = {i for i, _ in spec.order} | (set(range(spec.visible)) if spec.distinct else set())
-    conv = [(i, spec.items[i].col, columns[spec.items[i].col]) for i in sorted(needed)]
+    conv = [(i, spec.items[i].col, converter(columns[spec.items[i].col])) for i in sorted(needed)]
     srcs = [item.col for item in spec.items]
     identity = srcs == list(range(len(srcs)))
 
-    def keyed(rows: list[Row]) -> Iterator[tuple[tuple[Any, ...], Row]]:
+    def keyed(rows: list[Row]) -> list[tuple[tuple[Any, ...], Row]]:
+        out = []
         for r in rows:
             values: list[Any] = [None] * n
-            for i, c, col in conv:
-                values[i] = typed(r[c], col)
-            yield tuple(values), (r if identity else [r[c] for c in srcs])
+            for i, c, convert in conv:
+                v = r[c]
+                if v is not None:
+                    values[i] = convert(v)
+            out.append((tuple(values), r if identity else [r[c] for c in srcs]))
+        return out
 
+    streams = [keyed(rows) for rows in shard_rows]
     if not spec.order:
-        for rows in shard_rows:
-            yield from keyed(rows)
+        for stream in streams:
+            yield from stream
         return
-    if all(desc for _, desc in spec.order):
-        # every key descending: merge ascending keys in reverse (NULLs, smallest, end up last as in MySQL)
+    descending = all(desc for _, desc in spec.order)
+    if descending or all(not desc for _, desc in spec.order):
+        # one direction: merge ascending keys (in reverse when descending; NULLs, smallest, end up last)
         asc = _sort_key([(i, False) for i, _ in spec.order])
-        yield from heapq.merge(*(keyed(rows) for rows in shard_rows), key=lambda kr: asc(kr[0]), reverse=True)
-        return
-    key = _sort_key(spec.order)
-    yield from heapq.merge(*(keyed(rows) for rows in shard_rows), key=lambda kr: key(kr[0]))
+
+        def key(kr: tuple[tuple[Any, ...], Row]) -> Any:
+            return asc(kr[0])
+    else:
+        mixed = _sort_key(spec.order)
+        descending = False
+
+        def key(kr: tuple[tuple[Any, ...], Row]) -> Any:
+            return mixed(kr[0])
+
+    if limit is not None and limit < sum(len(s) for s in streams) // 2:
+        # few rows wanted: the lazy k-way merge stops as soon as it has them
+        yield from heapq.merge(*streams, key=key, reverse=descending)
+    else:
+        # every row wanted: the shards' streams are sorted runs, which Timsort merges in linear time
+        yield from sorted([kr for s in streams for kr in s], key=key, reverse=descending)
 
 
 def _aggregate(spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]]) -> list[Row]:
