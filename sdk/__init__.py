@@ -1,7 +1,7 @@
 """txcoord sdk: what user services and every txcoord process import."""
 
 from sdk.barrier import BarrierOutcome, BarrierRefused, MySqlBarrier, PgBarrier
-from sdk.coordinator_client import CoordinatorClient, GlobalTransaction, TryFailed
+from sdk.coordinator_client import CoordinatorClient, GlobalTransaction, RollbackOnly, TryFailed
 from sdk.errors import ActionNotFound, ConfigError, NoEndpoints, RegistryError, RpcError, TxcError
 from sdk.participant import Participant
 from sdk.registry import Endpoint, Lease, RegistryClient, ServiceClient
@@ -25,6 +25,7 @@ __all__ = [
     "PgBarrier",
     "RegistryClient",
     "RegistryError",
+    "RollbackOnly",
     "RpcError",
     "RpcServer",
     "ServiceClient",

@@ -27,7 +27,7 @@ import grpc
 
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
-from sdk.errors import ActionNotFound, RpcError
+from sdk.errors import ActionNotFound, RpcError, TxcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, txn_context
 from sdk.rpc.backoff import backoff_delays
@@ -37,6 +37,11 @@ from sdk.tcc_wire import envelope
 
 log = logging.getLogger(__name__)
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class RollbackOnly(TxcError):
+    """Commit refused: a try failed in this transaction (even if the caller caught the error), so it was
+    rolled back instead; confirming the other branches would apply half a transaction."""
 
 
 class TryFailed(RpcError):
@@ -252,6 +257,9 @@ class GlobalTransaction:
         self.branches: list[tuple[str, str, str]] = []  # (branch id, service, action)
         self._deadline = time.monotonic() + timeout
         self._untried: list[str] = []  # branches whose try never ran: no such action at the participant
+        self._failed: str | None = (
+            None  # the first branch whose try did not succeed: the transaction can only roll back
+        )
 
     async def call(self, action: TccAction[Any], /, **kwargs: Any) -> Any:
         """Register a branch for ``action`` and run its try; return the try's result."""
@@ -272,17 +280,25 @@ class GlobalTransaction:
                 reply = await self.client.invoke(
                     act.service, act.name, envelope(self.gid, branch_id, args), timeout=remaining
                 )
-        except ActionNotFound:
-            self._untried.append(branch_id)
-            raise
-        except RpcError as exc:
-            if exc.code in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.ABORTED):
+        except BaseException as exc:
+            self._failed = self._failed or f"branch {branch_id} ({act.service}.{act.name}): {exc}"
+            if isinstance(exc, ActionNotFound):
+                self._untried.append(branch_id)
+            elif isinstance(exc, RpcError) and exc.code in (
+                grpc.StatusCode.FAILED_PRECONDITION,
+                grpc.StatusCode.ABORTED,
+            ):
                 raise TryFailed(act.service, act.name, exc) from exc
             raise
         return reply.get("result") if isinstance(reply, dict) else reply
 
     async def commit(self) -> str:
         """Commit: returns once the decision is durable (confirms run after, driven by the coordinator)."""
+        if self._failed is not None:
+            await self.rollback(f"try failed: {self._failed}"[:200])
+            raise RollbackOnly(
+                f"global transaction {self.gid} cannot commit: the try of {self._failed}; it was rolled back"
+            )
         if not self.branches:
             self.state = "COMMITTED"
         else:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 
 import grpc
 import pytest
 
-from sdk.coordinator_client import TryFailed
+from sdk.coordinator_client import RollbackOnly, TryFailed
 from sdk.errors import ActionNotFound, RpcError
 from sdk.tcc import TccContext, tcc
 from tests.integration.coordinator.cluster import Cluster, accounts, audit, eventually, tx_state
@@ -111,3 +112,19 @@ async def test_arguments_are_checked_against_type_hints_before_anything_is_regis
 
 async def _is(store: str, gid: str, state: str) -> bool:
     return await tx_state(store, gid) == state
+
+
+async def test_a_transaction_whose_try_failed_cannot_commit_even_if_the_error_was_caught(
+    cluster: Cluster, banks: tuple[str, str]
+) -> None:
+    db_a, db_b = banks
+    async with cluster.client() as client:
+        tx = client.transaction(timeout=20)
+        with pytest.raises(RollbackOnly, match="cannot commit"):
+            async with tx:
+                await tx.call(credit.on("bank-b"), account="B", amount=500)
+                with contextlib.suppress(TryFailed):
+                    await tx.call(debit.on("bank-a"), account="A", amount=500)
+    await eventually(lambda: _is(cluster.store, tx.gid, "ROLLED_BACK"), what="ROLLED_BACK")
+    assert await accounts(db_a) == {"A": (100, 0, 0)}
+    assert await accounts(db_b) == {"B": (100, 0, 0)}
