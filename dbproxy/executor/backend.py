@@ -200,8 +200,11 @@ class BackendConnection:
                 columns = [parse_column(await self._read()) for _ in range(ncols or 0)]
                 await self._read()  # EOF after column definitions
                 rows: list[list[bytes | None]] = []
+                stream = self.stream
                 while True:
-                    packet = await self._read()
+                    packet = stream.try_payload()
+                    if packet is None:
+                        packet = await self._read()
                     if packet[0] == 0xFE and len(packet) < 9:
                         status = struct.unpack_from("<H", packet, 3)[0]
                         break
@@ -339,8 +342,11 @@ class BackendConnection:
         await self._read()  # EOF
         rows: list[bytes] = []
         error: BackendError | None = None
+        stream = self.stream
         while True:
-            packet = await self._read()
+            packet = stream.try_payload()
+            if packet is None:
+                packet = await self._read()
             if packet[0] == 0xFE and len(packet) < 9:
                 if struct.unpack_from("<H", packet, 3)[0] & MORE_RESULTS:
                     raise BackendError(self.name, 1235, "42000", "multiple result sets in a scatter")

@@ -29,6 +29,18 @@ class PacketStream:
             raise ConnectionClosed("connection closed by peer")
         self.buf += data
 
+    def try_payload(self) -> bytes | None:
+        """The next payload if it is already buffered whole (no await: the fast path for result rows)."""
+        buf = self.buf
+        if len(buf) < 4:
+            return None
+        length = buf[0] | buf[1] << 8 | buf[2] << 16
+        if len(buf) < 4 + length or length >= MAX_PACKET:
+            return None
+        payload = bytes(buf[4 : 4 + length])
+        del buf[: 4 + length]
+        return payload
+
     async def read_packet(self) -> tuple[int, bytes]:
         """Return (sequence id, payload); payloads split over several 16 MiB packets are joined."""
         payload = b""
