@@ -48,12 +48,15 @@ class Run:
     errors: int = 0
     elapsed: float = 0.0
     rates: list[float] = field(default_factory=list)  # txn/s of each round
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group, measured rounds only
 
     def add(self, other: Run) -> None:
         self.latencies += other.latencies
         self.errors += other.errors
         self.elapsed += other.elapsed
         self.rates.append(len(other.latencies) / other.elapsed if other.elapsed else 0.0)
+        for name, seconds in other.cpu.items():
+            self.cpu[name] = self.cpu.get(name, 0.0) + seconds
 
     def summary(self) -> dict[str, Any]:
         lat = sorted(self.latencies)
@@ -65,6 +68,8 @@ class Run:
         return {
             "txn": n,
             "errors": self.errors,
+            # machine-independent cost: CPU milliseconds per transaction in each group of processes
+            "cpu_ms_per_txn": {k: round(v * 1000 / n, 2) for k, v in sorted(self.cpu.items())} if n else {},
             # the median round: rounds alternate with the other run, so a burst of load elsewhere on the
             # machine hits one round of each rather than all of one run
             "txn_per_s": round(statistics.median(self.rates), 1) if self.rates else 0.0,
@@ -87,12 +92,45 @@ async def _databases(settings: BenchSettings) -> tuple[str, str, str]:
     return coord, bank_a, bank_b
 
 
-async def _drive(settings: BenchSettings, one: Any) -> Run:
+class CpuMeter:
+    """CPU seconds used by groups of processes (and their children, e.g. PostgreSQL backends)."""
+
+    def __init__(self, groups: dict[str, list[int]], *, without_children: tuple[str, ...] = ()) -> None:
+        self.groups = {name: [psutil.Process(pid) for pid in pids] for name, pids in groups.items()}
+        self.without_children = set(without_children)
+
+    def read(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for name, procs in self.groups.items():
+            total = 0.0
+            for proc in procs:
+                try:
+                    family = [proc] if name in self.without_children else [proc, *proc.children(recursive=True)]
+                except psutil.Error:
+                    continue
+                for member in family:
+                    try:
+                        times = member.cpu_times()
+                    except psutil.Error:
+                        continue
+                    total += times.user + times.system
+            out[name] = total
+        return out
+
+
+async def _drive(settings: BenchSettings, one: Any, meter: CpuMeter | None = None) -> Run:
     """Run ``one(rng)`` in ``clients`` loops: ``warmup`` seconds unmeasured, then ``seconds`` measured."""
     run = Run()
     loop = asyncio.get_running_loop()
     start_measure = loop.time() + settings.warmup
     stop = start_measure + settings.seconds
+
+    async def measure() -> None:
+        await asyncio.sleep(max(0.0, start_measure - loop.time()))
+        before = meter.read() if meter else {}
+        await asyncio.sleep(max(0.0, stop - loop.time()))
+        if meter:
+            run.cpu = {k: v - before.get(k, 0.0) for k, v in meter.read().items()}
 
     async def client(seed: int) -> None:
         rng = random.Random(seed)
@@ -106,7 +144,7 @@ async def _drive(settings: BenchSettings, one: Any) -> Run:
             if now >= start_measure and loop.time() <= stop:
                 run.latencies.append(loop.time() - now)
 
-    await asyncio.gather(*(client(i) for i in range(settings.clients)))
+    await asyncio.gather(measure(), *(client(i) for i in range(settings.clients)))
     run.elapsed = settings.seconds
     return run
 
@@ -115,7 +153,9 @@ def _accounts(rng: random.Random) -> tuple[str, str]:
     return f"a{rng.randrange(ACCOUNTS)}", f"b{rng.randrange(ACCOUNTS)}"
 
 
-async def _tcc_run(settings: BenchSettings, client: CoordinatorClient, calls: dict[str, int]) -> Run:
+async def _tcc_run(
+    settings: BenchSettings, client: CoordinatorClient, calls: dict[str, int], meter: CpuMeter | None
+) -> Run:
     async def transfer(rng: random.Random) -> None:
         source, target = _accounts(rng)
         async with client.transaction(timeout=30) as tx:
@@ -126,10 +166,12 @@ async def _tcc_run(settings: BenchSettings, client: CoordinatorClient, calls: di
         calls["txn"] += 1
 
     await transfer(random.Random(0))  # warm the channels and the registry watch before measuring
-    return await _drive(settings, transfer)
+    return await _drive(settings, transfer, meter)
 
 
-async def _direct_run(settings: BenchSettings, pool: ChannelPool, bank_addresses: dict[str, str]) -> Run:
+async def _direct_run(
+    settings: BenchSettings, pool: ChannelPool, bank_addresses: dict[str, str], meter: CpuMeter | None
+) -> Run:
     a, b = bank_addresses["bank-a"], bank_addresses["bank-b"]
 
     async def transfer(rng: random.Random) -> None:
@@ -144,13 +186,23 @@ async def _direct_run(settings: BenchSettings, pool: ChannelPool, bank_addresses
             pool.invoke_json(b, "bank-b", "credit.confirm", credit_body),
         )
 
-    return await _drive(settings, transfer)
+    return await _drive(settings, transfer, meter)
 
 
 async def _phase2_backlog(address: str) -> int:
     async with CoordinatorClient(address, session=False) as client:
         counts = (await client.list(limit=1)).counts
     return int(counts.get("COMMITTING", 0) + counts.get("BEGIN", 0) + counts.get("ROLLING_BACK", 0))
+
+
+def _embedded_postmaster(settings: BenchSettings) -> int | None:
+    """The embedded server's postmaster pid (its backends are its children); None on an outside server."""
+    if settings.server:
+        return None
+    try:
+        return int((settings.data_dir / "postmaster.pid").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str, Any]:
@@ -181,6 +233,15 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
                 await asyncio.sleep(0.25)
 
         sampler = asyncio.create_task(sample())
+        groups = {
+            "client": [os.getpid()],
+            "coordinator": [coordinator.pid],
+            "banks": [child.pid for child in children[1:]],
+        }
+        postmaster = _embedded_postmaster(settings)
+        if postmaster is not None:
+            groups["postgres"] = [postmaster]
+        meter = CpuMeter(groups, without_children=("client",))  # the client's children are the services
         direct, tcc = Run(), Run()
         calls = {"session": 0, "try": 0, "txn": 0}
         pool = ChannelPool()
@@ -188,9 +249,9 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         try:
             for round_no in range(1, settings.rounds + 1):
                 progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
-                direct.add(await _direct_run(settings, pool, bank_addresses))
+                direct.add(await _direct_run(settings, pool, bank_addresses, meter))
                 progress(f"bench: round {round_no}/{settings.rounds}: through the coordinator, {settings.seconds}s")
-                tcc.add(await _tcc_run(settings, client, calls))
+                tcc.add(await _tcc_run(settings, client, calls, meter))
         finally:
             await client.close()
             await pool.close()
@@ -262,6 +323,13 @@ def report(summary: dict[str, Any]) -> None:
     )
     console = Console()
     console.print(table)
+    for run_name in ("tcc", "baseline"):
+        cpu = summary[run_name]["cpu_ms_per_txn"]
+        console.print(
+            f"CPU ms per txn, {run_name}: "
+            + ", ".join(f"{k} {v}" for k, v in cpu.items())
+            + f" (total {round(sum(cpu.values()), 2)})"
+        )
     console.print(
         f"ratio {summary['ratio']}; coordinator peak RSS {summary['coordinator_peak_rss_mb']} MB; "
         f"phase 2 drained {summary['phase2_drain_s']}s after the run (backlog {summary['phase2_backlog_after_drain']})"
