@@ -44,6 +44,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("dbproxy.session")
 
 SERVER_VERSION = "5.5.5-10.11.0-MariaDB-dbproxy"
+# plain ints for the per-command dispatch (enum attribute lookups cost on the hot path)
+_COM_QUERY = int(Commands.COM_QUERY)
+_COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
+_ROUTE = Kind.ROUTE
 _IN_TRANS = int(ServerStatus.SERVER_STATUS_IN_TRANS)
 ER_LOCK_DEADLOCK = 1213
 _AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)
@@ -190,10 +194,10 @@ class Session:
             _, payload = await stream.read_packet()
             cmd = payload[0]
             try:
-                if cmd == Commands.COM_QUERY:
-                    await self._query(payload[1:].decode("utf-8", "surrogateescape"))
-                elif cmd == Commands.COM_STMT_EXECUTE:
+                if cmd == _COM_STMT_EXECUTE:
                     await self._stmt_execute(payload)
+                elif cmd == _COM_QUERY:
+                    await self._query(payload[1:].decode("utf-8", "surrogateescape"))
                 elif cmd == Commands.COM_STMT_PREPARE:
                     await self._stmt_prepare(payload[1:].decode("utf-8", "surrogateescape"))
                 elif cmd == Commands.COM_STMT_CLOSE:
@@ -332,7 +336,7 @@ class Session:
 
     async def _execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         kind = plan.kind
-        if kind is Kind.ROUTE:
+        if kind is _ROUTE:
             await self._route(plan, params, req)
         elif kind is Kind.INSERT:
             await self._insert(plan, params, req)
@@ -409,7 +413,8 @@ class Session:
             if req is None:
                 command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
             else:
-                stmt_id, nparams = await conn.prepare(target.prepared_sql)
+                cached = conn.statements.get(target.prepared_sql)
+                stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(target.prepared_sql)
                 command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
             outcome: RelayOutcome = await conn.relay(command, self.writer, self.status)
         except BackendUnavailable:
