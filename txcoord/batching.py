@@ -18,7 +18,8 @@ O = TypeVar("O")  # noqa: E741 - its result
 
 class Batcher(Generic[I, O]):
     def __init__(self, write: Callable[[Sequence[I]], Awaitable[Sequence[O]]], *, max_batch: int = 256) -> None:
-        """``write`` takes a batch and returns one result per request, in order (or raises for all)."""
+        """``write`` takes a batch and returns one result per request, in order (or raises for all).
+        (Measured: waiting 2 ms for company grew batches by a tenth and saved no CPU, so there is no linger.)"""
         self._write = write
         self.max_batch = max_batch
         self._queue: list[tuple[I, asyncio.Future[O]]] = []

@@ -123,7 +123,10 @@ class CoordinatorProcess:
     async def close(self, grace: float = 5.0) -> None:
         if self.delivery is not None:
             log.info(
-                "phase 2 stats: phase2_calls=%d phase2_branches=%d", self.delivery.calls, self.delivery.deliveries
+                "phase 2 stats: phase2_calls=%d phase2_branches=%d; store batches (requests/batches): %s",
+                self.delivery.calls,
+                self.delivery.deliveries,
+                self.store.batch_stats() if self.store is not None else "-",
             )
         closers: list[Callable[[], Awaitable[None]]] = []
         if self.recovery is not None:

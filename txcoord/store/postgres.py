@@ -78,6 +78,12 @@ class PgStore:
         self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(self._decide_many)
         self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(self._finish_many)
 
+    def batch_stats(self) -> str:
+        return " ".join(
+            f"{name}={b.requests}/{b.batches}"
+            for name, b in (("registers", self._registers), ("decides", self._decides), ("finishes", self._finishes))
+        )
+
     @classmethod
     async def connect(cls, url: str, *, min_size: int = 2, max_size: int = 10, check: bool = True) -> PgStore:
         """Open a pool on ``url``; with ``check``, refuse a schema that is not at the migrations' head."""
