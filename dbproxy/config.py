@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -21,13 +21,15 @@ class _Model(BaseModel):
 
 
 class BackendDSN(_Model):
-    """Where a backend lives: ``mysql://user:password@host:port/database``."""
+    """Where a backend lives: ``mysql://user:password@host:port/database``; a proxy next to its server can add
+    ``?unix_socket=/run/mysqld/mysqld.sock`` (a Unix socket costs less than loopback TCP per round trip)."""
 
     host: str
     port: int
     user: str
     password: str
     database: str
+    unix_socket: str | None = None
 
     @classmethod
     def parse(cls, dsn: str) -> BackendDSN:
@@ -37,16 +39,25 @@ class BackendDSN(_Model):
         database = parts.path.lstrip("/")
         if not parts.hostname or not database:
             raise ValueError(f"DSN {dsn!r} needs a host and a database: mysql://user:password@host:port/database")
+        query = parse_qs(parts.query)
+        unknown = set(query) - {"unix_socket"}
+        if unknown:
+            raise ValueError(f"DSN {dsn!r}: unknown option(s) {', '.join(sorted(unknown))} (known: unix_socket)")
         return cls(
             host=parts.hostname,
             port=parts.port or 3306,
             user=unquote(parts.username or "root"),
             password=unquote(parts.password or ""),
             database=database,
+            unix_socket=query["unix_socket"][0] if "unix_socket" in query else None,
         )
 
+    @property
+    def address(self) -> str:
+        return self.unix_socket or f"{self.host}:{self.port}"
+
     def __str__(self) -> str:
-        return f"{self.host}:{self.port}/{self.database}"
+        return f"{self.address}/{self.database}"
 
 
 class Node(_Model):

@@ -93,16 +93,20 @@ class BackendConnection:
         cls, name: str, dsn: BackendDSN, *, charset: int, found_rows: bool, timeout: float
     ) -> BackendConnection:
         try:
-            reader, writer = await asyncio.wait_for(asyncio.open_connection(dsn.host, dsn.port), timeout)
+            if dsn.unix_socket:
+                opening = asyncio.open_unix_connection(dsn.unix_socket)
+            else:
+                opening = asyncio.open_connection(dsn.host, dsn.port)
+            reader, writer = await asyncio.wait_for(opening, timeout)
         except (OSError, TimeoutError) as exc:
             detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
-            raise BackendUnavailable(name, f"{dsn.host}:{dsn.port} is unreachable ({detail})") from exc
+            raise BackendUnavailable(name, f"{dsn.address} is unreachable ({detail})") from exc
         conn = cls(name, PacketStream(reader, writer), (name, found_rows, charset))
         try:
             await asyncio.wait_for(conn._handshake(dsn, charset, found_rows), timeout)
         except (ConnectionClosed, TimeoutError) as exc:
             conn.close()
-            raise BackendUnavailable(name, f"handshake with {dsn.host}:{dsn.port} failed ({exc})") from exc
+            raise BackendUnavailable(name, f"handshake with {dsn.address} failed ({exc})") from exc
         except BaseException:
             conn.close()
             raise

@@ -66,3 +66,11 @@ def test_shipped_example_config_is_valid() -> None:
 
     config = load_config(Path(dbproxy.__file__).with_name("example.yaml"))
     assert config.databases["shop"].sharded_tables["customers"].auto_increment
+
+
+def test_dsn_with_unix_socket_and_unknown_option() -> None:
+    dsn = BackendDSN.parse("mysql://app:p%40ss@localhost/shop?unix_socket=/run/mysqld/mysqld.sock")
+    assert (dsn.user, dsn.password, dsn.unix_socket) == ("app", "p@ss", "/run/mysqld/mysqld.sock")
+    assert str(dsn) == "/run/mysqld/mysqld.sock/shop"
+    with pytest.raises(ValueError, match="unknown option"):
+        BackendDSN.parse("mysql://root@h/db?ssl=1")
