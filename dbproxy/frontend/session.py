@@ -1,26 +1,23 @@
-"""One client connection: handshake, then commands until COM_QUIT or disconnect."""
+"""A client session: the command loop, prepared statements, session state (database, autocommit, SET)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import struct
-from collections.abc import Coroutine, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from dbproxy.errors import (
-    AccessDenied,
-    BackendUnavailable,
     NotSupported,
     ProxyError,
     UnknownDatabase,
     UnknownStatement,
 )
-from dbproxy.executor.backend import BackendConnection, RelayOutcome, Result
-from dbproxy.frontend.auth import check_native_password, new_scramble
-from dbproxy.merge import merge_results
-from dbproxy.protocol.constants import SERVER_CAPABILITIES, Capabilities, ColumnType, Commands, ServerStatus
+from dbproxy.executor.statements import ER_LOCK_DEADLOCK, StatementExecution
+from dbproxy.frontend.handshake import handshake
+from dbproxy.protocol.constants import ColumnType, Commands, ServerStatus
 from dbproxy.protocol.packets import (
     Column,
     binary_row_encoder,
@@ -29,13 +26,12 @@ from dbproxy.protocol.packets import (
     frame,
     lenenc_int,
     ok_payload,
-    read_lenenc,
     text_row,
 )
-from dbproxy.protocol.params import ExecuteRequest, ParamValue, parse_execute, sql_literal
+from dbproxy.protocol.params import ExecuteRequest, ParamValue, parse_execute
 from dbproxy.protocol.stream import ConnectionClosed, PacketStream
 from dbproxy.router.normalize import normalize
-from dbproxy.router.plan import Kind, Plan, Target
+from dbproxy.router.plan import Kind, Plan
 from dbproxy.transactions import SessionTransaction
 
 if TYPE_CHECKING:
@@ -43,13 +39,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("dbproxy.session")
 
-SERVER_VERSION = "5.5.5-10.11.0-MariaDB-dbproxy"
 # plain ints for the per-command dispatch (enum attribute lookups cost on the hot path)
 _COM_QUERY = int(Commands.COM_QUERY)
 _COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
 _ROUTE = Kind.ROUTE
 _IN_TRANS = int(ServerStatus.SERVER_STATUS_IN_TRANS)
-ER_LOCK_DEADLOCK = 1213
 _AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)
 
 
@@ -65,7 +59,9 @@ class Statement:
     long_data: bool = False
 
 
-class Session:
+class Session(StatementExecution):
+    """One client connection: handshake, then commands until COM_QUIT or disconnect."""
+
     def __init__(self, server: ProxyServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn_id: int):
         self.server = server
         self.stream = PacketStream(reader, writer)
@@ -90,7 +86,7 @@ class Session:
 
     async def run(self) -> None:
         try:
-            if not await self._handshake():
+            if not await handshake(self):
                 return
             await self._loop()
         except ConnectionClosed:
@@ -103,83 +99,6 @@ class Session:
                 except Exception:  # the backends roll back on their own when the connection closes
                     log.exception("rollback after client disconnect failed")
             self.stream.close()
-
-    async def _handshake(self) -> bool:
-        scramble = new_scramble()
-        caps = int(SERVER_CAPABILITIES)
-        greeting = (
-            b"\x0a"
-            + SERVER_VERSION.encode()
-            + b"\x00"
-            + struct.pack("<I", self.conn_id)
-            + scramble[:8]
-            + b"\x00"
-            + struct.pack("<HBHH", caps & 0xFFFF, 45, _AUTOCOMMIT, caps >> 16)
-            + bytes((21,))
-            + b"\x00" * 10
-            + scramble[8:]
-            + b"\x00"
-            + b"mysql_native_password\x00"
-        )
-        self.stream.write(greeting, 0)
-        seq, resp = await self.stream.read_packet()
-        client_caps, _max_packet, charset = struct.unpack_from("<IIB", resp, 0)
-        if client_caps & Capabilities.CLIENT_SSL and len(resp) < 36:
-            self._send_error(ProxyError("dbproxy does not support TLS; connect without SSL", code=1043,
-                                        sqlstate="08S01"), seq + 1)
-            return False
-        self.charset = charset or 45
-        self.found_rows = bool(client_caps & Capabilities.CLIENT_FOUND_ROWS)
-        pos = 32
-        end = resp.index(b"\x00", pos)
-        self.user = resp[pos:end].decode("utf-8", "replace")
-        pos = end + 1
-        if client_caps & Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA:
-            n, pos = read_lenenc(resp, pos)
-            auth = resp[pos : pos + (n or 0)]
-            pos += n or 0
-        elif client_caps & Capabilities.CLIENT_SECURE_CONNECTION:
-            n = resp[pos]
-            auth = resp[pos + 1 : pos + 1 + n]
-            pos += 1 + n
-        else:
-            end = resp.index(b"\x00", pos)
-            auth = resp[pos:end]
-            pos = end + 1
-        database = None
-        if client_caps & Capabilities.CLIENT_CONNECT_WITH_DB and pos < len(resp):
-            end = resp.find(b"\x00", pos)
-            end = len(resp) if end < 0 else end
-            database = resp[pos:end].decode() or None
-            pos = end + 1
-        plugin = "mysql_native_password"
-        if client_caps & Capabilities.CLIENT_PLUGIN_AUTH and pos < len(resp):
-            end = resp.find(b"\x00", pos)
-            plugin = resp[pos : (len(resp) if end < 0 else end)].decode() or plugin
-        seq += 1
-        if plugin != "mysql_native_password":
-            # ask the client to switch: the only method the proxy verifies
-            self.stream.write(b"\xfe" + b"mysql_native_password\x00" + scramble + b"\x00", seq)
-            seq, auth = await self.stream.read_packet()
-            seq += 1
-        password = self.server.config.users.get(self.user)
-        if password is None or not check_native_password(password, scramble, auth):
-            peer = self.writer.get_extra_info("peername") or ("?",)
-            self._send_error(
-                AccessDenied(
-                    f"Access denied for user '{self.user}'@'{peer[0]}' (using password: {'YES' if auth else 'NO'})"
-                ),
-                seq,
-            )
-            await self._drain()
-            return False
-        if database is not None:
-            if self.server.schema.get(database) is None:
-                self._send_error(UnknownDatabase(f"Unknown database '{database}'"), seq)
-                return False
-            self.db = self.server.schema.get(database).name  # type: ignore[union-attr]
-        self.stream.write(ok_payload(status=self.status), seq)
-        return True
 
     async def _drain(self) -> None:
         try:
@@ -387,285 +306,3 @@ class Session:
     def _default_backend(self) -> str:
         db = self.server.schema.get(self.db) or next(iter(self.server.schema.databases.values()))
         return db.default_backend
-
-    async def _conn(self, backend: str, begin: bool = True) -> tuple[BackendConnection, bool]:
-        """A backend connection for one statement; inside a transaction the pinned one."""
-        if begin and not self.autocommit and not self.txn.active:
-            self.txn.begin()
-        if self.txn.active and (begin or backend in self.txn.pinned):
-            conn = await self.txn.connection(backend, self.found_rows, self.charset, self.session_vars)
-            return conn, True
-        pool = self.server.pools[backend]
-        idle = pool.try_acquire(self.found_rows, self.charset, self.session_vars)
-        if idle is not None:
-            return idle, False
-        return await pool.acquire(self.found_rows, self.charset, self.session_vars), False
-
-    def _done(self, conn: BackendConnection, pinned: bool) -> None:
-        if not pinned:
-            self.server.pools[conn.name].release(conn)
-
-    async def _relay(
-        self, target: Target, params: Sequence[ParamValue], req: ExecuteRequest | None, retry_read: bool = False
-    ) -> None:
-        conn, pinned = await self._conn(target.backend)
-        try:
-            if req is None:
-                command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
-            else:
-                cached = conn.statements.get(target.prepared_sql)
-                stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(target.prepared_sql)
-                command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-            outcome: RelayOutcome = await conn.relay(command, self.writer, self.status)
-        except BackendUnavailable:
-            # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read
-            # outside a transaction is safe to run once more on a fresh connection. Writes are never retried.
-            if pinned or not retry_read:
-                raise
-            self._done(conn, pinned)
-            await self._relay(target, params, req, retry_read=False)
-            return
-        finally:
-            self._done(conn, pinned)
-        if outcome.insert_id:
-            self.last_insert_id = outcome.insert_id
-        if outcome.error == ER_LOCK_DEADLOCK and pinned:
-            await self._deadlocked()
-
-    async def _deadlocked(self) -> None:
-        """The backend rolled its branch back after a deadlock; in MySQL the whole transaction is gone then, so
-        the other branches go too (committing them later would keep half a transaction)."""
-        if self.txn.active:
-            await self.txn.rollback()
-
-    async def _route(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
-        if plan.implicit_commit:
-            if self.txn.active:
-                await self.txn.commit()
-            ddl_table = plan.extra.get("ddl_table")
-            if isinstance(ddl_table, str):
-                self.server.keys.forget((self.db or "", ddl_table))
-        nodes = plan.choose(params) or [0]
-        if len(nodes) == 1:
-            target = plan.targets[nodes[0]]
-            if req is None or target.relayable:
-                await self._relay(target, params, req, retry_read=plan.is_read)
-                return
-            nodes_results = await self._run_text(plan, nodes, params, merge=False)
-            self._reply(plan, nodes_results, params, binary=True)
-            return
-        if plan.merge_error is not None:
-            raise plan.merge_error
-        if plan.merge is not None and plan.merge.concatenation and (req is None or plan.targets[0].relayable):
-            await self._concatenate(plan, nodes, params, req)
-            return
-        if plan.is_read or plan.implicit_commit:
-            results = await self._run_text(plan, nodes, params, merge=plan.merge is not None)
-        else:
-            results = await self._atomically(self._run_text(plan, nodes, params, merge=False))
-        if plan.extra.get("broadcast_write"):
-            results = results[:1]  # every copy changed the same rows: report one copy's counts
-        self._reply(plan, results, params, binary=req is not None)
-
-    async def _atomically(self, work: Coroutine[Any, Any, list[Result]]) -> list[Result]:
-        """Run a write that spans several nodes as one statement would run in MySQL: all or nothing. Outside a
-        client transaction it gets its own (committed through the same Committer as client transactions)."""
-        if self.txn.active:
-            return await work
-        self.txn.begin()
-        try:
-            results = await work
-        except BaseException:
-            await self.txn.rollback()
-            raise
-        await self.txn.commit()
-        return results
-
-    async def _concatenate(
-        self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], req: ExecuteRequest | None
-    ) -> None:
-        """A scatter whose answer is every shard's rows in turn: rows are copied, never decoded."""
-        by_backend: dict[str, list[int]] = {}
-        for n in nodes:
-            by_backend.setdefault(plan.targets[n].backend, []).append(n)
-        results: dict[int, tuple[list[bytes], list[bytes]]] = {}
-
-        async def run(backend: str, idxs: list[int]) -> None:
-            conn, pinned = await self._conn(backend)
-            try:
-                for n in idxs:
-                    target = plan.targets[n]
-                    if req is None:
-                        command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
-                    else:
-                        stmt_id, nparams = await conn.prepare(target.prepared_sql)
-                        command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-                    results[n] = await conn.collect(command)
-            finally:
-                self._done(conn, pinned)
-
-        outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        if errors:
-            raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
-        columns = results[nodes[0]][0]
-        out = [frame(lenenc_int(len(columns)), 1)]
-        seq = 2
-        for col in columns:
-            out.append(frame(col, seq))
-            seq += 1
-        out.append(frame(eof_payload(self.status), seq))
-        for n in nodes:
-            for row in results[n][1]:
-                seq += 1
-                out.append(frame(row, seq))
-        out.append(frame(eof_payload(self.status), seq + 1))
-        self.writer.write(b"".join(out))
-
-    def _reply(self, plan: Plan, results: list[Result], params: Sequence[ParamValue], binary: bool) -> None:
-        first = results[0]
-        if first.ok is not None or not first.columns:
-            affected = sum(r.ok.affected for r in results if r.ok is not None)
-            insert_id = next((r.ok.insert_id for r in results if r.ok is not None and r.ok.insert_id), 0)
-            if insert_id:
-                self.last_insert_id = insert_id
-            self._ok(affected, insert_id)
-            return
-        if plan.merge is not None and len(results) > 1:
-            columns, rows = merge_results(plan.merge, first.columns, [r.rows for r in results], params)
-        else:
-            columns = first.columns
-            rows = [row for r in results for row in r.rows]
-        self._send_result(columns, rows, binary)
-
-    async def _run_text(
-        self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], merge: bool
-    ) -> list[Result]:
-        """Run the plan's statement on ``nodes`` as text and decode the results; backends run in parallel,
-        the nodes of one backend one after another on one connection."""
-        named = None
-        if merge and plan.merge is not None:
-            limit, offset = plan.merge.bounds(params)
-            if limit is not None:
-                named = {"__dbp_limit__": str(limit + offset)}
-        by_backend: dict[str, list[int]] = {}
-        for n in nodes:
-            by_backend.setdefault(plan.targets[n].backend, []).append(n)
-        results: dict[int, Result] = {}
-
-        async def run(backend: str, idxs: list[int]) -> None:
-            conn, pinned = await self._conn(backend)
-            try:
-                for n in idxs:
-                    target = plan.targets[n]
-                    template = target.merge_template if merge and target.merge_template else target.template
-                    results[n] = await conn.query(template.render(params, named).encode("utf-8", "surrogateescape"))
-            finally:
-                self._done(conn, pinned)
-
-        outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        if errors:
-            for e in errors:
-                if not isinstance(e, ProxyError):
-                    raise e
-            raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
-        return [results[n] for n in nodes]
-
-    async def _insert(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
-        rule = plan.rule
-        assert rule is not None
-        rows = plan.insert_rows
-        table = (self.db or "", plan.key_table or "")
-        keys: list[object] = [row.key.get(params) if row.key is not None else None for row in rows]
-        generate = [plan.key_table is not None and (k is None or k == 0 or k == b"0") for k in keys]
-        first_generated = 0
-        if any(generate):
-            first_generated = await self.server.keys.allocate(table, sum(generate), lambda: self._max_key(plan))
-            n = first_generated
-            for i, g in enumerate(generate):
-                if g:
-                    keys[i] = n
-                    n += 1
-        nodes: list[int] = []
-        for k in keys:
-            node = rule.node_of(k)
-            if node is None:
-                raise NotSupported(f"a shard-key value ({k!r}) that cannot be placed on a shard")
-            nodes.append(node)
-            if plan.key_table and isinstance(k, int):
-                self.server.keys.observe(table, k)
-        if not any(generate) and len(set(nodes)) == 1:
-            target = plan.targets[nodes[0]]
-            if req is None or target.relayable:
-                await self._relay(target, params, req)
-                return
-        # split: one multi-row INSERT per node
-        per_node: dict[int, list[str]] = {}
-        for row, key, gen, node in zip(rows, keys, generate, nodes, strict=True):
-            row_params: Sequence[ParamValue] = params
-            key_text = sql_literal(key) if not isinstance(key, str) else key  # type: ignore[arg-type]
-            if gen and row.key is not None and row.key.param is not None:
-                row_params = list(params)
-                row_params[row.key.param] = key  # type: ignore[call-overload]
-            text = row.per_node[0].render(row_params, {"key": key_text})
-            if plan.key_column is not None:
-                text = "(" + key_text + ", " + text[1:]
-            per_node.setdefault(node, []).append(text)
-        statements: dict[int, str] = {}
-        for node, texts in per_node.items():
-            prefix = plan.insert_prefix[node].render(params)
-            if plan.key_column is not None:
-                cut = prefix.rfind("(") + 1
-                prefix = prefix[:cut] + "`" + plan.key_column + "`, " + prefix[cut:]
-            statements[node] = prefix + ",".join(texts) + plan.insert_suffix[node].render(params)
-        work = self._run_statements(plan, statements)
-        results = await (self._atomically(work) if len(statements) > 1 else work)
-        if results and results[0].columns:  # INSERT ... RETURNING: the rows of every node, in node order
-            self._send_result(results[0].columns, [row for r in results for row in r.rows], req is not None)
-            if first_generated:
-                self.last_insert_id = first_generated
-            return
-        affected = sum(r.ok.affected for r in results if r.ok is not None)
-        insert_id = first_generated or next((r.ok.insert_id for r in results if r.ok and r.ok.insert_id), 0)
-        if insert_id:
-            self.last_insert_id = insert_id
-        self._ok(affected, insert_id)
-
-    async def _run_statements(self, plan: Plan, statements: dict[int, str]) -> list[Result]:
-        by_backend: dict[str, list[int]] = {}
-        for n in statements:
-            by_backend.setdefault(plan.targets[n].backend, []).append(n)
-        by_node: dict[int, Result] = {}
-
-        async def run(backend: str, idxs: list[int]) -> None:
-            conn, pinned = await self._conn(backend)
-            try:
-                for n in idxs:
-                    by_node[n] = await conn.query(statements[n].encode("utf-8", "surrogateescape"))
-            finally:
-                self._done(conn, pinned)
-
-        outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
-        for o in outcomes:
-            if isinstance(o, BaseException):
-                raise o
-        return [by_node[n] for n in sorted(by_node)]
-
-    async def _max_key(self, plan: Plan) -> int:
-        """MAX(shard key) over every node: where generated keys start."""
-        column = str(plan.extra["shard_column"]).replace("`", "``")
-        physical_tables: list[str] = plan.extra["physical"]  # type: ignore[assignment]
-        best = 0
-        for target, physical in zip(plan.targets, physical_tables, strict=True):
-            pool = self.server.pools[target.backend]
-            conn = await pool.acquire(False, self.charset, ())
-            try:
-                result = await conn.query(f"SELECT MAX(`{column}`) FROM `{physical.replace('`', '``')}`")
-            finally:
-                pool.release(conn)
-            value = result.rows[0][0] if result.rows else None
-            if value is not None:
-                best = max(best, int(value))
-        return best
-

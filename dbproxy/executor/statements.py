@@ -1,0 +1,327 @@
+"""Running planned statements on backends for a client session: relay to one node, scatter and merge, split
+inserts, all-or-nothing multi-node writes. A mixin of Session: it works on the session's transaction, pools and
+socket."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
+
+from dbproxy.errors import BackendUnavailable, NotSupported, ProxyError
+from dbproxy.executor.backend import BackendConnection, RelayOutcome, Result
+from dbproxy.merge import merge_results
+from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
+from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
+from dbproxy.router.plan import Plan, Target
+from dbproxy.transactions import SessionTransaction
+
+if TYPE_CHECKING:
+    from dbproxy.frontend.server import ProxyServer
+
+ER_LOCK_DEADLOCK = 1213
+
+
+class StatementExecution:
+    # provided by Session
+    server: ProxyServer
+    txn: SessionTransaction
+    writer: asyncio.StreamWriter
+    db: str | None
+    autocommit: bool
+    charset: int
+    found_rows: bool
+    session_vars: tuple[str, ...]
+    last_insert_id: int
+
+    @property
+    def status(self) -> int:
+        raise NotImplementedError
+
+    def _ok(self, affected: int = 0, insert_id: int = 0) -> None:
+        raise NotImplementedError
+
+    def _send_result(self, columns: Sequence[Column], rows: Sequence[Sequence[bytes | None]], binary: bool) -> None:
+        raise NotImplementedError
+
+    async def _conn(self, backend: str, begin: bool = True) -> tuple[BackendConnection, bool]:
+        """A backend connection for one statement; inside a transaction the pinned one."""
+        if begin and not self.autocommit and not self.txn.active:
+            self.txn.begin()
+        if self.txn.active and (begin or backend in self.txn.pinned):
+            conn = await self.txn.connection(backend, self.found_rows, self.charset, self.session_vars)
+            return conn, True
+        pool = self.server.pools[backend]
+        idle = pool.try_acquire(self.found_rows, self.charset, self.session_vars)
+        if idle is not None:
+            return idle, False
+        return await pool.acquire(self.found_rows, self.charset, self.session_vars), False
+
+    def _done(self, conn: BackendConnection, pinned: bool) -> None:
+        if not pinned:
+            self.server.pools[conn.name].release(conn)
+
+    async def _relay(
+        self, target: Target, params: Sequence[ParamValue], req: ExecuteRequest | None, retry_read: bool = False
+    ) -> None:
+        conn, pinned = await self._conn(target.backend)
+        try:
+            if req is None:
+                command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
+            else:
+                cached = conn.statements.get(target.prepared_sql)
+                stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(target.prepared_sql)
+                command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
+            outcome: RelayOutcome = await conn.relay(command, self.writer, self.status)
+        except BackendUnavailable:
+            # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read
+            # outside a transaction is safe to run once more on a fresh connection. Writes are never retried.
+            if pinned or not retry_read:
+                raise
+            self._done(conn, pinned)
+            await self._relay(target, params, req, retry_read=False)
+            return
+        finally:
+            self._done(conn, pinned)
+        if outcome.insert_id:
+            self.last_insert_id = outcome.insert_id
+        if outcome.error == ER_LOCK_DEADLOCK and pinned:
+            await self._deadlocked()
+
+    async def _deadlocked(self) -> None:
+        """The backend rolled its branch back after a deadlock; in MySQL the whole transaction is gone then, so
+        the other branches go too (committing them later would keep half a transaction)."""
+        if self.txn.active:
+            await self.txn.rollback()
+
+    async def _route(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
+        if plan.implicit_commit:
+            if self.txn.active:
+                await self.txn.commit()
+            ddl_table = plan.extra.get("ddl_table")
+            if isinstance(ddl_table, str):
+                self.server.keys.forget((self.db or "", ddl_table))
+        nodes = plan.choose(params) or [0]
+        if len(nodes) == 1:
+            target = plan.targets[nodes[0]]
+            if req is None or target.relayable:
+                await self._relay(target, params, req, retry_read=plan.is_read)
+                return
+            nodes_results = await self._run_text(plan, nodes, params, merge=False)
+            self._reply(plan, nodes_results, params, binary=True)
+            return
+        if plan.merge_error is not None:
+            raise plan.merge_error
+        if plan.merge is not None and plan.merge.concatenation and (req is None or plan.targets[0].relayable):
+            await self._concatenate(plan, nodes, params, req)
+            return
+        if plan.is_read or plan.implicit_commit:
+            results = await self._run_text(plan, nodes, params, merge=plan.merge is not None)
+        else:
+            results = await self._atomically(self._run_text(plan, nodes, params, merge=False))
+        if plan.extra.get("broadcast_write"):
+            results = results[:1]  # every copy changed the same rows: report one copy's counts
+        self._reply(plan, results, params, binary=req is not None)
+
+    async def _atomically(self, work: Coroutine[Any, Any, list[Result]]) -> list[Result]:
+        """Run a write that spans several nodes as one statement would run in MySQL: all or nothing. Outside a
+        client transaction it gets its own (committed through the same Committer as client transactions)."""
+        if self.txn.active:
+            return await work
+        self.txn.begin()
+        try:
+            results = await work
+        except BaseException:
+            await self.txn.rollback()
+            raise
+        await self.txn.commit()
+        return results
+
+    async def _concatenate(
+        self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], req: ExecuteRequest | None
+    ) -> None:
+        """A scatter whose answer is every shard's rows in turn: rows are copied, never decoded."""
+        by_backend: dict[str, list[int]] = {}
+        for n in nodes:
+            by_backend.setdefault(plan.targets[n].backend, []).append(n)
+        results: dict[int, tuple[list[bytes], list[bytes]]] = {}
+
+        async def run(backend: str, idxs: list[int]) -> None:
+            conn, pinned = await self._conn(backend)
+            try:
+                for n in idxs:
+                    target = plan.targets[n]
+                    if req is None:
+                        command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
+                    else:
+                        stmt_id, nparams = await conn.prepare(target.prepared_sql)
+                        command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
+                    results[n] = await conn.collect(command)
+            finally:
+                self._done(conn, pinned)
+
+        outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:
+            raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
+        columns = results[nodes[0]][0]
+        out = [frame(lenenc_int(len(columns)), 1)]
+        seq = 2
+        for col in columns:
+            out.append(frame(col, seq))
+            seq += 1
+        out.append(frame(eof_payload(self.status), seq))
+        for n in nodes:
+            for row in results[n][1]:
+                seq += 1
+                out.append(frame(row, seq))
+        out.append(frame(eof_payload(self.status), seq + 1))
+        self.writer.write(b"".join(out))
+
+    def _reply(self, plan: Plan, results: list[Result], params: Sequence[ParamValue], binary: bool) -> None:
+        first = results[0]
+        if first.ok is not None or not first.columns:
+            affected = sum(r.ok.affected for r in results if r.ok is not None)
+            insert_id = next((r.ok.insert_id for r in results if r.ok is not None and r.ok.insert_id), 0)
+            if insert_id:
+                self.last_insert_id = insert_id
+            self._ok(affected, insert_id)
+            return
+        if plan.merge is not None and len(results) > 1:
+            columns, rows = merge_results(plan.merge, first.columns, [r.rows for r in results], params)
+        else:
+            columns = first.columns
+            rows = [row for r in results for row in r.rows]
+        self._send_result(columns, rows, binary)
+
+    async def _run_text(
+        self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], merge: bool
+    ) -> list[Result]:
+        """Run the plan's statement on ``nodes`` as text and decode the results; backends run in parallel,
+        the nodes of one backend one after another on one connection."""
+        named = None
+        if merge and plan.merge is not None:
+            limit, offset = plan.merge.bounds(params)
+            if limit is not None:
+                named = {"__dbp_limit__": str(limit + offset)}
+        by_backend: dict[str, list[int]] = {}
+        for n in nodes:
+            by_backend.setdefault(plan.targets[n].backend, []).append(n)
+        results: dict[int, Result] = {}
+
+        async def run(backend: str, idxs: list[int]) -> None:
+            conn, pinned = await self._conn(backend)
+            try:
+                for n in idxs:
+                    target = plan.targets[n]
+                    template = target.merge_template if merge and target.merge_template else target.template
+                    results[n] = await conn.query(template.render(params, named).encode("utf-8", "surrogateescape"))
+            finally:
+                self._done(conn, pinned)
+
+        outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
+        errors = [o for o in outcomes if isinstance(o, BaseException)]
+        if errors:
+            for e in errors:
+                if not isinstance(e, ProxyError):
+                    raise e
+            raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
+        return [results[n] for n in nodes]
+
+    async def _insert(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
+        rule = plan.rule
+        assert rule is not None
+        rows = plan.insert_rows
+        table = (self.db or "", plan.key_table or "")
+        keys: list[object] = [row.key.get(params) if row.key is not None else None for row in rows]
+        generate = [plan.key_table is not None and (k is None or k == 0 or k == b"0") for k in keys]
+        first_generated = 0
+        if any(generate):
+            first_generated = await self.server.keys.allocate(table, sum(generate), lambda: self._max_key(plan))
+            n = first_generated
+            for i, g in enumerate(generate):
+                if g:
+                    keys[i] = n
+                    n += 1
+        nodes: list[int] = []
+        for k in keys:
+            node = rule.node_of(k)
+            if node is None:
+                raise NotSupported(f"a shard-key value ({k!r}) that cannot be placed on a shard")
+            nodes.append(node)
+            if plan.key_table and isinstance(k, int):
+                self.server.keys.observe(table, k)
+        if not any(generate) and len(set(nodes)) == 1:
+            target = plan.targets[nodes[0]]
+            if req is None or target.relayable:
+                await self._relay(target, params, req)
+                return
+        # split: one multi-row INSERT per node
+        per_node: dict[int, list[str]] = {}
+        for row, key, gen, node in zip(rows, keys, generate, nodes, strict=True):
+            row_params: Sequence[ParamValue] = params
+            key_text = sql_literal(key) if not isinstance(key, str) else key  # type: ignore[arg-type]
+            if gen and row.key is not None and row.key.param is not None:
+                row_params = list(params)
+                row_params[row.key.param] = key  # type: ignore[call-overload]
+            text = row.per_node[0].render(row_params, {"key": key_text})
+            if plan.key_column is not None:
+                text = "(" + key_text + ", " + text[1:]
+            per_node.setdefault(node, []).append(text)
+        statements: dict[int, str] = {}
+        for node, texts in per_node.items():
+            prefix = plan.insert_prefix[node].render(params)
+            if plan.key_column is not None:
+                cut = prefix.rfind("(") + 1
+                prefix = prefix[:cut] + "`" + plan.key_column + "`, " + prefix[cut:]
+            statements[node] = prefix + ",".join(texts) + plan.insert_suffix[node].render(params)
+        work = self._run_statements(plan, statements)
+        results = await (self._atomically(work) if len(statements) > 1 else work)
+        if results and results[0].columns:  # INSERT ... RETURNING: the rows of every node, in node order
+            self._send_result(results[0].columns, [row for r in results for row in r.rows], req is not None)
+            if first_generated:
+                self.last_insert_id = first_generated
+            return
+        affected = sum(r.ok.affected for r in results if r.ok is not None)
+        insert_id = first_generated or next((r.ok.insert_id for r in results if r.ok and r.ok.insert_id), 0)
+        if insert_id:
+            self.last_insert_id = insert_id
+        self._ok(affected, insert_id)
+
+    async def _run_statements(self, plan: Plan, statements: dict[int, str]) -> list[Result]:
+        by_backend: dict[str, list[int]] = {}
+        for n in statements:
+            by_backend.setdefault(plan.targets[n].backend, []).append(n)
+        by_node: dict[int, Result] = {}
+
+        async def run(backend: str, idxs: list[int]) -> None:
+            conn, pinned = await self._conn(backend)
+            try:
+                for n in idxs:
+                    by_node[n] = await conn.query(statements[n].encode("utf-8", "surrogateescape"))
+            finally:
+                self._done(conn, pinned)
+
+        outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
+        for o in outcomes:
+            if isinstance(o, BaseException):
+                raise o
+        return [by_node[n] for n in sorted(by_node)]
+
+    async def _max_key(self, plan: Plan) -> int:
+        """MAX(shard key) over every node: where generated keys start."""
+        column = str(plan.extra["shard_column"]).replace("`", "``")
+        physical_tables: list[str] = plan.extra["physical"]  # type: ignore[assignment]
+        best = 0
+        for target, physical in zip(plan.targets, physical_tables, strict=True):
+            pool = self.server.pools[target.backend]
+            conn = await pool.acquire(False, self.charset, ())
+            try:
+                result = await conn.query(f"SELECT MAX(`{column}`) FROM `{physical.replace('`', '``')}`")
+            finally:
+                pool.release(conn)
+            value = result.rows[0][0] if result.rows else None
+            if value is not None:
+                best = max(best, int(value))
+        return best
+
