@@ -126,8 +126,8 @@ class StatementExecution:
     async def _atomically(self, work: Coroutine[Any, Any, list[Result]]) -> list[Result]:
         """Run a write that spans several nodes as one statement would run in MySQL: all or nothing. Outside a
         client transaction it gets its own (committed through the same Committer as client transactions)."""
-        if self.txn.active:
-            return await work
+        if self.txn.active or not self.autocommit:
+            return await work  # already inside the client's transaction (autocommit=0 opens one implicitly)
         self.txn.begin()
         try:
             results = await work

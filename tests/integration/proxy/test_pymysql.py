@@ -199,3 +199,14 @@ def test_session_statements_ping_and_init_db(items: Proxy) -> None:
     with items.connect() as conn, conn.cursor() as cur:
         cur.execute("SELECT @answer")  # session state never leaks into another client's session
         assert cur.fetchone() == (None,)
+
+
+def test_autocommit_off_keeps_multi_shard_writes_open_until_commit(items: Proxy) -> None:
+    with items.connect(autocommit=False) as conn, conn.cursor() as cur:
+        cur.execute("UPDATE items SET name = 'pending' WHERE id IN (3, 4)")  # two shards
+        with items.connect() as other, other.cursor() as ocur:
+            ocur.execute("SELECT COUNT(*) FROM items WHERE name = 'pending'")
+            assert ocur.fetchone() == (0,)
+        conn.rollback()
+        cur.execute("SELECT COUNT(*) FROM items WHERE name = 'pending'")
+        assert cur.fetchone() == (0,)
