@@ -62,9 +62,14 @@ class StatementExecution:
             self.server.pools[conn.name].release(conn)
 
     async def _relay(
-        self, target: Target, params: Sequence[ParamValue], req: ExecuteRequest | None, retry_read: bool = False
+        self,
+        target: Target,
+        params: Sequence[ParamValue],
+        req: ExecuteRequest | None,
+        retry_read: bool = False,
+        begin: bool = True,
     ) -> None:
-        conn, pinned = await self._conn(target.backend)
+        conn, pinned = await self._conn(target.backend, begin)
         try:
             if req is None:
                 command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
@@ -105,7 +110,8 @@ class StatementExecution:
         if len(nodes) == 1:
             target = plan.targets[nodes[0]]
             if req is None or target.relayable:
-                await self._relay(target, params, req, retry_read=plan.is_read)
+                # DDL commits implicitly: it never opens a transaction, even with autocommit off
+                await self._relay(target, params, req, retry_read=plan.is_read, begin=not plan.implicit_commit)
                 return
             nodes_results = await self._run_text(plan, nodes, params, merge=False)
             self._reply(plan, nodes_results, params, binary=True)
@@ -210,7 +216,7 @@ class StatementExecution:
         results: dict[int, Result] = {}
 
         async def run(backend: str, idxs: list[int]) -> None:
-            conn, pinned = await self._conn(backend)
+            conn, pinned = await self._conn(backend, begin=not plan.implicit_commit)
             try:
                 for n in idxs:
                     target = plan.targets[n]
