@@ -116,6 +116,7 @@ class Transaction:
     decided_at: datetime | None = None
     finished_at: datetime | None = None
     branches: list[Branch] = field(default_factory=list)
+    branch_count: int = 0
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ def transaction_info(tx: Transaction) -> pb.TransactionInfo:
         created_at=_ts(tx.created_at),
         decided_at=_ts(tx.decided_at),
         finished_at=_ts(tx.finished_at),
-        branch_count=len(tx.branches),
+        branch_count=tx.branch_count or len(tx.branches),
     )
 
 

@@ -25,7 +25,8 @@ class Store(Protocol):
     async def get(self, gid: str) -> Transaction | None:
         """The transaction with its branches."""
 
-    async def events(self, gid: str) -> list[Event]: ...
+    async def events(self, gid: str, limit: int = 200) -> list[Event]:
+        """The newest ``limit`` events of ``gid``, oldest first."""
 
     async def list_transactions(self, state: str | None, limit: int) -> list[Transaction]: ...
 

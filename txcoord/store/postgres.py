@@ -43,6 +43,7 @@ def _transaction(row: asyncpg.Record) -> Transaction:
         created_at=row["created_at"],
         decided_at=row["decided_at"],
         finished_at=row["finished_at"],
+        branch_count=row.get("branch_count", 0),
     )
 
 
@@ -180,10 +181,11 @@ class PgStore:
                 return None
             tx = _transaction(row)
             tx.branches = [_branch(r) for r in await conn.fetch(Q["branches"], gid)]
+            tx.branch_count = len(tx.branches)
         return tx
 
-    async def events(self, gid: str) -> list[Event]:
-        rows = await self.pool.fetch(Q["events"], gid)
+    async def events(self, gid: str, limit: int = 200) -> list[Event]:
+        rows = await self.pool.fetch(Q["events"], gid, limit)
         return [Event(r["gid"], r["branch_id"], r["at"], r["event"], r["detail"]) for r in rows]
 
     async def list_transactions(self, state: str | None, limit: int) -> list[Transaction]:

@@ -35,12 +35,16 @@ SELECT gid, branch_id, service, action, payload::text AS payload, state, attempt
   FROM txc_branch WHERE gid = $1 ORDER BY branch_id;
 
 -- name: events
-SELECT gid, branch_id, at, event, detail FROM txc_event WHERE gid = $1 ORDER BY id;
+-- the newest $2 events, oldest first (a branch retried for days collects thousands)
+SELECT gid, branch_id, at, event, detail
+  FROM (SELECT * FROM txc_event WHERE gid = $1 ORDER BY id DESC LIMIT $2) newest
+ ORDER BY id;
 
 -- name: list
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
-       created_at, decided_at, finished_at
-  FROM txc_transaction
+       created_at, decided_at, finished_at,
+       (SELECT count(*) FROM txc_branch b WHERE b.gid = t.gid) AS branch_count
+  FROM txc_transaction t
  WHERE ($1::text IS NULL OR state = $1)
  ORDER BY created_at DESC, gid DESC
  LIMIT $2;

@@ -26,7 +26,7 @@ async def test_tx_abort_rolls_back_a_transaction_still_in_begin(cluster: Cluster
         tx = client.transaction(timeout=60)
         await tx.call(debit.on("bank-a"), account="A", amount=30)
         listed = await asyncio.to_thread(txc_json, "tx", "list", "--state", "BEGIN", "--coordinator", address)
-        assert [t["gid"] for t in listed["transactions"]] == [tx.gid]
+        assert [(t["gid"], t["branch_count"]) for t in listed["transactions"]] == [(tx.gid, 1)]
         done = await asyncio.to_thread(txc, "tx", "abort", tx.gid, "--coordinator", address)
         assert done.returncode == 0, done.stderr
 
