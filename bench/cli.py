@@ -35,6 +35,7 @@ def tcc_command(
     seconds: float = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up)."),
     rounds: int = typer.Option(3, min=1, help="Rounds; baseline and coordinator runs alternate, medians reported."),
     server: str | None = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded."),
+    session: bool = typer.Option(True, help="Caller to coordinator over one stream (--no-session: unary calls)."),
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
@@ -46,7 +47,10 @@ def tcc_command(
     uvloop.install()
 
     summary = run(
-        run_bench(BenchSettings(clients=clients, seconds=seconds, server=server, rounds=rounds), progress=_err)
+        run_bench(
+            BenchSettings(clients=clients, seconds=seconds, server=server, rounds=rounds, session=session),
+            progress=_err,
+        )
     )
     if json_output:
         print_json(summary)

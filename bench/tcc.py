@@ -40,6 +40,7 @@ class BenchSettings:
     log_dir: Path = Path(".txcoord") / "bench-logs"
     coordinator_args: tuple[str, ...] = ()
     rounds: int = 3  # baseline and coordinator runs alternate this many times
+    session: bool = True  # caller -> coordinator over one bidi stream (False: unary calls)
 
 
 @dataclass
@@ -245,7 +246,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         direct, tcc = Run(), Run()
         calls = {"session": 0, "try": 0, "txn": 0}
         pool = ChannelPool()
-        client = CoordinatorClient(address)
+        client = CoordinatorClient(address, session=settings.session)
         try:
             for round_no in range(1, settings.rounds + 1):
                 progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
@@ -276,6 +277,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         "clients": settings.clients,
         "seconds": settings.seconds,
         "rounds": settings.rounds,
+        "session_stream": settings.session,
         "tcc": tcc_summary,
         "baseline": direct_summary,
         "ratio": round(tcc_summary["txn_per_s"] / direct_summary["txn_per_s"], 2) if direct_summary["txn_per_s"] else 0,
