@@ -10,8 +10,9 @@ app = typer.Typer(help="Benchmarks (throughput, p50/p99, ratio against a same-ru
 @app.command("proxy")
 def proxy(
     json_output: bool = typer.Option(False, "--json", help="print the report as JSON"),
-    seconds: int = typer.Option(10, help="seconds per sysbench run"),
+    seconds: int = typer.Option(5, help="seconds per sysbench run"),
     threads: int = typer.Option(8, help="sysbench threads"),
+    rounds: int = typer.Option(3, min=1, help="rounds; direct and proxy runs alternate, medians reported"),
 ) -> None:
     """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""
     import json
@@ -22,7 +23,9 @@ def proxy(
 
     console = Console(stderr=True)
     with console.status("starting") as status:
-        report = proxy_bench.run(seconds=seconds, threads=threads, progress=lambda msg: status.update(msg))
+        report = proxy_bench.run(
+            seconds=seconds, threads=threads, rounds=rounds, progress=lambda msg: status.update(msg)
+        )
     if json_output:
         print(json.dumps(report.to_dict(), indent=2))
     else:

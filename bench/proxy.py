@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -32,11 +33,14 @@ RSS_TARGET_MB = 300
 
 @dataclass
 class Measurement:
+    """Median over the rounds of one workload against one target."""
+
     workload: str
     target: str  # "direct" or "proxy"
     qps: float
     p95_ms: float
-    errors: int
+    errors: int  # sysbench "ignored errors" summed over the rounds
+    rounds_qps: list[float]
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Report:
     threads: int
     rows: int
     seconds: int
+    rounds: int
     measurements: list[Measurement]
     ratios: dict[str, float]
     targets: dict[str, float]
@@ -126,8 +131,9 @@ def _rss_with_connections(pid: int, port: int, n: int) -> float:
 
 
 def run(
-    seconds: int = 10,
+    seconds: int = 5,
     threads: int = 8,
+    rounds: int = 3,
     rows: int = 10_000,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Report:
@@ -171,6 +177,7 @@ def run(
             [dbproxy, "--config", str(workdir / "proxy.yaml")], stdout=log_file, stderr=subprocess.STDOUT
         )
     measurements: list[Measurement] = []
+    round_ratios: dict[str, list[float]] = {}
     try:
         _wait_port(proc, port, log)
         size = f"--table-size={rows}"
@@ -178,14 +185,29 @@ def run(
         _sysbench(MARIADB_PORT, "root", "", direct_db, "oltp_read_write", "prepare", size)
         _sysbench(port, "bench", "bench", "app", "oltp_read_write", "prepare", size)
         run_args = (size, f"--threads={threads}", f"--time={seconds}", "--percentile=95", "--report-interval=0")
+        targets = {"direct": (MARIADB_PORT, "root", "", direct_db), "proxy": (port, "bench", "bench", "app")}
         for workload in TARGETS:
-            for target, args in (
-                ("direct", (MARIADB_PORT, "root", "", direct_db)),
-                ("proxy", (port, "bench", "bench", "app")),
-            ):
-                progress(f"{workload} {target}: {threads} threads for {seconds}s")
-                qps, p95, errors = _parse(_sysbench(*args, workload, "run", *run_args))
-                measurements.append(Measurement(workload, target, qps, p95, errors))
+            samples: dict[str, list[tuple[float, float, int]]] = {"direct": [], "proxy": []}
+            for r in range(rounds):
+                # direct and proxy alternate (and swap order each round): the machine's load drifts, and a ratio
+                # of two runs far apart in time measures the drift as much as the proxy
+                for target in ("direct", "proxy") if r % 2 == 0 else ("proxy", "direct"):
+                    progress(f"{workload} {target}, round {r + 1}/{rounds}: {threads} threads for {seconds}s")
+                    samples[target].append(_parse(_sysbench(*targets[target], workload, "run", *run_args)))
+            for target, runs in samples.items():
+                measurements.append(
+                    Measurement(
+                        workload,
+                        target,
+                        statistics.median(q for q, _, _ in runs),
+                        statistics.median(p for _, p, _ in runs),
+                        sum(e for _, _, e in runs),
+                        [q for q, _, _ in runs],
+                    )
+                )
+            round_ratios[workload] = [
+                p[0] / d[0] for d, p in zip(samples["direct"], samples["proxy"], strict=True) if d[0]
+            ]
         progress("proxy RSS with 64 client connections")
         rss = _rss_with_connections(proc.pid, port, 64)
     finally:
@@ -198,9 +220,8 @@ def run(
             for name in (direct_db, shard0, shard1):
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
-    by = {(m.workload, m.target): m for m in measurements}
-    ratios = {w: by[(w, "proxy")].qps / by[(w, "direct")].qps for w in TARGETS if by[(w, "direct")].qps}
-    return Report(threads, rows, seconds, measurements, ratios, dict(TARGETS), rss, RSS_TARGET_MB)
+    ratios = {w: statistics.median(r) for w, r in round_ratios.items() if r}  # median of same-round ratios
+    return Report(threads, rows, seconds, rounds, measurements, ratios, dict(TARGETS), rss, RSS_TARGET_MB)
 
 
 def render(report: Report) -> None:
@@ -209,9 +230,10 @@ def render(report: Report) -> None:
 
     table = Table(
         title=f"dbproxy vs MariaDB direct — sysbench, {report.threads} threads, {report.rows} rows, "
-        f"{report.seconds}s each"
+        f"{report.rounds} alternating rounds of {report.seconds}s (medians; ratio = median of same-round ratios)"
     )
-    for col in ("workload", "direct qps", "proxy qps", "ratio", "target", "direct p95 ms", "proxy p95 ms", "errors"):
+    columns = ("workload", "direct qps", "proxy qps", "ratio", "target", "direct p95 ms", "proxy p95 ms", "errors d/p")
+    for col in columns:
         table.add_column(col, justify="left" if col == "workload" else "right", no_wrap=True)
     by = {(m.workload, m.target): m for m in report.measurements}
     for workload, target in report.targets.items():
@@ -226,7 +248,7 @@ def render(report: Report) -> None:
             f"≥ {target:.2f}x",
             f"{d.p95_ms:.2f}",
             f"{p.p95_ms:.2f}",
-            str(d.errors + p.errors),
+            f"{d.errors}/{p.errors}",
         )
     console = Console(width=max(110, Console().width))
     console.print(table)
