@@ -62,8 +62,16 @@ class MergeSpec:
     @property
     def concatenation(self) -> bool:
         """The merged result is just every shard's rows one after another: they can be relayed undecoded."""
-        return not (self.aggregate or self.order or self.distinct or self.offset or self.offset_param is not None
-                    or self.limit is not None or self.limit_param is not None or self.star_hidden)
+        return not (
+            self.aggregate
+            or self.order
+            or self.distinct
+            or self.offset
+            or self.offset_param is not None
+            or self.limit is not None
+            or self.limit_param is not None
+            or self.star_hidden
+        )
 
     def bounds(self, params: Sequence[Any]) -> tuple[int | None, int]:
         limit = int(params[self.limit_param]) if self.limit_param is not None else self.limit

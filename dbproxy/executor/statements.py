@@ -200,9 +200,7 @@ class StatementExecution:
             rows = [row for r in results for row in r.rows]
         self._send_result(columns, rows, binary)
 
-    async def _run_text(
-        self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], merge: bool
-    ) -> list[Result]:
+    async def _run_text(self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], merge: bool) -> list[Result]:
         """Run the plan's statement on ``nodes`` as text and decode the results; backends run in parallel,
         the nodes of one backend one after another on one connection."""
         named = None
@@ -330,4 +328,3 @@ class StatementExecution:
             if value is not None:
                 best = max(best, int(value))
         return best
-

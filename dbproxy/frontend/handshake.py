@@ -39,8 +39,9 @@ async def handshake(session: Session) -> bool:
     seq, resp = await session.stream.read_packet()
     client_caps, _max_packet, charset = struct.unpack_from("<IIB", resp, 0)
     if client_caps & Capabilities.CLIENT_SSL and len(resp) < 36:
-        session._send_error(ProxyError("dbproxy does not support TLS; connect without SSL", code=1043,
-                                    sqlstate="08S01"), seq + 1)
+        session._send_error(
+            ProxyError("dbproxy does not support TLS; connect without SSL", code=1043, sqlstate="08S01"), seq + 1
+        )
         return False
     session.charset = charset or 45
     session.found_rows = bool(client_caps & Capabilities.CLIENT_FOUND_ROWS)

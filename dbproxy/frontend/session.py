@@ -147,8 +147,7 @@ class Session(StatementExecution):
                 elif cmd == Commands.COM_STATISTICS:
                     self.stream.write(b"Uptime: 0  Threads: 1  Questions: 0", 1)
                 else:
-                    raise ProxyError(f"command 0x{cmd:02x} is not supported by dbproxy", code=1047,
-                                     sqlstate="08S01")
+                    raise ProxyError(f"command 0x{cmd:02x} is not supported by dbproxy", code=1047, sqlstate="08S01")
             except ProxyError as exc:
                 if exc.code == ER_LOCK_DEADLOCK:
                     await self._deadlocked()

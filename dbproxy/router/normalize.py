@@ -19,11 +19,26 @@ from dbproxy.router.tokens import tokenize
 
 _DML = {TokenType.SELECT, TokenType.INSERT, TokenType.UPDATE, TokenType.DELETE}
 _START = {TokenType.WHERE, TokenType.VALUES, TokenType.SET, TokenType.HAVING, TokenType.LIMIT}
-_END_ORDER = {TokenType.LIMIT, TokenType.HAVING, TokenType.WHERE, TokenType.FROM, TokenType.UNION, TokenType.FOR,
-              TokenType.R_PAREN, TokenType.SEMICOLON}
+_END_ORDER = {
+    TokenType.LIMIT,
+    TokenType.HAVING,
+    TokenType.WHERE,
+    TokenType.FROM,
+    TokenType.UNION,
+    TokenType.FOR,
+    TokenType.R_PAREN,
+    TokenType.SEMICOLON,
+}
 _TYPED_PREFIX = {TokenType.DATE, TokenType.TIME, TokenType.TIMESTAMP, TokenType.DATETIME, TokenType.BINARY}
-_OPERAND_END = {TokenType.NUMBER, TokenType.STRING, TokenType.VAR, TokenType.IDENTIFIER, TokenType.R_PAREN,
-                TokenType.PLACEHOLDER, TokenType.NULL}
+_OPERAND_END = {
+    TokenType.NUMBER,
+    TokenType.STRING,
+    TokenType.VAR,
+    TokenType.IDENTIFIER,
+    TokenType.R_PAREN,
+    TokenType.PLACEHOLDER,
+    TokenType.NULL,
+}
 _SHAPE_WORDS = {"CAST", "CONVERT", "INFORMATION_SCHEMA", "PERFORMANCE_SCHEMA", "MYSQL", "SYS"}
 
 
@@ -70,8 +85,11 @@ def normalize(sql: str) -> tuple[str, list[ParamValue]] | None:
                 lift = False
             else:
                 start = tok.start
-                if tt == TokenType.NUMBER and prev is not None and prev.token_type == TokenType.DASH and (
-                    i < 2 or tokens[i - 2].token_type not in _OPERAND_END
+                if (
+                    tt == TokenType.NUMBER
+                    and prev is not None
+                    and prev.token_type == TokenType.DASH
+                    and (i < 2 or tokens[i - 2].token_type not in _OPERAND_END)
                 ):
                     # a unary minus belongs to the literal: "id = -5" must stay a key, not an expression
                     start = prev.start

@@ -113,8 +113,9 @@ class Target:
     def __post_init__(self) -> None:
         object.__setattr__(self, "prepared_sql", self.template.with_placeholders())
         slots = self.template.slots
-        object.__setattr__(self, "relayable", all(isinstance(s, int) for s in slots)
-                           and list(slots) == list(range(len(slots))))
+        object.__setattr__(
+            self, "relayable", all(isinstance(s, int) for s in slots) and list(slots) == list(range(len(slots)))
+        )
 
 
 @dataclass(frozen=True, slots=True)

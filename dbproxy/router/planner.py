@@ -9,13 +9,15 @@ import re
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
-from sqlglot.tokens import Token, TokenType
+from sqlglot.tokens import Token
 
 from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError
-from dbproxy.router.conditions import joined_on_keys, literal_ref, shard_condition
-from dbproxy.router.plan import InsertRow, Kind, Plan, Ref, Target
+from dbproxy.router.conditions import joined_on_keys, shard_condition
+from dbproxy.router.inserts import plan_insert
+from dbproxy.router.plan import Kind, Plan, Target
+from dbproxy.router.rename import node_template, rename_ast
 from dbproxy.router.scatter import build_scatter
-from dbproxy.router.schema import LogicalDatabase, LogicalSchema, ShardedInfo
+from dbproxy.router.schema import LogicalDatabase, LogicalSchema
 from dbproxy.router.template import Template
 from dbproxy.router.tokens import mark_params, names_in, param_indexes, rewrite, tokenize
 
@@ -130,9 +132,7 @@ class Planner:
 
     # -- parsed statements ------------------------------------------------------------------------------------
 
-    def _plan_ast(
-        self, sql: str, tokens: list[Token], ast: exp.Expr, db: LogicalDatabase | None, nparams: int
-    ) -> Plan:
+    def _plan_ast(self, sql: str, tokens: list[Token], ast: exp.Expr, db: LogicalDatabase | None, nparams: int) -> Plan:
         cte_names = {c.alias_or_name.lower() for c in ast.find_all(exp.CTE)}
         tables = [t for t in ast.find_all(exp.Table) if t.name and t.name.lower() not in cte_names]
         if isinstance(ast, exp.Select) and not tables:
@@ -147,8 +147,13 @@ class Planner:
             # must name its physical database there
             strings = {db.name: db.default_database} if system else None
             template = rewrite(sql, tokens, {}, set(), strings=strings)
-            return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),), is_read=True,
-                        extra={"system": bool(system)})
+            return Plan(
+                Kind.ROUTE,
+                nparams,
+                (Target(db.default_backend, template),),
+                is_read=True,
+                extra={"system": bool(system)},
+            )
         for t in tables:
             known = t.db and t.db.lower() not in SYSTEM_SCHEMAS and self.schema.get(t.db) is not None
             if known and (db is None or t.db.lower() != db.name.lower()):
@@ -178,8 +183,9 @@ class Planner:
                 targets = tuple(Target(b, template) for b in db.backends)
                 return Plan(Kind.ROUTE, nparams, targets, implicit_commit=is_ddl, extra={"broadcast_write": is_write})
             template = rewrite(sql, tokens, {}, strip)
-            return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),), is_read=is_read,
-                        implicit_commit=is_ddl)
+            return Plan(
+                Kind.ROUTE, nparams, (Target(db.default_backend, template),), is_read=is_read, implicit_commit=is_ddl
+            )
 
         # -- sharded tables involved
         if len(names) > 1 and is_ddl:
@@ -205,13 +211,11 @@ class Planner:
             raise NotSupported("subquery or UNION over a sharded table")
 
         if isinstance(ast, exp.Insert):
-            return self._plan_insert(sql, tokens, ast, db, main, nparams)
+            return plan_insert(sql, tokens, ast, db, main, nparams)
 
         n_nodes = len(main.config.nodes)
-        renames_per_node = [
-            {s.name.lower(): s.config.nodes[i].table for s in sharded} for i in range(n_nodes)
-        ]
-        templates = [self._node_template(sql, tokens, ast, r, strip) for r in renames_per_node]
+        renames_per_node = [{s.name.lower(): s.config.nodes[i].table for s in sharded} for i in range(n_nodes)]
+        templates = [node_template(sql, tokens, ast, r, strip) for r in renames_per_node]
 
         if is_ddl:
             targets = tuple(Target(main.config.nodes[i].backend, templates[i]) for i in range(n_nodes))
@@ -226,7 +230,7 @@ class Planner:
             try:
                 merge, shard_ast = build_scatter(ast)
                 merge_templates = [
-                    Template.from_marked(_rename_ast(shard_ast.copy(), r, strip).sql(dialect="mysql"))
+                    Template.from_marked(rename_ast(shard_ast.copy(), r, strip).sql(dialect="mysql"))
                     for r in renames_per_node
                 ]
             except NotSupported as exc:
@@ -243,9 +247,7 @@ class Planner:
             merge_error = NotSupported("DELETE with ORDER BY/LIMIT across shards")
         elif not isinstance(ast, exp.Update | exp.Delete):
             raise NotSupported(f"{ast.key.upper()} on sharded table {main.name}")
-        targets = tuple(
-            Target(main.config.nodes[i].backend, templates[i], merge_templates[i]) for i in range(n_nodes)
-        )
+        targets = tuple(Target(main.config.nodes[i].backend, templates[i], merge_templates[i]) for i in range(n_nodes))
         return Plan(
             Kind.ROUTE,
             nparams,
@@ -257,141 +259,6 @@ class Planner:
             merge=merge,
             merge_error=merge_error,
         )
-
-    def _node_template(
-        self, sql: str, tokens: list[Token], ast: exp.Expr, renames: dict[str, str], strip: set[str]
-    ) -> Template:
-        # Token renaming keeps the client's text; it is unsafe only when a column or alias has a table's name.
-        clash = any(c.name.lower() in renames for c in ast.find_all(exp.Column)) or any(
-            a.alias.lower() in renames for a in ast.find_all(exp.Alias)
-        )
-        if not clash:
-            return rewrite(sql, tokens, renames, strip)
-        return Template.from_marked(_rename_ast(ast.copy(), renames, strip).sql(dialect="mysql"))
-
-    def _plan_insert(
-        self, sql: str, tokens: list[Token], ast: exp.Insert, db: LogicalDatabase, info: ShardedInfo, nparams: int
-    ) -> Plan:
-        schema = ast.this
-        values = ast.expression
-        if not isinstance(values, exp.Values):
-            raise NotSupported(f"INSERT ... SELECT into sharded table {info.name}")
-        if not isinstance(schema, exp.Schema) or not schema.expressions:
-            raise NotSupported(f"INSERT without a column list into sharded table {info.name}")
-        columns = [c.name.lower() for c in schema.expressions]
-        conflict = ast.args.get("conflict")
-        if conflict is not None:
-            for eq in conflict.expressions or []:
-                if isinstance(eq, exp.EQ) and isinstance(eq.this, exp.Column) and eq.this.name.lower() == info.column:
-                    raise NotSupported(f"ON DUPLICATE KEY UPDATE of shard column {info.column}")
-        key_index = columns.index(info.column) if info.column in columns else None
-        if key_index is None and not info.config.auto_increment:
-            raise NotSupported(f"INSERT into {info.name} without its shard column {info.column}")
-
-        # token layout: ... VALUES ( row ) , ( row ) ... [suffix]
-        depth = 0
-        values_at = -1
-        for i, tok in enumerate(tokens):
-            if tok.token_type == TokenType.L_PAREN:
-                depth += 1
-            elif tok.token_type == TokenType.R_PAREN:
-                depth -= 1
-            elif depth == 0 and tok.token_type == TokenType.VALUES:
-                values_at = i
-                break
-        if values_at < 0:
-            raise NotSupported(f"this INSERT form into sharded table {info.name}")
-        rows_spans: list[tuple[int, int, int | None]] = []  # (start, end, key token start)
-        i = values_at + 1
-        params = param_indexes(tokens)
-        while i < len(tokens) and tokens[i].token_type == TokenType.L_PAREN:
-            start = i
-            depth = 0
-            col = 0
-            key_tok: int | None = None
-            while True:
-                tok = tokens[i]
-                if tok.token_type == TokenType.L_PAREN:
-                    depth += 1
-                elif tok.token_type == TokenType.R_PAREN:
-                    depth -= 1
-                    if depth == 0:
-                        break
-                elif depth == 1 and tok.token_type == TokenType.COMMA:
-                    col += 1
-                elif depth == 1 and col == key_index and key_tok is None:
-                    key_tok = i
-                i += 1
-            rows_spans.append((start, i + 1, key_tok))
-            i += 1
-            if i < len(tokens) and tokens[i].token_type == TokenType.COMMA:
-                i += 1
-            else:
-                break
-        suffix_start = i
-        row_exprs = values.expressions
-        if len(row_exprs) != len(rows_spans):
-            raise NotSupported(f"this INSERT form into sharded table {info.name}")
-
-        strip = {db.name.lower()}
-        n_nodes = len(info.config.nodes)
-        renames = [{info.name.lower(): info.config.nodes[n].table} for n in range(n_nodes)]
-        rows: list[InsertRow] = []
-        for (start, end, key_tok), tup in zip(rows_spans, row_exprs, strict=True):
-            key: Ref | None = None
-            named: dict[int, str] | None = None
-            if key_index is not None:
-                node = tup.expressions[key_index]
-                key = literal_ref(node)
-                if key is None:
-                    raise NotSupported(f"INSERT with a computed value for shard column {info.column}")
-                if key_tok is not None and key.param is None:
-                    # a single literal token (possibly signed) is replaced by the key slot
-                    key_end = key_tok + (2 if tokens[key_tok].token_type == TokenType.DASH else 1)
-                    named = {key_tok: "key"}
-                    if key_end - key_tok == 2:
-                        named[key_tok + 1] = "__skip__"
-            template = rewrite(sql, tokens, {}, strip, start=start, end=end, params=params, named=named)
-            template = _drop_skip(template)
-            rows.append(InsertRow(key, (template,)))
-        prefixes = tuple(rewrite(sql, tokens, r, strip, start=0, end=values_at + 1, params=params) for r in renames)
-        # the suffix (ON DUPLICATE KEY UPDATE ..., RETURNING ...) may name the table too
-        suffixes = tuple(
-            rewrite(sql, tokens, r, strip, start=suffix_start, params=params)
-            if suffix_start < len(tokens)
-            else Template.literal("")
-            for r in renames
-        )
-        plain = [self._node_template(sql, tokens, ast, r, strip) for r in renames]
-        targets = tuple(Target(info.config.nodes[n].backend, plain[n]) for n in range(n_nodes))
-        return Plan(
-            Kind.INSERT,
-            nparams,
-            targets,
-            rule=info.rule,
-            fixed=False,
-            insert_rows=tuple(rows),
-            insert_prefix=prefixes,
-            insert_suffix=suffixes,
-            key_table=info.name if info.config.auto_increment else None,
-            key_column=info.config.column if key_index is None else None,
-            extra={"shard_column": info.config.column, "physical": [n.table for n in info.config.nodes]},
-        )
-
-
-def _drop_skip(t: Template) -> Template:
-    """Merge away the helper slot that swallowed the digits of a negative literal key."""
-    if "__skip__" not in t.slots:
-        return t
-    parts = [t.parts[0]]
-    slots: list[int | str] = []
-    for slot, part in zip(t.slots, t.parts[1:], strict=True):
-        if slot == "__skip__":
-            parts[-1] += part
-        else:
-            slots.append(slot)
-            parts.append(part)
-    return Template(tuple(parts), tuple(slots))
 
 
 def _tokenize(sql: str) -> list[Token]:
@@ -453,19 +320,6 @@ def _local_select(ast: exp.Select) -> tuple[str, list[str]] | None:
     if not kinds or ast.args.get("where"):
         return None
     return ",".join(kinds), names
-
-
-def _rename_ast(ast: exp.Expr, renames: dict[str, str], strip: set[str]) -> exp.Expr:
-    for t in ast.find_all(exp.Table):
-        if t.db.lower() in strip:
-            t.set("db", None)
-        if t.name.lower() in renames and not t.db:
-            t.set("this", exp.to_identifier(renames[t.name.lower()], quoted=True))
-    for c in ast.find_all(exp.Column):
-        if c.table and c.table.lower() in renames:
-            c.set("table", exp.to_identifier(renames[c.table.lower()], quoted=True))
-            c.set("db", None)
-    return ast
 
 
 def _write_target(ast: exp.Expression) -> str:

@@ -64,8 +64,9 @@ def build_scatter(select: exp.Select) -> tuple[MergeSpec, exp.Select]:
         raise NotSupported("SELECT ... INTO across shards")
 
     projections = list(select.expressions)
-    star = any(isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star))
-               for p in projections)
+    star = any(
+        isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in projections
+    )
     group_exprs = list(select.args["group"].expressions) if select.args.get("group") else []
     has_agg = any(_contains_agg(p) for p in projections)
     aggregate = has_agg or bool(group_exprs)
@@ -81,8 +82,11 @@ def build_scatter(select: exp.Select) -> tuple[MergeSpec, exp.Select]:
     if not star:
         for p in projections:
             inner = p.this if isinstance(p, exp.Alias) else p
-            name = p.alias if isinstance(p, exp.Alias) else (inner.name if isinstance(inner, exp.Column) else
-                                                             inner.sql(dialect="mysql"))
+            name = (
+                p.alias
+                if isinstance(p, exp.Alias)
+                else (inner.name if isinstance(inner, exp.Column) else inner.sql(dialect="mysql"))
+            )
             kind = _agg_kind(inner)
             if kind is None and _contains_agg(inner):
                 raise NotSupported(f"expression over an aggregate ({inner.sql(dialect='mysql')}) across shards")
@@ -159,10 +163,13 @@ def build_scatter(select: exp.Select) -> tuple[MergeSpec, exp.Select]:
         if order_node is not None:
             shard.set(
                 "order",
-                exp.Order(expressions=[
-                    # MySQL sorts NULLs first ascending, last descending: say so, or sqlglot emulates otherwise
-                    exp.Ordered(this=items[i][2].copy(), desc=desc, nulls_first=not desc) for i, desc in order
-                ]),
+                exp.Order(
+                    expressions=[
+                        # MySQL sorts NULLs first ascending, last descending: say so, or sqlglot emulates otherwise
+                        exp.Ordered(this=items[i][2].copy(), desc=desc, nulls_first=not desc)
+                        for i, desc in order
+                    ]
+                ),
             )
         if limit_node is not None:
             shard.set("limit", exp.Limit(expression=exp.column(LIMIT_SLOT)))

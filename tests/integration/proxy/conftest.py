@@ -120,8 +120,12 @@ def proxy(shard_dbs: list[str], tmp_path_factory: pytest.TempPathFactory) -> Ite
             "items": mod_table("id", 2, "items", auto_increment=True),
             "orders": {"column": "item_id", "algorithm": "mod", "nodes": ["ds0.orders_0", "ds1.orders_1"]},
             "sbtest1": mod_table("id", 2, "sbtest1", auto_increment=True),
-            "people": {"column": "id", "algorithm": "range", "boundaries": [100],
-                       "nodes": ["ds0.people_lo", "ds1.people_hi"]},
+            "people": {
+                "column": "id",
+                "algorithm": "range",
+                "boundaries": [100],
+                "nodes": ["ds0.people_lo", "ds1.people_hi"],
+            },
         },
         broadcast=["settings"],
     )

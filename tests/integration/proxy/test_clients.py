@@ -13,9 +13,21 @@ from tests.integration.proxy.conftest import LOGICAL_DB, PASSWORD, USER, Proxy
 
 def mariadb_cli(proxy: Proxy, sql: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["mariadb", "--batch", "--protocol=tcp", "-h127.0.0.1", f"-P{proxy.port}", f"-u{USER}", f"-p{PASSWORD}",
-         "--skip-ssl", LOGICAL_DB],
-        input=sql, capture_output=True, text=True, timeout=60,
+        [
+            "mariadb",
+            "--batch",
+            "--protocol=tcp",
+            "-h127.0.0.1",
+            f"-P{proxy.port}",
+            f"-u{USER}",
+            f"-p{PASSWORD}",
+            "--skip-ssl",
+            LOGICAL_DB,
+        ],
+        input=sql,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -46,8 +58,9 @@ def test_mariadb_cli_reports_errors(proxy: Proxy) -> None:
 async def test_aiomysql_crud_and_transaction(proxy: Proxy) -> None:
     import aiomysql
 
-    conn = await aiomysql.connect(host="127.0.0.1", port=proxy.port, user=USER, password=PASSWORD, db=LOGICAL_DB,
-                                  autocommit=True)
+    conn = await aiomysql.connect(
+        host="127.0.0.1", port=proxy.port, user=USER, password=PASSWORD, db=LOGICAL_DB, autocommit=True
+    )
     try:
         async with conn.cursor() as cur:
             await cur.execute("DROP TABLE IF EXISTS items")

@@ -59,16 +59,34 @@ def _queries(rng: random.Random, n: int) -> Iterator[tuple[str, bool]]:
             limit = f" LIMIT {rng.randint(1, 20)}" + (f" OFFSET {rng.randint(0, 30)}" if rng.random() < 0.5 else "")
             yield f"SELECT * FROM dt{where()} ORDER BY {col}{desc}, id{desc}{limit}", True
         elif shape == 2:
-            aggs = rng.sample(["COUNT(*)", "COUNT(b)", "SUM(a)", "SUM(d)", "MIN(c)", "MAX(d)", "AVG(a)", "AVG(d)",
-                               "MIN(b)", "MAX(id)"], rng.randint(1, 4))
+            aggs = rng.sample(
+                [
+                    "COUNT(*)",
+                    "COUNT(b)",
+                    "SUM(a)",
+                    "SUM(d)",
+                    "MIN(c)",
+                    "MAX(d)",
+                    "AVG(a)",
+                    "AVG(d)",
+                    "MIN(b)",
+                    "MAX(id)",
+                ],
+                rng.randint(1, 4),
+            )
             yield f"SELECT {', '.join(aggs)} FROM dt{where()}", False
         elif shape == 3:
             key = rng.choice(["a", "c", "b"])
             aggs = rng.sample(["COUNT(*)", "SUM(d)", "AVG(a)", "MAX(id)", "MIN(c)"], rng.randint(1, 3))
             yield f"SELECT {key}, {', '.join(aggs)} FROM dt{where()} GROUP BY {key} ORDER BY {key}", True
         elif shape == 4:
-            yield (f"SELECT a % 5 AS bucket, COUNT(*) AS n, SUM(a) FROM dt{where()} GROUP BY bucket "
-                   f"ORDER BY n DESC, bucket LIMIT {rng.randint(1, 5)}"), True
+            yield (
+                (
+                    f"SELECT a % 5 AS bucket, COUNT(*) AS n, SUM(a) FROM dt{where()} GROUP BY bucket "
+                    f"ORDER BY n DESC, bucket LIMIT {rng.randint(1, 5)}"
+                ),
+                True,
+            )
         elif shape == 5:
             col = rng.choice(["a", "c"])
             yield f"SELECT DISTINCT {col} FROM dt{where()} ORDER BY {col} LIMIT {rng.randint(1, 15)}", True
@@ -91,16 +109,26 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]
         backends = {f"ds{i}": dbs[i] for i in range(4)}
         config = proxy_config(port, backends, {})
         config["databases"] = {
-            "two": {"default_backend": "ds0", "sharded_tables": {
-                "dt": {"column": "id", "algorithm": "mod", "nodes": ["ds0.dt2_0", "ds1.dt2_1"]}}},
-            "four": {"default_backend": "ds0", "sharded_tables": {
-                "dt": {"column": "id", "algorithm": "hash", "nodes": [f"ds{i}.dt4_{i}" for i in range(4)]}}},
+            "two": {
+                "default_backend": "ds0",
+                "sharded_tables": {"dt": {"column": "id", "algorithm": "mod", "nodes": ["ds0.dt2_0", "ds1.dt2_1"]}},
+            },
+            "four": {
+                "default_backend": "ds0",
+                "sharded_tables": {
+                    "dt": {"column": "id", "algorithm": "hash", "nodes": [f"ds{i}.dt4_{i}" for i in range(4)]}
+                },
+            },
         }
         proc = start_proxy(config, tmp_path_factory.mktemp("diff"))
         rows = _data(random.Random(7))
         for target in ("two", "four"):
-            with pymysql.connect(host="127.0.0.1", port=port, user=USER, password=PASSWORD, database=target,
-                                 autocommit=True) as conn, conn.cursor() as cur:
+            with (
+                pymysql.connect(
+                    host="127.0.0.1", port=port, user=USER, password=PASSWORD, database=target, autocommit=True
+                ) as conn,
+                conn.cursor() as cur,
+            ):
                 cur.execute(SCHEMA)
                 cur.executemany("INSERT INTO dt (id, a, b, c, d) VALUES (%s, %s, %s, %s, %s)", rows)
         with direct(dbs[4]) as conn, conn.cursor() as cur:
@@ -120,9 +148,12 @@ def test_generated_queries_match_an_unsharded_copy(setup: tuple[int, str], logic
     rng = random.Random({"two": 5, "four": 11}[logical])
     mismatches = []
     checked = 0
-    with direct(reference) as ref, pymysql.connect(
-        host="127.0.0.1", port=port, user=USER, password=PASSWORD, database=logical, autocommit=True
-    ) as prx:
+    with (
+        direct(reference) as ref,
+        pymysql.connect(
+            host="127.0.0.1", port=port, user=USER, password=PASSWORD, database=logical, autocommit=True
+        ) as prx,
+    ):
         for sql, ordered in _queries(rng, QUERIES):
             with ref.cursor() as rc, prx.cursor() as pc:
                 rc.execute(sql)

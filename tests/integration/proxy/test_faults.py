@@ -126,7 +126,6 @@ def test_commit_after_losing_one_backend_branch_commits_nothing(proxy: Proxy) ->
     asyncio.run(scenario())
 
 
-
 def test_reads_survive_pooled_connections_closed_by_the_server(proxy: Proxy) -> None:
     with proxy.connect() as conn, conn.cursor() as cur:
         cur.execute("DROP TABLE IF EXISTS items")

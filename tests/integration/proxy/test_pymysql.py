@@ -145,8 +145,9 @@ def test_broadcast_table_is_written_everywhere(items: Proxy) -> None:
         cur.execute("DROP TABLE IF EXISTS settings")
         cur.execute("CREATE TABLE settings (name VARCHAR(20) PRIMARY KEY, value INT)")
         assert cur.execute("INSERT INTO settings VALUES ('a', 1), ('b', 2)") == 2
-        cur.execute("SELECT i.id, s.value FROM items i JOIN settings s ON s.value = i.k WHERE i.id IN (1, 2)"
-                    " ORDER BY i.id")
+        cur.execute(
+            "SELECT i.id, s.value FROM items i JOIN settings s ON s.value = i.k WHERE i.id IN (1, 2) ORDER BY i.id"
+        )
         assert cur.fetchall() == ((1, 1), (2, 2))
     for database in items.databases:
         with direct(database) as d, d.cursor() as cur:

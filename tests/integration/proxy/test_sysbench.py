@@ -46,8 +46,7 @@ def test_sysbench_runs_with_zero_errors(proxy: Proxy, workload: str, ps_mode: st
     sysbench(proxy, workload, "prepare")
     # one thread: errors sysbench "ignores" (deadlocks between its own threads) cannot happen, so any error
     # counted here is the proxy's
-    report = sysbench(proxy, workload, "run", f"--db-ps-mode={ps_mode}", "--threads=1", "--events=300",
-                      "--time=0")
+    report = sysbench(proxy, workload, "run", f"--db-ps-mode={ps_mode}", "--threads=1", "--events=300", "--time=0")
     assert _count(report, "ignored errors") == 0
     assert _count(report, "reconnects") == 0
     assert _count(report, "transactions") == 300

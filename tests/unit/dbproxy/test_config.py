@@ -25,8 +25,7 @@ def test_good_config_parses() -> None:
     assert config.listen_port == 3307
     table = config.databases["app"].sharded_tables["t"]
     assert [n.backend for n in table.nodes] == ["ds0", "ds1"]
-    assert config.backend_dsn("ds1") == BackendDSN(host="127.0.0.1", port=3306, user="root", password="",
-                                                    database="s1")
+    assert config.backend_dsn("ds1") == BackendDSN(host="127.0.0.1", port=3306, user="root", password="", database="s1")
 
 
 @pytest.mark.parametrize(

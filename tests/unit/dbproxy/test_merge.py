@@ -36,8 +36,7 @@ def test_descending_and_hidden_order_column() -> None:
 
 def test_aggregates_and_avg_as_sum_over_count() -> None:
     spec = MergeSpec(
-        (Item("count", "n", 0), Item("sum", "s", 1), Item("min", "lo", 2), Item("max", "hi", 3),
-         Item("avg", "a", 4)),
+        (Item("count", "n", 0), Item("sum", "s", 1), Item("min", "lo", 2), Item("max", "hi", 3), Item("avg", "a", 4)),
         5,
         True,
     )
@@ -49,8 +48,9 @@ def test_aggregates_and_avg_as_sum_over_count() -> None:
 
 
 def test_group_by_merges_groups_and_orders_after() -> None:
-    spec = MergeSpec((Item("plain", "k", 0), Item("count", "n", 1)), 2, True, group=(0,),
-                     order=((1, True), (0, False)), limit=2)
+    spec = MergeSpec(
+        (Item("plain", "k", 0), Item("count", "n", 1)), 2, True, group=(0,), order=((1, True), (0, False)), limit=2
+    )
     shards = [[b("a", 1), b("b", 5)], [b("a", 3), b("c", 4)]]
     _, rows = merge_results(spec, [TXT, INT], shards, ())
     assert rows == [b("b", 5), b("a", 4)]

@@ -16,10 +16,16 @@ from dbproxy.router.normalize import normalize
         ("SELECT c FROM t WHERE id = -5", "SELECT c FROM t WHERE id = ?", [-5]),
         ("UPDATE t SET k=k-1 WHERE id IN (1, 2)", "UPDATE t SET k=k-? WHERE id IN (?, ?)", [1, 1, 2]),
         ("INSERT INTO t (id, c) VALUES (1, 'it\\'s')", "INSERT INTO t (id, c) VALUES (?, ?)", [1, b"it's"]),
-        ("SELECT 1, c FROM t WHERE d > 2.50 ORDER BY 1 LIMIT 10", "SELECT 1, c FROM t WHERE d > ? ORDER BY 1 LIMIT ?",
-         [Decimal("2.50"), 10]),
-        ("SELECT a, COUNT(*) FROM t WHERE a > 0 GROUP BY 1 HAVING COUNT(*) > 3",
-         "SELECT a, COUNT(*) FROM t WHERE a > ? GROUP BY 1 HAVING COUNT(*) > ?", [0, 3]),
+        (
+            "SELECT 1, c FROM t WHERE d > 2.50 ORDER BY 1 LIMIT 10",
+            "SELECT 1, c FROM t WHERE d > ? ORDER BY 1 LIMIT ?",
+            [Decimal("2.50"), 10],
+        ),
+        (
+            "SELECT a, COUNT(*) FROM t WHERE a > 0 GROUP BY 1 HAVING COUNT(*) > 3",
+            "SELECT a, COUNT(*) FROM t WHERE a > ? GROUP BY 1 HAVING COUNT(*) > ?",
+            [0, 3],
+        ),
         (
             "SELECT * FROM t WHERE d = DATE '2020-01-01' AND e = 1",
             "SELECT * FROM t WHERE d = DATE '2020-01-01' AND e = ?",

@@ -41,8 +41,14 @@ def test_execute_nulls_and_dates() -> None:
 
 @pytest.mark.parametrize(
     ("value", "literal"),
-    [(None, "NULL"), (5, "5"), (b"it's", "'it\\'s'"), (b"\xff", "X'ff'"), (1.5, "1.5"),
-     (datetime.date(2024, 1, 2), "'2024-01-02'")],
+    [
+        (None, "NULL"),
+        (5, "5"),
+        (b"it's", "'it\\'s'"),
+        (b"\xff", "X'ff'"),
+        (1.5, "1.5"),
+        (datetime.date(2024, 1, 2), "'2024-01-02'"),
+    ],
 )
 def test_sql_literals(value: object, literal: str) -> None:
     assert sql_literal(value) == literal  # type: ignore[arg-type]
