@@ -206,7 +206,7 @@ class PgStore:
     async def branch_failed(self, gid: str, branch_id: str, error: str, retry_in: float) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(Q["branch_failed"], gid, branch_id, error, retry_in)
-            await conn.execute(Q["add_event"], gid, branch_id, "phase2_failed", error)
+            await conn.execute(Q["add_event"], gid, branch_id, "phase2_failed", f"{error} [retry in {retry_in:g}s]")
 
     async def transaction_failed(self, gid: str, owner: str, retry_in: float) -> int | None:
         value: Any = await self.pool.fetchval(Q["transaction_failed"], gid, owner, retry_in)
