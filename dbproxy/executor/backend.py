@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from dbproxy.config import BackendDSN
 from dbproxy.errors import BackendError, BackendUnavailable
-from dbproxy.protocol.constants import BACKEND_CAPABILITIES, Capabilities
+from dbproxy.protocol.constants import BACKEND_CAPABILITIES, MAX_PACKET, Capabilities
 from dbproxy.protocol.packets import (
     MORE_RESULTS,
     SESSION_STATUS_MASK,
@@ -261,6 +261,7 @@ class BackendConnection:
         remaining = 0
         outcome = RelayOutcome()
         soff = -1
+        continued = False
         try:
             while True:
                 if len(buf) - pos < 4:
@@ -280,6 +281,12 @@ class BackendConnection:
                         end = 4 + length
                     await stream.fill()
                     continue
+                if continued:
+                    # the rest of a payload of 16 MiB or more: part of the packet before, nothing to classify
+                    continued = length == MAX_PACKET
+                    pos = end
+                    continue
+                continued = length == MAX_PACKET
                 head = buf[pos + 4] if length else 0
                 terminal = False
                 if state == 0:
