@@ -48,11 +48,11 @@ def test_ok_is_relayed_with_session_status_and_counts() -> None:
 
 def test_rows_larger_than_a_packet_do_not_end_the_result_early() -> None:
     col = Column("c", ColumnType.LONG_BLOB).payload()
-    big = b"x" * (MAX_PACKET + 3)
+    big = b"x" * MAX_PACKET
     row = lenenc_int(len(big)) + big
-    # the row spans two packets; the second is short and starts with 0xfe, like an EOF would
-    assert row[MAX_PACKET:][0:1] != b"\xfe"
+    # the row spans two packets; the second is 4 bytes long and starts with 0xfe, exactly like an EOF
     row = row[:MAX_PACKET] + b"\xfe" + row[MAX_PACKET + 1 :]
+    assert len(row) - MAX_PACKET == 4
     parts = [frame(lenenc_int(1), 1), frame(col, 2), frame(eof_payload(0x0002), 3)]
     parts.append(MAX_PACKET.to_bytes(3, "little") + b"\x04" + row[:MAX_PACKET])
     rest = row[MAX_PACKET:]
