@@ -62,10 +62,11 @@ async def _databases(settings: DemoSettings) -> tuple[str | None, dict[str, str]
         }
         return None, banks, f"embedded PostgreSQL in {settings.data_dir}"
     admin = server_database_url(settings.store, "postgres")
-    banks = {
-        name: await embedded.ensure_database(admin, f"txc_demo_{name.replace('-', '_')}", recreate=True)
-        for name in BANKS
-    }
+    store_db = settings.store.partition("?")[0].rsplit("/", 1)[1]
+    await embedded.ensure_database(admin, store_db)  # a demo may name a database that does not exist yet
+    banks = {}
+    for name in BANKS:
+        banks[name] = await embedded.ensure_database(admin, f"txc_demo_{name.replace('-', '_')}", recreate=True)
     await asyncio.to_thread(upgrade, settings.store)
     return settings.store, banks, "the PostgreSQL at --store"
 
