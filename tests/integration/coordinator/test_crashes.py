@@ -44,7 +44,7 @@ async def test_caller_killed_after_tries_is_timed_out_and_cancelled(
     cluster.bank("bank-a", db_a, "A=100")
     cluster.bank("bank-b", db_b, "B=100")
     caller = start_process(
-        [sys.executable, "-m", "tests.integration.coordinator.caller", cluster.registry, "2"], tmp_path, "caller"
+        [sys.executable, "-m", "tests.integration.coordinator.caller", cluster.registry, "4"], tmp_path, "caller"
     )
     cluster.processes.append(caller)
 

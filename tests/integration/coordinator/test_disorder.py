@@ -21,7 +21,7 @@ async def test_a_cancel_before_its_try_makes_the_late_try_refused_and_balances_u
 ) -> None:
     _, address = cluster.coordinator()
     db_a = await new_db()
-    cluster.bank("bank-a", db_a, "A=100", "--hold-try", "2")  # every try is held back 2 s on the way in
+    cluster.bank("bank-a", db_a, "A=100", "--hold-try", "4")  # every try is held back 4 s on the way in
     async with cluster.client() as client:
         tx = client.transaction(timeout=30)
         late_try = asyncio.create_task(tx.call(debit.on("bank-a"), account="A", amount=40))
