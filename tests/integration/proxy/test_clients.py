@@ -113,6 +113,11 @@ def test_sqlalchemy_core(proxy: Proxy) -> None:
             conn.execute(orders.delete().where(orders.c.id > 20))
         with engine.connect() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(orders)).scalar_one() == 20
+        # reflection sees the logical table, whose shards are physical tables with other names
+        inspector = sa.inspect(engine)
+        assert "orders" in inspector.get_table_names()
+        reflected = sa.Table("orders", sa.MetaData(), autoload_with=engine)
+        assert reflected.c.keys() == ["id", "item_id", "amount"]
         metadata.drop_all(engine)
     finally:
         engine.dispose()
