@@ -122,6 +122,9 @@ class Session(StatementExecution):
                 elif cmd == Commands.COM_STMT_CLOSE:
                     self.statements.pop(struct.unpack_from("<I", payload, 1)[0], None)
                 elif cmd == Commands.COM_STMT_RESET:
+                    stmt = self.statements.get(struct.unpack_from("<I", payload, 1)[0])
+                    if stmt is not None:
+                        stmt.long_data = False  # what RESET discards: long data sent for the next execute
                     self._ok()
                 elif cmd == Commands.COM_STMT_SEND_LONG_DATA:
                     # no response is sent for it; the execute that follows is refused (values must come inline)
