@@ -123,6 +123,7 @@ class Database(_Model):
 
 
 class PoolSettings(_Model):
+    max_connections: int = Field(default=128, ge=1)  # per backend; mind the server's max_connections
     max_idle: int = Field(default=64, ge=0)
     connect_timeout: float = Field(default=3.0, gt=0)
     # innodb_lock_wait_timeout (seconds) for the proxy's backend sessions. Two transactions that lock rows on

@@ -3,20 +3,27 @@ FOUND_ROWS, character set and the session variables replayed on them."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+
 from dbproxy.config import BackendDSN, PoolSettings, ProxyConfig
-from dbproxy.errors import BackendUnavailable
+from dbproxy.errors import BackendUnavailable, ProxyError
 from dbproxy.executor.backend import BackendConnection
 
 PoolKey = tuple[bool, int, tuple[str, ...]]
 
 
 class BackendPool:
+    """At most ``max_connections`` connections to one backend; a session that finds none free waits up to
+    ``connect_timeout`` for one (connections pinned by open transactions only come back at COMMIT/ROLLBACK)."""
+
     def __init__(self, name: str, dsn: BackendDSN, settings: PoolSettings) -> None:
         self.name = name
         self.dsn = dsn
         self.settings = settings
         self.idle: dict[PoolKey, list[BackendConnection]] = {}
         self.open = 0
+        self._waiters: deque[asyncio.Future[None]] = deque()
 
     def try_acquire(self, found_rows: bool, charset: int, session_vars: tuple[str, ...]) -> BackendConnection | None:
         """An idle connection, without awaiting (the common case on the hot path)."""
@@ -26,19 +33,44 @@ class BackendPool:
             if conn.usable():
                 conn.released = False
                 return conn
-            conn.close()
-            self.open -= 1
+            self._forget(conn)
         return None
 
     async def acquire(self, found_rows: bool, charset: int, session_vars: tuple[str, ...]) -> BackendConnection:
         conn = self.try_acquire(found_rows, charset, session_vars)
         if conn is not None:
-            conn.released = False
             return conn
-        conn = await BackendConnection.connect(
-            self.name, self.dsn, charset=charset, found_rows=found_rows, timeout=self.settings.connect_timeout
-        )
-        self.open += 1
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.connect_timeout
+        while self.open >= self.settings.max_connections:
+            if self._evict_idle():
+                break  # an idle connection of another kind made room
+            waiter: asyncio.Future[None] = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise ProxyError(
+                    f"Too many connections to backend '{self.name}': all {self.settings.max_connections} are in use"
+                    f" (pool.max_connections); waited {self.settings.connect_timeout:g} s",
+                    code=1040,
+                    sqlstate="08004",
+                ) from None
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+            conn = self.try_acquire(found_rows, charset, session_vars)
+            if conn is not None:
+                return conn
+        self.open += 1  # the slot is taken before connecting, so concurrent connects cannot exceed the limit
+        try:
+            conn = await BackendConnection.connect(
+                self.name, self.dsn, charset=charset, found_rows=found_rows, timeout=self.settings.connect_timeout
+            )
+        except BaseException:
+            self.open -= 1
+            self._wake()
+            raise
         try:
             if self.settings.lock_wait_timeout is not None:
                 await conn.execute(f"SET SESSION innodb_lock_wait_timeout = {int(self.settings.lock_wait_timeout)}")
@@ -49,6 +81,24 @@ class BackendPool:
             raise
         conn.session_vars = session_vars
         return conn
+
+    def _evict_idle(self) -> bool:
+        for idle in self.idle.values():
+            if idle:
+                self._forget(idle.pop())
+                return True
+        return False
+
+    def _wake(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+
+    def _forget(self, conn: BackendConnection) -> None:
+        conn.close()
+        self.open -= 1
 
     def release(self, conn: BackendConnection) -> None:
         """Return a connection after a statement; one that is broken or mid-transaction is closed instead."""
@@ -64,10 +114,11 @@ class BackendPool:
             self.discard(conn)
             return
         idle.append(conn)
+        self._wake()
 
     def discard(self, conn: BackendConnection) -> None:
-        conn.close()
-        self.open -= 1
+        self._forget(conn)
+        self._wake()
 
     def close(self) -> None:
         for idle in self.idle.values():
