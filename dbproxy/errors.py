@@ -76,6 +76,13 @@ class BackendUnavailable(ProxyError):
         self.backend = backend
 
 
+class TooManyConnections(ProxyError):
+    """Every connection the pool may open to a backend is in use (ER_CON_COUNT_ERROR)."""
+
+    code = 1040
+    sqlstate = "08004"
+
+
 class BackendError(ProxyError):
     """An error packet a backend returned while the proxy needed its result (scatter, commit)."""
 

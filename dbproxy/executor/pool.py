@@ -7,7 +7,7 @@ import asyncio
 from collections import deque
 
 from dbproxy.config import BackendDSN, PoolSettings, ProxyConfig
-from dbproxy.errors import BackendUnavailable, ProxyError
+from dbproxy.errors import BackendUnavailable, TooManyConnections
 from dbproxy.executor.backend import BackendConnection
 
 PoolKey = tuple[bool, int, tuple[str, ...]]
@@ -50,11 +50,9 @@ class BackendPool:
             try:
                 await asyncio.wait_for(waiter, max(0.0, deadline - loop.time()))
             except TimeoutError:
-                raise ProxyError(
+                raise TooManyConnections(
                     f"Too many connections to backend '{self.name}': all {self.settings.max_connections} are in use"
-                    f" (pool.max_connections); waited {self.settings.connect_timeout:g} s",
-                    code=1040,
-                    sqlstate="08004",
+                    f" (pool.max_connections); waited {self.settings.connect_timeout:g} s"
                 ) from None
             finally:
                 if waiter in self._waiters:
