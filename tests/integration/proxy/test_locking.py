@@ -66,6 +66,9 @@ def test_deadlock_on_one_backend_rolls_back_the_whole_transaction(rows: Proxy) -
     a, b = rows.connect(), rows.connect()
     try:
         ca, cb = a.cursor(), b.cursor()
+        for cur in (ca, cb):
+            # replayed on the session's backend connections: the deadlock, not a timeout, must end the wait
+            cur.execute("SET SESSION innodb_lock_wait_timeout = 30")
         a.begin()
         b.begin()
         ca.execute("UPDATE items SET k = 10 WHERE id = 2")  # shard 0, A only
