@@ -40,3 +40,18 @@ class InvalidState(CoordinatorError):
         self.gid = gid
         self.state = state
         self.operation = operation
+
+
+class TransactionTimedOut(CoordinatorError):
+    """A commit arrived after the transaction's deadline: it was rolled back instead."""
+
+    def __init__(self, gid: str) -> None:
+        super().__init__(
+            f"global transaction {gid!r} passed its timeout before commit and is rolled back; "
+            "retry the business operation as a new transaction (or give it a longer timeout)"
+        )
+        self.gid = gid
+
+
+class InvalidArgument(CoordinatorError):
+    """A request field is malformed; the message names the field."""

@@ -14,8 +14,15 @@ import grpc
 
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
-from txcoord.engine.coordinator import Coordinator, InvalidArgument, TransactionTimedOut
-from txcoord.errors import CoordinatorError, InvalidState, StoreError, TransactionNotFound
+from txcoord.engine.coordinator import Coordinator
+from txcoord.errors import (
+    CoordinatorError,
+    InvalidArgument,
+    InvalidState,
+    StoreError,
+    TransactionNotFound,
+    TransactionTimedOut,
+)
 from txcoord.model import Branch, Event, Transaction, TxState
 
 log = logging.getLogger(__name__)

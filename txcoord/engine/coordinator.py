@@ -9,11 +9,10 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.engine.recovery import Recovery
-from txcoord.errors import CoordinatorError, InvalidState, TransactionNotFound
+from txcoord.errors import InvalidArgument, InvalidState, TransactionNotFound, TransactionTimedOut
 from txcoord.model import Event, Phase2, Transaction, TxState
 from txcoord.store.base import Store
 
@@ -21,21 +20,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0
 MAX_TIMEOUT = 24 * 3600.0
-
-
-class TransactionTimedOut(CoordinatorError):
-    """A commit arrived after the transaction's deadline: it was rolled back instead."""
-
-    def __init__(self, gid: str) -> None:
-        super().__init__(
-            f"global transaction {gid!r} passed its timeout before commit and is rolled back; "
-            "retry the business operation as a new transaction (or give it a longer timeout)"
-        )
-        self.gid = gid
-
-
-class InvalidArgument(CoordinatorError):
-    """A request field is malformed; the message names the field."""
 
 
 def _validate_gid(gid: str) -> None:
@@ -171,6 +155,3 @@ class Coordinator:
         if not 0 < limit <= 10_000:
             raise InvalidArgument(f"limit: must be in 1..10000, got {limit}")
         return await self.store.list_transactions(state, limit), await self.store.counts()
-
-    def describe(self) -> dict[str, Any]:
-        return {"node": self.node_id, "driving": len(self.driver.active)}
