@@ -144,7 +144,7 @@ def test_reads_survive_pooled_connections_closed_by_the_server(proxy: Proxy) -> 
                 acur.execute(f"KILL {backend_id}")
         cur.execute("SELECT k FROM items WHERE id = 1")
         assert cur.fetchall() == ((1,),)
-    time.sleep(0.3)  # give the proxy's event loop time to see the other killed connections close
+    time.sleep(1.0)  # give the proxy's event loop time to see the other killed connections close
     with proxy.connect() as conn, conn.cursor() as cur:
         # writes are not retried, but idle connections the server closed are no longer handed out
         cur.execute("UPDATE items SET k = 3 WHERE id IN (1, 2)")
