@@ -107,6 +107,9 @@ class StatementExecution:
             if isinstance(ddl_table, str):
                 self.server.keys.forget((self.db or "", ddl_table))
         nodes = plan.choose(params) or [0]
+        if plan.extra.get("system"):
+            await self._system_query(plan, params, req)
+            return
         if len(nodes) == 1:
             target = plan.targets[nodes[0]]
             if req is None or target.relayable:
@@ -128,6 +131,25 @@ class StatementExecution:
         if plan.extra.get("broadcast_write"):
             results = results[:1]  # every copy changed the same rows: report one copy's counts
         self._reply(plan, results, params, binary=req is not None)
+
+    async def _system_query(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
+        """information_schema and friends, answered by the default backend, with physical names translated
+        to logical ones (rows that become identical, like two shards of one table, are shown once)."""
+        db = self.server.schema.get(self.db)
+        (result,) = await self._run_text(plan, [0], params, merge=False)
+        if db is None or not result.columns:
+            self._reply(plan, [result], params, binary=req is not None)
+            return
+        names = db.logical_names()
+        rows: list[list[bytes | None]] = []
+        seen: set[tuple[bytes | None, ...]] = set()
+        for row in result.rows:
+            mapped = [names.get(v, v) if v is not None else None for v in row]
+            key = tuple(mapped)
+            if key not in seen:
+                seen.add(key)
+                rows.append(mapped)
+        self._send_result(result.columns, rows, req is not None)
 
     async def _atomically(self, work: Coroutine[Any, Any, list[Result]]) -> list[Result]:
         """Run a write that spans several nodes as one statement would run in MySQL: all or nothing. Outside a

@@ -145,7 +145,17 @@ class Planner:
                 return Plan(Kind.LOCAL, local="forward_any", extra={"sql": sql})
             # information_schema answers come from the default backend: a filter on the logical database name
             # must name its physical database there
-            strings = {db.name: db.default_database} if system else None
+            strings = None
+            if system:
+                strings = {db.name: db.default_database}
+                # a filter on a sharded table's logical name means its shard on the default backend
+                strings.update(
+                    {
+                        logical.decode(): physical.decode()
+                        for physical, logical in db.logical_names().items()
+                        if logical.decode() != db.name
+                    }
+                )
             template = rewrite(sql, tokens, {}, set(), strings=strings)
             return Plan(
                 Kind.ROUTE,

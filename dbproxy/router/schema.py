@@ -48,6 +48,16 @@ class LogicalDatabase:
             if node.backend == backend
         }
 
+    def logical_names(self) -> dict[bytes, bytes]:
+        """What information_schema answers from the default backend are translated back with: its physical
+        database and the physical shard tables it holds, to the logical names."""
+        names = {self.default_database.encode(): self.name.encode()}
+        for info in self.sharded.values():
+            for node in info.config.nodes:
+                if node.backend == self.default_backend:
+                    names[node.table.encode()] = info.name.encode()
+        return names
+
 
 class LogicalSchema:
     def __init__(self, config: ProxyConfig) -> None:

@@ -77,9 +77,15 @@ def test_show_and_describe_present_the_logical_schema(items: Proxy) -> None:
         assert cur.fetchall() == (("app",),)
         cur.execute("SELECT @@version_comment")
         assert cur.fetchone() is not None
-        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'app'")
-        (count,) = cur.fetchone()
-        assert count >= 1  # the default backend's tables, found under the logical name
+        cur.execute("SELECT table_schema, table_name FROM information_schema.tables WHERE table_schema = 'app'")
+        found = set(cur.fetchall())
+        assert ("app", "items") in found  # the shard on the default backend, under its logical names
+        assert not any(name.startswith("items_") for _, name in found)
+        cur.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'app' AND table_name = 'items'"
+            " ORDER BY ordinal_position"
+        )
+        assert [r[0] for r in cur.fetchall()] == ["id", "k", "name"]
 
 
 def test_alter_table_reaches_every_shard(items: Proxy) -> None:
