@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from dbproxy.errors import NoDatabaseSelected, ProxyError
 from dbproxy.protocol.constants import ColumnType
 from dbproxy.protocol.packets import Column
-from dbproxy.router.plan import Kind, Plan, Target
+from dbproxy.router.plan import Plan, Target
 from dbproxy.router.template import Template
 
 if TYPE_CHECKING:
@@ -73,5 +73,3 @@ class LocalHandlers:
             rows.append([name.encode(), tables[name]] if full else [name.encode()])
         session._send_result(columns, rows, binary)
 
-
-__all__ = ["Kind", "LocalHandlers"]
