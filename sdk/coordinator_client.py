@@ -76,6 +76,11 @@ class CoordinatorClient:
         self._services: dict[str, ServiceClient] = {}
         self._session = Session(self.stub) if session else None
 
+    @property
+    def session(self) -> Session | None:
+        """The session stream (None with ``session=False``); its ``requests`` / ``writes`` count traffic."""
+        return self._session
+
     async def __aenter__(self) -> CoordinatorClient:
         return self
 

@@ -29,10 +29,24 @@ class Session:
         self._pending: dict[int, asyncio.Future[pb.SessionReply]] = {}
         self._outbox: asyncio.Queue[pb.SessionRequest | None] | None = None
         self._reader: asyncio.Task[None] | None = None
+        self.requests = 0  # requests sent
+        self.writes = 0  # stream messages that carried them
 
-    async def _requests(self, outbox: asyncio.Queue[pb.SessionRequest | None]) -> AsyncIterator[pb.SessionRequest]:
+    async def _requests(self, outbox: asyncio.Queue[pb.SessionRequest | None]) -> AsyncIterator[pb.SessionRequests]:
+        """One message per wake-up, carrying every request queued by then."""
         while (req := await outbox.get()) is not None:
-            yield req
+            batch = [req]
+            more: pb.SessionRequest | None = req
+            while not outbox.empty():
+                more = outbox.get_nowait()
+                if more is None:
+                    break
+                batch.append(more)
+            self.requests += len(batch)
+            self.writes += 1
+            yield pb.SessionRequests(requests=batch)
+            if more is None:
+                return
 
     def _open(self) -> asyncio.Queue[pb.SessionRequest | None]:
         if self._outbox is None:
@@ -45,10 +59,11 @@ class Session:
     async def _read(self, call: Any, outbox: asyncio.Queue[pb.SessionRequest | None]) -> None:
         error: RpcError
         try:
-            async for reply in call:
-                future = self._pending.get(reply.id)
-                if future is not None and not future.done():
-                    future.set_result(reply)
+            async for replies in call:
+                for reply in replies.replies:
+                    future = self._pending.get(reply.id)
+                    if future is not None and not future.done():
+                        future.set_result(reply)
             error = RpcError(grpc.StatusCode.UNAVAILABLE, "coordinator closed the session stream")
         except grpc.aio.AioRpcError as exc:
             error = translate_error(exc)

@@ -185,17 +185,18 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             replies.put_nowait(pb.SessionReply(id=req.id, code=status_of(exc).value[0], message=str(exc)))
 
     async def Session(
-        self, request_iterator: AsyncIterator[pb.SessionRequest], context: grpc.aio.ServicerContext
-    ) -> AsyncIterator[pb.SessionReply]:
+        self, request_iterator: AsyncIterator[pb.SessionRequests], context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.SessionReplies]:
         replies: asyncio.Queue[pb.SessionReply | None] = asyncio.Queue()
         inflight: set[asyncio.Task[None]] = set()
 
         async def pump() -> None:
             try:
-                async for req in request_iterator:
-                    task = asyncio.create_task(self._session_one(req, replies))
-                    inflight.add(task)
-                    task.add_done_callback(inflight.discard)
+                async for batch in request_iterator:
+                    for req in batch.requests:
+                        task = asyncio.create_task(self._session_one(req, replies))
+                        inflight.add(task)
+                        task.add_done_callback(inflight.discard)
                 if inflight:
                     await asyncio.gather(*inflight, return_exceptions=True)
             finally:
@@ -204,7 +205,17 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         reader = asyncio.create_task(pump())
         try:
             while (reply := await replies.get()) is not None:
-                yield reply
+                ready = [reply]  # with every other reply ready by now: one stream write for all of them
+                finished = False
+                while not replies.empty():
+                    more = replies.get_nowait()
+                    if more is None:
+                        finished = True
+                        break
+                    ready.append(more)
+                yield pb.SessionReplies(replies=ready)
+                if finished:
+                    break
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
