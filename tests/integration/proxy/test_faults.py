@@ -161,3 +161,24 @@ def test_autocommit_write_over_several_shards_is_all_or_nothing(proxy: Proxy) ->
             cur.execute("INSERT INTO items (id, k) VALUES (2, 2), (1, 1)")
         cur.execute("SELECT id FROM items ORDER BY id")
         assert cur.fetchall() == ((1,),)
+
+
+def test_sigterm_stops_the_proxy_and_rolls_back_open_transactions(
+    two_shards: list[str], tmp_path: Path, processes: list[ManagedProcess]
+) -> None:
+    port = free_port()
+    config = proxy_config(port, {"ds0": two_shards[0], "ds1": two_shards[1]}, {"items": mod_table("id", 2, "items")})
+    proc = start_proxy(config, tmp_path)
+    processes.append(proc)
+    proxy = Proxy(port, two_shards, proc, config)
+    with proxy.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE items (id INT PRIMARY KEY)")
+    client = proxy.connect()
+    client.begin()
+    client.cursor().execute("INSERT INTO items (id) VALUES (1), (2)")
+    assert proc.terminate() == 0
+    client.close()
+    for database, table in zip(two_shards, ("items_0", "items_1"), strict=True):
+        with direct(database) as d, d.cursor() as cur:
+            cur.execute(f"SELECT COUNT(*) FROM {table}")
+            assert cur.fetchone() == (0,)
