@@ -15,18 +15,37 @@ from txcoord.sql_queries import load_queries
 
 
 def test_public_api_of_sdk_changes_only_on_purpose() -> None:
-    assert set(sdk.__all__) >= {
+    assert sorted(sdk.__all__) == [
         "ActionNotFound",
+        "BarrierOutcome",
+        "BarrierRefused",
         "ChannelPool",
         "ConfigError",
+        "CoordinatorClient",
+        "Endpoint",
+        "GlobalTransaction",
+        "Lease",
+        "MySqlBarrier",
+        "NoEndpoints",
+        "Participant",
+        "PgBarrier",
         "RegistryClient",
+        "RegistryError",
+        "RollbackOnly",
         "RpcError",
         "RpcServer",
         "ServiceClient",
         "ServiceHost",
+        "TccAction",
+        "TccArgumentError",
+        "TccContext",
+        "TccDefinitionError",
+        "TryFailed",
         "TxcError",
+        "current_gid",
+        "tcc",
         "txn_context",
-    }
+    ]
     for name in sdk.__all__:
         assert hasattr(sdk, name), name
 
