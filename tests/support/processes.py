@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,6 +60,19 @@ class ManagedProcess:
                 last = str(exc.code())
             time.sleep(0.05)
         raise TimeoutError(f"{self.args} not SERVING at {address} after {timeout}s ({last}):\n{self.output()}")
+
+    def wait_listening(self, port: int, host: str = "127.0.0.1", timeout: float = 20.0) -> None:
+        """Block until something accepts TCP connections on ``host:port`` (for non-gRPC servers such as dbproxy)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.args} exited with {self.popen.returncode}:\n{self.output()}")
+            try:
+                with socket.create_connection((host, port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"{self.args} not listening on {host}:{port} after {timeout}s:\n{self.output()}")
 
     def kill(self) -> None:
         """SIGKILL: no cleanup code runs, exactly like a crash."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,17 +25,8 @@ LOGICAL_DB = "app"
 
 
 def wait_port(proc: ManagedProcess, port: int, timeout: float = 20.0) -> None:
-    """Block until something accepts connections on ``port`` (the proxy prints its address when it does)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not proc.alive():
-            raise RuntimeError(f"dbproxy exited with {proc.popen.returncode}:\n{proc.output()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"dbproxy not listening on {port}:\n{proc.output()}")
+    """Block until the proxy accepts connections on ``port``."""
+    proc.wait_listening(port, timeout=timeout)
 
 
 def proxy_config(
