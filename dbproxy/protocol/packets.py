@@ -9,8 +9,10 @@ from typing import Any
 
 from dbproxy.protocol.constants import MAX_PACKET, ColumnType, ServerStatus
 
-_INT_LAYOUTS = {
-    ColumnType.TINY: (1, "b", "B"),
+# Binary-protocol integer columns: (width, signed struct format, unsigned struct format).
+# Shared by result rows (here) and prepared-statement parameters (params.py).
+INT_LAYOUTS = {
+    ColumnType.TINY: (1, "<b", "<B"),
     ColumnType.SHORT: (2, "<h", "<H"),
     ColumnType.YEAR: (2, "<h", "<H"),
     ColumnType.LONG: (4, "<i", "<I"),
@@ -217,7 +219,7 @@ def _binary_temporal(text: bytes, type_: int) -> bytes:
 
 def _encoder(col: Column) -> Any:
     t = col.type
-    layout = _INT_LAYOUTS.get(t)  # type: ignore[call-overload]
+    layout = INT_LAYOUTS.get(t)  # type: ignore[call-overload]
     if layout is not None:
         packer = struct.Struct(layout[2] if col.unsigned else layout[1]).pack
         return lambda v: packer(int(v))

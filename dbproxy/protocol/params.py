@@ -9,17 +9,12 @@ from decimal import Decimal
 
 from dbproxy.errors import ProxyError
 from dbproxy.protocol.constants import ColumnType
-from dbproxy.protocol.packets import read_lenenc
+from dbproxy.protocol.packets import INT_LAYOUTS, read_lenenc
 
 ParamValue = int | float | bytes | Decimal | datetime.date | datetime.datetime | datetime.timedelta | None
 
 _FIXED = {
-    ColumnType.TINY: (1, "<b", "<B"),
-    ColumnType.SHORT: (2, "<h", "<H"),
-    ColumnType.YEAR: (2, "<h", "<H"),
-    ColumnType.LONG: (4, "<i", "<I"),
-    ColumnType.INT24: (4, "<i", "<I"),
-    ColumnType.LONGLONG: (8, "<q", "<Q"),
+    **INT_LAYOUTS,
     ColumnType.FLOAT: (4, "<f", "<f"),
     ColumnType.DOUBLE: (8, "<d", "<d"),
 }
