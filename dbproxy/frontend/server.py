@@ -1,4 +1,4 @@
-"""The listening server: accepts clients and gives each a Session over shared pools and the plan cache."""
+"""The listening server: accepts clients and gives each a Session over the shared ProxyContext."""
 
 from __future__ import annotations
 
@@ -8,14 +8,9 @@ import logging
 import socket
 
 from dbproxy.config import ProxyConfig
-from dbproxy.executor.keys import KeyGenerator
-from dbproxy.executor.pool import Pools
-from dbproxy.frontend.local import LocalHandlers
+from dbproxy.context import ProxyContext
 from dbproxy.frontend.session import Session
-from dbproxy.plan_cache import PlanCache
-from dbproxy.router.planner import Planner
-from dbproxy.router.schema import LogicalSchema
-from dbproxy.transactions import Committer, SequentialCommitter
+from dbproxy.transactions import Committer
 
 log = logging.getLogger("dbproxy")
 
@@ -25,12 +20,7 @@ class ProxyServer:
 
     def __init__(self, config: ProxyConfig, committer: Committer | None = None) -> None:
         self.config = config
-        self.schema = LogicalSchema(config)
-        self.plans = PlanCache(Planner(self.schema))
-        self.pools = Pools(config)
-        self.committer: Committer = committer or SequentialCommitter()
-        self.keys = KeyGenerator()
-        self.local = LocalHandlers()
+        self.context = ProxyContext.build(config, committer)
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
@@ -51,7 +41,7 @@ class ProxyServer:
         if task is not None:
             self._sessions.add(task)
         try:
-            await Session(self, reader, writer, next(self._ids)).run()
+            await Session(self.context, reader, writer, next(self._ids)).run()
         finally:
             if task is not None:
                 self._sessions.discard(task)
@@ -70,4 +60,4 @@ class ProxyServer:
             task.cancel()
         if self._sessions:
             await asyncio.gather(*self._sessions, return_exceptions=True)
-        self.pools.close()
+        self.context.pools.close()

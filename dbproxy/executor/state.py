@@ -1,0 +1,40 @@
+"""The state of one client session, in one place: who it is, its database, autocommit, character set, the
+session variables it set (replayed on every backend connection it uses) and its bound transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dbproxy.protocol.constants import ServerStatus
+from dbproxy.transactions import SessionTransaction
+
+_IN_TRANS = int(ServerStatus.SERVER_STATUS_IN_TRANS)
+_AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)
+
+
+@dataclass(slots=True)
+class SessionState:
+    conn_id: int
+    txn: SessionTransaction
+    user: str = ""
+    database: str | None = None
+    autocommit: bool = True
+    charset: int = 45  # the client's collation id (handshake or SET NAMES)
+    found_rows: bool = False  # CLIENT_FOUND_ROWS: backend connections must be opened with the same flag
+    variables: tuple[str, ...] = ()  # SET statements, in order, replayed on backend connections
+    last_insert_id: int = 0
+
+    @property
+    def status(self) -> int:
+        """The server status bits every OK/EOF this session sends carries."""
+        return (_AUTOCOMMIT if self.autocommit else 0) | (_IN_TRANS if self.txn.active else 0)
+
+    @property
+    def literal_sql_mode(self) -> bool:
+        """sql_mode was set: ANSI_QUOTES/NO_BACKSLASH_ESCAPES may change what a literal is."""
+        return any("sql_mode" in v.lower() for v in self.variables)
+
+    def reset(self) -> None:
+        """COM_RESET_CONNECTION: back to a fresh session's settings (the transaction is ended by the caller)."""
+        self.variables = ()
+        self.autocommit = True
