@@ -132,12 +132,33 @@ class PoolSettings(_Model):
     lock_wait_timeout: int | None = Field(default=None, ge=1)
 
 
+class Limits(_Model):
+    """What one client may make the proxy hold or wait for (MySQL's names where MySQL has the setting)."""
+
+    max_allowed_packet: int = Field(default=16 * 1024 * 1024, ge=1024)  # bytes of one command, after login
+    max_packet_before_login: int = Field(default=16 * 1024, ge=512)  # bytes of the handshake response
+    handshake_timeout: float = Field(default=10.0, gt=0)  # seconds from connect to logged in
+    wait_timeout: int = Field(default=28800, ge=1)  # seconds a logged-in client may idle (SET wait_timeout)
+    max_connections: int = Field(default=1000, ge=1)  # client connections; beyond it error 1040
+    max_parse_depth: int = Field(default=100, ge=8)  # nesting of parentheses in a statement
+
+
+class UserSpec(_Model):
+    """A proxy user. ``databases`` maps each logical database it may use to ``read_write`` or ``read_only``;
+    omitted, the user may use every logical database, read-write (the form ``user: password`` means that)."""
+
+    password: str
+    databases: dict[str, Literal["read_write", "read_only"]] | None = None
+    require_tls: bool = False
+
+
 class ProxyConfig(_Model):
     listen: str = "127.0.0.1:3307"
-    users: dict[str, str] = Field(min_length=1)
+    users: dict[str, str | UserSpec] = Field(min_length=1)
     backends: dict[str, str] = Field(min_length=1)
     databases: dict[str, Database] = Field(min_length=1)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+    limits: Limits = Field(default_factory=Limits)
 
     @field_validator("listen")
     @classmethod
@@ -154,8 +175,21 @@ class ProxyConfig(_Model):
             BackendDSN.parse(dsn)
         return value
 
+    def user(self, name: str) -> UserSpec | None:
+        spec = self.users.get(name)
+        return UserSpec(password=spec) if isinstance(spec, str) else spec
+
     @model_validator(mode="after")
     def _backends_exist(self) -> ProxyConfig:
+        known = {d.lower() for d in self.databases}
+        for user, spec in self.users.items():
+            if isinstance(spec, UserSpec):
+                for granted in spec.databases or {}:
+                    if granted.lower() not in known:
+                        raise ValueError(
+                            f"users.{user}.databases: unknown logical database {granted!r}"
+                            f" (known: {', '.join(sorted(self.databases))})"
+                        )
         for name, db in self.databases.items():
             if db.default_backend not in self.backends:
                 raise ValueError(f"databases.{name}.default_backend: unknown backend {db.default_backend!r}")

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from dbproxy.config import ProxyConfig
 from dbproxy.executor.keys import KeyGenerator
 from dbproxy.executor.pool import Pools
+from dbproxy.executor.state import SessionState
 from dbproxy.plan_cache import PlanCache
 from dbproxy.router.planner import Planner
 from dbproxy.router.schema import LogicalSchema
@@ -23,6 +24,8 @@ class ProxyContext:
     pools: Pools
     committer: Committer
     keys: KeyGenerator = field(default_factory=KeyGenerator)
+    # every logged-in client session by the proxy's own connection id (CONNECTION_ID(), KILL, SHOW PROCESSLIST)
+    sessions: dict[int, SessionState] = field(default_factory=dict)
 
     @classmethod
     def build(cls, config: ProxyConfig, committer: Committer | None = None) -> ProxyContext:
@@ -30,7 +33,7 @@ class ProxyContext:
         return cls(
             config=config,
             schema=schema,
-            plans=PlanCache(Planner(schema)),
+            plans=PlanCache(Planner(schema, config.limits.max_parse_depth)),
             pools=Pools(config),
             committer=committer or SequentialCommitter(),
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-from dbproxy.errors import ProxyError
+from dbproxy.errors import AccessRefused, ProxyError
 from dbproxy.executor.state import SessionState
 from dbproxy.protocol.packets import (
     Column,
@@ -32,6 +32,8 @@ class ClientChannel:
         self.stream.write(ok_payload(affected, insert_id, self.state.status), 1)
 
     def error(self, exc: ProxyError, seq: int = 1) -> None:
+        if isinstance(exc, AccessRefused):
+            exc = exc.for_client(self.state.user, self.state.host)
         self.stream.write(err_payload(exc.code, exc.sqlstate, exc.message), seq)
 
     def eof(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -46,9 +47,16 @@ def _text_col(name: str) -> Column:
 
 async def run_local(ex: Runner, plan: Plan, binary: bool) -> None:
     handler = plan.local
+    state = ex.state
     if handler == "show_databases":
-        dbs = ["information_schema", *sorted(db.name for db in ex.ctx.schema.databases.values())]
-        ex.client.result([_text_col("Database")], [[n.encode()] for n in dbs], binary)
+        mine = sorted(db.name for db in ex.ctx.schema.databases.values() if state.may_use(db.name))
+        ex.client.result([_text_col("Database")], [[n.encode()] for n in ["information_schema", *mine]], binary)
+    elif handler == "processlist":
+        _processlist(ex, bool(plan.extra.get("full")), binary)
+    elif handler == "grants":
+        _grants(ex, binary)
+    elif handler == "kill":
+        _kill(ex, int(plan.extra["id"]), bool(plan.extra.get("query")))  # type: ignore[call-overload]
     elif handler == "show_tables":
         await _show_tables(ex, bool(plan.extra.get("full")), binary)
     elif handler == "forward_any":
@@ -64,6 +72,9 @@ async def run_local(ex: Runner, plan: Plan, binary: bool) -> None:
             if kind == "database":
                 columns.append(_text_col(name))
                 row.append(ex.state.database.encode() if ex.state.database else None)
+            elif kind == "connection_id":
+                columns.append(Column(name, ColumnType.LONGLONG, 63, 10, 0x20 | 0x80 | 0x01))
+                row.append(str(ex.state.conn_id).encode())
             elif kind == "last_insert_id":
                 columns.append(Column(name, ColumnType.LONGLONG, 63, 21, 0x20 | 0x80))
                 row.append(str(ex.state.last_insert_id).encode())
@@ -98,3 +109,68 @@ async def _show_tables(ex: Runner, full: bool, binary: bool) -> None:
     for name in sorted(tables, key=str.lower):
         rows.append([name.encode(), tables[name]] if full else [name.encode()])
     ex.client.result(columns, rows, binary)
+
+
+def _same_user(ex: Runner) -> list[tuple[int, SessionState]]:
+    """The sessions a user may see and kill: its own (as a MySQL user without PROCESS sees its threads)."""
+    return sorted((i, s) for i, s in ex.ctx.sessions.items() if s.user == ex.state.user)
+
+
+def _processlist(ex: Runner, full: bool, binary: bool) -> None:
+    now = time.monotonic()
+    names = ["Id", "User", "Host", "db", "Command", "Time", "State", "Info", "Progress"]
+    columns = [_text_col(n) for n in names]
+    columns[0] = Column("Id", ColumnType.LONGLONG, 63, 21, 0x01 | 0x20 | 0x80)
+    columns[5] = Column("Time", ColumnType.LONG, 63, 7, 0x01 | 0x80)
+    rows: list[list[bytes | None]] = []
+    for conn_id, s in _same_user(ex):
+        info = s.info if s is not ex.state else "SHOW PROCESSLIST"
+        if info is not None and not full:
+            info = info[:100]
+        rows.append(
+            [
+                str(conn_id).encode(),
+                s.user.encode(),
+                s.host.encode(),
+                s.database.encode() if s.database else None,
+                (b"Query" if s is ex.state else s.command.encode()),
+                str(int(now - s.since) if s.since else 0).encode(),
+                b"",
+                info.encode() if info is not None else None,
+                b"0.000",
+            ]
+        )
+    ex.client.result(columns, rows, binary)
+
+
+def _grants(ex: Runner, binary: bool) -> None:
+    state = ex.state
+    who = f"`{state.user}`@`%`"
+    grants = state.grants
+    if grants is None:
+        lines = [f"GRANT ALL PRIVILEGES ON `{db.name}`.* TO {who}" for db in ex.ctx.schema.databases.values()]
+    else:
+        lines = []
+        for name, read_write in sorted(grants.items()):
+            db = ex.ctx.schema.get(name)
+            privileges = "ALL PRIVILEGES" if read_write else "SELECT, SHOW VIEW"
+            lines.append(f"GRANT {privileges} ON `{db.name if db else name}`.* TO {who}")
+    ex.client.result([_text_col(f"Grants for {state.user}@%")], [[line.encode()] for line in lines], binary)
+
+
+def _kill(ex: Runner, target: int, query_only: bool) -> None:
+    """KILL of one of the user's own sessions (the proxy's ids); another user's is ER_KILL_DENIED_ERROR."""
+    other = ex.ctx.sessions.get(target)
+    if other is None:
+        raise ProxyError(f"Unknown thread id: {target}", code=1094)
+    if other.user != ex.state.user:
+        raise ProxyError(f"You are not owner of thread {target}", code=1095)
+    if query_only:
+        # statements run to completion on the backends; a session that is not running one is unaffected
+        ex.client.ok()
+        return
+    if other is ex.state:
+        raise ProxyError("Connection was killed", code=1927, sqlstate="70100")
+    if other.close is not None:
+        other.close()
+    ex.client.ok()

@@ -3,7 +3,8 @@ session variables it set (replayed on every backend connection it uses) and its 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from dbproxy.protocol.constants import ServerStatus
 from dbproxy.transactions import SessionTransaction
@@ -23,6 +24,17 @@ class SessionState:
     found_rows: bool = False  # CLIENT_FOUND_ROWS: backend connections must be opened with the same flag
     variables: tuple[str, ...] = ()  # SET statements, in order, replayed on backend connections
     last_insert_id: int = 0
+    host: str = "?"  # the client's address, as MySQL names it in access errors
+    # logical database (lower-case) -> read-write?; None: every logical database, read-write
+    grants: dict[str, bool] | None = None
+    command: str = "Connect"  # what SHOW PROCESSLIST shows: Connect, Sleep, Query
+    info: str | None = None  # the statement running now
+    wait_timeout: int = 28800  # seconds idle before the proxy closes the connection (SET wait_timeout)
+    since: float = 0.0  # monotonic time the current command started
+    close: Callable[[], None] | None = field(default=None, repr=False)  # KILL of this session
+
+    def may_use(self, database: str) -> bool:
+        return self.grants is None or database.lower() in self.grants
 
     @property
     def status(self) -> int:

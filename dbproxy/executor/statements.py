@@ -9,7 +9,14 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from dbproxy.context import ProxyContext
-from dbproxy.errors import BackendUnavailable, NotSupported, ProxyError, UnknownDatabase
+from dbproxy.errors import (
+    BackendUnavailable,
+    NotSupported,
+    ProxyError,
+    UnknownDatabase,
+    database_denied,
+    table_denied,
+)
 from dbproxy.executor.backend import BackendConnection, RelayOutcome, Result
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.local import run_local
@@ -35,6 +42,8 @@ class StatementExecutor:
         """Run one planned statement and send its answer to the client."""
         kind = plan.kind
         state = self.state
+        if state.grants is not None and plan.database is not None:
+            self._check_grant(plan)
         if kind is _ROUTE:
             await self._route(plan, params, req)
         elif kind is Kind.INSERT:
@@ -60,10 +69,24 @@ class StatementExecutor:
         else:
             await run_local(self, plan, req is not None)
 
+    def _check_grant(self, plan: Plan) -> None:
+        grants = self.state.grants
+        assert grants is not None and plan.database is not None
+        read_write = grants.get(plan.database.lower())
+        if read_write is None:
+            raise database_denied(plan.database)
+        if plan.writes and not read_write:
+            raise table_denied(plan.command or "UPDATE", plan.database, plan.table or "*")
+
     def use(self, name: str) -> None:
         db = self.ctx.schema.get(name.strip("`"))
-        if db is None:
-            raise UnknownDatabase(f"Unknown database '{name}'")
+        if db is None or not self.state.may_use(db.name):
+            # a database the user may not use is as unknown to it as one that does not exist: MySQL says 1044
+            raise (
+                database_denied(name)
+                if db is not None or self.state.grants is not None
+                else UnknownDatabase(f"Unknown database '{name}'")
+            )
         self.state.database = db.name
 
     async def _set(self, plan: Plan) -> None:
@@ -82,6 +105,9 @@ class StatementExecutor:
                 if other is not conn:
                     await other.execute(rest)
                     other.session_vars = state.variables
+        wait_timeout = plan.extra.get("wait_timeout")
+        if isinstance(wait_timeout, int):
+            state.wait_timeout = wait_timeout
         autocommit = plan.extra.get("autocommit")
         if autocommit is not None:
             if autocommit and not state.autocommit and state.txn.active:

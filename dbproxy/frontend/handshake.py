@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import struct
+from dataclasses import dataclass
 
 from dbproxy.context import ProxyContext
-from dbproxy.errors import AccessDenied, ProxyError, UnknownDatabase
+from dbproxy.errors import AccessDenied, ProxyError, UnknownDatabase, database_denied
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.state import SessionState
 from dbproxy.frontend.auth import check_native_password, new_scramble
@@ -36,17 +37,77 @@ async def handshake(ctx: ProxyContext, state: SessionState, client: ClientChanne
     )
     client.stream.write(greeting, 0)
     seq, resp = await client.stream.read_packet()
-    client_caps, _max_packet, charset = struct.unpack_from("<IIB", resp, 0)
-    if client_caps & Capabilities.CLIENT_SSL and len(resp) < 36:
+    try:
+        login = _parse_login(resp)
+    except (IndexError, ValueError, struct.error):
+        # malformed bytes from an unauthenticated peer: MySQL's answer, no traceback
+        client.error(ProxyError("Bad handshake", code=1043, sqlstate="08S01"), seq + 1)
+        await client.drain()
+        return False
+    if login.ssl:
         client.error(
             ProxyError("dbproxy does not support TLS; connect without SSL", code=1043, sqlstate="08S01"), seq + 1
         )
         return False
-    state.charset = charset or 45
-    state.found_rows = bool(client_caps & Capabilities.CLIENT_FOUND_ROWS)
+    state.charset = login.charset or 45
+    state.found_rows = login.found_rows
+    state.user = login.user
+    peer = client.writer.get_extra_info("peername")
+    state.host = str(peer[0]) if isinstance(peer, tuple) and peer else "localhost"
+    seq += 1
+    auth = login.auth
+    if login.plugin != "mysql_native_password":
+        # ask the client to switch: the only method the proxy verifies
+        client.stream.write(b"\xfe" + b"mysql_native_password\x00" + scramble + b"\x00", seq)
+        seq, auth = await client.stream.read_packet()
+        seq += 1
+    spec = ctx.config.user(state.user)
+    if spec is None or not check_native_password(spec.password, scramble, auth):
+        client.error(
+            AccessDenied(
+                f"Access denied for user '{state.user}'@'{state.host}' (using password: {'YES' if auth else 'NO'})"
+            ),
+            seq,
+        )
+        await client.drain()
+        return False
+    if spec.databases is not None:
+        state.grants = {name.lower(): mode == "read_write" for name, mode in spec.databases.items()}
+    if login.database is not None:
+        db = ctx.schema.get(login.database)
+        if db is None or not state.may_use(db.name):
+            refusal: ProxyError = (
+                UnknownDatabase(f"Unknown database '{login.database}'")
+                if db is None and state.grants is None
+                else database_denied(login.database).for_client(state.user, state.host)
+            )
+            client.error(refusal, seq)
+            await client.drain()
+            return False
+        state.database = db.name
+    client.stream.write(ok_payload(status=state.status), seq)
+    return True
+
+
+@dataclass(slots=True)
+class Login:
+    ssl: bool
+    charset: int
+    found_rows: bool
+    user: str
+    auth: bytes
+    database: str | None
+    plugin: str
+
+
+def _parse_login(resp: bytes) -> Login:
+    """The client's handshake response; IndexError/ValueError/struct.error when it is malformed."""
+    client_caps, _max_packet, charset = struct.unpack_from("<IIB", resp, 0)
+    if client_caps & Capabilities.CLIENT_SSL and len(resp) < 36:
+        return Login(True, charset, False, "", b"", None, "")
     pos = 32
     end = resp.index(b"\x00", pos)
-    state.user = resp[pos:end].decode("utf-8", "replace")
+    user = resp[pos:end].decode("utf-8", "replace")
     pos = end + 1
     if client_caps & Capabilities.CLIENT_PLUGIN_AUTH_LENENC_CLIENT_DATA:
         n, pos = read_lenenc(resp, pos)
@@ -60,37 +121,17 @@ async def handshake(ctx: ProxyContext, state: SessionState, client: ClientChanne
         end = resp.index(b"\x00", pos)
         auth = resp[pos:end]
         pos = end + 1
+    if pos > len(resp) or len(auth) > 255:
+        raise ValueError("auth data runs past the packet")
     database = None
     if client_caps & Capabilities.CLIENT_CONNECT_WITH_DB and pos < len(resp):
         end = resp.find(b"\x00", pos)
         end = len(resp) if end < 0 else end
-        database = resp[pos:end].decode() or None
+        database = resp[pos:end].decode("utf-8", "replace") or None
         pos = end + 1
     plugin = "mysql_native_password"
     if client_caps & Capabilities.CLIENT_PLUGIN_AUTH and pos < len(resp):
         end = resp.find(b"\x00", pos)
-        plugin = resp[pos : (len(resp) if end < 0 else end)].decode() or plugin
-    seq += 1
-    if plugin != "mysql_native_password":
-        # ask the client to switch: the only method the proxy verifies
-        client.stream.write(b"\xfe" + b"mysql_native_password\x00" + scramble + b"\x00", seq)
-        seq, auth = await client.stream.read_packet()
-        seq += 1
-    password = ctx.config.users.get(state.user)
-    if password is None or not check_native_password(password, scramble, auth):
-        peer = client.writer.get_extra_info("peername") or ("?",)
-        client.error(
-            AccessDenied(
-                f"Access denied for user '{state.user}'@'{peer[0]}' (using password: {'YES' if auth else 'NO'})"
-            ),
-            seq,
-        )
-        await client.drain()
-        return False
-    if database is not None:
-        if ctx.schema.get(database) is None:
-            client.error(UnknownDatabase(f"Unknown database '{database}'"), seq)
-            return False
-        state.database = ctx.schema.get(database).name  # type: ignore[union-attr]
-    client.stream.write(ok_payload(status=state.status), seq)
-    return True
+        plugin = resp[pos : (len(resp) if end < 0 else end)].decode("utf-8", "replace") or plugin
+    found_rows = bool(client_caps & Capabilities.CLIENT_FOUND_ROWS)
+    return Login(False, charset, found_rows, user, bytes(auth), database, plugin)

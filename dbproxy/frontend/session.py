@@ -5,8 +5,10 @@ the ``ProxyContext``."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import struct
+import time
 from dataclasses import dataclass
 
 from dbproxy.context import ProxyContext
@@ -18,7 +20,7 @@ from dbproxy.frontend.handshake import handshake
 from dbproxy.protocol.constants import ColumnType, Commands
 from dbproxy.protocol.packets import Column, eof_payload, frame
 from dbproxy.protocol.params import parse_execute
-from dbproxy.protocol.stream import ConnectionClosed, PacketStream
+from dbproxy.protocol.stream import ConnectionClosed, PacketStream, PacketTooLarge
 from dbproxy.router.normalize import normalize
 from dbproxy.router.plan import Kind, Plan
 from dbproxy.transactions import SessionTransaction
@@ -28,6 +30,13 @@ log = logging.getLogger("dbproxy.session")
 # plain ints for the per-command dispatch (enum attribute lookups cost on the hot path)
 _COM_QUERY = int(Commands.COM_QUERY)
 _COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
+# commands that never get a reply, whatever happens (the client does not read one)
+_NO_REPLY = {int(Commands.COM_STMT_CLOSE), int(Commands.COM_STMT_SEND_LONG_DATA)}
+_error_ids = itertools.count(1)
+
+
+def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
 
 
 @dataclass(slots=True)
@@ -49,7 +58,7 @@ class Session:
         self, ctx: ProxyContext, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn_id: int
     ) -> None:
         self.ctx = ctx
-        self.stream = PacketStream(reader, writer)
+        self.stream = PacketStream(reader, writer, ctx.config.limits.max_packet_before_login)
         self.state = SessionState(conn_id, SessionTransaction(ctx.pools, ctx.committer))
         self.client = ClientChannel(self.stream, self.state)
         self.executor = StatementExecutor(ctx, self.state, self.client)
@@ -59,18 +68,41 @@ class Session:
     # -- connection lifecycle ---------------------------------------------------------------------------------
 
     async def run(self) -> None:
+        limits = self.ctx.config.limits
+        state = self.state
+        registered = False
         try:
-            if not await handshake(self.ctx, self.state, self.client):
-                return
+            try:
+                async with asyncio.timeout(limits.handshake_timeout):
+                    if not await handshake(self.ctx, state, self.client):
+                        return
+            except TimeoutError:
+                return  # a client that never finished logging in holds nothing any longer
+            self.stream.limit = limits.max_allowed_packet
+            state.wait_timeout = limits.wait_timeout
+            state.command, state.since = "Sleep", time.monotonic()
+            task = asyncio.current_task()
+            if task is not None:
+                state.close = lambda: _cancel(task)
+            self.ctx.sessions[state.conn_id] = state
+            registered = True
             await self._loop()
+        except PacketTooLarge:
+            # MySQL's answer to an oversized packet, then the connection is closed (the rest of it is unread)
+            self.client.error(
+                ProxyError("Got a packet bigger than 'max_allowed_packet' bytes", code=1153, sqlstate="08S01"),
+                seq=1 if registered else 2,
+            )
         except ConnectionClosed:
             pass
         finally:
+            if registered:
+                self.ctx.sessions.pop(state.conn_id, None)
             try:
                 # a client that vanished mid-transaction leaves nothing behind
                 await self.executor.end_session()
-            except Exception:  # the backends roll back on their own when the connection closes
-                log.exception("rollback after client disconnect failed")
+            except Exception as exc:  # the backends roll back on their own when the connection closes
+                log.warning("rollback after client disconnect failed: %s: %s", type(exc).__name__, exc)
             self.stream.close()
 
     async def _loop(self) -> None:
@@ -79,13 +111,21 @@ class Session:
         state = self.state
         transport = stream.writer.transport
         while True:
+            state.command = "Sleep"
             _, payload = await stream.read_packet()
+            state.since = time.monotonic()
+            state.command = "Query"
+            if not payload:
+                client.error(ProxyError("Malformed communication packet", code=1835, sqlstate="08S01"))
+                continue
             cmd = payload[0]
             try:
                 if cmd == _COM_STMT_EXECUTE:
                     await self._stmt_execute(payload)
                 elif cmd == _COM_QUERY:
-                    await self._query(payload[1:].decode("utf-8", "surrogateescape"))
+                    state.info = sql = payload[1:].decode("utf-8", "surrogateescape")
+                    await self._query(sql)
+                    state.info = None
                 elif cmd == Commands.COM_STMT_PREPARE:
                     await self._stmt_prepare(payload[1:].decode("utf-8", "surrogateescape"))
                 elif cmd == Commands.COM_STMT_CLOSE:
@@ -120,14 +160,28 @@ class Session:
                 else:
                     raise ProxyError(f"command 0x{cmd:02x} is not supported by dbproxy", code=1047, sqlstate="08S01")
             except ProxyError as exc:
+                state.info = None
                 if exc.code == ER_LOCK_DEADLOCK:
                     await self.executor.deadlocked()
-                client.error(exc)
-            except ConnectionClosed:
+                if cmd not in _NO_REPLY:
+                    client.error(exc)
+            except (ConnectionClosed, PacketTooLarge):
                 raise
+            except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
+                # a command whose bytes do not hold what its type says: the client's fault, told as such
+                state.info = None
+                if cmd not in _NO_REPLY:
+                    detail = f"command 0x{cmd:02x} with a malformed body"
+                    client.error(ProxyError(f"Malformed communication packet ({detail})", code=1835, sqlstate="08S01"))
+                log.info("malformed command 0x%02x from connection %d: %s", cmd, state.conn_id, type(exc).__name__)
             except Exception as exc:
-                log.exception("internal error on command 0x%02x", cmd)
-                client.error(ProxyError(f"internal dbproxy error: {type(exc).__name__}: {exc}"))
+                # a bug in the proxy: one log line with an id the client also gets, never Python text to it
+                state.info = None
+                error_id = f"E{next(_error_ids)}-{state.conn_id}"
+                log.error("internal error %s on command 0x%02x: %s: %s", error_id, cmd, type(exc).__name__, exc)
+                log.debug("internal error %s", error_id, exc_info=True)
+                if cmd not in _NO_REPLY:
+                    client.error(ProxyError(f"internal dbproxy error (id {error_id}); see the proxy log"))
             if transport.get_write_buffer_size() > 262144:
                 await client.drain()
 
