@@ -51,6 +51,8 @@ async def run_local(ex: Runner, plan: Plan, binary: bool) -> None:
     if handler == "show_databases":
         mine = sorted(db.name for db in ex.ctx.schema.databases.values() if state.may_use(db.name))
         ex.client.result([_text_col("Database")], [[n.encode()] for n in ["information_schema", *mine]], binary)
+    elif handler == "ok":
+        ex.client.ok()
     elif handler == "processlist":
         _processlist(ex, bool(plan.extra.get("full")), binary)
     elif handler == "grants":

@@ -95,6 +95,8 @@ def check_words(word: str, tokens: Sequence[Token]) -> None:
             raise privilege_needed("CREATE USER", f"{word} {obj}")
     if word in ("START", "STOP") and words[1:2] and words[1] != "TRANSACTION":
         raise privilege_needed("REPLICATION SLAVE ADMIN", f"{word} {words[1]}")
+    if word == "LOCK":
+        raise NotSupported("LOCK TABLES (backend connections are shared between clients; use a transaction)")
     if word == "HANDLER":
         raise NotSupported("HANDLER (direct storage-engine cursors) through the proxy")
     if word in ("PREPARE", "EXECUTE", "DEALLOCATE"):

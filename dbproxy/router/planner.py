@@ -103,6 +103,8 @@ class Planner:
             return Plan(Kind.BEGIN, extra={"sql": sql})
         if word == "KILL":
             return _plan_kill(tokens)
+        if word == "UNLOCK":
+            return Plan(Kind.LOCAL, local="ok")  # LOCK TABLES is refused: nothing is ever locked
         if word == "COMMIT":
             return Plan(Kind.COMMIT)
         if word == "ROLLBACK":

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlglot
+from sqlglot.dialects.mysql import MySQL
 from sqlglot.tokens import Token, TokenType
 
 from dbproxy.router.template import PARAM_PREFIX, Template
@@ -16,8 +16,17 @@ from dbproxy.router.template import PARAM_PREFIX, Template
 _NAME_TYPES = {TokenType.VAR, TokenType.IDENTIFIER}
 
 
+class _Tokenizer(MySQL.Tokenizer):
+    # sqlglot swallows everything after CALL, LOCK TABLES, RENAME, REPLACE, EXECUTE ... into one string token;
+    # the proxy must see every name in every statement (confinement, renames), so nothing is swallowed
+    COMMANDS = set()  # type: ignore[misc]
+
+
+_TOKENIZER = _Tokenizer(dialect="mysql")
+
+
 def tokenize(sql: str) -> list[Token]:
-    return sqlglot.tokenize(sql, read="mysql")
+    return _TOKENIZER.tokenize(sql)
 
 
 def mark_params(sql: str, tokens: Sequence[Token]) -> tuple[str, int]:

@@ -71,9 +71,9 @@ def _layer_of(module: str) -> int:
     best: tuple[int, int] | None = None  # (prefix length, layer): the longest matching prefix decides
     for i, layer in enumerate(DBPROXY_LAYERS):
         for prefix in layer:
-            if module == prefix or module.startswith(prefix + "."):
-                if best is None or len(prefix) > best[0]:
-                    best = (len(prefix), i)
+            matches = module == prefix or module.startswith(prefix + ".")
+            if matches and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), i)
     assert best is not None, f"{module} is in no layer of DBPROXY_LAYERS: add it"
     return best[1]
 
@@ -87,9 +87,8 @@ def dbproxy_imports() -> dict[str, set[str]]:
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
                 names |= {a.name for a in node.names if a.name.split(".")[0] == "dbproxy"}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                if node.module.split(".")[0] == "dbproxy":
-                    names.add(node.module)
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("dbproxy"):
+                names.add(str(node.module))
         found[_module_name(path)] = names
     return found
 
