@@ -49,8 +49,14 @@ class ProxyServer:
         task = asyncio.current_task()
         if task is not None:
             self._sessions.add(task)
+        conn_id = next(self._ids)
         try:
-            await Session(self.context, reader, writer, next(self._ids)).run()
+            await Session(self.context, reader, writer, conn_id).run()
+        except Exception as exc:
+            # the session's own handlers missed it: one line, never a traceback per connection
+            log.error("connection %d ended by an internal error: %s: %s", conn_id, type(exc).__name__, exc)
+            log.debug("connection %d internal error", conn_id, exc_info=True)
+            writer.close()
         finally:
             if task is not None:
                 self._sessions.discard(task)

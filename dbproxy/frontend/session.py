@@ -35,10 +35,6 @@ _NO_REPLY = {int(Commands.COM_STMT_CLOSE), int(Commands.COM_STMT_SEND_LONG_DATA)
 _error_ids = itertools.count(1)
 
 
-def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-
-
 @dataclass(slots=True)
 class Statement:
     """A client's prepared statement; ``types`` are remembered because libmariadb sends them only once."""
@@ -81,9 +77,9 @@ class Session:
             self.stream.limit = limits.max_allowed_packet
             state.wait_timeout = limits.wait_timeout
             state.command, state.since = "Sleep", time.monotonic()
-            task = asyncio.current_task()
-            if task is not None:
-                state.close = lambda: _cancel(task)
+            # KILL and wait_timeout close the client's socket: the loop then ends as on a disconnect, after a
+            # statement that is running has finished (its transaction is then rolled back)
+            state.close = self.stream.close
             self.ctx.sessions[state.conn_id] = state
             registered = True
             await self._loop()
