@@ -27,6 +27,13 @@ from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
 from dbproxy.router.plan import Kind, Plan, Target
 
 ER_LOCK_DEADLOCK = 1213
+# character set -> its default collation id (what a handshake carries)
+CHARSET_COLLATIONS = {
+    "big5": 1, "latin2": 9, "ascii": 11, "ujis": 12, "sjis": 13, "hebrew": 16, "euckr": 19, "gb2312": 24,
+    "greek": 25, "cp1250": 26, "gbk": 28, "latin5": 30, "utf8": 33, "utf8mb3": 33, "ucs2": 35, "cp866": 36,
+    "latin7": 41, "utf8mb4": 45, "cp1251": 51, "utf16": 54, "cp1256": 57, "cp1257": 59, "utf32": 60,
+    "binary": 63, "latin1": 8, "koi8r": 7, "cp850": 4, "swe7": 10,
+}  # fmt: skip
 _ROUTE = Kind.ROUTE
 
 
@@ -105,6 +112,9 @@ class StatementExecutor:
                 if other is not conn:
                     await other.execute(rest)
                     other.session_vars = state.variables
+        charset = plan.extra.get("charset")
+        if isinstance(charset, str):
+            await self._set_names(charset)
         wait_timeout = plan.extra.get("wait_timeout")
         if isinstance(wait_timeout, int):
             state.wait_timeout = wait_timeout
@@ -114,6 +124,17 @@ class StatementExecutor:
                 await state.txn.commit()
             state.autocommit = bool(autocommit)
         self.client.ok()
+
+    async def _set_names(self, name: str) -> None:
+        """SET NAMES/CHARACTER SET: backend connections of this session are opened (or picked idle) with the
+        new character set from now on, as the handshake's collation would; pinned ones switch in place."""
+        collation = CHARSET_COLLATIONS.get(name.strip("'\"`").lower())
+        if collation is None:
+            raise ProxyError(f"Unknown character set: '{name}'", code=1115, sqlstate="42000")
+        self.state.charset = collation
+        for conn in self.state.txn.pinned.values():
+            await conn.execute(f"SET NAMES {name.strip(chr(39) + chr(34) + chr(96))}")
+            conn.key = (conn.key[0], conn.key[1], collation)
 
     def default_backend(self) -> str:
         return self.ctx.default_backend(self.state.database)

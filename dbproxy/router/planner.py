@@ -42,6 +42,7 @@ _LOCAL_FUNCS = {
     "schema": "database",
     "last_insert_id": "last_insert_id",
     "connection_id": "connection_id",
+    "autocommit": "autocommit",
 }
 _READ_WORDS = {"SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH", "VALUES", "CHECK", "CHECKSUM", "HELP"}
 _BEGIN_FORMS = (
@@ -298,7 +299,7 @@ class Planner:
         tables: list[exp.Table],
     ) -> Plan:
         if isinstance(ast, exp.Select) and not tables:
-            local = _local_select(ast)
+            local = _local_select(ast, _select_list_text(sql, tokens))
             if local is not None:
                 return Plan(Kind.LOCAL, local=local[0], extra={"columns": local[1]})
         system = [t for t in tables if t.db.lower() in SYSTEM_SCHEMAS]
@@ -372,6 +373,9 @@ class Planner:
         if len(names) > 1 and is_ddl:
             raise NotSupported("DDL over several tables when one is sharded")
         main = sharded[0]
+        if _has_subquery(ast) and not isinstance(ast, exp.Insert):
+            # named first: a subquery's tables look like a join to the checks below
+            raise NotSupported("subquery or UNION over a sharded table")
         if isinstance(ast, exp.Insert) and not isinstance(ast.expression, exp.Values):
             raise NotSupported(f"INSERT ... SELECT with sharded table {main.name}")
         for other in sharded[1:]:
@@ -513,7 +517,31 @@ def _plan_set(sql: str, nparams: int) -> Plan:
     return Plan(Kind.SET, nparams, extra=extra)
 
 
-def _local_select(ast: exp.Select) -> tuple[str, list[str]] | None:
+def _select_list_text(sql: str, tokens: list[Token]) -> list[str]:
+    """The select list's expressions as written (split at top-level commas), for column names."""
+    if not tokens or tokens[0].token_type != TokenType.SELECT:
+        return []
+    out: list[str] = []
+    depth = 0
+    start = tokens[1].start if len(tokens) > 1 else len(sql)
+    end = start
+    for tok in tokens[1:]:
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and tok.token_type in (TokenType.COMMA, TokenType.FROM, TokenType.SEMICOLON):
+            out.append(sql[start:end].strip())
+            if tok.token_type != TokenType.COMMA:
+                return out
+            start = tok.end + 1
+            continue
+        end = tok.end + 1
+    out.append(sql[start:end].strip())
+    return out
+
+
+def _local_select(ast: exp.Select, written: list[str]) -> tuple[str, list[str]] | None:
     """SELECT DATABASE() / LAST_INSERT_ID(): answers that depend on the client's session, not a backend's."""
     kinds = []
     names = []
@@ -526,16 +554,21 @@ def _local_select(ast: exp.Select) -> tuple[str, list[str]] | None:
             fname = inner.sql_name().lower()
         elif isinstance(inner, exp.SessionParameter) and inner.name.lower() in ("identity", "last_insert_id"):
             fname = "last_insert_id"
+        elif isinstance(inner, exp.SessionParameter) and inner.name.lower() == "autocommit":
+            if (inner.args.get("kind") or "session").lower() == "global":
+                return None
+            fname = "autocommit"
         if isinstance(inner, exp.CurrentSchema):
             fname = "database"
         kind = _LOCAL_FUNCS.get(fname)
         if kind is None or (isinstance(inner, exp.Func) and inner.expressions):
             return None
         kinds.append(kind)
-        names.append(p.alias if isinstance(p, exp.Alias) else inner.sql(dialect="mysql"))
-    if not kinds or ast.args.get("where"):
+        names.append(p.alias if isinstance(p, exp.Alias) else "")
+    if not kinds or ast.args.get("where") or len(written) != len(names):
         return None
-    return ",".join(kinds), names
+    # MySQL names an unaliased column by the expression as the client wrote it (`database()`, not SCHEMA())
+    return ",".join(kinds), [n or w for n, w in zip(names, written, strict=True)]
 
 
 def _write_target(ast: exp.Expression) -> str:
