@@ -110,7 +110,7 @@ async def refund(ctx: SagaContext, user: str, amount: int, items: list[Any] | No
 def audited(pool: asyncpg.Pool, op: str, handler: Any, hold: float) -> Any:
     """Record every call (start, end, barrier outcome or error); ``hold`` delays it before the barrier."""
 
-    async def handle(body: Any, context: Any) -> Any:
+    async def run(body: Any, context: Any) -> Any:
         started = time.time()
         if hold:
             await asyncio.sleep(hold)
@@ -122,6 +122,12 @@ def audited(pool: asyncpg.Pool, op: str, handler: Any, hold: float) -> Any:
             raise
         await pool.execute(AUDIT, gid, step_id, op, reply.get("barrier", "?"), started, time.time())
         return reply
+
+    async def handle(body: Any, context: Any) -> Any:
+        if not hold:
+            return await run(body, context)
+        # a held call outlives its caller's deadline, as a request stuck in a network queue would
+        return await asyncio.shield(asyncio.create_task(run(body, context)))
 
     return handle
 

@@ -234,6 +234,10 @@ class SagaOrchestrator:
 
     async def _compensate(self, instance: SagaInstance, saga: SagaDefinition) -> None:
         gid = instance.gid
+        loaded = await self.store.load(gid)  # the log is the truth: completion order as recorded
+        if loaded is None:
+            return
+        instance.steps = loaded.steps
         todo = [
             (step, instance.steps[step.id])
             for step in saga.steps
