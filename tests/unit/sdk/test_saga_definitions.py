@@ -90,8 +90,8 @@ def test_expressions_keep_types_alone_and_render_text_inside_strings() -> None:
 
 def test_input_is_checked_against_the_declared_schema() -> None:
     saga = load_saga(str(EXAMPLES / "book_trip.yaml"))
-    assert validate_input(saga.input_schema, {"user": "a", "city": "b", "amount": 5}) == []
-    assert validate_input(saga.input_schema, {"user": "a", "amount": 0}) == [
+    assert validate_input(saga.input_schema, {"user": "a", "city": "b", "nights": 1, "amount": 5}) == []
+    assert validate_input(saga.input_schema, {"user": "a", "nights": 1, "amount": 0}) == [
         "input.city: required",
         "input.amount: must be >= 1, got 0",
     ]
