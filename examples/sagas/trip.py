@@ -136,7 +136,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--service", required=True, action="append", help="service name (repeatable)")
     parser.add_argument("--db", required=True, help="the participant's own PostgreSQL database")
-    parser.add_argument("--registry", required=True)
+    parser.add_argument("--registry", required=True, help="HOST:PORT of the registry (comma-separated: several)")
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--ttl", type=float, default=2.0)
     parser.add_argument("--delay", type=float, default=0.0, help="seconds each action takes")
@@ -151,7 +151,7 @@ async def main() -> None:
     barrier = PgBarrier(pool)
     await barrier.install()
     await pool.execute(SCHEMA)
-    host = ServiceHost(args.listen, args.registry, ttl=args.ttl, name=args.service[0])
+    host = ServiceHost(args.listen, args.registry.split(","), ttl=args.ttl, name=args.service[0])
     ops = {"book": "action", "charge": "action", "cancel": "compensation", "refund": "compensation"}
     for service in args.service:
         handlers = Participant(service, [book, charge], barrier=barrier).handlers()

@@ -14,9 +14,12 @@ TRIP = REPO / "examples" / "sagas" / "trip.py"
 SERVICES = ("trip-flights", "trip-hotels", "trip-cars", "trip-payments")
 
 
-def trip(cluster: Cluster, db: str, *extra: str, services: tuple[str, ...] = SERVICES, port: int = 0) -> ManagedProcess:
-    listen = f"127.0.0.1:{port or free_port()}"
-    args = [sys.executable, str(TRIP), "--db", db, "--registry", cluster.registry, "--listen", listen, *extra]
+def trip(
+    cluster: Cluster, db: str, *extra: str, services: tuple[str, ...] = SERVICES, registry: str = ""
+) -> ManagedProcess:
+    listen = f"127.0.0.1:{free_port()}"
+    registry = registry or cluster.registry
+    args = [sys.executable, str(TRIP), "--db", db, "--registry", registry, "--listen", listen, *extra]
     for service in services:
         args += ["--service", service]
     proc = start_process(args, cluster.log_dir, cluster._name(services[0]))

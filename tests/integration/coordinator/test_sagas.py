@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.coordinator.cluster import TXC, Cluster, eventually, tx_state
+from tests.integration.coordinator.cluster import TXC, Cluster, eventually, query, tx_state
 from tests.integration.coordinator.sagas import LINEAR, REPO, bookings, calls, trip
 
 NewDb = Callable[..., Awaitable[str]]
@@ -273,8 +273,6 @@ async def test_disorder_an_action_delayed_past_its_compensation_is_refused_with_
 
 
 async def _query(db: str, sql: str) -> list[dict[str, object]]:
-    from tests.integration.coordinator.cluster import query
-
     return [dict(r) for r in await query(db, sql)]
 
 
@@ -283,3 +281,27 @@ async def _state_is(store: str, gid: str, state: str) -> bool:
 
 
 pytestmark = pytest.mark.timeout(180)
+
+
+async def test_another_coordinator_takes_over_a_saga_whose_owner_died(cluster: Cluster, new_db: NewDb) -> None:
+    """Same ownership as TCC: owner + lease on the transaction row; a peer claims it once the lease lapses."""
+    first, first_address = cluster.coordinator("--lease", "2")
+    _, second = cluster.coordinator("--lease", "2")  # each hosts a registry on the shared store
+    db = await new_db()
+    trip(cluster, db, "--delay", "1.5", registry=f"{first_address},{second}")
+    await _register(cluster, LINEAR)
+    async with cluster.client() as client:  # the first coordinator (cluster.registry) owns it
+        gid = (await client.start_saga("linear", {"user": "jo", "amount": 1})).gid
+
+    async def flight_done() -> bool:
+        return any(c["step_id"] == "flight" and c["op"] == "action" for c in await calls(db, gid))
+
+    await eventually(flight_done, what="flight done")
+    first.kill()
+    await eventually(lambda: _state_is(cluster.store, gid, "SUCCEEDED"), timeout=60, what="SUCCEEDED")
+    owner_events = await query(
+        cluster.store, "SELECT detail FROM txc_event WHERE gid = $1 AND event = 'taken_over'", gid
+    )
+    assert owner_events, "the second coordinator did not record a takeover"
+    applied = [c["step_id"] for c in await calls(db, gid) if c["op"] == "action" and c["outcome"] == "applied"]
+    assert sorted(applied) == ["flight", "hotel", "payment"]
