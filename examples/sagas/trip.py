@@ -142,6 +142,7 @@ async def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0, help="seconds each action takes")
     parser.add_argument("--fail-first", type=int, default=0, help="transient failures before each action works")
     parser.add_argument("--card-limit", type=int, default=10**9, help="charges above this are declined")
+    parser.add_argument("--no-audit", action="store_true", help="do not record calls (benchmarks)")
     parser.add_argument("--hold-action", type=float, default=0.0, help="seconds an action waits before the barrier")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -156,7 +157,9 @@ async def main() -> None:
     for service in args.service:
         handlers = Participant(service, [book, charge], barrier=barrier).handlers()
         served = {
-            name: audited(pool, ops[name], handler, args.hold_action if ops[name] == "action" else 0.0)
+            name: handler
+            if args.no_audit
+            else audited(pool, ops[name], handler, args.hold_action * (ops[name] == "action"))
             for name, handler in handlers.items()
             if name in ops
         }
