@@ -25,7 +25,7 @@ import grpc
 
 from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
 from sdk.errors import RpcError, TxcError
-from sdk.saga.outputs import OutputStore
+from sdk.saga.outputs import OutputStore, outputs_for
 from sdk.tcc import TccArgumentError, TccDefinitionError, _Signature
 
 
@@ -113,7 +113,7 @@ class SagaStep(Generic[P, R]):
     # -- serving -------------------------------------------------------------------------------------------
     def handlers(self, service: str, barrier: Barrier | None) -> dict[str, Handler]:
         """The generic JSON actions to serve: the action and, if attached, its compensation."""
-        outputs = OutputStore(barrier) if barrier is not None else None
+        outputs = outputs_for(barrier) if barrier is not None else None
         served = {self.name: self._handler(service, barrier, outputs, compensating=False)}
         if self._compensation is not None and self.compensation_name is not None:
             served[self.compensation_name] = self._handler(service, barrier, outputs, compensating=True)
