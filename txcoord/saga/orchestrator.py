@@ -62,6 +62,8 @@ class SagaOrchestrator:
         self.owner = owner
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: dict[str, asyncio.Event] = {}
+        self._waiting: dict[str, int] = {}  # callers waiting for a saga's end, per gid
+        self._ended: dict[str, str] = {}  # final states of sagas someone waits for
 
     @property
     def active(self) -> list[str]:
@@ -89,17 +91,25 @@ class SagaOrchestrator:
         """Until ``gid`` is terminal in the store, or ``timeout`` seconds passed."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        event = self._finished.get(gid)
+        if event is not None:  # driven here: its end is an event, and its final state needs no round trip
+            self._waiting[gid] = self._waiting.get(gid, 0) + 1
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout)
+            finally:
+                self._waiting[gid] -= 1
+                if not self._waiting[gid]:
+                    del self._waiting[gid]
+            if self._ended.get(gid) is not None:
+                if gid not in self._waiting:
+                    self._ended.pop(gid, None)
+                return
         while loop.time() < deadline:
             state = await self.store.state(gid)
             if state is None or TxState(state).terminal:
                 return
-            event = self._finished.get(gid)
-            remaining = deadline - loop.time()
-            with contextlib.suppress(asyncio.TimeoutError):
-                if event is not None:
-                    await asyncio.wait_for(event.wait(), remaining)
-                else:  # driven by another coordinator: poll its progress
-                    await asyncio.sleep(min(0.2, max(remaining, 0)))
+            await asyncio.sleep(min(0.2, max(deadline - loop.time(), 0)))
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -118,6 +128,8 @@ class SagaOrchestrator:
                 await self._forward(instance, saga)
             if instance.state == TxState.COMPENSATING:
                 await self._compensate(instance, saga)
+            if gid in self._waiting and TxState(instance.state).terminal:
+                self._ended[gid] = instance.state
         except LostOwnership:
             log.info("%s: another coordinator owns this saga now; leaving it", gid)
         except asyncio.CancelledError:

@@ -15,18 +15,22 @@ SELECT name, version, source FROM txc_saga_definition WHERE name = $1 ORDER BY v
 -- name: by_idempotency_key
 SELECT gid FROM txc_saga WHERE idempotency_key = $1;
 
--- name: insert_instance
--- $1 gid, $2 timeout seconds, $3 owner, $4 lease seconds
-INSERT INTO txc_transaction (gid, kind, state, timeout_s, deadline, owner, lease_until)
-VALUES ($1, 'SAGA', 'RUNNING', $2, now() + $2 * interval '1 second', $3, now() + $4 * interval '1 second')
-ON CONFLICT (gid) DO NOTHING
-RETURNING gid;
-
--- name: insert_saga
-INSERT INTO txc_saga (gid, name, version, input, idempotency_key) VALUES ($1, $2, $3, $4::jsonb, $5);
-
--- name: insert_steps
-INSERT INTO txc_saga_step (gid, step_id) SELECT $1, unnest($2::text[]);
+-- name: start
+-- One statement (one round trip, one commit): the instance, its input and its pending steps. A gid that
+-- exists already (a retried start) inserts nothing and returns no row.
+-- $1 gid, $2 timeout seconds, $3 owner, $4 lease seconds, $5 name, $6 version, $7 input, $8 key, $9 step ids
+WITH t AS (
+    INSERT INTO txc_transaction (gid, kind, state, timeout_s, deadline, owner, lease_until)
+    VALUES ($1, 'SAGA', 'RUNNING', $2, now() + $2 * interval '1 second', $3, now() + $4 * interval '1 second')
+    ON CONFLICT (gid) DO NOTHING
+    RETURNING gid
+), s AS (
+    INSERT INTO txc_saga (gid, name, version, input, idempotency_key)
+    SELECT gid, $5, $6, $7::jsonb, $8 FROM t
+), st AS (
+    INSERT INTO txc_saga_step (gid, step_id) SELECT t.gid, unnest($9::text[]) FROM t
+)
+SELECT gid FROM t;
 
 -- name: instance
 SELECT t.gid, t.state, t.reason, t.owner, t.deadline, t.deadline < now() AS expired, t.created_at,

@@ -45,6 +45,7 @@ class SagaService:
         except SagaDefinitionError as exc:
             raise InvalidArgument(str(exc)) from None
         created, stored = await self.store.register_definition(saga.name, saga.version, source)
+        self.definitions.registered(saga.name)
         if not created and stored != source:
             raise VersionConflict(saga.name, saga.version)
         return saga, created
@@ -85,12 +86,12 @@ class SagaService:
     async def wait(self, gid: str, timeout: float) -> None:
         await self.orchestrator.wait(gid, timeout)
 
-    async def query(self, gid: str) -> tuple[SagaInstance, SagaDefinition, list[Event]]:
+    async def query(self, gid: str, *, events: bool = True) -> tuple[SagaInstance, SagaDefinition, list[Event]]:
         instance = await self.store.load(gid)
         if instance is None:
             raise TransactionNotFound(gid)
         saga = await self.definitions.get(instance.name, instance.version)
-        return instance, saga, await self.tx_store.events(gid)
+        return instance, saga, await self.tx_store.events(gid) if events else []
 
     @staticmethod
     def terminal(state: str) -> bool:

@@ -110,7 +110,7 @@ class SagaServicer(saga_pb2_grpc.SagasServicer):
             )
             if request.wait:
                 await self.service.wait(gid, request.wait_seconds or saga.timeout + WAIT_MARGIN)
-            detail = saga_detail(*await self.service.query(gid))
+            detail = saga_detail(*await self.service.query(gid, events=False))  # `txc saga show` has them
             detail.created = created
             return detail
 

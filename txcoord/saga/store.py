@@ -56,16 +56,14 @@ class SagaStore:
         """Write the instance (RUNNING, owned by ``owner``) and its PENDING steps in one transaction.
         Returns (gid, created); with an idempotency key already used, the first instance's gid."""
         try:
-            async with self.pool.acquire() as conn, conn.transaction():
-                if key:
-                    existing = await conn.fetchval(Q["by_idempotency_key"], key)
-                    if existing is not None:
-                        return str(existing), False
-                if await conn.fetchval(Q["insert_instance"], gid, timeout_s, owner, lease_s) is None:
-                    return gid, False  # the same gid started before (a retried call)
-                await conn.execute(Q["insert_saga"], gid, name, version, input_json, key or None)
-                await conn.execute(Q["insert_steps"], gid, list(step_ids))
-                return gid, True
+            if key:
+                existing = await self.pool.fetchval(Q["by_idempotency_key"], key)
+                if existing is not None:
+                    return str(existing), False
+            row = await self.pool.fetchval(
+                Q["start"], gid, timeout_s, owner, lease_s, name, version, input_json, key, list(step_ids)
+            )
+            return gid, row is not None  # no row: the same gid started before (a retried call)
         except asyncpg.UniqueViolationError:
             # a concurrent start with the same key won: answer with its instance
             existing = await self.pool.fetchval(Q["by_idempotency_key"], key)
