@@ -56,6 +56,9 @@ class ServerProcess:
     def user(self) -> str | None:
         return None
 
+    def init(self) -> None:
+        """Create the data directory's contents (once, before the first start)."""
+
     def start(self) -> None:
         log = open(self.log_path, "ab")  # noqa: SIM115 - inherited by the child, closed below
         try:
