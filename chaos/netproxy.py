@@ -98,6 +98,8 @@ class Link:
         self._writers.update((writer, up_writer))
         try:
             await asyncio.gather(self._pump(reader, up_writer, "forward"), self._pump(up_reader, writer, "backward"))
+        except asyncio.CancelledError:
+            pass  # the harness is shutting down: end quietly (asyncio's stream callback would log a traceback)
         finally:
             for w in (writer, up_writer):
                 if w in self._writers:
