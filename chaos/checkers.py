@@ -77,3 +77,16 @@ async def xa_prepared_check(system: System) -> Check:
     finally:
         conn.close()
     return Check("no XA branch left prepared", not rows, f"{len(rows)} prepared", [{"xid": str(r)} for r in rows])
+
+
+async def coordinator_events(system: System, wall0: float) -> list[tuple[str, float]]:
+    """Takeovers and timeouts the coordinators recorded, as (event, seconds since the history started)."""
+    conn = await asyncpg.connect(system.store_url())
+    try:
+        rows = await conn.fetch(
+            "SELECT event, EXTRACT(EPOCH FROM at)::float8 AS at FROM txc_event "
+            "WHERE event IN ('taken_over', 'timed_out') ORDER BY at"
+        )
+    finally:
+        await conn.close()
+    return [(r["event"], r["at"] - wall0) for r in rows]

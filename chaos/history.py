@@ -39,6 +39,7 @@ class History:
         self.path = path
         self._file: TextIO = open(path, "w")  # noqa: SIM115 - closed by close()
         self.t0 = time.monotonic()
+        self.wall0 = time.time()  # to place the store's timestamps (takeovers) on the same axis
         self.ops: list[Op] = []
         self.faults: list[FaultWindow] = []
         self._next = 0

@@ -45,8 +45,7 @@ class _Kill(_Base):
 
     async def heal(self, system: System, plan: dict[str, Any]) -> dict[str, Any]:
         proc = self._find(system, plan["target"])
-        await asyncio.to_thread(proc.start)
-        await proc.wait_serving()
+        await proc.restart()
         return {"restarted_pid": proc.pid}
 
 

@@ -70,6 +70,22 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.kill()
 
+    async def restart(self, timeout: float = 120.0) -> None:
+        """Start again (same arguments, same port) until it serves: a process may exit at start while what it
+        depends on (the store) is still recovering, as a supervisor would restart it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if not self.alive():
+                self.start()
+            try:
+                await self.wait_serving(timeout=max(1.0, deadline - loop.time()))
+                return
+            except ChaosError:
+                if loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(0.5)
+
     async def wait_serving(self, timeout: float = 60.0) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from chaos.history import FaultWindow, History, Op
 from chaos.plugins import Check
 from chaos.schedule import Entry
+from chaos.system import LEASE
 
 if TYPE_CHECKING:
     from chaos.netproxy import Link
@@ -35,6 +36,7 @@ def summarize(
     slow: list[dict[str, Any]],
     waited: float,
     links: dict[str, Link],
+    events: list[tuple[str, float]],
 ) -> dict[str, Any]:
     offenders: dict[str, list[str]] = defaultdict(list)  # gid -> names of checks it broke
     for check in checks:
@@ -63,6 +65,13 @@ def summarize(
             "invariant_violations": sum(str(op.args.get("gid")) in offenders for op in ops),
             "stuck": sum(states.get(str(op.args.get("gid"))) not in ("COMMITTED", "ROLLED_BACK", None) for op in ops),
             "recovery_seconds": recovery,
+            # recorded by the coordinators in the store during the window or within two leases after it
+            "takeovers": sum(
+                1 for e, t in events for w in windows if e == "taken_over" and w.start <= t <= (w.end or t) + 2 * LEASE
+            ),
+            "timeouts": sum(
+                1 for e, t in events for w in windows if e == "timed_out" and w.start <= t <= (w.end or t) + 2 * LEASE
+            ),
             "evidence": [w.evidence for w in windows],
             **({"not_applicable": not_applicable[kind]} if kind in not_applicable else {}),
         }
@@ -87,6 +96,8 @@ def summarize(
             "p50_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
             "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 1) if latencies else None,
         },
+        "takeovers": sum(e == "taken_over" for e, _ in events),
+        "timeouts": sum(e == "timed_out" for e, _ in events),
         "quiescent_after_seconds": round(waited, 2),
         "slowest_transactions": slow,
         "per_kind": per_kind,
@@ -158,13 +169,15 @@ def write_html(path: Path, summary: dict[str, Any], history: History) -> None:
         for c in summary["checks"]
     )
     verdict = "passed" if summary["passed"] else "FAILED"
+    faults = summary["faults"]
+    replay_faults = "" if faults == "all" else f" --faults {','.join(faults)}"
     path.write_text(
         f"""<!doctype html><html><head><meta charset="utf-8"><title>txc chaos: {verdict}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>txc chaos run: {summary["workload"]} — {verdict}</h1>
 <p>seed {summary["seed"]}, {summary["duration"]}s, {summary["clients"]} clients; replay with
 <code>txc chaos run --workload {summary["workload"]} --seed {summary["seed"]} --duration {summary["duration"]}
---clients {summary["clients"]}</code></p>
+--clients {summary["clients"]}{replay_faults}</code></p>
 <img src="data:image/png;base64,{png}" alt="throughput and latency over time, fault windows shaded">
 <h2>Checks</h2><table>{checks}</table>
 <h2>Per fault kind</h2><table><tr><th>kind</th><th>injected</th><th>attempted</th><th>committed</th>

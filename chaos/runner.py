@@ -117,8 +117,9 @@ async def run(options: RunOptions, on_progress: Callable[[Live], None] | None = 
         checks += await workload.check(system, history)
         checks.append(await checkers.xa_prepared_check(system))
         states = await store_states(system)
+        events = await checkers.coordinator_events(system, history.wall0)
         summary = report.summarize(
-            options, history, schedule, checks, states, not_applicable, slow, waited, system.links
+            options, history, schedule, checks, states, not_applicable, slow, waited, system.links, events
         )
         (options.report_dir / "report.json").write_text(json.dumps(summary, indent=2, default=str))
         report.write_html(options.report_dir / "report.html", summary, history)

@@ -145,6 +145,23 @@ class PostgresServer(ServerProcess):
             "-c", "shared_buffers=32MB",
         ]  # fmt: skip
 
+    def start(self) -> None:
+        super().start()
+        # the port opens before crash recovery ends ("the database system is starting up"): wait for queries
+        assert self.proc is not None
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ChaosError(f"postgresql exited with {self.proc.returncode} while starting; see {self.log_path}")
+            ready = subprocess.run(
+                [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres"],
+                capture_output=True,
+            )
+            if ready.returncode == 0:
+                return
+            time.sleep(0.1)
+        raise ChaosError(f"postgresql on port {self.port} not ready after 120s; see {self.log_path}")
+
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
 

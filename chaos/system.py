@@ -203,10 +203,8 @@ class System:
                 await asyncio.to_thread(server.start)
         for proc in [*self.coordinators, *self.participants, *self.dbproxies]:
             proc.resume()
-            if not proc.alive():
-                proc.start()
         for proc in [*self.coordinators, *self.participants]:
-            await proc.wait_serving()
+            await proc.restart()
 
     async def stop(self) -> None:
         for proc in [*self.participants, *self.dbproxies, *self.coordinators]:
