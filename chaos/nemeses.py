@@ -93,7 +93,7 @@ class _KillServer(_Base):
 
     async def heal(self, system: System, plan: dict[str, Any]) -> dict[str, Any]:
         server = self.server(system)
-        await asyncio.to_thread(server.start)
+        await asyncio.to_thread(server.restart)
         return {"restarted_pid": server.proc.pid}
 
 

@@ -43,10 +43,10 @@ class ServerProcess:
 
     name = "server"
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None, log_dir: Path | None = None) -> None:
         self.data_dir = data_dir
         self.port = port or free_port()
-        self.log_path = data_dir.parent / f"{data_dir.name}.log"
+        self.log_path = (log_dir or data_dir.parent) / f"{data_dir.name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.kills = 0
 
@@ -72,6 +72,17 @@ class ServerProcess:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
+    def restart(self, attempts: int = 5) -> None:
+        """Start again after a crash, retrying as a supervisor would if the first start fails."""
+        for attempt in range(attempts):
+            try:
+                self.start()
+                return
+            except ChaosError:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(1.0)
+
     def kill(self) -> int | None:
         """SIGKILL the server and every process of its group; its return code (-9)."""
         if self.proc is None:
@@ -93,8 +104,8 @@ class ServerProcess:
 class PostgresServer(ServerProcess):
     name = "postgresql"
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        super().__init__(data_dir, port)
+    def __init__(self, data_dir: Path, port: int | None = None, log_dir: Path | None = None) -> None:
+        super().__init__(data_dir, port, log_dir)
         os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.parent))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # platformdirs warns about XDG_RUNTIME_DIR on import
@@ -169,8 +180,8 @@ class PostgresServer(ServerProcess):
 class MariaDbServer(ServerProcess):
     name = "mariadb"
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        super().__init__(data_dir, port)
+    def __init__(self, data_dir: Path, port: int | None = None, log_dir: Path | None = None) -> None:
+        super().__init__(data_dir, port, log_dir)
         self.socket = data_dir.parent / f"{data_dir.name}.sock"
 
     @staticmethod

@@ -54,10 +54,10 @@ class System:
         self.root.chmod(0o755)
         self.log_dir = options.workdir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.store = PostgresServer(self.root / "store-pg")
-        self.bankdb = PostgresServer(self.root / "bank-pg")
+        self.store = PostgresServer(self.root / "store-pg", log_dir=self.log_dir)
+        self.bankdb = PostgresServer(self.root / "bank-pg", log_dir=self.log_dir)
         self.needs_mysql = any(p.db == "mysql" for p in options.participants)
-        self.mysql = MariaDbServer(self.root / "mariadb") if self.needs_mysql else None
+        self.mysql = MariaDbServer(self.root / "mariadb", log_dir=self.log_dir) if self.needs_mysql else None
         self.links: dict[str, Link] = {}
         self.coordinators: list[Proc] = []
         self.participants: list[Proc] = []
@@ -200,7 +200,7 @@ class System:
             self.set_skew(0)
         for server in (self.store, self.bankdb, self.mysql):
             if server is not None and not server.alive():
-                await asyncio.to_thread(server.start)
+                await asyncio.to_thread(server.restart)
         for proc in [*self.coordinators, *self.participants, *self.dbproxies]:
             proc.resume()
         for proc in [*self.coordinators, *self.participants]:
