@@ -75,7 +75,7 @@ def test_every_fault_kind_demonstrably_fires(full_run: dict[str, Any]) -> None:
                 plan_offsets = [e["plan"]["offset"] for e in full_run["summary"]["schedule"] if e["kind"] == kind]
                 assert any(abs(evidence["observed_offset"] - o) < 3 for o in plan_offsets), evidence
                 assert abs(evidence["observed_offset_after"]) < 3, evidence
-    fired = {kind: stats["evidence"] for kind, stats in per_kind.items()}
+    fired = {kind: stats.get("evidence", []) for kind, stats in per_kind.items()}
     assert any(_grew(e, "delayed") for e in fired["net-latency"]), fired["net-latency"]
     assert any(_grew(e, "resets") for e in fired["net-reset"]), fired["net-reset"]
     assert any(_grew(e, "dropped") for e in fired["net-blackhole"]), fired["net-blackhole"]
