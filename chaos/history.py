@@ -44,6 +44,11 @@ class History:
         self.faults: list[FaultWindow] = []
         self._next = 0
 
+    def restart_clock(self) -> None:
+        """Time 0 is when the load starts (after the system is up), so plots and the schedule share an axis."""
+        self.t0 = time.monotonic()
+        self.wall0 = time.time()
+
     def now(self) -> float:
         return time.monotonic() - self.t0
 

@@ -148,7 +148,8 @@ async def _load(
     on_progress: Callable[[Live], None] | None,
 ) -> None:
     stop = asyncio.Event()
-    start = history.now()
+    history.restart_clock()
+    start = 0.0
 
     async def client(i: int) -> None:
         rng = random.Random(f"{options.seed}-client-{i}")
