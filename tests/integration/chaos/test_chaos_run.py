@@ -108,3 +108,25 @@ def test_hooks_of_later_workloads_say_they_are_not_available_yet(tmp_path: Path,
 def test_an_unknown_fault_kind_is_refused_naming_the_known_ones(tmp_path: Path) -> None:
     code, output = txc_chaos(tmp_path, "--faults", "kill-everything", timeout=60)
     assert code == 2 and "kill-everything" in output and "net-latency" in output, output
+
+
+PLUGIN = '''
+from chaos import workload
+
+
+@workload("plugin-probe")
+class Probe:
+    name = "plugin-probe"
+
+    def unavailable(self):
+        return "plugin-probe registered from a user module and asked not to run"
+'''
+
+
+def test_a_user_module_registers_a_workload_the_same_way(tmp_path: Path) -> None:
+    plugin = tmp_path / "my_chaos_plugin.py"
+    plugin.write_text(PLUGIN)
+    code, output = txc_chaos(tmp_path, "--plugin", str(plugin), "--workload", "plugin-probe", timeout=60)
+    assert code == 2 and "registered from a user module" in output, output
+    code, output = txc_chaos(tmp_path, "--workload", "plugin-probe", timeout=60)
+    assert code == 2 and "unknown 'plugin-probe'" in output and "bank-tcc" in output, output
