@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import glob
-import os
 import sys
 import tempfile
 from dataclasses import dataclass, field
@@ -57,6 +56,8 @@ class System:
         self.store = PostgresServer(self.root / "store-pg", log_dir=self.log_dir)
         self.bankdb = PostgresServer(self.root / "bank-pg", log_dir=self.log_dir)
         self.needs_mysql = any(p.db == "mysql" for p in options.participants)
+        if self.needs_mysql and not MariaDbServer.available():
+            raise ChaosError("this workload keeps accounts in MariaDB: install mariadb-server (mariadbd)")
         self.mysql = MariaDbServer(self.root / "mariadb", log_dir=self.log_dir) if self.needs_mysql else None
         self.links: dict[str, Link] = {}
         self.coordinators: list[Proc] = []
@@ -225,6 +226,3 @@ class System:
 def _dbname(service: str) -> str:
     return "bank_" + "".join(ch if ch.isalnum() else "_" for ch in service)
 
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")

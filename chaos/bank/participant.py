@@ -51,7 +51,11 @@ async def serve(args: argparse.Namespace) -> None:
         await server.serve_until_signal(grace=2.0)
     finally:
         await registry.close()
-        pool.close() if args.kind == "mysql" else await pool.close()
+        if args.kind == "mysql":
+            pool.close()  # aiomysql: close() is synchronous, wait_closed() waits
+            await pool.wait_closed()
+        else:
+            await pool.close()
 
 
 def main(argv: list[str] | None = None) -> None:
