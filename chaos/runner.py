@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ def resolve(options: RunOptions) -> tuple[Workload, dict[str, Nemesis]]:
 async def run(options: RunOptions, on_progress: Callable[[Live], None] | None = None) -> RunResult:
     workload, nemeses = resolve(options)
     options.report_dir.mkdir(parents=True, exist_ok=True)
+    (options.report_dir / "logs").mkdir(exist_ok=True)
+    _log_to(options.report_dir / "logs" / "harness.log")
     live = Live(duration=options.duration)
     system = System(
         SystemOptions(
@@ -130,6 +133,22 @@ async def run(options: RunOptions, on_progress: Callable[[Live], None] | None = 
             await system.stop()
         if not options.keep_data:
             system.cleanup()
+
+
+def _log_to(path: Path) -> None:
+    """The harness's own log (and asyncio's complaints about streams the faults broke in the clients) goes to a
+    file in the report, not over the progress display."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(logging.INFO)
+    logging.getLogger("asyncio").setLevel(logging.INFO)
+
+    def quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        logging.getLogger("chaos.loop").warning("%s", context.get("message"), exc_info=context.get("exception"))
+
+    asyncio.get_running_loop().set_exception_handler(quiet)
 
 
 def _tick(live: Live, on_progress: Callable[[Live], None] | None) -> None:

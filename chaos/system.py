@@ -225,4 +225,3 @@ class System:
 
 def _dbname(service: str) -> str:
     return "bank_" + "".join(ch if ch.isalnum() else "_" for ch in service)
-
