@@ -20,7 +20,7 @@ from bench.tcc import BenchSettings, CpuMeter, Run, _drive, _embedded_postmaster
 from sdk.coordinator_client import CoordinatorClient, new_gid
 from sdk.rpc import ChannelPool
 from sdk.saga.wire import action_body
-from txcoord.demo.processes import Child, free_address, start_coordinator
+from txc.demo.processes import Child, free_address, start_coordinator
 from txcoord.store import embedded
 
 TRIP = Path(__file__).resolve().parents[1] / "examples" / "sagas" / "trip.py"

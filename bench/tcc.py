@@ -19,11 +19,11 @@ from typing import Any
 
 import psutil
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient, new_gid
 from sdk.rpc import ChannelPool
 from sdk.tcc_wire import envelope
-from txcoord.demo.bank import credit, debit
-from txcoord.demo.processes import Child, free_address, start_bank, start_coordinator
+from txc.demo.processes import Child, free_address, start_bank, start_coordinator
 from txcoord.store import embedded
 
 ACCOUNTS = 2000

@@ -11,7 +11,8 @@ from typing import Any
 
 import grpc
 
-from sdk import ServiceHost, current_gid
+from sdk.rpc import current_gid
+from sdk.service_host import ServiceHost
 
 
 async def main() -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient
-from txcoord.demo.bank import credit, debit
 
 
 async def main(address: str, timeout: float) -> None:

@@ -62,7 +62,7 @@ class Cluster:
 
     def bank(self, service: str, db: str, accounts: str = "", *extra: str, listen: str | None = None) -> ManagedProcess:
         listen = listen or f"127.0.0.1:{free_port()}"
-        args = [sys.executable, "-m", "txcoord.demo.bank", "--service", service, "--db", db]
+        args = [sys.executable, "-m", "demo.bank", "--service", service, "--db", db]
         args += [
             "--registry",
             self.registry,

@@ -6,10 +6,10 @@ import asyncio
 import subprocess
 from collections.abc import Awaitable, Callable
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient
 from tests.integration.coordinator.cluster import TXC, Cluster, accounts, eventually, query, tx_state, txc_json
 from tests.support import free_port
-from txcoord.demo.bank import credit, debit
 
 NewDb = Callable[..., Awaitable[str]]
 

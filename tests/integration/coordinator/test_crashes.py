@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from demo.bank import credit, debit
 from tests.integration.coordinator.cluster import (
     Cluster,
     accounts,
@@ -19,7 +20,6 @@ from tests.integration.coordinator.cluster import (
     txc_json,
 )
 from tests.support import free_port, start_process
-from txcoord.demo.bank import credit, debit
 
 NewDb = Callable[..., Awaitable[str]]
 

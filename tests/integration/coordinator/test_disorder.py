@@ -7,11 +7,11 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
+from demo.bank import debit
 from sdk.coordinator_client import TryFailed
 from sdk.rpc import ChannelPool
 from sdk.tcc_wire import envelope
 from tests.integration.coordinator.cluster import Cluster, accounts, audit, eventually, query, tx_state, txc_json
-from txcoord.demo.bank import debit
 
 NewDb = Callable[..., Awaitable[str]]
 

@@ -8,11 +8,11 @@ from collections.abc import Awaitable, Callable
 import grpc
 import pytest
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import RollbackOnly, TryFailed
 from sdk.errors import ActionNotFound, RpcError
 from sdk.tcc import TccContext, tcc
 from tests.integration.coordinator.cluster import Cluster, accounts, audit, eventually, tx_state
-from txcoord.demo.bank import credit, debit
 
 NewDb = Callable[..., Awaitable[str]]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sdk import RegistryClient
+from sdk.registry import RegistryClient
 from tests.support import ManagedProcess, create_pg_database, drop_pg_database, free_port, start_process
 from txcoord.store.migrations import upgrade
 

@@ -11,8 +11,10 @@ from collections.abc import AsyncIterator, Callable
 import grpc
 import pytest
 
-from sdk import RegistryClient, RpcError, ServiceClient, txn_context
+from sdk import RpcError
 from sdk._proto import registry_pb2, registry_pb2_grpc
+from sdk.registry import RegistryClient, ServiceClient
+from sdk.rpc import txn_context
 from tests.integration.registry.conftest import StartEcho, StartRegistry, wait_for
 from tests.support import create_pg_database, drop_pg_database, free_port
 from txcoord.store.migrations import upgrade

@@ -9,7 +9,8 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from sdk import ActionNotFound, ChannelPool, RpcError, RpcServer
+from sdk import ActionNotFound, RpcError
+from sdk.rpc import ChannelPool, RpcServer
 from tests.support import free_port
 
 

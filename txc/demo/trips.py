@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk.coordinator_client import CoordinatorClient
-from txcoord.demo.processes import Child, free_address
+from txc.demo.processes import Child, free_address
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sagas"
 SERVICES = ("trip-flights", "trip-hotels", "trip-cars", "trip-payments")

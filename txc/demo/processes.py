@@ -91,6 +91,6 @@ def start_coordinator(
 def start_bank(
     service: str, db: str, registry: str, log_dir: Path, accounts: str = "", *extra: str, listen: str | None = None
 ) -> Child:
-    args = [sys.executable, "-m", "txcoord.demo.bank", "--service", service, "--db", db, "--registry", registry]
+    args = [sys.executable, "-m", "demo.bank", "--service", service, "--db", db, "--registry", registry]
     args += ["--listen", listen or free_address(), "--accounts", accounts, *extra]
     return Child(service, args, log_dir)

@@ -11,21 +11,20 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from sdk.coordinator_client import CoordinatorClient, TryFailed
-from sdk.errors import TxcError
-from txcoord.demo import trips as trip_demo
-from txcoord.demo.bank import balances, credit, debit
-from txcoord.demo.processes import Child, free_address, start_bank, start_coordinator
+from demo.bank import balances
+from demo.transfers import BANKS, Outcome, transfer
+from sdk import CoordinatorClient
+from txc.demo import trips as trip_demo
+from txc.demo.processes import Child, free_address, start_bank, start_coordinator
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
 
-BANKS = {"bank-a": ["A1", "A2", "A3", "A4"], "bank-b": ["B1", "B2", "B3", "B4"]}
 OPENING_BALANCE = 100
 OPEN_STATES = ("BEGIN", "COMMITTING", "ROLLING_BACK")
 
@@ -38,13 +37,6 @@ class DemoSettings:
     transfers: int = 40
     concurrency: int = 4
     seed: int = 7
-
-
-@dataclass
-class Outcome:
-    committed: int = 0
-    rolled_back: int = 0
-    errors: list[str] = field(default_factory=list)
 
 
 def server_database_url(url: str, database: str) -> str:
@@ -85,25 +77,6 @@ async def _snapshot(bank_dbs: dict[str, str]) -> dict[str, dict[str, dict[str, i
 
 def _total(snapshot: dict[str, dict[str, dict[str, int]]]) -> int:
     return sum(acct["balance"] + acct["frozen"] for bank in snapshot.values() for acct in bank.values())
-
-
-async def _transfer(client: CoordinatorClient, rng: random.Random, index: int, outcome: Outcome) -> None:
-    source_bank, target_bank = rng.sample(list(BANKS), 2)
-    source, target = rng.choice(BANKS[source_bank]), rng.choice(BANKS[target_bank])
-    amount = 500 if index % 5 == 4 else rng.randint(5, 40)  # every fifth asks for more than anyone has
-    steps = [(debit.on(source_bank), source), (credit.on(target_bank), target)]
-    if index % 2:
-        steps.reverse()  # the failing try is sometimes the first branch, sometimes the second
-    try:
-        async with client.transaction(timeout=30) as tx:
-            for action, account in steps:
-                await tx.call(action, account=account, amount=amount)
-        outcome.committed += 1
-    except TryFailed:
-        outcome.rolled_back += 1
-    except TxcError as exc:  # the killed bank: its try could not be reached in time
-        outcome.rolled_back += 1
-        outcome.errors.append(f"transfer {index}: {exc}")
 
 
 async def _wait_settled(client: CoordinatorClient, timeout: float = 90.0) -> dict[str, int]:
@@ -163,7 +136,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
                 nonlocal done
                 while not queue.empty():
                     index = queue.get_nowait()
-                    await _transfer(client, rng, index, outcome)
+                    await transfer(client, rng, index, outcome)
                     done += 1
                     if done % 5 == 0 or done == settings.transfers:
                         progress(
