@@ -105,12 +105,15 @@ async def balances(conn: Any) -> dict[str, dict[str, int]]:
     return {r["id"]: {"balance": r["balance"], "frozen": r["frozen"], "incoming": r["incoming"]} for r in rows}
 
 
-def held(seconds: float) -> Interceptor:
-    """Holds every try back ``seconds`` before it reaches the barrier (the tests of a late try)."""
+def held_until(gate: Path, limit: float = 120.0) -> Interceptor:
+    """Holds every try back until the file ``gate`` exists (at most ``limit`` seconds): the tests of a late
+    try open the gate once the cancel has overtaken it."""
 
     async def hold(call: ActionCall, proceed: Proceed) -> ActionReply:
         if call.op == "try":
-            await asyncio.sleep(seconds)
+            deadline = asyncio.get_running_loop().time() + limit
+            while not gate.exists() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
         return await proceed(call)
 
     return hold
@@ -149,8 +152,8 @@ async def serve(args: argparse.Namespace) -> None:
     assert pool is not None
     await prepare(pool, parse_accounts(args.accounts), audit=args.audit)
     interceptors = [audited(pool)] if args.audit else []
-    if args.hold_try > 0:  # inside the audit: a held try is audited when it finally ran
-        interceptors.append(held(args.hold_try))
+    if args.hold_tries_until:  # inside the audit: a held try is audited when it finally ran
+        interceptors.append(held_until(Path(args.hold_tries_until)))
     participant = Participant(args.service, [debit, credit], barrier=PgBarrier(pool), interceptors=interceptors)
     try:
         await participant.serve(args.listen, args.registry, ttl=args.ttl)
@@ -167,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accounts", default="", help="NAME=BALANCE,... to open (existing accounts stay)")
     parser.add_argument("--ttl", type=float, default=3.0)
     parser.add_argument("--pool-size", type=int, default=10)
-    parser.add_argument("--hold-try", type=float, default=0.0, help="seconds to hold every try back (tests)")
+    parser.add_argument("--hold-tries-until", metavar="FILE", help="hold every try back until FILE exists (tests)")
     parser.add_argument("--audit", action="store_true", help="record every phase call's barrier outcome")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

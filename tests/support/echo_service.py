@@ -29,6 +29,7 @@ async def main() -> None:
         return {"payload": payload, "address": host.server.address, "gid": current_gid.get()}
 
     async def slow(payload: Any, context: grpc.aio.ServicerContext) -> Any:
+        print(f"slow call started: {payload.get('seconds', 1.0)}", flush=True)  # tests wait for this line
         await asyncio.sleep(float(payload.get("seconds", 1.0)))
         return {"slept": payload.get("seconds", 1.0), "address": host.server.address}
 

@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from sdk.registry import RegistryClient
-from tests.integration.coordinator.cluster import Cluster, eventually, query
+from tests.integration.coordinator.cluster import Cluster, query
 from tests.support import start_process
+from tests.support.polling import eventually
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLE = REPO / "examples" / "participant.py"

@@ -149,7 +149,18 @@ def test_reads_survive_pooled_connections_closed_by_the_server(proxy: Proxy) -> 
                 acur.execute(f"KILL {backend_id}")
         cur.execute("SELECT k FROM items WHERE id = 1")
         assert cur.fetchall() == ((1,),)
-    time.sleep(1.0)  # give the proxy's event loop time to see the other killed connections close
+    # the server has closed every killed connection (so the proxy's sockets have their EOF queued) ...
+    deadline = time.monotonic() + 10
+    with direct(proxy.databases[1]) as admin, admin.cursor() as acur:
+        while True:
+            acur.execute("SELECT id FROM information_schema.processlist WHERE id IN %s", (tuple(ids),))
+            if not acur.fetchall():
+                break
+            assert time.monotonic() < deadline, "MariaDB did not close the killed connections"
+            time.sleep(0.05)
+    # ... and a round trip through the proxy's event loop has processed those EOFs before this ping
+    with proxy.connect() as conn:
+        conn.ping(reconnect=False)
     with proxy.connect() as conn, conn.cursor() as cur:
         # writes are not retried, but idle connections the server closed are no longer handed out
         cur.execute("UPDATE items SET k = 3 WHERE id IN (1, 2)")

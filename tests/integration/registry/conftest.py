@@ -65,18 +65,3 @@ async def registry_client() -> AsyncIterator[Callable[[str], RegistryClient]]:
     yield make
     for client in clients:
         await client.close()
-
-
-async def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> float:
-    """Poll an async-or-sync predicate until truthy; return the seconds it took; fail after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return loop.time() - start
-        if loop.time() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
