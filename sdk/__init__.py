@@ -4,7 +4,7 @@
 
 Everything here is for users: the decorators (``tcc``, ``saga_step``), the clients (``CoordinatorClient`` and the
 transactions it opens), ``Participant`` with its interceptors, the barriers, and the errors. The process plumbing
-every txcoord process shares (``sdk.rpc``: channels, servers, gid propagation; ``sdk.registry``; ``sdk.service_host``)
+every txcoord process shares (``sdk.rpc``: channels, servers, gid propagation; ``sdk.registry``; ``sdk.service_server``)
 lives in submodules and is not part of this surface.
 
 Importing ``sdk`` is cheap: each name loads its module (and grpc, pydantic, ...) on first use."""

@@ -22,7 +22,7 @@ from sdk.errors import RpcError
 from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
 from sdk.rpc import JsonHandler
 from sdk.saga.step import SagaStep
-from sdk.service_host import ServiceHost
+from sdk.service_server import ServiceServer
 from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError
 from sdk.tcc_wire import OPS, PHASE2_BATCH_ACTION, Op, action_name
 
@@ -148,9 +148,9 @@ class Participant:
 
         return handle
 
-    def host(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> ServiceHost:
-        """A ``ServiceHost`` serving this participant (call ``start``/``stop`` or ``run`` on it)."""
-        host = ServiceHost(listen, registry, ttl=ttl, name=self.service)
+    def host(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> ServiceServer:
+        """A ``ServiceServer`` serving this participant (call ``start``/``stop`` or ``run`` on it)."""
+        host = ServiceServer(listen, registry, ttl=ttl, name=self.service)
         host.add_json_service(self.service, self.handlers())
         return host
 

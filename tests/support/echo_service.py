@@ -12,7 +12,7 @@ from typing import Any
 import grpc
 
 from sdk.rpc import current_gid
-from sdk.service_host import ServiceHost
+from sdk.service_server import ServiceServer
 
 
 async def main() -> None:
@@ -23,7 +23,7 @@ async def main() -> None:
     parser.add_argument("--ttl", type=float, default=10.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    host = ServiceHost(args.listen, args.registry.split(","), ttl=args.ttl, name=args.service)
+    host = ServiceServer(args.listen, args.registry.split(","), ttl=args.ttl, name=args.service)
 
     async def echo(payload: Any, context: grpc.aio.ServicerContext) -> Any:
         return {"payload": payload, "address": host.server.address, "gid": current_gid.get()}

@@ -21,7 +21,8 @@ from demo.bank import balances
 from demo.transfers import BANKS, Outcome, transfer
 from sdk import CoordinatorClient
 from txc.demo import trips as trip_demo
-from txc.demo.processes import Child, free_address, start_bank, start_coordinator
+from txc.demo.processes import free_address, start_bank, start_coordinator
+from txc.processes import ChildProcess
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
 
@@ -94,7 +95,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
     trips_db = bank_dbs.pop("trips")
     progress(f"databases ready on {where}")
     address = free_address()
-    children: list[Child] = []
+    children: list[ChildProcess] = []
     bank_addresses = {name: free_address() for name in BANKS}
     try:
         coordinator = start_coordinator(
@@ -108,9 +109,9 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
             data_dir=settings.data_dir if store is None else None,
         )
         children.append(coordinator)
-        await coordinator.wait_serving(address, timeout=60)
+        await coordinator.serving(address, timeout=60)
         progress(f"coordinator serving on {address}")
-        banks: dict[str, Child] = {}
+        banks: dict[str, ChildProcess] = {}
         for name, accounts in BANKS.items():
             opening = ",".join(f"{acct}={OPENING_BALANCE}" for acct in accounts)
             banks[name] = start_bank(
@@ -118,7 +119,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
             )
             children.append(banks[name])
         for name, child in banks.items():
-            await child.wait_serving(bank_addresses[name])
+            await child.serving(bank_addresses[name])
         progress("bank-a and bank-b serving and registered")
         before = await _snapshot(bank_dbs)
 
@@ -156,7 +157,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
                     "bank-b", bank_dbs["bank-b"], address, settings.log_dir, opening, listen=bank_addresses["bank-b"]
                 )
                 children.append(restarted)
-                await restarted.wait_serving(bank_addresses["bank-b"])
+                await restarted.serving(bank_addresses["bank-b"])
                 progress("bank-b restarted")
 
             chaos_task = asyncio.create_task(chaos())

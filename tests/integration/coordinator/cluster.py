@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 
 from sdk.coordinator_client import CoordinatorClient
-from tests.support import ManagedProcess, free_port, start_process
+from tests.support import ChildProcess, free_port, start_process
 
 TXC = str(Path(sys.executable).with_name("txc"))
 
@@ -19,7 +19,7 @@ TXC = str(Path(sys.executable).with_name("txc"))
 class Cluster:
     """Starts processes for one test; the ``processes`` fixture SIGKILLs whatever is left."""
 
-    def __init__(self, tmp_path: Path, processes: list[ManagedProcess], store: str) -> None:
+    def __init__(self, tmp_path: Path, processes: list[ChildProcess], store: str) -> None:
         self.log_dir = tmp_path / "logs"
         self.processes = processes
         self.store = store
@@ -32,7 +32,7 @@ class Cluster:
 
     def coordinator(
         self, *extra: str, port: int | None = None, registry: str | None = None
-    ) -> tuple[ManagedProcess, str]:
+    ) -> tuple[ChildProcess, str]:
         address = f"127.0.0.1:{port or free_port()}"
         args = [TXC, "coordinator", "--listen", address, "--store", self.store, "--node-id", f"node-{address}"]
         args += ["--scan-interval", "0.2", *extra]
@@ -45,7 +45,7 @@ class Cluster:
             self.registry = address
         return proc, address
 
-    def bank(self, service: str, db: str, accounts: str = "", *extra: str, listen: str | None = None) -> ManagedProcess:
+    def bank(self, service: str, db: str, accounts: str = "", *extra: str, listen: str | None = None) -> ChildProcess:
         listen = listen or f"127.0.0.1:{free_port()}"
         args = [sys.executable, "-m", "demo.bank", "--service", service, "--db", db]
         args += [

@@ -14,7 +14,7 @@ import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import Proxy, direct, mod_table, proxy_config, start_proxy, wait_port
-from tests.support import ManagedProcess, create_mariadb_database, drop_mariadb_database, free_port, start_process
+from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port, start_process
 
 FORWARDER = Path(__file__).with_name("forwarder.py")
 
@@ -28,7 +28,7 @@ def two_shards() -> Iterator[list[str]]:
 
 
 def test_stopped_backend_gives_clear_error_and_other_shard_still_served(
-    two_shards: list[str], tmp_path: Path, processes: list[ManagedProcess]
+    two_shards: list[str], tmp_path: Path, processes: list[ChildProcess]
 ) -> None:
     # ds1 reaches MariaDB through a TCP forwarder this test owns, so "stopping the backend" is killing it
     fwd_port = free_port()
@@ -180,7 +180,7 @@ def test_autocommit_write_over_several_shards_is_all_or_nothing(proxy: Proxy) ->
 
 
 def test_sigterm_stops_the_proxy_and_rolls_back_open_transactions(
-    two_shards: list[str], tmp_path: Path, processes: list[ManagedProcess]
+    two_shards: list[str], tmp_path: Path, processes: list[ChildProcess]
 ) -> None:
     port = free_port()
     config = proxy_config(port, {"ds0": two_shards[0], "ds1": two_shards[1]}, {"items": mod_table("id", 2, "items")})

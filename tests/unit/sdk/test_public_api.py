@@ -51,7 +51,7 @@ def test_public_api_of_sdk_changes_only_on_purpose() -> None:
 
 
 def test_process_plumbing_is_not_at_the_top_of_sdk() -> None:
-    for name in ("ChannelPool", "RpcServer", "ServiceHost", "Lease", "txn_context", "current_gid", "RegistryClient"):
+    for name in ("ChannelPool", "RpcServer", "ServiceServer", "Lease", "txn_context", "current_gid", "RegistryClient"):
         assert name not in sdk.__all__
         assert not hasattr(sdk, name), f"sdk.{name} is plumbing: import it from its submodule"
 
