@@ -9,7 +9,8 @@
 An interceptor gets one :class:`ActionCall` (gid, branch, op, action, arguments) and ``proceed``, which runs the
 rest of the chain and finally the barrier and the phase function. It may act before (delay, inject a fault by
 raising), after (record the barrier outcome, measure), or around (``try``/``except`` to see errors) the call,
-and may call ``proceed`` with a changed ``ActionCall`` (``dataclasses.replace``). The first interceptor in the
+and may call ``proceed`` with a changed ``ActionCall`` (``dataclasses.replace``). An exception an interceptor
+raises is answered like one from the phase (a failed try, a confirm or cancel to retry). The first interceptor in the
 list is the outermost. Every phase call goes through the chain, also the confirms and cancels that arrive in
 one batched phase-2 message; malformed requests are refused before it."""
 

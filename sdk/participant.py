@@ -142,7 +142,13 @@ class Participant:
         async def handle(body: Any, _context: grpc.aio.ServicerContext) -> Any:
             gid, branch_id, raw_args = _envelope(where, body)
             kwargs = signature.python_args(where, raw_args)
-            reply = await proceed(ActionCall(gid, branch_id, op, self.service, action.name, kwargs))
+            try:
+                reply = await proceed(ActionCall(gid, branch_id, op, self.service, action.name, kwargs))
+            except (RpcError, TccArgumentError):
+                raise
+            except Exception as exc:  # raised by an interceptor (a fault it injects): answered like the phase's own
+                code = grpc.StatusCode.FAILED_PRECONDITION if op == "try" else grpc.StatusCode.INTERNAL
+                raise RpcError(code, f"{where} failed in an interceptor: {type(exc).__name__}: {exc}") from exc
             value = signature.json_result(where, reply.result) if reply.barrier is BarrierOutcome.APPLIED else None
             return {"result": value, "barrier": reply.barrier.value}
 

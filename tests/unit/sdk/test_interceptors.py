@@ -66,8 +66,9 @@ async def test_an_interceptor_can_inject_a_fault_or_change_the_arguments() -> No
         return await proceed(dataclasses.replace(call, arguments={**call.arguments, "qty": 9}))
 
     handlers = _participant(refuse_tries)
-    with pytest.raises(RuntimeError, match="injected"):
+    with pytest.raises(RpcError, match="interceptor: RuntimeError: injected") as refused:
         await handlers["reserve"]({"gid": "g1", "branch_id": "1", "args": {"item": "pen"}}, None)
+    assert refused.value.code is grpc.StatusCode.FAILED_PRECONDITION  # a failed try: the caller rolls back
     assert calls == []
     await handlers["reserve.cancel"]({"gid": "g1", "branch_id": "1", "args": {"item": "pen"}}, None)
     assert calls == [("cancel", 9)]
