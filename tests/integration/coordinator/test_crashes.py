@@ -13,13 +13,13 @@ from tests.integration.coordinator.cluster import (
     Cluster,
     accounts,
     audit,
-    eventually,
     query,
     states,
     tx_state,
     txc_json,
 )
 from tests.support import free_port, start_process
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 
