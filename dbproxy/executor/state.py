@@ -25,6 +25,8 @@ class SessionState:
     found_rows: bool = False  # CLIENT_FOUND_ROWS: backend connections must be opened with the same flag
     variables: tuple[str, ...] = ()  # SET statements, in order, replayed on backend connections
     last_insert_id: int = 0
+    multi_statements: bool = False  # CLIENT_MULTI_STATEMENTS / COM_SET_OPTION: "a; b" is two statements
+    more: int = 0  # SERVER_MORE_RESULTS_EXISTS while a multi-statement text has statements left
     host: str = "?"  # the client's address, as MySQL names it in access errors
     # logical database (lower-case) -> read-write?; None: every logical database, read-write
     grants: dict[str, bool] | None = None
@@ -40,7 +42,7 @@ class SessionState:
     @property
     def status(self) -> int:
         """The server status bits every OK/EOF this session sends carries."""
-        return (_AUTOCOMMIT if self.autocommit else 0) | (_IN_TRANS if self.txn.active else 0)
+        return (_AUTOCOMMIT if self.autocommit else 0) | (_IN_TRANS if self.txn.active else 0) | self.more
 
     @property
     def literal_sql_mode(self) -> bool:

@@ -51,6 +51,7 @@ async def handshake(ctx: ProxyContext, state: SessionState, client: ClientChanne
         return False
     state.charset = login.charset or 45
     state.found_rows = login.found_rows
+    state.multi_statements = login.multi_statements
     state.user = login.user
     peer = client.writer.get_extra_info("peername")
     state.host = str(peer[0]) if isinstance(peer, tuple) and peer else "localhost"
@@ -94,6 +95,7 @@ class Login:
     ssl: bool
     charset: int
     found_rows: bool
+    multi_statements: bool
     user: str
     auth: bytes
     database: str | None
@@ -104,7 +106,7 @@ def _parse_login(resp: bytes) -> Login:
     """The client's handshake response; IndexError/ValueError/struct.error when it is malformed."""
     client_caps, _max_packet, charset = struct.unpack_from("<IIB", resp, 0)
     if client_caps & Capabilities.CLIENT_SSL and len(resp) < 36:
-        return Login(True, charset, False, "", b"", None, "")
+        return Login(True, charset, False, False, "", b"", None, "")
     pos = 32
     end = resp.index(b"\x00", pos)
     user = resp[pos:end].decode("utf-8", "replace")
@@ -134,4 +136,5 @@ def _parse_login(resp: bytes) -> Login:
         end = resp.find(b"\x00", pos)
         plugin = resp[pos : (len(resp) if end < 0 else end)].decode("utf-8", "replace") or plugin
     found_rows = bool(client_caps & Capabilities.CLIENT_FOUND_ROWS)
-    return Login(False, charset, found_rows, user, bytes(auth), database, plugin)
+    multi = bool(client_caps & Capabilities.CLIENT_MULTI_STATEMENTS)
+    return Login(False, charset, found_rows, multi, user, bytes(auth), database, plugin)

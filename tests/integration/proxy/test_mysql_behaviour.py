@@ -111,3 +111,42 @@ def test_a_subquery_over_sharded_tables_is_refused_as_a_subquery(tables: Proxy) 
             cur.execute("SELECT * FROM items WHERE id IN (SELECT item_id FROM orders)")
         assert info.value.args[0] == 1235
         assert "subquery" in info.value.args[1] and "join" not in info.value.args[1]
+
+
+def _all_results(cur: Any, sql: str) -> list[Any]:
+    out = []
+    try:
+        cur.execute(sql)
+        while True:
+            out.append((cur.rowcount, cur.fetchall()))
+            if not cur.nextset():
+                break
+    except pymysql.err.MySQLError as exc:
+        out.append(("error", exc.args[0]))
+    return out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT 1; SELECT 2",
+        "SELECT 'a;b' AS s; SELECT 2 -- ;\n",
+        "BEGIN; UPDATE {t} SET k = k + 1 WHERE id = 1; SELECT k FROM {t} WHERE id = 1; ROLLBACK;"
+        " SELECT k FROM {t} WHERE id = 1",
+        "SET autocommit=0; SELECT @@autocommit; SET autocommit=1",
+        "SELECT 1; SELECT * FROM no_such_table; SELECT 3",
+    ],
+)
+def test_multi_statements(tables: Proxy, text: str) -> None:
+    flag = pymysql.constants.CLIENT.MULTI_STATEMENTS
+    with tables.connect(client_flag=flag) as conn, conn.cursor() as cur:
+        via_proxy = _all_results(cur, text.format(t="items"))
+        cur.execute("SELECT k FROM items WHERE id = 1")  # the session is not wedged
+        assert cur.fetchall() == ((10,),)
+    conn = pymysql.connect(
+        host="127.0.0.1", user="root", password="", database=tables.databases[0], autocommit=True, client_flag=flag
+    )
+    with conn, conn.cursor() as cur:
+        via_server = _all_results(cur, text.format(t="mirror"))
+    assert via_proxy == via_server
+    assert len(via_proxy) >= 2
