@@ -37,6 +37,20 @@ CHARSET_COLLATIONS = {
 _ROUTE = Kind.ROUTE
 
 
+def _logical(value: bytes | None, names: dict[bytes, bytes], quoted: list[tuple[bytes, bytes]]) -> bytes | None:
+    """A value of an answer about tables, with physical names made logical: whole values (a Name column) and
+    quoted names inside text (SHOW CREATE TABLE, a view's definition)."""
+    if value is None:
+        return None
+    mapped = names.get(value)
+    if mapped is not None:
+        return mapped
+    if b"`" in value:
+        for physical, logical in quoted:
+            value = value.replace(physical, logical)
+    return value
+
+
 class StatementExecutor:
     __slots__ = ("client", "ctx", "state")
 
@@ -242,11 +256,13 @@ class StatementExecutor:
         if db is None or not result.columns:
             self._reply(plan, [result], params, binary=req is not None)
             return
-        names = db.logical_names()
+        given = plan.extra.get("names")
+        names: dict[bytes, bytes] = given if isinstance(given, dict) else db.logical_names()
+        quoted = [(b"`" + p + b"`", b"`" + q + b"`") for p, q in names.items() if p != q]
         rows: list[list[bytes | None]] = []
         seen: set[tuple[bytes | None, ...]] = set()
         for row in result.rows:
-            mapped = [names.get(v, v) if v is not None else None for v in row]
+            mapped = [_logical(v, names, quoted) for v in row]
             key = tuple(mapped)
             if key not in seen:
                 seen.add(key)

@@ -197,15 +197,24 @@ class Planner:
             explain = Template((sql[: tokens[1].start] + t.parts[0], *t.parts[1:]), t.slots)
             return Plan(Kind.ROUTE, nparams, (Target(inner.targets[0].backend, explain),), is_read=True)
         # DESCRIBE t, SHOW COLUMNS FROM t, SHOW CREATE TABLE t, SHOW INDEX FROM t ...: ask the table's first node
+        # (answers name physical tables: they are translated back to logical names)
         names = names_in(tokens)
         for name in names:
             info = db.sharded.get(name)
             if info is not None:
                 node = info.config.nodes[0]
                 template = rewrite(sql, tokens, {name: node.table}, {db.name.lower()})
-                return Plan(Kind.ROUTE, nparams, (Target(node.backend, template),))
-        template = rewrite(sql, tokens, {}, {db.name.lower()})
-        return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),))
+                logical = {node.table.encode(): info.name.encode()}
+                extra: dict[str, object] = {"system": True, "names": logical}
+                return Plan(Kind.ROUTE, nparams, (Target(node.backend, template),), is_read=True, extra=extra)
+        renames: dict[str, str] = {}
+        if db.name.lower() in names:
+            renames = {db.name.lower(): db.default_database}  # SHOW TABLE STATUS FROM app: its physical database
+        # SHOW TABLE STATUS LIKE 'orders': the pattern names the shard on the default backend
+        strings = {q.decode(): p.decode() for p, q in db.logical_names().items() if q.decode() != db.name}
+        template = rewrite(sql, tokens, renames, {db.name.lower()}, strings=strings)
+        extra = {"system": True, "names": db.logical_names()}
+        return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),), is_read=True, extra=extra)
 
     def _check_show(self, tokens: list[Token], db: LogicalDatabase | None) -> Plan | None:
         """Refuse SHOW forms that are administration or name another database; answer the ones about sessions

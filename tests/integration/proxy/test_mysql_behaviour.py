@@ -150,3 +150,34 @@ def test_multi_statements(tables: Proxy, text: str) -> None:
         via_server = _all_results(cur, text.format(t="mirror"))
     assert via_proxy == via_server
     assert len(via_proxy) >= 2
+
+
+@pytest.mark.parametrize(
+    ("via_proxy_sql", "direct_sql"),
+    [
+        ("SHOW CREATE TABLE items", "SHOW CREATE TABLE items_0"),
+        ("SHOW INDEX FROM items", "SHOW INDEX FROM items_0"),
+        ("SHOW COLUMNS FROM items", "SHOW COLUMNS FROM items_0"),
+        ("SHOW TABLE STATUS LIKE 'items'", "SHOW TABLE STATUS LIKE 'items_0'"),
+    ],
+)
+def test_show_statements_name_logical_tables(tables: Proxy, via_proxy_sql: str, direct_sql: str) -> None:
+    def shape(rows: Any) -> list[list[Any]]:
+        # what differs between two calls on their own: the physical name (mapped) and the table's timestamps
+        out = []
+        for row in rows:
+            out.append([v.replace("items_0", "items") if isinstance(v, str) else v for v in row])
+        return out
+
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute(via_proxy_sql)
+        via_proxy = cur.fetchall()
+    with direct(tables.databases[0]) as conn, conn.cursor() as cur:
+        cur.execute(direct_sql)
+        via_server = cur.fetchall()
+    assert via_proxy and "items_0" not in repr(via_proxy)
+    if "STATUS" in via_proxy_sql:
+        assert [r[0] for r in via_proxy] == ["items"]
+        assert [list(r[1:4]) for r in via_proxy] == [r[1:4] for r in shape(via_server)]
+    else:
+        assert [list(r) for r in via_proxy] == shape(via_server)
