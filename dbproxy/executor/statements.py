@@ -22,11 +22,13 @@ from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.local import run_local
 from dbproxy.executor.state import SessionState
 from dbproxy.merge import merge_results
+from dbproxy.protocol.constants import ServerStatus
 from dbproxy.protocol.packets import eof_payload, frame, lenenc_int
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
 from dbproxy.router.plan import Kind, Plan, Target
 
 ER_LOCK_DEADLOCK = 1213
+_NO_BACKSLASH = int(ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
 # character set -> its default collation id (what a handshake carries)
 CHARSET_COLLATIONS = {
     "big5": 1, "latin2": 9, "ascii": 11, "ujis": 12, "sjis": 13, "hebrew": 16, "euckr": 19, "gb2312": 24,
@@ -119,6 +121,10 @@ class StatementExecutor:
             try:
                 await conn.execute(rest)
                 conn.session_vars = (*state.variables, rest)
+                if "sql_mode" in rest.lower():
+                    # the client learns NO_BACKSLASH_ESCAPES from the status flags: it changes how it escapes
+                    mode = (await conn.query("SELECT @@SESSION.sql_mode")).rows[0][0] or b""
+                    state.mode_status = _NO_BACKSLASH if b"NO_BACKSLASH_ESCAPES" in mode else 0
             finally:
                 self.done(conn, pinned)
             state.variables = (*state.variables, rest)

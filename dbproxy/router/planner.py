@@ -10,6 +10,7 @@ import re
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
+from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
 from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError, database_denied, privilege_needed
@@ -133,7 +134,8 @@ class Planner:
         marked, _ = mark_params(sql, tokens)
         try:
             ast: exp.Expr = sqlglot.parse_one(marked, read="mysql")
-        except SqlglotParseError as exc:
+        except (SqlglotParseError, TokenError) as exc:
+            # TokenError: text sqlglot's tokenizer rejects but the server may accept (NO_BACKSLASH_ESCAPES)
             return self._plan_opaque(sql, tokens, word, db, nparams, parse_error=str(exc).splitlines()[0])
         if isinstance(ast, exp.Command):
             return self._plan_opaque(sql, tokens, word, db, nparams)

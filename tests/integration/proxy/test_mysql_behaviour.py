@@ -181,3 +181,22 @@ def test_show_statements_name_logical_tables(tables: Proxy, via_proxy_sql: str, 
         assert [list(r[1:4]) for r in via_proxy] == [r[1:4] for r in shape(via_server)]
     else:
         assert [list(r) for r in via_proxy] == shape(via_server)
+
+
+def test_no_backslash_escapes_reaches_the_client(tables: Proxy) -> None:
+    def run(cur: Any) -> list[Any]:
+        conn = cur.connection
+        out = [bool(conn.server_status & 0x200)]
+        cur.execute("SET sql_mode = 'NO_BACKSLASH_ESCAPES'")
+        out.append(bool(conn.server_status & 0x200))
+        # pymysql escapes by the flag: with it, a backslash is an ordinary character
+        cur.execute("SELECT %s, LENGTH(%s)", ("a\\'b", "a\\'b"))
+        out.append(cur.fetchall())
+        out.append(bool(conn.server_status & 0x200))
+        cur.execute("SET sql_mode = DEFAULT")
+        out.append(bool(conn.server_status & 0x200))
+        return out
+
+    via_proxy, via_server = both(tables, run)
+    assert via_proxy == via_server
+    assert via_proxy[1] is True and via_proxy[-1] is False
