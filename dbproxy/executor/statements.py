@@ -22,8 +22,8 @@ from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.local import run_local
 from dbproxy.executor.state import SessionState
 from dbproxy.merge import merge_results
-from dbproxy.protocol.constants import ServerStatus
-from dbproxy.protocol.packets import eof_payload, frame, lenenc_int
+from dbproxy.protocol.constants import ColumnType, ServerStatus
+from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
 from dbproxy.router.plan import Kind, Plan, Target
 
@@ -229,6 +229,10 @@ class StatementExecutor:
             if isinstance(ddl_table, str):
                 self.ctx.keys.forget((self.state.database or "", ddl_table))
         nodes = plan.choose(params) or [0]
+        labels = plan.extra.get("explain")
+        if isinstance(labels, list):
+            await self._explain(plan, labels, nodes, params, req)
+            return
         if plan.extra.get("system"):
             await self._system_query(plan, params, req)
             return
@@ -274,6 +278,24 @@ class StatementExecutor:
                 seen.add(key)
                 rows.append(mapped)
         self.client.result(result.columns, rows, req is not None)
+
+    async def _explain(
+        self,
+        plan: Plan,
+        labels: list[str],
+        nodes: list[int],
+        params: Sequence[ParamValue],
+        req: ExecuteRequest | None,
+    ) -> None:
+        """EXPLAIN of each node the statement would run on, rows labelled by node in a first column."""
+        results = await self._run_text(plan, nodes, params, merge=False)
+        first = results[0]
+        if not first.columns:
+            self._reply(plan, results, params, binary=req is not None)
+            return
+        columns = [Column("node", ColumnType.VAR_STRING, 45, 256), *first.columns]
+        rows = [[labels[n].encode(), *row] for n, result in zip(nodes, results, strict=True) for row in result.rows]
+        self.client.result(columns, rows, req is not None)
 
     async def _atomically(self, work: Coroutine[Any, Any, list[Result]]) -> list[Result]:
         """Run a write that spans several nodes as one statement would run in MySQL: all or nothing. Outside a

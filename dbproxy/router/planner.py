@@ -195,9 +195,28 @@ class Planner:
             inner = self.plan(sql[tokens[1].start :], db.name)
             if inner.kind not in (Kind.ROUTE, Kind.INSERT) or not inner.targets:
                 raise NotSupported("EXPLAIN of this statement")
-            t = inner.targets[0].template  # the first node's plan stands for all of them
-            explain = Template((sql[: tokens[1].start] + t.parts[0], *t.parts[1:]), t.slots)
-            return Plan(Kind.ROUTE, nparams, (Target(inner.targets[0].backend, explain),), is_read=True)
+            # routed like the statement it explains: the nodes it would run on, each node's plan labelled
+            prefix = sql[: tokens[1].start]
+            targets = tuple(
+                Target(t.backend, Template((prefix + t.template.parts[0], *t.template.parts[1:]), t.template.slots))
+                for t in inner.targets
+            )
+            labels = [f"{t.backend} (node {i})" for i, t in enumerate(inner.targets)]
+            routed = inner.kind is Kind.ROUTE
+            return Plan(
+                Kind.ROUTE,
+                nparams,
+                targets,
+                rule=inner.rule if routed else None,
+                cond=inner.cond if routed else None,
+                fixed=inner.fixed if routed else True,
+                read_one=inner.read_one,
+                is_read=True,
+                extra={"explain": labels},
+                database=inner.database,
+                command="SELECT",
+                table=inner.table,
+            )
         # DESCRIBE t, SHOW COLUMNS FROM t, SHOW CREATE TABLE t, SHOW INDEX FROM t ...: ask the table's first node
         # (answers name physical tables: they are translated back to logical names)
         names = names_in(tokens)

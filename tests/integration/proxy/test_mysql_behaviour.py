@@ -200,3 +200,26 @@ def test_no_backslash_escapes_reaches_the_client(tables: Proxy) -> None:
     via_proxy, via_server = both(tables, run)
     assert via_proxy == via_server
     assert via_proxy[1] is True and via_proxy[-1] is False
+
+
+@pytest.mark.parametrize(
+    ("statement", "nodes"),
+    [
+        ("SELECT * FROM items WHERE id = 3", [1]),
+        ("SELECT * FROM items WHERE id = 2", [0]),
+        ("SELECT * FROM items", [0, 1]),
+        ("UPDATE items SET k = 1 WHERE id = 3", [1]),
+    ],
+)
+def test_explain_is_routed_like_the_statement(tables: Proxy, statement: str, nodes: list[int]) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute("EXPLAIN " + statement)
+        via_proxy = cur.fetchall()
+        assert cur.description[0][0] == "node"
+    assert [r[0] for r in via_proxy] == [f"ds{n} (node {n})" for n in nodes]
+    for n in nodes:  # each labelled plan is what that shard's server says of its part
+        with direct(tables.databases[n]) as conn, conn.cursor() as cur:
+            cur.execute("EXPLAIN " + statement.replace("items", f"items_{n}"))
+            via_server = cur.fetchall()
+        mine = [tuple(r[1:]) for r in via_proxy if r[0] == f"ds{n} (node {n})"]
+        assert [r[:3] for r in mine] == [r[:3] for r in via_server]  # id, select_type, table (rows are estimates)
