@@ -151,6 +151,13 @@ class Limits(_Model):
     max_parse_depth: int = Field(default=100, ge=8)  # nesting of parentheses in a statement
 
 
+class TlsSettings(_Model):
+    """TLS towards clients: PEM files of the proxy's certificate (chain) and private key."""
+
+    cert: str
+    key: str
+
+
 class UserSpec(_Model):
     """A proxy user. ``databases`` maps each logical database it may use to ``read_write`` or ``read_only``;
     omitted, the user may use every logical database, read-write (the form ``user: password`` means that)."""
@@ -167,6 +174,7 @@ class ProxyConfig(_Model):
     databases: dict[str, Database] = Field(min_length=1)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     limits: Limits = Field(default_factory=Limits)
+    tls: TlsSettings | None = None
 
     @field_validator("listen")
     @classmethod
@@ -216,6 +224,14 @@ def semantic_problems(config: ProxyConfig) -> list[tuple[Path_, str]]:
     problems: list[tuple[Path_, str]] = []
     known_backends = ", ".join(sorted(config.backends))
     known_dbs = {d.lower() for d in config.databases}
+    for user, spec in config.users.items():
+        if isinstance(spec, UserSpec) and spec.require_tls and config.tls is None:
+            problems.append((("users", user, "require_tls"), "requires TLS, but the config has no tls: {cert, key}"))
+    if config.tls is not None:
+        for field_name in ("cert", "key"):
+            path = Path(getattr(config.tls, field_name))
+            if not path.is_file():
+                problems.append((("tls", field_name), f"no such file: {path}"))
     for user, spec in config.users.items():
         if isinstance(spec, UserSpec):
             for granted in spec.databases or {}:

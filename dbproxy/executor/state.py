@@ -28,6 +28,7 @@ class SessionState:
     multi_statements: bool = False  # CLIENT_MULTI_STATEMENTS / COM_SET_OPTION: "a; b" is two statements
     more: int = 0  # SERVER_MORE_RESULTS_EXISTS while a multi-statement text has statements left
     mode_status: int = 0  # SERVER_STATUS_NO_BACKSLASH_ESCAPES when the session's sql_mode has it
+    tls: bool = False  # the client connection is encrypted
     host: str = "?"  # the client's address, as MySQL names it in access errors
     # logical database (lower-case) -> read-write?; None: every logical database, read-write
     grants: dict[str, bool] | None = None
