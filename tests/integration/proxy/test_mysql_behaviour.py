@@ -34,7 +34,7 @@ def both(proxy: Proxy, run: Callable[[Any], Any], **kwargs: Any) -> tuple[Any, A
         via_proxy = run(cur)
     with direct(proxy.databases[0]) as conn:
         if "charset" in kwargs:
-            conn.set_charset(kwargs["charset"])
+            conn.set_character_set(kwargs["charset"])
         with conn.cursor() as cur:
             via_server = run(cur)
     return via_proxy, via_server
@@ -93,7 +93,11 @@ def test_set_statement_for(tables: Proxy) -> None:
             cur.execute(f"SET STATEMENT max_statement_time=20 FOR SELECT id, k FROM {table} ORDER BY id")
             rows = cur.fetchall()
             affected = cur.execute(f"SET STATEMENT max_statement_time=20 FOR UPDATE {table} SET k = k WHERE id = 2")
-            return rows, affected
+            inserted = cur.execute(
+                f"SET STATEMENT max_statement_time=20 FOR INSERT INTO {table} (id, k) VALUES (7, 70)"
+            )
+            cur.execute(f"DELETE FROM {table} WHERE id = 7")
+            return rows, affected, inserted
 
         return inner
 
@@ -102,7 +106,7 @@ def test_set_statement_for(tables: Proxy) -> None:
     with direct(tables.databases[0]) as conn, conn.cursor() as cur:
         via_server = run("mirror")(cur)
     assert via_proxy == via_server
-    assert via_proxy[0] == ((1, 10), (2, 20), (3, 30))
+    assert via_proxy[0] == ((1, 10), (2, 20), (3, 30)) and via_proxy[2] == 1
 
 
 def test_a_subquery_over_sharded_tables_is_refused_as_a_subquery(tables: Proxy) -> None:
