@@ -44,7 +44,10 @@ _LOCAL_FUNCS = {
     "last_insert_id": "last_insert_id",
     "connection_id": "connection_id",
     "autocommit": "autocommit",
+    "wait_timeout": "wait_timeout",
 }
+# session variables the proxy keeps itself (not the backend connections'): read back from the session
+_SESSION_VARS = {"autocommit": "autocommit", "wait_timeout": "wait_timeout", "interactive_timeout": "wait_timeout"}
 _READ_WORDS = {"SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH", "VALUES", "CHECK", "CHECKSUM", "HELP"}
 _BEGIN_FORMS = (
     ["BEGIN"],
@@ -584,10 +587,10 @@ def _local_select(ast: exp.Select, written: list[str]) -> tuple[str, list[str]] 
             fname = inner.sql_name().lower()
         elif isinstance(inner, exp.SessionParameter) and inner.name.lower() in ("identity", "last_insert_id"):
             fname = "last_insert_id"
-        elif isinstance(inner, exp.SessionParameter) and inner.name.lower() == "autocommit":
+        elif isinstance(inner, exp.SessionParameter) and inner.name.lower() in _SESSION_VARS:
             if (inner.args.get("kind") or "session").lower() == "global":
                 return None
-            fname = "autocommit"
+            fname = _SESSION_VARS[inner.name.lower()]
         if isinstance(inner, exp.CurrentSchema):
             fname = "database"
         kind = _LOCAL_FUNCS.get(fname)

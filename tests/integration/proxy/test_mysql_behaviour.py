@@ -56,7 +56,15 @@ def test_column_names_of_session_functions(tables: Proxy, select: str) -> None:
 def test_autocommit_reads_back_as_set(tables: Proxy) -> None:
     def run(cur: Any) -> list[Any]:
         out = []
-        for sql in ("SET autocommit=0", "SELECT @@autocommit", "SET autocommit=1", "SELECT @@session.autocommit"):
+        for sql in (
+            "SET autocommit=0",
+            "SELECT @@autocommit",
+            "SET autocommit=1",
+            "SELECT @@session.autocommit",
+            "SET wait_timeout=77",
+            "SELECT @@wait_timeout",
+            "SELECT @@session.wait_timeout",
+        ):
             cur.execute(sql)
             out.append(cur.fetchall())
         return out
