@@ -50,6 +50,8 @@ def planner() -> Planner:
         ("SELECT * FROM information_schema.INNODB_TRX", 1142),
         ("DELETE FROM information_schema.TABLES", 1142),
         ("EXECUTE IMMEDIATE 'SELECT 1'", 1235),
+        ("CREATE PROCEDURE p() BEGIN PREPARE s FROM @q; EXECUTE s; END", 1235),
+        ("CREATE PROCEDURE p() SELECT * FROM mysql.user", 1142),
         ("SELECT " + "(" * 30 + "1" + ")" * 30, 1235),
     ],
 )
