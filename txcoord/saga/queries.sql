@@ -43,24 +43,6 @@ SELECT step_id, state, input::text AS input, output::text AS output, attempts, c
        started_at, ended_at, completion_seq, compensated_at, next_attempt_at
   FROM txc_saga_step WHERE gid = $1;
 
--- name: step_started
--- The attempt is durable before the action is sent: state, attempt count, the rendered input.
-UPDATE txc_saga_step s
-   SET state = 'RUNNING', input = $3::jsonb, attempts = s.attempts + 1,
-       started_at = coalesce(s.started_at, now()), next_attempt_at = NULL
-  FROM txc_transaction t
- WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.owner = $4 AND t.state = 'RUNNING'
-   AND s.state IN ('PENDING', 'RUNNING')
-RETURNING s.attempts;
-
--- name: step_succeeded
-UPDATE txc_saga_step s
-   SET state = 'SUCCEEDED', output = $3::jsonb, ended_at = now(), last_error = NULL,
-       completion_seq = nextval('txc_saga_completion_seq')
-  FROM txc_transaction t
- WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.owner = $4 AND s.state = 'RUNNING'
-RETURNING s.step_id;
-
 -- name: step_attempt_failed
 -- $3 error, $4 seconds until the next attempt, $5 owner, $6 new state (RUNNING: retry; FAILED: gave up)
 UPDATE txc_saga_step s
@@ -127,3 +109,32 @@ SELECT state FROM txc_transaction WHERE gid = $1;
 
 -- name: add_event
 INSERT INTO txc_event (gid, branch_id, event, detail) VALUES ($1, $2, $3, $4);
+
+-- Group commit (see txcoord.batching): the same two writes for many steps of many sagas in one statement.
+
+-- name: steps_started
+-- $1 gids, $2 step ids, $3 inputs (jsonb text), $4 owner: like step_started; returns the rows written
+WITH i AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS i(gid, step_id, input, ord)
+)
+UPDATE txc_saga_step s
+   SET state = 'RUNNING', input = i.input::jsonb, attempts = s.attempts + 1,
+       started_at = coalesce(s.started_at, now()), next_attempt_at = NULL
+  FROM i, txc_transaction t
+ WHERE s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $4 AND t.state = 'RUNNING'
+   AND s.state IN ('PENDING', 'RUNNING')
+RETURNING i.ord;
+
+-- name: steps_succeeded
+-- $1 gids, $2 step ids, $3 outputs (jsonb text), $4 owner: like step_succeeded; completion numbers follow
+-- the order of the batch, which is the order the steps' replies arrived in
+WITH i AS (
+    SELECT sub.*, nextval('txc_saga_completion_seq') AS seq
+      FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(gid, step_id, output, ord)
+             ORDER BY ord) sub
+)
+UPDATE txc_saga_step s
+   SET state = 'SUCCEEDED', output = i.output::jsonb, ended_at = now(), last_error = NULL, completion_seq = i.seq
+  FROM i, txc_transaction t
+ WHERE s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $4 AND s.state = 'RUNNING'
+RETURNING i.ord;

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from txcoord.batching import Batcher
 from txcoord.saga.records import SagaInstance, StepRecord, StepState
 from txcoord.sql_queries import load_queries
 
@@ -23,6 +24,30 @@ def _json(text: str | None) -> Any:
 class SagaStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        # the hot path (every step's start and end) is group-committed across concurrent sagas
+        self._started: Batcher[tuple[str, str, str, str], bool] = Batcher(self._write_many("steps_started"))
+        self._succeeded: Batcher[tuple[str, str, str, str], bool] = Batcher(self._write_many("steps_succeeded"))
+
+    def _write_many(self, query: str) -> Any:
+        async def write(items: Sequence[tuple[str, str, str, str]]) -> list[bool]:
+            by_owner: dict[str, list[int]] = {}
+            for n, item in enumerate(items):
+                by_owner.setdefault(item[3], []).append(n)
+            done = [False] * len(items)
+            for owner, indexes in by_owner.items():  # one owner per coordinator: one statement
+                batch = [items[n] for n in indexes]
+                rows = await self.pool.fetch(
+                    Q[query], [i[0] for i in batch], [i[1] for i in batch], [i[2] for i in batch], owner
+                )
+                for r in rows:
+                    done[indexes[r["ord"] - 1]] = True
+            return done
+
+        return write
+
+    async def close(self) -> None:
+        await self._started.close()
+        await self._succeeded.close()
 
     # -- definitions ----------------------------------------------------------------------------------------
     async def register_definition(self, name: str, version: int, source: str) -> tuple[bool, str]:
@@ -114,10 +139,10 @@ class SagaStore:
 
     # -- progress (each returns False when ``owner`` no longer owns the instance) ----------------------------
     async def step_started(self, gid: str, step_id: str, input_value: Any, owner: str) -> bool:
-        return await self.pool.fetchval(Q["step_started"], gid, step_id, json.dumps(input_value), owner) is not None
+        return await self._started.submit((gid, step_id, json.dumps(input_value), owner))
 
     async def step_succeeded(self, gid: str, step_id: str, output: Any, owner: str) -> bool:
-        return await self.pool.fetchval(Q["step_succeeded"], gid, step_id, json.dumps(output), owner) is not None
+        return await self._succeeded.submit((gid, step_id, json.dumps(output), owner))
 
     async def step_attempt_failed(
         self, gid: str, step_id: str, error: str, retry_in: float, owner: str, *, final: bool

@@ -277,7 +277,11 @@ async def _query(db: str, sql: str) -> list[dict[str, object]]:
 
 
 async def _state_is(store: str, gid: str, state: str) -> bool:
-    return await tx_state(store, gid) == state
+    """True once ``gid`` is ``state``; fails at once if it ended in another terminal state."""
+    now = await tx_state(store, gid)
+    if now in ("SUCCEEDED", "COMPENSATED") and now != state:
+        raise AssertionError(f"{gid} ended {now}, expected {state}")
+    return now == state
 
 
 pytestmark = pytest.mark.timeout(180)
