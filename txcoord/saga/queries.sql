@@ -112,29 +112,30 @@ INSERT INTO txc_event (gid, branch_id, event, detail) VALUES ($1, $2, $3, $4);
 
 -- Group commit (see txcoord.batching): the same two writes for many steps of many sagas in one statement.
 
--- name: steps_started
--- $1 gids, $2 step ids, $3 inputs (jsonb text), $4 owner: like step_started; returns the rows written
+-- name: steps_progress
+-- $1 gids, $2 step ids, $3 kinds ('S': the action succeeded, body = output; 'R': an attempt starts, body =
+-- input), $4 bodies (jsonb text), $5 owner. A step's success and the start of the steps it made ready are
+-- written together: the output is durable no later than the dependent's start, in one commit. Completion
+-- numbers follow the batch order, which is the order the steps' replies arrived in.
 WITH i AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS i(gid, step_id, input, ord)
-)
-UPDATE txc_saga_step s
-   SET state = 'RUNNING', input = i.input::jsonb, attempts = s.attempts + 1,
-       started_at = coalesce(s.started_at, now()), next_attempt_at = NULL
-  FROM i, txc_transaction t
- WHERE s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $4 AND t.state = 'RUNNING'
-   AND s.state IN ('PENDING', 'RUNNING')
-RETURNING i.ord;
-
--- name: steps_succeeded
--- $1 gids, $2 step ids, $3 outputs (jsonb text), $4 owner: like step_succeeded; completion numbers follow
--- the order of the batch, which is the order the steps' replies arrived in
-WITH i AS (
-    SELECT sub.*, nextval('txc_saga_completion_seq') AS seq
-      FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(gid, step_id, output, ord)
+    SELECT sub.*, CASE WHEN sub.kind = 'S' THEN nextval('txc_saga_completion_seq') END AS seq
+      FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                     WITH ORDINALITY AS u(gid, step_id, kind, body, ord)
              ORDER BY ord) sub
+), done AS (
+    UPDATE txc_saga_step s
+       SET state = 'SUCCEEDED', output = i.body::jsonb, ended_at = now(), last_error = NULL, completion_seq = i.seq
+      FROM i, txc_transaction t
+     WHERE i.kind = 'S' AND s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $5
+       AND s.state = 'RUNNING'
+    RETURNING i.ord
+), started AS (
+    UPDATE txc_saga_step s
+       SET state = 'RUNNING', input = i.body::jsonb, attempts = s.attempts + 1,
+           started_at = coalesce(s.started_at, now()), next_attempt_at = NULL
+      FROM i, txc_transaction t
+     WHERE i.kind = 'R' AND s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $5
+       AND t.state = 'RUNNING' AND s.state IN ('PENDING', 'RUNNING')
+    RETURNING i.ord
 )
-UPDATE txc_saga_step s
-   SET state = 'SUCCEEDED', output = i.output::jsonb, ended_at = now(), last_error = NULL, completion_seq = i.seq
-  FROM i, txc_transaction t
- WHERE s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $4 AND s.state = 'RUNNING'
-RETURNING i.ord;
+SELECT ord FROM done UNION ALL SELECT ord FROM started;

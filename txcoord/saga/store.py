@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,15 @@ from txcoord.sql_queries import load_queries
 Q = load_queries(Path(__file__).with_name("queries.sql"))
 
 
+@dataclass(frozen=True)
+class Progress:
+    """Rows of one saga written in one commit: (step id, 'S' succeeded | 'R' attempt starts, JSON body)."""
+
+    gid: str
+    owner: str
+    rows: tuple[tuple[str, str, str], ...]
+
+
 def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -25,29 +35,34 @@ class SagaStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         # the hot path (every step's start and end) is group-committed across concurrent sagas
-        self._started: Batcher[tuple[str, str, str, str], bool] = Batcher(self._write_many("steps_started"))
-        self._succeeded: Batcher[tuple[str, str, str, str], bool] = Batcher(self._write_many("steps_succeeded"))
+        self._progress: Batcher[Progress, bool] = Batcher(self._write_progress)
 
-    def _write_many(self, query: str) -> Any:
-        async def write(items: Sequence[tuple[str, str, str, str]]) -> list[bool]:
-            by_owner: dict[str, list[int]] = {}
-            for n, item in enumerate(items):
-                by_owner.setdefault(item[3], []).append(n)
-            done = [False] * len(items)
-            for owner, indexes in by_owner.items():  # one owner per coordinator: one statement
-                batch = [items[n] for n in indexes]
-                rows = await self.pool.fetch(
-                    Q[query], [i[0] for i in batch], [i[1] for i in batch], [i[2] for i in batch], owner
-                )
-                for r in rows:
-                    done[indexes[r["ord"] - 1]] = True
-            return done
-
-        return write
+    async def _write_progress(self, items: Sequence[Progress]) -> list[bool]:
+        """One statement for many items; an item (one saga's rows) is written whole or reported failed."""
+        by_owner: dict[str, list[int]] = {}
+        for n, item in enumerate(items):
+            by_owner.setdefault(item.owner, []).append(n)
+        ok = [False] * len(items)
+        for owner, indexes in by_owner.items():  # one owner per coordinator: one statement
+            gids, steps, kinds, bodies, row_item = [], [], [], [], []
+            for n in indexes:
+                for step_id, kind, body in items[n].rows:
+                    gids.append(items[n].gid)
+                    steps.append(step_id)
+                    kinds.append(kind)
+                    bodies.append(body)
+                    row_item.append(n)
+            rows = await self.pool.fetch(Q["steps_progress"], gids, steps, kinds, bodies, owner)
+            written: dict[int, int] = {}
+            for r in rows:
+                n = row_item[r["ord"] - 1]
+                written[n] = written.get(n, 0) + 1
+            for n in indexes:
+                ok[n] = written.get(n, 0) == len(items[n].rows)
+        return ok
 
     async def close(self) -> None:
-        await self._started.close()
-        await self._succeeded.close()
+        await self._progress.close()
 
     # -- definitions ----------------------------------------------------------------------------------------
     async def register_definition(self, name: str, version: int, source: str) -> tuple[bool, str]:
@@ -139,10 +154,15 @@ class SagaStore:
 
     # -- progress (each returns False when ``owner`` no longer owns the instance) ----------------------------
     async def step_started(self, gid: str, step_id: str, input_value: Any, owner: str) -> bool:
-        return await self._started.submit((gid, step_id, json.dumps(input_value), owner))
+        return await self._progress.submit(Progress(gid, owner, ((step_id, "R", json.dumps(input_value)),)))
 
-    async def step_succeeded(self, gid: str, step_id: str, output: Any, owner: str) -> bool:
-        return await self._succeeded.submit((gid, step_id, json.dumps(output), owner))
+    async def step_succeeded(
+        self, gid: str, step_id: str, output: Any, owner: str, starts: Sequence[tuple[str, Any]] = ()
+    ) -> bool:
+        """Record the step's output and, in the same commit, the first attempt of each of ``starts``
+        ((step id, input)): steps this success made ready."""
+        rows = ((step_id, "S", json.dumps(output)), *((sid, "R", json.dumps(value)) for sid, value in starts))
+        return await self._progress.submit(Progress(gid, owner, rows))
 
     async def step_attempt_failed(
         self, gid: str, step_id: str, error: str, retry_in: float, owner: str, *, final: bool
