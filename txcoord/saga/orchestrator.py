@@ -175,6 +175,8 @@ class SagaOrchestrator:
                         )
                         inflight[task] = step.id
                 if not inflight:
+                    if instance.state == TxState.SUCCEEDED:  # written with the last step's success
+                        return
                     if all(steps[s.id].state is StepState.SUCCEEDED for s in saga.steps):
                         if not await self.store.finish(gid, TxState.RUNNING, TxState.SUCCEEDED, self.owner):
                             raise LostOwnership(gid)
@@ -271,8 +273,12 @@ class SagaOrchestrator:
                 else:
                     starts = self._successors(instance, saga, step, output, progress)
                     progress.launched.update(sid for sid, _ in starts)  # no one else starts them meanwhile
-                    if not await self.store.step_succeeded(gid, step.id, output, self.owner, starts):
+                    # the last step: the saga's success goes in the same commit
+                    last = all(s.id == step.id or s.id in progress.durable for s in saga.steps)
+                    if not await self.store.step_succeeded(gid, step.id, output, self.owner, starts, finish=last):
                         raise LostOwnership(gid)
+                    if last:
+                        instance.state = TxState.SUCCEEDED
                     record.state, record.output, record.last_error = StepState.SUCCEEDED, output, None
                     progress.durable.add(step.id)
                     for sid, value in starts:

@@ -114,7 +114,7 @@ INSERT INTO txc_event (gid, branch_id, event, detail) VALUES ($1, $2, $3, $4);
 
 -- name: steps_progress
 -- $1 gids, $2 step ids, $3 kinds ('S': the action succeeded, body = output; 'R': an attempt starts, body =
--- input), $4 bodies (jsonb text), $5 owner. A step's success and the start of the steps it made ready are
+-- input; 'F': the saga succeeded, with its last step's success), $4 bodies (jsonb text), $5 owner. A step's success and the start of the steps it made ready are
 -- written together: the output is durable no later than the dependent's start, in one commit. Completion
 -- numbers follow the batch order, which is the order the steps' replies arrived in.
 WITH i AS (
@@ -137,5 +137,11 @@ WITH i AS (
      WHERE i.kind = 'R' AND s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $5
        AND t.state = 'RUNNING' AND s.state IN ('PENDING', 'RUNNING')
     RETURNING i.ord
+), finished AS (
+    UPDATE txc_transaction t
+       SET state = 'SUCCEEDED', finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
+      FROM i
+     WHERE i.kind = 'F' AND t.gid = i.gid AND t.owner = $5 AND t.state = 'RUNNING'
+    RETURNING i.ord
 )
-SELECT ord FROM done UNION ALL SELECT ord FROM started;
+SELECT ord FROM done UNION ALL SELECT ord FROM started UNION ALL SELECT ord FROM finished;

@@ -157,11 +157,20 @@ class SagaStore:
         return await self._progress.submit(Progress(gid, owner, ((step_id, "R", json.dumps(input_value)),)))
 
     async def step_succeeded(
-        self, gid: str, step_id: str, output: Any, owner: str, starts: Sequence[tuple[str, Any]] = ()
+        self,
+        gid: str,
+        step_id: str,
+        output: Any,
+        owner: str,
+        starts: Sequence[tuple[str, Any]] = (),
+        *,
+        finish: bool = False,
     ) -> bool:
         """Record the step's output and, in the same commit, the first attempt of each of ``starts``
-        ((step id, input)): steps this success made ready."""
+        ((step id, input)): steps this success made ready; with ``finish``, the saga's success too."""
         rows = ((step_id, "S", json.dumps(output)), *((sid, "R", json.dumps(value)) for sid, value in starts))
+        if finish:
+            rows = (*rows, (step_id, "F", "null"))
         return await self._progress.submit(Progress(gid, owner, rows))
 
     async def step_attempt_failed(
