@@ -84,12 +84,13 @@ class SagaOrchestrator:
     def is_active(self, gid: str) -> bool:
         return gid in self._tasks
 
-    def drive(self, gid: str) -> None:
-        """Start driving ``gid`` unless already driven here; returns at once."""
+    def drive(self, gid: str, instance: SagaInstance | None = None) -> None:
+        """Start driving ``gid`` unless already driven here; returns at once. ``instance``: what was just
+        written at its start (saves reading it back)."""
         if gid in self._tasks:
             return
         self._finished.setdefault(gid, asyncio.Event())
-        task = asyncio.create_task(self._run(gid), name=f"saga-{gid}")
+        task = asyncio.create_task(self._run(gid, instance), name=f"saga-{gid}")
         self._tasks[gid] = task
         task.add_done_callback(functools.partial(self._forget, gid))
 
@@ -130,9 +131,10 @@ class SagaOrchestrator:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- one instance -------------------------------------------------------------------------------------------
-    async def _run(self, gid: str) -> None:
+    async def _run(self, gid: str, instance: SagaInstance | None = None) -> None:
         try:
-            instance = await self.store.load(gid)
+            if instance is None:
+                instance = await self.store.load(gid)
             if instance is None:
                 return
             saga = await self.definitions.get(instance.name, instance.version)
@@ -153,7 +155,11 @@ class SagaOrchestrator:
     async def _forward(self, instance: SagaInstance, saga: SagaDefinition) -> None:
         gid, steps = instance.gid, instance.steps
         inflight: dict[asyncio.Task[bool], str] = {}
-        progress = _Progress(durable={sid for sid, r in steps.items() if r.state is StepState.SUCCEEDED})
+        progress = _Progress(
+            durable={sid for sid, r in steps.items() if r.state is StepState.SUCCEEDED},
+            prestarted=set(instance.prestarted),
+        )
+        instance.prestarted.clear()
         reason = ""
         try:
             while True:

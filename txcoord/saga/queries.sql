@@ -18,7 +18,9 @@ SELECT gid FROM txc_saga WHERE idempotency_key = $1;
 -- name: start
 -- One statement (one round trip, one commit): the instance, its input and its pending steps. A gid that
 -- exists already (a retried start) inserts nothing and returns no row.
--- $1 gid, $2 timeout seconds, $3 owner, $4 lease seconds, $5 name, $6 version, $7 input, $8 key, $9 step ids
+-- The steps that can start at once are written with their first attempt (RUNNING, attempt 1, their input).
+-- $1 gid, $2 timeout seconds, $3 owner, $4 lease seconds, $5 name, $6 version, $7 input, $8 key, $9 step ids,
+-- $10 the first attempt's input of each step (jsonb text), NULL for a step that waits
 WITH t AS (
     INSERT INTO txc_transaction (gid, kind, state, timeout_s, deadline, owner, lease_until)
     VALUES ($1, 'SAGA', 'RUNNING', $2, now() + $2 * interval '1 second', $3, now() + $4 * interval '1 second')
@@ -28,7 +30,10 @@ WITH t AS (
     INSERT INTO txc_saga (gid, name, version, input, idempotency_key)
     SELECT gid, $5, $6, $7::jsonb, $8 FROM t
 ), st AS (
-    INSERT INTO txc_saga_step (gid, step_id) SELECT t.gid, unnest($9::text[]) FROM t
+    INSERT INTO txc_saga_step (gid, step_id, state, input, attempts, started_at)
+    SELECT t.gid, u.step_id, CASE WHEN u.input IS NULL THEN 'PENDING' ELSE 'RUNNING' END, u.input::jsonb,
+           CASE WHEN u.input IS NULL THEN 0 ELSE 1 END, CASE WHEN u.input IS NULL THEN NULL ELSE now() END
+      FROM t, unnest($9::text[], $10::text[]) AS u(step_id, input)
 )
 SELECT gid FROM t;
 

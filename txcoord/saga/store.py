@@ -92,16 +92,20 @@ class SagaStore:
         step_ids: Sequence[str],
         owner: str,
         lease_s: float,
+        first_inputs: Sequence[Any] = (),
     ) -> tuple[str, bool]:
-        """Write the instance (RUNNING, owned by ``owner``) and its PENDING steps in one transaction.
+        """Write the instance (RUNNING, owned by ``owner``) and its steps in one statement: PENDING, or for
+        the steps in ``first_inputs`` (step id -> input) already RUNNING with their first attempt.
         Returns (gid, created); with an idempotency key already used, the first instance's gid."""
         try:
             if key:
                 existing = await self.pool.fetchval(Q["by_idempotency_key"], key)
                 if existing is not None:
                     return str(existing), False
+            inputs = dict(first_inputs) if first_inputs else {}
+            firsts = [json.dumps(inputs[sid]) if sid in inputs else None for sid in step_ids]
             row = await self.pool.fetchval(
-                Q["start"], gid, timeout_s, owner, lease_s, name, version, input_json, key, list(step_ids)
+                Q["start"], gid, timeout_s, owner, lease_s, name, version, input_json, key, list(step_ids), firsts
             )
             return gid, row is not None  # no row: the same gid started before (a retried call)
         except asyncpg.UniqueViolationError:
