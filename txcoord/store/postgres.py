@@ -44,6 +44,7 @@ def _transaction(row: asyncpg.Record) -> Transaction:
         decided_at=row["decided_at"],
         finished_at=row["finished_at"],
         branch_count=row.get("branch_count", 0),
+        kind=row.get("kind", "TCC"),
     )
 
 

@@ -26,7 +26,7 @@ SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.st
 
 -- name: transaction
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
-       created_at, decided_at, finished_at
+       created_at, decided_at, finished_at, kind
   FROM txc_transaction WHERE gid = $1;
 
 -- name: branches
@@ -42,8 +42,9 @@ SELECT gid, branch_id, at, event, detail
 
 -- name: list
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
-       created_at, decided_at, finished_at,
-       (SELECT count(*) FROM txc_branch b WHERE b.gid = t.gid) AS branch_count
+       created_at, decided_at, finished_at, kind,
+       (SELECT count(*) FROM txc_branch b WHERE b.gid = t.gid)
+       + (SELECT count(*) FROM txc_saga_step s WHERE s.gid = t.gid) AS branch_count
   FROM txc_transaction t
  WHERE ($1::text IS NULL OR state = $1)
  ORDER BY created_at DESC, gid DESC
