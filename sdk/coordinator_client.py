@@ -127,8 +127,9 @@ class CoordinatorClient:
                 await asyncio.sleep(delay)
 
     async def register_branch(
-        self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float
+        self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float, kind: str = ""
     ) -> str:
+        """Durably record a branch; ``kind`` "XA" marks a proxy's XA branch (empty: TCC)."""
         msg = pb.RegisterBranchRequest(
             gid=gid,
             timeout_seconds=tx_timeout,
@@ -136,6 +137,7 @@ class CoordinatorClient:
             service=service,
             action=action,
             payload_json=json.dumps(payload, separators=(",", ":")).encode(),
+            kind=kind,
         )
         reply = await self._op(pb.SessionRequest(register=msg), "RegisterBranch", msg, None)
         return reply.state

@@ -63,6 +63,7 @@ def transaction_info(tx: Transaction) -> pb.TransactionInfo:
         decided_at=_ts(tx.decided_at),
         finished_at=_ts(tx.finished_at),
         branch_count=tx.branch_count or len(tx.branches),
+        kind=tx.kind,
     )
 
 
@@ -79,6 +80,7 @@ def branch_info(branch: Branch) -> pb.BranchInfo:
         next_attempt_at=_ts(branch.next_attempt_at),
         created_at=_ts(branch.created_at),
         finished_at=_ts(branch.finished_at),
+        kind=branch.kind,
     )
 
 
@@ -108,7 +110,13 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
     async def _register(self, req: pb.RegisterBranchRequest) -> pb.TransactionReply:
         state = await self.coordinator.register_branch(
-            req.gid, req.branch_id, req.service, req.action, req.payload_json.decode() or "null", req.timeout_seconds
+            req.gid,
+            req.branch_id,
+            req.service,
+            req.action,
+            req.payload_json.decode() or "null",
+            req.timeout_seconds,
+            req.kind,
         )
         return pb.TransactionReply(gid=req.gid, state=state.value)
 

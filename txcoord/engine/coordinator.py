@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.engine.recovery import Recovery
 from txcoord.errors import InvalidArgument, InvalidState, TransactionNotFound, TransactionTimedOut
-from txcoord.model import Event, Phase2, Transaction, TxState
+from txcoord.model import BranchKind, Event, Phase2, Transaction, TxState
 from txcoord.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -59,9 +59,12 @@ class Coordinator:
         return tx.state
 
     async def register_branch(
-        self, gid: str, branch_id: str, service: str, action: str, payload: str, timeout_s: float = 0
+        self, gid: str, branch_id: str, service: str, action: str, payload: str, timeout_s: float = 0, kind: str = ""
     ) -> TxState:
         _validate_gid(gid)
+        kind = kind or BranchKind.TCC.value
+        if kind not in BranchKind.__members__:
+            raise InvalidArgument(f"kind: expected one of {', '.join(BranchKind.__members__)}, got {kind[:20]!r}")
         for field, value in (("branch_id", branch_id), ("service", service), ("action", action)):
             if not value:
                 raise InvalidArgument(f"{field}: must not be empty")
@@ -70,7 +73,7 @@ class Coordinator:
         except ValueError as exc:
             raise InvalidArgument(f"payload_json: not JSON ({exc})") from exc
         state = await self.store.register_branch(
-            gid, self._timeout(timeout_s), branch_id, service, action, payload
+            gid, self._timeout(timeout_s), branch_id, service, action, payload, kind
         )
         if state == "BEGIN":
             return TxState.BEGIN
