@@ -168,6 +168,7 @@ def run(
         # read_write transactions lock rows on both shards; two of them locking in opposite order deadlock
         # across backends, which only a lock wait timeout ends (50 s by default would stall the run)
         "pool": {"lock_wait_timeout": 2},
+        "transactions": {"mode": "best_effort"},
     }
     (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
     log = workdir / "dbproxy.log"

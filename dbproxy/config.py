@@ -132,12 +132,40 @@ class PoolSettings(_Model):
     lock_wait_timeout: int | None = Field(default=None, ge=1)
 
 
+class TransactionSettings(_Model):
+    """How transactions that write on several backends commit.
+
+    With ``coordinator`` set they are atomic: XA branches of a global transaction the coordinator decides,
+    and the proxy registers as a participant (``service``) serving phase 2 of its branches. ``mode:
+    best_effort`` says in so many words that they may commit partially (each backend committed in turn)."""
+
+    mode: Literal["xa", "best_effort"] = "xa"
+    coordinator: str | None = None  # HOST:PORT of a coordinator (a list: several sharing one store)
+    registry: str | None = None  # where to register; default: the coordinator (it hosts the registry)
+    service: str = Field(default="dbproxy", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    listen: str = "127.0.0.1:0"  # gRPC address serving phase 2 and health
+    timeout: float = Field(default=30.0, gt=0)  # seconds a global transaction may take before it rolls back
+    recovery_interval: float = Field(default=5.0, gt=0)  # seconds between XA RECOVER scans
+    registry_ttl: float = Field(default=10.0, gt=0)
+
+    @field_validator("coordinator", "registry")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            for address in value.split(","):
+                host, sep, port = address.strip().rpartition(":")
+                if not sep or not host or not port.isdigit():
+                    raise ValueError(f"{address!r} must be HOST:PORT")
+        return value
+
+
 class ProxyConfig(_Model):
     listen: str = "127.0.0.1:3307"
     users: dict[str, str] = Field(min_length=1)
     backends: dict[str, str] = Field(min_length=1)
     databases: dict[str, Database] = Field(min_length=1)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+    transactions: TransactionSettings = Field(default_factory=TransactionSettings)
 
     @field_validator("listen")
     @classmethod
@@ -167,6 +195,24 @@ class ProxyConfig(_Model):
                             f" (known: {', '.join(sorted(self.backends))})"
                         )
         return self
+
+    @model_validator(mode="after")
+    def _multi_backend_commit_is_decided(self) -> ProxyConfig:
+        tx = self.transactions
+        if len(self.backends) > 1 and tx.coordinator is None and tx.mode != "best_effort":
+            raise ValueError(
+                f"transactions.coordinator: {len(self.backends)} backends need a coordinator for atomic "
+                "multi-backend commits; set transactions.coordinator: HOST:PORT, or transactions.mode: best_effort "
+                "to accept that a commit spanning backends may be partial"
+            )
+        if tx.mode == "best_effort" and tx.coordinator is not None:
+            raise ValueError("transactions.mode: best_effort and transactions.coordinator exclude each other")
+        return self
+
+    @property
+    def coordinated(self) -> bool:
+        """Multi-backend commits go through the coordinator (XA)."""
+        return self.transactions.coordinator is not None
 
     @property
     def listen_host(self) -> str:

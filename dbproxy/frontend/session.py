@@ -257,6 +257,8 @@ class Session(StatementExecution):
 
     async def _execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         kind = plan.kind
+        # backends a changing statement runs on become branches that need two-phase commit
+        self.txn.writing = kind is Kind.INSERT or (kind is _ROUTE and not plan.is_read)
         if kind is _ROUTE:
             await self._route(plan, params, req)
         elif kind is Kind.INSERT:

@@ -42,3 +42,9 @@ def test_package_imports_only_what_the_design_allows(package: str) -> None:
         if used - ALLOWED[package]
     }
     assert offending == {}, f"{package} must not import these: {offending}"
+
+
+def test_only_the_coordination_adapter_of_dbproxy_imports_sdk() -> None:
+    """DESIGN.md: one adapter module in dbproxy talks to the coordinator; the rest of the proxy is free of gRPC."""
+    users = sorted(module for module, used in imported_packages("dbproxy").items() if "sdk" in used)
+    assert users == ["dbproxy/coordination.py"]

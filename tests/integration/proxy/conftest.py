@@ -35,8 +35,10 @@ def proxy_config(
     sharded: dict[str, dict[str, Any]],
     broadcast: list[str] | None = None,
     default: str = "ds0",
+    transactions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A config dict; ``backends`` maps backend name -> physical database (or a full DSN)."""
+    """A config dict; ``backends`` maps backend name -> physical database (or a full DSN). Without
+    ``transactions`` multi-backend commits are best effort (the XA tests pass a coordinator)."""
     return {
         "listen": f"127.0.0.1:{port}",
         "users": {USER: PASSWORD, "root": ""},
@@ -47,6 +49,7 @@ def proxy_config(
             LOGICAL_DB: {"default_backend": default, "sharded_tables": sharded, "broadcast_tables": broadcast or []}
         },
         "pool": {"connect_timeout": 1.0, "lock_wait_timeout": 2},
+        "transactions": transactions or {"mode": "best_effort"},
     }
 
 

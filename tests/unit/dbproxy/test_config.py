@@ -17,6 +17,7 @@ databases:
     sharded_tables:
       t: {column: id, algorithm: range, boundaries: [100], nodes: [ds0.t_0, {backend: ds1, table: t_1}]}
     broadcast_tables: [settings]
+transactions: {mode: best_effort}
 """
 
 
@@ -73,3 +74,34 @@ def test_dsn_with_unix_socket_and_unknown_option() -> None:
     assert str(dsn) == "/run/mysqld/mysqld.sock/shop"
     with pytest.raises(ValueError, match="unknown option"):
         BackendDSN.parse("mysql://root@h/db?ssl=1")
+
+
+def test_two_backends_without_coordinator_or_best_effort_are_refused_naming_the_key() -> None:
+    text = GOOD.replace("transactions: {mode: best_effort}\n", "")
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "proxy.yaml")
+    assert "transactions.coordinator" in str(err.value)
+    assert "transactions.mode: best_effort" in str(err.value)
+
+
+def test_a_coordinator_makes_multi_backend_commits_atomic() -> None:
+    text = GOOD.replace("transactions: {mode: best_effort}", "transactions: {coordinator: 127.0.0.1:7070, service: shop}")
+    config = parse_config(text, "proxy.yaml")
+    assert config.coordinated
+    assert config.transactions.service == "shop"
+
+
+@pytest.mark.parametrize(
+    ("transactions", "expected"),
+    [
+        ("{mode: best_effort, coordinator: 127.0.0.1:7070}", "exclude each other"),
+        ("{coordinator: localhost}", "must be HOST:PORT"),
+        ("{coordinator: 127.0.0.1:7070, service: 'a b'}", "transactions.service"),
+        ("{mode: sometimes}", "transactions.mode"),
+    ],
+)
+def test_bad_transactions_section(transactions: str, expected: str) -> None:
+    text = GOOD.replace("{mode: best_effort}", transactions)
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "proxy.yaml")
+    assert expected in str(err.value)
