@@ -32,16 +32,17 @@ async def _serve(config: ProxyConfig) -> None:
             "after another and may be left partially committed if a backend or the proxy fails during COMMIT"
         )
     server = ProxyServer(config, committer)
-    await server.start()
     if coordination is not None:
+        # registered (and recovering what a previous instance left prepared) before clients are accepted
         try:
             await coordination.start(server.pools)
         except Exception as exc:
-            await server.close()
             await coordination.close()
+            server.pools.close()
             where = config.transactions.coordinator
             raise SystemExit(f"dbproxy: cannot join the coordinator at {where}: {exc}") from exc
         print(f"dbproxy service {coordination.service!r} serving phase 2 on {coordination.address}", flush=True)
+    await server.start()
     print(f"dbproxy listening on {server.config.listen_host}:{server.port}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from dbproxy.errors import BackendError, BackendUnavailable, ProxyError
+from dbproxy.failpoints import crash_point
 from dbproxy.transactions import Branch, SequentialCommitter
 from dbproxy.xa import Xid, end_and_rollback
 
@@ -154,6 +155,7 @@ class XaCommitter:
                 "the transaction was rolled back on every backend",
                 code=error.code if isinstance(error, BackendError) else 1180,
             ) from error
+        crash_point("xa_after_prepare")
         try:
             await self.coordinator.commit(gid)
         except DecisionRefused:
@@ -166,6 +168,7 @@ class XaCommitter:
             for branch in written:
                 branch.conn.close()
             raise
+        crash_point("xa_after_decision")
         await asyncio.gather(*(self._xa_commit(b) for b in written))
 
     async def _prepare(self, branch: Branch) -> None:

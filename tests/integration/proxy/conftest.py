@@ -82,11 +82,13 @@ class Proxy:
         return pymysql.connect(**args)
 
 
-def start_proxy(config: dict[str, Any], log_dir: Path, name: str = "dbproxy") -> ManagedProcess:
+def start_proxy(
+    config: dict[str, Any], log_dir: Path, name: str = "dbproxy", env: dict[str, str] | None = None
+) -> ManagedProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = start_process(["dbproxy", "--config", str(path)], log_dir, name)
+    proc = start_process(["dbproxy", "--config", str(path)], log_dir, name, env=env)
     wait_port(proc, int(config["listen"].rsplit(":", 1)[1]))
     return proc
 

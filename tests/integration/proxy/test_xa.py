@@ -1,0 +1,207 @@
+"""Atomic multi-shard commit: real dbproxy, coordinator and MariaDB processes; crashes are SIGKILLs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pymysql
+import pytest
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.integration.proxy.xa_rig import XaRig, connect, transfer, txc, wait_for
+from tests.support import ManagedProcess, create_mariadb_database, drop_mariadb_database, free_port, start_process
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@pytest.fixture
+def xa_shards() -> Iterator[list[str]]:
+    names = [create_mariadb_database("txc_xa") for _ in range(2)]
+    yield names
+    for name in names:
+        drop_mariadb_database(name)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, processes: list[ManagedProcess], xa_shards: list[str]) -> XaRig:
+    rig = XaRig(tmp_path, processes, xa_shards)
+    rig.start_coordinator()
+    rig.seed({0: 100, 1: 100, 2: 100, 3: 100})
+    return rig
+
+
+def settled(rig: XaRig) -> bool:
+    """Every global transaction terminal and nothing of this test left prepared."""
+    states = rig.transactions()
+    return not rig.prepared() and all(s in ("COMMITTED", "ROLLED_BACK") for s in states.values())
+
+
+def test_transfer_across_backends_commits_through_the_coordinator(rig: XaRig) -> None:
+    _, port = rig.start_proxy()
+    conn = connect(port)
+    assert transfer(conn, 0, 1, 30)
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+    states = wait_for(lambda: rig.transactions() if "COMMITTED" in rig.transactions().values() else None)
+    assert list(states.values()) == ["COMMITTED"]
+    gid = next(iter(states))
+    branches = rig.store_rows("SELECT branch_id, kind, state, payload::text FROM txc_branch WHERE gid = $1", gid)
+    assert sorted((b["branch_id"], b["kind"], b["state"]) for b in branches) == [
+        ("ds0", "XA", "CONFIRMED"),
+        ("ds1", "XA", "CONFIRMED"),
+    ]
+    # operations: `txc tx list` shows the mode, `txc tx show` the backends and xids
+    listed = txc("tx", "list", "--json", "--coordinator", rig.coordinator_address)
+    assert listed.returncode == 0, listed.stderr
+    (tx,) = json.loads(listed.stdout)["transactions"]
+    assert (tx["gid"], tx["kind"], tx["state"]) == (gid, "XA", "COMMITTED")
+    shown = txc("tx", "show", gid, "--coordinator", rig.coordinator_address)
+    assert shown.returncode == 0, shown.stderr
+    assert f"backend ds0, xid {gid},{rig.service}/ds0" in " ".join(shown.stdout.split())
+    assert "XA" in shown.stdout
+    assert not rig.prepared()
+
+
+def test_single_backend_transactions_never_touch_the_coordinator(rig: XaRig) -> None:
+    _, port = rig.start_proxy()
+    conn = connect(port)
+    assert transfer(conn, 0, 2, 5)  # both rows on ds0
+    assert transfer(conn, 1, 3, 5)  # both rows on ds1
+    with conn.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("SELECT balance FROM acct WHERE id = 1")  # a read on ds1: not a branch that needs prepare
+        cur.execute("UPDATE acct SET balance = balance + 1 WHERE id = 0")
+        cur.execute("COMMIT")
+        cur.execute("UPDATE acct SET balance = balance - 1 WHERE id = 0")  # autocommit
+        conn.autocommit(False)
+        cur.execute("UPDATE acct SET balance = balance + 1 WHERE id = 3")
+        conn.commit()
+        cur.execute("UPDATE acct SET balance = balance + 100 WHERE id = 2")
+        conn.rollback()
+        conn.autocommit(True)
+    assert rig.balances() == {0: 95, 1: 95, 2: 105, 3: 106}
+    assert rig.transactions() == {}
+    assert transfer(conn, 2, 3, 5)  # the first one that spans both backends is the coordinator's first
+    assert list(rig.transactions().values()) in (["BEGIN"], ["COMMITTING"], ["COMMITTED"])
+    assert rig.balances() == {0: 95, 1: 95, 2: 100, 3: 111}
+
+
+def test_proxy_registers_and_answers_health(rig: XaRig) -> None:
+    rig.start_proxy()
+    listed = wait_for(
+        lambda: [
+            e
+            for e in json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
+            if e.get("service") == rig.service
+        ],
+        what="the proxy in `txc registry ls`",
+    )
+    address = listed[0]["address"]
+    with grpc.insecure_channel(address) as channel:
+        check = health_pb2.HealthCheckRequest(service=rig.service)
+        reply = health_pb2_grpc.HealthStub(channel).Check(check, timeout=10)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_two_backends_without_coordinator_refuse_to_start(rig: XaRig, tmp_path: Path) -> None:
+    config = rig.config(0)
+    del config["transactions"]
+    path = tmp_path / "proxy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    dbproxy = str(Path(sys.executable).with_name("dbproxy"))
+    out = subprocess.run([dbproxy, "--config", str(path)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "transactions.coordinator" in out.stderr and "best_effort" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_proxy_killed_after_the_decision_another_instance_commits(rig: XaRig) -> None:
+    proc, port = rig.start_proxy(failpoints="xa_after_decision")
+    rig.start_proxy()  # a second instance of the service: phase 2 can reach it
+    with pytest.raises(pymysql.err.OperationalError):
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    wait_for(lambda: settled(rig), what="every branch committed by the other instance")
+    assert list(rig.transactions().values()) == ["COMMITTED"]
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+
+
+def test_proxy_killed_after_the_decision_the_restarted_one_commits(rig: XaRig) -> None:
+    proc, port = rig.start_proxy(failpoints="xa_after_decision")
+    with pytest.raises(pymysql.err.OperationalError):
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    assert len(wait_for(rig.prepared, what="branches left prepared by the crash")) == 2
+    rig.start_proxy(port=port)
+    wait_for(lambda: settled(rig), what="every branch committed after the restart")
+    assert list(rig.transactions().values()) == ["COMMITTED"]
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+
+
+def test_proxy_killed_after_prepare_before_the_decision_rolls_back_at_the_timeout(rig: XaRig) -> None:
+    proc, port = rig.start_proxy(failpoints="xa_after_prepare")
+    with pytest.raises(pymysql.err.OperationalError):
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    assert len(rig.prepared()) == 2  # both prepared, nothing decided: they hold their row locks
+    assert list(rig.transactions().values()) == ["BEGIN"]
+    rig.start_proxy(port=port)
+    wait_for(lambda: settled(rig), what="the timed-out transaction rolled back")
+    assert list(rig.transactions().values()) == ["ROLLED_BACK"]
+    assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
+    assert transfer(connect(port), 0, 1, 10)  # the rows are free again
+
+
+def test_backend_lost_during_prepare_rolls_everything_back(rig: XaRig, processes: list[ManagedProcess]) -> None:
+    forward_port = free_port()
+    forwarder = start_process(
+        [sys.executable, str(Path(__file__).with_name("forwarder.py")), str(forward_port), "127.0.0.1", "3306"],
+        rig.log_dir,
+        "forwarder",
+    )
+    processes.append(forwarder)
+    forwarder.wait_listening(forward_port)
+    backends = {"ds0": rig.shard_dbs[0], "ds1": f"mysql://root:@127.0.0.1:{forward_port}/{rig.shard_dbs[1]}"}
+    _, port = rig.start_proxy(backends=backends)
+    conn = connect(port)
+    with conn.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("UPDATE acct SET balance = balance - 30 WHERE id = 0")
+        cur.execute("UPDATE acct SET balance = balance + 30 WHERE id = 1")
+        forwarder.kill()  # ds1 is gone: its prepare cannot succeed
+        with pytest.raises(pymysql.err.MySQLError) as err:
+            cur.execute("COMMIT")
+    assert "rolled back" in str(err.value) and "ds1" in str(err.value)
+    assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
+    # the coordinator keeps retrying the rollback of ds1's branch until the backend is back
+    processes.append(
+        start_process(
+            [sys.executable, str(Path(__file__).with_name("forwarder.py")), str(forward_port), "127.0.0.1", "3306"],
+            rig.log_dir,
+            "forwarder-again",
+        )
+    )
+    wait_for(lambda: settled(rig), what="everything rolled back")
+    assert set(rig.transactions().values()) <= {"ROLLED_BACK"}
+    assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
+
+
+def test_coordinator_killed_after_the_decision_finishes_when_restarted(rig: XaRig) -> None:
+    proc, port = rig.start_proxy(failpoints="xa_after_decision", recovery_interval=3600)
+    with pytest.raises(pymysql.err.OperationalError):
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    assert rig.coordinator_proc is not None
+    rig.coordinator_proc.kill()  # decided, not finished: the only proxy instance died before committing
+    assert list(rig.transactions().values()) == ["COMMITTING"]
+    assert len(rig.prepared()) == 2
+    rig.start_coordinator()
+    rig.start_proxy(recovery_interval=3600)  # no proxy-side recovery: only the coordinator's phase 2 finishes it
+    wait_for(lambda: settled(rig), what="the restarted coordinator's phase 2")
+    assert list(rig.transactions().values()) == ["COMMITTED"]
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
