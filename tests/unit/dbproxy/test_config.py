@@ -85,7 +85,8 @@ def test_two_backends_without_coordinator_or_best_effort_are_refused_naming_the_
 
 
 def test_a_coordinator_makes_multi_backend_commits_atomic() -> None:
-    text = GOOD.replace("transactions: {mode: best_effort}", "transactions: {coordinator: 127.0.0.1:7070, service: shop}")
+    coordinated = "transactions: {coordinator: 127.0.0.1:7070, service: shop}"
+    text = GOOD.replace("transactions: {mode: best_effort}", coordinated)
     config = parse_config(text, "proxy.yaml")
     assert config.coordinated
     assert config.transactions.service == "shop"
