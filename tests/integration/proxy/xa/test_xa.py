@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -14,32 +13,11 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.proxy.xa_rig import XaRig, connect, transfer, txc, wait_for
-from tests.support import ManagedProcess, create_mariadb_database, drop_mariadb_database, free_port, start_process
+from tests.integration.proxy.xa.rig import XaRig, connect, settled, transfer, txc, wait_for
+from tests.support import ManagedProcess, free_port, start_process
 
+FORWARDER = Path(__file__).parents[1] / "forwarder.py"
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture
-def xa_shards() -> Iterator[list[str]]:
-    names = [create_mariadb_database("txc_xa") for _ in range(2)]
-    yield names
-    for name in names:
-        drop_mariadb_database(name)
-
-
-@pytest.fixture
-def rig(tmp_path: Path, processes: list[ManagedProcess], xa_shards: list[str]) -> XaRig:
-    rig = XaRig(tmp_path, processes, xa_shards)
-    rig.start_coordinator()
-    rig.seed({0: 100, 1: 100, 2: 100, 3: 100})
-    return rig
-
-
-def settled(rig: XaRig) -> bool:
-    """Every global transaction terminal and nothing of this test left prepared."""
-    states = rig.transactions()
-    return not rig.prepared() and all(s in ("COMMITTED", "ROLLED_BACK") for s in states.values())
 
 
 def test_transfer_across_backends_commits_through_the_coordinator(rig: XaRig) -> None:
@@ -160,7 +138,7 @@ def test_proxy_killed_after_prepare_before_the_decision_rolls_back_at_the_timeou
 def test_backend_lost_during_prepare_rolls_everything_back(rig: XaRig, processes: list[ManagedProcess]) -> None:
     forward_port = free_port()
     forwarder = start_process(
-        [sys.executable, str(Path(__file__).with_name("forwarder.py")), str(forward_port), "127.0.0.1", "3306"],
+        [sys.executable, str(FORWARDER), str(forward_port), "127.0.0.1", "3306"],
         rig.log_dir,
         "forwarder",
     )
@@ -181,7 +159,7 @@ def test_backend_lost_during_prepare_rolls_everything_back(rig: XaRig, processes
     # the coordinator keeps retrying the rollback of ds1's branch until the backend is back
     processes.append(
         start_process(
-            [sys.executable, str(Path(__file__).with_name("forwarder.py")), str(forward_port), "127.0.0.1", "3306"],
+            [sys.executable, str(FORWARDER), str(forward_port), "127.0.0.1", "3306"],
             rig.log_dir,
             "forwarder-again",
         )

@@ -180,3 +180,9 @@ def txc(*args: str) -> subprocess.CompletedProcess[str]:
     # wide enough that tables do not wrap the xids
     env = {**os.environ, "COLUMNS": "300"}
     return subprocess.run([TXC, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def settled(rig: XaRig) -> bool:
+    """Every global transaction terminal and nothing of this test left prepared."""
+    states = rig.transactions()
+    return not rig.prepared() and all(s in ("COMMITTED", "ROLLED_BACK") for s in states.values())
