@@ -146,6 +146,9 @@ class TransactionSettings(_Model):
     listen: str = "127.0.0.1:0"  # gRPC address serving phase 2 and health
     timeout: float = Field(default=30.0, gt=0)  # seconds a global transaction may take before it rolls back
     recovery_interval: float = Field(default=5.0, gt=0)  # seconds between XA RECOVER scans
+    # the proxy commits its own branches after the decision and tells the coordinator; only a proxy that died
+    # before that leaves phase 2 to the coordinator, which waits this many seconds before driving it
+    phase2_delay: float = Field(default=2.0, ge=0)
     registry_ttl: float = Field(default=10.0, gt=0)
 
     @field_validator("coordinator", "registry")

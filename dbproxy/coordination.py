@@ -52,6 +52,7 @@ class Coordination:
         self.recovery: XaRecovery | None = None
         self.pools: Pools | None = None
         self.phase2_calls = 0
+        self._reports: set[asyncio.Task[None]] = set()
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -97,7 +98,7 @@ class Coordination:
 
     async def commit(self, gid: str) -> None:
         try:
-            state = await self.client.commit(gid)
+            state = await self.client.commit(gid, phase2_delay=self.settings.phase2_delay)
         except RpcError as exc:
             if exc.code in _REFUSED:
                 raise DecisionRefused(
@@ -109,6 +110,17 @@ class Coordination:
             ) from exc
         if state not in _COMMITTED:
             raise DecisionRefused(f"COMMIT refused: the coordinator has the transaction in {state}")
+
+    def finished(self, gid: str) -> None:
+        task = asyncio.create_task(self._finished(gid))
+        self._reports.add(task)
+        task.add_done_callback(self._reports.discard)
+
+    async def _finished(self, gid: str) -> None:
+        try:
+            await self.client.finish(gid)
+        except RpcError as exc:  # the coordinator drives phase 2 after the delay instead: XA COMMIT is idempotent
+            log.info("%s: finish not recorded (%s); the coordinator's phase 2 will confirm it", gid, exc.code.name)
 
     async def rollback(self, gid: str, reason: str) -> None:
         try:

@@ -8,7 +8,9 @@ COMMIT:
 - it wrote on several: the written branches are registered with the coordinator (durably, before anything is
   prepared), then ``XA END`` + ``XA PREPARE`` on each (in parallel; read-only branches are simply committed in
   one phase, they have nothing to make durable); once every branch is prepared the coordinator records the
-  commit decision, and only then is each branch's ``XA COMMIT`` sent. A prepare that fails rolls everything
+  commit decision, and only then is each branch's ``XA COMMIT`` sent (by this session, which then tells the
+  coordinator so over its stream, without waiting: the coordinator makes phase-2 calls only if that report does
+  not arrive within ``transactions.phase2_delay``, e.g. because the proxy died). A prepare that fails rolls everything
   back (the client gets the error); a commit decision that comes too late (the global transaction timed out)
   rolls back too. If the decision's outcome is unknown (the coordinator cannot be reached), the prepared
   branches are detached (their connections closed) and left to the coordinator: its phase 2 (delivered to
@@ -63,6 +65,10 @@ class GlobalTransactions(Protocol):
 
     async def rollback(self, gid: str, reason: str) -> None:
         """Record a rollback decision (best effort: the coordinator's timeout rolls back anyway)."""
+
+    def finished(self, gid: str) -> None:
+        """Tell the coordinator (without waiting) that every branch is committed: it then makes no phase-2
+        calls; if this never arrives it drives phase 2 itself after a delay."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -169,7 +175,9 @@ class XaCommitter:
                 branch.conn.close()
             raise
         crash_point("xa_after_decision")
-        await asyncio.gather(*(self._xa_commit(b) for b in written))
+        done = await asyncio.gather(*(self._xa_commit(b) for b in written))
+        if all(done):
+            self.coordinator.finished(gid)
 
     async def _prepare(self, branch: Branch) -> None:
         conn, xid = branch.conn, branch.xid
@@ -177,7 +185,7 @@ class XaCommitter:
         conn.send_pipelined(f"XA END {xid.sql}")
         await conn.execute(f"XA PREPARE {xid.sql}")
 
-    async def _xa_commit(self, branch: Branch) -> None:
+    async def _xa_commit(self, branch: Branch) -> bool:
         conn, xid = branch.conn, branch.xid
         assert xid is not None
         try:
@@ -186,6 +194,8 @@ class XaCommitter:
             # decided: the coordinator's phase 2 (or recovery) commits it once this connection lets go of it
             log.warning("%s: XA COMMIT on %s failed (%s); the coordinator will finish it", xid, conn.name, exc.message)
             conn.close()
+            return False
+        return True
 
     async def _tell_rollback(self, gid: str, reason: str) -> None:
         try:

@@ -146,9 +146,16 @@ class CoordinatorClient:
         msg = pb.BeginRequest(gid=gid, timeout_seconds=timeout)
         return (await self._op(pb.SessionRequest(begin=msg), "Begin", msg, None)).state
 
-    async def commit(self, gid: str) -> str:
-        msg = pb.CommitRequest(gid=gid)
+    async def commit(self, gid: str, *, phase2_delay: float = 0.0) -> str:
+        """Decide commit. ``phase2_delay`` > 0: the caller finishes phase 2 itself and reports it with
+        ``finish``; the coordinator drives phase 2 only if no report came within that many seconds."""
+        msg = pb.CommitRequest(gid=gid, phase2_delay_seconds=phase2_delay)
         return (await self._op(pb.SessionRequest(commit=msg), "Commit", msg, None)).state
+
+    async def finish(self, gid: str) -> str:
+        """Report that the caller finished phase 2 of every branch of ``gid`` (see ``commit``)."""
+        msg = pb.FinishRequest(gid=gid)
+        return (await self._op(pb.SessionRequest(finish=msg), "Finish", msg, None)).state
 
     async def rollback(self, gid: str, reason: str = "rollback", untried: Sequence[str] = ()) -> str:
         msg = pb.RollbackRequest(gid=gid, reason=reason, untried_branch_ids=list(untried))
