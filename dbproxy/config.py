@@ -149,6 +149,11 @@ class TransactionSettings(_Model):
     # the proxy commits its own branches after the decision and tells the coordinator; only a proxy that died
     # before that leaves phase 2 to the coordinator, which waits this many seconds before driving it
     phase2_delay: float = Field(default=2.0, ge=0)
+    # Seconds a statement may wait for a row lock on one backend while its transaction holds a branch on
+    # another; then the transaction is rolled back with error 1213 (deadlock). Two transactions locking rows
+    # on two backends in opposite order deadlock where no server can see it: this ends it quickly instead of
+    # after pool.lock_wait_timeout. Whole seconds (innodb_lock_wait_timeout); null: no bound.
+    cross_backend_lock_wait: int | None = Field(default=5, ge=1)
     registry_ttl: float = Field(default=10.0, gt=0)
 
     @field_validator("coordinator", "registry")

@@ -74,7 +74,9 @@ class XaRig:
         self.coordinator_proc = proc
         return proc
 
-    def config(self, port: int, backends: dict[str, str] | None = None, **transactions: Any) -> dict[str, Any]:
+    def config(
+        self, port: int, backends: dict[str, str] | None = None, pool: dict[str, Any] | None = None, **transactions: Any
+    ) -> dict[str, Any]:
         settings: dict[str, Any] = {
             "coordinator": self.coordinator_address,
             "service": self.service,
@@ -83,22 +85,25 @@ class XaRig:
             "registry_ttl": 2,
         }
         settings.update(transactions)
-        return proxy_config(
+        config = proxy_config(
             port,
             backends or {"ds0": self.shard_dbs[0], "ds1": self.shard_dbs[1]},
             {"acct": {"column": "id", "algorithm": "mod", "nodes": ["ds0.acct_0", "ds1.acct_1"]}},
             transactions=settings,
         )
+        config["pool"].update(pool or {})
+        return config
 
     def start_proxy(
         self,
         port: int | None = None,
         failpoints: str = "",
         backends: dict[str, str] | None = None,
+        pool: dict[str, Any] | None = None,
         **transactions: Any,
     ) -> tuple[ManagedProcess, int]:
         port = port or free_port()
-        config = self.config(port, backends, **transactions)
+        config = self.config(port, backends, pool, **transactions)
         env = {"DBPROXY_FAILPOINTS": failpoints} if failpoints else None
         proc = start_proxy(config, self.log_dir, self._name("dbproxy"), env=env)
         self.processes.append(proc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import grpc
@@ -183,3 +184,42 @@ def test_coordinator_killed_after_the_decision_finishes_when_restarted(rig: XaRi
     wait_for(lambda: settled(rig), what="the restarted coordinator's phase 2")
     assert list(rig.transactions().values()) == ["COMMITTED"]
     assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+
+
+def test_cross_backend_deadlock_is_rolled_back_with_1213(rig: XaRig) -> None:
+    """Opposite lock order on two backends: no server sees the cycle. The waiter that holds another backend
+    longer than transactions.cross_backend_lock_wait is rolled back as a deadlock; the other commits."""
+    _, port = rig.start_proxy(pool={"lock_wait_timeout": 60}, cross_backend_lock_wait=1)
+    a, b = connect(port), connect(port)
+    ca, cb = a.cursor(), b.cursor()
+    ca.execute("BEGIN")
+    cb.execute("BEGIN")
+    ca.execute("UPDATE acct SET balance = balance - 10 WHERE id = 0")  # A holds a row on ds0
+    cb.execute("UPDATE acct SET balance = balance - 20 WHERE id = 1")  # B holds a row on ds1
+    outcomes: dict[str, object] = {}
+
+    def second(name: str, cur: pymysql.cursors.Cursor, sql: str) -> None:
+        try:
+            cur.execute(sql)
+            cur.execute("COMMIT")
+            outcomes[name] = "committed"
+        except pymysql.err.MySQLError as exc:
+            outcomes[name] = exc.args[0]
+
+    threads = [
+        threading.Thread(target=second, args=("a", ca, "UPDATE acct SET balance = balance + 10 WHERE id = 1")),
+        threading.Thread(target=second, args=("b", cb, "UPDATE acct SET balance = balance + 20 WHERE id = 0")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=50)  # far less than the 60 s lock_wait_timeout
+    assert not any(t.is_alive() for t in threads)
+    assert 1213 in outcomes.values(), outcomes
+    expected = {0: 100, 1: 100, 2: 100, 3: 100}
+    if outcomes["a"] == "committed":
+        expected.update({0: 90, 1: 110})
+    if outcomes["b"] == "committed":
+        expected.update({0: 120, 1: 80})
+    wait_for(lambda: settled(rig), what="both transactions finished")
+    assert rig.balances() == expected
