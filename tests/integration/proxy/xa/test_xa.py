@@ -70,6 +70,16 @@ def test_single_backend_transactions_never_touch_the_coordinator(rig: XaRig) -> 
     assert rig.balances() == {0: 95, 1: 95, 2: 100, 3: 111}
 
 
+def test_single_statement_writing_on_two_backends_commits_through_the_coordinator(rig: XaRig) -> None:
+    _, port = rig.start_proxy()
+    with connect(port).cursor() as cur:
+        assert cur.execute("UPDATE acct SET balance = balance + 1 WHERE id IN (0, 1)") == 2  # autocommit
+    assert rig.balances() == {0: 101, 1: 101, 2: 100, 3: 100}
+    states = wait_for(lambda: rig.transactions() if "COMMITTED" in rig.transactions().values() else None)
+    assert list(states.values()) == ["COMMITTED"]
+    assert not rig.prepared()
+
+
 def test_proxy_registers_and_answers_health(rig: XaRig) -> None:
     rig.start_proxy()
     listed = wait_for(
