@@ -21,6 +21,7 @@ from sdk.coordinator_client import CoordinatorClient, TryFailed
 from sdk.errors import TxcError
 from txcoord.demo.bank import balances, credit, debit
 from txcoord.demo.processes import Child, free_address, start_bank, start_coordinator
+from txcoord.demo.sharded import run_sharded
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
 
@@ -37,6 +38,7 @@ class DemoSettings:
     transfers: int = 40
     concurrency: int = 4
     seed: int = 7
+    proxy: bool = True  # then the sharded part: dbproxy over two MariaDB shards, XA through the coordinator
 
 
 @dataclass
@@ -190,6 +192,9 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
             progress("waiting for phase 2 to finish everywhere")
             counts = await _wait_settled(client)
         after = await _snapshot(bank_dbs)
+        sharded: dict[str, Any] = {"skipped": "--no-proxy"}
+        if settings.proxy:
+            sharded = await run_sharded(address, settings.log_dir, progress)
     finally:
         for child in reversed(children):
             child.stop()
@@ -212,4 +217,5 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         "store": where,
         "seconds": round(time.monotonic() - started, 1),
         "logs": str(settings.log_dir),
+        "sharded": sharded,
     }

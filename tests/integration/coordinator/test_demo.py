@@ -26,3 +26,8 @@ def test_demo_conserves_money_through_a_participant_crash(tmp_path: Path) -> Non
         state: n for state, n in (("COMMITTED", summary["committed"]), ("ROLLED_BACK", summary["rolled_back"])) if n
     }
     assert "SIGKILL bank-b half-way" in done.stderr and "bank-b restarted" in done.stderr
+    # the sharded part: dbproxy over two MariaDB shards, XA through the same coordinator, proxy killed half-way
+    sharded = summary["sharded"]
+    assert sharded["conserved"] and sharded["left_prepared"] == 0, sharded
+    assert sharded["outcomes"].get("committed", 0) > 0
+    assert "SIGKILL dbproxy half-way" in done.stderr and "dbproxy restarted" in done.stderr
