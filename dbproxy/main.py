@@ -49,9 +49,9 @@ async def _serve(config: ProxyConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    await server.close()  # sessions end first: a commit in flight may still need the coordinator
     if coordination is not None:
         await coordination.close()
-    await server.close()
 
 
 def main(argv: list[str] | None = None) -> None:

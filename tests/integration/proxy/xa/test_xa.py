@@ -81,7 +81,7 @@ def test_single_statement_writing_on_two_backends_commits_through_the_coordinato
 
 
 def test_proxy_registers_and_answers_health(rig: XaRig) -> None:
-    rig.start_proxy()
+    proc, _ = rig.start_proxy()
     listed = wait_for(
         lambda: [
             e
@@ -95,6 +95,9 @@ def test_proxy_registers_and_answers_health(rig: XaRig) -> None:
         check = health_pb2.HealthCheckRequest(service=rig.service)
         reply = health_pb2_grpc.HealthStub(channel).Check(check, timeout=10)
     assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert proc.terminate() == 0  # SIGTERM: deregisters and exits cleanly
+    registered = json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
+    assert not [e for e in registered if e.get("service") == rig.service]
 
 
 def test_two_backends_without_coordinator_refuse_to_start(rig: XaRig, tmp_path: Path) -> None:
