@@ -269,29 +269,47 @@ def run(
         "transactions": {"coordinator": coordinator_address, "service": f"bench-proxy-{suffix}"},
     }
     (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
+    # the same proxy without a coordinator: what the transfer costs through the proxy before atomicity
+    best_effort_port = _free_port()
+    best_effort = {**config, "listen": f"127.0.0.1:{best_effort_port}", "transactions": {"mode": "best_effort"}}
+    (workdir / "proxy-best-effort.yaml").write_text(yaml.safe_dump(best_effort))
     log = workdir / "dbproxy.log"
     dbproxy = str(Path(sys.executable).parent / "dbproxy")
     with open(log, "wb") as log_file:
         proc = subprocess.Popen(
             [dbproxy, "--config", str(workdir / "proxy.yaml")], stdout=log_file, stderr=subprocess.STDOUT
         )
+    best_effort_log = workdir / "dbproxy-best-effort.log"
+    with open(best_effort_log, "wb") as log_file:
+        proc_best_effort = subprocess.Popen(
+            [dbproxy, "--config", str(workdir / "proxy-best-effort.yaml")], stdout=log_file, stderr=subprocess.STDOUT
+        )
     measurements: list[Measurement] = []
     round_ratios: dict[str, list[float]] = {}
     try:
         _wait_port(proc, port, log)
+        _wait_port(proc_best_effort, best_effort_port, best_effort_log)
         size = f"--table-size={rows}"
         progress("preparing 10,000 rows directly and through the proxy")
         _sysbench(MARIADB_PORT, "root", "", direct_db, "oltp_read_write", "prepare", size)
         _sysbench(port, "bench", "bench", "app", "oltp_read_write", "prepare", size)
         run_args = (size, f"--threads={threads}", f"--time={seconds}", "--percentile=95", "--report-interval=0")
-        targets = {"direct": (MARIADB_PORT, "root", "", direct_db), "proxy": (port, "bench", "bench", "app")}
-        pids = {"proxy": proc.pid, "coordinator": coordinator.pid}
+        targets = {
+            "direct": (MARIADB_PORT, "root", "", direct_db),
+            "proxy": (port, "bench", "bench", "app"),
+            "proxy_best_effort": (best_effort_port, "bench", "bench", "app"),
+        }
         for workload in TARGETS:
-            samples: dict[str, list[Sample]] = {"direct": [], "proxy": []}
+            order = ["direct", "proxy"] + (["proxy_best_effort"] if workload == "transfer" else [])
+            samples: dict[str, list[Sample]] = {target: [] for target in order}
             for r in range(rounds):
                 # direct and proxy alternate (and swap order each round): the machine's load drifts, and a ratio
                 # of two runs far apart in time measures the drift as much as the proxy
-                for target in ("direct", "proxy") if r % 2 == 0 else ("proxy", "direct"):
+                for target in order if r % 2 == 0 else order[::-1]:
+                    pids = {
+                        "proxy": (proc_best_effort if target == "proxy_best_effort" else proc).pid,
+                        "coordinator": coordinator.pid,
+                    }
                     progress(f"{workload} {target}, round {r + 1}/{rounds}: {threads} threads for {seconds}s")
                     if workload == "transfer":
                         at, user, password, db = targets[target]
@@ -309,8 +327,8 @@ def run(
             for target, runs in samples.items():
                 txns = sum(s.tps for s in runs) * seconds
                 cpu = (
-                    {k: round(sum(s.cpu[k] for s in runs) * 1000 / txns, 3) for k in pids}
-                    if target == "proxy" and txns
+                    {k: round(sum(s.cpu[k] for s in runs) * 1000 / txns, 3) for k in ("proxy", "coordinator")}
+                    if target != "direct" and txns
                     else None
                 )
                 measurements.append(
@@ -330,10 +348,19 @@ def run(
             round_ratios[workload] = [
                 p.tps / d.tps for d, p in zip(samples["direct"], samples["proxy"], strict=True) if d.tps
             ]
+            if workload == "transfer":
+                round_ratios["transfer_best_effort"] = [
+                    b.tps / d.tps for d, b in zip(samples["direct"], samples["proxy_best_effort"], strict=True) if d.tps
+                ]
+                round_ratios["transfer_xa_vs_best_effort"] = [
+                    p.tps / b.tps
+                    for b, p in zip(samples["proxy_best_effort"], samples["proxy"], strict=True)
+                    if b.tps
+                ]
         progress("proxy RSS with 64 client connections")
         rss = _rss_with_connections(proc.pid, port, 64)
     finally:
-        for child in (proc, coordinator):
+        for child in (proc, proc_best_effort, coordinator):
             child.terminate()
             try:
                 child.wait(timeout=10)
@@ -389,6 +416,15 @@ def render(report: Report) -> None:
         )
     console = Console(width=max(110, Console().width))
     console.print(table)
+    b = by.get(("transfer", "proxy_best_effort"))
+    if b is not None:
+        cpu = b.cpu_ms_per_txn or {}
+        console.print(
+            f"transfer through the proxy without a coordinator (best_effort, not atomic): {b.tps:,.0f} tps, "
+            f"p50/p99 {b.p50_ms:.2f}/{b.p99_ms:.2f} ms, proxy CPU {cpu.get('proxy', 0):.2f} ms/txn; "
+            f"{report.ratios.get('transfer_best_effort', 0):.2f}x of direct; XA is "
+            f"{report.ratios.get('transfer_xa_vs_best_effort', 0):.2f}x of it"
+        )
     rss_mark = "[green]" if report.proxy_rss_mb_64_connections <= report.proxy_rss_target_mb else "[red]"
     console.print(
         f"proxy RSS with 64 client connections: {rss_mark}{report.proxy_rss_mb_64_connections:.0f} MB"
