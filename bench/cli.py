@@ -63,3 +63,31 @@ def tcc_command(
 
 def _err(message: str) -> None:
     typer.echo(message, err=True)
+
+
+@app.command("saga")
+def saga_command(
+    clients: int = typer.Option(32, min=1, help="Concurrent saga starts (each waits for its saga's end)."),
+    seconds: float = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up)."),
+    rounds: int = typer.Option(3, min=1, help="Rounds; baseline and saga runs alternate, medians reported."),
+    server: str | None = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded."),
+    json_output: bool = typer.Option(False, "--json"),
+) -> None:
+    """3-step sagas run by the coordinator vs the same 3 actions called directly."""
+    from pathlib import Path
+
+    import uvloop
+
+    from bench.saga import report, run_bench
+    from bench.tcc import BenchSettings
+    from txcoord.cli.common import print_json, run
+
+    uvloop.install()
+    settings = BenchSettings(
+        clients=clients, seconds=seconds, server=server, rounds=rounds, log_dir=Path(".txcoord") / "bench-saga-logs"
+    )
+    summary = run(run_bench(settings, progress=_err))
+    if json_output:
+        print_json(summary)
+    else:
+        report(summary)

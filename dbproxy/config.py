@@ -11,7 +11,15 @@ from typing import Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from dbproxy.errors import ConfigError
 
@@ -68,7 +76,7 @@ class Node(_Model):
 
 
 class ShardedTable(_Model):
-    column: str
+    column: str = Field(min_length=1)
     algorithm: Literal["mod", "hash", "range"]
     nodes: list[Node] = Field(min_length=1)
     boundaries: list[int] = Field(default_factory=list)
@@ -167,12 +175,33 @@ class TransactionSettings(_Model):
         return value
 
 
+class Limits(_Model):
+    """What one client may make the proxy hold or wait for (MySQL's names where MySQL has the setting)."""
+
+    max_allowed_packet: int = Field(default=16 * 1024 * 1024, ge=1024)  # bytes of one command, after login
+    max_packet_before_login: int = Field(default=16 * 1024, ge=512)  # bytes of the handshake response
+    handshake_timeout: float = Field(default=10.0, gt=0)  # seconds from connect to logged in
+    wait_timeout: int = Field(default=28800, ge=1)  # seconds a logged-in client may idle (SET wait_timeout)
+    max_connections: int = Field(default=1000, ge=1)  # client connections; beyond it error 1040
+    max_parse_depth: int = Field(default=100, ge=8)  # nesting of parentheses in a statement
+
+
+class UserSpec(_Model):
+    """A proxy user. ``databases`` maps each logical database it may use to ``read_write`` or ``read_only``;
+    omitted, the user may use every logical database, read-write (the form ``user: password`` means that)."""
+
+    password: str
+    databases: dict[str, Literal["read_write", "read_only"]] | None = None
+    require_tls: bool = False
+
+
 class ProxyConfig(_Model):
     listen: str = "127.0.0.1:3307"
-    users: dict[str, str] = Field(min_length=1)
+    users: dict[str, str | UserSpec] = Field(min_length=1)
     backends: dict[str, str] = Field(min_length=1)
     databases: dict[str, Database] = Field(min_length=1)
     pool: PoolSettings = Field(default_factory=PoolSettings)
+    limits: Limits = Field(default_factory=Limits)
     transactions: TransactionSettings = Field(default_factory=TransactionSettings)
 
     @field_validator("listen")
@@ -190,31 +219,16 @@ class ProxyConfig(_Model):
             BackendDSN.parse(dsn)
         return value
 
-    @model_validator(mode="after")
-    def _backends_exist(self) -> ProxyConfig:
-        for name, db in self.databases.items():
-            if db.default_backend not in self.backends:
-                raise ValueError(f"databases.{name}.default_backend: unknown backend {db.default_backend!r}")
-            for table, rule in db.sharded_tables.items():
-                for i, node in enumerate(rule.nodes):
-                    if node.backend not in self.backends:
-                        raise ValueError(
-                            f"databases.{name}.sharded_tables.{table}.nodes.{i}: unknown backend {node.backend!r}"
-                            f" (known: {', '.join(sorted(self.backends))})"
-                        )
-        return self
+    def user(self, name: str) -> UserSpec | None:
+        spec = self.users.get(name)
+        return UserSpec(password=spec) if isinstance(spec, str) else spec
 
     @model_validator(mode="after")
-    def _multi_backend_commit_is_decided(self) -> ProxyConfig:
-        tx = self.transactions
-        if len(self.backends) > 1 and tx.coordinator is None and tx.mode != "best_effort":
-            raise ValueError(
-                f"transactions.coordinator: {len(self.backends)} backends need a coordinator for atomic "
-                "multi-backend commits; set transactions.coordinator: HOST:PORT, or transactions.mode: best_effort "
-                "to accept that a commit spanning backends may be partial"
-            )
-        if tx.mode == "best_effort" and tx.coordinator is not None:
-            raise ValueError("transactions.mode: best_effort and transactions.coordinator exclude each other")
+    def _consistent(self, info: ValidationInfo) -> ProxyConfig:
+        if not (info.context or {}).get("semantic_later"):  # parse_config reports these with their lines
+            problems = semantic_problems(self)
+            if problems:
+                raise ValueError(f"{'.'.join(str(p) for p in problems[0][0])}: {problems[0][1]}")
         return self
 
     @property
@@ -232,6 +246,93 @@ class ProxyConfig(_Model):
 
     def backend_dsn(self, name: str) -> BackendDSN:
         return BackendDSN.parse(self.backends[name])
+
+
+Path_ = tuple[str | int, ...]
+
+
+def semantic_problems(config: ProxyConfig) -> list[tuple[Path_, str]]:
+    """Problems across sections, each with the key path it belongs to: unknown backends and databases, a shard
+    listed twice, one physical table behind two logical tables."""
+    problems: list[tuple[Path_, str]] = []
+    known_backends = ", ".join(sorted(config.backends))
+    known_dbs = {d.lower() for d in config.databases}
+    for user, spec in config.users.items():
+        if isinstance(spec, UserSpec):
+            for granted in spec.databases or {}:
+                if granted.lower() not in known_dbs:
+                    problems.append(
+                        (
+                            ("users", user, "databases", granted),
+                            f"unknown logical database {granted!r} (known: {', '.join(sorted(config.databases))})",
+                        )
+                    )
+    owner: dict[tuple[str, str, str], str] = {}  # (physical database, table) -> the logical table using it
+    for name, db in config.databases.items():
+        if db.default_backend not in config.backends:
+            problems.append(
+                (
+                    ("databases", name, "default_backend"),
+                    f"unknown backend {db.default_backend!r} (known: {known_backends})",
+                )
+            )
+        for table, rule in db.sharded_tables.items():
+            seen: dict[tuple[str, str], int] = {}
+            for i, node in enumerate(rule.nodes):
+                where: Path_ = ("databases", name, "sharded_tables", table, "nodes", i)
+                if node.backend not in config.backends:
+                    problems.append((where, f"unknown backend {node.backend!r} (known: {known_backends})"))
+                    continue
+                key = (node.backend, node.table.lower())
+                if key in seen:
+                    problems.append(
+                        (where, f"node {node.backend}.{node.table} is listed twice (also node {seen[key]})")
+                    )
+                    continue
+                seen[key] = i
+                dsn = config.backend_dsn(node.backend)
+                physical = (dsn.address, dsn.database, node.table.lower())
+                other = owner.get(physical)
+                if other is not None and other != f"{name}.{table}":
+                    problems.append(
+                        (where, f"physical table {dsn.database}.{node.table} is already a shard of {other}")
+                    )
+                owner[physical] = f"{name}.{table}"
+    tx = config.transactions
+    if len(config.backends) > 1 and tx.coordinator is None and tx.mode != "best_effort":
+        problems.append(
+            (
+                ("transactions", "coordinator"),
+                f"{len(config.backends)} backends need a coordinator for atomic multi-backend commits; set "
+                "transactions.coordinator: HOST:PORT, or transactions.mode: best_effort to accept that a commit "
+                "spanning backends may be partial",
+            )
+        )
+    if tx.mode == "best_effort" and tx.coordinator is not None:
+        problems.append((("transactions", "mode"), "best_effort and transactions.coordinator exclude each other"))
+    return problems
+
+
+def _duplicate_keys(node: yaml.Node, path: Path_, source: str) -> list[str]:
+    """YAML lets a later key silently replace an earlier one; here that is an error at the second key."""
+    out: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        first: dict[object, int] = {}
+        for key, value in node.value:
+            k = key.value
+            here = (*path, k)
+            if k in first:
+                out.append(
+                    f"{source}:{key.start_mark.line + 1}: {'.'.join(str(p) for p in here)}: "
+                    f"duplicate key (first at line {first[k]})"
+                )
+            else:
+                first[k] = key.start_mark.line + 1
+            out += _duplicate_keys(value, here, source)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out += _duplicate_keys(item, (*path, i), source)
+    return out
 
 
 def _line_index(node: yaml.Node, path: tuple[str | int, ...], out: dict[tuple[str | int, ...], int]) -> None:
@@ -270,8 +371,11 @@ def parse_config(text: str, source: str = "<string>") -> ProxyConfig:
     lines: dict[tuple[str | int, ...], int] = {}
     if root is not None:
         _line_index(root, (), lines)
+        duplicates = _duplicate_keys(root, (), source)
+        if duplicates:
+            raise ConfigError(duplicates)
     try:
-        return ProxyConfig.model_validate(data)
+        config = ProxyConfig.model_validate(data, context={"semantic_later": True})
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
@@ -282,6 +386,15 @@ def parse_config(text: str, source: str = "<string>") -> ProxyConfig:
             msg = err["msg"].removeprefix("Value error, ")
             problems.append(f"{where}: {key}: {msg}")
         raise ConfigError(problems) from None
+    semantic = semantic_problems(config)
+    if semantic:
+        raise ConfigError(
+            [
+                f"{source}:{_nearest_line(lines, loc) or 1}: {'.'.join(str(p) for p in loc)}: {message}"
+                for loc, message in semantic
+            ]
+        )
+    return config
 
 
 def load_config(path: str | Path) -> ProxyConfig:

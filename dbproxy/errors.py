@@ -96,3 +96,43 @@ class PartialCommit(ProxyError):
 
     code = 1180  # ER_ERROR_DURING_COMMIT
     sqlstate = "HY000"
+
+
+class AccessRefused(ProxyError):
+    """A statement outside what the user may do. MySQL's own message for it names the user and the client host,
+    which the plan (shared by every session) does not know: ``{user}``/``{host}`` are filled in per session."""
+
+    sqlstate = "42000"
+
+    def __init__(self, template: str, *, code: int) -> None:
+        super().__init__(template, code=code)
+        self.template = template
+
+    def for_client(self, user: str, host: str) -> ProxyError:
+        message = self.template.replace("{user}", user).replace("{host}", host)
+        return ProxyError(message, code=self.code, sqlstate=self.sqlstate)
+
+
+def database_denied(database: str) -> AccessRefused:
+    """ER_DBACCESS_DENIED_ERROR."""
+    return AccessRefused(f"Access denied for user '{{user}}'@'{{host}}' to database '{database}'", code=1044)
+
+
+def table_denied(command: str, database: str, table: str) -> AccessRefused:
+    """ER_TABLEACCESS_DENIED_ERROR."""
+    return AccessRefused(
+        f"{command} command denied to user '{{user}}'@'{{host}}' for table `{database}`.`{table}`", code=1142
+    )
+
+
+def privilege_needed(privilege: str, construct: str) -> AccessRefused:
+    """ER_SPECIFIC_ACCESS_DENIED_ERROR, naming the statement or construct that needs the privilege."""
+    return AccessRefused(
+        f"Access denied; you need (at least one of) the {privilege} privilege(s) for this operation ({construct})",
+        code=1227,
+    )
+
+
+class KillDenied(ProxyError):
+    code = 1094  # ER_NO_SUCH_THREAD
+    sqlstate = "HY000"

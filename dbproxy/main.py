@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.metadata
 import logging
 import signal
 import sys
@@ -11,6 +12,7 @@ import sys
 from dbproxy.config import ProxyConfig, load_config
 from dbproxy.errors import ConfigError
 from dbproxy.frontend.server import ProxyServer
+from dbproxy.routing import routing_table
 from dbproxy.transactions import Committer
 
 log = logging.getLogger("dbproxy")
@@ -35,10 +37,10 @@ async def _serve(config: ProxyConfig) -> None:
     if coordination is not None:
         # registered (and recovering what a previous instance left prepared) before clients are accepted
         try:
-            await coordination.start(server.pools)
+            await coordination.start(server.context.pools)
         except Exception as exc:
             await coordination.close()
-            server.pools.close()
+            server.context.pools.close()
             where = config.transactions.coordinator
             raise SystemExit(f"dbproxy: cannot join the coordinator at {where}: {exc}") from exc
         print(f"dbproxy service {coordination.service!r} serving phase 2 on {coordination.address}", flush=True)
@@ -54,11 +56,30 @@ async def _serve(config: ProxyConfig) -> None:
         await coordination.close()
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("txcoord")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dbproxy", description="MySQL sharding proxy")
-    parser.add_argument("--config", required=True, help="path to the proxy YAML configuration")
+    parser.add_argument("--config", help="path to the proxy YAML configuration")
+    parser.add_argument("--check-config", metavar="FILE", help="validate FILE, print its routing table and exit")
+    parser.add_argument("--version", action="version", version=f"dbproxy {version()}")
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
+    if args.check_config:
+        try:
+            checked = load_config(args.check_config)
+        except ConfigError as exc:
+            print(f"dbproxy: {exc.message}", file=sys.stderr)
+            sys.exit(2)
+        print(f"{args.check_config}: valid\n{routing_table(checked)}")
+        return
+    if not args.config:
+        parser.error("--config FILE is required (or --check-config FILE, --version)")
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = load_config(args.config)

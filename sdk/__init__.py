@@ -6,6 +6,9 @@ from sdk.errors import ActionNotFound, ConfigError, NoEndpoints, RegistryError, 
 from sdk.participant import Participant
 from sdk.registry import Endpoint, Lease, RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, RpcServer, current_gid, txn_context
+from sdk.saga import SagaDefinition, SagaDefinitionError, load_saga
+from sdk.saga.client import SagaResult
+from sdk.saga.step import RetryLater, SagaContext, SagaStep, saga_step
 from sdk.service_host import ServiceHost
 from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError, tcc
 
@@ -25,9 +28,15 @@ __all__ = [
     "PgBarrier",
     "RegistryClient",
     "RegistryError",
+    "RetryLater",
     "RollbackOnly",
     "RpcError",
     "RpcServer",
+    "SagaContext",
+    "SagaDefinition",
+    "SagaDefinitionError",
+    "SagaResult",
+    "SagaStep",
     "ServiceClient",
     "ServiceHost",
     "TccAction",
@@ -37,6 +46,8 @@ __all__ = [
     "TryFailed",
     "TxcError",
     "current_gid",
+    "load_saga",
+    "saga_step",
     "tcc",
     "txn_context",
 ]

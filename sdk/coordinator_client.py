@@ -31,6 +31,7 @@ from sdk.registry import RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, txn_context
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.client import translate_error
+from sdk.saga.client import SagaClient, SagaResult
 from sdk.tcc import TccAction, TccDefinitionError, as_action
 from sdk.tcc_wire import envelope
 
@@ -75,6 +76,7 @@ class CoordinatorClient:
         self.registry = RegistryClient(registry or address, pool=self.pool)
         self._services: dict[str, ServiceClient] = {}
         self._session = Session(self.stub) if session else None
+        self._sagas: SagaClient | None = None
 
     @property
     def session(self) -> Session | None:
@@ -178,6 +180,38 @@ class CoordinatorClient:
 
     async def abort(self, gid: str) -> str:
         return str((await self._unary("Abort", pb.QueryRequest(gid=gid))).state)
+
+    # -- sagas (see sdk.saga.client) ---------------------------------------------------------------
+
+    @property
+    def sagas(self) -> SagaClient:
+        if self._sagas is None:
+            self._sagas = SagaClient(self.pool, self.address, self.timeout)
+        return self._sagas
+
+    async def register_saga(self, source: str, file: str = "") -> tuple[str, int, bool]:
+        """Store a saga definition (YAML text): (name, version, created)."""
+        reply = await self.sagas.register(source, file)
+        return reply.name, reply.version, reply.created
+
+    async def start_saga(
+        self,
+        name: str,
+        input: Any = None,
+        *,
+        wait: bool = False,
+        wait_timeout: float = 0.0,
+        idempotency_key: str = "",
+        version: int = 0,
+    ) -> SagaResult:
+        """Start saga ``name`` (its newest version unless ``version``); the coordinator runs it to the end
+        even if this process exits. With ``wait``, returns once it ended: state and each step's output."""
+        return await self.sagas.start(
+            name, input, wait=wait, wait_timeout=wait_timeout, idempotency_key=idempotency_key, version=version
+        )
+
+    async def saga(self, gid: str) -> SagaResult:
+        return await self.sagas.query(gid)
 
     # -- participants -------------------------------------------------------------------------------
 

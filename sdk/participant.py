@@ -20,6 +20,7 @@ import grpc
 from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
 from sdk.errors import RpcError
 from sdk.rpc import JsonHandler
+from sdk.saga.step import SagaStep
 from sdk.service_host import ServiceHost
 from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError
 from sdk.tcc_wire import OPS, PHASE2_BATCH_ACTION, Op, action_name
@@ -41,11 +42,17 @@ def _envelope(where: str, body: Any) -> tuple[str, str, dict[str, Any]]:
 
 
 class Participant:
-    def __init__(self, service: str, actions: Iterable[TccAction[Any]], *, barrier: Barrier | None = None):
+    def __init__(
+        self, service: str, actions: Iterable[TccAction[Any] | SagaStep[Any, Any]], *, barrier: Barrier | None = None
+    ):
         self.service = service
         self.barrier = barrier
         self.actions: dict[str, TccAction[Any]] = {}
+        self.saga_steps: list[SagaStep[Any, Any]] = []
         for action in actions:
+            if isinstance(action, SagaStep):  # saga actions and compensations (see sdk.saga.step)
+                self.saga_steps.append(action)
+                continue
             if not isinstance(action, TccAction):
                 raise TccDefinitionError(f"{action!r} is not a TCC action: decorate it with @tcc")
             action.check_complete()
@@ -60,10 +67,16 @@ class Participant:
             action_name(name, op): self._handler(action, op) for name, action in self.actions.items() for op in OPS
         }
         handlers[PHASE2_BATCH_ACTION] = self.batch_handler(handlers)
+        for step in self.saga_steps:
+            for name, handler in step.handlers(self.service, self.barrier).items():
+                if name in handlers:
+                    raise TccDefinitionError(f"{self.service}: two actions are named {name!r}")
+                handlers[name] = handler
         return handlers
 
     def batch_handler(self, handlers: Mapping[str, JsonHandler]) -> JsonHandler:
         """The ``txc.phase2`` handler running each item through ``handlers`` (rebuild it after wrapping them)."""
+
         async def one(item: Any, context: grpc.aio.ServicerContext) -> dict[str, Any]:
             try:
                 if not isinstance(item, Mapping) or item.get("op") not in ("confirm", "cancel"):

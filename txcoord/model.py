@@ -16,6 +16,11 @@ class TxState(enum.StrEnum):
     ROLLED_BACK = "ROLLED_BACK"
     COMMIT_FAILED = "COMMIT_FAILED"
     ROLLBACK_FAILED = "ROLLBACK_FAILED"
+    # sagas (kind SAGA): orchestrated by the coordinator, see txcoord.saga
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    COMPENSATING = "COMPENSATING"
+    COMPENSATED = "COMPENSATED"
 
     @property
     def terminal(self) -> bool:
@@ -27,7 +32,16 @@ class TxState(enum.StrEnum):
         return self in (TxState.COMMITTING, TxState.ROLLING_BACK)
 
 
-TERMINAL = frozenset({TxState.COMMITTED, TxState.ROLLED_BACK, TxState.COMMIT_FAILED, TxState.ROLLBACK_FAILED})
+TERMINAL = frozenset(
+    {
+        TxState.COMMITTED,
+        TxState.ROLLED_BACK,
+        TxState.COMMIT_FAILED,
+        TxState.ROLLBACK_FAILED,
+        TxState.SUCCEEDED,
+        TxState.COMPENSATED,
+    }
+)
 
 
 class BranchState(enum.StrEnum):
@@ -126,7 +140,7 @@ class Transaction:
     finished_at: datetime | None = None
     branches: list[Branch] = field(default_factory=list)
     branch_count: int = 0
-    kind: str = "TCC"  # the kind of its first branch
+    kind: str = "TCC"  # SAGA, or XA (given by its first branch, see BranchKind)
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from txcoord.engine.recovery import Recovery, RecoverySettings
 from txcoord.errors import ConfigError
 from txcoord.model import Retry
 from txcoord.registry import MemoryRegistryStore, PgRegistryStore, RegistryService, RegistryStore
+from txcoord.saga.runtime import SagaRuntime
 from txcoord.servicer import SERVICE_NAME, CoordinatorServicer
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
@@ -68,6 +69,7 @@ class CoordinatorProcess:
         self.driver: Phase2Driver | None = None
         self.recovery: Recovery | None = None
         self.coordinator: Coordinator | None = None
+        self.sagas: SagaRuntime | None = None
         self.store_url = ""
 
     @property
@@ -103,6 +105,8 @@ class CoordinatorProcess:
         )
         servicer = CoordinatorServicer(self.coordinator)
         self.server.add_servicer(coordinator_pb2_grpc.add_CoordinatorServicer_to_server, servicer, SERVICE_NAME)
+        self.sagas = SagaRuntime(self.store, config.lease, config.scan_interval)
+        self.sagas.attach(self.server)
         try:
             await self.server.start()
         except RuntimeError as exc:
@@ -112,6 +116,7 @@ class CoordinatorProcess:
         self.registry_client = RegistryClient(config.registry or self.server.address)
         self.delivery.registry = self.registry_client
         self.recovery.start()
+        self.sagas.start(node_id, self.registry_client)
         log.info(
             "coordinator %s serving on %s (store %s, registry %s)",
             node_id,
@@ -131,6 +136,8 @@ class CoordinatorProcess:
         closers: list[Callable[[], Awaitable[None]]] = []
         if self.recovery is not None:
             closers.append(self.recovery.close)
+        if self.sagas is not None:
+            closers.append(self.sagas.close)
         if self._server is not None:
             closers.append(lambda: self.server.stop(grace))
         if self.driver is not None:

@@ -63,7 +63,7 @@ def transaction_info(tx: Transaction) -> pb.TransactionInfo:
         decided_at=_ts(tx.decided_at),
         finished_at=_ts(tx.finished_at),
         branch_count=tx.branch_count or len(tx.branches),
-        kind=tx.kind,
+        mode=tx.kind,
     )
 
 

@@ -1,73 +1,178 @@
-"""Running planned statements on backends for a client session: relay to one node, scatter and merge, split
-inserts, all-or-nothing multi-node writes. A mixin of Session: it works on the session's transaction, pools and
-socket."""
+"""Running planned statements for one client session: relay to one node, scatter and merge, split inserts,
+all-or-nothing multi-node writes, transaction and session statements. The session owns one executor; the
+executor works on the session's state, writes to its client channel and uses the shared proxy context."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from dbproxy.errors import BackendUnavailable, NotSupported, ProxyError
+from dbproxy.context import ProxyContext
+from dbproxy.errors import (
+    BackendUnavailable,
+    NotSupported,
+    ProxyError,
+    UnknownDatabase,
+    database_denied,
+    table_denied,
+)
 from dbproxy.executor.backend import BackendConnection, RelayOutcome, Result
+from dbproxy.executor.channel import ClientChannel
+from dbproxy.executor.local import run_local
+from dbproxy.executor.state import SessionState
 from dbproxy.merge import merge_results
-from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
+from dbproxy.protocol.packets import eof_payload, frame, lenenc_int
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
-from dbproxy.router.plan import Plan, Target
-from dbproxy.transactions import SessionTransaction
-
-if TYPE_CHECKING:
-    from dbproxy.frontend.server import ProxyServer
+from dbproxy.router.plan import Kind, Plan, Target
 
 ER_LOCK_DEADLOCK = 1213
+# character set -> its default collation id (what a handshake carries)
+CHARSET_COLLATIONS = {
+    "big5": 1, "latin2": 9, "ascii": 11, "ujis": 12, "sjis": 13, "hebrew": 16, "euckr": 19, "gb2312": 24,
+    "greek": 25, "cp1250": 26, "gbk": 28, "latin5": 30, "utf8": 33, "utf8mb3": 33, "ucs2": 35, "cp866": 36,
+    "latin7": 41, "utf8mb4": 45, "cp1251": 51, "utf16": 54, "cp1256": 57, "cp1257": 59, "utf32": 60,
+    "binary": 63, "latin1": 8, "koi8r": 7, "cp850": 4, "swe7": 10,
+}  # fmt: skip
+_ROUTE = Kind.ROUTE
 
 
-class StatementExecution:
-    # provided by Session
-    server: ProxyServer
-    txn: SessionTransaction
-    writer: asyncio.StreamWriter
-    db: str | None
-    autocommit: bool
-    charset: int
-    found_rows: bool
-    session_vars: tuple[str, ...]
-    last_insert_id: int
+class StatementExecutor:
+    __slots__ = ("client", "ctx", "state")
 
-    @property
-    def status(self) -> int:
-        raise NotImplementedError
+    def __init__(self, ctx: ProxyContext, state: SessionState, client: ClientChannel) -> None:
+        self.ctx = ctx
+        self.state = state
+        self.client = client
 
-    def _ok(self, affected: int = 0, insert_id: int = 0) -> None:
-        raise NotImplementedError
+    async def execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
+        """Run one planned statement and send its answer to the client."""
+        kind = plan.kind
+        state = self.state
+        if state.grants is not None and plan.database is not None:
+            self._check_grant(plan)
+        # backends a changing statement runs on become branches that need two-phase commit
+        state.txn.writing = kind is Kind.INSERT or (kind is _ROUTE and not plan.is_read)
+        if kind is _ROUTE:
+            await self._route(plan, params, req)
+        elif kind is Kind.INSERT:
+            await self._insert(plan, params, req)
+        elif kind is Kind.BEGIN:
+            if state.txn.active:
+                await state.txn.commit()  # BEGIN inside a transaction commits it, as in MySQL
+            state.txn.begin(str(plan.extra.get("sql") or "BEGIN"))
+            self.client.ok()
+        elif kind is Kind.COMMIT:
+            if state.txn.active:
+                await state.txn.commit()
+            self.client.ok()
+        elif kind is Kind.ROLLBACK:
+            if state.txn.active:
+                await state.txn.rollback()
+            self.client.ok()
+        elif kind is Kind.SET:
+            await self._set(plan)
+        elif kind is Kind.USE:
+            self.use(str(plan.extra["db"]))
+            self.client.ok()
+        else:
+            await run_local(self, plan, req is not None)
 
-    def _send_result(self, columns: Sequence[Column], rows: Sequence[Sequence[bytes | None]], binary: bool) -> None:
-        raise NotImplementedError
+    def _check_grant(self, plan: Plan) -> None:
+        grants = self.state.grants
+        assert grants is not None and plan.database is not None
+        read_write = grants.get(plan.database.lower())
+        if read_write is None:
+            raise database_denied(plan.database)
+        if plan.writes and not read_write:
+            raise table_denied(plan.command or "UPDATE", plan.database, plan.table or "*")
 
-    async def _conn(self, backend: str, begin: bool = True) -> tuple[BackendConnection, bool]:
+    def use(self, name: str) -> None:
+        db = self.ctx.schema.get(name.strip("`"))
+        if db is None or not self.state.may_use(db.name):
+            # a database the user may not use is as unknown to it as one that does not exist: MySQL says 1044
+            raise (
+                database_denied(name)
+                if db is not None or self.state.grants is not None
+                else UnknownDatabase(f"Unknown database '{name}'")
+            )
+        self.state.database = db.name
+
+    async def _set(self, plan: Plan) -> None:
+        state = self.state
+        rest = plan.extra.get("rest")
+        if isinstance(rest, str):
+            # validate on a backend, then remember: every backend connection this session uses replays it
+            conn, pinned = await self.conn(self.default_backend(), begin=False)
+            try:
+                await conn.execute(rest)
+                conn.session_vars = (*state.variables, rest)
+            finally:
+                self.done(conn, pinned)
+            state.variables = (*state.variables, rest)
+            for other in state.txn.pinned.values():
+                if other is not conn:
+                    await other.execute(rest)
+                    other.session_vars = state.variables
+        charset = plan.extra.get("charset")
+        if isinstance(charset, str):
+            await self._set_names(charset)
+        wait_timeout = plan.extra.get("wait_timeout")
+        if isinstance(wait_timeout, int):
+            state.wait_timeout = wait_timeout
+        autocommit = plan.extra.get("autocommit")
+        if autocommit is not None:
+            if autocommit and not state.autocommit and state.txn.active:
+                await state.txn.commit()
+            state.autocommit = bool(autocommit)
+        self.client.ok()
+
+    async def _set_names(self, name: str) -> None:
+        """SET NAMES/CHARACTER SET: backend connections of this session are opened (or picked idle) with the
+        new character set from now on, as the handshake's collation would; pinned ones switch in place."""
+        collation = CHARSET_COLLATIONS.get(name.strip("'\"`").lower())
+        if collation is None:
+            raise ProxyError(f"Unknown character set: '{name}'", code=1115, sqlstate="42000")
+        self.state.charset = collation
+        for conn in self.state.txn.pinned.values():
+            await conn.execute(f"SET NAMES {name.strip(chr(39) + chr(34) + chr(96))}")
+            conn.key = (conn.key[0], conn.key[1], collation)
+
+    def default_backend(self) -> str:
+        return self.ctx.default_backend(self.state.database)
+
+    async def end_session(self) -> None:
+        """The client is gone: a transaction it left open is rolled back on every branch."""
+        txn = self.state.txn
+        if txn.active or txn.pinned:
+            await txn.rollback()
+
+    async def conn(self, backend: str, begin: bool = True) -> tuple[BackendConnection, bool]:
         """A backend connection for one statement; inside a transaction the pinned one."""
-        if begin and not self.autocommit and not self.txn.active:
-            self.txn.begin()
-        if self.txn.active and (begin or backend in self.txn.pinned):
-            conn = await self.txn.connection(backend, self.found_rows, self.charset, self.session_vars)
-            return conn, True
-        pool = self.server.pools[backend]
-        idle = pool.try_acquire(self.found_rows, self.charset, self.session_vars)
+        state = self.state
+        txn = state.txn
+        if begin and not state.autocommit and not txn.active:
+            txn.begin()
+        if txn.active and (begin or backend in txn.pinned):
+            return await txn.connection(backend, state.found_rows, state.charset, state.variables), True
+        pool = self.ctx.pools[backend]
+        idle = pool.try_acquire(state.found_rows, state.charset, state.variables)
         if idle is not None:
             return idle, False
-        return await pool.acquire(self.found_rows, self.charset, self.session_vars), False
+        return await pool.acquire(state.found_rows, state.charset, state.variables), False
 
     def _cross_backend_bound(self, backend: str) -> int | None:
-        bound = self.server.config.transactions.cross_backend_lock_wait
-        if bound is None or not self.txn.committer.xa or not any(b != backend for b in self.txn.pinned):
+        bound = self.ctx.config.transactions.cross_backend_lock_wait
+        txn = self.state.txn
+        if bound is None or not txn.committer.xa or not any(b != backend for b in txn.pinned):
             return None
         return bound
 
-    def _done(self, conn: BackendConnection, pinned: bool) -> None:
+    def done(self, conn: BackendConnection, pinned: bool) -> None:
         if not pinned:
-            self.server.pools[conn.name].release(conn)
+            self.ctx.pools[conn.name].release(conn)
 
-    async def _relay(
+    async def relay(
         self,
         target: Target,
         params: Sequence[ParamValue],
@@ -76,7 +181,7 @@ class StatementExecution:
         begin: bool = True,
         bounded: bool = False,
     ) -> None:
-        conn, pinned = await self._conn(target.backend, begin)
+        conn, pinned = await self.conn(target.backend, begin)
         # Holding a branch on another backend, a lock wait may be half of a deadlock no server can see: it is
         # bounded by transactions.cross_backend_lock_wait and then ends the whole transaction as a deadlock.
         bound = self._cross_backend_bound(target.backend) if bounded and pinned else None
@@ -93,35 +198,35 @@ class StatementExecution:
                 cached = conn.statements.get(sql)
                 stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(sql)
                 command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-            outcome: RelayOutcome = await conn.relay(command, self.writer, self.status, bound is not None)
+            outcome: RelayOutcome = await conn.relay(command, self.client.writer, self.state.status, bound is not None)
         except BackendUnavailable:
             # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read
             # outside a transaction is safe to run once more on a fresh connection. Writes are never retried.
             if pinned or not retry_read:
                 raise
-            self._done(conn, pinned)
-            await self._relay(target, params, req, retry_read=False)
+            self.done(conn, pinned)
+            await self.relay(target, params, req, retry_read=False)
             return
         finally:
-            self._done(conn, pinned)
+            self.done(conn, pinned)
         if outcome.insert_id:
-            self.last_insert_id = outcome.insert_id
+            self.state.last_insert_id = outcome.insert_id
         if outcome.error == ER_LOCK_DEADLOCK and pinned:
-            await self._deadlocked()
+            await self.deadlocked()
 
-    async def _deadlocked(self) -> None:
+    async def deadlocked(self) -> None:
         """The backend rolled its branch back after a deadlock; in MySQL the whole transaction is gone then, so
         the other branches go too (committing them later would keep half a transaction)."""
-        if self.txn.active:
-            await self.txn.rollback()
+        if self.state.txn.active:
+            await self.state.txn.rollback()
 
     async def _route(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         if plan.implicit_commit:
-            if self.txn.active:
-                await self.txn.commit()
+            if self.state.txn.active:
+                await self.state.txn.commit()
             ddl_table = plan.extra.get("ddl_table")
             if isinstance(ddl_table, str):
-                self.server.keys.forget((self.db or "", ddl_table))
+                self.ctx.keys.forget((self.state.database or "", ddl_table))
         nodes = plan.choose(params) or [0]
         if plan.extra.get("system"):
             await self._system_query(plan, params, req)
@@ -130,7 +235,7 @@ class StatementExecution:
             target = plan.targets[nodes[0]]
             if req is None or target.relayable:
                 # DDL commits implicitly: it never opens a transaction, even with autocommit off
-                await self._relay(
+                await self.relay(
                     target, params, req, retry_read=plan.is_read, begin=not plan.implicit_commit, bounded=True
                 )
                 return
@@ -153,7 +258,7 @@ class StatementExecution:
     async def _system_query(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         """information_schema and friends, answered by the default backend, with physical names translated
         to logical ones (rows that become identical, like two shards of one table, are shown once)."""
-        db = self.server.schema.get(self.db)
+        db = self.ctx.schema.get(self.state.database)
         (result,) = await self._run_text(plan, [0], params, merge=False)
         if db is None or not result.columns:
             self._reply(plan, [result], params, binary=req is not None)
@@ -167,20 +272,20 @@ class StatementExecution:
             if key not in seen:
                 seen.add(key)
                 rows.append(mapped)
-        self._send_result(result.columns, rows, req is not None)
+        self.client.result(result.columns, rows, req is not None)
 
     async def _atomically(self, work: Coroutine[Any, Any, list[Result]]) -> list[Result]:
         """Run a write that spans several nodes as one statement would run in MySQL: all or nothing. Outside a
         client transaction it gets its own (committed through the same Committer as client transactions)."""
-        if self.txn.active or not self.autocommit:
+        if self.state.txn.active or not self.state.autocommit:
             return await work  # already inside the client's transaction (autocommit=0 opens one implicitly)
-        self.txn.begin()
+        self.state.txn.begin()
         try:
             results = await work
         except BaseException:
-            await self.txn.rollback()
+            await self.state.txn.rollback()
             raise
-        await self.txn.commit()
+        await self.state.txn.commit()
         return results
 
     async def _concatenate(
@@ -193,7 +298,7 @@ class StatementExecution:
         results: dict[int, tuple[list[bytes], list[bytes]]] = {}
 
         async def run(backend: str, idxs: list[int]) -> None:
-            conn, pinned = await self._conn(backend)
+            conn, pinned = await self.conn(backend)
             try:
                 for n in idxs:
                     target = plan.targets[n]
@@ -204,7 +309,7 @@ class StatementExecution:
                         command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
                     results[n] = await conn.collect(command)
             finally:
-                self._done(conn, pinned)
+                self.done(conn, pinned)
 
         outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
         errors = [o for o in outcomes if isinstance(o, BaseException)]
@@ -216,13 +321,13 @@ class StatementExecution:
         for col in columns:
             out.append(frame(col, seq))
             seq += 1
-        out.append(frame(eof_payload(self.status), seq))
+        out.append(frame(eof_payload(self.state.status), seq))
         for n in nodes:
             for row in results[n][1]:
                 seq += 1
                 out.append(frame(row, seq))
-        out.append(frame(eof_payload(self.status), seq + 1))
-        self.writer.write(b"".join(out))
+        out.append(frame(eof_payload(self.state.status), seq + 1))
+        self.client.write_frames(b"".join(out))
 
     def _reply(self, plan: Plan, results: list[Result], params: Sequence[ParamValue], binary: bool) -> None:
         first = results[0]
@@ -230,15 +335,15 @@ class StatementExecution:
             affected = sum(r.ok.affected for r in results if r.ok is not None)
             insert_id = next((r.ok.insert_id for r in results if r.ok is not None and r.ok.insert_id), 0)
             if insert_id:
-                self.last_insert_id = insert_id
-            self._ok(affected, insert_id)
+                self.state.last_insert_id = insert_id
+            self.client.ok(affected, insert_id)
             return
         if plan.merge is not None and len(results) > 1:
             columns, rows = merge_results(plan.merge, first.columns, [r.rows for r in results], params)
         else:
             columns = first.columns
             rows = [row for r in results for row in r.rows]
-        self._send_result(columns, rows, binary)
+        self.client.result(columns, rows, binary)
 
     async def _run_text(self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], merge: bool) -> list[Result]:
         """Run the plan's statement on ``nodes`` as text and decode the results; backends run in parallel,
@@ -254,14 +359,14 @@ class StatementExecution:
         results: dict[int, Result] = {}
 
         async def run(backend: str, idxs: list[int]) -> None:
-            conn, pinned = await self._conn(backend, begin=not plan.implicit_commit)
+            conn, pinned = await self.conn(backend, begin=not plan.implicit_commit)
             try:
                 for n in idxs:
                     target = plan.targets[n]
                     template = target.merge_template if merge and target.merge_template else target.template
                     results[n] = await conn.query(template.render(params, named).encode("utf-8", "surrogateescape"))
             finally:
-                self._done(conn, pinned)
+                self.done(conn, pinned)
 
         outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
         errors = [o for o in outcomes if isinstance(o, BaseException)]
@@ -276,12 +381,12 @@ class StatementExecution:
         rule = plan.rule
         assert rule is not None
         rows = plan.insert_rows
-        table = (self.db or "", plan.key_table or "")
+        table = (self.state.database or "", plan.key_table or "")
         keys: list[object] = [row.key.get(params) if row.key is not None else None for row in rows]
         generate = [plan.key_table is not None and (k is None or k == 0 or k == b"0") for k in keys]
         first_generated = 0
         if any(generate):
-            first_generated = await self.server.keys.allocate(table, sum(generate), lambda: self._max_key(plan))
+            first_generated = await self.ctx.keys.allocate(table, sum(generate), lambda: self._max_key(plan))
             n = first_generated
             for i, g in enumerate(generate):
                 if g:
@@ -294,11 +399,11 @@ class StatementExecution:
                 raise NotSupported(f"a shard-key value ({k!r}) that cannot be placed on a shard")
             nodes.append(node)
             if plan.key_table and isinstance(k, int):
-                self.server.keys.observe(table, k)
+                self.ctx.keys.observe(table, k)
         if not any(generate) and len(set(nodes)) == 1:
             target = plan.targets[nodes[0]]
             if req is None or target.relayable:
-                await self._relay(target, params, req, bounded=True)
+                await self.relay(target, params, req, bounded=True)
                 return
         # split: one multi-row INSERT per node
         per_node: dict[int, list[str]] = {}
@@ -322,15 +427,15 @@ class StatementExecution:
         work = self._run_statements(plan, statements)
         results = await (self._atomically(work) if len(statements) > 1 else work)
         if results and results[0].columns:  # INSERT ... RETURNING: the rows of every node, in node order
-            self._send_result(results[0].columns, [row for r in results for row in r.rows], req is not None)
+            self.client.result(results[0].columns, [row for r in results for row in r.rows], req is not None)
             if first_generated:
-                self.last_insert_id = first_generated
+                self.state.last_insert_id = first_generated
             return
         affected = sum(r.ok.affected for r in results if r.ok is not None)
         insert_id = first_generated or next((r.ok.insert_id for r in results if r.ok and r.ok.insert_id), 0)
         if insert_id:
-            self.last_insert_id = insert_id
-        self._ok(affected, insert_id)
+            self.state.last_insert_id = insert_id
+        self.client.ok(affected, insert_id)
 
     async def _run_statements(self, plan: Plan, statements: dict[int, str]) -> list[Result]:
         by_backend: dict[str, list[int]] = {}
@@ -339,12 +444,12 @@ class StatementExecution:
         by_node: dict[int, Result] = {}
 
         async def run(backend: str, idxs: list[int]) -> None:
-            conn, pinned = await self._conn(backend)
+            conn, pinned = await self.conn(backend)
             try:
                 for n in idxs:
                     by_node[n] = await conn.query(statements[n].encode("utf-8", "surrogateescape"))
             finally:
-                self._done(conn, pinned)
+                self.done(conn, pinned)
 
         outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
         for o in outcomes:
@@ -358,8 +463,8 @@ class StatementExecution:
         physical_tables: list[str] = plan.extra["physical"]  # type: ignore[assignment]
         best = 0
         for target, physical in zip(plan.targets, physical_tables, strict=True):
-            pool = self.server.pools[target.backend]
-            conn = await pool.acquire(False, self.charset, ())
+            pool = self.ctx.pools[target.backend]
+            conn = await pool.acquire(False, self.state.charset, ())
             try:
                 result = await conn.query(f"SELECT MAX(`{column}`) FROM `{physical.replace('`', '``')}`")
             finally:

@@ -12,13 +12,18 @@ class ConnectionClosed(Exception):
     """The peer closed the connection (or it broke) while a packet was expected."""
 
 
-class PacketStream:
-    __slots__ = ("buf", "reader", "writer")
+class PacketTooLarge(Exception):
+    """A client command is longer than the limit; raised before its bytes are read."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+
+class PacketStream:
+    __slots__ = ("buf", "limit", "reader", "writer")
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, limit: int = 1 << 30) -> None:
         self.reader = reader
         self.writer = writer
         self.buf = bytearray()
+        self.limit = limit  # the largest payload read_packet accepts (joined continuation packets included)
 
     async def fill(self) -> None:
         try:
@@ -49,6 +54,8 @@ class PacketStream:
             while len(buf) < 4:
                 await self.fill()
             length = buf[0] | buf[1] << 8 | buf[2] << 16
+            if len(payload) + length > self.limit:
+                raise PacketTooLarge(f"a packet of more than {self.limit} bytes")
             while len(buf) < 4 + length:
                 await self.fill()
             seq = buf[3]

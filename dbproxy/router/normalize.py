@@ -80,7 +80,9 @@ def normalize(sql: str) -> tuple[str, list[ParamValue]] | None:
         if lift and prev is not None and (prev.token_type in _TYPED_PREFIX or prev.text.startswith("_")):
             lift = False
         if lift:
-            value: ParamValue = tok.text.encode() if tt == TokenType.STRING else _number(tok.text)
+            value: ParamValue = (
+                tok.text.encode("utf-8", "surrogateescape") if tt == TokenType.STRING else _number(tok.text)
+            )
             if tt == TokenType.NUMBER and value is None:
                 lift = False
             else:

@@ -144,6 +144,11 @@ class Plan:
     implicit_commit: bool = False  # DDL: MySQL commits an open transaction first
     local: str = ""  # name of the local handler for Kind.LOCAL
     extra: dict[str, object] = field(default_factory=dict)
+    # what per-user grants are checked against (router/access.py refused everything no user may do)
+    database: str | None = None  # the logical database the statement reads or writes
+    writes: bool = False  # needs a read-write grant
+    command: str = ""  # the privilege word MySQL's 1142 names (INSERT, UPDATE, CREATE ...)
+    table: str = ""  # the table it names in that message
 
     def choose(self, params: Sequence[ParamValue]) -> list[int]:
         """Indexes into ``targets`` this execution runs on."""

@@ -3,15 +3,27 @@ per-node statements. Runs once per distinct statement text (the plan cache holds
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
-from sqlglot.tokens import Token
+from sqlglot.tokens import Token, TokenType
 
-from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError
+from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError, database_denied, privilege_needed
+from dbproxy.router.access import (
+    check_functions,
+    check_opaque_names,
+    check_qualifier,
+    check_set,
+    check_table,
+    check_words,
+    command_of,
+    filtered_info_schema,
+    qualifiers,
+)
 from dbproxy.router.conditions import joined_on_keys, shard_condition
 from dbproxy.router.inserts import plan_insert
 from dbproxy.router.plan import Kind, Plan, Target
@@ -25,7 +37,28 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 SYSTEM_SCHEMAS = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
 _FIRST_WORD = re.compile(r"^(?:\s|/\*.*?\*/|#[^\n]*\n|--[^\n]*\n)*([A-Za-z]+)", re.S)
-_LOCAL_FUNCS = {"database": "database", "schema": "database", "last_insert_id": "last_insert_id"}
+_LOCAL_FUNCS = {
+    "database": "database",
+    "schema": "database",
+    "last_insert_id": "last_insert_id",
+    "connection_id": "connection_id",
+    "autocommit": "autocommit",
+}
+_READ_WORDS = {"SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH", "VALUES", "CHECK", "CHECKSUM", "HELP"}
+_BEGIN_FORMS = (
+    ["BEGIN"],
+    ["BEGIN", "WORK"],
+    ["START", "TRANSACTION"],
+)
+_START_OPTIONS = {"READ", "ONLY", "WRITE", "WITH", "CONSISTENT", "SNAPSHOT", ","}
+# SHOW forms a user may run (the word after SHOW, FULL/GLOBAL/SESSION skipped); the rest is administration
+_SHOW_ALLOWED = {
+    "DATABASES", "SCHEMAS", "TABLES", "COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS", "CREATE", "TABLE",
+    "VARIABLES", "STATUS", "WARNINGS", "ERRORS", "COUNT", "COLLATION", "CHARACTER", "CHARSET", "ENGINES",
+    "PROCESSLIST", "GRANTS", "TRIGGERS", "OPEN", "PRIVILEGES", "PROFILES", "PROFILE",
+}  # fmt: skip
+_SHOW_DB_FIRST = {"TABLES", "TABLE", "TRIGGERS", "OPEN"}  # SHOW TABLES FROM db: the first FROM names a database
+_SHOW_DB_SECOND = {"COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS"}  # SHOW COLUMNS FROM t FROM db
 _DDL = (exp.Create, exp.Alter, exp.Drop, exp.TruncateTable)
 
 
@@ -35,19 +68,44 @@ def first_word(sql: str) -> str:
 
 
 class Planner:
-    def __init__(self, schema: LogicalSchema) -> None:
+    def __init__(self, schema: LogicalSchema, max_depth: int = 100) -> None:
         self.schema = schema
+        self.max_depth = max_depth  # parentheses nesting a statement may have (the parser recurses per level)
 
     def plan(self, sql: str, db_name: str | None) -> Plan:
         word = first_word(sql)
-        db = self.schema.get(db_name)
         tokens = _tokenize(sql)
+        _check_depth(tokens, self.max_depth)
+        check_words(word, tokens)
+        try:
+            plan = self._plan(sql, word, tokens, db_name)
+        except RecursionError:
+            raise NotSupported(f"a statement this deeply nested (more than {self.max_depth} levels)") from None
+        if plan.kind in (Kind.ROUTE, Kind.INSERT) and plan.database is None and db_name is not None:
+            # a statement on the session's database (an unqualified table) is checked against its grant
+            uses_tables = bool(plan.targets) and not plan.extra.get("no_tables")
+            if uses_tables:
+                plan = dataclasses.replace(plan, database=self.schema.get(db_name).name)  # type: ignore[union-attr]
+        return plan
+
+    def _plan(self, sql: str, word: str, tokens: list[Token], db_name: str | None) -> Plan:
+        db = self.schema.get(db_name)
         nparams = len(param_indexes(tokens))
         words = [t.text.upper() for t in tokens[:4]]
         if word in ("BEGIN", "START"):
-            if word == "START" and words[1:2] != ["TRANSACTION"]:
-                raise NotSupported(f"START {words[1] if len(words) > 1 else ''}")
+            # only a transaction start: BEGIN NOT ATOMIC ... END is a compound statement, never sent as a BEGIN
+            body = [t.text.upper() for t in tokens if t.token_type != TokenType.SEMICOLON]
+            if word == "BEGIN" and body[1:] not in ([], ["WORK"]):
+                raise NotSupported(f"{' '.join(body[:3])} (only BEGIN [WORK] starts a transaction here)")
+            if word == "START" and (body[1:2] != ["TRANSACTION"] or set(body[2:]) - _START_OPTIONS):
+                raise NotSupported(
+                    f"{' '.join(body[:3])} (only START TRANSACTION [READ ONLY|READ WRITE|WITH CONSISTENT SNAPSHOT])"
+                )
             return Plan(Kind.BEGIN, extra={"sql": sql})
+        if word == "KILL":
+            return _plan_kill(tokens)
+        if word == "UNLOCK":
+            return Plan(Kind.LOCAL, local="ok")  # LOCK TABLES is refused: nothing is ever locked
         if word == "COMMIT":
             return Plan(Kind.COMMIT)
         if word == "ROLLBACK":
@@ -61,6 +119,9 @@ class Planner:
         if word == "USE":
             return Plan(Kind.USE, extra={"db": tokens[1].text if len(tokens) > 1 else ""})
         if word == "SET":
+            if words[1:2] == ["STATEMENT"]:
+                return self._plan_set_statement(sql, tokens, db_name)
+            check_set(tokens)
             return _plan_set(sql, nparams)
         if word in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN"):
             return self._plan_show(sql, tokens, words, db, nparams)
@@ -94,16 +155,32 @@ class Planner:
             if parse_error:
                 raise ParseError(f"You have an error in your SQL syntax: {parse_error}")
             raise NoDatabaseSelected()
+        check_opaque_names(tokens, db.name)
         names = set(names_in(tokens))
         if names & (set(db.sharded) | db.broadcast):
             raise NotSupported(f"{word} on a sharded or broadcast table")
         template = rewrite(sql, tokens, {}, {db.name.lower()})
-        return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),))
+        return Plan(
+            Kind.ROUTE,
+            nparams,
+            (Target(db.default_backend, template),),
+            database=db.name,
+            writes=word not in _READ_WORDS,
+            command=word,
+            table="*",
+        )
 
     def _plan_show(
         self, sql: str, tokens: list[Token], words: list[str], db: LogicalDatabase | None, nparams: int
     ) -> Plan:
         rest = words[1:]
+        if words[0] == "SHOW":
+            local = self._check_show(tokens, db)
+            if local is not None:
+                return local
+        else:  # DESCRIBE/EXPLAIN t: a qualifier must be the session's logical database
+            for _, name in qualifiers(tokens):
+                check_qualifier(name, db.name if db else None)
         if rest[:1] in (["DATABASES"], ["SCHEMAS"]):
             return Plan(Kind.LOCAL, local="show_databases", extra={"sql": sql})
         if rest[:1] == ["TABLES"] or rest[:2] == ["FULL", "TABLES"]:
@@ -130,23 +207,118 @@ class Planner:
         template = rewrite(sql, tokens, {}, {db.name.lower()})
         return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),))
 
+    def _check_show(self, tokens: list[Token], db: LogicalDatabase | None) -> Plan | None:
+        """Refuse SHOW forms that are administration or name another database; answer the ones about sessions
+        and grants locally (a Plan), else None (the caller plans it)."""
+        words = [t.text.upper() for t in tokens if t.token_type != TokenType.SEMICOLON]
+        i = 1
+        while i < len(words) and words[i] in ("FULL", "GLOBAL", "SESSION", "EXTENDED"):
+            i += 1
+        sub = words[i] if i < len(words) else ""
+        if sub not in _SHOW_ALLOWED:
+            raise privilege_needed("PROCESS, SUPER", f"SHOW {' '.join(words[i : i + 2])}".strip())
+        if sub == "CREATE" and words[i + 1 : i + 2] not in (["TABLE"], ["VIEW"], ["TRIGGER"]):
+            obj = words[i + 1] if i + 1 < len(words) else ""
+            if obj in ("DATABASE", "SCHEMA"):
+                raise NotSupported("SHOW CREATE DATABASE through the proxy (logical databases come from the config)")
+            raise privilege_needed("SELECT on mysql", f"SHOW CREATE {obj}")
+        if sub == "PROCESSLIST":
+            return Plan(Kind.LOCAL, local="processlist", extra={"full": "FULL" in words[1:i]})
+        if sub == "GRANTS":
+            target = words[i + 2 :] if words[i + 1 : i + 2] == ["FOR"] else []
+            if target and target[0] not in ("CURRENT_USER", "CURRENT_USER()"):
+                raise database_denied("mysql")
+            return Plan(Kind.LOCAL, local="grants")
+        for _, name in qualifiers(tokens):
+            check_qualifier(name, db.name if db else None)
+        # SHOW TABLES FROM db / SHOW COLUMNS FROM t FROM db: the database argument
+        froms = [j for j, t in enumerate(tokens) if t.token_type in (TokenType.FROM, TokenType.IN)]
+        froms = [j for j in froms if j + 1 < len(tokens) and tokens[j + 1].token_type in _NAME_TOKENS]
+        froms = [j for j in froms if not (j + 2 < len(tokens) and tokens[j + 2].token_type == TokenType.DOT)]
+        position = 0 if sub in _SHOW_DB_FIRST else 1 if sub in _SHOW_DB_SECOND else None
+        if position is not None and len(froms) > position:
+            named = tokens[froms[position] + 1].text
+            if db is None or named.lower() != db.name.lower():
+                if self.schema.get(named) is not None:
+                    raise NotSupported(f"SHOW ... FROM another logical database ({named}); USE it first")
+                raise database_denied(named)
+        return None
+
+    def _plan_set_statement(self, sql: str, tokens: list[Token], db_name: str | None) -> Plan:
+        """SET STATEMENT var=value[, ...] FOR <statement>: the statement planned as usual, each per-node
+        statement sent with the same prefix (the variables hold for that one statement on every node)."""
+        fors = [j for j, t in enumerate(tokens) if t.token_type == TokenType.FOR]
+        if not fors or fors[0] + 1 >= len(tokens):
+            raise ParseError("You have an error in your SQL syntax: SET STATEMENT needs FOR <statement>")
+        cut = fors[0]
+        check_set(tokens[:cut])
+        prefix = sql[: tokens[cut].end + 1] + " "
+        inner = self.plan(sql[tokens[cut + 1].start :], db_name)
+        if inner.kind not in (Kind.ROUTE, Kind.INSERT):
+            raise NotSupported(f"SET STATEMENT ... FOR {first_word(sql[tokens[cut + 1].start :])}")
+
+        def wrap(t: Template | None) -> Template | None:
+            return None if t is None else Template((prefix + t.parts[0], *t.parts[1:]), t.slots)
+
+        targets = tuple(Target(t.backend, wrap(t.template), wrap(t.merge_template)) for t in inner.targets)  # type: ignore[arg-type]
+        prefixes = tuple(wrap(t) for t in inner.insert_prefix)
+        return dataclasses.replace(inner, targets=targets, insert_prefix=prefixes)  # type: ignore[arg-type]
+
     # -- parsed statements ------------------------------------------------------------------------------------
 
     def _plan_ast(self, sql: str, tokens: list[Token], ast: exp.Expr, db: LogicalDatabase | None, nparams: int) -> Plan:
+        """Check the statement against what any user may do, plan it, and record what grants it needs."""
+        command = command_of(ast, first_word(sql))
+        check_functions(ast)
         cte_names = {c.alias_or_name.lower() for c in ast.find_all(exp.CTE)}
         tables = [t for t in ast.find_all(exp.Table) if t.name and t.name.lower() not in cte_names]
+        logical = set(self.schema.databases)
+        for t in tables:
+            check_table(t, command, logical)
+        plan = self._plan_tree(sql, tokens, ast, db, nparams, tables)
+        if not tables:
+            return plan
+        target_db = next((self.schema.get(t.db) for t in tables if t.db and t.db.lower() in logical), None) or db
+        writes = isinstance(ast, (exp.Insert, exp.Update, exp.Delete, exp.Merge, *_DDL))
+        user_tables = [t for t in tables if t.db.lower() not in SYSTEM_SCHEMAS]
+        return dataclasses.replace(
+            plan,
+            database=target_db.name if target_db is not None else None,
+            writes=writes,
+            command=command,
+            table=(user_tables or tables)[0].name,
+        )
+
+    def _plan_tree(
+        self,
+        sql: str,
+        tokens: list[Token],
+        ast: exp.Expr,
+        db: LogicalDatabase | None,
+        nparams: int,
+        tables: list[exp.Table],
+    ) -> Plan:
         if isinstance(ast, exp.Select) and not tables:
-            local = _local_select(ast)
+            local = _local_select(ast, _select_list_text(sql, tokens))
             if local is not None:
                 return Plan(Kind.LOCAL, local=local[0], extra={"columns": local[1]})
         system = [t for t in tables if t.db.lower() in SYSTEM_SCHEMAS]
         if not tables or (system and len(system) == len(tables)):
             if db is None:
+                if system:  # information_schema is confined to one logical database: which one is needed
+                    raise NoDatabaseSelected()
                 return Plan(Kind.LOCAL, local="forward_any", extra={"sql": sql})
             # information_schema answers come from the default backend: a filter on the logical database name
             # must name its physical database there
             strings = None
+            derived = None
             if system:
+                # each information_schema table is read through a derived table holding only the rows of the
+                # logical database's physical schema: no expression over it can see another database
+                derived = {
+                    ("information_schema", t.name.lower()): filtered_info_schema(t.name, db.default_database)
+                    for t in system
+                }
                 strings = {db.name: db.default_database}
                 # a filter on a sharded table's logical name means its shard on the default backend
                 strings.update(
@@ -156,13 +328,13 @@ class Planner:
                         if logical.decode() != db.name
                     }
                 )
-            template = rewrite(sql, tokens, {}, set(), strings=strings)
+            template = rewrite(sql, tokens, {}, set(), strings=strings, derived=derived)
             return Plan(
                 Kind.ROUTE,
                 nparams,
                 (Target(db.default_backend, template),),
                 is_read=True,
-                extra={"system": bool(system)},
+                extra={"system": bool(system), "no_tables": not tables},
             )
         for t in tables:
             known = t.db and t.db.lower() not in SYSTEM_SCHEMAS and self.schema.get(t.db) is not None
@@ -201,6 +373,9 @@ class Planner:
         if len(names) > 1 and is_ddl:
             raise NotSupported("DDL over several tables when one is sharded")
         main = sharded[0]
+        if _has_subquery(ast) and not isinstance(ast, exp.Insert):
+            # named first: a subquery's tables look like a join to the checks below
+            raise NotSupported("subquery or UNION over a sharded table")
         if isinstance(ast, exp.Insert) and not isinstance(ast.expression, exp.Values):
             raise NotSupported(f"INSERT ... SELECT with sharded table {main.name}")
         for other in sharded[1:]:
@@ -271,6 +446,30 @@ class Planner:
         )
 
 
+_NAME_TOKENS = {TokenType.VAR, TokenType.IDENTIFIER}
+
+
+def _plan_kill(tokens: list[Token]) -> Plan:
+    """KILL [CONNECTION|QUERY] id: the id is one of the proxy's own connection ids (never a backend thread)."""
+    words = [t.text.upper() for t in tokens if t.token_type != TokenType.SEMICOLON]
+    query = len(words) > 1 and words[1] == "QUERY"
+    rest = words[2:] if len(words) > 1 and words[1] in ("QUERY", "CONNECTION") else words[1:]
+    if rest[:1] in (["USER"], ["ID"]) or len(rest) != 1 or not rest[0].isdigit():
+        raise privilege_needed("CONNECTION ADMIN", "KILL " + " ".join(words[1:]))
+    return Plan(Kind.LOCAL, local="kill", extra={"id": int(rest[0]), "query": query})
+
+
+def _check_depth(tokens: list[Token], limit: int) -> None:
+    depth = 0
+    for tok in tokens:
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+            if depth > limit:
+                raise NotSupported(f"a statement nested more than {limit} levels deep")
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+
+
 def _tokenize(sql: str) -> list[Token]:
     try:
         return tokenize(sql)
@@ -285,6 +484,7 @@ def _plan_set(sql: str, nparams: int) -> Plan:
         return Plan(Kind.SET, nparams, extra={"autocommit": None, "charset": None, "rest": sql})
     autocommit: bool | None = None
     charset: str | None = None
+    wait_timeout: int | None = None
     rest: list[str] = []
     for item in ast.expressions if isinstance(ast, exp.Set) else []:
         kind = (item.args.get("kind") or "").upper() if isinstance(item.args.get("kind"), str) else ""
@@ -295,6 +495,13 @@ def _plan_set(sql: str, nparams: int) -> Plan:
         if isinstance(inner, exp.EQ):
             target = inner.this
             name = target.sql(dialect="mysql").lower().replace("@@session.", "").replace("@@", "")
+            if name in ("wait_timeout", "interactive_timeout"):
+                # enforced by the proxy towards the client; backend connections keep their own
+                value = inner.expression.sql(dialect="mysql").strip("'\"")
+                if not value.isdigit() or int(value) < 1:
+                    raise ParseError(f"Incorrect argument type to variable '{name}'", code=1232)
+                wait_timeout = int(value)
+                continue
             if name == "autocommit":
                 value = inner.expression.sql(dialect="mysql").strip("'\"").upper()
                 autocommit = value in ("1", "ON", "TRUE")
@@ -304,10 +511,37 @@ def _plan_set(sql: str, nparams: int) -> Plan:
         rest_sql: str | None = sql
     else:
         rest_sql = "SET " + ", ".join(rest) if rest else None
-    return Plan(Kind.SET, nparams, extra={"autocommit": autocommit, "charset": charset, "rest": rest_sql})
+    extra: dict[str, object] = {"autocommit": autocommit, "charset": charset, "rest": rest_sql}
+    if wait_timeout is not None:
+        extra["wait_timeout"] = wait_timeout
+    return Plan(Kind.SET, nparams, extra=extra)
 
 
-def _local_select(ast: exp.Select) -> tuple[str, list[str]] | None:
+def _select_list_text(sql: str, tokens: list[Token]) -> list[str]:
+    """The select list's expressions as written (split at top-level commas), for column names."""
+    if not tokens or tokens[0].token_type != TokenType.SELECT:
+        return []
+    out: list[str] = []
+    depth = 0
+    start = tokens[1].start if len(tokens) > 1 else len(sql)
+    end = start
+    for tok in tokens[1:]:
+        if tok.token_type == TokenType.L_PAREN:
+            depth += 1
+        elif tok.token_type == TokenType.R_PAREN:
+            depth -= 1
+        elif depth == 0 and tok.token_type in (TokenType.COMMA, TokenType.FROM, TokenType.SEMICOLON):
+            out.append(sql[start:end].strip())
+            if tok.token_type != TokenType.COMMA:
+                return out
+            start = tok.end + 1
+            continue
+        end = tok.end + 1
+    out.append(sql[start:end].strip())
+    return out
+
+
+def _local_select(ast: exp.Select, written: list[str]) -> tuple[str, list[str]] | None:
     """SELECT DATABASE() / LAST_INSERT_ID(): answers that depend on the client's session, not a backend's."""
     kinds = []
     names = []
@@ -320,16 +554,21 @@ def _local_select(ast: exp.Select) -> tuple[str, list[str]] | None:
             fname = inner.sql_name().lower()
         elif isinstance(inner, exp.SessionParameter) and inner.name.lower() in ("identity", "last_insert_id"):
             fname = "last_insert_id"
+        elif isinstance(inner, exp.SessionParameter) and inner.name.lower() == "autocommit":
+            if (inner.args.get("kind") or "session").lower() == "global":
+                return None
+            fname = "autocommit"
         if isinstance(inner, exp.CurrentSchema):
             fname = "database"
         kind = _LOCAL_FUNCS.get(fname)
         if kind is None or (isinstance(inner, exp.Func) and inner.expressions):
             return None
         kinds.append(kind)
-        names.append(p.alias if isinstance(p, exp.Alias) else inner.sql(dialect="mysql"))
-    if not kinds or ast.args.get("where"):
+        names.append(p.alias if isinstance(p, exp.Alias) else "")
+    if not kinds or ast.args.get("where") or len(written) != len(names):
         return None
-    return ",".join(kinds), names
+    # MySQL names an unaliased column by the expression as the client wrote it (`database()`, not SCHEMA())
+    return ",".join(kinds), [n or w for n, w in zip(names, written, strict=True)]
 
 
 def _write_target(ast: exp.Expression) -> str:

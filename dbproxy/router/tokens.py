@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import sqlglot
+from sqlglot.dialects.mysql import MySQL
 from sqlglot.tokens import Token, TokenType
 
 from dbproxy.router.template import PARAM_PREFIX, Template
@@ -16,8 +16,17 @@ from dbproxy.router.template import PARAM_PREFIX, Template
 _NAME_TYPES = {TokenType.VAR, TokenType.IDENTIFIER}
 
 
+class _Tokenizer(MySQL.Tokenizer):
+    # sqlglot swallows everything after CALL, LOCK TABLES, RENAME, REPLACE, EXECUTE ... into one string token;
+    # the proxy must see every name in every statement (confinement, renames), so nothing is swallowed
+    COMMANDS = set()  # type: ignore[misc]
+
+
+_TOKENIZER = _Tokenizer(dialect="mysql")
+
+
 def tokenize(sql: str) -> list[Token]:
-    return sqlglot.tokenize(sql, read="mysql")
+    return _TOKENIZER.tokenize(sql)
 
 
 def mark_params(sql: str, tokens: Sequence[Token]) -> tuple[str, int]:
@@ -59,9 +68,11 @@ def rewrite(
     params: dict[int, int] | None = None,
     named: dict[int, str] | None = None,
     strings: dict[str, str] | None = None,
+    derived: dict[tuple[str, str], str] | None = None,
 ) -> Template:
     """Template of ``tokens[start:end]`` with tables renamed (lower-case logical -> physical), qualifiers in
-    ``strip_dbs`` removed, ``?`` turned into parameter slots and tokens listed in ``named`` into named slots."""
+    ``strip_dbs`` removed, ``?`` turned into parameter slots and tokens listed in ``named`` into named slots;
+    ``derived`` replaces ``schema.table`` (lower-case pair) with a parenthesised query aliased as the table."""
     end = len(tokens) if end is None else end
     params = param_indexes(tokens) if params is None else params
     parts: list[str] = []
@@ -87,6 +98,17 @@ def rewrite(
         elif tok.token_type in _NAME_TYPES and not prev_dot:
             low = tok.text.lower()
             nxt_dot = i + 1 < len(tokens) and tokens[i + 1].token_type == TokenType.DOT
+            if derived and nxt_dot and i + 2 < end and tokens[i + 2].token_type in _NAME_TYPES:
+                replacement = derived.get((low, tokens[i + 2].text.lower()))
+                if replacement is not None:
+                    after = tokens[i + 3] if i + 3 < len(tokens) else None
+                    aliased = after is not None and (
+                        after.token_type in _NAME_TYPES or after.token_type == TokenType.ALIAS
+                    )
+                    cur.append(replacement if aliased else f"{replacement} AS {quote(tokens[i + 2].text)}")
+                    text_pos = tokens[i + 2].end + 1
+                    i += 3
+                    continue
             if low in strip_dbs and nxt_dot:
                 text_pos = tokens[i + 1].end + 1  # drop "db."
                 i += 2

@@ -44,6 +44,102 @@ def test_package_imports_only_what_the_design_allows(package: str) -> None:
     assert offending == {}, f"{package} must not import these: {offending}"
 
 
+# Inside dbproxy, each module may import only modules of its own layer or below (TYPE_CHECKING imports count
+# too: a back-reference "only for annotations" is still a circle). Lowest first.
+DBPROXY_LAYERS: list[tuple[str, ...]] = [
+    ("dbproxy.errors", "dbproxy.protocol", "dbproxy.config", "dbproxy.routing", "dbproxy.failpoints"),
+    ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache"),
+    (
+        "dbproxy.executor.backend",
+        "dbproxy.executor.pool",
+        "dbproxy.executor.keys",
+        "dbproxy.xa",
+        "dbproxy.transactions",
+    ),
+    ("dbproxy.executor.state", "dbproxy.xa_commit", "dbproxy.xa_recovery"),
+    ("dbproxy.context",),
+    ("dbproxy.executor.channel",),
+    ("dbproxy.executor.local", "dbproxy.executor.statements"),
+    ("dbproxy.frontend.auth", "dbproxy.frontend.handshake", "dbproxy.frontend.session"),
+    ("dbproxy.frontend.server",),
+    ("dbproxy.coordination",),  # the one module that uses sdk: XA phase 2, recovery's questions, registration
+    ("dbproxy.main", "dbproxy"),
+]
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def _layer_of(module: str) -> int:
+    best: tuple[int, int] | None = None  # (prefix length, layer): the longest matching prefix decides
+    for i, layer in enumerate(DBPROXY_LAYERS):
+        for prefix in layer:
+            matches = module == prefix or module.startswith(prefix + ".")
+            if matches and (best is None or len(prefix) > best[0]):
+                best = (len(prefix), i)
+    assert best is not None, f"{module} is in no layer of DBPROXY_LAYERS: add it"
+    return best[1]
+
+
+def dbproxy_imports() -> dict[str, set[str]]:
+    """dbproxy module -> the dbproxy modules it imports (every import statement, wherever it is)."""
+    found: dict[str, set[str]] = {}
+    for path in (REPO / "dbproxy").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        names: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names |= {a.name for a in node.names if a.name.split(".")[0] == "dbproxy"}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("dbproxy"):
+                names.add(str(node.module))
+        found[_module_name(path)] = names
+    return found
+
+
+def test_dbproxy_modules_import_only_their_layer_or_below() -> None:
+    upward = {
+        module: sorted(i for i in imports if _layer_of(i) > _layer_of(module))
+        for module, imports in dbproxy_imports().items()
+        if module != "dbproxy"  # the package front door re-exports the public API from every layer
+    }
+    assert {m: i for m, i in upward.items() if i} == {}
+
+
+def test_dbproxy_has_no_import_cycles() -> None:
+    imports = dbproxy_imports()
+    graph = {m: {i for i in deps if i in imports} for m, deps in imports.items()}
+    graph.pop("dbproxy", None)
+    for deps in graph.values():
+        deps.discard("dbproxy")
+    state: dict[str, int] = {}
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph.get(node, ())):
+            if state.get(dep) == 1:
+                cycles.append([*path[path.index(dep) :], dep] if dep in path else [node, dep])
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[node] = 2
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module, [module])
+    assert cycles == []
+
+
+def test_the_session_code_has_no_back_references() -> None:
+    """The executor and the session's state never reach the server or the session: they get the context."""
+    imports = dbproxy_imports()
+    for module in ("dbproxy.executor.statements", "dbproxy.executor.local", "dbproxy.frontend.handshake"):
+        assert not {i for i in imports[module] if i.startswith("dbproxy.frontend.s")}, module
+
+
 def test_only_the_coordination_adapter_of_dbproxy_imports_sdk() -> None:
     """DESIGN.md: one adapter module in dbproxy talks to the coordinator; the rest of the proxy is free of gRPC."""
     users = sorted(module for module, used in imported_packages("dbproxy").items() if "sdk" in used)

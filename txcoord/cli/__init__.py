@@ -1,4 +1,4 @@
-"""The coordinator's commands for `txc`: registry, coordinator, db, tx, demo."""
+"""The coordinator's commands for `txc`: registry, coordinator, db, tx, saga, demo."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from txcoord.cli.coordinator import coordinator
 from txcoord.cli.db import app as db_app
 from txcoord.cli.demo import demo
 from txcoord.cli.registry import app as registry_app
+from txcoord.cli.saga import app as saga_app
 from txcoord.cli.tx import app as tx_app
 
 
@@ -16,4 +17,5 @@ def register_commands(app: typer.Typer) -> None:
     app.command("coordinator")(coordinator)
     app.add_typer(db_app, name="db")
     app.add_typer(tx_app, name="tx")
+    app.add_typer(saga_app, name="saga")
     app.command("demo")(demo)

@@ -32,6 +32,20 @@ def _report(summary: dict[str, Any]) -> None:
             table.add_row(bank, account, str(before), str(summary["balances_after"][bank][account]))
     table.add_row("", "total", str(summary["total_before"]), str(summary["total_after"]), style="bold")
     console.print(table)
+    trips = summary.get("trips", {})
+    if "trips" in trips:
+        sagas = Table(title=f"trip sagas ({trips['succeeded']} succeeded, {trips['compensated']} compensated)")
+        for column in ("user", "amount", "saga", "steps completed, in order", "why"):
+            sagas.add_column(column)
+        for t in trips["trips"]:
+            why = t["error"].rsplit("failed: ", 1)[-1] if t["error"] else ""
+            order = " > ".join(t["completed_in_order"])
+            if t["state"] == "COMPENSATED":
+                order += "; undone: " + " > ".join(reversed(t["completed_in_order"]))
+            sagas.add_row(t["user"], str(t["amount"]), t["state"], order, why)
+        console.print(sagas)
+    elif trips:
+        console.print(f"trip sagas: {trips.get('skipped')}")
     verdict = "[green]conserved[/green]" if summary["conserved"] else "[red]NOT conserved[/red]"
     console.print(
         f"total {summary['total_before']} -> {summary['total_after']}: {verdict}; "
@@ -74,5 +88,7 @@ def demo(
         print_json(summary)
     else:
         _report(summary)
+    trips = summary.get("trips", {})
+    trips_ok = "trips" not in trips or (trips["succeeded"] == len(trips["trips"]) - 1 and trips["compensated"] == 1)
     sharded_ok = summary.get("sharded", {}).get("conserved", True)
-    sys.exit(0 if summary["conserved"] and sharded_ok else 1)
+    sys.exit(0 if summary["conserved"] and trips_ok and sharded_ok else 1)

@@ -31,7 +31,9 @@ async def _with_client(address: str, method: str, *args: Any) -> Any:
 
 @app.command("list")
 def list_command(
-    state: str | None = typer.Option(None, "--state", "-s", help="Only this state (BEGIN, COMMITTING, ...)."),
+    state: str | None = typer.Option(
+        None, "--state", "-s", help="Only this state (BEGIN, COMMITTING, ..., RUNNING, COMPENSATED)."
+    ),
     limit: int = typer.Option(50, help="At most this many, newest first."),
     json_output: bool = typer.Option(False, "--json"),
     coordinator: str = CoordinatorOption,
@@ -45,15 +47,8 @@ def list_command(
     for column in ("gid", "mode", "state", "branches", "attempts", "created", "reason"):
         table.add_column(column)
     for tx in reply.transactions:
-        table.add_row(
-            tx.gid,
-            (tx.kind or "TCC").lower(),
-            tx.state,
-            str(tx.branch_count),
-            str(tx.attempts),
-            _time(tx.created_at),
-            tx.reason,
-        )
+        row = (tx.gid, tx.mode or "TCC", tx.state, str(tx.branch_count), str(tx.attempts), _time(tx.created_at))
+        table.add_row(*row, tx.reason)
     Console().print(table)
 
 

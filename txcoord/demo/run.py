@@ -19,6 +19,7 @@ import asyncpg
 
 from sdk.coordinator_client import CoordinatorClient, TryFailed
 from sdk.errors import TxcError
+from txcoord.demo import trips as trip_demo
 from txcoord.demo.bank import balances, credit, debit
 from txcoord.demo.processes import Child, free_address, start_bank, start_coordinator
 from txcoord.demo.sharded import run_sharded
@@ -60,14 +61,14 @@ async def _databases(settings: DemoSettings) -> tuple[str | None, dict[str, str]
         await embedded.ensure_database(server, "txcoord", recreate=True)  # a fresh log for every demo run
         banks = {
             name: await embedded.ensure_database(server, f"demo_{name.replace('-', '_')}", recreate=True)
-            for name in BANKS
+            for name in [*BANKS, "trips"]
         }
         return None, banks, f"embedded PostgreSQL in {settings.data_dir}"
     admin = server_database_url(settings.store, "postgres")
     store_db = settings.store.partition("?")[0].rsplit("/", 1)[1]
     await embedded.ensure_database(admin, store_db)  # a demo may name a database that does not exist yet
     banks = {}
-    for name in BANKS:
+    for name in [*BANKS, "trips"]:
         banks[name] = await embedded.ensure_database(admin, f"txc_demo_{name.replace('-', '_')}", recreate=True)
     await asyncio.to_thread(upgrade, settings.store)
     return settings.store, banks, "the PostgreSQL at --store"
@@ -119,6 +120,7 @@ async def _wait_settled(client: CoordinatorClient, timeout: float = 90.0) -> dic
 async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> dict[str, Any]:
     started = time.monotonic()
     store, bank_dbs, where = await _databases(settings)
+    trips_db = bank_dbs.pop("trips")
     progress(f"databases ready on {where}")
     address = free_address()
     children: list[Child] = []
@@ -192,6 +194,10 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
             progress("waiting for phase 2 to finish everywhere")
             counts = await _wait_settled(client)
         after = await _snapshot(bank_dbs)
+        if trip_demo.available():
+            trips = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress)
+        else:
+            trips = {"skipped": f"no examples/sagas next to the package ({trip_demo.EXAMPLES}): run from a checkout"}
         sharded: dict[str, Any] = {"skipped": "--no-proxy"}
         if settings.proxy:
             sharded = await run_sharded(address, settings.log_dir, progress)
@@ -214,6 +220,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         "total_after": total_after,
         "in_flight_after": pending,
         "conserved": conserved,
+        "trips": trips,
         "store": where,
         "seconds": round(time.monotonic() - started, 1),
         "logs": str(settings.log_dir),

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,10 @@ from txcoord.store.base import Store
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0
+# TEST ONLY, never set it in production: a deliberately broken build for the chaos harness's own test
+# (tests/integration/chaos), which must show its checkers catch a coordinator that confirms without first
+# recording the commit decision. Read here and nowhere else.
+_BROKEN_SKIP_DECISION = os.environ.get("TXCOORD_TEST_BROKEN_SKIP_DECISION") == "1"
 MAX_TIMEOUT = 24 * 3600.0
 
 
@@ -94,6 +99,9 @@ class Coordinator:
         _validate_gid(gid)
         if not 0 <= phase2_delay <= MAX_TIMEOUT:
             raise InvalidArgument(f"phase2_delay_seconds: must be in [0, {MAX_TIMEOUT:.0f}], got {phase2_delay}")
+        if _BROKEN_SKIP_DECISION:  # TEST ONLY (see above): confirm with no durable decision
+            self.driver.drive(gid, Phase2.CONFIRM, (await self._existing(gid)).branches)
+            return TxState.COMMITTING
         branches = await self.store.decide(gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease)
         if branches is not None:
             not_before = datetime.now(UTC) + timedelta(seconds=phase2_delay) if phase2_delay else None

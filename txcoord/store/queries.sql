@@ -43,7 +43,8 @@ SELECT gid, branch_id, at, event, detail
 -- name: list
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
        created_at, decided_at, finished_at, kind,
-       (SELECT count(*) FROM txc_branch b WHERE b.gid = t.gid) AS branch_count
+       (SELECT count(*) FROM txc_branch b WHERE b.gid = t.gid)
+       + (SELECT count(*) FROM txc_saga_step s WHERE s.gid = t.gid) AS branch_count
   FROM txc_transaction t
  WHERE ($1::text IS NULL OR state = $1)
  ORDER BY created_at DESC, gid DESC

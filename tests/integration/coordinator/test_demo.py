@@ -26,6 +26,12 @@ def test_demo_conserves_money_through_a_participant_crash(tmp_path: Path) -> Non
         state: n for state, n in (("COMMITTED", summary["committed"]), ("ROLLED_BACK", summary["rolled_back"])) if n
     }
     assert "SIGKILL bank-b half-way" in done.stderr and "bank-b restarted" in done.stderr
+    trips = summary["trips"]  # the trip-booking saga: parallel steps, one payment declined and compensated
+    assert (trips["succeeded"], trips["compensated"]) == (3, 1)
+    failed = next(t for t in trips["trips"] if t["state"] == "COMPENSATED")
+    assert "declined" in failed["error"]
+    assert set(failed["steps"].values()) == {"COMPENSATED"}  # payment's compensation is empty: it never applied
+    assert set(failed["completed_in_order"][:1]) == {"flight"} and len(failed["completed_in_order"]) == 3
     # the sharded part: dbproxy over two MariaDB shards, XA through the same coordinator, proxy killed half-way
     sharded = summary["sharded"]
     assert sharded["conserved"] and sharded["left_prepared"] == 0, sharded

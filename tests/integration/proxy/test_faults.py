@@ -113,9 +113,14 @@ def test_commit_after_losing_one_backend_branch_commits_nothing(proxy: Proxy) ->
             await cur.execute("CREATE TABLE items (id INT PRIMARY KEY, k INT)")
             await cur.execute("BEGIN")
             await cur.execute("INSERT INTO items (id, k) VALUES (1, 1), (2, 2)")
-            await cur.execute("SELECT CONNECTION_ID()")  # served on ds0 (default backend): its pinned branch
-            (backend_id,) = await cur.fetchone()
             with direct(proxy.databases[0]) as d, d.cursor() as dcur:
+                # the proxy's CONNECTION_ID() is its own id; ds0's branch is the open InnoDB transaction there
+                dcur.execute(
+                    "SELECT t.trx_mysql_thread_id FROM information_schema.INNODB_TRX t"
+                    " JOIN information_schema.PROCESSLIST p ON p.ID = t.trx_mysql_thread_id WHERE p.DB = %s",
+                    (proxy.databases[0],),
+                )
+                (backend_id,) = dcur.fetchone()
                 dcur.execute(f"KILL {backend_id}")
             with pytest.raises(pymysql.err.MySQLError):
                 await cur.execute("COMMIT")

@@ -106,3 +106,94 @@ def test_bad_transactions_section(transactions: str, expected: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(text, "proxy.yaml")
     assert expected in str(err.value)
+
+
+MULTI = """listen: 127.0.0.1:3307
+users:
+  app: secret
+  reader: {password: r, databases: {app: read_only}}
+backends:
+  ds0: mysql://proxy:pw@127.0.0.1:3306/s0
+  ds1: mysql://proxy:pw@127.0.0.1:3306/s1
+databases:
+  app:
+    default_backend: ds0
+    sharded_tables:
+      t:
+        column: id
+        algorithm: mod
+        nodes:
+          - ds0.t_0
+          - ds1.t_1
+      u:
+        column: id
+        algorithm: mod
+        nodes: [ds0.u_0, ds1.u_1]
+transactions: {mode: best_effort}
+"""
+
+
+T_NODES = "databases.app.sharded_tables.t"
+COLUMN_ID = "        column: id\n        algorithm: mod\n        nodes:\n"
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("- ds1.t_1", "- ds0.t_0"), f"proxy.yaml:17: {T_NODES}.nodes.1: node ds0.t_0 is listed twice"),
+        (
+            ("nodes: [ds0.u_0, ds1.u_1]", "nodes: [ds0.u_0, ds1.t_1]"),
+            "proxy.yaml:21: databases.app.sharded_tables.u.nodes.1: physical table s1.t_1 is already a shard of app.t",
+        ),
+        (
+            (COLUMN_ID, COLUMN_ID.replace("id", "''")),
+            f"proxy.yaml:13: {T_NODES}.column: String should have at least 1 character",
+        ),
+        (("- ds1.t_1", "- ds9.t_1"), f"proxy.yaml:17: {T_NODES}.nodes.1: unknown backend 'ds9' (known: ds0, ds1)"),
+        (
+            ("  app: secret\n", "  app: secret\n  app: other\n"),
+            "proxy.yaml:4: users.app: duplicate key (first at line 3)",
+        ),
+        (
+            ("databases: {app: read_only}", "databases: {nope: read_only}"),
+            "proxy.yaml:4: users.reader.databases.nope: unknown logical database 'nope'",
+        ),
+        (("databases: {app: read_only}", "databases: {app: read_mostly}"), "proxy.yaml:4: users.reader"),
+    ],
+)
+def test_silent_acceptances_are_errors_at_their_line(change: tuple[str, str], expected: str) -> None:
+    assert change[0] in MULTI
+    parse_config(MULTI, "proxy.yaml")  # the unchanged text is valid
+    with pytest.raises(ConfigError) as err:
+        parse_config(MULTI.replace(*change), "proxy.yaml")
+    assert expected in str(err.value)
+
+
+def test_user_grants_parse() -> None:
+    config = parse_config(MULTI, "proxy.yaml")
+    reader = config.user("reader")
+    assert reader is not None and reader.databases == {"app": "read_only"}
+    app = config.user("app")
+    assert app is not None and app.password == "secret" and app.databases is None
+    assert config.user("nobody") is None
+
+
+def test_check_config_prints_the_routing_table(tmp_path: pytest.TempPathFactory) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path = Path(str(tmp_path)) / "proxy.yaml"
+    path.write_text(MULTI)
+    out = subprocess.run(
+        [sys.executable, "-m", "dbproxy.main", "--check-config", str(path)], capture_output=True, text=True, check=True
+    )
+    assert "t: mod(id)" in out.stdout and "shard 1 -> ds1.t_1" in out.stdout
+    assert "reader: app (read-only)" in out.stdout
+    path.write_text(MULTI.replace("- ds1.t_1", "- ds0.t_0"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "dbproxy.main", "--check-config", str(path)], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and f"{path}:17:" in bad.stderr
+    version = subprocess.run([sys.executable, "-m", "dbproxy.main", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("dbproxy ")

@@ -31,4 +31,6 @@ def test_terminal_states() -> None:
         TxState.ROLLED_BACK,
         TxState.COMMIT_FAILED,
         TxState.ROLLBACK_FAILED,
+        TxState.SUCCEEDED,  # sagas
+        TxState.COMPENSATED,
     }

@@ -38,7 +38,7 @@ def test_transfer_across_backends_commits_through_the_coordinator(rig: XaRig) ->
     listed = txc("tx", "list", "--json", "--coordinator", rig.coordinator_address)
     assert listed.returncode == 0, listed.stderr
     (tx,) = json.loads(listed.stdout)["transactions"]
-    assert (tx["gid"], tx["kind"], tx["state"]) == (gid, "XA", "COMMITTED")
+    assert (tx["gid"], tx["mode"], tx["state"]) == (gid, "XA", "COMMITTED")
     shown = txc("tx", "show", gid, "--coordinator", rig.coordinator_address)
     assert shown.returncode == 0, shown.stderr
     assert f"backend ds0, xid {gid},{rig.service}/ds0" in " ".join(shown.stdout.split())

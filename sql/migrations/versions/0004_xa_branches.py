@@ -4,8 +4,8 @@ The ``kind`` columns exist since 0001 (default 'TCC'); this adds the register fu
 The 6-argument ``txc_register_branch`` stays as it is (it is the one place the registration rules live); the
 7-argument form begins the transaction with its kind and then delegates to it.
 
-Revision ID: 0003_xa_branches
-Revises: 0002_registry_leases
+Revision ID: 0004_xa_branches
+Revises: 0003_sagas
 Create Date: 2026-11-27
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0003_xa_branches"
-down_revision: str | Sequence[str] | None = "0002_registry_leases"
+revision: str = "0004_xa_branches"
+down_revision: str | Sequence[str] | None = "0003_sagas"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

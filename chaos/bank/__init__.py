@@ -1,0 +1,1 @@
+"""The chaos bank: participant services whose accounts live in PostgreSQL or MariaDB."""

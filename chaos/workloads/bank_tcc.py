@@ -1,0 +1,157 @@
+"""``bank-tcc``: transfers between accounts held by three participant services (two keep their accounts in
+PostgreSQL, one in MariaDB with the sdk's MySQL barrier), each transfer one TCC transaction of a debit branch
+and a credit branch. Invariants are read from the participants' own tables (balances and barrier rows), never
+from the coordinator's word."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from typing import Any
+
+import grpc
+
+from chaos.bank.participant_db import balances, barrier_rows
+from chaos.history import History
+from chaos.plugins import Check, OpResult, ParticipantSpec, workload
+from chaos.system import TX_TIMEOUT, System
+from sdk.coordinator_client import CoordinatorClient, RollbackOnly, TryFailed
+from sdk.errors import RpcError
+from sdk.tcc import as_action
+from txcoord.demo.bank import credit, debit
+
+OPENING = 1000
+ACCOUNTS_PER_BANK = 4
+BANKS = (("bank-a", "pg"), ("bank-b", "pg"), ("bank-c", "mysql"))
+OP_DEADLINE = 20.0  # an operation still running after this is cut off and counted unknown
+
+
+@workload("bank-tcc")
+class BankTcc:
+    name = "bank-tcc"
+
+    def unavailable(self) -> str | None:
+        return None
+
+    def participants(self) -> list[ParticipantSpec]:
+        return [
+            ParticipantSpec(service, db, {f"{service[-1]}{i}": OPENING for i in range(ACCOUNTS_PER_BANK)})
+            for service, db in BANKS
+        ]
+
+    def accounts(self) -> list[tuple[str, str]]:
+        return [(spec.service, account) for spec in self.participants() for account in spec.accounts]
+
+    async def operation(
+        self, system: System, client: CoordinatorClient, rng: random.Random
+    ) -> tuple[dict[str, Any], OpResult]:
+        (src_svc, src), (dst_svc, dst) = rng.sample(self.accounts(), 2)
+        amount = rng.randint(1, 30)
+        tx = client.transaction(timeout=TX_TIMEOUT)
+        args = {"gid": tx.gid, "from": [src_svc, src], "to": [dst_svc, dst], "amount": amount}
+        stage = ["try"]
+
+        async def transfer() -> None:
+            await tx.call(as_action(debit).on(src_svc), account=src, amount=amount)
+            await tx.call(as_action(credit).on(dst_svc), account=dst, amount=amount)
+            stage[0] = "commit"
+            await tx.commit()
+
+        try:
+            await asyncio.wait_for(transfer(), OP_DEADLINE)
+            return args, OpResult("ok")
+        except (TryFailed, RollbackOnly) as exc:
+            return args, OpResult("failed", f"{type(exc).__name__}: {exc}")
+        except (TimeoutError, Exception) as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            if stage[0] == "try":
+                # commit was never asked for: the coordinator can only roll it back (now, or at its timeout)
+                with contextlib.suppress(TimeoutError, Exception):
+                    await asyncio.wait_for(tx.rollback(error[:200]), 5)
+                return args, OpResult("failed", error)
+            refused = isinstance(exc, RpcError) and exc.code in (
+                grpc.StatusCode.FAILED_PRECONDITION,
+                grpc.StatusCode.ABORTED,
+            )
+            return args, OpResult("failed" if refused else "unknown", error)
+
+    async def check(self, system: System, history: History) -> list[Check]:
+        specs = self.participants()
+        rows: dict[str, set[tuple[str, str, str]]] = {}
+        actual: dict[tuple[str, str], dict[str, int]] = {}
+        for spec in specs:
+            rows[spec.service] = await barrier_rows(system, spec)
+            for account, values in (await balances(system, spec)).items():
+                actual[(spec.service, account)] = values
+        states = await store_states(system)
+        opening = {(spec.service, a): v for spec in specs for a, v in spec.accounts.items()}
+        expected = dict(opening)
+        branch_fate: list[dict[str, Any]] = []
+        client_view: list[dict[str, Any]] = []
+        for op in history.ops:
+            gid, amount = op.args["gid"], op.args["amount"]
+            src, dst = tuple(op.args["from"]), tuple(op.args["to"])
+            confirmed = [(gid, "1", "confirm") in rows[src[0]], (gid, "2", "confirm") in rows[dst[0]]]
+            cancelled = [(gid, "1", "cancel") in rows[src[0]], (gid, "2", "cancel") in rows[dst[0]]]
+            if confirmed[0]:
+                expected[src] -= amount
+            if confirmed[1]:
+                expected[dst] += amount
+            state = states.get(gid)
+            where = {"gid": gid, "client_saw": op.outcome, "store_state": state, "confirmed": confirmed,
+                     "cancelled": cancelled, "from": list(src), "to": list(dst), "amount": amount}  # fmt: skip
+            if state == "COMMITTED" and not (all(confirmed) and not any(cancelled)):
+                branch_fate.append({**where, "why": "committed, but a branch is not confirmed (or was cancelled)"})
+            elif state != "COMMITTED" and any(confirmed):
+                branch_fate.append({**where, "why": f"{state or 'never recorded'}, but a branch was confirmed"})
+            elif any(c and k for c, k in zip(confirmed, cancelled, strict=True)):
+                branch_fate.append({**where, "why": "a branch was both confirmed and cancelled"})
+            if op.outcome == "ok" and not (state == "COMMITTED" and all(confirmed)):
+                client_view.append({**where, "why": "the client saw it commit; it is not in the balances"})
+            elif op.outcome == "failed" and any(confirmed):
+                client_view.append({**where, "why": "the client saw it fail; it is (partly) in the balances"})
+            elif op.outcome == "unknown" and any(confirmed) and not all(confirmed):
+                client_view.append({**where, "why": "half applied"})
+        total_open, total_now = sum(opening.values()), sum(v["balance"] for v in actual.values())
+        negative = [{"account": list(k), **v} for k, v in actual.items() if min(v.values()) < 0]
+        held = [{"account": list(k), **v} for k, v in actual.items() if v["frozen"] or v["incoming"]]
+        mismatch = [
+            {"account": list(k), "expected": expected.get(k), "actual": actual.get(k, {}).get("balance")}
+            for k in sorted(set(expected) | set(actual))
+            if expected.get(k) != actual.get(k, {}).get("balance")
+        ]
+        return [
+            Check("money conserved", total_now == total_open, f"opening total {total_open}, now {total_now}"),
+            Check("no negative balance", not negative, f"{len(negative)} accounts", negative),
+            Check("no frozen or incoming amount left", not held, f"{len(held)} accounts hold money", held),
+            Check(
+                "committed branches confirmed, rolled-back ones never (barrier tables)",
+                not branch_fate,
+                f"{len(branch_fate)} transactions",
+                branch_fate,
+            ),
+            Check(
+                "balances = opening + confirmed branches (each confirm applied exactly once)",
+                not mismatch,
+                f"{len(mismatch)} accounts differ",
+                mismatch,
+            ),
+            Check(
+                "client-observed outcomes agree with the balances",
+                not client_view,
+                f"{len(client_view)} transactions",
+                client_view,
+            ),
+        ]
+
+
+async def store_states(system: System) -> dict[str, str]:
+    import asyncpg
+
+    conn = await asyncpg.connect(system.store_url())
+    try:
+        rows = await conn.fetch("SELECT gid, state FROM txc_transaction")
+    finally:
+        await conn.close()
+    return {r["gid"]: r["state"] for r in rows}

@@ -1,0 +1,40 @@
+"""Workloads that later transaction modes fill in. Selecting one says so plainly instead of running
+something else under its name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chaos.plugins import Check, OpResult, ParticipantSpec, workload
+
+
+class _NotYet:
+    name = ""
+    needs = ""
+
+    def unavailable(self) -> str | None:
+        return f"workload {self.name} is not available yet: it needs {self.needs}, which has not landed"
+
+    def participants(self) -> list[ParticipantSpec]:
+        return []
+
+    async def operation(self, system: Any, client: Any, rng: Any) -> tuple[dict[str, Any], OpResult]:
+        raise NotImplementedError(self.unavailable())
+
+    async def check(self, system: Any, history: Any) -> list[Check]:
+        raise NotImplementedError(self.unavailable())
+
+
+@workload("bank-saga")
+class BankSaga(_NotYet):
+    name, needs = "bank-saga", "sagas described in YAML (the saga issue)"
+
+
+@workload("bank-xa")
+class BankXa(_NotYet):
+    name, needs = "bank-xa", "atomic multi-shard commit through dbproxy (the proxy XA issue)"
+
+
+@workload("mixed-at")
+class MixedAt(_NotYet):
+    name, needs = "mixed-at", "AT branches of proxy SQL inside TCC transactions (the AT issue)"

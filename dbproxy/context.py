@@ -1,0 +1,44 @@
+"""What every session of one proxy shares: configuration, logical schema, plan cache, backend pools, the
+committer that ends multi-backend transactions, and the key generator. Sessions get this object instead of a
+reference to the server, so nothing below the listening server depends on it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from dbproxy.config import ProxyConfig
+from dbproxy.executor.keys import KeyGenerator
+from dbproxy.executor.pool import Pools
+from dbproxy.executor.state import SessionState
+from dbproxy.plan_cache import PlanCache
+from dbproxy.router.planner import Planner
+from dbproxy.router.schema import LogicalSchema
+from dbproxy.transactions import Committer, SequentialCommitter
+
+
+@dataclass(slots=True)
+class ProxyContext:
+    config: ProxyConfig
+    schema: LogicalSchema
+    plans: PlanCache
+    pools: Pools
+    committer: Committer
+    keys: KeyGenerator = field(default_factory=KeyGenerator)
+    # every logged-in client session by the proxy's own connection id (CONNECTION_ID(), KILL, SHOW PROCESSLIST)
+    sessions: dict[int, SessionState] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, config: ProxyConfig, committer: Committer | None = None) -> ProxyContext:
+        schema = LogicalSchema(config)
+        return cls(
+            config=config,
+            schema=schema,
+            plans=PlanCache(Planner(schema, config.limits.max_parse_depth)),
+            pools=Pools(config),
+            committer=committer or SequentialCommitter(),
+        )
+
+    def default_backend(self, database: str | None) -> str:
+        """The backend that answers statements naming no sharded table in ``database`` (or the first database)."""
+        db = self.schema.get(database) or next(iter(self.schema.databases.values()))
+        return db.default_backend

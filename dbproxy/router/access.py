@@ -1,0 +1,227 @@
+"""Confinement: what a user of the logical databases may send, decided on the statement's tokens and tree.
+
+A proxy user sees only its logical databases. Anything that would reach beyond them through the backend's
+account — other physical databases, the ``mysql``/``performance_schema``/``sys`` schemas, files on the server,
+accounts and privileges, global state, server administration — is refused here with MySQL's own error for it,
+before anything is sent. ``information_schema`` reads are confined by rewriting each table into a derived table
+filtered to the logical database's physical schema, so no expression over its rows can see other databases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlglot import exp
+from sqlglot.tokens import Token, TokenType
+
+from dbproxy.errors import NotSupported, ProxyError, database_denied, privilege_needed, table_denied
+
+_NAMES = {TokenType.VAR, TokenType.IDENTIFIER}
+
+# first word -> (privilege, construct): statements no proxy user may run
+_ADMIN: dict[str, tuple[str, str]] = {
+    "SHUTDOWN": ("SHUTDOWN", "SHUTDOWN"),
+    "RESTART": ("SHUTDOWN", "RESTART"),
+    "GRANT": ("GRANT OPTION", "GRANT"),
+    "REVOKE": ("GRANT OPTION", "REVOKE"),
+    "INSTALL": ("SUPER", "INSTALL PLUGIN/SONAME"),
+    "UNINSTALL": ("SUPER", "UNINSTALL PLUGIN/SONAME"),
+    "LOAD": ("FILE", "LOAD DATA/LOAD XML"),
+    "FLUSH": ("RELOAD", "FLUSH"),
+    "RESET": ("RELOAD", "RESET"),
+    "PURGE": ("BINLOG ADMIN", "PURGE BINARY LOGS"),
+    "CHANGE": ("REPLICATION SLAVE ADMIN", "CHANGE MASTER"),
+    "BINLOG": ("BINLOG REPLAY", "BINLOG"),
+    "CACHE": ("SUPER", "CACHE INDEX"),
+    "BACKUP": ("RELOAD", "BACKUP STAGE"),
+}
+# CREATE/ALTER/DROP/RENAME of these objects are account or server administration
+_ADMIN_OBJECTS = {"USER", "ROLE", "SERVER", "TABLESPACE", "LOGFILE"}
+# START/STOP of anything but a transaction is replication
+_SET_FORBIDDEN_WORDS = {"PASSWORD", "ROLE", "DEFAULT"}
+# session variables whose SET needs SUPER-class privileges: they change what the server logs or replicates
+_SET_FORBIDDEN_VARS = {
+    "sql_log_bin",
+    "sql_log_off",
+    "pseudo_thread_id",
+    "pseudo_slave_mode",
+    "gtid_domain_id",
+    "gtid_seq_no",
+    "gtid_next",
+    "server_id",
+    "skip_replication",
+    "debug",
+    "debug_dbug",
+    "sql_slave_skip_counter",
+}
+_FILE_WORDS = {"OUTFILE": "SELECT ... INTO OUTFILE", "DUMPFILE": "SELECT ... INTO DUMPFILE", "LOAD_FILE": "LOAD_FILE()"}
+_FORBIDDEN_SCHEMAS = {"mysql", "performance_schema", "sys"}
+
+# information_schema tables a user may read, with the column that says which schema a row belongs to
+# (None: the table describes the server's character sets/engines, not anyone's objects)
+INFO_SCHEMA_TABLES: dict[str, str | None] = {
+    "schemata": "SCHEMA_NAME",
+    "tables": "TABLE_SCHEMA",
+    "columns": "TABLE_SCHEMA",
+    "statistics": "TABLE_SCHEMA",
+    "views": "TABLE_SCHEMA",
+    "table_constraints": "CONSTRAINT_SCHEMA",
+    "key_column_usage": "CONSTRAINT_SCHEMA",
+    "referential_constraints": "CONSTRAINT_SCHEMA",
+    "check_constraints": "CONSTRAINT_SCHEMA",
+    "partitions": "TABLE_SCHEMA",
+    "triggers": "TRIGGER_SCHEMA",
+    "routines": "ROUTINE_SCHEMA",
+    "parameters": "SPECIFIC_SCHEMA",
+    "events": "EVENT_SCHEMA",
+    "character_sets": None,
+    "collations": None,
+    "collation_character_set_applicability": None,
+    "engines": None,
+    "keywords": None,
+    "sql_functions": None,
+}
+
+
+def check_words(word: str, tokens: Sequence[Token]) -> None:
+    """Refusals decided by the statement's words alone (whatever the database)."""
+    words = [t.text.upper() for t in tokens[:3] if t.token_type != TokenType.STRING]
+    admin = _ADMIN.get(word)
+    if admin is not None:
+        raise privilege_needed(*admin)
+    if word in ("CREATE", "ALTER", "DROP", "RENAME") and len(words) > 1:
+        obj = words[2] if words[1] in ("OR", "DEFINER") and len(words) > 2 else words[1]
+        if obj in _ADMIN_OBJECTS:
+            raise privilege_needed("CREATE USER", f"{word} {obj}")
+    if word in ("START", "STOP") and words[1:2] and words[1] != "TRANSACTION":
+        raise privilege_needed("REPLICATION SLAVE ADMIN", f"{word} {words[1]}")
+    if word == "LOCK":
+        raise NotSupported("LOCK TABLES (backend connections are shared between clients; use a transaction)")
+    if word == "HANDLER":
+        raise NotSupported("HANDLER (direct storage-engine cursors) through the proxy")
+    if word in ("PREPARE", "EXECUTE", "DEALLOCATE"):
+        raise NotSupported("SQL-level PREPARE/EXECUTE (use the binary protocol's prepared statements)")
+    for tok in tokens:
+        if tok.token_type == TokenType.VAR:  # a bare word, not a `quoted` name or a string
+            upper = tok.text.upper()
+            construct = _FILE_WORDS.get(upper)
+            if construct is not None:
+                raise privilege_needed("FILE", construct)
+            if upper == "SONAME":
+                raise privilege_needed("SUPER", "SONAME")
+
+
+def check_set(tokens: Sequence[Token]) -> None:
+    """SET may change this session only: no GLOBAL, no passwords or roles, no replication/logging switches,
+    and no subquery (a SET's value would otherwise read any table unchecked)."""
+    prev: Token | None = None
+    for i, tok in enumerate(tokens):
+        text = tok.text.lower()
+        if tok.token_type == TokenType.STRING:
+            prev = tok
+            continue
+        if text == "global" and not (prev is not None and prev.token_type == TokenType.DOT):
+            raise privilege_needed("SUPER", "SET GLOBAL")
+        if i == 1 and tok.text.upper() in _SET_FORBIDDEN_WORDS:
+            raise privilege_needed("CREATE USER", f"SET {tok.text.upper()}")
+        if tok.token_type in _NAMES and text in _SET_FORBIDDEN_VARS:
+            raise privilege_needed("SUPER", f"SET {text}")
+        if tok.token_type == TokenType.SELECT:
+            raise NotSupported("a subquery in SET")
+        prev = tok
+
+
+def qualifiers(tokens: Sequence[Token]) -> list[tuple[int, str]]:
+    """(token index, lower-case name) of every name directly followed by a dot that is not itself after a dot
+    or an ``@``/``@@`` (``db.t``, ``db.t.c``, ``t.c``; not ``@@session.x``)."""
+    out: list[tuple[int, str]] = []
+    for i, tok in enumerate(tokens[:-1]):
+        if tok.token_type not in _NAMES or tokens[i + 1].token_type != TokenType.DOT:
+            continue
+        if i > 0 and tokens[i - 1].token_type in (TokenType.DOT, TokenType.SESSION_PARAMETER, TokenType.PARAMETER):
+            continue
+        out.append((i, tok.text.lower()))
+    return out
+
+
+def check_opaque_names(tokens: Sequence[Token], logical: str | None) -> None:
+    """For statements the proxy does not parse: a qualifier must be the logical database or a name the
+    statement also uses on its own (a table or alias, as in ``t.col``); anything else names another schema."""
+    quals = qualifiers(tokens)
+    if not quals:
+        return
+    qual_positions = {i for i, _ in quals}
+    standalone = {t.text.lower() for i, t in enumerate(tokens) if t.token_type in _NAMES and i not in qual_positions}
+    for _, name in quals:
+        if name in _FORBIDDEN_SCHEMAS or name == "information_schema":
+            raise table_denied("SELECT", name, "*")
+        if name == (logical or "").lower():
+            continue
+        if name not in standalone:
+            raise database_denied(name)
+
+
+def check_qualifier(name: str, logical: str | None) -> None:
+    """``name.`` in a statement whose names must all be in the session's logical database."""
+    low = name.lower()
+    if logical is not None and low == logical.lower():
+        return
+    if low in _FORBIDDEN_SCHEMAS or low == "information_schema":
+        raise table_denied("SELECT", name, "*")
+    raise database_denied(name)
+
+
+def check_table(table: exp.Table, command: str, schema_names: set[str]) -> None:
+    """A table named with a schema: system schemas other than information_schema and unknown databases are
+    refused (``schema_names``: the logical databases, lower-case)."""
+    db = table.db.lower()
+    if not db or db in schema_names:
+        return
+    if db in _FORBIDDEN_SCHEMAS:
+        raise table_denied(command, table.db, table.name)
+    if db == "information_schema":
+        if table.name.lower() not in INFO_SCHEMA_TABLES:
+            raise table_denied(command, table.db, table.name)
+        if command != "SELECT":
+            raise table_denied(command, table.db, table.name)
+        return
+    raise database_denied(table.db)
+
+
+def command_of(ast: exp.Expr, word: str) -> str:
+    """The privilege word MySQL names in 1142 for a statement."""
+    if isinstance(ast, exp.Select | exp.Union):
+        return "SELECT"
+    if isinstance(ast, exp.Insert):
+        return "INSERT"
+    if isinstance(ast, exp.Update):
+        return "UPDATE"
+    if isinstance(ast, exp.Delete):
+        return "DELETE"
+    if isinstance(ast, exp.Drop):
+        return "DROP"
+    if isinstance(ast, exp.Alter):
+        return "ALTER"
+    if isinstance(ast, exp.Create):
+        return "CREATE"
+    return word or "SELECT"
+
+
+def check_functions(ast: exp.Expr) -> None:
+    for node in ast.find_all(exp.Anonymous):
+        if isinstance(node.this, str) and node.this.upper() == "LOAD_FILE":
+            raise privilege_needed("FILE", "LOAD_FILE()")
+
+
+def filtered_info_schema(table: str, physical_db: str) -> str:
+    """The derived table that stands for ``information_schema.<table>``: only the logical database's rows."""
+    column = INFO_SCHEMA_TABLES[table.lower()]
+    source = f"information_schema.`{table}`"
+    if column is None:
+        return f"(SELECT * FROM {source})"
+    quoted = physical_db.replace("\\", "\\\\").replace("'", "''")
+    return f"(SELECT * FROM {source} WHERE `{column}` = '{quoted}')"
+
+
+def refuse_kill_target(target: int) -> ProxyError:
+    return ProxyError(f"Unknown thread id: {target}", code=1094)

@@ -1,0 +1,81 @@
+"""A saga definition as the coordinator runs it: steps with actions, compensations, inputs and dependencies."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Recovery(enum.StrEnum):
+    BACKWARD = "backward"  # on failure, compensate what completed, newest first
+    FORWARD = "forward"  # on failure, retry with backoff until it succeeds (steps past a pivot)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Attempts of a step's action before it counts as failed; backoff doubles up to ``max_backoff``."""
+
+    attempts: int = 3
+    backoff: float = 0.2
+    max_backoff: float = 10.0
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""
+        if failures <= 0:
+            return 0.0
+        return float(min(self.max_backoff, self.backoff * 2.0 ** min(failures - 1, 64)))
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    service: str
+    action: str
+
+    def __str__(self) -> str:
+        return f"{self.service}.{self.action}"
+
+
+@dataclass(frozen=True)
+class Step:
+    id: str
+    action: ActionRef
+    compensate: ActionRef | None
+    input: Any
+    after: tuple[str, ...]
+    retry: RetryPolicy
+    timeout: float
+    recovery: Recovery
+
+
+@dataclass(frozen=True)
+class SagaDefinition:
+    name: str
+    version: int
+    steps: tuple[Step, ...]
+    timeout: float = 600.0
+    recovery: Recovery = Recovery.BACKWARD
+    input_schema: dict[str, Any] | None = None
+    description: str = ""
+    source: str = field(default="", repr=False, compare=False)
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.steps]
+
+    def ancestors(self, step_id: str) -> set[str]:
+        """Every step that must complete before ``step_id`` starts."""
+        seen: set[str] = set()
+        todo = list(self.step(step_id).after)
+        while todo:
+            current = todo.pop()
+            if current not in seen:
+                seen.add(current)
+                todo.extend(self.step(current).after)
+        return seen

@@ -1,0 +1,189 @@
+"""``@saga_step``: a participant's saga action with its compensation attached, in the style of ``@tcc``.
+
+    @saga_step                                   # served as action "book" (or @saga_step(name="book"))
+    async def book(ctx: SagaContext, user: str, city: str) -> dict[str, str]:
+        ...                                      # run SQL on ctx.conn: it commits with the barrier row
+        return {"booking_id": ...}
+
+    @book.compensation                           # served as action "cancel_booking" (its function's name)
+    async def cancel_booking(ctx: SagaContext, user: str, city: str) -> None:
+        ...                                      # ctx.output: what book returned (None if unknown)
+
+In the saga YAML: ``action: flights.book`` and ``compensate: flights.cancel_booking`` for a participant
+serving them as service ``flights``. Both get the step's input as keyword arguments, validated against the
+functions' type hints. Served with a barrier, the action is the barrier's "try" and the compensation its
+"cancel" for (gid, step id): a re-sent action is a no-op that answers the first run's output, an action
+arriving after its compensation is refused, and a compensation whose action never ran is empty."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
+
+import grpc
+
+from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
+from sdk.errors import RpcError, TxcError
+from sdk.saga.outputs import OutputStore, outputs_for
+from sdk.tcc import TccArgumentError, TccDefinitionError, _Signature
+
+
+class RetryLater(TxcError):
+    """Raise from a saga action for a transient failure: the coordinator retries it per the step's ``retry``
+    (any other exception is the business saying no, and the saga compensates at once)."""
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass
+class SagaContext:
+    """What a saga action or compensation gets first. ``conn`` is the barrier's local-transaction connection
+    (asyncpg or aiomysql) when the participant has a barrier; ``output`` (compensation only) is the action's
+    recorded output, or None when the coordinator never received it."""
+
+    gid: str
+    step_id: str
+    service: str
+    action: str
+    compensating: bool = False
+    output: Any = None
+    conn: Any = None
+
+
+def _body(where: str, body: Any) -> tuple[str, str, dict[str, Any], Any]:
+    if not isinstance(body, Mapping):
+        raise TccArgumentError(f"{where}: body must be a JSON object with gid, branch_id and args")
+    gid, step_id, args = body.get("gid"), body.get("branch_id"), body.get("args", {})
+    if not isinstance(gid, str) or not gid:
+        raise TccArgumentError(f"{where}: gid: must be a non-empty string")
+    if not isinstance(step_id, str) or not step_id:
+        raise TccArgumentError(f"{where}: branch_id: must be the step id")
+    if not isinstance(args, Mapping):
+        raise TccArgumentError(f"{where}: args: must be a JSON object of the step's input")
+    return gid, step_id, dict(args), body.get("output")
+
+
+Handler = Callable[[Any, Any], Awaitable[Any]]
+
+
+class SagaStep(Generic[P, R]):
+    """A saga action (the decorated function) and, once attached, its compensation."""
+
+    def __init__(self, fn: Callable[Concatenate[SagaContext, P], Awaitable[R]], *, name: str | None = None) -> None:
+        self.name = name or fn.__name__
+        self._action = _Signature(fn)
+        self._compensation: _Signature | None = None
+        self.compensation_name: str | None = None
+        self.__doc__ = fn.__doc__
+        self.__wrapped__ = fn
+
+    def __repr__(self) -> str:
+        return f"<saga step {self.name}>"
+
+    def compensation(
+        self, fn: Callable[Concatenate[SagaContext, P], Awaitable[Any]], /
+    ) -> Callable[Concatenate[SagaContext, P], Awaitable[Any]]:
+        """Decorator: the compensation of this action, served under its function's name. It takes the same
+        parameters as the action."""
+
+        def attach(f: Callable[Concatenate[SagaContext, P], Awaitable[Any]]) -> Any:
+            sig = _Signature(f)
+            if sig.names != self._action.names:
+                raise TccDefinitionError(
+                    f"{f.__qualname__} (compensation of {self.name}) must take the same parameters as the action: "
+                    f"({', '.join(self._action.names)}), not ({', '.join(sig.names)})"
+                )
+            self._compensation = sig
+            self.compensation_name = f.__name__
+            if self.compensation_name == self.name:
+                raise TccDefinitionError(f"{self.name}: the compensation needs a name of its own")
+            return f
+
+        return attach(fn)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        raise TccDefinitionError(
+            f"{self.name} is a saga step: the coordinator runs it; start the saga with "
+            "`await coordinator.start_saga(name, input)`"
+        )
+
+    # -- serving -------------------------------------------------------------------------------------------
+    def handlers(self, service: str, barrier: Barrier | None) -> dict[str, Handler]:
+        """The generic JSON actions to serve: the action and, if attached, its compensation."""
+        outputs = outputs_for(barrier) if barrier is not None else None
+        served = {self.name: self._handler(service, barrier, outputs, compensating=False)}
+        if self._compensation is not None and self.compensation_name is not None:
+            served[self.compensation_name] = self._handler(service, barrier, outputs, compensating=True)
+        return served
+
+    def _handler(
+        self, service: str, barrier: Barrier | None, outputs: OutputStore | None, *, compensating: bool
+    ) -> Handler:
+        signature = self._compensation if compensating else self._action
+        assert signature is not None
+        name = self.compensation_name if compensating else self.name
+        where = f"{service}.{name}"
+        op = "cancel" if compensating else "try"
+
+        async def handle(body: Any, _context: Any) -> Any:
+            gid, step_id, raw_args, output = _body(where, body)
+            kwargs = signature.python_args(where, raw_args)
+            ctx = SagaContext(gid, step_id, service, str(name), compensating, output if compensating else None)
+
+            async def work(conn: Any) -> Any:
+                ctx.conn = conn
+                result = signature.json_result(where, await signature.fn(ctx, **kwargs))
+                if outputs is not None and not compensating:
+                    await outputs.write(conn, gid, step_id, result)
+                return result
+
+            try:
+                if barrier is None or outputs is None:
+                    return {"result": await work(None), "barrier": BarrierOutcome.APPLIED.value}
+                await outputs.install()
+                guarded = await barrier.run(gid, step_id, op, work)
+                if guarded.outcome is BarrierOutcome.REFUSED:
+                    raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {BarrierRefused(gid, step_id)}")
+                result = guarded.result
+                if guarded.outcome is BarrierOutcome.DUPLICATE and not compensating:
+                    result = await outputs.read(gid, step_id)  # the first run's output
+                return {"result": result, "barrier": guarded.outcome.value}
+            except (RpcError, TccArgumentError):
+                raise
+            except RetryLater as exc:
+                raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{where}: retry later: {exc}") from exc
+            except Exception as exc:
+                # an action that raises is the business saying no: the saga compensates (not retried);
+                # a compensation that raises is retried by the coordinator until it succeeds
+                code = grpc.StatusCode.INTERNAL if compensating else grpc.StatusCode.FAILED_PRECONDITION
+                raise RpcError(code, f"{where} failed: {type(exc).__name__}: {exc}") from exc
+
+        return handle
+
+
+@overload
+def saga_step(fn: Callable[Concatenate[SagaContext, P], Awaitable[R]], /) -> SagaStep[P, R]: ...
+
+
+@overload
+def saga_step(
+    *, name: str | None = None
+) -> Callable[[Callable[Concatenate[SagaContext, P], Awaitable[R]]], SagaStep[P, R]]: ...
+
+
+def saga_step(
+    fn: Callable[Concatenate[SagaContext, P], Awaitable[R]] | None = None, /, *, name: str | None = None
+) -> SagaStep[P, R] | Callable[[Callable[Concatenate[SagaContext, P], Awaitable[R]]], SagaStep[P, R]]:
+    """Make ``fn`` a saga action served under ``name`` (default: the function's name); use bare
+    (``@saga_step``) or with options (``@saga_step(name="book")``). Attach its compensation with
+    ``@<action>.compensation``."""
+    if fn is not None:
+        return SagaStep(fn, name=name)
+
+    def decorate(f: Callable[Concatenate[SagaContext, P], Awaitable[R]]) -> SagaStep[P, R]:
+        return SagaStep(f, name=name)
+
+    return decorate

@@ -1,0 +1,69 @@
+"""Sending a saga step's action or compensation to a participant of its service, found in the registry.
+
+One attempt per call: the orchestrator owns retries and backoff. The body is the barrier's envelope
+(``gid``, ``branch_id`` = the step id, ``args``); a compensation also gets the action's recorded output."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import grpc
+
+from sdk.errors import NoEndpoints, RpcError
+from sdk.registry import RegistryClient, ServiceClient
+from sdk.saga.wire import action_body, compensation_body
+
+
+class StepInvoker(Protocol):
+    async def action(self, gid: str, step_id: str, service: str, action: str, args: Any, timeout: float) -> Any:
+        """The action's output; raises on failure."""
+
+    async def compensate(
+        self, gid: str, step_id: str, service: str, action: str, args: Any, output: Any, timeout: float
+    ) -> None: ...
+
+
+class RegistryInvoker:
+    def __init__(self, registry: RegistryClient | None) -> None:
+        self.registry = registry
+        self._clients: dict[str, ServiceClient] = {}
+        self.calls = 0
+
+    def _client(self, service: str) -> ServiceClient:
+        client = self._clients.get(service)
+        if client is None:
+            if self.registry is None:
+                raise RuntimeError("saga step invoker used before its registry client was set")
+            client = self._clients[service] = ServiceClient(self.registry, service)
+        return client
+
+    async def _call(self, service: str, action: str, body: Any, timeout: float) -> Any:
+        client = self._client(service)
+        if not await client.endpoints(min(timeout, 5.0)):
+            raise NoEndpoints(service)
+        address = client.balancer.pick()
+        if address is None:
+            raise NoEndpoints(service)
+        self.calls += 1
+        try:
+            return await client.registry.pool.invoke_json(
+                address, service, action, body, timeout=timeout, retry_unavailable=False
+            )
+        except RpcError as exc:
+            if exc.code == grpc.StatusCode.UNAVAILABLE:
+                client.balancer.mark_down(address)
+            raise
+
+    async def action(self, gid: str, step_id: str, service: str, action: str, args: Any, timeout: float) -> Any:
+        reply = await self._call(service, action, action_body(gid, step_id, args), timeout)
+        return reply.get("result") if isinstance(reply, dict) else reply
+
+    async def compensate(
+        self, gid: str, step_id: str, service: str, action: str, args: Any, output: Any, timeout: float
+    ) -> None:
+        await self._call(service, action, compensation_body(gid, step_id, args, output), timeout)
+
+    async def close(self) -> None:
+        for client in self._clients.values():
+            await client.close()
+        self._clients.clear()

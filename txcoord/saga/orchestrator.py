@@ -1,0 +1,302 @@
+"""The saga orchestrator: drives each saga instance this coordinator owns from its log to the end.
+
+Forward: a step starts once every step in its ``after`` succeeded; its attempt is durable (RUNNING, attempt
+count, input) before the action is sent and its output is durable before any dependent starts, so a
+restarted coordinator resumes from the log and never re-runs a completed step. The step in flight at a crash
+is sent again: the participant's barrier makes a duplicate a no-op (its output is kept by the participant).
+
+Backward: when a step fails after its retries, or the saga passes its timeout, every step that may have
+applied (succeeded, in flight, or failed after a lost reply) is compensated in reverse order of completion
+(steps without a recorded completion first), one at a time, each retried with backoff until it succeeds.
+Forward steps are retried with backoff until they succeed; the validator guarantees they start only once
+every backward step succeeded, so they never need compensation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+from datetime import UTC, datetime
+
+import grpc
+
+from sdk.errors import RpcError
+from sdk.saga import EvaluationError, Recovery, SagaDefinition, Step, render
+from txcoord.model import TxState
+from txcoord.saga.definitions import Definitions
+from txcoord.saga.errors import LostOwnership
+from txcoord.saga.invoker import StepInvoker
+from txcoord.saga.records import SagaInstance, StepRecord, StepState
+from txcoord.saga.store import SagaStore
+
+log = logging.getLogger(__name__)
+ALERT_EVERY = 10
+# a participant's answer that another identical attempt cannot change: the business refused, the barrier
+# refused (the step was compensated already), the arguments are wrong, or there is no such action
+FINAL_CODES = frozenset(
+    {
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.UNIMPLEMENTED,
+    }
+)
+COMPENSABLE = frozenset({StepState.RUNNING, StepState.SUCCEEDED, StepState.FAILED, StepState.COMPENSATING})
+
+
+def describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _final(exc: BaseException) -> bool:
+    return isinstance(exc, RpcError) and exc.code in FINAL_CODES
+
+
+class SagaOrchestrator:
+    def __init__(self, store: SagaStore, definitions: Definitions, invoker: StepInvoker, owner: str) -> None:
+        self.store = store
+        self.definitions = definitions
+        self.invoker = invoker
+        self.owner = owner
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._finished: dict[str, asyncio.Event] = {}
+        self._waiting: dict[str, int] = {}  # callers waiting for a saga's end, per gid
+        self._ended: dict[str, str] = {}  # final states of sagas someone waits for
+
+    @property
+    def active(self) -> list[str]:
+        return list(self._tasks)
+
+    def is_active(self, gid: str) -> bool:
+        return gid in self._tasks
+
+    def drive(self, gid: str) -> None:
+        """Start driving ``gid`` unless already driven here; returns at once."""
+        if gid in self._tasks:
+            return
+        self._finished.setdefault(gid, asyncio.Event())
+        task = asyncio.create_task(self._run(gid), name=f"saga-{gid}")
+        self._tasks[gid] = task
+        task.add_done_callback(functools.partial(self._forget, gid))
+
+    def _forget(self, gid: str, _task: object = None) -> None:
+        self._tasks.pop(gid, None)
+        event = self._finished.pop(gid, None)
+        if event is not None:
+            event.set()
+
+    async def wait(self, gid: str, timeout: float) -> None:
+        """Until ``gid`` is terminal in the store, or ``timeout`` seconds passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        event = self._finished.get(gid)
+        if event is not None:  # driven here: its end is an event, and its final state needs no round trip
+            self._waiting[gid] = self._waiting.get(gid, 0) + 1
+            try:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(event.wait(), timeout)
+            finally:
+                self._waiting[gid] -= 1
+                if not self._waiting[gid]:
+                    del self._waiting[gid]
+            if self._ended.get(gid) is not None:
+                if gid not in self._waiting:
+                    self._ended.pop(gid, None)
+                return
+        while loop.time() < deadline:
+            state = await self.store.state(gid)
+            if state is None or TxState(state).terminal:
+                return
+            await asyncio.sleep(min(0.2, max(deadline - loop.time(), 0)))
+
+    async def close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- one instance -------------------------------------------------------------------------------------------
+    async def _run(self, gid: str) -> None:
+        try:
+            instance = await self.store.load(gid)
+            if instance is None:
+                return
+            saga = await self.definitions.get(instance.name, instance.version)
+            if instance.state == TxState.RUNNING:
+                await self._forward(instance, saga)
+            if instance.state == TxState.COMPENSATING:
+                await self._compensate(instance, saga)
+            if gid in self._waiting and TxState(instance.state).terminal:
+                self._ended[gid] = instance.state
+        except LostOwnership:
+            log.info("%s: another coordinator owns this saga now; leaving it", gid)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # a store failure: the lease lapses and recovery (here or elsewhere) resumes the saga from its log
+            log.exception("%s: saga interrupted; recovery will resume it", gid)
+
+    async def _forward(self, instance: SagaInstance, saga: SagaDefinition) -> None:
+        gid, steps = instance.gid, instance.steps
+        inflight: dict[asyncio.Task[bool], str] = {}
+        reason = ""
+        try:
+            while True:
+                failed = [s for s in saga.steps if steps[s.id].state is StepState.FAILED]
+                if failed:
+                    reason = f"step {failed[0].id} failed: {steps[failed[0].id].last_error or 'no error recorded'}"
+                    break
+                running = set(inflight.values())
+                for step in saga.steps:
+                    record = steps[step.id]
+                    ready = all(steps[d].state is StepState.SUCCEEDED for d in step.after)
+                    if ready and record.state in (StepState.PENDING, StepState.RUNNING) and step.id not in running:
+                        task = asyncio.create_task(self._run_step(instance, saga, step), name=f"saga-{gid}-{step.id}")
+                        inflight[task] = step.id
+                if not inflight:
+                    if all(steps[s.id].state is StepState.SUCCEEDED for s in saga.steps):
+                        if not await self.store.finish(gid, TxState.RUNNING, TxState.SUCCEEDED, self.owner):
+                            raise LostOwnership(gid)
+                        instance.state = TxState.SUCCEEDED
+                        return
+                    raise RuntimeError(f"{gid}: no step can run and the saga is not complete")  # validator forbids
+                timeout = self._time_left(instance, saga)
+                done, _ = await asyncio.wait(inflight, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                if not done:
+                    reason = f"timeout: still running after {saga.timeout:g}s"
+                    await self.store.add_event(gid, None, "timed_out", "the saga passed its timeout; compensating")
+                    break
+                for task in done:
+                    inflight.pop(task)
+                    task.result()  # LostOwnership and store errors propagate
+        finally:
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+        if not await self.store.start_compensation(gid, reason, self.owner):
+            raise LostOwnership(gid)
+        await self.store.set_error(gid, reason)
+        instance.state, instance.reason, instance.error = TxState.COMPENSATING, reason, reason
+
+    def _time_left(self, instance: SagaInstance, saga: SagaDefinition) -> float | None:
+        """Seconds until the saga's deadline, or None once a forward step started (past the pivot the saga
+        can only go forward, so its timeout no longer triggers compensation)."""
+        started_forward = any(
+            s.recovery is Recovery.FORWARD and instance.steps[s.id].state is not StepState.PENDING for s in saga.steps
+        )
+        if started_forward or instance.deadline is None:
+            return None
+        return max(0.0, (instance.deadline - datetime.now(UTC)).total_seconds())
+
+    def _scope(self, instance: SagaInstance) -> dict[str, object]:
+        outputs = {sid: {"output": r.output} for sid, r in instance.steps.items() if r.state is StepState.SUCCEEDED}
+        return {"input": instance.input, "steps": outputs}
+
+    async def _sleep_until(self, when: datetime | None) -> None:
+        if when is not None:
+            await asyncio.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()))
+
+    async def _run_step(self, instance: SagaInstance, saga: SagaDefinition, step: Step) -> bool:
+        """Attempts of one step's action until it succeeds (True) or fails for good (False)."""
+        gid, record = instance.gid, instance.steps[step.id]
+        failures = max(0, record.attempts - 1) if record.state is StepState.RUNNING else record.attempts
+        await self._sleep_until(record.next_attempt_at)
+        while True:
+            error: BaseException
+            try:
+                args = render(step.input, self._scope(instance))
+            except EvaluationError as exc:
+                error = exc  # an output the step needs is missing: the step fails without being sent
+            else:
+                if not await self.store.step_started(gid, step.id, args, self.owner):
+                    raise LostOwnership(gid)
+                record.state, record.attempts, record.input = StepState.RUNNING, record.attempts + 1, args
+                try:
+                    output = await self.invoker.action(
+                        gid, step.id, step.action.service, step.action.action, args, step.timeout
+                    )
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    error = exc
+                else:
+                    if not await self.store.step_succeeded(gid, step.id, output, self.owner):
+                        raise LostOwnership(gid)
+                    record.state, record.output, record.last_error = StepState.SUCCEEDED, output, None
+                    return True
+            failures += 1
+            backward = step.recovery is Recovery.BACKWARD
+            final = backward and (
+                failures >= step.retry.attempts or _final(error) or isinstance(error, EvaluationError)
+            )
+            delay = 0.0 if final else step.retry.delay(failures)
+            text = describe(error)
+            log.info("%s/%s: attempt %d failed: %s", gid, step.id, failures, text)
+            if not await self.store.step_attempt_failed(gid, step.id, text, delay, self.owner, final=final):
+                raise LostOwnership(gid) from None
+            record.last_error = text
+            if final:
+                record.state = StepState.FAILED
+                return False
+            if failures % ALERT_EVERY == 0:
+                log.error("ALERT %s: step %s still failing after %d attempts: %s", gid, step.id, failures, text)
+            await asyncio.sleep(delay)
+
+    async def _compensate(self, instance: SagaInstance, saga: SagaDefinition) -> None:
+        gid = instance.gid
+        loaded = await self.store.load(gid)  # the log is the truth: completion order as recorded
+        if loaded is None:
+            return
+        instance.steps = loaded.steps
+        todo = [
+            (step, instance.steps[step.id])
+            for step in saga.steps
+            if step.compensate is not None
+            and instance.steps[step.id].state in COMPENSABLE
+            and instance.steps[step.id].attempts > 0  # never sent: nothing to undo
+        ]
+        # newest completion first; a step with no recorded completion (in flight, failed) before all of them
+        todo.sort(key=lambda item: (item[1].completion_seq is not None, -(item[1].completion_seq or 0)))
+        for step, record in todo:
+            await self._compensate_step(gid, step, record)
+        if not await self.store.finish(gid, TxState.COMPENSATING, TxState.COMPENSATED, self.owner):
+            raise LostOwnership(gid)
+        instance.state = TxState.COMPENSATED
+
+    async def _compensate_step(self, gid: str, step: Step, record: StepRecord) -> None:
+        """Retried with backoff until it succeeds: a compensation is never skipped."""
+        assert step.compensate is not None
+        failures = 0
+        await self._sleep_until(record.next_attempt_at)
+        while True:
+            if not await self.store.compensation_attempt(gid, step.id, self.owner):
+                raise LostOwnership(gid)
+            try:
+                await self.invoker.compensate(
+                    gid,
+                    step.id,
+                    step.compensate.service,
+                    step.compensate.action,
+                    record.input if record.input is not None else {},
+                    record.output,
+                    step.timeout,
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                delay = step.retry.delay(failures)
+                text = describe(exc)
+                log.info("%s/%s: compensation attempt %d failed: %s", gid, step.id, failures, text)
+                if not await self.store.compensation_attempt(gid, step.id, self.owner, text, delay):
+                    raise LostOwnership(gid) from None
+                if failures % ALERT_EVERY == 0:
+                    log.error("ALERT %s: compensation of %s still failing after %d attempts", gid, step.id, failures)
+                await asyncio.sleep(delay)
+                continue
+            if not await self.store.step_compensated(gid, step.id, self.owner):
+                raise LostOwnership(gid)
+            record.state = StepState.COMPENSATED
+            return

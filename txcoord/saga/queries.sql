@@ -1,0 +1,129 @@
+-- The saga store's statements (see txcoord.sql_queries). Every write of an instance's progress checks that
+-- the writing coordinator still owns it ($owner), so a coordinator that lost its lease can change nothing.
+
+-- name: insert_definition
+INSERT INTO txc_saga_definition (name, version, source) VALUES ($1, $2, $3)
+ON CONFLICT (name, version) DO NOTHING
+RETURNING name;
+
+-- name: definition_source
+SELECT source FROM txc_saga_definition WHERE name = $1 AND version = $2;
+
+-- name: latest_definition
+SELECT name, version, source FROM txc_saga_definition WHERE name = $1 ORDER BY version DESC LIMIT 1;
+
+-- name: by_idempotency_key
+SELECT gid FROM txc_saga WHERE idempotency_key = $1;
+
+-- name: start
+-- One statement (one round trip, one commit): the instance, its input and its pending steps. A gid that
+-- exists already (a retried start) inserts nothing and returns no row.
+-- $1 gid, $2 timeout seconds, $3 owner, $4 lease seconds, $5 name, $6 version, $7 input, $8 key, $9 step ids
+WITH t AS (
+    INSERT INTO txc_transaction (gid, kind, state, timeout_s, deadline, owner, lease_until)
+    VALUES ($1, 'SAGA', 'RUNNING', $2, now() + $2 * interval '1 second', $3, now() + $4 * interval '1 second')
+    ON CONFLICT (gid) DO NOTHING
+    RETURNING gid
+), s AS (
+    INSERT INTO txc_saga (gid, name, version, input, idempotency_key)
+    SELECT gid, $5, $6, $7::jsonb, $8 FROM t
+), st AS (
+    INSERT INTO txc_saga_step (gid, step_id) SELECT t.gid, unnest($9::text[]) FROM t
+)
+SELECT gid FROM t;
+
+-- name: instance
+SELECT t.gid, t.state, t.reason, t.owner, t.deadline, t.deadline < now() AS expired, t.created_at,
+       t.finished_at, s.name, s.version, s.input::text AS input, s.error
+  FROM txc_transaction t JOIN txc_saga s ON s.gid = t.gid
+ WHERE t.gid = $1;
+
+-- name: steps
+SELECT step_id, state, input::text AS input, output::text AS output, attempts, comp_attempts, last_error,
+       started_at, ended_at, completion_seq, compensated_at, next_attempt_at
+  FROM txc_saga_step WHERE gid = $1;
+
+-- name: step_started
+-- The attempt is durable before the action is sent: state, attempt count, the rendered input.
+UPDATE txc_saga_step s
+   SET state = 'RUNNING', input = $3::jsonb, attempts = s.attempts + 1,
+       started_at = coalesce(s.started_at, now()), next_attempt_at = NULL
+  FROM txc_transaction t
+ WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.owner = $4 AND t.state = 'RUNNING'
+   AND s.state IN ('PENDING', 'RUNNING')
+RETURNING s.attempts;
+
+-- name: step_succeeded
+UPDATE txc_saga_step s
+   SET state = 'SUCCEEDED', output = $3::jsonb, ended_at = now(), last_error = NULL,
+       completion_seq = nextval('txc_saga_completion_seq')
+  FROM txc_transaction t
+ WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.owner = $4 AND s.state = 'RUNNING'
+RETURNING s.step_id;
+
+-- name: step_attempt_failed
+-- $3 error, $4 seconds until the next attempt, $5 owner, $6 new state (RUNNING: retry; FAILED: gave up)
+UPDATE txc_saga_step s
+   SET last_error = $3, next_attempt_at = CASE WHEN $6 = 'FAILED' THEN NULL ELSE now() + $4 * interval '1 second' END,
+       state = $6, ended_at = CASE WHEN $6 = 'FAILED' THEN now() ELSE s.ended_at END
+  FROM txc_transaction t
+ WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.owner = $5
+RETURNING s.step_id;
+
+-- name: start_compensation
+UPDATE txc_transaction
+   SET state = 'COMPENSATING', reason = $2, decided_at = now()
+ WHERE gid = $1 AND owner = $3 AND state = 'RUNNING'
+RETURNING gid;
+
+-- name: set_error
+UPDATE txc_saga SET error = $2 WHERE gid = $1;
+
+-- name: compensation_attempt
+-- $3 error (NULL: this attempt starts), $4 seconds until the next attempt, $5 owner
+UPDATE txc_saga_step s
+   SET comp_attempts = s.comp_attempts + CASE WHEN $3::text IS NULL THEN 1 ELSE 0 END,
+       last_error = coalesce($3, s.last_error),
+       next_attempt_at = CASE WHEN $3::text IS NULL THEN NULL ELSE now() + $4 * interval '1 second' END,
+       state = 'COMPENSATING'
+  FROM txc_transaction t
+ WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.owner = $5 AND t.state = 'COMPENSATING'
+RETURNING s.step_id;
+
+-- name: step_compensated
+UPDATE txc_saga_step s
+   SET state = 'COMPENSATED', compensated_at = now(), next_attempt_at = NULL
+  FROM txc_transaction t
+ WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.owner = $3 AND t.state = 'COMPENSATING'
+RETURNING s.step_id;
+
+-- name: finish
+-- $2 from state, $3 final state, $4 owner
+UPDATE txc_transaction
+   SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
+ WHERE gid = $1 AND state = $2 AND owner = $4
+RETURNING gid;
+
+-- name: claim
+-- Sagas nobody drives (lease expired, or owned by this node before its restart): claim them, like TCC phase 2.
+UPDATE txc_transaction t
+   SET owner = $1, lease_until = now() + $2 * interval '1 second'
+  FROM (SELECT gid, owner AS previous_owner FROM txc_transaction
+         WHERE state IN ('RUNNING', 'COMPENSATING')
+           AND (lease_until IS NULL OR lease_until < now() OR owner = $1)
+           AND NOT (gid = ANY($4::text[]))
+         ORDER BY lease_until NULLS FIRST LIMIT $3
+           FOR UPDATE SKIP LOCKED) due
+ WHERE t.gid = due.gid
+RETURNING t.gid, due.previous_owner;
+
+-- name: renew
+UPDATE txc_transaction SET lease_until = now() + $2 * interval '1 second'
+ WHERE owner = $1 AND gid = ANY($3::text[]) AND state IN ('RUNNING', 'COMPENSATING')
+RETURNING gid;
+
+-- name: state
+SELECT state FROM txc_transaction WHERE gid = $1;
+
+-- name: add_event
+INSERT INTO txc_event (gid, branch_id, event, detail) VALUES ($1, $2, $3, $4);

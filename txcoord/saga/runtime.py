@@ -1,0 +1,41 @@
+"""Everything sagas add to a coordinator process, wired in one place (the server stays small)."""
+
+from __future__ import annotations
+
+from sdk._proto import saga_pb2_grpc
+from sdk.registry import RegistryClient
+from sdk.rpc import RpcServer
+from txcoord.engine.recovery import RecoverySettings
+from txcoord.saga.definitions import Definitions
+from txcoord.saga.invoker import RegistryInvoker
+from txcoord.saga.orchestrator import SagaOrchestrator
+from txcoord.saga.recovery import SagaRecovery
+from txcoord.saga.service import SagaService
+from txcoord.saga.servicer import SERVICE_NAME, SagaServicer
+from txcoord.saga.store import SagaStore
+from txcoord.store.postgres import PgStore
+
+
+class SagaRuntime:
+    def __init__(self, tx_store: PgStore, lease: float, scan_interval: float) -> None:
+        self.store = SagaStore(tx_store.pool)
+        self.invoker = RegistryInvoker(None)
+        self.definitions = Definitions(self.store)
+        self.orchestrator = SagaOrchestrator(self.store, self.definitions, self.invoker, "")
+        self.recovery = SagaRecovery(
+            self.store, self.orchestrator, RecoverySettings(interval=scan_interval, lease=lease)
+        )
+        self.service = SagaService(self.store, tx_store, self.definitions, self.orchestrator, lease)
+
+    def attach(self, server: RpcServer) -> None:
+        server.add_servicer(saga_pb2_grpc.add_SagasServicer_to_server, SagaServicer(self.service), SERVICE_NAME)
+
+    def start(self, node_id: str, registry: RegistryClient) -> None:
+        self.orchestrator.owner = node_id
+        self.invoker.registry = registry
+        self.recovery.start()
+
+    async def close(self) -> None:
+        await self.recovery.close()
+        await self.orchestrator.close()
+        await self.invoker.close()

@@ -1,0 +1,98 @@
+"""The coordinator's saga operations: register a definition, start an instance, query one."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from sdk.coordinator_client import new_gid
+from sdk.saga import SagaDefinition, SagaDefinitionError, parse_saga, validate_input
+from txcoord.errors import InvalidArgument, TransactionNotFound
+from txcoord.model import Event, TxState
+from txcoord.saga.definitions import Definitions
+from txcoord.saga.errors import VersionConflict
+from txcoord.saga.orchestrator import SagaOrchestrator
+from txcoord.saga.records import SagaInstance
+from txcoord.saga.store import SagaStore
+from txcoord.store.base import Store
+
+MAX_SOURCE = 256 * 1024
+MAX_INPUT = 1024 * 1024
+_GID = re.compile(r"^\S{1,128}$")
+
+
+class SagaService:
+    def __init__(
+        self,
+        store: SagaStore,
+        tx_store: Store,
+        definitions: Definitions,
+        orchestrator: SagaOrchestrator,
+        lease: float,
+    ) -> None:
+        self.store = store
+        self.tx_store = tx_store
+        self.definitions = definitions
+        self.orchestrator = orchestrator
+        self.lease = lease
+
+    async def register(self, source: str, file: str) -> tuple[SagaDefinition, bool]:
+        if len(source) > MAX_SOURCE:
+            raise InvalidArgument(f"source: {len(source)} bytes, at most {MAX_SOURCE}")
+        try:
+            saga = parse_saga(source, file or "<registered>")
+        except SagaDefinitionError as exc:
+            raise InvalidArgument(str(exc)) from None
+        created, stored = await self.store.register_definition(saga.name, saga.version, source)
+        self.definitions.registered(saga.name)
+        if not created and stored != source:
+            raise VersionConflict(saga.name, saga.version)
+        return saga, created
+
+    async def start(
+        self, name: str, version: int, input_json: str, key: str, gid: str
+    ) -> tuple[str, bool, SagaDefinition]:
+        """Start (durably) and hand the instance to the orchestrator: (gid, created, definition)."""
+        if gid and not _GID.match(gid):
+            raise InvalidArgument(f"gid: must be 1-128 characters without spaces, got {gid[:40]!r}")
+        if len(key) > 200:
+            raise InvalidArgument("idempotency_key: at most 200 characters")
+        if len(input_json) > MAX_INPUT:
+            raise InvalidArgument(f"input_json: {len(input_json)} bytes, at most {MAX_INPUT}")
+        try:
+            value: Any = json.loads(input_json or "{}")
+        except ValueError as exc:
+            raise InvalidArgument(f"input_json: not JSON ({exc})") from None
+        saga = await self.definitions.get(name, version)
+        problems = validate_input(saga.input_schema, value)
+        if problems:
+            raise InvalidArgument(f"saga {saga.name} v{saga.version}: " + "; ".join(problems))
+        gid, created = await self.store.start(
+            gid or new_gid(),
+            saga.name,
+            saga.version,
+            json.dumps(value),
+            key or None,
+            saga.timeout,
+            saga.ids,
+            self.orchestrator.owner,
+            self.lease,
+        )
+        if created:
+            self.orchestrator.drive(gid)
+        return gid, created, saga
+
+    async def wait(self, gid: str, timeout: float) -> None:
+        await self.orchestrator.wait(gid, timeout)
+
+    async def query(self, gid: str, *, events: bool = True) -> tuple[SagaInstance, SagaDefinition, list[Event]]:
+        instance = await self.store.load(gid)
+        if instance is None:
+            raise TransactionNotFound(gid)
+        saga = await self.definitions.get(instance.name, instance.version)
+        return instance, saga, await self.tx_store.events(gid) if events else []
+
+    @staticmethod
+    def terminal(state: str) -> bool:
+        return TxState(state).terminal

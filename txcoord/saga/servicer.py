@@ -1,0 +1,123 @@
+"""The Sagas gRPC service: protobuf in and out, errors mapped to status codes as for the Coordinator service."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import TypeVar
+
+import grpc
+
+from sdk._proto import saga_pb2 as pb
+from sdk._proto import saga_pb2_grpc
+from sdk.saga import SagaDefinition, mermaid
+from txcoord.errors import CoordinatorError
+from txcoord.model import Event
+from txcoord.saga.errors import VersionConflict
+from txcoord.saga.records import SagaInstance
+from txcoord.saga.service import SagaService
+from txcoord.servicer import status_of
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Sagas"].full_name
+WAIT_MARGIN = 30.0
+
+
+def _ts(value: datetime | None) -> float:
+    return value.timestamp() if value is not None else 0.0
+
+
+def _json(value: object) -> bytes:
+    return json.dumps(value).encode()
+
+
+def saga_detail(instance: SagaInstance, saga: SagaDefinition, events: list[Event]) -> pb.SagaDetail:
+    steps = []
+    for step in saga.steps:
+        r = instance.steps[step.id]
+        steps.append(
+            pb.StepInfo(
+                step_id=step.id,
+                action=str(step.action),
+                compensate=str(step.compensate or ""),
+                after=list(step.after),
+                state=r.state.value,
+                attempts=r.attempts,
+                compensation_attempts=r.comp_attempts,
+                last_error=r.last_error or "",
+                input_json=_json(r.input) if r.input is not None else b"",
+                output_json=_json(r.output) if r.output is not None else b"",
+                started_at=_ts(r.started_at),
+                ended_at=_ts(r.ended_at),
+                compensated_at=_ts(r.compensated_at),
+                next_attempt_at=_ts(r.next_attempt_at),
+                completion_order=r.completion_seq or 0,
+            )
+        )
+    return pb.SagaDetail(
+        gid=instance.gid,
+        name=instance.name,
+        version=instance.version,
+        state=instance.state,
+        reason=instance.reason or "",
+        error=instance.error or "",
+        input_json=_json(instance.input),
+        owner=instance.owner or "",
+        created_at=_ts(instance.created_at),
+        finished_at=_ts(instance.finished_at),
+        deadline=_ts(instance.deadline),
+        steps=steps,
+        events=[
+            pb.SagaEvent(step_id=e.branch_id or "", at=_ts(e.at), event=e.event, detail=e.detail or "") for e in events
+        ],
+        mermaid=mermaid(saga, {s: r.state.value for s, r in instance.steps.items()}),
+    )
+
+
+class SagaServicer(saga_pb2_grpc.SagasServicer):
+    def __init__(self, service: SagaService) -> None:
+        self.service = service
+
+    async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
+        try:
+            return await work
+        except VersionConflict as exc:
+            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
+        except CoordinatorError as exc:
+            await context.abort(status_of(exc), str(exc))
+        except Exception as exc:
+            log.exception("sagas: unexpected error")
+            await context.abort(grpc.StatusCode.INTERNAL, f"coordinator internal error: {exc}")
+        raise AssertionError("unreachable")
+
+    async def RegisterSaga(
+        self, request: pb.RegisterSagaRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RegisterSagaReply:
+        saga, created = await self._call(context, self.service.register(request.source, request.file))
+        return pb.RegisterSagaReply(name=saga.name, version=saga.version, created=created)
+
+    async def StartSaga(self, request: pb.StartSagaRequest, context: grpc.aio.ServicerContext) -> pb.SagaDetail:
+        async def start() -> pb.SagaDetail:
+            gid, created, saga = await self.service.start(
+                request.name,
+                request.version,
+                request.input_json.decode() or "{}",
+                request.idempotency_key,
+                request.gid,
+            )
+            if request.wait:
+                await self.service.wait(gid, request.wait_seconds or saga.timeout + WAIT_MARGIN)
+            detail = saga_detail(*await self.service.query(gid, events=False))  # `txc saga show` has them
+            detail.created = created
+            return detail
+
+        return await self._call(context, start())
+
+    async def QuerySaga(self, request: pb.QuerySagaRequest, context: grpc.aio.ServicerContext) -> pb.SagaDetail:
+        async def query() -> pb.SagaDetail:
+            return saga_detail(*await self.service.query(request.gid))
+
+        return await self._call(context, query())
