@@ -67,6 +67,8 @@ class StatementExecutor:
         state = self.state
         if state.grants is not None and plan.database is not None:
             self._check_grant(plan)
+        # backends a changing statement runs on become branches that need two-phase commit
+        state.txn.writing = kind is Kind.INSERT or (kind is _ROUTE and not plan.is_read)
         if kind is _ROUTE:
             await self._route(plan, params, req)
         elif kind is Kind.INSERT:
@@ -179,6 +181,13 @@ class StatementExecutor:
             return idle, False
         return await pool.acquire(state.found_rows, state.charset, state.variables), False
 
+    def _cross_backend_bound(self, backend: str) -> int | None:
+        bound = self.ctx.config.transactions.cross_backend_lock_wait
+        txn = self.state.txn
+        if bound is None or not txn.committer.xa or not any(b != backend for b in txn.pinned):
+            return None
+        return bound
+
     def done(self, conn: BackendConnection, pinned: bool) -> None:
         if not pinned:
             self.ctx.pools[conn.name].release(conn)
@@ -190,16 +199,26 @@ class StatementExecutor:
         req: ExecuteRequest | None,
         retry_read: bool = False,
         begin: bool = True,
+        bounded: bool = False,
     ) -> None:
         conn, pinned = await self.conn(target.backend, begin)
+        # Holding a branch on another backend, a lock wait may be half of a deadlock no server can see: it is
+        # bounded by transactions.cross_backend_lock_wait and then ends the whole transaction as a deadlock.
+        bound = self._cross_backend_bound(target.backend) if bounded and pinned else None
         try:
             if req is None:
-                command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
+                text = target.template.render(params)
+                if bound is not None:
+                    text = f"SET STATEMENT innodb_lock_wait_timeout={bound} FOR {text}"
+                command = b"\x03" + text.encode("utf-8", "surrogateescape")
             else:
-                cached = conn.statements.get(target.prepared_sql)
-                stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(target.prepared_sql)
+                sql = target.prepared_sql
+                if bound is not None:
+                    sql = f"SET STATEMENT innodb_lock_wait_timeout={bound} FOR {sql}"
+                cached = conn.statements.get(sql)
+                stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(sql)
                 command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-            outcome: RelayOutcome = await conn.relay(command, self.client.writer, self.state.status)
+            outcome: RelayOutcome = await conn.relay(command, self.client.writer, self.state.status, bound is not None)
         except BackendUnavailable:
             # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read
             # outside a transaction is safe to run once more on a fresh connection. Writes are never retried.
@@ -240,7 +259,9 @@ class StatementExecutor:
             target = plan.targets[nodes[0]]
             if req is None or target.relayable:
                 # DDL commits implicitly: it never opens a transaction, even with autocommit off
-                await self.relay(target, params, req, retry_read=plan.is_read, begin=not plan.implicit_commit)
+                await self.relay(
+                    target, params, req, retry_read=plan.is_read, begin=not plan.implicit_commit, bounded=True
+                )
                 return
             nodes_results = await self._run_text(plan, nodes, params, merge=False)
             self._reply(plan, nodes_results, params, binary=True)
@@ -426,7 +447,7 @@ class StatementExecutor:
         if not any(generate) and len(set(nodes)) == 1:
             target = plan.targets[nodes[0]]
             if req is None or target.relayable:
-                await self.relay(target, params, req)
+                await self.relay(target, params, req, bounded=True)
                 return
         # split: one multi-row INSERT per node
         per_node: dict[int, list[str]] = {}

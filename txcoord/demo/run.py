@@ -22,6 +22,7 @@ from sdk.errors import TxcError
 from txcoord.demo import trips as trip_demo
 from txcoord.demo.bank import balances, credit, debit
 from txcoord.demo.processes import Child, free_address, start_bank, start_coordinator
+from txcoord.demo.sharded import run_sharded
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
 
@@ -38,6 +39,7 @@ class DemoSettings:
     transfers: int = 40
     concurrency: int = 4
     seed: int = 7
+    proxy: bool = True  # then the sharded part: dbproxy over two MariaDB shards, XA through the coordinator
 
 
 @dataclass
@@ -196,6 +198,9 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
             trips = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress)
         else:
             trips = {"skipped": f"no examples/sagas next to the package ({trip_demo.EXAMPLES}): run from a checkout"}
+        sharded: dict[str, Any] = {"skipped": "--no-proxy"}
+        if settings.proxy:
+            sharded = await run_sharded(address, settings.log_dir, progress)
     finally:
         for child in reversed(children):
             child.stop()
@@ -219,4 +224,5 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         "store": where,
         "seconds": round(time.monotonic() - started, 1),
         "logs": str(settings.log_dir),
+        "sharded": sharded,
     }
