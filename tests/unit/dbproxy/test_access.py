@@ -21,6 +21,7 @@ databases:
       t: {column: id, algorithm: mod, nodes: [ds0.t_0, ds1.t_1]}
   other_app:
     default_backend: ds1
+transactions: {mode: best_effort}
 """
 
 
