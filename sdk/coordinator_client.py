@@ -131,8 +131,9 @@ class CoordinatorClient:
                 await asyncio.sleep(delay)
 
     async def register_branch(
-        self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float
+        self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float, kind: str = ""
     ) -> str:
+        """Durably record a branch; ``kind`` "XA" marks a proxy's XA branch (empty: TCC)."""
         msg = pb.RegisterBranchRequest(
             gid=gid,
             timeout_seconds=tx_timeout,
@@ -140,6 +141,7 @@ class CoordinatorClient:
             service=service,
             action=action,
             payload_json=json.dumps(payload, separators=(",", ":")).encode(),
+            kind=kind,
         )
         reply = await self._op(pb.SessionRequest(register=msg), "RegisterBranch", msg, None)
         return reply.state
@@ -148,9 +150,16 @@ class CoordinatorClient:
         msg = pb.BeginRequest(gid=gid, timeout_seconds=timeout)
         return (await self._op(pb.SessionRequest(begin=msg), "Begin", msg, None)).state
 
-    async def commit(self, gid: str) -> str:
-        msg = pb.CommitRequest(gid=gid)
+    async def commit(self, gid: str, *, phase2_delay: float = 0.0) -> str:
+        """Decide commit. ``phase2_delay`` > 0: the caller finishes phase 2 itself and reports it with
+        ``finish``; the coordinator drives phase 2 only if no report came within that many seconds."""
+        msg = pb.CommitRequest(gid=gid, phase2_delay_seconds=phase2_delay)
         return (await self._op(pb.SessionRequest(commit=msg), "Commit", msg, None)).state
+
+    async def finish(self, gid: str) -> str:
+        """Report that the caller finished phase 2 of every branch of ``gid`` (see ``commit``)."""
+        msg = pb.FinishRequest(gid=gid)
+        return (await self._op(pb.SessionRequest(finish=msg), "Finish", msg, None)).state
 
     async def rollback(self, gid: str, reason: str = "rollback", untried: Sequence[str] = ()) -> str:
         msg = pb.RollbackRequest(gid=gid, reason=reason, untried_branch_ids=list(untried))
