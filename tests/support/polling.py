@@ -25,3 +25,8 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
         await asyncio.sleep(interval)
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition", interval: float = 0.1) -> Any:
+    """:func:`eventually` for synchronous tests (no event loop running in the calling thread)."""
+    return asyncio.run(eventually(check, timeout, what, interval))

@@ -7,7 +7,6 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +17,7 @@ import pymysql
 
 from tests.integration.proxy.conftest import LOGICAL_DB, PASSWORD, USER, proxy_config, start_proxy
 from tests.support import ChildProcess, create_pg_database, free_port, start_process
+from tests.support.polling import wait_until
 from txcoord.store.migrations import upgrade
 
 TXC = str(Path(sys.executable).with_name("txc"))
@@ -25,15 +25,8 @@ XA_FORMAT_ID = 0x747863
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 40.0, what: str = "condition") -> Any:
-    """Poll ``check`` until truthy; fail naming ``what`` after ``timeout`` seconds (never a fixed sleep)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+    """The XA tests' poll: :func:`tests.support.polling.wait_until` with their longer default deadline."""
+    return wait_until(check, timeout, what)
 
 
 def direct(database: str) -> pymysql.connections.Connection:
