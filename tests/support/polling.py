@@ -28,5 +28,12 @@ async def eventually(
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30.0, what: str = "condition", interval: float = 0.1) -> Any:
-    """:func:`eventually` for synchronous tests (no event loop running in the calling thread)."""
-    return asyncio.run(eventually(check, timeout, what, interval))
+    """:func:`eventually` for synchronous tests: a blocking loop, so ``check`` may itself run an event loop."""
+    deadline = time.monotonic() + timeout
+    while True:
+        last = check()
+        if last:
+            return last
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
+        time.sleep(interval)
