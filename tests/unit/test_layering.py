@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-OURS = {"sdk", "txcoord", "dbproxy", "chaos", "bench", "txc", "sql"}
+OURS = {"sdk", "demo", "txcoord", "dbproxy", "chaos", "bench", "txc", "sql"}
 ALLOWED = {
     "sdk": set(),
     "sql": set(),
     "txcoord": {"sdk", "sql"},
     "dbproxy": {"sdk"},
+    "demo": {"sdk"},  # user code: see test_demo_uses_only_the_public_sdk
 }
 
 
@@ -42,6 +43,19 @@ def test_package_imports_only_what_the_design_allows(package: str) -> None:
         if used - ALLOWED[package]
     }
     assert offending == {}, f"{package} must not import these: {offending}"
+
+
+def test_demo_uses_only_the_public_sdk() -> None:
+    """The demo is what users copy: it imports ``sdk`` itself, never one of its submodules."""
+    private = {}
+    for path in (REPO / "demo").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            private.update({f"{path.name}: {m}": m for m in modules if m.startswith("sdk.")})
+    assert private == {}, f"the demo must import only the top-level sdk: {sorted(private)}"
 
 
 # Inside dbproxy, each module may import only modules of its own layer or below (TYPE_CHECKING imports count

@@ -10,7 +10,7 @@ import uvloop
 from sdk.rpc import parse_address
 from txcoord.cli.common import fail, run, setup_logging
 from txcoord.model import Retry
-from txcoord.server import CoordinatorConfig, CoordinatorProcess
+from txcoord.server import CoordinatorConfig, CoordinatorServer
 from txcoord.store import embedded
 
 
@@ -67,4 +67,4 @@ def coordinator(
         retry=Retry(initial=retry_initial, maximum=retry_max, max_attempts=max_attempts),
     )
     uvloop.install()  # measured: a third less CPU per transaction than the default loop
-    run(CoordinatorProcess(config).run())
+    run(CoordinatorServer(config).run())

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.coordinator.cluster import TXC, Cluster, eventually, query, tx_state
+from tests.integration.coordinator.cluster import TXC, Cluster, query, tx_state
 from tests.integration.coordinator.sagas import LINEAR, REPO, bookings, calls, trip
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 BOOK_TRIP = (REPO / "examples" / "sagas" / "book_trip.yaml").read_text()

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.support import (
-    ManagedProcess,
+    ChildProcess,
     create_mariadb_database,
     drop_mariadb_database,
     free_port,
@@ -24,7 +24,7 @@ PASSWORD = "secret"
 LOGICAL_DB = "app"
 
 
-def wait_port(proc: ManagedProcess, port: int, timeout: float = 20.0) -> None:
+def wait_port(proc: ChildProcess, port: int, timeout: float = 20.0) -> None:
     """Block until the proxy accepts connections on ``port``."""
     proc.wait_listening(port, timeout=timeout)
 
@@ -66,7 +66,7 @@ def mod_table(column: str, n: int, table: str, auto_increment: bool = False) -> 
 class Proxy:
     port: int
     databases: list[str]
-    process: ManagedProcess
+    process: ChildProcess
     config: dict[str, Any] = field(default_factory=dict)
 
     def connect(self, **kwargs: Any) -> pymysql.connections.Connection:
@@ -84,7 +84,7 @@ class Proxy:
 
 def start_proxy(
     config: dict[str, Any], log_dir: Path, name: str = "dbproxy", env: dict[str, str] | None = None
-) -> ManagedProcess:
+) -> ChildProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.proxy.xa.rig import XaRig
-from tests.support import ManagedProcess, create_mariadb_database, drop_mariadb_database
+from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def xa_shards() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, processes: list[ManagedProcess], xa_shards: list[str]) -> XaRig:
+def rig(tmp_path: Path, processes: list[ChildProcess], xa_shards: list[str]) -> XaRig:
     rig = XaRig(tmp_path, processes, xa_shards)
     rig.start_coordinator()
     rig.seed({0: 100, 1: 100, 2: 100, 3: 100})

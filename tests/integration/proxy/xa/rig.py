@@ -17,7 +17,7 @@ import asyncpg
 import pymysql
 
 from tests.integration.proxy.conftest import LOGICAL_DB, PASSWORD, USER, proxy_config, start_proxy
-from tests.support import ManagedProcess, create_pg_database, free_port, start_process
+from tests.support import ChildProcess, create_pg_database, free_port, start_process
 from txcoord.store.migrations import upgrade
 
 TXC = str(Path(sys.executable).with_name("txc"))
@@ -43,7 +43,7 @@ def direct(database: str) -> pymysql.connections.Connection:
 class XaRig:
     """Starts processes for one test; everything is SIGKILLed by the ``processes`` fixture at the end."""
 
-    def __init__(self, tmp_path: Path, processes: list[ManagedProcess], shard_dbs: list[str]) -> None:
+    def __init__(self, tmp_path: Path, processes: list[ChildProcess], shard_dbs: list[str]) -> None:
         self.log_dir = tmp_path / "logs"
         self.processes = processes
         self.shard_dbs = shard_dbs
@@ -52,7 +52,7 @@ class XaRig:
         upgrade(self.store)
         self.coordinator_port = free_port()
         self.coordinator_address = f"127.0.0.1:{self.coordinator_port}"
-        self.coordinator_proc: ManagedProcess | None = None
+        self.coordinator_proc: ChildProcess | None = None
         self._count = 0
         for i, db in enumerate(shard_dbs):
             with direct(db).cursor() as cur:
@@ -65,7 +65,7 @@ class XaRig:
 
     # -- processes ----------------------------------------------------------------------------------------
 
-    def start_coordinator(self) -> ManagedProcess:
+    def start_coordinator(self) -> ChildProcess:
         args = [TXC, "coordinator", "--listen", self.coordinator_address, "--store", self.store]
         args += ["--node-id", f"node-{self.coordinator_port}", "--scan-interval", "0.2"]
         proc = start_process(args, self.log_dir, self._name("coordinator"))
@@ -101,7 +101,7 @@ class XaRig:
         backends: dict[str, str] | None = None,
         pool: dict[str, Any] | None = None,
         **transactions: Any,
-    ) -> tuple[ManagedProcess, int]:
+    ) -> tuple[ChildProcess, int]:
         port = port or free_port()
         config = self.config(port, backends, pool, **transactions)
         env = {"DBPROXY_FAILPOINTS": failpoints} if failpoints else None

@@ -15,7 +15,7 @@ import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.integration.proxy.xa.rig import XaRig, connect, settled, transfer, txc, wait_for
-from tests.support import ManagedProcess, free_port, start_process
+from tests.support import ChildProcess, free_port, start_process
 
 FORWARDER = Path(__file__).parents[1] / "forwarder.py"
 pytestmark = pytest.mark.timeout(180)
@@ -149,7 +149,7 @@ def test_proxy_killed_after_prepare_before_the_decision_rolls_back_at_the_timeou
     assert transfer(connect(port), 0, 1, 10)  # the rows are free again
 
 
-def test_backend_lost_during_prepare_rolls_everything_back(rig: XaRig, processes: list[ManagedProcess]) -> None:
+def test_backend_lost_during_prepare_rolls_everything_back(rig: XaRig, processes: list[ChildProcess]) -> None:
     forward_port = free_port()
     forwarder = start_process(
         [sys.executable, str(FORWARDER), str(forward_port), "127.0.0.1", "3306"],

@@ -21,7 +21,7 @@ from typing import Any
 import pymysql
 import yaml
 
-from txcoord.demo.processes import Child
+from txc.processes import ChildProcess
 
 MARIADB = os.environ.get("TXC_DEMO_MARIADB", "root@127.0.0.1:3306")
 ACCOUNTS = 8  # even ids on shard 0, odd on shard 1
@@ -106,9 +106,9 @@ class ShardedDemo:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.config_path.write_text(yaml.safe_dump(config))
 
-    def _start_proxy(self, name: str) -> Child:
+    def _start_proxy(self, name: str) -> ChildProcess:
         dbproxy = str(Path(sys.executable).with_name("dbproxy"))
-        child = Child(name, [dbproxy, "--config", str(self.config_path)], self.log_dir)
+        child = ChildProcess([dbproxy, "--config", str(self.config_path)], self.log_dir / f"{name}.log")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if not child.alive():

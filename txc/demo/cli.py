@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from txc.demo.run import DemoSettings, run_demo
 from txcoord.cli.common import print_json, run
 from txcoord.cli.coordinator import check_store_url
-from txcoord.demo.run import DemoSettings, run_demo
 
 
 def _report(summary: dict[str, Any]) -> None:
