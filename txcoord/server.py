@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sdk._proto import coordinator_pb2_grpc
 from sdk.registry import RegistryClient
-from sdk.rpc import RpcServer
+from sdk.rpc import ClientSecurity, RpcServer, ServerSecurity
 from txcoord.engine.coordinator import Coordinator, CoordinatorSettings
 from txcoord.engine.delivery import RegistryDelivery
 from txcoord.engine.phase2 import Phase2Driver
@@ -44,6 +44,8 @@ class CoordinatorConfig:
     scan_interval: float = 1.0
     phase2_timeout: float = 10.0
     retry: Retry = field(default_factory=Retry)
+    server_security: ServerSecurity | None = None  # None: from the environment (sdk.rpc.security)
+    client_security: ClientSecurity | None = None  # for phase 2, saga steps and the registry; None: environment
 
 
 async def open_store_url(config: CoordinatorConfig) -> str:
@@ -80,7 +82,7 @@ class CoordinatorProcess:
 
     async def start(self) -> None:
         config = self.config
-        self._server = RpcServer(config.listen, name="coordinator")
+        self._server = RpcServer(config.listen, name="coordinator", security=config.server_security)
         self.store_url = await open_store_url(config)
         self.store = await PgStore.connect(self.store_url)
         if config.registry is None:
@@ -113,7 +115,7 @@ class CoordinatorProcess:
             raise ConfigError(f"--listen {config.listen}: cannot listen there ({exc}); is the port in use?") from exc
         node_id = config.node_id or f"{socket.gethostname()}:{self.server.address.rsplit(':', 1)[1]}"
         self.driver.owner = node_id
-        self.registry_client = RegistryClient(config.registry or self.server.address)
+        self.registry_client = RegistryClient(config.registry or self.server.address, security=config.client_security)
         self.delivery.registry = self.registry_client
         self.recovery.start()
         self.sagas.start(node_id, self.registry_client)

@@ -74,9 +74,7 @@ class Coordinator:
             json.loads(payload)
         except ValueError as exc:
             raise InvalidArgument(f"payload_json: not JSON ({exc})") from exc
-        state = await self.store.register_branch(
-            gid, self._timeout(timeout_s), branch_id, service, action, payload
-        )
+        state = await self.store.register_branch(gid, self._timeout(timeout_s), branch_id, service, action, payload)
         if state == "BEGIN":
             return TxState.BEGIN
         if state == "EXPIRED":
