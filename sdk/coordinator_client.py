@@ -28,7 +28,7 @@ from sdk._proto import coordinator_pb2_grpc
 from sdk.coordinator_session import Session
 from sdk.errors import ActionNotFound, RpcError, TxcError
 from sdk.registry import RegistryClient, ServiceClient
-from sdk.rpc import ChannelPool, txn_context
+from sdk.rpc import ChannelPool, ClientSecurity, txn_context
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.client import translate_error
 from sdk.saga.client import SagaClient, SagaResult
@@ -68,10 +68,11 @@ class CoordinatorClient:
         registry: str | Sequence[str] | None = None,
         timeout: float = 10.0,
         session: bool = True,
+        security: ClientSecurity | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
-        self.pool = ChannelPool(default_timeout=timeout)
+        self.pool = ChannelPool(default_timeout=timeout, security=security)  # None: TXC_TLS_* / TXC_TOKEN
         self.stub = coordinator_pb2_grpc.CoordinatorStub(self.pool.channel(address))
         self.registry = RegistryClient(registry or address, pool=self.pool)
         self._services: dict[str, ServiceClient] = {}

@@ -41,7 +41,13 @@ class ManagedProcess:
         self._log.flush()
         return self.log_path.read_text(errors="replace")
 
-    def wait_serving(self, address: str, timeout: float = 20.0, service: str = "") -> None:
+    def wait_serving(
+        self,
+        address: str,
+        timeout: float = 20.0,
+        service: str = "",
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
         """Block until the gRPC health check at ``address`` says SERVING, or fail with the process log."""
         deadline = time.monotonic() + timeout
         last = "no answer"
@@ -49,7 +55,10 @@ class ManagedProcess:
             if not self.alive():
                 raise RuntimeError(f"{self.args} exited with {self.popen.returncode}:\n{self.output()}")
             try:
-                with grpc.insecure_channel(address) as channel:
+                channel = (
+                    grpc.insecure_channel(address) if credentials is None else grpc.secure_channel(address, credentials)
+                )
+                with channel:
                     reply = health_pb2_grpc.HealthStub(channel).Check(
                         health_pb2.HealthCheckRequest(service=service), timeout=1.0
                     )

@@ -110,7 +110,7 @@ def test_an_unknown_fault_kind_is_refused_naming_the_known_ones(tmp_path: Path) 
     assert code == 2 and "kill-everything" in output and "net-latency" in output, output
 
 
-PLUGIN = '''
+PLUGIN = """
 from chaos import workload
 
 
@@ -120,7 +120,7 @@ class Probe:
 
     def unavailable(self):
         return "plugin-probe registered from a user module and asked not to run"
-'''
+"""
 
 
 def test_a_user_module_registers_a_workload_the_same_way(tmp_path: Path) -> None:
