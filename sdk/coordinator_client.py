@@ -132,6 +132,15 @@ class CoordinatorClient:
     async def register_branch(
         self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float
     ) -> str:
+        """Register a branch durably; returns the transaction's state."""
+        state, _mac = await self.register_signed_branch(gid, branch_id, service, action, payload, tx_timeout=tx_timeout)
+        return state
+
+    async def register_signed_branch(
+        self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float
+    ) -> tuple[str, str]:
+        """Register a branch durably; returns the state and the try's signature to carry in its body
+        (``sdk.tcc_wire.envelope(..., mac)``; empty when the coordinator signs nothing)."""
         msg = pb.RegisterBranchRequest(
             gid=gid,
             timeout_seconds=tx_timeout,
@@ -141,7 +150,7 @@ class CoordinatorClient:
             payload_json=json.dumps(payload, separators=(",", ":")).encode(),
         )
         reply = await self._op(pb.SessionRequest(register=msg), "RegisterBranch", msg, None)
-        return reply.state
+        return reply.state, reply.branch_mac
 
     async def begin(self, gid: str, timeout: float = 0) -> str:
         msg = pb.BeginRequest(gid=gid, timeout_seconds=timeout)
@@ -242,12 +251,14 @@ class GlobalTransaction:
         args = act.validate_args(kwargs)
         branch_id = str(len(self.branches) + 1)
         self.branches.append((branch_id, act.service, act.name))
-        await self.client.register_branch(self.gid, branch_id, act.service, act.name, args, tx_timeout=self.timeout)
+        _state, mac = await self.client.register_signed_branch(
+            self.gid, branch_id, act.service, act.name, args, tx_timeout=self.timeout
+        )
         remaining = max(self._deadline - time.monotonic(), 0.1)
         try:
             with txn_context(self.gid):
                 reply = await self.client.invoke(
-                    act.service, act.name, envelope(self.gid, branch_id, args), timeout=remaining
+                    act.service, act.name, envelope(self.gid, branch_id, args, mac), timeout=remaining
                 )
         except BaseException as exc:
             self._failed = self._failed or f"branch {branch_id} ({act.service}.{act.name}): {exc}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sdk._proto import coordinator_pb2_grpc
+from sdk.branch_mac import KEY_ENV, BranchSigner
 from sdk.registry import RegistryClient
 from sdk.rpc import ClientSecurity, RpcServer, ServerSecurity
 from txcoord.engine.coordinator import Coordinator, CoordinatorSettings
@@ -46,6 +47,7 @@ class CoordinatorConfig:
     retry: Retry = field(default_factory=Retry)
     server_security: ServerSecurity | None = None  # None: from the environment (sdk.rpc.security)
     client_security: ClientSecurity | None = None  # for phase 2, saga steps and the registry; None: environment
+    branch_key: bytes | None = None  # signs branches for participants (sdk.branch_mac); None: TXC_BRANCH_KEY
 
 
 async def open_store_url(config: CoordinatorConfig) -> str:
@@ -94,7 +96,12 @@ class CoordinatorProcess:
             await self.registry_service.open()
         # The engine exists before the server starts, so no call ever finds it missing; what depends on the
         # bound port (node id, the hosted registry's address) is filled in right after.
-        self.delivery = RegistryDelivery(None, timeout=config.phase2_timeout)
+        signer = BranchSigner(config.branch_key) if config.branch_key else BranchSigner.from_env()
+        if signer is None:
+            log.warning(
+                "coordinator: %s is not set; branches are not signed (participants cannot verify calls)", KEY_ENV
+            )
+        self.delivery = RegistryDelivery(None, timeout=config.phase2_timeout, signer=signer)
         self.driver = Phase2Driver(self.store, self.delivery, config.node_id or "", config.retry)
         self.recovery = Recovery(
             self.store, self.driver, RecoverySettings(interval=config.scan_interval, lease=config.lease)
@@ -105,9 +112,10 @@ class CoordinatorProcess:
             self.recovery,
             CoordinatorSettings(default_timeout=config.default_timeout, lease=config.lease),
         )
-        servicer = CoordinatorServicer(self.coordinator)
+        servicer = CoordinatorServicer(self.coordinator, signer)
         self.server.add_servicer(coordinator_pb2_grpc.add_CoordinatorServicer_to_server, servicer, SERVICE_NAME)
         self.sagas = SagaRuntime(self.store, config.lease, config.scan_interval)
+        self.sagas.invoker.signer = signer
         self.sagas.attach(self.server)
         try:
             await self.server.start()

@@ -14,6 +14,7 @@ import grpc
 
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
+from sdk.branch_mac import BranchSigner
 from txcoord.engine.coordinator import Coordinator
 from txcoord.errors import (
     CoordinatorError,
@@ -88,8 +89,9 @@ def event_info(event: Event) -> pb.EventInfo:
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(self, coordinator: Coordinator, signer: BranchSigner | None = None) -> None:
         self.coordinator = coordinator
+        self.signer = signer  # signs each registered branch's try (sdk.branch_mac); None: signing off
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
         try:
@@ -108,10 +110,22 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         return pb.TransactionReply(gid=req.gid, state=state.value)
 
     async def _register(self, req: pb.RegisterBranchRequest) -> pb.TransactionReply:
+        payload = req.payload_json.decode() or "null"
         state = await self.coordinator.register_branch(
-            req.gid, req.branch_id, req.service, req.action, req.payload_json.decode() or "null", req.timeout_seconds
+            req.gid, req.branch_id, req.service, req.action, payload, req.timeout_seconds
         )
-        return pb.TransactionReply(gid=req.gid, state=state.value)
+        mac = (
+            ""
+            if self.signer is None
+            else self.signer.sign(
+                req.gid,
+                req.branch_id,
+                req.service,
+                req.action,
+                json.loads(payload),  # registered, so valid JSON
+            )
+        )
+        return pb.TransactionReply(gid=req.gid, state=state.value, branch_mac=mac)
 
     async def _commit(self, req: pb.CommitRequest) -> pb.TransactionReply:
         return pb.TransactionReply(gid=req.gid, state=(await self.coordinator.commit(req.gid)).value)
