@@ -32,7 +32,11 @@ def translate_error(exc: grpc.aio.AioRpcError, *, service: str = "", action: str
     code = exc.code()
     if code == grpc.StatusCode.UNIMPLEMENTED and service:
         return ActionNotFound(service, action, target=target)
-    return RpcError(code, exc.details() or code.name, target=target)
+    details = exc.details() or code.name
+    if code == grpc.StatusCode.UNAVAILABLE and ("Socket closed" in details or "handshake" in details.lower()):
+        # What a plaintext client sees from a TLS server (and a TLS client from a plaintext one).
+        details += "; if the server serves TLS, give its CA (--tls-ca / TXC_TLS_CA), if not, do not"
+    return RpcError(code, details, target=target)
 
 
 class ChannelPool:
