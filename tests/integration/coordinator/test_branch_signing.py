@@ -15,8 +15,10 @@ import pytest
 from sdk.branch_mac import BranchSigner
 from sdk.errors import RpcError
 from sdk.rpc import ChannelPool, ClientSecurity
+from sdk.saga.wire import action_body
 from sdk.tcc_wire import envelope
 from tests.integration.coordinator.cluster import TXC, Cluster, accounts, audit, eventually, tx_state
+from tests.integration.coordinator.sagas import LINEAR, bookings, calls, trip
 from txcoord.demo.bank import credit, debit
 
 NewDb = Callable[..., Awaitable[str]]
@@ -124,3 +126,24 @@ async def test_only_registered_branches_are_served(cluster: Cluster, new_db: New
 
         await eventually(joined_committed, what="the txc-call branch confirmed by the coordinator")
     assert await accounts(db_a) == {"A": (83, 0, 0)}
+
+
+async def test_saga_steps_are_signed_and_a_forged_step_is_refused(cluster: Cluster, new_db: NewDb) -> None:
+    cluster.coordinator()
+    db = await new_db()
+    participant = trip(cluster, db)
+    async with cluster.client() as client:
+        await client.register_saga(LINEAR, "linear.yaml")
+        result = await client.start_saga("linear", {"user": "ann", "amount": 50}, wait=True)
+    assert result.state == "SUCCEEDED", result  # every step went out signed by the coordinator
+    pool = ChannelPool(security=ClientSecurity())
+    try:
+        with pytest.raises(RpcError) as raised:
+            body = action_body("forged-saga", "flight", {"user": "eve", "city": "Lisbon"})
+            await pool.invoke_json(participant.listen, "trip-flights", "book", body, timeout=10)  # type: ignore[attr-defined]
+        assert raised.value.code == grpc.StatusCode.PERMISSION_DENIED and "unsigned" in raised.value.details
+    finally:
+        await pool.close()
+    assert await bookings(db, "forged-saga") == {}
+    # The example's audit wrapper sits outside the participant: it saw the call end in the refusal, nothing booked.
+    assert [(c["step_id"], c["outcome"]) for c in await calls(db, "forged-saga")] == [("flight", "error: RpcError")]
