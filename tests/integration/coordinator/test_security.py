@@ -18,9 +18,10 @@ from sdk.coordinator_client import CoordinatorClient
 from sdk.errors import RpcError
 from sdk.registry import RegistryClient
 from sdk.rpc import ClientSecurity
-from tests.integration.coordinator.cluster import TXC, Cluster, accounts, eventually, tx_state
+from tests.integration.coordinator.cluster import TXC, Cluster, accounts, tx_state
 from tests.support import ChildProcess, free_port, start_process
 from tests.support.certs import Pki, make_pki
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 TOKEN = "s3cret-token-for-tests"
