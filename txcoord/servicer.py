@@ -14,6 +14,7 @@ import grpc
 
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
+from sdk.branch_mac import BranchSigner
 from txcoord.engine.coordinator import Coordinator
 from txcoord.errors import (
     CoordinatorError,
@@ -89,8 +90,9 @@ def event_info(event: Event) -> pb.EventInfo:
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(self, coordinator: Coordinator, signer: BranchSigner | None = None) -> None:
         self.coordinator = coordinator
+        self.signer = signer  # signs each registered branch's try (sdk.branch_mac); None: signing off
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
         try:
@@ -109,16 +111,28 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         return pb.TransactionReply(gid=req.gid, state=state.value)
 
     async def _register(self, req: pb.RegisterBranchRequest) -> pb.TransactionReply:
+        payload = req.payload_json.decode() or "null"
         state = await self.coordinator.register_branch(
             req.gid,
             req.branch_id,
             req.service,
             req.action,
-            req.payload_json.decode() or "null",
+            payload,
             req.timeout_seconds,
             req.kind,
         )
-        return pb.TransactionReply(gid=req.gid, state=state.value)
+        mac = (
+            ""
+            if self.signer is None
+            else self.signer.sign(
+                req.gid,
+                req.branch_id,
+                req.service,
+                req.action,
+                json.loads(payload),  # registered, so valid JSON
+            )
+        )
+        return pb.TransactionReply(gid=req.gid, state=state.value, branch_mac=mac)
 
     async def _commit(self, req: pb.CommitRequest) -> pb.TransactionReply:
         state = await self.coordinator.commit(req.gid, req.phase2_delay_seconds)

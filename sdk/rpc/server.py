@@ -17,6 +17,7 @@ from sdk.errors import ConfigError, RpcError
 from sdk.rpc.address import format_address, parse_address
 from sdk.rpc.codec import decode_json, encode_json
 from sdk.rpc.context import ContextServerInterceptor
+from sdk.rpc.security import PROTECTED_METHODS, ServerSecurity, TokenServerInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,19 @@ class RpcServer:
         *,
         name: str = "",
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        security: ServerSecurity | None = None,
     ) -> None:
         self._host, self._port = parse_address(listen, field="listen")
         self.name = name or "txcoord"
-        self._server = grpc.aio.server(interceptors=[ContextServerInterceptor(), *interceptors], options=SERVER_OPTIONS)
+        # Default: the environment (TXC_TLS_CERT, TXC_TOKEN, ...); see sdk.rpc.security.
+        self.security = security if security is not None else ServerSecurity.from_env()
+        self._credentials = self.security.credentials()  # bad TLS files fail here, before anything listens
+        auth: list[grpc.aio.ServerInterceptor] = []
+        if self.security.token and not self.security.require_client_cert:  # under mTLS the handshake is the proof
+            auth.append(TokenServerInterceptor(self.security.token))
+        self._server = grpc.aio.server(
+            interceptors=[*auth, ContextServerInterceptor(), *interceptors], options=SERVER_OPTIONS
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self._service_names: list[str] = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
@@ -86,14 +96,20 @@ class RpcServer:
         self._service_names.append(service)
 
     async def start(self) -> None:
+        where = format_address(self._host, self._port)
+        protects = any(method.split("/")[1] in self._service_names for method in PROTECTED_METHODS)
+        self.security.check_listen(self._host, where, protects=protects)
         reflection.enable_server_reflection([*self._service_names, reflection.SERVICE_NAME], self._server)
-        self._bound_port = self._server.add_insecure_port(format_address(self._host, self._port))
+        if self._credentials is None:
+            self._bound_port = self._server.add_insecure_port(where)
+        else:
+            self._bound_port = self._server.add_secure_port(where, self._credentials)
         if self._bound_port == 0:
             raise ConfigError(f"listen: cannot bind {format_address(self._host, self._port)}")
         await self._server.start()
         for name in ("", *self._service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("%s serving on %s", self.name, self.address)
+        log.info("%s serving on %s (%s)", self.name, self.address, "TLS" if self.security.tls else "plaintext")
 
     async def stop(self, grace: float = 5.0) -> None:
         """Report NOT_SERVING, refuse new calls and let in-flight ones finish for up to ``grace`` seconds."""

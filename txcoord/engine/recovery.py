@@ -79,9 +79,7 @@ class Recovery:
         tx = await self.store.get(gid)
         if tx is None or not tx.state.deciding_phase2 or self.driver.is_active(gid):
             return 0
-        self.driver.drive(
-            gid, phase2_of(tx.state), tx.branches, failures=tx.attempts, not_before=tx.next_attempt_at
-        )
+        self.driver.drive(gid, phase2_of(tx.state), tx.branches, failures=tx.attempts, not_before=tx.next_attempt_at)
         return 1
 
     async def renew(self) -> None:
