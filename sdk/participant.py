@@ -122,7 +122,8 @@ class Participant:
                 else:
                     guarded = await self.barrier.run(gid, branch_id, op, work)
                     if guarded.outcome is BarrierOutcome.REFUSED:
-                        raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {BarrierRefused(gid, branch_id)}")
+                        refusal = BarrierRefused(gid, branch_id, op, guarded.why)
+                        raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {refusal}")
                     outcome, result = guarded.outcome, guarded.result
             except (RpcError, TccArgumentError):
                 raise
