@@ -109,7 +109,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
     async def _register(self, req: pb.RegisterBranchRequest) -> pb.TransactionReply:
         state = await self.coordinator.register_branch(
-            req.gid, req.branch_id, req.service, req.action, req.payload_json.decode() or "null", req.timeout_seconds
+            req.gid, req.branch_id, req.service, req.action, req.payload_json, req.timeout_seconds
         )
         return pb.TransactionReply(gid=req.gid, state=state.value)
 

@@ -5,12 +5,12 @@ and a decision is durable before phase 2 starts; ``commit`` returns right after 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from txcoord import validation
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.engine.recovery import Recovery
 from txcoord.errors import InvalidArgument, InvalidState, TransactionNotFound, TransactionTimedOut
@@ -28,8 +28,7 @@ MAX_TIMEOUT = 24 * 3600.0
 
 
 def _validate_gid(gid: str) -> None:
-    if not gid or len(gid) > 128 or any(ch.isspace() for ch in gid):
-        raise InvalidArgument(f"gid: must be 1-128 characters without spaces, got {gid!r}")
+    validation.gid(gid)
 
 
 @dataclass(frozen=True)
@@ -64,16 +63,13 @@ class Coordinator:
         return tx.state
 
     async def register_branch(
-        self, gid: str, branch_id: str, service: str, action: str, payload: str, timeout_s: float = 0
+        self, gid: str, branch_id: str, service: str, action: str, payload: str | bytes, timeout_s: float = 0
     ) -> TxState:
         _validate_gid(gid)
-        for field, value in (("branch_id", branch_id), ("service", service), ("action", action)):
-            if not value:
-                raise InvalidArgument(f"{field}: must not be empty")
-        try:
-            json.loads(payload)
-        except ValueError as exc:
-            raise InvalidArgument(f"payload_json: not JSON ({exc})") from exc
+        validation.branch_id(branch_id)
+        validation.service(service)
+        validation.action(action)
+        payload = validation.payload(payload)
         state = await self.store.register_branch(
             gid, self._timeout(timeout_s), branch_id, service, action, payload
         )
@@ -110,6 +106,9 @@ class Coordinator:
         """Decide rollback. ``untried``: branches whose try the caller knows never ran (no such action at the
         participant); they are marked cancelled without a call that could never succeed."""
         _validate_gid(gid)
+        for branch in untried:
+            validation.branch_id(branch, "untried_branch_ids")
+        reason = validation.reason(reason)
         branches = await self.store.decide(gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease)
         if branches is not None:
             skip = [b.branch_id for b in branches if b.branch_id in set(untried)]
@@ -159,7 +158,8 @@ class Coordinator:
 
     async def list(self, state: str | None, limit: int) -> tuple[list[Transaction], dict[str, int]]:
         if state is not None and state not in TxState.__members__:
-            raise InvalidArgument(f"state: expected one of {', '.join(TxState.__members__)}, got {state!r}")
+            known = ", ".join(TxState.__members__)
+            raise InvalidArgument(f"state: expected one of {known}, got {validation.shown(state)}")
         if not 0 < limit <= 10_000:
             raise InvalidArgument(f"limit: must be in 1..10000, got {limit}")
         return await self.store.list_transactions(state, limit), await self.store.counts()
