@@ -178,6 +178,11 @@ class CoordinatorClient:
     async def abort(self, gid: str) -> str:
         return str((await self._unary("Abort", pb.QueryRequest(gid=gid))).state)
 
+    async def resolve(self, gid: str, branch_id: str, outcome: str) -> str:
+        """Admin: record that a person confirmed or cancelled a branch by hand (``outcome``)."""
+        request = pb.ResolveRequest(gid=gid, branch_id=branch_id, outcome=outcome)
+        return str((await self._unary("Resolve", request)).state)
+
     # -- sagas (see sdk.saga.client) ---------------------------------------------------------------
 
     @property

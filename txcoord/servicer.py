@@ -156,6 +156,11 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         state: TxState = await self._call(context, self.coordinator.abort(request.gid))
         return pb.TransactionReply(gid=request.gid, state=state.value)
 
+    async def Resolve(self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
+        work = self.coordinator.resolve(request.gid, request.branch_id, request.outcome)
+        state: TxState = await self._call(context, work)
+        return pb.TransactionReply(gid=request.gid, state=state.value)
+
     # -- the session stream ----------------------------------------------------------------------------------
 
     def _session_op(self, req: pb.SessionRequest) -> Callable[[], Awaitable[pb.TransactionReply]] | None:

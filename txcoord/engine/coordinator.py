@@ -14,7 +14,7 @@ from txcoord import validation
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.engine.recovery import Recovery
 from txcoord.errors import InvalidArgument, InvalidState, TransactionNotFound, TransactionTimedOut
-from txcoord.model import Event, Phase2, Transaction, TxState
+from txcoord.model import BranchState, Event, Phase2, Transaction, TxState, phase2_of
 from txcoord.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -70,9 +70,7 @@ class Coordinator:
         validation.service(service)
         validation.action(action)
         payload = validation.payload(payload)
-        state = await self.store.register_branch(
-            gid, self._timeout(timeout_s), branch_id, service, action, payload
-        )
+        state = await self.store.register_branch(gid, self._timeout(timeout_s), branch_id, service, action, payload)
         if state == "BEGIN":
             return TxState.BEGIN
         if state == "EXPIRED":
@@ -134,16 +132,41 @@ class Coordinator:
         return state
 
     async def retry(self, gid: str) -> TxState:
-        """Admin: run the next phase-2 round now instead of after the backoff wait."""
+        """Admin: run the next phase-2 round now instead of after the backoff wait; a transaction marked for a
+        person (COMMIT_FAILED / ROLLBACK_FAILED) goes back to phase 2. Returns the state after the retry."""
         _validate_gid(gid)
         tx = await self._existing(gid)
-        if not tx.state.deciding_phase2:
-            raise InvalidState(gid, tx.state, "retry", "only COMMITTING or ROLLING_BACK transactions have phase 2 left")
+        if tx.state in (TxState.COMMIT_FAILED, TxState.ROLLBACK_FAILED):
+            if not await self.store.reopen(gid, phase2_of(tx.state)):
+                raise InvalidState(gid, tx.state, "retry", "it changed meanwhile; look again with `txc tx show`")
+        elif not tx.state.deciding_phase2:
+            raise InvalidState(
+                gid, tx.state, "retry", "only COMMITTING, ROLLING_BACK or *_FAILED transactions have phase 2 left"
+            )
         await self.store.add_event(gid, None, "retry_requested", f"txc tx retry via {self.node_id}")
         if not self.driver.wake(gid):
             await self.store.release(gid)
             self.recovery.poke()
-        return tx.state
+        return (await self._existing(gid)).state
+
+    async def resolve(self, gid: str, branch_id: str, outcome: str) -> TxState:
+        """Admin: a person finished a branch marked for a person (confirmed or cancelled it by hand)."""
+        _validate_gid(gid)
+        validation.branch_id(branch_id)
+        states = {"confirmed": BranchState.CONFIRMED, "cancelled": BranchState.CANCELLED}
+        if outcome not in states:
+            raise InvalidArgument(f"as: expected confirmed or cancelled, got {validation.shown(outcome)}")
+        tx = await self._existing(gid)
+        if not any(b.branch_id == branch_id for b in tx.branches):
+            raise InvalidArgument(f"branch: {gid} has no branch {branch_id!r}")
+        state = await self.store.resolve_branch(
+            gid, branch_id, states[outcome], f"{outcome} by a person (txc tx resolve)"
+        )
+        if state is None:
+            raise InvalidState(
+                gid, tx.state, f"resolve branch {branch_id} of", "only an open branch of a *_FAILED transaction"
+            )
+        return state
 
     async def _existing(self, gid: str) -> Transaction:
         tx = await self.store.get(gid)
