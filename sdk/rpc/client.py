@@ -13,6 +13,7 @@ from sdk.errors import ActionNotFound, RpcError
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.codec import decode_json, encode_json, method_path
 from sdk.rpc.context import ContextClientInterceptor
+from sdk.rpc.security import Security, TokenClientInterceptor
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -37,19 +38,25 @@ def translate_error(exc: grpc.aio.AioRpcError, *, service: str = "", action: str
 class ChannelPool:
     """Channels keyed by address, created on first use and reused for the life of the pool."""
 
-    def __init__(self, default_timeout: float = DEFAULT_TIMEOUT) -> None:
+    def __init__(self, default_timeout: float = DEFAULT_TIMEOUT, *, security: Security | None = None) -> None:
         self.default_timeout = default_timeout
+        self.security = security if security is not None else Security.from_env()
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._json_callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            channel = grpc.aio.insecure_channel(
-                address,
-                options=CHANNEL_OPTIONS,
-                interceptors=[ContextClientInterceptor(self.default_timeout)],
-            )
+            interceptors: list[Any] = [ContextClientInterceptor(self.default_timeout)]
+            if self.security.token:
+                interceptors.append(TokenClientInterceptor(self.security.token))
+            credentials = self.security.channel_credentials()
+            if credentials is None:
+                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
+            else:
+                channel = grpc.aio.secure_channel(
+                    address, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
+                )
             self._channels[address] = channel
         return channel
 

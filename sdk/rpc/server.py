@@ -17,6 +17,7 @@ from sdk.errors import ConfigError, RpcError
 from sdk.rpc.address import format_address, parse_address
 from sdk.rpc.codec import decode_json, encode_json
 from sdk.rpc.context import ContextServerInterceptor
+from sdk.rpc.security import Security, TokenServerInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +55,16 @@ class RpcServer:
         *,
         name: str = "",
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+        security: Security | None = None,
     ) -> None:
         self._host, self._port = parse_address(listen, field="listen")
         self.name = name or "txcoord"
-        self._server = grpc.aio.server(interceptors=[ContextServerInterceptor(), *interceptors], options=SERVER_OPTIONS)
+        self.security = security if security is not None else Security.from_env()
+        self.security.check_listen(self._host)
+        auth = [TokenServerInterceptor(self.security.token)] if self.security.token else []
+        self._server = grpc.aio.server(
+            interceptors=[*auth, ContextServerInterceptor(), *interceptors], options=SERVER_OPTIONS
+        )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self._service_names: list[str] = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
@@ -87,7 +94,12 @@ class RpcServer:
 
     async def start(self) -> None:
         reflection.enable_server_reflection([*self._service_names, reflection.SERVICE_NAME], self._server)
-        self._bound_port = self._server.add_insecure_port(format_address(self._host, self._port))
+        credentials = self.security.server_credentials()
+        where = format_address(self._host, self._port)
+        if credentials is None:
+            self._bound_port = self._server.add_insecure_port(where)
+        else:
+            self._bound_port = self._server.add_secure_port(where, credentials)
         if self._bound_port == 0:
             raise ConfigError(f"listen: cannot bind {format_address(self._host, self._port)}")
         await self._server.start()

@@ -8,6 +8,7 @@ import typer
 import uvloop
 
 from sdk.rpc import parse_address
+from txcoord.cli import security_flags
 from txcoord.cli.common import fail, run, setup_logging
 from txcoord.model import Retry
 from txcoord.server import CoordinatorConfig, CoordinatorProcess
@@ -40,6 +41,12 @@ def coordinator(
     ),
     max_attempts: int = typer.Option(0, help="Phase-2 attempts before COMMIT_FAILED/ROLLBACK_FAILED (0: forever)."),
     phase2_timeout: float = typer.Option(10.0, help="Deadline of one confirm/cancel call in seconds."),
+    tls_cert: str | None = security_flags.TlsCert,
+    tls_key: str | None = security_flags.TlsKey,
+    tls_ca: str | None = security_flags.TlsCa,
+    mtls: bool = security_flags.Mtls,
+    token: str | None = security_flags.Token,
+    insecure: bool = security_flags.Insecure,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a coordinator: begin/register/commit/rollback over gRPC, phase 2, timeouts and recovery."""
@@ -56,6 +63,7 @@ def coordinator(
         if value <= 0:
             fail(f"{name}: must be > 0, got {value}")
     setup_logging(verbose)
+    security_flags.check(security_flags.apply(tls_cert, tls_key, tls_ca, mtls, token, insecure), listen)
     config = CoordinatorConfig(
         listen=listen,
         store=store,

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer
+from txcoord.cli import security_flags
 from txcoord.cli.common import DEFAULT_REGISTRY, print_json, run, setup_logging
 from txcoord.registry import RegistryService, store_from_url
 
@@ -34,12 +35,19 @@ def registry(
     ctx: typer.Context,
     listen: str = typer.Option("127.0.0.1:7070", help="HOST:PORT to serve the Registry gRPC service on."),
     store: str | None = typer.Option(None, help="'memory' (default) or a postgresql:// URL shared by servers."),
+    tls_cert: str | None = security_flags.TlsCert,
+    tls_key: str | None = security_flags.TlsKey,
+    tls_ca: str | None = security_flags.TlsCa,
+    mtls: bool = security_flags.Mtls,
+    token: str | None = security_flags.Token,
+    insecure: bool = security_flags.Insecure,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a registry server (`txc registry --listen HOST:PORT [--store URL]`)."""
     if ctx.invoked_subcommand is not None:
         return
     setup_logging(verbose)
+    security_flags.check(security_flags.apply(tls_cert, tls_key, tls_ca, mtls, token, insecure), listen)
     run(_serve(listen, store))
 
 
