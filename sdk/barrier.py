@@ -31,9 +31,9 @@ cancel     applied   no       no      APPLIED         cancel row + the work (com
 So a confirm spends only what its own try reserved, and nothing is applied after a cancel. If the
 work raises, its local transaction rolls back with the rows this call wrote.
 
-Concurrency: a call that inserts the try row holds that row's lock (a concurrent insert of it waits); a call
-that finds it locks the branch's rows, then reads them again in a new statement, so two phases of one branch
-never decide on the same state.
+Concurrency: :meth:`Barrier.insert` must lock the row it inserts *or finds* (``ON CONFLICT DO UPDATE`` in
+PostgreSQL, ``ON DUPLICATE KEY UPDATE`` in MySQL), so every call for a branch first queues on its try row and
+then reads the branch's rows in a new statement: two phases of one branch never decide on the same state.
 
 A driver is a small subclass of :class:`Barrier` giving three primitives over one database API
 (:class:`PgBarrier` for asyncpg, :class:`MySqlBarrier` for aiomysql): open a local transaction, insert a
@@ -182,7 +182,7 @@ class Barrier(abc.ABC):
 
     @abc.abstractmethod
     async def insert(self, conn: Any, gid: str, branch_id: str, op: str, reason: str) -> bool:
-        """Insert the row unless (gid, branch_id, op) exists; True when inserted."""
+        """Insert the row unless (gid, branch_id, op) exists, locking the existing row; True when inserted."""
 
     @abc.abstractmethod
     async def lock_rows(self, conn: Any, gid: str, branch_id: str) -> dict[str, str]:
@@ -198,13 +198,9 @@ class Barrier(abc.ABC):
         async with self.transaction() as conn:
             # claiming the try slot first makes concurrent calls for one branch queue on that row
             claimed = await self.insert(conn, gid, branch_id, "try", "try" if op == "try" else "blocked")
-            if claimed:
-                rows: dict[str, str] = {}  # no row existed: other rows are only ever written after the try row
-            else:
-                # the first read locks the branch's rows; the second, a new statement, sees whatever the call
-                # we waited for committed (PostgreSQL's READ COMMITTED re-reads only rows it locked)
-                await self.lock_rows(conn, gid, branch_id)
-                rows = await self.lock_rows(conn, gid, branch_id)
+            # no row existed: the other rows are only ever written after the try row. Otherwise the insert
+            # waited for, and now holds, the try row's lock, so this read sees what the calls before committed
+            rows: dict[str, str] = {} if claimed else await self.lock_rows(conn, gid, branch_id)
             decision = decide(op, rows)
             for write_op, reason in decision.writes:
                 if not (write_op == "try" and claimed):  # the claim already wrote it, with the same reason
@@ -217,9 +213,10 @@ class Barrier(abc.ABC):
 class PgBarrier(Barrier):
     """Barrier on PostgreSQL through an asyncpg pool. ``work`` gets the connection of the local transaction."""
 
+    # DO UPDATE (a no-op) rather than DO NOTHING: it locks the existing row; xmax = 0 only on a fresh insert
     _INSERT = (
-        "INSERT INTO txc_barrier (gid, branch_id, op, reason) VALUES ($1, $2, $3, $4) "
-        "ON CONFLICT (gid, branch_id, op) DO NOTHING"
+        "INSERT INTO txc_barrier AS b (gid, branch_id, op, reason) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (gid, branch_id, op) DO UPDATE SET reason = b.reason RETURNING (b.xmax = 0) AS inserted"
     )
     _ROWS = "SELECT op, reason FROM txc_barrier WHERE gid = $1 AND branch_id = $2 FOR UPDATE"
 
@@ -236,8 +233,7 @@ class PgBarrier(Barrier):
             yield conn
 
     async def insert(self, conn: Any, gid: str, branch_id: str, op: str, reason: str) -> bool:
-        status = await conn.execute(self._INSERT, gid, branch_id, op, reason)
-        return bool(status.endswith(" 1"))
+        return bool(await conn.fetchval(self._INSERT, gid, branch_id, op, reason))
 
     async def lock_rows(self, conn: Any, gid: str, branch_id: str) -> dict[str, str]:
         return {r["op"]: r["reason"] for r in await conn.fetch(self._ROWS, gid, branch_id)}

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+import asyncpg
 import grpc
 
 from sdk._proto import coordinator_pb2 as pb
@@ -87,19 +88,48 @@ def event_info(event: Event) -> pb.EventInfo:
     return pb.EventInfo(branch_id=event.branch_id or "", at=_ts(event.at), event=event.event, detail=event.detail or "")
 
 
+def store_outage(exc: BaseException) -> bool:
+    """A lost or refused store connection (not a bug): the caller may retry."""
+    return isinstance(exc, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError)
+
+
+class OutageLog:
+    """One log line when the store becomes unavailable, one when it is back: not one per request."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def failed(self, exc: BaseException) -> None:
+        if not self.down:
+            self.down = True
+            log.error("coordinator store unavailable (answering UNAVAILABLE until it is back): %s", exc)
+
+    def ok(self) -> None:
+        if self.down:
+            self.down = False
+            log.warning("coordinator store available again")
+
+
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def __init__(self, coordinator: Coordinator) -> None:
         self.coordinator = coordinator
+        self.outage = OutageLog()
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
         try:
-            return await work
+            result = await work
         except CoordinatorError as exc:
+            if isinstance(exc, StoreError):
+                self.outage.failed(exc)
             await context.abort(status_of(exc), str(exc))
         except Exception as exc:
+            if store_outage(exc):  # the store went away mid-call: retryable, one log line per outage
+                self.outage.failed(exc)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"coordinator store unavailable, retry: {exc}")
             log.exception("coordinator: unexpected error")
             await context.abort(grpc.StatusCode.INTERNAL, f"coordinator internal error: {exc}")
-        raise AssertionError("unreachable")
+        self.outage.ok()
+        return result
 
     # -- the operations, shared by unary calls and the session stream ---------------------------------
 
@@ -184,11 +214,16 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             return
         try:
             reply = await op()
+            self.outage.ok()
             replies.put_nowait(pb.SessionReply(id=req.id, reply=reply))
         except Exception as exc:
-            if not isinstance(exc, CoordinatorError):
+            code = status_of(exc)
+            if store_outage(exc) or isinstance(exc, StoreError):
+                self.outage.failed(exc)
+                code = grpc.StatusCode.UNAVAILABLE
+            elif not isinstance(exc, CoordinatorError):
                 log.exception("coordinator: unexpected error in session")
-            replies.put_nowait(pb.SessionReply(id=req.id, code=status_of(exc).value[0], message=str(exc)))
+            replies.put_nowait(pb.SessionReply(id=req.id, code=code.value[0], message=str(exc)[:1000]))
 
     async def Session(
         self, request_iterator: AsyncIterator[pb.SessionRequests], context: grpc.aio.ServicerContext

@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from sdk.errors import ActionNotFound, RpcError
+from sdk.errors import ActionNotFound, RpcError, rpc_error
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.codec import decode_json, encode_json, method_path
 from sdk.rpc.context import ContextClientInterceptor
@@ -32,7 +32,7 @@ def translate_error(exc: grpc.aio.AioRpcError, *, service: str = "", action: str
     code = exc.code()
     if code == grpc.StatusCode.UNIMPLEMENTED and service:
         return ActionNotFound(service, action, target=target)
-    return RpcError(code, exc.details() or code.name, target=target)
+    return rpc_error(code, exc.details() or code.name, target=target)  # TransportError for UNAVAILABLE & co
 
 
 class ChannelPool:

@@ -87,10 +87,13 @@ class SqlAlchemyBarrier(Barrier):
 
     async def insert(self, conn: Any, gid: str, branch_id: str, op: str, reason: str) -> bool:
         result = await conn.execute(
-            text("INSERT INTO txc_barrier (gid, branch_id, op, reason) VALUES (:g, :b, :o, :r) ON CONFLICT DO NOTHING"),
+            text(
+                "INSERT INTO txc_barrier AS t VALUES (:g, :b, :o, :r) ON CONFLICT (gid, branch_id, op) "
+                "DO UPDATE SET reason = t.reason RETURNING t.xmax = 0"  # locks a found row; true if inserted
+            ),
             {"g": gid, "b": branch_id, "o": op, "r": reason},
         )
-        return bool(result.rowcount == 1)
+        return bool(result.scalar())
 
     async def lock_rows(self, conn: Any, gid: str, branch_id: str) -> dict[str, str]:
         result = await conn.execute(

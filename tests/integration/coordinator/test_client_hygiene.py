@@ -1,0 +1,58 @@
+"""A client that does its work and closes leaves nothing behind on stderr: no ``Task was destroyed but it is
+pending!``, no ``aclose(): asynchronous generator is already running``, no traceback, no warning for a rollback
+of a transaction that never began (issue #7's admin and SDK rough edges)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from collections.abc import Awaitable, Callable
+
+from tests.integration.coordinator.cluster import Cluster
+
+NewDb = Callable[..., Awaitable[str]]
+
+_CLIENT = textwrap.dedent(
+    """
+    import asyncio, logging, sys
+    from sdk.coordinator_client import CoordinatorClient
+    from txcoord.demo.bank import credit, debit
+
+    async def main(address: str) -> None:
+        client = CoordinatorClient(address, timeout=3.0)
+        async with client.transaction(timeout=30) as tx:
+            await tx.call(debit.on("bank-a"), account="alice", amount=1)
+            await tx.call(credit.on("bank-b"), account="bob", amount=1)
+        print("state", tx.state)
+        try:
+            async with client.transaction(timeout=30):
+                raise KeyError("nothing was begun")
+        except KeyError:
+            print("rolled back before any branch")
+        try:
+            async with client.transaction(timeout=30) as tx:
+                await tx.call(debit.on("nobody-serves-this"), account="alice", amount=1)
+        except Exception as exc:
+            print("ghost failed", type(exc).__name__)
+        await client.close()
+
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(main(sys.argv[1]))
+    """
+)
+
+
+async def test_a_closed_client_leaves_a_clean_stderr(cluster: Cluster, new_db: NewDb) -> None:
+    _, address = cluster.coordinator()
+    cluster.bank("bank-a", await new_db(), "alice=10")
+    cluster.bank("bank-b", await new_db(), "bob=0")
+    done = subprocess.run(
+        [sys.executable, "-c", _CLIENT, address], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "state COMMITT" in done.stdout
+    assert "ghost failed" in done.stdout
+    assert "rolled back before any branch" in done.stdout
+    for noise in ("Task was destroyed", "aclose()", "Traceback", "WARNING", "fork_posix"):
+        assert noise not in done.stderr, f"{noise!r} on the client's stderr:\n{done.stderr}"
