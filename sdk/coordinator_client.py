@@ -288,8 +288,15 @@ class GlobalTransaction:
     async def rollback(self, reason: str = "rollback") -> str:
         if not self.branches:
             self.state = "ROLLED_BACK"
-        else:
+            return self.state
+        try:
             self.state = await self.client.rollback(self.gid, reason, self._untried)
+        except RpcError as exc:
+            # the coordinator refused the first branch's registration, so the transaction was never begun:
+            # there is nothing to roll back (and no timeout that will)
+            if exc.code != grpc.StatusCode.NOT_FOUND:
+                raise
+            self.state = "ROLLED_BACK"
         return self.state
 
     async def __aenter__(self) -> GlobalTransaction:

@@ -42,6 +42,11 @@ _CLIENT = textwrap.dedent(
                 await tx.call(debit.on("nobody-serves-this"), account="alice", amount=1)
         except Exception as exc:
             print("ghost failed", type(exc).__name__)
+        try:  # refused at registration: nothing was ever begun, so the rollback has nothing to do
+            async with client.transaction(timeout=30) as tx:
+                await tx.call(debit.on("not a service name!"), account="alice", amount=1)
+        except Exception as exc:
+            print("invalid failed", type(exc).__name__, exc)
         await client.close()
 
     logging.basicConfig(level=logging.WARNING)
@@ -60,6 +65,7 @@ async def test_a_closed_client_leaves_a_clean_stderr(cluster: Cluster, new_db: N
     assert done.returncode == 0, done.stderr
     assert "state COMMITT" in done.stdout
     assert "ghost failed" in done.stdout
+    assert "invalid failed" in done.stdout and "INVALID_ARGUMENT" in done.stdout
     assert "rolled back before any branch" in done.stdout
     for noise in ("Task was destroyed", "aclose()", "Traceback", "WARNING", "fork_posix"):
         assert noise not in done.stderr, f"{noise!r} on the client's stderr:\n{done.stderr}"
