@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-import asyncpg
 import grpc
 
 from sdk._proto import coordinator_pb2 as pb
@@ -25,6 +24,8 @@ from txcoord.errors import (
     TransactionTimedOut,
 )
 from txcoord.model import Branch, Event, Transaction, TxState
+from txcoord.store.outage import STORE_OUTAGE
+from txcoord.store.outage import is_outage as store_outage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,32 +89,10 @@ def event_info(event: Event) -> pb.EventInfo:
     return pb.EventInfo(branch_id=event.branch_id or "", at=_ts(event.at), event=event.event, detail=event.detail or "")
 
 
-def store_outage(exc: BaseException) -> bool:
-    """A lost or refused store connection (not a bug): the caller may retry."""
-    return isinstance(exc, OSError | asyncpg.PostgresConnectionError | asyncpg.InterfaceError)
-
-
-class OutageLog:
-    """One log line when the store becomes unavailable, one when it is back: not one per request."""
-
-    def __init__(self) -> None:
-        self.down = False
-
-    def failed(self, exc: BaseException) -> None:
-        if not self.down:
-            self.down = True
-            log.error("coordinator store unavailable (answering UNAVAILABLE until it is back): %s", exc)
-
-    def ok(self) -> None:
-        if self.down:
-            self.down = False
-            log.warning("coordinator store available again")
-
-
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def __init__(self, coordinator: Coordinator) -> None:
         self.coordinator = coordinator
-        self.outage = OutageLog()
+        self.outage = STORE_OUTAGE
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
         try:

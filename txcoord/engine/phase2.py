@@ -21,6 +21,7 @@ from sdk.errors import NoEndpoints, RpcError
 from txcoord.engine.delivery import Delivery
 from txcoord.model import Branch, Phase2, Retry
 from txcoord.store.base import Store
+from txcoord.store.outage import STORE_OUTAGE, is_outage
 
 log = logging.getLogger(__name__)
 ALERT_EVERY = 10  # failed rounds between alerts in the log
@@ -148,9 +149,13 @@ class Phase2Driver:
                 await self._sleep(gid, delay)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # A store failure: the lease will lapse and recovery (here or elsewhere) picks the transaction up.
-            log.exception("%s: phase 2 interrupted; recovery will resume it", gid)
+        except Exception as exc:
+            # The lease will lapse and recovery (here or elsewhere) picks the transaction up.
+            if not is_outage(exc):
+                log.exception("%s: phase 2 interrupted; recovery will resume it", gid)
+                return
+            STORE_OUTAGE.failed(exc)  # one line for the outage, not one traceback per transaction
+            log.debug("%s: phase 2 interrupted by the store outage; recovery will resume it", gid)
 
     def _needs_person(
         self, failed: list[tuple[Branch, BaseException]], unreachable_since: dict[str, float]
