@@ -98,6 +98,14 @@ def _depth_and_text(field: str, value: Any, depth: int = 1) -> None:
         raise InvalidArgument(f"{field}: numbers must be finite (no NaN or Infinity)")
 
 
+def text(value: str, field: str, limit: int = MAX_NAME) -> str:
+    """Free text a store and a log can carry: at most ``limit`` characters, no NUL, no lone surrogate."""
+    if len(value) > limit:
+        raise InvalidArgument(f"{field}: at most {limit} characters, got {len(value)}")
+    _text(field, value)
+    return value
+
+
 def _text(field: str, value: str) -> None:
     if "\x00" in value:
         raise InvalidArgument(f"{field}: strings must not contain NUL (\\u0000)")
@@ -110,6 +118,12 @@ def _text(field: str, value: str) -> None:
 def payload(raw: bytes | str, field: str = "payload_json") -> str:
     """The payload as JSON text: a JSON object, valid UTF-8, bounded size and depth, no NUL, no lone surrogate.
     Empty means ``{}``."""
+    return json_text(raw, field, object_only=True)
+
+
+def json_text(raw: bytes | str, field: str, *, object_only: bool = False) -> str:
+    """JSON text that is valid UTF-8, bounded in size and depth, with no NUL and no lone surrogate (a JSON
+    object if ``object_only``). Empty means ``{}``."""
     if len(raw) > MAX_PAYLOAD_BYTES:
         raise InvalidArgument(f"{field}: at most {MAX_PAYLOAD_BYTES} bytes, got {len(raw)}")
     if isinstance(raw, bytes):
@@ -129,7 +143,7 @@ def payload(raw: bytes | str, field: str = "payload_json") -> str:
         raise InvalidArgument(f"{field}: nested deeper than {MAX_PAYLOAD_DEPTH} levels") from None
     except ValueError as exc:
         raise InvalidArgument(f"{field}: not JSON ({str(exc)[:80]})") from None
-    if not isinstance(value, dict):
+    if object_only and not isinstance(value, dict):
         raise InvalidArgument(f"{field}: must be a JSON object (the action's arguments), got {type(value).__name__}")
     _depth_and_text(field, value)
     return text

@@ -9,7 +9,7 @@ import grpc
 import pytest
 
 from sdk._proto import coordinator_pb2 as pb
-from sdk._proto import coordinator_pb2_grpc, registry_pb2, registry_pb2_grpc
+from sdk._proto import coordinator_pb2_grpc, registry_pb2, registry_pb2_grpc, saga_pb2, saga_pb2_grpc
 from tests.integration.coordinator.cluster import Cluster, query
 
 GOOD = {"gid": "g-ok", "branch_id": "1", "service": "bank", "action": "debit", "payload_json": b'{"amount": 1}'}
@@ -62,6 +62,23 @@ REGISTRY_CASES = [
 ]
 
 
+
+def start(**override: Any) -> saga_pb2.StartSagaRequest:
+    return saga_pb2.StartSagaRequest(**{"name": "trip", "input_json": b"{}", **override})
+
+
+SAGA_CASES = [  # the same edge checks on a saga start (the saga need not exist: nothing is looked up first)
+    ("invalid UTF-8 input", start(input_json=b'{"a": "\xff\xfe"}'), "input_json"),
+    ("escaped NUL in input", start(input_json=b'{"a": "x\\u0000"}'), "input_json"),
+    ("lone surrogate in input", start(input_json=b'{"a": "\\ud800"}'), "input_json"),
+    ("input nested 100k deep", start(input_json=b"[" * 100_000), "input_json"),
+    ("unicode gid", start(gid="saga-é"), "gid"),
+    ("100k-character gid", start(gid="g" * 100_000), "gid"),
+    ("100 KB saga name", start(name="n" * 100_000), "name"),
+    ("NUL in idempotency key", start(idempotency_key="k\x00"), "idempotency_key"),
+]
+
+
 @pytest.fixture
 async def channel(cluster: Cluster) -> Any:
     _, address = cluster.coordinator()
@@ -94,3 +111,10 @@ async def test_bad_registrations_are_invalid_argument_naming_the_field(cluster: 
     for _name, request, field in REGISTRY_CASES:
         await _refused(stub.Register, request, field)
     assert await query(cluster.store, "SELECT lease_id FROM txc_registry_lease") == []
+
+
+async def test_bad_saga_starts_are_invalid_argument_naming_the_field(cluster: Cluster, channel: Any) -> None:
+    stub = saga_pb2_grpc.SagasStub(channel)
+    for _name, request, field in SAGA_CASES:
+        await _refused(stub.StartSaga, request, field)
+    assert await query(cluster.store, "SELECT gid FROM txc_saga") == []
