@@ -1,7 +1,11 @@
 """`txc bench proxy`: sysbench through dbproxy (2 shards on the local MariaDB) against MariaDB directly.
 
 Both are measured in the same run on the same server: direct on one unsharded table, through the proxy on two
-shards (two physical databases). Reports qps, p95 latency and proxy/direct ratios, and the proxy's RSS with
+shards (two physical databases). The proxy runs with a coordinator (on a fresh database of the local
+PostgreSQL), so transactions that write on both shards commit atomically by XA. Workloads: sysbench
+point_select and read_write, and `transfer` (``transfer.lua``: a cross-shard two-row transfer, through the
+proxy as one XA transaction vs directly as one local transaction per shard, not atomic). Reports qps/tps,
+p50/p95/p99 latency, proxy/direct ratios, proxy and coordinator CPU per transaction, and the proxy's RSS with
 64 client connections open.
 """
 
@@ -27,7 +31,9 @@ import yaml
 
 MARIADB_HOST = os.environ.get("TXC_BENCH_MARIADB_HOST", "127.0.0.1")
 MARIADB_PORT = int(os.environ.get("TXC_BENCH_MARIADB_PORT", "3306"))
-TARGETS = {"oltp_point_select": 0.3, "oltp_read_write": 0.25}
+PG_URL = os.environ.get("TXC_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+TARGETS = {"oltp_point_select": 0.3, "oltp_read_write": 0.2, "transfer": 0.4}
+TRANSFER_LUA = Path(__file__).with_name("transfer.lua")
 RSS_TARGET_MB = 300
 
 
@@ -41,6 +47,10 @@ class Measurement:
     p95_ms: float
     errors: int  # sysbench "ignored errors" summed over the rounds
     rounds_qps: list[float]
+    tps: float = 0.0  # transactions (sysbench events) per second
+    p50_ms: float = 0.0
+    p99_ms: float = 0.0
+    cpu_ms_per_txn: dict[str, float] | None = None  # proxy / coordinator CPU per transaction (proxy runs only)
 
 
 @dataclass
@@ -90,13 +100,95 @@ def _sysbench(port: int, user: str, password: str, db: str, workload: str, comma
     return out.stdout
 
 
-def _parse(report: str) -> tuple[float, float, int]:
+@dataclass
+class Sample:
+    qps: float
+    p95: float
+    errors: int
+    tps: float
+    p50: float
+    p99: float
+    cpu: dict[str, float]  # CPU seconds per process group during the run
+
+
+def _percentile(histogram: list[tuple[float, int]], q: float) -> float:
+    total = sum(n for _, n in histogram)
+    seen = 0
+    for value, n in histogram:
+        seen += n
+        if seen >= q * total:
+            return value
+    return histogram[-1][0] if histogram else 0.0
+
+
+def _parse(report: str) -> Sample:
     qps = re.search(r"queries:\s+\d+\s+\(([\d.]+) per sec", report)
+    tps = re.search(r"transactions:\s+\d+\s+\(([\d.]+) per sec", report)
     p95 = re.search(r"95th percentile:\s+([\d.]+)", report)
     errors = re.search(r"ignored errors:\s+(\d+)", report)
-    if qps is None or p95 is None:
+    if qps is None or p95 is None or tps is None:
         raise RuntimeError(f"cannot read sysbench report:\n{report}")
-    return float(qps.group(1)), float(p95.group(1)), int(errors.group(1)) if errors else 0
+    histogram = [(float(v), int(n)) for v, n in re.findall(r"^\s+([\d.]+) \|\**\s+(\d+)$", report, re.M)]
+    return Sample(
+        float(qps.group(1)),
+        float(p95.group(1)),
+        int(errors.group(1)) if errors else 0,
+        float(tps.group(1)),
+        _percentile(histogram, 0.5),
+        _percentile(histogram, 0.99),
+        {},
+    )
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            times = psutil.Process(pid).cpu_times()
+            out[name] = times.user + times.system
+        except psutil.Error:
+            out[name] = 0.0
+    return out
+
+
+def _start_coordinator(workdir: Path, store: str) -> tuple[subprocess.Popen[bytes], str]:
+    from txcoord.store.migrations import upgrade
+
+    upgrade(store)
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    txc = str(Path(sys.executable).parent / "txc")
+    log = workdir / "coordinator.log"
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen(
+            [txc, "coordinator", "--listen", address, "--store", store], stdout=log_file, stderr=subprocess.STDOUT
+        )
+    _wait_port(proc, port, log)
+    return proc, address
+
+
+def _pg(statement: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def run() -> None:
+        conn = await asyncpg.connect(PG_URL)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+def _seed_transfer(shards: list[str], rows: int) -> None:
+    with _admin() as admin, admin.cursor() as cur:
+        for i, db in enumerate(shards):
+            cur.execute(f"CREATE TABLE `{db}`.acct_{i} (id INT PRIMARY KEY, balance INT NOT NULL) ENGINE=InnoDB")
+            for start in range(0, rows, 1000):
+                values = ",".join(f"({2 * k + i}, 1000)" for k in range(start, min(rows, start + 1000)))
+                cur.execute(f"INSERT INTO `{db}`.acct_{i} VALUES {values}")
 
 
 def _wait_port(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
@@ -143,8 +235,13 @@ def run(
     with admin.cursor() as cur:
         for name in (direct_db, shard0, shard1):
             cur.execute(f"CREATE DATABASE `{name}`")
+    _seed_transfer([shard0, shard1], rows)
     port = _free_port()
     workdir = Path(tempfile.mkdtemp(prefix="txc_bench_proxy_"))
+    store_db = f"txc_bench_{suffix}_coord"
+    _pg(f'CREATE DATABASE "{store_db}"')
+    progress("starting a coordinator")
+    coordinator, coordinator_address = _start_coordinator(workdir, PG_URL.rsplit("/", 1)[0] + f"/{store_db}")
     config = {
         "listen": f"127.0.0.1:{port}",
         "users": {"bench": "bench"},
@@ -161,61 +258,115 @@ def run(
                         "algorithm": "mod",
                         "auto_increment": True,
                         "nodes": ["ds0.sbtest1_0", "ds1.sbtest1_1"],
-                    }
+                    },
+                    "acct": {"column": "id", "algorithm": "mod", "nodes": ["ds0.acct_0", "ds1.acct_1"]},
                 },
             }
         },
         # read_write transactions lock rows on both shards; two of them locking in opposite order deadlock
         # across backends, which only a lock wait timeout ends (50 s by default would stall the run)
         "pool": {"lock_wait_timeout": 2},
+        "transactions": {"coordinator": coordinator_address, "service": f"bench-proxy-{suffix}"},
     }
     (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
+    # the same proxy without a coordinator: what the transfer costs through the proxy before atomicity
+    best_effort_port = _free_port()
+    best_effort = {**config, "listen": f"127.0.0.1:{best_effort_port}", "transactions": {"mode": "best_effort"}}
+    (workdir / "proxy-best-effort.yaml").write_text(yaml.safe_dump(best_effort))
     log = workdir / "dbproxy.log"
     dbproxy = str(Path(sys.executable).parent / "dbproxy")
     with open(log, "wb") as log_file:
         proc = subprocess.Popen(
             [dbproxy, "--config", str(workdir / "proxy.yaml")], stdout=log_file, stderr=subprocess.STDOUT
         )
+    best_effort_log = workdir / "dbproxy-best-effort.log"
+    with open(best_effort_log, "wb") as log_file:
+        proc_best_effort = subprocess.Popen(
+            [dbproxy, "--config", str(workdir / "proxy-best-effort.yaml")], stdout=log_file, stderr=subprocess.STDOUT
+        )
     measurements: list[Measurement] = []
     round_ratios: dict[str, list[float]] = {}
     try:
         _wait_port(proc, port, log)
+        _wait_port(proc_best_effort, best_effort_port, best_effort_log)
         size = f"--table-size={rows}"
         progress("preparing 10,000 rows directly and through the proxy")
         _sysbench(MARIADB_PORT, "root", "", direct_db, "oltp_read_write", "prepare", size)
         _sysbench(port, "bench", "bench", "app", "oltp_read_write", "prepare", size)
         run_args = (size, f"--threads={threads}", f"--time={seconds}", "--percentile=95", "--report-interval=0")
-        targets = {"direct": (MARIADB_PORT, "root", "", direct_db), "proxy": (port, "bench", "bench", "app")}
+        targets = {
+            "direct": (MARIADB_PORT, "root", "", direct_db),
+            "proxy": (port, "bench", "bench", "app"),
+            "proxy_best_effort": (best_effort_port, "bench", "bench", "app"),
+        }
         for workload in TARGETS:
-            samples: dict[str, list[tuple[float, float, int]]] = {"direct": [], "proxy": []}
+            order = ["direct", "proxy"] + (["proxy_best_effort"] if workload == "transfer" else [])
+            samples: dict[str, list[Sample]] = {target: [] for target in order}
             for r in range(rounds):
                 # direct and proxy alternate (and swap order each round): the machine's load drifts, and a ratio
                 # of two runs far apart in time measures the drift as much as the proxy
-                for target in ("direct", "proxy") if r % 2 == 0 else ("proxy", "direct"):
+                for target in order if r % 2 == 0 else order[::-1]:
+                    pids = {
+                        "proxy": (proc_best_effort if target == "proxy_best_effort" else proc).pid,
+                        "coordinator": coordinator.pid,
+                    }
                     progress(f"{workload} {target}, round {r + 1}/{rounds}: {threads} threads for {seconds}s")
-                    samples[target].append(_parse(_sysbench(*targets[target], workload, "run", *run_args)))
+                    if workload == "transfer":
+                        at, user, password, db = targets[target]
+                        if target == "direct":
+                            db = shard0
+                        extra = (f"--rows={rows}", f"--second_db={shard1 if target == 'direct' else ''}")
+                        args: tuple[Any, ...] = (at, user, password, db, str(TRANSFER_LUA), "run", *run_args, *extra)
+                    else:
+                        args = (*targets[target], workload, "run", *run_args)
+                    before = _cpu(pids)
+                    sample = _parse(_sysbench(*args, "--histogram=on"))
+                    after = _cpu(pids)
+                    sample.cpu = {k: after[k] - before[k] for k in pids}
+                    samples[target].append(sample)
             for target, runs in samples.items():
+                txns = sum(s.tps for s in runs) * seconds
+                cpu = (
+                    {k: round(sum(s.cpu[k] for s in runs) * 1000 / txns, 3) for k in ("proxy", "coordinator")}
+                    if target != "direct" and txns
+                    else None
+                )
                 measurements.append(
                     Measurement(
                         workload,
                         target,
-                        statistics.median(q for q, _, _ in runs),
-                        statistics.median(p for _, p, _ in runs),
-                        sum(e for _, _, e in runs),
-                        [q for q, _, _ in runs],
+                        statistics.median(s.qps for s in runs),
+                        statistics.median(s.p95 for s in runs),
+                        sum(s.errors for s in runs),
+                        [s.qps for s in runs],
+                        statistics.median(s.tps for s in runs),
+                        statistics.median(s.p50 for s in runs),
+                        statistics.median(s.p99 for s in runs),
+                        cpu,
                     )
                 )
             round_ratios[workload] = [
-                p[0] / d[0] for d, p in zip(samples["direct"], samples["proxy"], strict=True) if d[0]
+                p.tps / d.tps for d, p in zip(samples["direct"], samples["proxy"], strict=True) if d.tps
             ]
+            if workload == "transfer":
+                round_ratios["transfer_best_effort"] = [
+                    b.tps / d.tps for d, b in zip(samples["direct"], samples["proxy_best_effort"], strict=True) if d.tps
+                ]
+                round_ratios["transfer_xa_vs_best_effort"] = [
+                    p.tps / b.tps
+                    for b, p in zip(samples["proxy_best_effort"], samples["proxy"], strict=True)
+                    if b.tps
+                ]
         progress("proxy RSS with 64 client connections")
         rss = _rss_with_connections(proc.pid, port, 64)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for child in (proc, proc_best_effort, coordinator):
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        _pg(f'DROP DATABASE IF EXISTS "{store_db}" WITH (FORCE)')
         with admin.cursor() as cur:
             for name in (direct_db, shard0, shard1):
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
@@ -229,10 +380,21 @@ def render(report: Report) -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"dbproxy vs MariaDB direct — sysbench, {report.threads} threads, {report.rows} rows, "
-        f"{report.rounds} alternating rounds of {report.seconds}s (medians; ratio = median of same-round ratios)"
+        title=f"dbproxy (XA through a coordinator) vs MariaDB direct — sysbench, {report.threads} threads, "
+        f"{report.rows} rows, {report.rounds} alternating rounds of {report.seconds}s (medians; ratio = median of "
+        "same-round tps ratios; transfer direct = one local transaction per shard, not atomic)"
     )
-    columns = ("workload", "direct qps", "proxy qps", "ratio", "target", "direct p95 ms", "proxy p95 ms", "errors d/p")
+    columns = (
+        "workload",
+        "direct tps",
+        "proxy tps",
+        "ratio",
+        "target",
+        "p50 ms d/p",
+        "p99 ms d/p",
+        "proxy/coord CPU ms/txn",
+        "errors d/p",
+    )
     for col in columns:
         table.add_column(col, justify="left" if col == "workload" else "right", no_wrap=True)
     by = {(m.workload, m.target): m for m in report.measurements}
@@ -240,18 +402,29 @@ def render(report: Report) -> None:
         d, p = by[(workload, "direct")], by[(workload, "proxy")]
         ratio = report.ratios.get(workload, 0.0)
         mark = "[green]" if ratio >= target else "[red]"
+        cpu = p.cpu_ms_per_txn or {}
         table.add_row(
             workload,
-            f"{d.qps:,.0f}",
-            f"{p.qps:,.0f}",
+            f"{d.tps:,.0f}",
+            f"{p.tps:,.0f}",
             f"{mark}{ratio:.2f}x",
             f"≥ {target:.2f}x",
-            f"{d.p95_ms:.2f}",
-            f"{p.p95_ms:.2f}",
+            f"{d.p50_ms:.2f}/{p.p50_ms:.2f}",
+            f"{d.p99_ms:.2f}/{p.p99_ms:.2f}",
+            f"{cpu.get('proxy', 0):.2f}/{cpu.get('coordinator', 0):.2f}",
             f"{d.errors}/{p.errors}",
         )
     console = Console(width=max(110, Console().width))
     console.print(table)
+    b = by.get(("transfer", "proxy_best_effort"))
+    if b is not None:
+        cpu = b.cpu_ms_per_txn or {}
+        console.print(
+            f"transfer through the proxy without a coordinator (best_effort, not atomic): {b.tps:,.0f} tps, "
+            f"p50/p99 {b.p50_ms:.2f}/{b.p99_ms:.2f} ms, proxy CPU {cpu.get('proxy', 0):.2f} ms/txn; "
+            f"{report.ratios.get('transfer_best_effort', 0):.2f}x of direct; XA is "
+            f"{report.ratios.get('transfer_xa_vs_best_effort', 0):.2f}x of it"
+        )
     rss_mark = "[green]" if report.proxy_rss_mb_64_connections <= report.proxy_rss_target_mb else "[red]"
     console.print(
         f"proxy RSS with 64 client connections: {rss_mark}{report.proxy_rss_mb_64_connections:.0f} MB"

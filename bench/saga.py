@@ -20,7 +20,8 @@ from bench.tcc import BenchSettings, CpuMeter, Run, _drive, _embedded_postmaster
 from sdk.coordinator_client import CoordinatorClient, new_gid
 from sdk.rpc import ChannelPool
 from sdk.saga.wire import action_body
-from txcoord.demo.processes import Child, free_address, start_coordinator
+from txc.demo.processes import free_address, spawn, start_coordinator
+from txc.processes import ChildProcess
 from txcoord.store import embedded
 
 TRIP = Path(__file__).resolve().parents[1] / "examples" / "sagas" / "trip.py"
@@ -93,17 +94,17 @@ async def _direct_run(settings: BenchSettings, pool: ChannelPool, address: str, 
 async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str, Any]:
     coord_db, trip_db = await _databases(settings)
     address, trip_address = free_address(), free_address()
-    children: list[Child] = []
+    children: list[ChildProcess] = []
     bad: list[str] = []
     try:
         coordinator = start_coordinator(address, coord_db, settings.log_dir, *settings.coordinator_args)
         children.append(coordinator)
-        await coordinator.wait_serving(address, timeout=60)
+        await coordinator.serving(address, timeout=60)
         args = [sys.executable, str(TRIP), "--db", trip_db, "--registry", address, "--listen", trip_address]
         args += ["--no-audit", *(arg for s in SERVICES for arg in ("--service", s))]
-        participant = Child("trip", args, settings.log_dir)
+        participant = spawn("trip", args, settings.log_dir)
         children.append(participant)
-        await participant.wait_serving(trip_address, timeout=60)
+        await participant.serving(trip_address, timeout=60)
         progress(f"bench: coordinator {address}, trip participant {trip_address}; {settings.clients} clients")
 
         proc = psutil.Process(coordinator.pid)

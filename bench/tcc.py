@@ -19,11 +19,12 @@ from typing import Any
 
 import psutil
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient, new_gid
 from sdk.rpc import ChannelPool
 from sdk.tcc_wire import envelope
-from txcoord.demo.bank import credit, debit
-from txcoord.demo.processes import Child, free_address, start_bank, start_coordinator
+from txc.demo.processes import free_address, start_bank, start_coordinator
+from txc.processes import ChildProcess
 from txcoord.store import embedded
 
 ACCOUNTS = 2000
@@ -210,17 +211,17 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
     coord_db, db_a, db_b = await _databases(settings)
     address = free_address()
     bank_addresses = {"bank-a": free_address(), "bank-b": free_address()}
-    children: list[Child] = []
+    children: list[ChildProcess] = []
     try:
         coordinator = start_coordinator(address, coord_db, settings.log_dir, *settings.coordinator_args)
         children.append(coordinator)
-        await coordinator.wait_serving(address, timeout=60)
+        await coordinator.serving(address, timeout=60)
         for name, db, prefix in (("bank-a", db_a, "a"), ("bank-b", db_b, "b")):
             opening = ",".join(f"{prefix}{i}={OPENING}" for i in range(ACCOUNTS))
             child = start_bank(name, db, address, settings.log_dir, opening, listen=bank_addresses[name])
             children.append(child)
         for child, name in zip(children[1:], bank_addresses, strict=True):
-            await child.wait_serving(bank_addresses[name], timeout=60)
+            await child.serving(bank_addresses[name], timeout=60)
         progress(f"bench: coordinator {address}, banks {bank_addresses}; {settings.clients} clients")
 
         proc = psutil.Process(coordinator.pid)

@@ -5,9 +5,15 @@ network faults happen here, switched at run time:
 - ``latency``: every chunk waits ``delay`` seconds before it is forwarded (both directions);
 - ``reset``: open connections are aborted (RST) and new ones are reset at once;
 - ``blackhole``: connections stay open but nothing is forwarded either way, new ones included;
-- ``partition``: one direction only (``forward`` = client→server, ``backward`` = server→client) is dropped.
+- ``partition``: one direction only (``forward`` = client→server, ``backward`` = server→client) is cut.
 
-Counters (connections, bytes, resets, dropped and delayed chunks) show that a fault actually hit traffic."""
+A blackholed or partitioned direction *holds* its bytes (stops reading, so the sender's buffers fill) and
+delivers them when the fault is lifted, as TCP retransmission would after a real network partition heals.
+Dropping them instead would cut bytes out of the middle of a stream, which no network does to TCP: a database
+connection would wait forever for a reply that was deleted (an early version of this proxy did exactly that,
+and the 10-minute run "found" participants hung for good).
+
+Counters (connections, bytes, resets, held and delayed chunks) show that a fault actually hit traffic."""
 
 from __future__ import annotations
 
@@ -23,7 +29,7 @@ class LinkStats:
     connections: int = 0
     bytes: int = 0
     resets: int = 0
-    dropped: int = 0
+    held: int = 0
     delayed: int = 0
 
     def snapshot(self) -> dict[str, int]:
@@ -48,6 +54,7 @@ class Link:
     stats: LinkStats = field(default_factory=LinkStats)
     _server: asyncio.AbstractServer | None = None
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
+    _changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def address(self) -> str:
@@ -64,11 +71,17 @@ class Link:
 
     def set(self, fault: Fault) -> None:
         self.fault = fault
+        self._changed.set()  # wake pumps holding data: they re-read the fault
+        self._changed = asyncio.Event()
         if fault.kind == "reset":
             self._abort_all()
 
     def heal(self) -> None:
-        self.fault = Fault()
+        self.set(Fault())
+
+    def _blocked(self, direction: str) -> bool:
+        fault = self.fault
+        return fault.kind == "blackhole" or (fault.kind == "partition" and fault.direction == direction)
 
     def _abort_all(self) -> None:
         for writer in list(self._writers):
@@ -112,10 +125,11 @@ class Link:
                 data = await reader.read(65536)
                 if not data:
                     break
+                if self._blocked(direction):
+                    self.stats.held += 1
+                    while self._blocked(direction):
+                        await self._changed.wait()
                 fault = self.fault
-                if fault.kind == "blackhole" or (fault.kind == "partition" and fault.direction == direction):
-                    self.stats.dropped += 1
-                    continue
                 if fault.kind == "latency" and fault.delay > 0:
                     self.stats.delayed += 1
                     await asyncio.sleep(fault.delay)

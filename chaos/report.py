@@ -85,6 +85,10 @@ def summarize(
         "clients": options.clients,
         "faults": options.faults or "all",
         "passed": all(c.ok for c in checks),
+        "replay": (
+            f"txc chaos run --workload {options.workload} --seed {options.seed} --duration {options.duration:g}"
+            f" --clients {options.clients}" + (f" --faults {','.join(options.faults)}" if options.faults else "")
+        ),
         "totals": {
             "attempted": len(history.ops),
             "ok": sum(op.outcome == "ok" for op in history.ops),
@@ -169,15 +173,12 @@ def write_html(path: Path, summary: dict[str, Any], history: History) -> None:
         for c in summary["checks"]
     )
     verdict = "passed" if summary["passed"] else "FAILED"
-    faults = summary["faults"]
-    replay_faults = "" if faults == "all" else f" --faults {','.join(faults)}"
     path.write_text(
         f"""<!doctype html><html><head><meta charset="utf-8"><title>txc chaos: {verdict}</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 8px;border-bottom:1px solid #ddd}}</style>
 </head><body><h1>txc chaos run: {summary["workload"]} — {verdict}</h1>
 <p>seed {summary["seed"]}, {summary["duration"]}s, {summary["clients"]} clients; replay with
-<code>txc chaos run --workload {summary["workload"]} --seed {summary["seed"]} --duration {summary["duration"]}
---clients {summary["clients"]}{replay_faults}</code></p>
+<code>{html.escape(summary["replay"])}</code></p>
 <img src="data:image/png;base64,{png}" alt="throughput and latency over time, fault windows shaded">
 <h2>Checks</h2><table>{checks}</table>
 <h2>Per fault kind</h2><table><tr><th>kind</th><th>injected</th><th>attempted</th><th>committed</th>

@@ -140,6 +140,41 @@ class PoolSettings(_Model):
     lock_wait_timeout: int | None = Field(default=None, ge=1)
 
 
+class TransactionSettings(_Model):
+    """How transactions that write on several backends commit.
+
+    With ``coordinator`` set they are atomic: XA branches of a global transaction the coordinator decides,
+    and the proxy registers as a participant (``service``) serving phase 2 of its branches. ``mode:
+    best_effort`` says in so many words that they may commit partially (each backend committed in turn)."""
+
+    mode: Literal["xa", "best_effort"] = "xa"
+    coordinator: str | None = None  # HOST:PORT of a coordinator (a list: several sharing one store)
+    registry: str | None = None  # where to register; default: the coordinator (it hosts the registry)
+    service: str = Field(default="dbproxy", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
+    listen: str = "127.0.0.1:0"  # gRPC address serving phase 2 and health
+    timeout: float = Field(default=30.0, gt=0)  # seconds a global transaction may take before it rolls back
+    recovery_interval: float = Field(default=5.0, gt=0)  # seconds between XA RECOVER scans
+    # the proxy commits its own branches after the decision and tells the coordinator; only a proxy that died
+    # before that leaves phase 2 to the coordinator, which waits this many seconds before driving it
+    phase2_delay: float = Field(default=2.0, ge=0)
+    # Seconds a statement may wait for a row lock on one backend while its transaction holds a branch on
+    # another; then the transaction is rolled back with error 1213 (deadlock). Two transactions locking rows
+    # on two backends in opposite order deadlock where no server can see it: this ends it quickly instead of
+    # after pool.lock_wait_timeout. Whole seconds (innodb_lock_wait_timeout); null: no bound.
+    cross_backend_lock_wait: int | None = Field(default=5, ge=1)
+    registry_ttl: float = Field(default=10.0, gt=0)
+
+    @field_validator("coordinator", "registry")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            for address in value.split(","):
+                host, sep, port = address.strip().rpartition(":")
+                if not sep or not host or not port.isdigit():
+                    raise ValueError(f"{address!r} must be HOST:PORT")
+        return value
+
+
 class Limits(_Model):
     """What one client may make the proxy hold or wait for (MySQL's names where MySQL has the setting)."""
 
@@ -149,6 +184,13 @@ class Limits(_Model):
     wait_timeout: int = Field(default=28800, ge=1)  # seconds a logged-in client may idle (SET wait_timeout)
     max_connections: int = Field(default=1000, ge=1)  # client connections; beyond it error 1040
     max_parse_depth: int = Field(default=100, ge=8)  # nesting of parentheses in a statement
+
+
+class TlsSettings(_Model):
+    """TLS towards clients: PEM files of the proxy's certificate (chain) and private key."""
+
+    cert: str
+    key: str
 
 
 class UserSpec(_Model):
@@ -167,6 +209,8 @@ class ProxyConfig(_Model):
     databases: dict[str, Database] = Field(min_length=1)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     limits: Limits = Field(default_factory=Limits)
+    tls: TlsSettings | None = None
+    transactions: TransactionSettings = Field(default_factory=TransactionSettings)
 
     @field_validator("listen")
     @classmethod
@@ -196,6 +240,11 @@ class ProxyConfig(_Model):
         return self
 
     @property
+    def coordinated(self) -> bool:
+        """Multi-backend commits go through the coordinator (XA)."""
+        return self.transactions.coordinator is not None
+
+    @property
     def listen_host(self) -> str:
         return self.listen.rpartition(":")[0]
 
@@ -216,6 +265,14 @@ def semantic_problems(config: ProxyConfig) -> list[tuple[Path_, str]]:
     problems: list[tuple[Path_, str]] = []
     known_backends = ", ".join(sorted(config.backends))
     known_dbs = {d.lower() for d in config.databases}
+    for user, spec in config.users.items():
+        if isinstance(spec, UserSpec) and spec.require_tls and config.tls is None:
+            problems.append((("users", user, "require_tls"), "requires TLS, but the config has no tls: {cert, key}"))
+    if config.tls is not None:
+        for field_name in ("cert", "key"):
+            path = Path(getattr(config.tls, field_name))
+            if not path.is_file():
+                problems.append((("tls", field_name), f"no such file: {path}"))
     for user, spec in config.users.items():
         if isinstance(spec, UserSpec):
             for granted in spec.databases or {}:
@@ -257,6 +314,18 @@ def semantic_problems(config: ProxyConfig) -> list[tuple[Path_, str]]:
                         (where, f"physical table {dsn.database}.{node.table} is already a shard of {other}")
                     )
                 owner[physical] = f"{name}.{table}"
+    tx = config.transactions
+    if len(config.backends) > 1 and tx.coordinator is None and tx.mode != "best_effort":
+        problems.append(
+            (
+                ("transactions", "coordinator"),
+                f"{len(config.backends)} backends need a coordinator for atomic multi-backend commits; set "
+                "transactions.coordinator: HOST:PORT, or transactions.mode: best_effort to accept that a commit "
+                "spanning backends may be partial",
+            )
+        )
+    if tx.mode == "best_effort" and tx.coordinator is not None:
+        problems.append((("transactions", "mode"), "best_effort and transactions.coordinator exclude each other"))
     return problems
 
 

@@ -4,6 +4,7 @@ reference to the server, so nothing below the listening server depends on it."""
 
 from __future__ import annotations
 
+import ssl
 from dataclasses import dataclass, field
 
 from dbproxy.config import ProxyConfig
@@ -26,11 +27,17 @@ class ProxyContext:
     keys: KeyGenerator = field(default_factory=KeyGenerator)
     # every logged-in client session by the proxy's own connection id (CONNECTION_ID(), KILL, SHOW PROCESSLIST)
     sessions: dict[int, SessionState] = field(default_factory=dict)
+    tls: ssl.SSLContext | None = None  # offered to clients when the config has tls: {cert, key}
 
     @classmethod
     def build(cls, config: ProxyConfig, committer: Committer | None = None) -> ProxyContext:
         schema = LogicalSchema(config)
+        tls = None
+        if config.tls is not None:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(config.tls.cert, config.tls.key)
         return cls(
+            tls=tls,
             config=config,
             schema=schema,
             plans=PlanCache(Planner(schema, config.limits.max_parse_depth)),

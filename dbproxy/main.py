@@ -9,13 +9,41 @@ import logging
 import signal
 import sys
 
-from dbproxy.config import load_config
+from dbproxy.config import ProxyConfig, load_config
 from dbproxy.errors import ConfigError
 from dbproxy.frontend.server import ProxyServer
 from dbproxy.routing import routing_table
+from dbproxy.transactions import Committer
+
+log = logging.getLogger("dbproxy")
 
 
-async def _serve(server: ProxyServer) -> None:
+async def _serve(config: ProxyConfig) -> None:
+    committer: Committer | None = None
+    coordination = None
+    if config.coordinated:
+        from dbproxy.coordination import Coordination
+        from dbproxy.xa_commit import XaCommitter
+
+        coordination = Coordination(config)
+        if len(config.backends) > 1:  # one backend: a local commit is atomic already
+            committer = XaCommitter(coordination)
+    elif len(config.backends) > 1:
+        log.warning(
+            "transactions.mode: best_effort: a transaction that writes on several backends commits them one "
+            "after another and may be left partially committed if a backend or the proxy fails during COMMIT"
+        )
+    server = ProxyServer(config, committer)
+    if coordination is not None:
+        # registered (and recovering what a previous instance left prepared) before clients are accepted
+        try:
+            await coordination.start(server.context.pools)
+        except Exception as exc:
+            await coordination.close()
+            server.context.pools.close()
+            where = config.transactions.coordinator
+            raise SystemExit(f"dbproxy: cannot join the coordinator at {where}: {exc}") from exc
+        print(f"dbproxy service {coordination.service!r} serving phase 2 on {coordination.address}", flush=True)
     await server.start()
     print(f"dbproxy listening on {server.config.listen_host}:{server.port}", flush=True)
     stop = asyncio.Event()
@@ -23,7 +51,9 @@ async def _serve(server: ProxyServer) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await server.close()
+    await server.close()  # sessions end first: a commit in flight may still need the coordinator
+    if coordination is not None:
+        await coordination.close()
 
 
 def version() -> str:
@@ -56,11 +86,10 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"dbproxy: {exc.message}", file=sys.stderr)
         sys.exit(2)
-    server = ProxyServer(config)
     try:
         import uvloop
 
-        uvloop.run(_serve(server))
+        uvloop.run(_serve(config))
     except OSError as exc:
         print(f"dbproxy: cannot listen on {config.listen}: {exc.strerror or exc}", file=sys.stderr)
         sys.exit(1)

@@ -1,27 +1,52 @@
 """Client transactions over backend connections.
 
 A session pins one backend connection per backend it touches while a transaction is open. Ending the
-transaction goes through ``Committer``: the one place where a multi-backend commit happens. Today that is
-``SequentialCommitter`` — commit each backend in turn, which is NOT atomic (a failure after the first commit
-leaves the others committed and is reported as PartialCommit). The coordinator-backed XA implementation of the
-next proxy issue replaces it by implementing the same protocol (XA PREPARE everywhere, decision recorded by
-the coordinator, then XA COMMIT).
+transaction goes through ``Committer``: the one place where a multi-backend commit happens. With a coordinator
+configured that is ``dbproxy.xa_commit.XaCommitter``: every branch is opened as an XA branch (``XA START``
+instead of ``BEGIN``, pipelined the same way, so it costs no round trip), and at COMMIT a transaction that
+wrote on one backend commits it in one phase (``XA COMMIT ... ONE PHASE``, no coordinator), one that wrote on
+several is committed atomically through the coordinator. ``SequentialCommitter`` (one backend, or the explicit
+``transactions.mode: best_effort``) commits each backend in turn, which is NOT atomic (a failure after the
+first commit leaves the others committed and is reported as PartialCommit).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Protocol
 
 from dbproxy.errors import BackendError, BackendUnavailable, PartialCommit, ProxyError
 from dbproxy.executor.backend import BackendConnection
 from dbproxy.executor.pool import Pools
+from dbproxy.xa import Xid, start_sql
+
+_PLAIN_BEGIN = {"BEGIN", "BEGIN WORK", "START TRANSACTION", "START TRANSACTION READ WRITE"}
+
+
+@dataclass(slots=True)
+class Branch:
+    """One backend's part of a client transaction."""
+
+    conn: BackendConnection
+    xid: Xid | None  # set when the branch was opened with XA START
+    wrote: bool  # a statement that may change rows ran on it (read-only branches need no prepare)
+
+    @property
+    def name(self) -> str:
+        return self.conn.name
 
 
 class Committer(Protocol):
-    async def commit(self, branches: list[BackendConnection]) -> None: ...
+    # True: branches are opened as XA branches of the global transaction ``gid`` (see SessionTransaction)
+    xa: bool
+    service: str
 
-    async def rollback(self, branches: list[BackendConnection]) -> None: ...
+    def new_gid(self) -> str: ...
+
+    async def commit(self, gid: str | None, branches: list[Branch]) -> None: ...
+
+    async def rollback(self, branches: list[Branch]) -> None: ...
 
 
 class SequentialCommitter:
@@ -32,12 +57,19 @@ class SequentialCommitter:
     COMMIT still leaves a partial commit, which only the coordinator (XA) can prevent.
     """
 
-    async def commit(self, branches: list[BackendConnection]) -> None:
+    xa = False
+    service = ""
+
+    def new_gid(self) -> str:
+        raise NotImplementedError("SequentialCommitter opens no global transactions")
+
+    async def commit(self, gid: str | None, txn_branches: list[Branch]) -> None:
+        branches = [b.conn for b in txn_branches]
         if len(branches) > 1:
             checks = await asyncio.gather(*(c.ping() for c in branches), return_exceptions=True)
             failed = [(c, e) for c, e in zip(branches, checks, strict=True) if isinstance(e, BaseException)]
             if failed:
-                await self.rollback(branches)
+                await self.rollback_connections(branches)
                 conn, exc = failed[0]
                 detail = exc.message if isinstance(exc, ProxyError) else str(exc)
                 raise ProxyError(
@@ -51,7 +83,7 @@ class SequentialCommitter:
                 await conn.execute("COMMIT")
             except (BackendError, BackendUnavailable) as exc:
                 rest = branches[i + 1 :]
-                await self.rollback(rest)
+                await self.rollback_connections(rest)
                 if not done:
                     # nothing committed yet: the whole transaction is rolled back, which is consistent
                     raise ProxyError(
@@ -64,7 +96,11 @@ class SequentialCommitter:
                 ) from exc
             done.append(conn.name)
 
-    async def rollback(self, branches: list[BackendConnection]) -> None:
+    async def rollback(self, branches: list[Branch]) -> None:
+        await self.rollback_connections([b.conn for b in branches])
+
+    @staticmethod
+    async def rollback_connections(branches: list[BackendConnection]) -> None:
         async def one(conn: BackendConnection) -> None:
             if conn.broken:
                 return
@@ -86,15 +122,27 @@ class SessionTransaction:
         self.begin_sql = "BEGIN"
         self.pinned: dict[str, BackendConnection] = {}
         self.lost: str | None = None  # a backend whose connection died mid-transaction
+        self.gid: str | None = None  # the global transaction its XA branches belong to
+        self.xids: dict[str, Xid] = {}
+        self.written: set[str] = set()
+        # set by the session before each statement: whether it may change rows (then the backends it runs on
+        # are branches that must be prepared, not just ended)
+        self.writing = False
 
     def begin(self, sql: str = "BEGIN") -> None:
         self.active = True
         self.begin_sql = sql
 
+    def _uses_xa(self) -> bool:
+        # READ ONLY transactions cannot write, so they never need two phases; XA START takes no options
+        return self.committer.xa and " ".join(self.begin_sql.upper().split()) in _PLAIN_BEGIN
+
     async def connection(
         self, backend: str, found_rows: bool, charset: int, session_vars: tuple[str, ...]
     ) -> BackendConnection:
         """The pinned connection for ``backend``, opening its branch (BEGIN) on first use."""
+        if self.writing:
+            self.written.add(backend)
         conn = self.pinned.get(backend)
         if conn is not None:
             if conn.broken:
@@ -104,35 +152,48 @@ class SessionTransaction:
         if self.lost is not None:
             raise BackendUnavailable(self.lost, "connection lost during the transaction; ROLLBACK required")
         conn = await self.pools[backend].acquire(found_rows, charset, session_vars)
-        conn.send_pipelined(self.begin_sql)  # its OK is read with the first statement's response
+        if self._uses_xa():
+            # lazily XA: the first statement cannot know whether a second backend will follow, and MySQL
+            # cannot turn a local transaction into an XA branch later; XA START costs what BEGIN costs
+            if self.gid is None:
+                self.gid = self.committer.new_gid()
+            xid = self.xids[backend] = Xid.of(self.gid, self.committer.service, backend)
+            conn.send_pipelined(start_sql(xid))
+        else:
+            conn.send_pipelined(self.begin_sql)  # its OK is read with the first statement's response
         conn.in_transaction = True
         self.pinned[backend] = conn
         return conn
 
-    def _finish(self) -> list[BackendConnection]:
-        branches = list(self.pinned.values())
+    def _finish(self) -> list[Branch]:
+        branches = [Branch(c, self.xids.get(name), name in self.written) for name, c in self.pinned.items()]
         self.pinned.clear()
+        self.xids = {}
+        self.written = set()
         self.active = False
         self.lost = None
         return branches
 
-    def _release(self, branches: list[BackendConnection]) -> None:
-        for conn in branches:
+    def _release(self, branches: list[Branch]) -> None:
+        for branch in branches:
+            conn = branch.conn
             conn.in_transaction = False
             self.pools[conn.name].release(conn)
 
     async def commit(self) -> None:
         lost = self.lost or next((c.name for c in self.pinned.values() if c.broken), None)
+        gid, self.gid = self.gid, None
         branches = self._finish()
         try:
             if lost is not None:
                 await self.committer.rollback(branches)
                 raise BackendUnavailable(lost, "connection lost during the transaction; it was rolled back")
-            await self.committer.commit(branches)
+            await self.committer.commit(gid, branches)
         finally:
             self._release(branches)
 
     async def rollback(self) -> None:
+        self.gid = None
         branches = self._finish()
         try:
             await self.committer.rollback(branches)

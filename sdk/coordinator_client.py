@@ -20,13 +20,13 @@ import textwrap
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 import grpc
 
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
-from sdk.coordinator_session import Session
+from sdk.coordinator_stream import CoordinatorStream
 from sdk.errors import ActionNotFound, NoEndpoints, RpcError, TxcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, txn_context
@@ -36,6 +36,8 @@ from sdk.saga.client import SagaClient, SagaResult
 from sdk.tcc import TccAction, TccDefinitionError, as_action
 from sdk.tcc_wire import envelope
 
+P = ParamSpec("P")
+R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
@@ -81,11 +83,11 @@ class CoordinatorClient:
         self.stub = coordinator_pb2_grpc.CoordinatorStub(self.pool.channel(address))
         self.registry = RegistryClient(registry or address, pool=self.pool)
         self._services: dict[str, ServiceClient] = {}
-        self._session = Session(self.stub) if session else None
+        self._session = CoordinatorStream(self.stub) if session else None
         self._sagas: SagaClient | None = None
 
     @property
-    def session(self) -> Session | None:
+    def session(self) -> CoordinatorStream | None:
         """The session stream (None with ``session=False``); its ``requests`` / ``writes`` count traffic."""
         return self._session
 
@@ -135,8 +137,9 @@ class CoordinatorClient:
                 await asyncio.sleep(delay)
 
     async def register_branch(
-        self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float
+        self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float, kind: str = ""
     ) -> str:
+        """Durably record a branch; ``kind`` "XA" marks a proxy's XA branch (empty: TCC)."""
         msg = pb.RegisterBranchRequest(
             gid=gid,
             timeout_seconds=tx_timeout,
@@ -144,6 +147,7 @@ class CoordinatorClient:
             service=service,
             action=action,
             payload_json=json.dumps(payload, separators=(",", ":")).encode(),
+            kind=kind,
         )
         reply = await self._op(pb.SessionRequest(register=msg), "RegisterBranch", msg, None)
         return reply.state
@@ -152,9 +156,16 @@ class CoordinatorClient:
         msg = pb.BeginRequest(gid=gid, timeout_seconds=timeout)
         return (await self._op(pb.SessionRequest(begin=msg), "Begin", msg, None)).state
 
-    async def commit(self, gid: str) -> str:
-        msg = pb.CommitRequest(gid=gid)
+    async def commit(self, gid: str, *, phase2_delay: float = 0.0) -> str:
+        """Decide commit. ``phase2_delay`` > 0: the caller finishes phase 2 itself and reports it with
+        ``finish``; the coordinator drives phase 2 only if no report came within that many seconds."""
+        msg = pb.CommitRequest(gid=gid, phase2_delay_seconds=phase2_delay)
         return (await self._op(pb.SessionRequest(commit=msg), "Commit", msg, None)).state
+
+    async def finish(self, gid: str) -> str:
+        """Report that the caller finished phase 2 of every branch of ``gid`` (see ``commit``)."""
+        msg = pb.FinishRequest(gid=gid)
+        return (await self._op(pb.SessionRequest(finish=msg), "Finish", msg, None)).state
 
     async def rollback(self, gid: str, reason: str = "rollback", untried: Sequence[str] = ()) -> str:
         msg = pb.RollbackRequest(gid=gid, reason=reason, untried_branch_ids=list(untried))
@@ -240,8 +251,11 @@ class GlobalTransaction:
             None  # the first branch whose try did not succeed: the transaction can only roll back
         )
 
-    async def call(self, action: TccAction[Any], /, **kwargs: Any) -> Any:
-        """Register a branch for ``action`` and run its try; return the try's result."""
+    async def call(self, action: TccAction[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Register a branch for ``action`` and run its try with these arguments; return the try's result.
+
+        Typed by the try: mypy checks the arguments against the try's parameters and the result has the
+        try's return type (the JSON reply is validated back into it)."""
         act = as_action(action)
         if not act.service:
             raise TccDefinitionError(
@@ -249,16 +263,18 @@ class GlobalTransaction:
             )
         if self.state != "BEGIN":
             raise TccDefinitionError(f"transaction {self.gid} is {self.state}: no more branches can join it")
-        args = act.validate_args(kwargs)
+        arguments = act.bind_args(args, kwargs)
         branch_id = str(len(self.branches) + 1)
         self.branches.append((branch_id, act.service, act.name))
-        await self.client.register_branch(self.gid, branch_id, act.service, act.name, args, tx_timeout=self.timeout)
+        await self.client.register_branch(
+            self.gid, branch_id, act.service, act.name, arguments, tx_timeout=self.timeout
+        )
         # the try's own deadline: a participant that is down fails this call, not the whole transaction's time
         remaining = max(min(self._deadline - time.monotonic(), self.client.timeout), 0.1)
         try:
             with txn_context(self.gid):
                 reply = await self.client.invoke(
-                    act.service, act.name, envelope(self.gid, branch_id, args), timeout=remaining
+                    act.service, act.name, envelope(self.gid, branch_id, arguments), timeout=remaining
                 )
         except BaseException as exc:
             self._failed = self._failed or f"branch {branch_id} ({act.service}.{act.name}): {exc}"
@@ -270,7 +286,7 @@ class GlobalTransaction:
             ):
                 raise TryFailed(act.service, act.name, exc) from exc
             raise
-        return reply.get("result") if isinstance(reply, dict) else reply
+        return act.parse_result(reply.get("result") if isinstance(reply, dict) else reply)  # type: ignore[no-any-return]
 
     async def commit(self) -> str:
         """Commit: returns once the decision is durable (confirms run after, driven by the coordinator)."""

@@ -19,9 +19,10 @@ import grpc
 
 from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
 from sdk.errors import RpcError
+from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
 from sdk.rpc import JsonHandler
 from sdk.saga.step import SagaStep
-from sdk.service_host import ServiceHost
+from sdk.service_server import ServiceServer
 from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError
 from sdk.tcc_wire import OPS, PHASE2_BATCH_ACTION, Op, action_name
 
@@ -43,11 +44,18 @@ def _envelope(where: str, body: Any) -> tuple[str, str, dict[str, Any]]:
 
 class Participant:
     def __init__(
-        self, service: str, actions: Iterable[TccAction[Any] | SagaStep[Any, Any]], *, barrier: Barrier | None = None
+        self,
+        service: str,
+        actions: Iterable[TccAction[Any, Any] | SagaStep[Any, Any]],
+        *,
+        barrier: Barrier | None = None,
+        interceptors: Sequence[Interceptor] = (),
     ):
+        """``interceptors`` wrap every phase call, first one outermost (see :mod:`sdk.interceptors`)."""
         self.service = service
         self.barrier = barrier
-        self.actions: dict[str, TccAction[Any]] = {}
+        self.interceptors = list(interceptors)
+        self.actions: dict[str, TccAction[Any, Any]] = {}
         self.saga_steps: list[SagaStep[Any, Any]] = []
         for action in actions:
             if isinstance(action, SagaStep):  # saga actions and compensations (see sdk.saga.step)
@@ -103,43 +111,53 @@ class Participant:
 
         return batch
 
-    def _handler(self, action: TccAction[Any], op: Op) -> JsonHandler:
+    def _handler(self, action: TccAction[Any, Any], op: Op) -> JsonHandler:
         signature = action.phase(op)
         where = action.where(op)
 
-        async def handle(body: Any, _context: grpc.aio.ServicerContext) -> Any:
-            gid, branch_id, raw_args = _envelope(where, body)
-            kwargs = signature.python_args(where, raw_args)
-            ctx = TccContext(gid, branch_id, op, self.service, action.name)
+        async def run(call: ActionCall) -> ActionReply:
+            ctx: TccContext[Any] = TccContext(call.gid, call.branch_id, op, self.service, action.name)
 
             async def work(conn: Any) -> Any:
                 ctx.conn = conn
-                return await signature.fn(ctx, **kwargs)
+                return await signature.fn(ctx, **call.arguments)
 
             try:
                 if self.barrier is None:
-                    outcome, result = BarrierOutcome.APPLIED, await work(None)
-                else:
-                    guarded = await self.barrier.run(gid, branch_id, op, work)
-                    if guarded.outcome is BarrierOutcome.REFUSED:
-                        refusal = BarrierRefused(gid, branch_id, op, guarded.why)
-                        raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {refusal}")
-                    outcome, result = guarded.outcome, guarded.result
+                    return ActionReply(await work(None), BarrierOutcome.APPLIED)
+                guarded = await self.barrier.run(call.gid, call.branch_id, op, work)
+                if guarded.outcome is BarrierOutcome.REFUSED:
+                    refusal = BarrierRefused(call.gid, call.branch_id, op, guarded.why)
+                    raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {refusal}")
+                return ActionReply(guarded.result, guarded.outcome)
             except (RpcError, TccArgumentError):
                 raise
             except Exception as exc:
                 code = grpc.StatusCode.FAILED_PRECONDITION if op == "try" else grpc.StatusCode.INTERNAL
                 if op != "try":
-                    log.warning("%s failed for %s/%s: %s", where, gid, branch_id, exc)
+                    log.warning("%s failed for %s/%s: %s", where, call.gid, call.branch_id, exc)
                 raise RpcError(code, f"{where} failed: {type(exc).__name__}: {exc}") from exc
-            value = signature.json_result(where, result) if outcome is BarrierOutcome.APPLIED else None
-            return {"result": value, "barrier": outcome.value}
+
+        proceed = chain(self.interceptors, run)
+
+        async def handle(body: Any, _context: grpc.aio.ServicerContext) -> Any:
+            gid, branch_id, raw_args = _envelope(where, body)
+            kwargs = signature.python_args(where, raw_args)
+            try:
+                reply = await proceed(ActionCall(gid, branch_id, op, self.service, action.name, kwargs))
+            except (RpcError, TccArgumentError):
+                raise
+            except Exception as exc:  # raised by an interceptor (a fault it injects): answered like the phase's own
+                code = grpc.StatusCode.FAILED_PRECONDITION if op == "try" else grpc.StatusCode.INTERNAL
+                raise RpcError(code, f"{where} failed in an interceptor: {type(exc).__name__}: {exc}") from exc
+            value = signature.json_result(where, reply.result) if reply.barrier is BarrierOutcome.APPLIED else None
+            return {"result": value, "barrier": reply.barrier.value}
 
         return handle
 
-    def host(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> ServiceHost:
-        """A ``ServiceHost`` serving this participant (call ``start``/``stop`` or ``run`` on it)."""
-        host = ServiceHost(listen, registry, ttl=ttl, name=self.service)
+    def host(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> ServiceServer:
+        """A ``ServiceServer`` serving this participant (call ``start``/``stop`` or ``run`` on it)."""
+        host = ServiceServer(listen, registry, ttl=ttl, name=self.service)
         host.add_json_service(self.service, self.handlers())
         return host
 

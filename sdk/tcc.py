@@ -20,16 +20,17 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar, overload
-
-import pydantic
-import pydantic_core
-from pydantic_core import to_jsonable_python
+from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from sdk.errors import TxcError
 from sdk.tcc_wire import Op
 
+if TYPE_CHECKING:
+    import pydantic
+
+P = ParamSpec("P")
 R = TypeVar("R")
+C = TypeVar("C")
 PhaseFn = Callable[..., Awaitable[Any]]
 
 
@@ -42,18 +43,21 @@ class TccArgumentError(TxcError, ValueError):
 
 
 @dataclass
-class TccContext:
+class TccContext(Generic[C]):
     """What a phase function gets first: which branch it runs for, and the barrier's connection.
 
     ``conn`` is the connection of the local transaction that also holds the barrier row when the
-    participant uses a barrier (asyncpg connection or aiomysql connection); run the business SQL on it."""
+    participant uses a barrier; run the business SQL on it. Annotate the phase's first parameter with the
+    connection type your barrier hands out (``TccContext[asyncpg.Connection]`` with ``PgBarrier``,
+    ``TccContext[aiomysql.Connection]`` with ``MySqlBarrier``) and ``ctx.conn`` is typed; it is None when the
+    participant has no barrier."""
 
     gid: str
     branch_id: str
     op: Op
     service: str
     action: str
-    conn: Any = None
+    conn: C = None  # type: ignore[assignment]  # set by the participant before the phase runs
 
 
 def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
@@ -79,6 +83,8 @@ class _Signature:
     def __init__(self, fn: PhaseFn) -> None:
         if not inspect.iscoroutinefunction(fn):
             raise TccDefinitionError(f"{fn.__qualname__} must be an async function (async def)")
+        import pydantic  # here, not at the top: `import sdk` stays cheap until an action is defined
+
         self.fn = fn
         hints = _hints(fn)
         self.params = _parameters(fn)
@@ -98,6 +104,9 @@ class _Signature:
 
     def args(self, where: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Validated arguments, as JSON values."""
+        import pydantic
+        from pydantic_core import to_jsonable_python
+
         try:
             model = self.model.model_validate(kwargs)
         except pydantic.ValidationError as exc:
@@ -106,6 +115,8 @@ class _Signature:
 
     def python_args(self, where: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Validated arguments as the Python types the function declares."""
+        import pydantic
+
         try:
             model = self.model.model_validate(kwargs)
         except pydantic.ValidationError as exc:
@@ -113,10 +124,13 @@ class _Signature:
         return {name: getattr(model, name) for name in self.names}
 
     def json_result(self, where: str, value: Any) -> Any:
+        import pydantic
+        import pydantic_core
+
         if self.result is None:
             return None
         try:
-            return to_jsonable_python(self.result.validate_python(value))
+            return pydantic_core.to_jsonable_python(self.result.validate_python(value))
         except pydantic.ValidationError as exc:
             raise TccArgumentError(f"{where}: result does not match its type hint: {_errors(exc)}") from None
         except pydantic_core.PydanticSerializationError as exc:
@@ -131,10 +145,18 @@ def _errors(exc: pydantic.ValidationError) -> str:
     return "; ".join(parts)
 
 
-class TccAction(Generic[R]):
-    """A TCC action: try (the decorated function), plus ``confirm`` and ``cancel`` attached to it."""
+TryFn = Callable[Concatenate[TccContext[Any], P], Awaitable[R]]
+# confirm and cancel take the try's parameters; what they return is ignored
+PhaseOf = Callable[Concatenate[TccContext[Any], P], Awaitable[object]]
 
-    def __init__(self, fn: Callable[..., Awaitable[R]], *, name: str | None = None, service: str | None = None):
+
+class TccAction(Generic[P, R]):
+    """A TCC action: try (the decorated function), plus ``confirm`` and ``cancel`` attached to it.
+
+    Typed by the try: ``P`` its parameters after ``ctx``, ``R`` its result, so ``tx.call(debit, account="A",
+    amount=10)`` is checked like a call of the try and returns what the try returns."""
+
+    def __init__(self, fn: TryFn[P, R], *, name: str | None = None, service: str | None = None):
         self.name = name or fn.__name__
         self.service = service
         self._try = _Signature(fn)
@@ -155,17 +177,17 @@ class TccAction(Generic[R]):
             )
         return sig
 
-    def confirm(self, fn: PhaseFn) -> PhaseFn:
+    def confirm(self, fn: PhaseOf[P]) -> PhaseOf[P]:
         """Decorator: the confirm of this action."""
         self._confirm = self._attach("confirm", fn)
         return fn
 
-    def cancel(self, fn: PhaseFn) -> PhaseFn:
+    def cancel(self, fn: PhaseOf[P]) -> PhaseOf[P]:
         """Decorator: the cancel of this action."""
         self._cancel = self._attach("cancel", fn)
         return fn
 
-    def on(self, service: str) -> TccAction[R]:
+    def on(self, service: str) -> TccAction[P, R]:
         """The same action served by another service (same code deployed under another name)."""
         bound = TccAction.__new__(TccAction)
         bound.__dict__.update(self.__dict__)
@@ -195,6 +217,30 @@ class TccAction(Generic[R]):
         """The try's arguments checked against its type hints, as JSON values (raises TccArgumentError)."""
         return self._try.args(self.where(), kwargs)
 
+    def bind_args(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Positional and keyword arguments of a call as the try's keyword arguments, validated as JSON values."""
+        names = self._try.names
+        if len(args) > len(names):
+            raise TccArgumentError(
+                f"{self.where()}: takes {len(names)} arguments ({', '.join(names)}), got {len(args)}"
+            )
+        named = dict(zip(names, args, strict=False))
+        twice = sorted(set(named) & set(kwargs))
+        if twice:
+            raise TccArgumentError(f"{self.where()}: argument {twice[0]!r} given twice")
+        return self.validate_args({**named, **kwargs})
+
+    def parse_result(self, value: Any) -> R:
+        """The try's JSON result as the type the try declares (a dataclass or model comes back as one)."""
+        import pydantic
+
+        if self._try.result is None:
+            return value  # type: ignore[no-any-return]
+        try:
+            return self._try.result.validate_python(value)  # type: ignore[no-any-return]
+        except pydantic.ValidationError as exc:
+            raise TccArgumentError(f"{self.where()}: result does not match its type hint: {_errors(exc)}") from None
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         raise TccDefinitionError(
             f"{self.name} is a TCC action: run it inside a global transaction, "
@@ -203,18 +249,16 @@ class TccAction(Generic[R]):
 
 
 @overload
-def tcc(fn: Callable[..., Awaitable[R]], /) -> TccAction[R]: ...
+def tcc(fn: TryFn[P, R], /) -> TccAction[P, R]: ...
 
 
 @overload
-def tcc(
-    *, name: str | None = None, service: str | None = None
-) -> Callable[[Callable[..., Awaitable[R]]], TccAction[R]]: ...
+def tcc(*, name: str | None = None, service: str | None = None) -> Callable[[TryFn[P, R]], TccAction[P, R]]: ...
 
 
 def tcc(
-    fn: Callable[..., Awaitable[R]] | None = None, /, *, name: str | None = None, service: str | None = None
-) -> TccAction[R] | Callable[[Callable[..., Awaitable[R]]], TccAction[R]]:
+    fn: TryFn[P, R] | None = None, /, *, name: str | None = None, service: str | None = None
+) -> TccAction[P, R] | Callable[[TryFn[P, R]], TccAction[P, R]]:
     """Make ``fn`` the try of a TCC action; use bare (``@tcc``) or with options (``@tcc(service="bank")``).
 
     ``name`` defaults to the function's name; ``service`` is the registry name of the participant that serves
@@ -222,13 +266,13 @@ def tcc(
     if fn is not None:
         return TccAction(fn, name=name, service=service)
 
-    def decorate(f: Callable[..., Awaitable[R]]) -> TccAction[R]:
+    def decorate(f: TryFn[P, R]) -> TccAction[P, R]:
         return TccAction(f, name=name, service=service)
 
     return decorate
 
 
-def as_action(value: Any) -> TccAction[Any]:
+def as_action(value: Any) -> TccAction[Any, Any]:
     """``value`` as a TCC action, or an error naming the decorator it lacks."""
     if isinstance(value, TccAction):
         return value

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import (
-    ManagedProcess,
+    ChildProcess,
     create_mariadb_database,
     create_pg_database,
     drop_mariadb_database,
@@ -41,9 +41,9 @@ def mariadb_database() -> Iterator[str]:
 
 
 @pytest.fixture
-def processes(tmp_path: Path) -> Iterator[list[ManagedProcess]]:
+def processes(tmp_path: Path) -> Iterator[list[ChildProcess]]:
     """Collects processes a test starts; whatever is still running at the end is SIGKILLed."""
-    started: list[ManagedProcess] = []
+    started: list[ChildProcess] = []
     yield started
     for proc in started:
         if proc.alive():

@@ -7,6 +7,7 @@ import typer
 from bench.cli import app as bench_app
 from chaos.cli import app as chaos_app
 from txc.call import call
+from txc.demo.cli import demo
 from txcoord.cli import register_commands
 
 app = typer.Typer(
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 app.command("call")(call)
 register_commands(app)
+app.command("demo")(demo)
 app.add_typer(bench_app, name="bench")
 app.add_typer(chaos_app, name="chaos")
 

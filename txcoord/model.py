@@ -50,6 +50,14 @@ class BranchState(enum.StrEnum):
     CANCELLED = "CANCELLED"
 
 
+class BranchKind(enum.StrEnum):
+    """What a branch is: a TCC action of a participant, or an XA branch a proxy prepared on a backend (its
+    phase 2 is XA COMMIT / XA ROLLBACK, delivered to the proxy's service exactly like a TCC confirm / cancel)."""
+
+    TCC = "TCC"
+    XA = "XA"
+
+
 class Phase2(enum.StrEnum):
     CONFIRM = "confirm"
     CANCEL = "cancel"
@@ -111,6 +119,7 @@ class Branch:
     next_attempt_at: datetime | None = None
     created_at: datetime | None = None
     finished_at: datetime | None = None
+    kind: str = "TCC"  # BranchKind value
 
     @property
     def done(self) -> bool:
@@ -133,7 +142,7 @@ class Transaction:
     finished_at: datetime | None = None
     branches: list[Branch] = field(default_factory=list)
     branch_count: int = 0
-    kind: str = "TCC"  # or SAGA
+    kind: str = "TCC"  # SAGA, or XA (given by its first branch, see BranchKind)
 
 
 @dataclass(frozen=True)

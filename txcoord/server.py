@@ -19,7 +19,7 @@ from txcoord.engine.phase2 import Phase2Driver
 from txcoord.engine.recovery import Recovery, RecoverySettings
 from txcoord.errors import ConfigError
 from txcoord.model import Retry
-from txcoord.registry import MemoryRegistryStore, PgRegistryStore, RegistryService, RegistryStore
+from txcoord.registry import MemoryRegistryStore, PgRegistryStore, RegistryServer, RegistryStore
 from txcoord.saga.runtime import SagaRuntime
 from txcoord.servicer import SERVICE_NAME, CoordinatorServicer
 from txcoord.store import embedded
@@ -57,14 +57,14 @@ async def open_store_url(config: CoordinatorConfig) -> str:
     return url
 
 
-class CoordinatorProcess:
+class CoordinatorServer:
     """Everything one coordinator runs; ``start`` / ``close`` for tests and the demo, ``run`` for the CLI."""
 
     def __init__(self, config: CoordinatorConfig) -> None:
         self.config = config
         self._server: RpcServer | None = None  # made in start(): grpc.aio binds it to the running loop
         self.store: PgStore | None = None
-        self.registry_service: RegistryService | None = None
+        self.registry_service: RegistryServer | None = None
         self.registry_client: RegistryClient | None = None
         self.delivery: RegistryDelivery | None = None
         self.driver: Phase2Driver | None = None
@@ -76,7 +76,7 @@ class CoordinatorProcess:
     @property
     def server(self) -> RpcServer:
         if self._server is None:
-            raise RuntimeError("CoordinatorProcess.server exists only after start()")
+            raise RuntimeError("CoordinatorServer.server exists only after start()")
         return self._server
 
     async def start(self) -> None:
@@ -89,7 +89,7 @@ class CoordinatorProcess:
             registry_store: RegistryStore = (
                 MemoryRegistryStore() if config.registry_store == "memory" else PgRegistryStore(self.store_url)
             )
-            self.registry_service = RegistryService(registry_store)
+            self.registry_service = RegistryServer(registry_store)
             self.registry_service.attach(self.server)
             await self.registry_service.open()
         # The engine exists before the server starts, so no call ever finds it missing; what depends on the

@@ -82,6 +82,7 @@ def branch_info(branch: Branch) -> pb.BranchInfo:
         next_attempt_at=_ts(branch.next_attempt_at),
         created_at=_ts(branch.created_at),
         finished_at=_ts(branch.finished_at),
+        kind=branch.kind,
     )
 
 
@@ -118,12 +119,16 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
 
     async def _register(self, req: pb.RegisterBranchRequest) -> pb.TransactionReply:
         state = await self.coordinator.register_branch(
-            req.gid, req.branch_id, req.service, req.action, req.payload_json, req.timeout_seconds
+            req.gid, req.branch_id, req.service, req.action, req.payload_json, req.timeout_seconds, req.kind
         )
         return pb.TransactionReply(gid=req.gid, state=state.value)
 
     async def _commit(self, req: pb.CommitRequest) -> pb.TransactionReply:
-        return pb.TransactionReply(gid=req.gid, state=(await self.coordinator.commit(req.gid)).value)
+        state = await self.coordinator.commit(req.gid, req.phase2_delay_seconds)
+        return pb.TransactionReply(gid=req.gid, state=state.value)
+
+    async def _finish(self, req: pb.FinishRequest) -> pb.TransactionReply:
+        return pb.TransactionReply(gid=req.gid, state=(await self.coordinator.finish(req.gid)).value)
 
     async def _rollback(self, req: pb.RollbackRequest) -> pb.TransactionReply:
         state = await self.coordinator.rollback(req.gid, req.reason or "rollback", list(req.untried_branch_ids))
@@ -161,6 +166,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         state: TxState = await self._call(context, self.coordinator.retry(request.gid))
         return pb.TransactionReply(gid=request.gid, state=state.value)
 
+    async def Finish(self, request: pb.FinishRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
+        return await self._call(context, self._finish(request))
+
     async def Abort(self, request: pb.QueryRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
         state: TxState = await self._call(context, self.coordinator.abort(request.gid))
         return pb.TransactionReply(gid=request.gid, state=state.value)
@@ -182,6 +190,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             return lambda: self._rollback(req.rollback)
         if kind == "begin":
             return lambda: self._begin(req.begin)
+        if kind == "finish":
+            return lambda: self._finish(req.finish)
         return None
 
     async def _session_one(self, req: pb.SessionRequest, replies: asyncio.Queue[pb.SessionReply | None]) -> None:

@@ -1,5 +1,5 @@
 """The bank's ``debit`` and ``credit`` TCC actions for accounts in MariaDB, guarded by the sdk's
-``MySqlBarrier`` (same phases as ``txcoord.demo.bank``, which keeps its accounts in PostgreSQL)."""
+``MySqlBarrier`` (same phases as ``demo.bank``, which keeps its accounts in PostgreSQL)."""
 
 from __future__ import annotations
 

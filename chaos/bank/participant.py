@@ -10,11 +10,11 @@ import asyncio
 import logging
 from typing import Any
 
+from demo import bank as pg_bank
 from sdk.barrier import MySqlBarrier, PgBarrier
 from sdk.participant import Participant
 from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer
-from txcoord.demo import bank as pg_bank
 from txcoord.store.postgres import keep_session
 
 

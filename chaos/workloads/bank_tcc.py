@@ -16,10 +16,10 @@ from chaos.bank.participant_db import balances, barrier_rows
 from chaos.history import History
 from chaos.plugins import Check, OpResult, ParticipantSpec, workload
 from chaos.system import TX_TIMEOUT, System
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient, RollbackOnly, TryFailed
 from sdk.errors import RpcError
 from sdk.tcc import as_action
-from txcoord.demo.bank import credit, debit
 
 OPENING = 1000
 ACCOUNTS_PER_BANK = 4

@@ -13,7 +13,7 @@ class _NotYet:
     needs = ""
 
     def unavailable(self) -> str | None:
-        return f"workload {self.name} is not available yet: it needs {self.needs}, which has not landed"
+        return f"workload {self.name} is not available yet: its module is filled by the issue that brings {self.needs}"
 
     def participants(self) -> list[ParticipantSpec]:
         return []

@@ -21,6 +21,8 @@ from dbproxy.protocol.packets import (
     SESSION_STATUS_MASK,
     Column,
     OkInfo,
+    err_payload,
+    frame,
     lenenc_str,
     parse_column,
     parse_err,
@@ -59,6 +61,21 @@ class RelayOutcome:
     affected: int = 0
     insert_id: int = 0
     error: int = 0
+
+
+ER_LOCK_WAIT_TIMEOUT = 1205
+ER_LOCK_DEADLOCK = 1213
+_DEADLOCK_MESSAGE = (
+    "Deadlock found when trying to get lock; try restarting transaction (dbproxy: waited longer than "
+    "transactions.cross_backend_lock_wait while holding another backend; the transaction was rolled back)"
+)
+
+
+def _as_deadlock(buf: bytearray, start: int, end: int) -> int:
+    """Replace the ERR packet buf[start:end] by a 1213 deadlock error; returns the packet's new end."""
+    packet = frame(err_payload(ER_LOCK_DEADLOCK, "40001", _DEADLOCK_MESSAGE), buf[start + 3])
+    buf[start:end] = packet
+    return start + len(packet)
 
 
 class BackendConnection:
@@ -245,11 +262,14 @@ class BackendConnection:
 
     # -- relay -------------------------------------------------------------------------------------------------
 
-    async def relay(self, command: bytes, out: asyncio.StreamWriter, status: int) -> RelayOutcome:
+    async def relay(
+        self, command: bytes, out: asyncio.StreamWriter, status: int, lock_timeout_as_deadlock: bool = False
+    ) -> RelayOutcome:
         """Send ``command`` and copy the response packets to ``out``.
 
         The final OK/EOF gets the session's autocommit/in-transaction bits, since the backend's own bits describe
-        its connection, not the client's session.
+        its connection, not the client's session. With ``lock_timeout_as_deadlock`` a lock wait timeout (1205)
+        reaches the client as a deadlock (1213): the session rolls the whole transaction back, as for one.
         """
         self._send(command)
         if self.pending:
@@ -302,6 +322,9 @@ class BackendConnection:
                         outcome.error = buf[pos + 5] | buf[pos + 6] << 8
                         terminal = True
                         soff = -1
+                        if lock_timeout_as_deadlock and outcome.error == ER_LOCK_WAIT_TIMEOUT:
+                            end = _as_deadlock(buf, pos, end)
+                            outcome.error = ER_LOCK_DEADLOCK
                     else:
                         n, _ = read_lenenc(buf, pos + 4)
                         remaining = n or 0

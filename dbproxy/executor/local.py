@@ -77,6 +77,9 @@ async def run_local(ex: Runner, plan: Plan, binary: bool) -> None:
             elif kind == "autocommit":
                 columns.append(Column(name, ColumnType.LONGLONG, 63, 1, 0x80 | 0x01))
                 row.append(b"1" if ex.state.autocommit else b"0")
+            elif kind == "wait_timeout":
+                columns.append(Column(name, ColumnType.LONGLONG, 63, 21, 0x80 | 0x20))
+                row.append(str(ex.state.wait_timeout).encode())
             elif kind == "connection_id":
                 columns.append(Column(name, ColumnType.LONGLONG, 63, 10, 0x20 | 0x80 | 0x01))
                 row.append(str(ex.state.conn_id).encode())

@@ -25,6 +25,10 @@ class SessionState:
     found_rows: bool = False  # CLIENT_FOUND_ROWS: backend connections must be opened with the same flag
     variables: tuple[str, ...] = ()  # SET statements, in order, replayed on backend connections
     last_insert_id: int = 0
+    multi_statements: bool = False  # CLIENT_MULTI_STATEMENTS / COM_SET_OPTION: "a; b" is two statements
+    more: int = 0  # SERVER_MORE_RESULTS_EXISTS while a multi-statement text has statements left
+    mode_status: int = 0  # SERVER_STATUS_NO_BACKSLASH_ESCAPES when the session's sql_mode has it
+    tls: bool = False  # the client connection is encrypted
     host: str = "?"  # the client's address, as MySQL names it in access errors
     # logical database (lower-case) -> read-write?; None: every logical database, read-write
     grants: dict[str, bool] | None = None
@@ -40,7 +44,12 @@ class SessionState:
     @property
     def status(self) -> int:
         """The server status bits every OK/EOF this session sends carries."""
-        return (_AUTOCOMMIT if self.autocommit else 0) | (_IN_TRANS if self.txn.active else 0)
+        return (
+            (_AUTOCOMMIT if self.autocommit else 0)
+            | (_IN_TRANS if self.txn.active else 0)
+            | self.more
+            | self.mode_status
+        )
 
     @property
     def literal_sql_mode(self) -> bool:
@@ -53,3 +62,4 @@ class SessionState:
         """COM_RESET_CONNECTION: back to a fresh session's settings (the transaction is ended by the caller)."""
         self.variables = ()
         self.autocommit = True
+        self.mode_status = 0

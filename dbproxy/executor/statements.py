@@ -22,11 +22,13 @@ from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.local import run_local
 from dbproxy.executor.state import SessionState
 from dbproxy.merge import merge_results
-from dbproxy.protocol.packets import eof_payload, frame, lenenc_int
+from dbproxy.protocol.constants import ColumnType, ServerStatus
+from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
 from dbproxy.router.plan import Kind, Plan, Target
 
 ER_LOCK_DEADLOCK = 1213
+_NO_BACKSLASH = int(ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
 # character set -> its default collation id (what a handshake carries)
 CHARSET_COLLATIONS = {
     "big5": 1, "latin2": 9, "ascii": 11, "ujis": 12, "sjis": 13, "hebrew": 16, "euckr": 19, "gb2312": 24,
@@ -35,6 +37,20 @@ CHARSET_COLLATIONS = {
     "binary": 63, "latin1": 8, "koi8r": 7, "cp850": 4, "swe7": 10,
 }  # fmt: skip
 _ROUTE = Kind.ROUTE
+
+
+def _logical(value: bytes | None, names: dict[bytes, bytes], quoted: list[tuple[bytes, bytes]]) -> bytes | None:
+    """A value of an answer about tables, with physical names made logical: whole values (a Name column) and
+    quoted names inside text (SHOW CREATE TABLE, a view's definition)."""
+    if value is None:
+        return None
+    mapped = names.get(value)
+    if mapped is not None:
+        return mapped
+    if b"`" in value:
+        for physical, logical in quoted:
+            value = value.replace(physical, logical)
+    return value
 
 
 class StatementExecutor:
@@ -51,6 +67,8 @@ class StatementExecutor:
         state = self.state
         if state.grants is not None and plan.database is not None:
             self._check_grant(plan)
+        # backends a changing statement runs on become branches that need two-phase commit
+        state.txn.writing = kind is Kind.INSERT or (kind is _ROUTE and not plan.is_read)
         if kind is _ROUTE:
             await self._route(plan, params, req)
         elif kind is Kind.INSERT:
@@ -105,6 +123,10 @@ class StatementExecutor:
             try:
                 await conn.execute(rest)
                 conn.session_vars = (*state.variables, rest)
+                if "sql_mode" in rest.lower():
+                    # the client learns NO_BACKSLASH_ESCAPES from the status flags: it changes how it escapes
+                    mode = (await conn.query("SELECT @@SESSION.sql_mode")).rows[0][0] or b""
+                    state.mode_status = _NO_BACKSLASH if b"NO_BACKSLASH_ESCAPES" in mode else 0
             finally:
                 self.done(conn, pinned)
             state.variables = (*state.variables, rest)
@@ -159,6 +181,13 @@ class StatementExecutor:
             return idle, False
         return await pool.acquire(state.found_rows, state.charset, state.variables), False
 
+    def _cross_backend_bound(self, backend: str) -> int | None:
+        bound = self.ctx.config.transactions.cross_backend_lock_wait
+        txn = self.state.txn
+        if bound is None or not txn.committer.xa or not any(b != backend for b in txn.pinned):
+            return None
+        return bound
+
     def done(self, conn: BackendConnection, pinned: bool) -> None:
         if not pinned:
             self.ctx.pools[conn.name].release(conn)
@@ -170,16 +199,26 @@ class StatementExecutor:
         req: ExecuteRequest | None,
         retry_read: bool = False,
         begin: bool = True,
+        bounded: bool = False,
     ) -> None:
         conn, pinned = await self.conn(target.backend, begin)
+        # Holding a branch on another backend, a lock wait may be half of a deadlock no server can see: it is
+        # bounded by transactions.cross_backend_lock_wait and then ends the whole transaction as a deadlock.
+        bound = self._cross_backend_bound(target.backend) if bounded and pinned else None
         try:
             if req is None:
-                command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
+                text = target.template.render(params)
+                if bound is not None:
+                    text = f"SET STATEMENT innodb_lock_wait_timeout={bound} FOR {text}"
+                command = b"\x03" + text.encode("utf-8", "surrogateescape")
             else:
-                cached = conn.statements.get(target.prepared_sql)
-                stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(target.prepared_sql)
+                sql = target.prepared_sql
+                if bound is not None:
+                    sql = f"SET STATEMENT innodb_lock_wait_timeout={bound} FOR {sql}"
+                cached = conn.statements.get(sql)
+                stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(sql)
                 command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-            outcome: RelayOutcome = await conn.relay(command, self.client.writer, self.state.status)
+            outcome: RelayOutcome = await conn.relay(command, self.client.writer, self.state.status, bound is not None)
         except BackendUnavailable:
             # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read
             # outside a transaction is safe to run once more on a fresh connection. Writes are never retried.
@@ -209,6 +248,10 @@ class StatementExecutor:
             if isinstance(ddl_table, str):
                 self.ctx.keys.forget((self.state.database or "", ddl_table))
         nodes = plan.choose(params) or [0]
+        labels = plan.extra.get("explain")
+        if isinstance(labels, list):
+            await self._explain(plan, labels, nodes, params, req)
+            return
         if plan.extra.get("system"):
             await self._system_query(plan, params, req)
             return
@@ -216,7 +259,9 @@ class StatementExecutor:
             target = plan.targets[nodes[0]]
             if req is None or target.relayable:
                 # DDL commits implicitly: it never opens a transaction, even with autocommit off
-                await self.relay(target, params, req, retry_read=plan.is_read, begin=not plan.implicit_commit)
+                await self.relay(
+                    target, params, req, retry_read=plan.is_read, begin=not plan.implicit_commit, bounded=True
+                )
                 return
             nodes_results = await self._run_text(plan, nodes, params, merge=False)
             self._reply(plan, nodes_results, params, binary=True)
@@ -242,16 +287,36 @@ class StatementExecutor:
         if db is None or not result.columns:
             self._reply(plan, [result], params, binary=req is not None)
             return
-        names = db.logical_names()
+        given = plan.extra.get("names")
+        names: dict[bytes, bytes] = given if isinstance(given, dict) else db.logical_names()
+        quoted = [(b"`" + p + b"`", b"`" + q + b"`") for p, q in names.items() if p != q]
         rows: list[list[bytes | None]] = []
         seen: set[tuple[bytes | None, ...]] = set()
         for row in result.rows:
-            mapped = [names.get(v, v) if v is not None else None for v in row]
+            mapped = [_logical(v, names, quoted) for v in row]
             key = tuple(mapped)
             if key not in seen:
                 seen.add(key)
                 rows.append(mapped)
         self.client.result(result.columns, rows, req is not None)
+
+    async def _explain(
+        self,
+        plan: Plan,
+        labels: list[str],
+        nodes: list[int],
+        params: Sequence[ParamValue],
+        req: ExecuteRequest | None,
+    ) -> None:
+        """EXPLAIN of each node the statement would run on, rows labelled by node in a first column."""
+        results = await self._run_text(plan, nodes, params, merge=False)
+        first = results[0]
+        if not first.columns:
+            self._reply(plan, results, params, binary=req is not None)
+            return
+        columns = [Column("node", ColumnType.VAR_STRING, 45, 256), *first.columns]
+        rows = [[labels[n].encode(), *row] for n, result in zip(nodes, results, strict=True) for row in result.rows]
+        self.client.result(columns, rows, req is not None)
 
     async def _atomically(self, work: Coroutine[Any, Any, list[Result]]) -> list[Result]:
         """Run a write that spans several nodes as one statement would run in MySQL: all or nothing. Outside a
@@ -382,7 +447,7 @@ class StatementExecutor:
         if not any(generate) and len(set(nodes)) == 1:
             target = plan.targets[nodes[0]]
             if req is None or target.relayable:
-                await self.relay(target, params, req)
+                await self.relay(target, params, req, bounded=True)
                 return
         # split: one multi-row INSERT per node
         per_node: dict[int, list[str]] = {}

@@ -12,6 +12,7 @@ from dbproxy.executor.state import SessionState
 from dbproxy.frontend.auth import check_native_password, new_scramble
 from dbproxy.protocol.constants import SERVER_CAPABILITIES, Capabilities, ServerStatus
 from dbproxy.protocol.packets import ok_payload, read_lenenc
+from dbproxy.protocol.tls import start_tls
 
 SERVER_VERSION = "5.5.5-10.11.0-MariaDB-dbproxy"
 _AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)
@@ -20,7 +21,7 @@ _AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)
 async def handshake(ctx: ProxyContext, state: SessionState, client: ClientChannel) -> bool:
     """Greet the client, authenticate it (mysql_native_password) and select its database; False when refused."""
     scramble = new_scramble()
-    caps = int(SERVER_CAPABILITIES)
+    caps = int(SERVER_CAPABILITIES) | (int(Capabilities.CLIENT_SSL) if ctx.tls is not None else 0)
     greeting = (
         b"\x0a"
         + SERVER_VERSION.encode()
@@ -45,12 +46,24 @@ async def handshake(ctx: ProxyContext, state: SessionState, client: ClientChanne
         await client.drain()
         return False
     if login.ssl:
-        client.error(
-            ProxyError("dbproxy does not support TLS; connect without SSL", code=1043, sqlstate="08S01"), seq + 1
-        )
-        return False
+        if ctx.tls is None:
+            no_tls = ProxyError("dbproxy has no TLS configured; connect without SSL", code=1043, sqlstate="08S01")
+            client.error(no_tls, seq + 1)
+            return False
+        # SSLRequest: the rest of the connection is TLS; the full handshake response comes over it
+        await start_tls(client.stream, ctx.tls)
+        client.writer = client.stream.writer
+        state.tls = True
+        seq, resp = await client.stream.read_packet()
+        try:
+            login = _parse_login(resp)
+        except (IndexError, ValueError, struct.error):
+            client.error(ProxyError("Bad handshake", code=1043, sqlstate="08S01"), seq + 1)
+            await client.drain()
+            return False
     state.charset = login.charset or 45
     state.found_rows = login.found_rows
+    state.multi_statements = login.multi_statements
     state.user = login.user
     peer = client.writer.get_extra_info("peername")
     state.host = str(peer[0]) if isinstance(peer, tuple) and peer else "localhost"
@@ -62,7 +75,10 @@ async def handshake(ctx: ProxyContext, state: SessionState, client: ClientChanne
         seq, auth = await client.stream.read_packet()
         seq += 1
     spec = ctx.config.user(state.user)
-    if spec is None or not check_native_password(spec.password, scramble, auth):
+    denied = spec is None or not check_native_password(spec.password, scramble, auth)
+    if spec is not None and spec.require_tls and not state.tls:
+        denied = True  # as MySQL's REQUIRE SSL: the same 1045 as a wrong password, nothing more to learn
+    if denied or spec is None:
         client.error(
             AccessDenied(
                 f"Access denied for user '{state.user}'@'{state.host}' (using password: {'YES' if auth else 'NO'})"
@@ -94,6 +110,7 @@ class Login:
     ssl: bool
     charset: int
     found_rows: bool
+    multi_statements: bool
     user: str
     auth: bytes
     database: str | None
@@ -104,7 +121,7 @@ def _parse_login(resp: bytes) -> Login:
     """The client's handshake response; IndexError/ValueError/struct.error when it is malformed."""
     client_caps, _max_packet, charset = struct.unpack_from("<IIB", resp, 0)
     if client_caps & Capabilities.CLIENT_SSL and len(resp) < 36:
-        return Login(True, charset, False, "", b"", None, "")
+        return Login(True, charset, False, False, "", b"", None, "")
     pos = 32
     end = resp.index(b"\x00", pos)
     user = resp[pos:end].decode("utf-8", "replace")
@@ -134,4 +151,5 @@ def _parse_login(resp: bytes) -> Login:
         end = resp.find(b"\x00", pos)
         plugin = resp[pos : (len(resp) if end < 0 else end)].decode("utf-8", "replace") or plugin
     found_rows = bool(client_caps & Capabilities.CLIENT_FOUND_ROWS)
-    return Login(False, charset, found_rows, user, bytes(auth), database, plugin)
+    multi = bool(client_caps & Capabilities.CLIENT_MULTI_STATEMENTS)
+    return Login(False, charset, found_rows, multi, user, bytes(auth), database, plugin)

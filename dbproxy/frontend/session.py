@@ -17,12 +17,13 @@ from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.state import SessionState
 from dbproxy.executor.statements import ER_LOCK_DEADLOCK, StatementExecutor
 from dbproxy.frontend.handshake import handshake
-from dbproxy.protocol.constants import ColumnType, Commands
+from dbproxy.protocol.constants import ColumnType, Commands, ServerStatus
 from dbproxy.protocol.packets import Column, eof_payload, frame
 from dbproxy.protocol.params import parse_execute
 from dbproxy.protocol.stream import ConnectionClosed, PacketStream, PacketTooLarge
 from dbproxy.router.normalize import normalize
 from dbproxy.router.plan import Kind, Plan
+from dbproxy.router.split import split_statements
 from dbproxy.transactions import SessionTransaction
 
 log = logging.getLogger("dbproxy.session")
@@ -33,6 +34,37 @@ _COM_STMT_EXECUTE = int(Commands.COM_STMT_EXECUTE)
 # commands that never get a reply, whatever happens (the client does not read one)
 _NO_REPLY = {int(Commands.COM_STMT_CLOSE), int(Commands.COM_STMT_SEND_LONG_DATA)}
 _error_ids = itertools.count(1)
+
+
+_MORE_RESULTS = int(ServerStatus.SERVER_MORE_RESULTS_EXISTS)
+
+
+class _Capture:
+    """Stands in for the client's writer while one statement of a multi-statement text runs, so its packets'
+    sequence ids can be renumbered to continue the previous statement's."""
+
+    __slots__ = ("chunks",)
+
+    def __init__(self) -> None:
+        self.chunks: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.chunks.append(bytes(data))
+
+    def flush_to(self, writer: asyncio.StreamWriter, seq: int) -> tuple[int, bool]:
+        """Write the captured packets renumbered from ``seq``; (next seq, whether the answer was an error)."""
+        data = bytearray(b"".join(self.chunks))
+        self.chunks.clear()
+        pos = 0
+        last = -1
+        while pos + 4 <= len(data):
+            data[pos + 3] = seq & 0xFF
+            seq += 1
+            last = pos
+            pos += 4 + (data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16)
+        writer.write(bytes(data))
+        # an answer ending in an ERR packet (0xff cannot start a row or an OK/EOF) ends the text
+        return seq, last >= 0 and len(data) > last + 4 and data[last + 4] == 0xFF
 
 
 @dataclass(slots=True)
@@ -149,7 +181,10 @@ class Session:
                     self.statements.clear()
                     state.reset()
                     client.ok()
-                elif cmd == Commands.COM_SET_OPTION or cmd == Commands.COM_FIELD_LIST:
+                elif cmd == Commands.COM_SET_OPTION:
+                    state.multi_statements = struct.unpack_from("<H", payload, 1)[0] == 0  # 0: ON, 1: OFF
+                    client.eof()
+                elif cmd == Commands.COM_FIELD_LIST:
                     client.eof()
                 elif cmd == Commands.COM_STATISTICS:
                     stream.write(b"Uptime: 0  Threads: 1  Questions: 0", 1)
@@ -184,6 +219,43 @@ class Session:
     # -- statements -------------------------------------------------------------------------------------------
 
     async def _query(self, sql: str) -> None:
+        if self.state.multi_statements and ";" in sql:
+            parts = split_statements(sql)
+            if len(parts) > 1:
+                await self._multi_query(parts)
+                return
+        await self._one_query(sql)
+
+    async def _multi_query(self, parts: list[str]) -> None:
+        """Several statements in one COM_QUERY: each answered in turn, every answer but the last flagged
+        MORE_RESULTS_EXISTS, sequence ids running on across them; an error ends the text, as in MySQL."""
+        state = self.state
+        client = self.client
+        real = self.stream.writer
+        capture = _Capture()
+        seq = 1
+        try:
+            for i, part in enumerate(parts):
+                state.more = _MORE_RESULTS if i < len(parts) - 1 else 0  # an ERR never carries it
+                client.writer = self.stream.writer = capture  # type: ignore[assignment]
+                failed = False
+                try:
+                    await self._one_query(part)
+                except ProxyError as exc:
+                    if exc.code == ER_LOCK_DEADLOCK:
+                        await self.executor.deadlocked()
+                    state.more = 0
+                    client.error(exc)
+                    failed = True
+                finally:
+                    client.writer = self.stream.writer = real
+                seq, errored = capture.flush_to(real, seq)
+                if failed or errored:
+                    return
+        finally:
+            state.more = 0
+
+    async def _one_query(self, sql: str) -> None:
         plans = self.ctx.plans
         db = self.state.database
         plan = plans.peek(sql, db)

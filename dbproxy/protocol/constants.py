@@ -30,6 +30,7 @@ SERVER_CAPABILITIES = (
     | Capabilities.CLIENT_INTERACTIVE
     | Capabilities.CLIENT_TRANSACTIONS
     | Capabilities.CLIENT_SECURE_CONNECTION
+    | Capabilities.CLIENT_MULTI_STATEMENTS
     | Capabilities.CLIENT_MULTI_RESULTS
     | Capabilities.CLIENT_PS_MULTI_RESULTS
     | Capabilities.CLIENT_PLUGIN_AUTH

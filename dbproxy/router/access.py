@@ -102,6 +102,9 @@ def check_words(word: str, tokens: Sequence[Token]) -> None:
     if word in ("PREPARE", "EXECUTE", "DEALLOCATE"):
         raise NotSupported("SQL-level PREPARE/EXECUTE (use the binary protocol's prepared statements)")
     for tok in tokens:
+        if tok.token_type in (TokenType.COMMAND, TokenType.EXECUTE) and tok.text.upper() in ("PREPARE", "EXECUTE"):
+            # dynamic SQL inside a stored program body would run text no check ever saw
+            raise NotSupported("dynamic SQL (PREPARE/EXECUTE) through the proxy")
         if tok.token_type == TokenType.VAR:  # a bare word, not a `quoted` name or a string
             upper = tok.text.upper()
             construct = _FILE_WORDS.get(upper)

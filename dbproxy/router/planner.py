@@ -10,6 +10,7 @@ import re
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
+from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
 from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError, database_denied, privilege_needed
@@ -43,7 +44,10 @@ _LOCAL_FUNCS = {
     "last_insert_id": "last_insert_id",
     "connection_id": "connection_id",
     "autocommit": "autocommit",
+    "wait_timeout": "wait_timeout",
 }
+# session variables the proxy keeps itself (not the backend connections'): read back from the session
+_SESSION_VARS = {"autocommit": "autocommit", "wait_timeout": "wait_timeout", "interactive_timeout": "wait_timeout"}
 _READ_WORDS = {"SELECT", "SHOW", "DESCRIBE", "DESC", "EXPLAIN", "WITH", "VALUES", "CHECK", "CHECKSUM", "HELP"}
 _BEGIN_FORMS = (
     ["BEGIN"],
@@ -133,7 +137,8 @@ class Planner:
         marked, _ = mark_params(sql, tokens)
         try:
             ast: exp.Expr = sqlglot.parse_one(marked, read="mysql")
-        except SqlglotParseError as exc:
+        except (SqlglotParseError, TokenError) as exc:
+            # TokenError: text sqlglot's tokenizer rejects but the server may accept (NO_BACKSLASH_ESCAPES)
             return self._plan_opaque(sql, tokens, word, db, nparams, parse_error=str(exc).splitlines()[0])
         if isinstance(ast, exp.Command):
             return self._plan_opaque(sql, tokens, word, db, nparams)
@@ -193,19 +198,47 @@ class Planner:
             inner = self.plan(sql[tokens[1].start :], db.name)
             if inner.kind not in (Kind.ROUTE, Kind.INSERT) or not inner.targets:
                 raise NotSupported("EXPLAIN of this statement")
-            t = inner.targets[0].template  # the first node's plan stands for all of them
-            explain = Template((sql[: tokens[1].start] + t.parts[0], *t.parts[1:]), t.slots)
-            return Plan(Kind.ROUTE, nparams, (Target(inner.targets[0].backend, explain),), is_read=True)
+            # routed like the statement it explains: the nodes it would run on, each node's plan labelled
+            prefix = sql[: tokens[1].start]
+            targets = tuple(
+                Target(t.backend, Template((prefix + t.template.parts[0], *t.template.parts[1:]), t.template.slots))
+                for t in inner.targets
+            )
+            labels = [f"{t.backend} (node {i})" for i, t in enumerate(inner.targets)]
+            routed = inner.kind is Kind.ROUTE
+            return Plan(
+                Kind.ROUTE,
+                nparams,
+                targets,
+                rule=inner.rule if routed else None,
+                cond=inner.cond if routed else None,
+                fixed=inner.fixed if routed else True,
+                read_one=inner.read_one,
+                is_read=True,
+                extra={"explain": labels},
+                database=inner.database,
+                command="SELECT",
+                table=inner.table,
+            )
         # DESCRIBE t, SHOW COLUMNS FROM t, SHOW CREATE TABLE t, SHOW INDEX FROM t ...: ask the table's first node
+        # (answers name physical tables: they are translated back to logical names)
         names = names_in(tokens)
         for name in names:
             info = db.sharded.get(name)
             if info is not None:
                 node = info.config.nodes[0]
                 template = rewrite(sql, tokens, {name: node.table}, {db.name.lower()})
-                return Plan(Kind.ROUTE, nparams, (Target(node.backend, template),))
-        template = rewrite(sql, tokens, {}, {db.name.lower()})
-        return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),))
+                logical = {node.table.encode(): info.name.encode()}
+                extra: dict[str, object] = {"system": True, "names": logical}
+                return Plan(Kind.ROUTE, nparams, (Target(node.backend, template),), is_read=True, extra=extra)
+        renames: dict[str, str] = {}
+        if db.name.lower() in names:
+            renames = {db.name.lower(): db.default_database}  # SHOW TABLE STATUS FROM app: its physical database
+        # SHOW TABLE STATUS LIKE 'orders': the pattern names the shard on the default backend
+        strings = {q.decode(): p.decode() for p, q in db.logical_names().items() if q.decode() != db.name}
+        template = rewrite(sql, tokens, renames, {db.name.lower()}, strings=strings)
+        extra = {"system": True, "names": db.logical_names()}
+        return Plan(Kind.ROUTE, nparams, (Target(db.default_backend, template),), is_read=True, extra=extra)
 
     def _check_show(self, tokens: list[Token], db: LogicalDatabase | None) -> Plan | None:
         """Refuse SHOW forms that are administration or name another database; answer the ones about sessions
@@ -554,10 +587,10 @@ def _local_select(ast: exp.Select, written: list[str]) -> tuple[str, list[str]] 
             fname = inner.sql_name().lower()
         elif isinstance(inner, exp.SessionParameter) and inner.name.lower() in ("identity", "last_insert_id"):
             fname = "last_insert_id"
-        elif isinstance(inner, exp.SessionParameter) and inner.name.lower() == "autocommit":
+        elif isinstance(inner, exp.SessionParameter) and inner.name.lower() in _SESSION_VARS:
             if (inner.args.get("kind") or "session").lower() == "global":
                 return None
-            fname = "autocommit"
+            fname = _SESSION_VARS[inner.name.lower()]
         if isinstance(inner, exp.CurrentSchema):
             fname = "database"
         kind = _LOCAL_FUNCS.get(fname)

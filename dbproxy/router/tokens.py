@@ -22,11 +22,24 @@ class _Tokenizer(MySQL.Tokenizer):
     COMMANDS = set()  # type: ignore[misc]
 
 
+class _NoBackslashTokenizer(_Tokenizer):
+    STRING_ESCAPES = ["'"]  # type: ignore[misc]  # sql_mode NO_BACKSLASH_ESCAPES: a backslash is a character
+
+
 _TOKENIZER = _Tokenizer(dialect="mysql")
+_NO_BACKSLASH = _NoBackslashTokenizer(dialect="mysql")
 
 
 def tokenize(sql: str) -> list[Token]:
-    return _TOKENIZER.tokenize(sql)
+    try:
+        return _TOKENIZER.tokenize(sql)
+    except Exception:
+        # text only NO_BACKSLASH_ESCAPES makes valid ('a\''b'); if that fails too, the first error stands
+        try:
+            return _NO_BACKSLASH.tokenize(sql)
+        except Exception:
+            pass
+        raise
 
 
 def mark_params(sql: str, tokens: Sequence[Token]) -> tuple[str, int]:

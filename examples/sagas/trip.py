@@ -22,7 +22,7 @@ import asyncpg
 from sdk.barrier import PgBarrier
 from sdk.participant import Participant
 from sdk.saga.step import RetryLater, SagaContext, saga_step
-from sdk.service_host import ServiceHost
+from sdk.service_server import ServiceServer
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trip_booking (
@@ -152,7 +152,7 @@ async def main() -> None:
     barrier = PgBarrier(pool)
     await barrier.install()
     await pool.execute(SCHEMA)
-    host = ServiceHost(args.listen, args.registry.split(","), ttl=args.ttl, name=args.service[0])
+    host = ServiceServer(args.listen, args.registry.split(","), ttl=args.ttl, name=args.service[0])
     ops = {"book": "action", "charge": "action", "cancel": "compensation", "refund": "compensation"}
     for service in args.service:
         handlers = Participant(service, [book, charge], barrier=barrier).handlers()

@@ -2,10 +2,10 @@
 
 from tests.support.databases import create_mariadb_database, create_pg_database, drop_mariadb_database, drop_pg_database
 from tests.support.ports import free_port
-from tests.support.processes import ManagedProcess, start_process
+from tests.support.processes import ChildProcess, start_process
 
 __all__ = [
-    "ManagedProcess",
+    "ChildProcess",
     "create_mariadb_database",
     "create_pg_database",
     "drop_mariadb_database",

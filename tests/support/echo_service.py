@@ -11,7 +11,8 @@ from typing import Any
 
 import grpc
 
-from sdk import ServiceHost, current_gid
+from sdk.rpc import current_gid
+from sdk.service_server import ServiceServer
 
 
 async def main() -> None:
@@ -22,12 +23,13 @@ async def main() -> None:
     parser.add_argument("--ttl", type=float, default=10.0)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO)
-    host = ServiceHost(args.listen, args.registry.split(","), ttl=args.ttl, name=args.service)
+    host = ServiceServer(args.listen, args.registry.split(","), ttl=args.ttl, name=args.service)
 
     async def echo(payload: Any, context: grpc.aio.ServicerContext) -> Any:
         return {"payload": payload, "address": host.server.address, "gid": current_gid.get()}
 
     async def slow(payload: Any, context: grpc.aio.ServicerContext) -> Any:
+        print(f"slow call started: {payload.get('seconds', 1.0)}", flush=True)  # tests wait for this line
         await asyncio.sleep(float(payload.get("seconds", 1.0)))
         return {"slept": payload.get("seconds", 1.0), "address": host.server.address}
 

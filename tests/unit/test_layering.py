@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-OURS = {"sdk", "txcoord", "dbproxy", "chaos", "bench", "txc", "sql"}
+OURS = {"sdk", "demo", "txcoord", "dbproxy", "chaos", "bench", "txc", "sql"}
 ALLOWED = {
     "sdk": set(),
     "sql": set(),
     "txcoord": {"sdk", "sql"},
     "dbproxy": {"sdk"},
+    "demo": {"sdk"},  # user code: see test_demo_uses_only_the_public_sdk
 }
 
 
@@ -44,18 +45,38 @@ def test_package_imports_only_what_the_design_allows(package: str) -> None:
     assert offending == {}, f"{package} must not import these: {offending}"
 
 
+def test_demo_uses_only_the_public_sdk() -> None:
+    """The demo is what users copy: it imports ``sdk`` itself, never one of its submodules."""
+    private = {}
+    for path in (REPO / "demo").rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                modules = [node.module]
+            private.update({f"{path.name}: {m}": m for m in modules if m.startswith("sdk.")})
+    assert private == {}, f"the demo must import only the top-level sdk: {sorted(private)}"
+
+
 # Inside dbproxy, each module may import only modules of its own layer or below (TYPE_CHECKING imports count
 # too: a back-reference "only for annotations" is still a circle). Lowest first.
 DBPROXY_LAYERS: list[tuple[str, ...]] = [
-    ("dbproxy.errors", "dbproxy.protocol", "dbproxy.config", "dbproxy.routing"),
+    ("dbproxy.errors", "dbproxy.protocol", "dbproxy.config", "dbproxy.routing", "dbproxy.failpoints"),
     ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache"),
-    ("dbproxy.executor.backend", "dbproxy.executor.pool", "dbproxy.executor.keys", "dbproxy.transactions"),
-    ("dbproxy.executor.state",),
+    (
+        "dbproxy.executor.backend",
+        "dbproxy.executor.pool",
+        "dbproxy.executor.keys",
+        "dbproxy.xa",
+        "dbproxy.transactions",
+    ),
+    ("dbproxy.executor.state", "dbproxy.xa_commit", "dbproxy.xa_recovery"),
     ("dbproxy.context",),
     ("dbproxy.executor.channel",),
     ("dbproxy.executor.local", "dbproxy.executor.statements"),
     ("dbproxy.frontend.auth", "dbproxy.frontend.handshake", "dbproxy.frontend.session"),
     ("dbproxy.frontend.server",),
+    ("dbproxy.coordination",),  # the one module that uses sdk: XA phase 2, recovery's questions, registration
     ("dbproxy.main", "dbproxy"),
 ]
 
@@ -131,3 +152,9 @@ def test_the_session_code_has_no_back_references() -> None:
     imports = dbproxy_imports()
     for module in ("dbproxy.executor.statements", "dbproxy.executor.local", "dbproxy.frontend.handshake"):
         assert not {i for i in imports[module] if i.startswith("dbproxy.frontend.s")}, module
+
+
+def test_only_the_coordination_adapter_of_dbproxy_imports_sdk() -> None:
+    """DESIGN.md: one adapter module in dbproxy talks to the coordinator; the rest of the proxy is free of gRPC."""
+    users = sorted(module for module, used in imported_packages("dbproxy").items() if "sdk" in used)
+    assert users == ["dbproxy/coordination.py"]

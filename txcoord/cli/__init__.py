@@ -1,4 +1,4 @@
-"""The coordinator's commands for `txc`: registry, coordinator, db, tx, saga, demo."""
+"""The coordinator's commands for `txc`: registry, coordinator, db, tx, saga."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import typer
 
 from txcoord.cli.coordinator import coordinator
 from txcoord.cli.db import app as db_app
-from txcoord.cli.demo import demo
 from txcoord.cli.registry import app as registry_app
 from txcoord.cli.saga import app as saga_app
 from txcoord.cli.tx import app as tx_app
@@ -18,4 +17,3 @@ def register_commands(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(tx_app, name="tx")
     app.add_typer(saga_app, name="saga")
-    app.command("demo")(demo)

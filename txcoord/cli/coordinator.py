@@ -11,7 +11,7 @@ from sdk.rpc import parse_address
 from txcoord.cli import security_flags
 from txcoord.cli.common import fail, run, setup_logging
 from txcoord.model import Retry
-from txcoord.server import CoordinatorConfig, CoordinatorProcess
+from txcoord.server import CoordinatorConfig, CoordinatorServer
 from txcoord.store import embedded
 
 
@@ -80,4 +80,4 @@ def coordinator(
         ),
     )
     uvloop.install()  # measured: a third less CPU per transaction than the default loop
-    run(CoordinatorProcess(config).run())
+    run(CoordinatorServer(config).run())

@@ -12,13 +12,13 @@ from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer
 from txcoord.cli import security_flags
 from txcoord.cli.common import DEFAULT_REGISTRY, print_json, run, setup_logging
-from txcoord.registry import RegistryService, store_from_url
+from txcoord.registry import RegistryServer, store_from_url
 
 app = typer.Typer(help="Service registry: run a server, or list services and endpoints.")
 
 
 async def _serve(listen: str, store_url: str | None) -> None:
-    registry = RegistryService(store_from_url(store_url))
+    registry = RegistryServer(store_from_url(store_url))
     server = RpcServer(listen, name="registry")
     registry.attach(server)
     await registry.open()

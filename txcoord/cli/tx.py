@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,17 @@ def list_command(
     Console().print(table)
 
 
+def _what(branch: Any) -> str:
+    """The action, or for an XA branch the backend and the xid a proxy prepared there."""
+    if branch.kind != "XA":
+        return str(branch.action)
+    try:
+        payload = json.loads(branch.payload_json or b"{}")
+        return f"backend {payload['backend']}, xid {payload['xid']}"
+    except (ValueError, KeyError, TypeError):
+        return str(branch.action)
+
+
 def timeline(detail: Any) -> list[tuple[float, str, str]]:
     """(time, what, detail) of a transaction's life, oldest first."""
     tx = detail.transaction
@@ -89,11 +101,18 @@ def show_command(
         f"owner: {tx.owner or '-'}  next attempt: {_time(tx.next_attempt_at)}"
     )
     branches = Table(title="branches")
-    for column in ("id", "service", "action", "state", "attempts", "last error", "next attempt"):
+    for column in ("id", "kind", "service", "action", "state", "attempts", "last error", "next attempt"):
         branches.add_column(column)
     for b in detail.branches:
         branches.add_row(
-            b.branch_id, b.service, b.action, b.state, str(b.attempts), b.last_error or "-", _time(b.next_attempt_at)
+            b.branch_id,
+            b.kind or "TCC",
+            b.service,
+            _what(b),
+            b.state,
+            str(b.attempts),
+            b.last_error or "-",
+            _time(b.next_attempt_at),
         )
     console.print(branches)
     events = Table(title="timeline")

@@ -9,12 +9,13 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from txcoord import validation
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.engine.recovery import Recovery
 from txcoord.errors import InvalidArgument, InvalidState, TransactionNotFound, TransactionTimedOut
-from txcoord.model import BranchState, Event, Phase2, Transaction, TxState, phase2_of
+from txcoord.model import BranchKind, BranchState, Event, Phase2, Transaction, TxState, phase2_of
 from txcoord.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,26 @@ class Coordinator:
         return tx.state
 
     async def register_branch(
-        self, gid: str, branch_id: str, service: str, action: str, payload: str | bytes, timeout_s: float = 0
+        self,
+        gid: str,
+        branch_id: str,
+        service: str,
+        action: str,
+        payload: str | bytes,
+        timeout_s: float = 0,
+        kind: str = "",
     ) -> TxState:
         _validate_gid(gid)
+        kind = kind or BranchKind.TCC.value
+        if kind not in BranchKind.__members__:
+            raise InvalidArgument(f"kind: expected one of {', '.join(BranchKind.__members__)}, got {kind[:20]!r}")
         validation.branch_id(branch_id)
         validation.service(service)
         validation.action(action)
         payload = validation.payload(payload)
-        state = await self.store.register_branch(gid, self._timeout(timeout_s), branch_id, service, action, payload)
+        state = await self.store.register_branch(
+            gid, self._timeout(timeout_s), branch_id, service, action, payload, kind
+        )
         if state == "BEGIN":
             return TxState.BEGIN
         if state == "EXPIRED":
@@ -83,14 +96,19 @@ class Coordinator:
         if branches is not None:
             self.driver.drive(gid, Phase2.CANCEL, branches)
 
-    async def commit(self, gid: str) -> TxState:
+    async def commit(self, gid: str, phase2_delay: float = 0.0) -> TxState:
+        """Decide commit. ``phase2_delay`` > 0: the caller finishes phase 2 itself and says so with ``finish``;
+        phase 2 is driven only if that has not happened within the delay."""
         _validate_gid(gid)
+        if not 0 <= phase2_delay <= MAX_TIMEOUT:
+            raise InvalidArgument(f"phase2_delay_seconds: must be in [0, {MAX_TIMEOUT:.0f}], got {phase2_delay}")
         if _BROKEN_SKIP_DECISION:  # TEST ONLY (see above): confirm with no durable decision
             self.driver.drive(gid, Phase2.CONFIRM, (await self._existing(gid)).branches)
             return TxState.COMMITTING
         branches = await self.store.decide(gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease)
         if branches is not None:
-            self.driver.drive(gid, Phase2.CONFIRM, branches)
+            not_before = datetime.now(UTC) + timedelta(seconds=phase2_delay) if phase2_delay else None
+            self.driver.drive(gid, Phase2.CONFIRM, branches, not_before=not_before)
             return TxState.COMMITTING
         tx = await self._existing(gid)
         if tx.state in (TxState.COMMITTING, TxState.COMMITTED):
@@ -99,6 +117,15 @@ class Coordinator:
             await self._rollback_expired(gid)
             raise TransactionTimedOut(gid)
         raise InvalidState(gid, tx.state, "commit", f"it was rolled back ({tx.reason or 'no reason recorded'})")
+
+    async def finish(self, gid: str) -> TxState:
+        """The caller finished phase 2 of a transaction it committed with a phase-2 delay."""
+        _validate_gid(gid)
+        if await self.store.finish(gid, Phase2.CONFIRM, self.node_id):
+            self.driver.cancel(gid)
+            return TxState.COMMITTED
+        # not ours (recovered elsewhere) or not COMMITTING: phase 2 runs (or ran) as usual, harmlessly again
+        return (await self._existing(gid)).state
 
     async def rollback(self, gid: str, reason: str = "rollback", untried: Sequence[str] = ()) -> TxState:
         """Decide rollback. ``untried``: branches whose try the caller knows never ran (no such action at the

@@ -85,6 +85,12 @@ class Phase2Driver:
         self._tasks.pop(gid, None)
         self._wake.pop(gid, None)
 
+    def cancel(self, gid: str) -> None:
+        """Stop driving ``gid``: its phase 2 was finished by its caller (see ``Coordinator.finish``)."""
+        task = self._tasks.get(gid)
+        if task is not None:
+            task.cancel()
+
     def wake(self, gid: str) -> bool:
         """Cut the current backoff wait short (admin retry). False if ``gid`` is not driven here."""
         event = self._wake.get(gid)

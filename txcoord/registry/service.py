@@ -29,7 +29,7 @@ def store_from_url(url: str | None) -> RegistryStore:
     raise ConfigError(f"--store: expected 'memory' or a postgresql:// URL, got {url!r}")
 
 
-class RegistryService:
+class RegistryServer:
     def __init__(self, store: RegistryStore, *, sweep_interval: float = 0.2) -> None:
         self.store = store
         self.hub = WatchHub(store.resolve)

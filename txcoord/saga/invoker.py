@@ -5,6 +5,7 @@ One attempt per call: the orchestrator owns retries and backoff. The body is the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 import grpc
@@ -12,6 +13,8 @@ import grpc
 from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.saga.wire import action_body, compensation_body
+
+NO_ENDPOINT_WAIT = 5.0
 
 
 class StepInvoker(Protocol):
@@ -39,11 +42,19 @@ class RegistryInvoker:
 
     async def _call(self, service: str, action: str, body: Any, timeout: float) -> Any:
         client = self._client(service)
-        if not await client.endpoints(min(timeout, 5.0)):
-            raise NoEndpoints(service)
-        address = client.balancer.pick()
-        if address is None:
-            raise NoEndpoints(service)
+        # An attempt may spend up to NO_ENDPOINT_WAIT of its deadline waiting for an endpoint to (re)appear:
+        # right after a restart of the coordinator (or of a participant) the registry is briefly empty, and
+        # that must not use up a step's attempts in a fraction of a second.
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + min(timeout, NO_ENDPOINT_WAIT)
+        while True:
+            await client.endpoints(max(0.1, give_up - loop.time()))
+            address = client.balancer.pick()
+            if address is not None:
+                break
+            if loop.time() >= give_up:
+                raise NoEndpoints(service)
+            await asyncio.sleep(0.1)
         self.calls += 1
         try:
             return await client.registry.pool.invoke_json(

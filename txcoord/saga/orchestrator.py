@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import functools
 import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import grpc
 
@@ -50,6 +52,16 @@ def describe(exc: BaseException) -> str:
     return text if len(text) <= 500 else text[:497] + "..."
 
 
+@dataclass
+class _Progress:
+    """One forward run's bookkeeping: steps whose success is durable, steps whose first attempt was recorded
+    with a predecessor's success (their task skips that write), steps launched or being started."""
+
+    durable: set[str] = field(default_factory=set)
+    prestarted: set[str] = field(default_factory=set)
+    launched: set[str] = field(default_factory=set)
+
+
 def _final(exc: BaseException) -> bool:
     return isinstance(exc, RpcError) and exc.code in FINAL_CODES
 
@@ -72,12 +84,13 @@ class SagaOrchestrator:
     def is_active(self, gid: str) -> bool:
         return gid in self._tasks
 
-    def drive(self, gid: str) -> None:
-        """Start driving ``gid`` unless already driven here; returns at once."""
+    def drive(self, gid: str, instance: SagaInstance | None = None) -> None:
+        """Start driving ``gid`` unless already driven here; returns at once. ``instance``: what was just
+        written at its start (saves reading it back)."""
         if gid in self._tasks:
             return
         self._finished.setdefault(gid, asyncio.Event())
-        task = asyncio.create_task(self._run(gid), name=f"saga-{gid}")
+        task = asyncio.create_task(self._run(gid, instance), name=f"saga-{gid}")
         self._tasks[gid] = task
         task.add_done_callback(functools.partial(self._forget, gid))
 
@@ -118,9 +131,10 @@ class SagaOrchestrator:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- one instance -------------------------------------------------------------------------------------------
-    async def _run(self, gid: str) -> None:
+    async def _run(self, gid: str, instance: SagaInstance | None = None) -> None:
         try:
-            instance = await self.store.load(gid)
+            if instance is None:
+                instance = await self.store.load(gid)
             if instance is None:
                 return
             saga = await self.definitions.get(instance.name, instance.version)
@@ -141,6 +155,11 @@ class SagaOrchestrator:
     async def _forward(self, instance: SagaInstance, saga: SagaDefinition) -> None:
         gid, steps = instance.gid, instance.steps
         inflight: dict[asyncio.Task[bool], str] = {}
+        progress = _Progress(
+            durable={sid for sid, r in steps.items() if r.state is StepState.SUCCEEDED},
+            prestarted=set(instance.prestarted),
+        )
+        instance.prestarted.clear()
         reason = ""
         try:
             while True:
@@ -148,14 +167,22 @@ class SagaOrchestrator:
                 if failed:
                     reason = f"step {failed[0].id} failed: {steps[failed[0].id].last_error or 'no error recorded'}"
                     break
-                running = set(inflight.values())
                 for step in saga.steps:
                     record = steps[step.id]
                     ready = all(steps[d].state is StepState.SUCCEEDED for d in step.after)
-                    if ready and record.state in (StepState.PENDING, StepState.RUNNING) and step.id not in running:
-                        task = asyncio.create_task(self._run_step(instance, saga, step), name=f"saga-{gid}-{step.id}")
+                    if (
+                        ready
+                        and record.state in (StepState.PENDING, StepState.RUNNING)
+                        and step.id not in progress.launched
+                    ):
+                        progress.launched.add(step.id)
+                        task = asyncio.create_task(
+                            self._run_step(instance, saga, step, progress), name=f"saga-{gid}-{step.id}"
+                        )
                         inflight[task] = step.id
                 if not inflight:
+                    if instance.state == TxState.SUCCEEDED:  # written with the last step's success
+                        return
                     if all(steps[s.id].state is StepState.SUCCEEDED for s in saga.steps):
                         if not await self.store.finish(gid, TxState.RUNNING, TxState.SUCCEEDED, self.owner):
                             raise LostOwnership(gid)
@@ -169,7 +196,7 @@ class SagaOrchestrator:
                     await self.store.add_event(gid, None, "timed_out", "the saga passed its timeout; compensating")
                     break
                 for task in done:
-                    inflight.pop(task)
+                    progress.launched.discard(inflight.pop(task))
                     task.result()  # LostOwnership and store errors propagate
         finally:
             for task in inflight:
@@ -190,7 +217,7 @@ class SagaOrchestrator:
             return None
         return max(0.0, (instance.deadline - datetime.now(UTC)).total_seconds())
 
-    def _scope(self, instance: SagaInstance) -> dict[str, object]:
+    def _scope(self, instance: SagaInstance) -> dict[str, Any]:
         outputs = {sid: {"output": r.output} for sid, r in instance.steps.items() if r.state is StepState.SUCCEEDED}
         return {"input": instance.input, "steps": outputs}
 
@@ -198,7 +225,31 @@ class SagaOrchestrator:
         if when is not None:
             await asyncio.sleep(max(0.0, (when - datetime.now(UTC)).total_seconds()))
 
-    async def _run_step(self, instance: SagaInstance, saga: SagaDefinition, step: Step) -> bool:
+    def _successors(
+        self, instance: SagaInstance, saga: SagaDefinition, step: Step, output: Any, progress: _Progress
+    ) -> list[tuple[str, Any]]:
+        """Steps that ``step``'s success makes ready, with their rendered inputs, to start in the same commit:
+        only those whose other dependencies are already durable, while the saga is healthy and in time."""
+        steps = instance.steps
+        if any(r.state is StepState.FAILED for r in steps.values()) or self._time_left(instance, saga) == 0:
+            return []
+        scope = self._scope(instance)
+        scope["steps"][step.id] = {"output": output}
+        starts = []
+        for other in saga.steps:
+            if (
+                step.id in other.after
+                and other.id not in progress.launched
+                and steps[other.id].state is StepState.PENDING
+                and all(d == step.id or d in progress.durable for d in other.after)
+            ):
+                try:
+                    starts.append((other.id, render(other.input, scope)))
+                except EvaluationError:
+                    continue  # the normal path records this failure
+        return starts
+
+    async def _run_step(self, instance: SagaInstance, saga: SagaDefinition, step: Step, progress: _Progress) -> bool:
         """Attempts of one step's action until it succeeds (True) or fails for good (False)."""
         gid, record = instance.gid, instance.steps[step.id]
         failures = max(0, record.attempts - 1) if record.state is StepState.RUNNING else record.attempts
@@ -210,9 +261,13 @@ class SagaOrchestrator:
             except EvaluationError as exc:
                 error = exc  # an output the step needs is missing: the step fails without being sent
             else:
-                if not await self.store.step_started(gid, step.id, args, self.owner):
-                    raise LostOwnership(gid)
-                record.state, record.attempts, record.input = StepState.RUNNING, record.attempts + 1, args
+                if step.id in progress.prestarted:  # its first attempt was recorded with its predecessor's end
+                    progress.prestarted.discard(step.id)
+                    args = record.input
+                else:
+                    if not await self.store.step_started(gid, step.id, args, self.owner):
+                        raise LostOwnership(gid)
+                    record.state, record.attempts, record.input = StepState.RUNNING, record.attempts + 1, args
                 try:
                     output = await self.invoker.action(
                         gid, step.id, step.action.service, step.action.action, args, step.timeout
@@ -222,9 +277,21 @@ class SagaOrchestrator:
                 except Exception as exc:
                     error = exc
                 else:
-                    if not await self.store.step_succeeded(gid, step.id, output, self.owner):
+                    starts = self._successors(instance, saga, step, output, progress)
+                    progress.launched.update(sid for sid, _ in starts)  # no one else starts them meanwhile
+                    # the last step: the saga's success goes in the same commit
+                    last = all(s.id == step.id or s.id in progress.durable for s in saga.steps)
+                    if not await self.store.step_succeeded(gid, step.id, output, self.owner, starts, finish=last):
                         raise LostOwnership(gid)
+                    if last:
+                        instance.state = TxState.SUCCEEDED
                     record.state, record.output, record.last_error = StepState.SUCCEEDED, output, None
+                    progress.durable.add(step.id)
+                    for sid, value in starts:
+                        started = instance.steps[sid]
+                        started.state, started.attempts, started.input = StepState.RUNNING, started.attempts + 1, value
+                        progress.prestarted.add(sid)
+                        progress.launched.discard(sid)  # the forward loop launches it (without a write)
                     return True
             failures += 1
             backward = step.recovery is Recovery.BACKWARD

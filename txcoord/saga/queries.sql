@@ -18,7 +18,9 @@ SELECT gid FROM txc_saga WHERE idempotency_key = $1;
 -- name: start
 -- One statement (one round trip, one commit): the instance, its input and its pending steps. A gid that
 -- exists already (a retried start) inserts nothing and returns no row.
--- $1 gid, $2 timeout seconds, $3 owner, $4 lease seconds, $5 name, $6 version, $7 input, $8 key, $9 step ids
+-- The steps that can start at once are written with their first attempt (RUNNING, attempt 1, their input).
+-- $1 gid, $2 timeout seconds, $3 owner, $4 lease seconds, $5 name, $6 version, $7 input, $8 key, $9 step ids,
+-- $10 the first attempt's input of each step (jsonb text), NULL for a step that waits
 WITH t AS (
     INSERT INTO txc_transaction (gid, kind, state, timeout_s, deadline, owner, lease_until)
     VALUES ($1, 'SAGA', 'RUNNING', $2, now() + $2 * interval '1 second', $3, now() + $4 * interval '1 second')
@@ -28,7 +30,10 @@ WITH t AS (
     INSERT INTO txc_saga (gid, name, version, input, idempotency_key)
     SELECT gid, $5, $6, $7::jsonb, $8 FROM t
 ), st AS (
-    INSERT INTO txc_saga_step (gid, step_id) SELECT t.gid, unnest($9::text[]) FROM t
+    INSERT INTO txc_saga_step (gid, step_id, state, input, attempts, started_at)
+    SELECT t.gid, u.step_id, CASE WHEN u.input IS NULL THEN 'PENDING' ELSE 'RUNNING' END, u.input::jsonb,
+           CASE WHEN u.input IS NULL THEN 0 ELSE 1 END, CASE WHEN u.input IS NULL THEN NULL ELSE now() END
+      FROM t, unnest($9::text[], $10::text[]) AS u(step_id, input)
 )
 SELECT gid FROM t;
 
@@ -42,24 +47,6 @@ SELECT t.gid, t.state, t.reason, t.owner, t.deadline, t.deadline < now() AS expi
 SELECT step_id, state, input::text AS input, output::text AS output, attempts, comp_attempts, last_error,
        started_at, ended_at, completion_seq, compensated_at, next_attempt_at
   FROM txc_saga_step WHERE gid = $1;
-
--- name: step_started
--- The attempt is durable before the action is sent: state, attempt count, the rendered input.
-UPDATE txc_saga_step s
-   SET state = 'RUNNING', input = $3::jsonb, attempts = s.attempts + 1,
-       started_at = coalesce(s.started_at, now()), next_attempt_at = NULL
-  FROM txc_transaction t
- WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.owner = $4 AND t.state = 'RUNNING'
-   AND s.state IN ('PENDING', 'RUNNING')
-RETURNING s.attempts;
-
--- name: step_succeeded
-UPDATE txc_saga_step s
-   SET state = 'SUCCEEDED', output = $3::jsonb, ended_at = now(), last_error = NULL,
-       completion_seq = nextval('txc_saga_completion_seq')
-  FROM txc_transaction t
- WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.owner = $4 AND s.state = 'RUNNING'
-RETURNING s.step_id;
 
 -- name: step_attempt_failed
 -- $3 error, $4 seconds until the next attempt, $5 owner, $6 new state (RUNNING: retry; FAILED: gave up)
@@ -127,3 +114,39 @@ SELECT state FROM txc_transaction WHERE gid = $1;
 
 -- name: add_event
 INSERT INTO txc_event (gid, branch_id, event, detail) VALUES ($1, $2, $3, $4);
+
+-- Group commit (see txcoord.batching): the same two writes for many steps of many sagas in one statement.
+
+-- name: steps_progress
+-- $1 gids, $2 step ids, $3 kinds ('S': the action succeeded, body = output; 'R': an attempt starts, body =
+-- input; 'F': the saga succeeded, with its last step's success), $4 bodies (jsonb text), $5 owner. A step's success and the start of the steps it made ready are
+-- written together: the output is durable no later than the dependent's start, in one commit. Completion
+-- numbers follow the batch order, which is the order the steps' replies arrived in.
+WITH i AS (
+    SELECT sub.*, CASE WHEN sub.kind = 'S' THEN nextval('txc_saga_completion_seq') END AS seq
+      FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+                     WITH ORDINALITY AS u(gid, step_id, kind, body, ord)
+             ORDER BY ord) sub
+), done AS (
+    UPDATE txc_saga_step s
+       SET state = 'SUCCEEDED', output = i.body::jsonb, ended_at = now(), last_error = NULL, completion_seq = i.seq
+      FROM i, txc_transaction t
+     WHERE i.kind = 'S' AND s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $5
+       AND s.state = 'RUNNING'
+    RETURNING i.ord
+), started AS (
+    UPDATE txc_saga_step s
+       SET state = 'RUNNING', input = i.body::jsonb, attempts = s.attempts + 1,
+           started_at = coalesce(s.started_at, now()), next_attempt_at = NULL
+      FROM i, txc_transaction t
+     WHERE i.kind = 'R' AND s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $5
+       AND t.state = 'RUNNING' AND s.state IN ('PENDING', 'RUNNING')
+    RETURNING i.ord
+), finished AS (
+    UPDATE txc_transaction t
+       SET state = 'SUCCEEDED', finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
+      FROM i
+     WHERE i.kind = 'F' AND t.gid = i.gid AND t.owner = $5 AND t.state = 'RUNNING'
+    RETURNING i.ord
+)
+SELECT ord FROM done UNION ALL SELECT ord FROM started UNION ALL SELECT ord FROM finished;

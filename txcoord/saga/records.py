@@ -48,3 +48,5 @@ class SagaInstance:
     created_at: datetime | None = None
     finished_at: datetime | None = None
     steps: dict[str, StepRecord] = field(default_factory=dict)
+    # not stored: steps whose first attempt was written with the start (their first send needs no write)
+    prestarted: set[str] = field(default_factory=set)

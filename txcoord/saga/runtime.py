@@ -39,3 +39,4 @@ class SagaRuntime:
         await self.recovery.close()
         await self.orchestrator.close()
         await self.invoker.close()
+        await self.store.close()

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sdk.coordinator_client import new_gid
-from sdk.saga import SagaDefinition, SagaDefinitionError, parse_saga, validate_input
+from sdk.saga import EvaluationError, SagaDefinition, SagaDefinitionError, parse_saga, render, validate_input
 from txcoord.errors import InvalidArgument, TransactionNotFound
 from txcoord.model import Event, TxState
 from txcoord.saga.definitions import Definitions
 from txcoord.saga.errors import VersionConflict
 from txcoord.saga.orchestrator import SagaOrchestrator
-from txcoord.saga.records import SagaInstance
+from txcoord.saga.records import SagaInstance, StepRecord, StepState
 from txcoord.saga.store import SagaStore
 from txcoord.store.base import Store
 
@@ -68,6 +69,13 @@ class SagaService:
         problems = validate_input(saga.input_schema, value)
         if problems:
             raise InvalidArgument(f"saga {saga.name} v{saga.version}: " + "; ".join(problems))
+        firsts = []  # steps that wait for nothing: their first attempt is written with the start
+        for step in saga.steps:
+            if not step.after:
+                try:
+                    firsts.append((step.id, render(step.input, {"input": value, "steps": {}})))
+                except EvaluationError:
+                    continue  # the orchestrator records the failure
         gid, created = await self.store.start(
             gid or new_gid(),
             saga.name,
@@ -78,9 +86,32 @@ class SagaService:
             saga.ids,
             self.orchestrator.owner,
             self.lease,
+            firsts,
         )
         if created:
-            self.orchestrator.drive(gid)
+            now = datetime.now(UTC)
+            instance = SagaInstance(
+                gid,
+                saga.name,
+                saga.version,
+                TxState.RUNNING.value,
+                value,
+                owner=self.orchestrator.owner,
+                deadline=now + timedelta(seconds=saga.timeout),
+                created_at=now,
+            )
+            inputs = dict(firsts)
+            for sid in saga.ids:
+                started = sid in inputs
+                instance.steps[sid] = StepRecord(
+                    sid,
+                    StepState.RUNNING if started else StepState.PENDING,
+                    input=inputs.get(sid),
+                    attempts=int(started),
+                    started_at=now if started else None,
+                )
+            instance.prestarted = set(inputs)
+            self.orchestrator.drive(gid, instance)
         return gid, created, saga
 
     async def wait(self, gid: str, timeout: float) -> None:

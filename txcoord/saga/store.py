@@ -5,15 +5,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from txcoord.batching import Batcher
 from txcoord.saga.records import SagaInstance, StepRecord, StepState
 from txcoord.sql_queries import load_queries
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Rows of one saga written in one commit: (step id, 'S' succeeded | 'R' attempt starts, JSON body)."""
+
+    gid: str
+    owner: str
+    rows: tuple[tuple[str, str, str], ...]
 
 
 def _json(text: str | None) -> Any:
@@ -23,6 +34,35 @@ def _json(text: str | None) -> Any:
 class SagaStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
+        # the hot path (every step's start and end) is group-committed across concurrent sagas
+        self._progress: Batcher[Progress, bool] = Batcher(self._write_progress)
+
+    async def _write_progress(self, items: Sequence[Progress]) -> list[bool]:
+        """One statement for many items; an item (one saga's rows) is written whole or reported failed."""
+        by_owner: dict[str, list[int]] = {}
+        for n, item in enumerate(items):
+            by_owner.setdefault(item.owner, []).append(n)
+        ok = [False] * len(items)
+        for owner, indexes in by_owner.items():  # one owner per coordinator: one statement
+            gids, steps, kinds, bodies, row_item = [], [], [], [], []
+            for n in indexes:
+                for step_id, kind, body in items[n].rows:
+                    gids.append(items[n].gid)
+                    steps.append(step_id)
+                    kinds.append(kind)
+                    bodies.append(body)
+                    row_item.append(n)
+            rows = await self.pool.fetch(Q["steps_progress"], gids, steps, kinds, bodies, owner)
+            written: dict[int, int] = {}
+            for r in rows:
+                n = row_item[r["ord"] - 1]
+                written[n] = written.get(n, 0) + 1
+            for n in indexes:
+                ok[n] = written.get(n, 0) == len(items[n].rows)
+        return ok
+
+    async def close(self) -> None:
+        await self._progress.close()
 
     # -- definitions ----------------------------------------------------------------------------------------
     async def register_definition(self, name: str, version: int, source: str) -> tuple[bool, str]:
@@ -52,16 +92,20 @@ class SagaStore:
         step_ids: Sequence[str],
         owner: str,
         lease_s: float,
+        first_inputs: Sequence[Any] = (),
     ) -> tuple[str, bool]:
-        """Write the instance (RUNNING, owned by ``owner``) and its PENDING steps in one transaction.
+        """Write the instance (RUNNING, owned by ``owner``) and its steps in one statement: PENDING, or for
+        the steps in ``first_inputs`` (step id -> input) already RUNNING with their first attempt.
         Returns (gid, created); with an idempotency key already used, the first instance's gid."""
         try:
             if key:
                 existing = await self.pool.fetchval(Q["by_idempotency_key"], key)
                 if existing is not None:
                     return str(existing), False
+            inputs = dict(first_inputs) if first_inputs else {}
+            firsts = [json.dumps(inputs[sid]) if sid in inputs else None for sid in step_ids]
             row = await self.pool.fetchval(
-                Q["start"], gid, timeout_s, owner, lease_s, name, version, input_json, key, list(step_ids)
+                Q["start"], gid, timeout_s, owner, lease_s, name, version, input_json, key, list(step_ids), firsts
             )
             return gid, row is not None  # no row: the same gid started before (a retried call)
         except asyncpg.UniqueViolationError:
@@ -114,10 +158,24 @@ class SagaStore:
 
     # -- progress (each returns False when ``owner`` no longer owns the instance) ----------------------------
     async def step_started(self, gid: str, step_id: str, input_value: Any, owner: str) -> bool:
-        return await self.pool.fetchval(Q["step_started"], gid, step_id, json.dumps(input_value), owner) is not None
+        return await self._progress.submit(Progress(gid, owner, ((step_id, "R", json.dumps(input_value)),)))
 
-    async def step_succeeded(self, gid: str, step_id: str, output: Any, owner: str) -> bool:
-        return await self.pool.fetchval(Q["step_succeeded"], gid, step_id, json.dumps(output), owner) is not None
+    async def step_succeeded(
+        self,
+        gid: str,
+        step_id: str,
+        output: Any,
+        owner: str,
+        starts: Sequence[tuple[str, Any]] = (),
+        *,
+        finish: bool = False,
+    ) -> bool:
+        """Record the step's output and, in the same commit, the first attempt of each of ``starts``
+        ((step id, input)): steps this success made ready; with ``finish``, the saga's success too."""
+        rows = ((step_id, "S", json.dumps(output)), *((sid, "R", json.dumps(value)) for sid, value in starts))
+        if finish:
+            rows = (*rows, (step_id, "F", "null"))
+        return await self._progress.submit(Progress(gid, owner, rows))
 
     async def step_attempt_failed(
         self, gid: str, step_id: str, error: str, retry_in: float, owner: str, *, final: bool

@@ -13,7 +13,7 @@ class Store(Protocol):
         """Create the transaction in BEGIN unless it exists."""
 
     async def register_branch(
-        self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str
+        self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str, kind: str = "TCC"
     ) -> str:
         """Durably record a branch (beginning the transaction if needed). Returns the transaction's state:
         ``BEGIN`` when recorded, ``EXPIRED`` past the deadline, else the state that forbids it."""

@@ -62,6 +62,7 @@ def _branch(row: asyncpg.Record) -> Branch:
         next_attempt_at=row["next_attempt_at"],
         created_at=row["created_at"],
         finished_at=row["finished_at"],
+        kind=row.get("kind", "TCC"),
     )
 
 
@@ -76,7 +77,7 @@ class PgStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
         # the hot path (register, decide, finish) is group-committed; see txcoord.batching
-        self._registers: Batcher[tuple[str, float, str, str, str, str], str] = Batcher(self._register_many)
+        self._registers: Batcher[tuple[str, float, str, str, str, str, str], str] = Batcher(self._register_many)
         self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(self._decide_many)
         self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(self._finish_many)
 
@@ -123,7 +124,7 @@ class PgStore:
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _register_many(self, items: Sequence[tuple[str, float, str, str, str, str]]) -> list[str]:
+    async def _register_many(self, items: Sequence[tuple[str, float, str, str, str, str, str]]) -> list[str]:
         columns = list(zip(*items, strict=True))
         rows = await self._retrying(Q["register_branches"], *map(list, columns))
         states = {r["ord"]: r["state"] for r in rows}
@@ -167,9 +168,9 @@ class PgStore:
         await self.pool.execute(Q["begin"], gid, timeout_s)
 
     async def register_branch(
-        self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str
+        self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str, kind: str = "TCC"
     ) -> str:
-        return await self._registers.submit((gid, timeout_s, branch_id, service, action, payload))
+        return await self._registers.submit((gid, timeout_s, branch_id, service, action, payload, kind))
 
     async def decide(self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float) -> list[Branch] | None:
         state = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK

@@ -2,8 +2,8 @@
 -- asyncpg $n parameters only: nothing is ever interpolated.
 
 -- name: register_branch
--- $1 gid, $2 timeout seconds, $3 branch id, $4 service, $5 action, $6 payload (jsonb text)
-SELECT txc_register_branch($1, $2, $3, $4, $5, $6::jsonb) AS state;
+-- $1 gid, $2 timeout seconds, $3 branch id, $4 service, $5 action, $6 payload (jsonb text), $7 kind
+SELECT txc_register_branch($1, $2, $3, $4, $5, $6::jsonb, $7) AS state;
 
 -- name: begin
 INSERT INTO txc_transaction (gid, state, timeout_s, deadline)
@@ -31,7 +31,7 @@ SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, ne
 
 -- name: branches
 SELECT gid, branch_id, service, action, payload::text AS payload, state, attempts, last_error, last_attempt_at,
-       next_attempt_at, created_at, finished_at
+       next_attempt_at, created_at, finished_at, kind
   FROM txc_branch WHERE gid = $1 ORDER BY branch_id;
 
 -- name: events
@@ -133,10 +133,12 @@ RETURNING gid;
 -- concurrent batches lock in the same order.
 
 -- name: register_branches
--- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text); one state per row
-SELECT r.ord, txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb) AS state
-  FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[])
-       WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, ord)
+-- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds;
+-- one state per row
+SELECT r.ord,
+       txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb, r.kind) AS state
+  FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+       WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, kind, ord)
  ORDER BY r.gid, r.ord;
 
 -- name: decide_many

@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient
-from txcoord.demo.bank import credit, debit
 
 
 async def main(address: str, timeout: float) -> None:
@@ -18,7 +18,7 @@ async def main(address: str, timeout: float) -> None:
     await tx.call(debit.on("bank-a"), account="A", amount=10)
     await tx.call(credit.on("bank-b"), account="B", amount=10)
     print(f"TRIED {tx.gid}", flush=True)
-    await asyncio.sleep(3600)  # never commits: the test SIGKILLs this process here
+    await asyncio.Event().wait()  # never commits: the test SIGKILLs this process here
 
 
 if __name__ == "__main__":

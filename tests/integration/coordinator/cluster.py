@@ -2,39 +2,24 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from sdk.coordinator_client import CoordinatorClient
-from tests.support import ManagedProcess, free_port, start_process
+from tests.support import ChildProcess, free_port, start_process
 
 TXC = str(Path(sys.executable).with_name("txc"))
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 30.0, what: str = "condition") -> Any:
-    """Poll ``check`` until it returns a truthy value; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{what} not reached within {timeout}s (last: {last!r})")
 
 
 class Cluster:
     """Starts processes for one test; the ``processes`` fixture SIGKILLs whatever is left."""
 
-    def __init__(self, tmp_path: Path, processes: list[ManagedProcess], store: str) -> None:
+    def __init__(self, tmp_path: Path, processes: list[ChildProcess], store: str) -> None:
         self.log_dir = tmp_path / "logs"
         self.processes = processes
         self.store = store
@@ -47,7 +32,7 @@ class Cluster:
 
     def coordinator(
         self, *extra: str, port: int | None = None, registry: str | None = None
-    ) -> tuple[ManagedProcess, str]:
+    ) -> tuple[ChildProcess, str]:
         address = f"127.0.0.1:{port or free_port()}"
         args = [TXC, "coordinator", "--listen", address, "--store", self.store, "--node-id", f"node-{address}"]
         args += ["--scan-interval", "0.2", *extra]
@@ -60,9 +45,9 @@ class Cluster:
             self.registry = address
         return proc, address
 
-    def bank(self, service: str, db: str, accounts: str = "", *extra: str, listen: str | None = None) -> ManagedProcess:
+    def bank(self, service: str, db: str, accounts: str = "", *extra: str, listen: str | None = None) -> ChildProcess:
         listen = listen or f"127.0.0.1:{free_port()}"
-        args = [sys.executable, "-m", "txcoord.demo.bank", "--service", service, "--db", db]
+        args = [sys.executable, "-m", "demo.bank", "--service", service, "--db", db]
         args += [
             "--registry",
             self.registry,

@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from tests.integration.coordinator.cluster import Cluster
-from tests.support import ManagedProcess, create_pg_database, drop_pg_database
+from tests.support import ChildProcess, create_pg_database, drop_pg_database
 from tests.support.databases import PG_HOST, PG_PORT, pg_dsn
 from txcoord.store.migrations import upgrade
 
@@ -57,5 +57,5 @@ async def store(new_db: Callable[..., Awaitable[str]], store_template: str) -> s
 
 
 @pytest.fixture
-def cluster(tmp_path: Path, processes: list[ManagedProcess], store: str) -> Cluster:
+def cluster(tmp_path: Path, processes: list[ChildProcess], store: str) -> Cluster:
     return Cluster(tmp_path, processes, store)

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.coordinator.cluster import Cluster, query
-from tests.support import ManagedProcess, free_port, start_process
+from tests.support import ChildProcess, free_port, start_process
 
 REPO = Path(__file__).resolve().parents[3]
 TRIP = REPO / "examples" / "sagas" / "trip.py"
@@ -16,7 +16,7 @@ SERVICES = ("trip-flights", "trip-hotels", "trip-cars", "trip-payments")
 
 def trip(
     cluster: Cluster, db: str, *extra: str, services: tuple[str, ...] = SERVICES, registry: str = ""
-) -> ManagedProcess:
+) -> ChildProcess:
     listen = f"127.0.0.1:{free_port()}"
     registry = registry or cluster.registry
     args = [sys.executable, str(TRIP), "--db", db, "--registry", registry, "--listen", listen, *extra]

@@ -6,10 +6,11 @@ import asyncio
 import subprocess
 from collections.abc import Awaitable, Callable
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient
-from tests.integration.coordinator.cluster import TXC, Cluster, accounts, eventually, query, tx_state, txc_json
+from tests.integration.coordinator.cluster import TXC, Cluster, accounts, query, tx_state, txc_json
 from tests.support import free_port
-from txcoord.demo.bank import credit, debit
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 

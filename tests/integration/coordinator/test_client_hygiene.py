@@ -24,7 +24,7 @@ _CLIENT = textwrap.dedent(
     """
     import asyncio, logging, sys
     from sdk.coordinator_client import CoordinatorClient
-    from txcoord.demo.bank import credit, debit
+    from demo.bank import credit, debit
 
     async def main(address: str) -> None:
         client = CoordinatorClient(address, timeout=3.0)

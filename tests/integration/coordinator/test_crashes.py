@@ -8,18 +8,18 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from demo.bank import credit, debit
 from tests.integration.coordinator.cluster import (
     Cluster,
     accounts,
     audit,
-    eventually,
     query,
     states,
     tx_state,
     txc_json,
 )
 from tests.support import free_port, start_process
-from txcoord.demo.bank import credit, debit
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 

@@ -32,3 +32,8 @@ def test_demo_conserves_money_through_a_participant_crash(tmp_path: Path) -> Non
     assert "declined" in failed["error"]
     assert set(failed["steps"].values()) == {"COMPENSATED"}  # payment's compensation is empty: it never applied
     assert set(failed["completed_in_order"][:1]) == {"flight"} and len(failed["completed_in_order"]) == 3
+    # the sharded part: dbproxy over two MariaDB shards, XA through the same coordinator, proxy killed half-way
+    sharded = summary["sharded"]
+    assert sharded["conserved"] and sharded["left_prepared"] == 0, sharded
+    assert sharded["outcomes"].get("committed", 0) > 0
+    assert "SIGKILL dbproxy half-way" in done.stderr and "dbproxy restarted" in done.stderr

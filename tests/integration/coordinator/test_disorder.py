@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import pytest
 
+from demo.bank import debit
 from sdk.coordinator_client import TryFailed
 from sdk.rpc import ChannelPool
 from sdk.tcc_wire import envelope
-from tests.integration.coordinator.cluster import Cluster, accounts, audit, eventually, query, tx_state, txc_json
-from txcoord.demo.bank import debit
+from tests.integration.coordinator.cluster import Cluster, accounts, audit, query, tx_state, txc_json
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 
 
 async def test_a_cancel_before_its_try_makes_the_late_try_refused_and_balances_untouched(
-    cluster: Cluster, new_db: NewDb
+    cluster: Cluster, new_db: NewDb, tmp_path: Path
 ) -> None:
     _, address = cluster.coordinator()
     db_a = await new_db()
-    cluster.bank("bank-a", db_a, "A=100", "--hold-try", "4")  # every try is held back 4 s on the way in
+    gate = tmp_path / "release-tries"
+    cluster.bank("bank-a", db_a, "A=100", "--hold-tries-until", str(gate))  # tries wait at the door until the gate
     async with cluster.client() as client:
         tx = client.transaction(timeout=30)
         late_try = asyncio.create_task(tx.call(debit.on("bank-a"), account="A", amount=40))
@@ -39,6 +42,7 @@ async def test_a_cancel_before_its_try_makes_the_late_try_refused_and_balances_u
             return await tx_state(cluster.store, tx.gid) == "ROLLED_BACK"
 
         await eventually(rolled_back, what="ROLLED_BACK")
+        gate.touch()  # the cancel has overtaken the try: let the try in now
         with pytest.raises(TryFailed, match="refused"):
             await late_try
     assert await audit(db_a, tx.gid) == [

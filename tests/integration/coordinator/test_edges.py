@@ -11,13 +11,14 @@ from collections.abc import Awaitable, Callable
 import grpc
 import pytest
 
+from demo.bank import debit
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.errors import NoEndpoints, RpcError
 from sdk.tcc import TccContext, tcc
 from sdk.tcc_wire import envelope
-from tests.integration.coordinator.cluster import Cluster, accounts, eventually, query, tx_state
-from txcoord.demo.bank import debit
+from tests.integration.coordinator.cluster import Cluster, accounts, query, tx_state
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.coordinator.cluster import TXC, Cluster, eventually, query, tx_state
+from tests.integration.coordinator.cluster import TXC, Cluster, query, tx_state
 from tests.integration.coordinator.sagas import LINEAR, REPO, bookings, calls, trip
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 BOOK_TRIP = (REPO / "examples" / "sagas" / "book_trip.yaml").read_text()
@@ -277,7 +278,11 @@ async def _query(db: str, sql: str) -> list[dict[str, object]]:
 
 
 async def _state_is(store: str, gid: str, state: str) -> bool:
-    return await tx_state(store, gid) == state
+    """True once ``gid`` is ``state``; fails at once if it ended in another terminal state."""
+    now = await tx_state(store, gid)
+    if now in ("SUCCEEDED", "COMPENSATED") and now != state:
+        raise AssertionError(f"{gid} ended {now}, expected {state}")
+    return now == state
 
 
 pytestmark = pytest.mark.timeout(180)
@@ -305,3 +310,24 @@ async def test_another_coordinator_takes_over_a_saga_whose_owner_died(cluster: C
     assert owner_events, "the second coordinator did not record a takeover"
     applied = [c["step_id"] for c in await calls(db, gid) if c["op"] == "action" and c["outcome"] == "applied"]
     assert sorted(applied) == ["flight", "hotel", "payment"]
+
+
+async def test_register_stores_immutable_versions_and_run_checks_the_input(cluster: Cluster, tmp_path: Path) -> None:
+    _, address = cluster.coordinator()
+    first, changed = tmp_path / "linear.yaml", tmp_path / "changed.yaml"
+    first.write_text(LINEAR)
+    changed.write_text(LINEAR.replace("timeout: 60s", "timeout: 90s"))
+
+    def txc(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([TXC, "saga", *args, "-c", address], capture_output=True, text=True, timeout=60)
+
+    assert "saga linear v1 registered" in txc("register", str(first)).stdout
+    assert "already registered" in txc("register", str(first)).stdout  # same content: a no-op
+    conflict = txc("register", str(changed))
+    assert conflict.returncode == 2 and "different content" in conflict.stderr and "new version" in conflict.stderr
+    bad_input = txc("run", "linear", "--input", '{"user": 1}')
+    assert bad_input.returncode == 2
+    assert "input.user: expected string" in bad_input.stderr and "input.amount: required" in bad_input.stderr
+    unknown = txc("run", "nope")
+    assert unknown.returncode == 2 and "txc saga register" in unknown.stderr
+    assert "Traceback" not in conflict.stderr + bad_input.stderr + unknown.stderr

@@ -17,8 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc, registry_pb2, registry_pb2_grpc
 from sdk.rpc.security import Security, TokenClientInterceptor
-from tests.integration.coordinator.cluster import TXC, Cluster, eventually, tx_state
+from tests.integration.coordinator.cluster import TXC, Cluster, tx_state
 from tests.support import ManagedProcess, free_port
+from tests.support.polling import eventually
 from tests.support.processes import start_process
 
 TOKEN = "s3cret-token"

@@ -10,11 +10,12 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from chaos.netproxy import Fault, Link
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient
 from sdk.errors import RpcError, TxcError
-from tests.integration.coordinator.cluster import Cluster, eventually
+from tests.integration.coordinator.cluster import Cluster
 from tests.support.databases import PG_HOST, PG_PORT
-from txcoord.demo.bank import credit, debit
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 

@@ -8,11 +8,12 @@ from collections.abc import Awaitable, Callable
 import grpc
 import pytest
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import RollbackOnly, TryFailed
 from sdk.errors import ActionNotFound, RpcError
 from sdk.tcc import TccContext, tcc
-from tests.integration.coordinator.cluster import Cluster, accounts, audit, eventually, tx_state
-from txcoord.demo.bank import credit, debit
+from tests.integration.coordinator.cluster import Cluster, accounts, audit, tx_state
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from tests.support import (
-    ManagedProcess,
+    ChildProcess,
     create_mariadb_database,
     drop_mariadb_database,
     free_port,
@@ -24,7 +24,7 @@ PASSWORD = "secret"
 LOGICAL_DB = "app"
 
 
-def wait_port(proc: ManagedProcess, port: int, timeout: float = 20.0) -> None:
+def wait_port(proc: ChildProcess, port: int, timeout: float = 20.0) -> None:
     """Block until the proxy accepts connections on ``port``."""
     proc.wait_listening(port, timeout=timeout)
 
@@ -35,8 +35,10 @@ def proxy_config(
     sharded: dict[str, dict[str, Any]],
     broadcast: list[str] | None = None,
     default: str = "ds0",
+    transactions: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """A config dict; ``backends`` maps backend name -> physical database (or a full DSN)."""
+    """A config dict; ``backends`` maps backend name -> physical database (or a full DSN). Without
+    ``transactions`` multi-backend commits are best effort (the XA tests pass a coordinator)."""
     return {
         "listen": f"127.0.0.1:{port}",
         "users": {USER: PASSWORD, "root": ""},
@@ -47,6 +49,7 @@ def proxy_config(
             LOGICAL_DB: {"default_backend": default, "sharded_tables": sharded, "broadcast_tables": broadcast or []}
         },
         "pool": {"connect_timeout": 1.0, "lock_wait_timeout": 2},
+        "transactions": transactions or {"mode": "best_effort"},
     }
 
 
@@ -63,7 +66,7 @@ def mod_table(column: str, n: int, table: str, auto_increment: bool = False) -> 
 class Proxy:
     port: int
     databases: list[str]
-    process: ManagedProcess
+    process: ChildProcess
     config: dict[str, Any] = field(default_factory=dict)
 
     def connect(self, **kwargs: Any) -> pymysql.connections.Connection:
@@ -79,11 +82,13 @@ class Proxy:
         return pymysql.connect(**args)
 
 
-def start_proxy(config: dict[str, Any], log_dir: Path, name: str = "dbproxy") -> ManagedProcess:
+def start_proxy(
+    config: dict[str, Any], log_dir: Path, name: str = "dbproxy", env: dict[str, str] | None = None
+) -> ChildProcess:
     log_dir.mkdir(parents=True, exist_ok=True)
     path = log_dir / f"{name}.yaml"
     path.write_text(yaml.safe_dump(config))
-    proc = start_process(["dbproxy", "--config", str(path)], log_dir, name)
+    proc = start_process(["dbproxy", "--config", str(path)], log_dir, name, env=env)
     wait_port(proc, int(config["listen"].rsplit(":", 1)[1]))
     return proc
 

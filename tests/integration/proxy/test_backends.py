@@ -9,7 +9,7 @@ import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import Proxy, mod_table, proxy_config, start_proxy
-from tests.support import ManagedProcess, create_mariadb_database, drop_mariadb_database, free_port
+from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def databases() -> Iterator[list[str]]:
         drop_mariadb_database(name)
 
 
-def test_backend_over_unix_socket(databases: list[str], tmp_path: Path, processes: list[ManagedProcess]) -> None:
+def test_backend_over_unix_socket(databases: list[str], tmp_path: Path, processes: list[ChildProcess]) -> None:
     with pymysql.connect(host="127.0.0.1", user="root", password="") as admin, admin.cursor() as cur:
         cur.execute("SELECT @@socket")
         (socket_path,) = cur.fetchone()

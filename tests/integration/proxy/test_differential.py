@@ -14,7 +14,7 @@ import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import PASSWORD, USER, direct, proxy_config, start_proxy
-from tests.support import ManagedProcess, create_mariadb_database, drop_mariadb_database, free_port
+from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port
 
 ROWS = 300
 QUERIES = int(os.environ.get("TXC_DIFF_QUERIES", "250"))
@@ -103,7 +103,7 @@ def _norm(value: Any) -> Any:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     dbs = [create_mariadb_database("txc_diff") for _ in range(5)]  # 4 backends + the unsharded reference
-    proc: ManagedProcess | None = None
+    proc: ChildProcess | None = None
     try:
         port = free_port()
         backends = {f"ds{i}": dbs[i] for i in range(4)}

@@ -14,7 +14,7 @@ import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import Proxy, direct, mod_table, proxy_config, start_proxy, wait_port
-from tests.support import ManagedProcess, create_mariadb_database, drop_mariadb_database, free_port, start_process
+from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port, start_process
 
 FORWARDER = Path(__file__).with_name("forwarder.py")
 
@@ -28,7 +28,7 @@ def two_shards() -> Iterator[list[str]]:
 
 
 def test_stopped_backend_gives_clear_error_and_other_shard_still_served(
-    two_shards: list[str], tmp_path: Path, processes: list[ManagedProcess]
+    two_shards: list[str], tmp_path: Path, processes: list[ChildProcess]
 ) -> None:
     # ds1 reaches MariaDB through a TCP forwarder this test owns, so "stopping the backend" is killing it
     fwd_port = free_port()
@@ -149,7 +149,18 @@ def test_reads_survive_pooled_connections_closed_by_the_server(proxy: Proxy) -> 
                 acur.execute(f"KILL {backend_id}")
         cur.execute("SELECT k FROM items WHERE id = 1")
         assert cur.fetchall() == ((1,),)
-    time.sleep(1.0)  # give the proxy's event loop time to see the other killed connections close
+    # the server has closed every killed connection (so the proxy's sockets have their EOF queued) ...
+    deadline = time.monotonic() + 10
+    with direct(proxy.databases[1]) as admin, admin.cursor() as acur:
+        while True:
+            acur.execute("SELECT id FROM information_schema.processlist WHERE id IN %s", (tuple(ids),))
+            if not acur.fetchall():
+                break
+            assert time.monotonic() < deadline, "MariaDB did not close the killed connections"
+            time.sleep(0.05)
+    # ... and a round trip through the proxy's event loop has processed those EOFs before this ping
+    with proxy.connect() as conn:
+        conn.ping(reconnect=False)
     with proxy.connect() as conn, conn.cursor() as cur:
         # writes are not retried, but idle connections the server closed are no longer handed out
         cur.execute("UPDATE items SET k = 3 WHERE id IN (1, 2)")
@@ -169,7 +180,7 @@ def test_autocommit_write_over_several_shards_is_all_or_nothing(proxy: Proxy) ->
 
 
 def test_sigterm_stops_the_proxy_and_rolls_back_open_transactions(
-    two_shards: list[str], tmp_path: Path, processes: list[ManagedProcess]
+    two_shards: list[str], tmp_path: Path, processes: list[ChildProcess]
 ) -> None:
     port = free_port()
     config = proxy_config(port, {"ds0": two_shards[0], "ds1": two_shards[1]}, {"items": mod_table("id", 2, "items")})

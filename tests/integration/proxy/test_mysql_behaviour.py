@@ -34,7 +34,7 @@ def both(proxy: Proxy, run: Callable[[Any], Any], **kwargs: Any) -> tuple[Any, A
         via_proxy = run(cur)
     with direct(proxy.databases[0]) as conn:
         if "charset" in kwargs:
-            conn.set_charset(kwargs["charset"])
+            conn.set_character_set(kwargs["charset"])
         with conn.cursor() as cur:
             via_server = run(cur)
     return via_proxy, via_server
@@ -56,7 +56,15 @@ def test_column_names_of_session_functions(tables: Proxy, select: str) -> None:
 def test_autocommit_reads_back_as_set(tables: Proxy) -> None:
     def run(cur: Any) -> list[Any]:
         out = []
-        for sql in ("SET autocommit=0", "SELECT @@autocommit", "SET autocommit=1", "SELECT @@session.autocommit"):
+        for sql in (
+            "SET autocommit=0",
+            "SELECT @@autocommit",
+            "SET autocommit=1",
+            "SELECT @@session.autocommit",
+            "SET wait_timeout=77",
+            "SELECT @@wait_timeout",
+            "SELECT @@session.wait_timeout",
+        ):
             cur.execute(sql)
             out.append(cur.fetchall())
         return out
@@ -93,7 +101,11 @@ def test_set_statement_for(tables: Proxy) -> None:
             cur.execute(f"SET STATEMENT max_statement_time=20 FOR SELECT id, k FROM {table} ORDER BY id")
             rows = cur.fetchall()
             affected = cur.execute(f"SET STATEMENT max_statement_time=20 FOR UPDATE {table} SET k = k WHERE id = 2")
-            return rows, affected
+            inserted = cur.execute(
+                f"SET STATEMENT max_statement_time=20 FOR INSERT INTO {table} (id, k) VALUES (7, 70)"
+            )
+            cur.execute(f"DELETE FROM {table} WHERE id = 7")
+            return rows, affected, inserted
 
         return inner
 
@@ -102,7 +114,7 @@ def test_set_statement_for(tables: Proxy) -> None:
     with direct(tables.databases[0]) as conn, conn.cursor() as cur:
         via_server = run("mirror")(cur)
     assert via_proxy == via_server
-    assert via_proxy[0] == ((1, 10), (2, 20), (3, 30))
+    assert via_proxy[0] == ((1, 10), (2, 20), (3, 30)) and via_proxy[2] == 1
 
 
 def test_a_subquery_over_sharded_tables_is_refused_as_a_subquery(tables: Proxy) -> None:
@@ -111,3 +123,115 @@ def test_a_subquery_over_sharded_tables_is_refused_as_a_subquery(tables: Proxy) 
             cur.execute("SELECT * FROM items WHERE id IN (SELECT item_id FROM orders)")
         assert info.value.args[0] == 1235
         assert "subquery" in info.value.args[1] and "join" not in info.value.args[1]
+
+
+def _all_results(cur: Any, sql: str) -> list[Any]:
+    out = []
+    try:
+        cur.execute(sql)
+        while True:
+            out.append((cur.rowcount, cur.fetchall()))
+            if not cur.nextset():
+                break
+    except pymysql.err.MySQLError as exc:
+        out.append(("error", exc.args[0]))
+    return out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "SELECT 1; SELECT 2",
+        "SELECT 'a;b' AS s; SELECT 2 -- ;\n",
+        "BEGIN; UPDATE {t} SET k = k + 1 WHERE id = 1; SELECT k FROM {t} WHERE id = 1; ROLLBACK;"
+        " SELECT k FROM {t} WHERE id = 1",
+        "SET autocommit=0; SELECT @@autocommit; SET autocommit=1",
+        "SELECT 1; SELECT * FROM no_such_table; SELECT 3",
+    ],
+)
+def test_multi_statements(tables: Proxy, text: str) -> None:
+    flag = pymysql.constants.CLIENT.MULTI_STATEMENTS
+    with tables.connect(client_flag=flag) as conn, conn.cursor() as cur:
+        via_proxy = _all_results(cur, text.format(t="items"))
+        cur.execute("SELECT k FROM items WHERE id = 1")  # the session is not wedged
+        assert cur.fetchall() == ((10,),)
+    conn = pymysql.connect(
+        host="127.0.0.1", user="root", password="", database=tables.databases[0], autocommit=True, client_flag=flag
+    )
+    with conn, conn.cursor() as cur:
+        via_server = _all_results(cur, text.format(t="mirror"))
+    assert via_proxy == via_server
+    assert len(via_proxy) >= 2
+
+
+@pytest.mark.parametrize(
+    ("via_proxy_sql", "direct_sql"),
+    [
+        ("SHOW CREATE TABLE items", "SHOW CREATE TABLE items_0"),
+        ("SHOW INDEX FROM items", "SHOW INDEX FROM items_0"),
+        ("SHOW COLUMNS FROM items", "SHOW COLUMNS FROM items_0"),
+        ("SHOW TABLE STATUS LIKE 'items'", "SHOW TABLE STATUS LIKE 'items_0'"),
+    ],
+)
+def test_show_statements_name_logical_tables(tables: Proxy, via_proxy_sql: str, direct_sql: str) -> None:
+    def shape(rows: Any) -> list[list[Any]]:
+        # what differs between two calls on their own: the physical name (mapped) and the table's timestamps
+        out = []
+        for row in rows:
+            out.append([v.replace("items_0", "items") if isinstance(v, str) else v for v in row])
+        return out
+
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute(via_proxy_sql)
+        via_proxy = cur.fetchall()
+    with direct(tables.databases[0]) as conn, conn.cursor() as cur:
+        cur.execute(direct_sql)
+        via_server = cur.fetchall()
+    assert via_proxy and "items_0" not in repr(via_proxy)
+    if "STATUS" in via_proxy_sql:
+        assert [r[0] for r in via_proxy] == ["items"]
+        assert [list(r[1:4]) for r in via_proxy] == [r[1:4] for r in shape(via_server)]
+    else:
+        assert [list(r) for r in via_proxy] == shape(via_server)
+
+
+def test_no_backslash_escapes_reaches_the_client(tables: Proxy) -> None:
+    def run(cur: Any) -> list[Any]:
+        conn = cur.connection
+        out = [bool(conn.server_status & 0x200)]
+        cur.execute("SET sql_mode = 'NO_BACKSLASH_ESCAPES'")
+        out.append(bool(conn.server_status & 0x200))
+        # pymysql escapes by the flag: with it, a backslash is an ordinary character
+        cur.execute("SELECT %s, LENGTH(%s)", ("a\\'b", "a\\'b"))
+        out.append(cur.fetchall())
+        out.append(bool(conn.server_status & 0x200))
+        cur.execute("SET sql_mode = DEFAULT")
+        out.append(bool(conn.server_status & 0x200))
+        return out
+
+    via_proxy, via_server = both(tables, run)
+    assert via_proxy == via_server
+    assert via_proxy[1] is True and via_proxy[-1] is False
+
+
+@pytest.mark.parametrize(
+    ("statement", "nodes"),
+    [
+        ("SELECT * FROM items WHERE id = 3", [1]),
+        ("SELECT * FROM items WHERE id = 2", [0]),
+        ("SELECT * FROM items", [0, 1]),
+        ("UPDATE items SET k = 1 WHERE id = 3", [1]),
+    ],
+)
+def test_explain_is_routed_like_the_statement(tables: Proxy, statement: str, nodes: list[int]) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute("EXPLAIN " + statement)
+        via_proxy = cur.fetchall()
+        assert cur.description[0][0] == "node"
+    assert [r[0] for r in via_proxy] == [f"ds{n} (node {n})" for n in nodes]
+    for n in nodes:  # each labelled plan is what that shard's server says of its part
+        with direct(tables.databases[n]) as conn, conn.cursor() as cur:
+            cur.execute("EXPLAIN " + statement.replace("items", f"items_{n}"))
+            via_server = cur.fetchall()
+        mine = [tuple(r[1:]) for r in via_proxy if r[0] == f"ds{n} (node {n})"]
+        assert [r[:3] for r in mine] == [r[:3] for r in via_server]  # id, select_type, table (rows are estimates)

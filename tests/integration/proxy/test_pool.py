@@ -9,7 +9,7 @@ import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import Proxy, proxy_config, start_proxy
-from tests.support import ManagedProcess, create_mariadb_database, drop_mariadb_database, free_port
+from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def database() -> Iterator[str]:
 
 
 def test_sessions_beyond_max_connections_wait_then_get_1040(
-    database: str, tmp_path: Path, processes: list[ManagedProcess]
+    database: str, tmp_path: Path, processes: list[ChildProcess]
 ) -> None:
     port = free_port()
     config = proxy_config(port, {"ds0": database}, {})

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from sdk import RegistryClient
-from tests.support import ManagedProcess, create_pg_database, drop_pg_database, free_port, start_process
+from sdk.registry import RegistryClient
+from tests.support import ChildProcess, create_pg_database, drop_pg_database, free_port, start_process
 from txcoord.store.migrations import upgrade
 
-StartRegistry = Callable[..., tuple[ManagedProcess, str]]
-StartEcho = Callable[..., tuple[ManagedProcess, str]]
+StartRegistry = Callable[..., tuple[ChildProcess, str]]
+StartEcho = Callable[..., tuple[ChildProcess, str]]
 
 
 @pytest.fixture
@@ -27,8 +27,8 @@ async def registry_pg_dsn() -> AsyncIterator[str]:
 
 
 @pytest.fixture
-def start_registry(processes: list[ManagedProcess], tmp_path: Path) -> StartRegistry:
-    def start(store: str = "memory", port: int | None = None, name: str = "registry") -> tuple[ManagedProcess, str]:
+def start_registry(processes: list[ChildProcess], tmp_path: Path) -> StartRegistry:
+    def start(store: str = "memory", port: int | None = None, name: str = "registry") -> tuple[ChildProcess, str]:
         address = f"127.0.0.1:{port or free_port()}"
         proc = start_process(["txc", "registry", "--listen", address, "--store", store], tmp_path, name)
         processes.append(proc)
@@ -39,10 +39,10 @@ def start_registry(processes: list[ManagedProcess], tmp_path: Path) -> StartRegi
 
 
 @pytest.fixture
-def start_echo(processes: list[ManagedProcess], tmp_path: Path) -> StartEcho:
+def start_echo(processes: list[ChildProcess], tmp_path: Path) -> StartEcho:
     counter = iter(range(1000))
 
-    def start(registry: str, *, ttl: float = 10.0, service: str = "test.Echo") -> tuple[ManagedProcess, str]:
+    def start(registry: str, *, ttl: float = 10.0, service: str = "test.Echo") -> tuple[ChildProcess, str]:
         address = f"127.0.0.1:{free_port()}"
         args = [sys.executable, "-m", "tests.support.echo_service", "--listen", address, "--registry", registry]
         proc = start_process([*args, "--ttl", str(ttl), "--service", service], tmp_path, f"echo-{next(counter)}")
@@ -65,18 +65,3 @@ async def registry_client() -> AsyncIterator[Callable[[str], RegistryClient]]:
     yield make
     for client in clients:
         await client.close()
-
-
-async def wait_for(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> float:
-    """Poll an async-or-sync predicate until truthy; return the seconds it took; fail after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    start = loop.time()
-    while True:
-        result = predicate()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return loop.time() - start
-        if loop.time() - start > timeout:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)

@@ -9,7 +9,8 @@ import grpc
 import pytest
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from sdk import ActionNotFound, ChannelPool, RpcError, RpcServer
+from sdk import ActionNotFound, RpcError
+from sdk.rpc import ChannelPool, RpcServer
 from tests.support import free_port
 
 
@@ -47,7 +48,7 @@ async def test_unavailable_is_retried_until_the_server_comes_up() -> None:
     pool = ChannelPool()
 
     async def start_later() -> RpcServer:
-        await asyncio.sleep(0.7)
+        await asyncio.sleep(0.7)  # the scenario, not a wait: the server appears while the call is retrying
         return await _server(address)
 
     starter = asyncio.create_task(start_later())

@@ -17,6 +17,7 @@ databases:
     sharded_tables:
       t: {column: id, algorithm: range, boundaries: [100], nodes: [ds0.t_0, {backend: ds1, table: t_1}]}
     broadcast_tables: [settings]
+transactions: {mode: best_effort}
 """
 
 
@@ -75,6 +76,38 @@ def test_dsn_with_unix_socket_and_unknown_option() -> None:
         BackendDSN.parse("mysql://root@h/db?ssl=1")
 
 
+def test_two_backends_without_coordinator_or_best_effort_are_refused_naming_the_key() -> None:
+    text = GOOD.replace("transactions: {mode: best_effort}\n", "")
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "proxy.yaml")
+    assert "transactions.coordinator" in str(err.value)
+    assert "transactions.mode: best_effort" in str(err.value)
+
+
+def test_a_coordinator_makes_multi_backend_commits_atomic() -> None:
+    coordinated = "transactions: {coordinator: 127.0.0.1:7070, service: shop}"
+    text = GOOD.replace("transactions: {mode: best_effort}", coordinated)
+    config = parse_config(text, "proxy.yaml")
+    assert config.coordinated
+    assert config.transactions.service == "shop"
+
+
+@pytest.mark.parametrize(
+    ("transactions", "expected"),
+    [
+        ("{mode: best_effort, coordinator: 127.0.0.1:7070}", "exclude each other"),
+        ("{coordinator: localhost}", "must be HOST:PORT"),
+        ("{coordinator: 127.0.0.1:7070, service: 'a b'}", "transactions.service"),
+        ("{mode: sometimes}", "transactions.mode"),
+    ],
+)
+def test_bad_transactions_section(transactions: str, expected: str) -> None:
+    text = GOOD.replace("{mode: best_effort}", transactions)
+    with pytest.raises(ConfigError) as err:
+        parse_config(text, "proxy.yaml")
+    assert expected in str(err.value)
+
+
 MULTI = """listen: 127.0.0.1:3307
 users:
   app: secret
@@ -96,6 +129,7 @@ databases:
         column: id
         algorithm: mod
         nodes: [ds0.u_0, ds1.u_1]
+transactions: {mode: best_effort}
 """
 
 

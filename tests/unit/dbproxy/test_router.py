@@ -15,6 +15,7 @@ from dbproxy.router.schema import LogicalSchema
 
 CONFIG = """
 users: {app: secret}
+transactions: {mode: best_effort}
 backends: {ds0: "mysql://r@h/s0", ds1: "mysql://r@h/s1", ds2: "mysql://r@h/s2"}
 databases:
   app:

@@ -5,57 +5,12 @@ from pathlib import Path
 
 import pytest
 
-import sdk
 from sdk.errors import ConfigError
 from sdk.registry import validate_registration
 from sdk.rpc import decode_json, encode_json, method_path, parse_address
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.context import current_gid, outgoing_metadata, txn_context
 from txcoord.sql_queries import load_queries
-
-
-def test_public_api_of_sdk_changes_only_on_purpose() -> None:
-    assert sorted(sdk.__all__) == [
-        "ActionNotFound",
-        "BarrierOutcome",
-        "BarrierRefused",
-        "ChannelPool",
-        "ConfigError",
-        "CoordinatorClient",
-        "Endpoint",
-        "GlobalTransaction",
-        "Lease",
-        "MySqlBarrier",
-        "NoEndpoints",
-        "Participant",
-        "PgBarrier",
-        "RegistryClient",
-        "RegistryError",
-        "RetryLater",
-        "RollbackOnly",
-        "RpcError",
-        "RpcServer",
-        "SagaContext",
-        "SagaDefinition",
-        "SagaDefinitionError",
-        "SagaResult",
-        "SagaStep",
-        "ServiceClient",
-        "ServiceHost",
-        "TccAction",
-        "TccArgumentError",
-        "TccContext",
-        "TccDefinitionError",
-        "TryFailed",
-        "TxcError",
-        "current_gid",
-        "load_saga",
-        "saga_step",
-        "tcc",
-        "txn_context",
-    ]
-    for name in sdk.__all__:
-        assert hasattr(sdk, name), name
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.support.polling import eventually
 from tests.unit.txcoord.fake_store import FakeStore
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.model import Branch, BranchState, Phase2, Retry, TxState
@@ -30,8 +31,10 @@ def branches(*ids: str) -> list[Branch]:
 FAST = Retry(initial=0.001, maximum=0.004)
 
 
-async def run(driver: Phase2Driver, gid: str = "g") -> None:
+async def run(driver: Phase2Driver, gid: str = "g", timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
     while driver.is_active(gid):
+        assert asyncio.get_running_loop().time() < deadline, f"phase 2 of {gid} still running after {timeout}s"
         await asyncio.sleep(0.001)
 
 
@@ -94,8 +97,7 @@ async def test_wake_cuts_the_backoff_short() -> None:
     tx = store.add("g", TxState.COMMITTING, "me", branches("1"))
     driver = Phase2Driver(store, delivery, "me", Retry(initial=3600, maximum=3600))  # type: ignore[arg-type]
     driver.drive("g", Phase2.CONFIRM, tx.branches)
-    while tx.attempts < 1:
-        await asyncio.sleep(0.001)
+    await eventually(lambda: tx.attempts >= 1, timeout=30, what="the first attempt", interval=0.001)
     assert driver.wake("g")
     await run(driver)
     assert tx.state is TxState.COMMITTED

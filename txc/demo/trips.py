@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from sdk.coordinator_client import CoordinatorClient
-from txcoord.demo.processes import Child, free_address
+from txc.demo.processes import free_address, spawn
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sagas"
 SERVICES = ("trip-flights", "trip-hotels", "trip-cars", "trip-payments")
@@ -32,9 +32,9 @@ async def run_trips(address: str, db: str, log_dir: Path, progress: Callable[[st
     listen = free_address()
     args = [sys.executable, str(EXAMPLES / "trip.py"), "--db", db, "--registry", address, "--listen", listen]
     args += ["--card-limit", str(CARD_LIMIT), "--delay", "0.2", *(a for s in SERVICES for a in ("--service", s))]
-    participant = Child("trip", args, log_dir)
+    participant = spawn("trip", args, log_dir)
     try:
-        await participant.wait_serving(listen, timeout=60)
+        await participant.serving(listen, timeout=60)
         async with CoordinatorClient(address, session=False) as client:
             name, version, _ = await client.register_saga((EXAMPLES / "book_trip.yaml").read_text(), "book_trip.yaml")
             progress(f"saga {name} v{version} registered; {len(TRIPS)} trips booked at once (card limit {CARD_LIMIT})")

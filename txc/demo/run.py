@@ -11,21 +11,22 @@ import asyncio
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from sdk.coordinator_client import CoordinatorClient, TryFailed
-from sdk.errors import TxcError
-from txcoord.demo import trips as trip_demo
-from txcoord.demo.bank import balances, credit, debit
-from txcoord.demo.processes import Child, free_address, start_bank, start_coordinator
+from demo.bank import balances
+from demo.transfers import BANKS, Outcome, transfer
+from sdk import CoordinatorClient
+from txc.demo import trips as trip_demo
+from txc.demo.processes import free_address, start_bank, start_coordinator
+from txc.demo.sharded import run_sharded
+from txc.processes import ChildProcess
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
 
-BANKS = {"bank-a": ["A1", "A2", "A3", "A4"], "bank-b": ["B1", "B2", "B3", "B4"]}
 OPENING_BALANCE = 100
 OPEN_STATES = ("BEGIN", "COMMITTING", "ROLLING_BACK")
 
@@ -38,13 +39,7 @@ class DemoSettings:
     transfers: int = 40
     concurrency: int = 4
     seed: int = 7
-
-
-@dataclass
-class Outcome:
-    committed: int = 0
-    rolled_back: int = 0
-    errors: list[str] = field(default_factory=list)
+    proxy: bool = True  # then the sharded part: dbproxy over two MariaDB shards, XA through the coordinator
 
 
 def server_database_url(url: str, database: str) -> str:
@@ -87,25 +82,6 @@ def _total(snapshot: dict[str, dict[str, dict[str, int]]]) -> int:
     return sum(acct["balance"] + acct["frozen"] for bank in snapshot.values() for acct in bank.values())
 
 
-async def _transfer(client: CoordinatorClient, rng: random.Random, index: int, outcome: Outcome) -> None:
-    source_bank, target_bank = rng.sample(list(BANKS), 2)
-    source, target = rng.choice(BANKS[source_bank]), rng.choice(BANKS[target_bank])
-    amount = 500 if index % 5 == 4 else rng.randint(5, 40)  # every fifth asks for more than anyone has
-    steps = [(debit.on(source_bank), source), (credit.on(target_bank), target)]
-    if index % 2:
-        steps.reverse()  # the failing try is sometimes the first branch, sometimes the second
-    try:
-        async with client.transaction(timeout=30) as tx:
-            for action, account in steps:
-                await tx.call(action, account=account, amount=amount)
-        outcome.committed += 1
-    except TryFailed:
-        outcome.rolled_back += 1
-    except TxcError as exc:  # the killed bank: its try could not be reached in time
-        outcome.rolled_back += 1
-        outcome.errors.append(f"transfer {index}: {exc}")
-
-
 async def _wait_settled(client: CoordinatorClient, timeout: float = 90.0) -> dict[str, int]:
     deadline = time.monotonic() + timeout
     while True:
@@ -121,7 +97,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
     trips_db = bank_dbs.pop("trips")
     progress(f"databases ready on {where}")
     address = free_address()
-    children: list[Child] = []
+    children: list[ChildProcess] = []
     bank_addresses = {name: free_address() for name in BANKS}
     try:
         coordinator = start_coordinator(
@@ -135,9 +111,9 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
             data_dir=settings.data_dir if store is None else None,
         )
         children.append(coordinator)
-        await coordinator.wait_serving(address, timeout=60)
+        await coordinator.serving(address, timeout=60)
         progress(f"coordinator serving on {address}")
-        banks: dict[str, Child] = {}
+        banks: dict[str, ChildProcess] = {}
         for name, accounts in BANKS.items():
             opening = ",".join(f"{acct}={OPENING_BALANCE}" for acct in accounts)
             banks[name] = start_bank(
@@ -145,7 +121,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
             )
             children.append(banks[name])
         for name, child in banks.items():
-            await child.wait_serving(bank_addresses[name])
+            await child.serving(bank_addresses[name])
         progress("bank-a and bank-b serving and registered")
         before = await _snapshot(bank_dbs)
 
@@ -163,7 +139,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
                 nonlocal done
                 while not queue.empty():
                     index = queue.get_nowait()
-                    await _transfer(client, rng, index, outcome)
+                    await transfer(client, rng, index, outcome)
                     done += 1
                     if done % 5 == 0 or done == settings.transfers:
                         progress(
@@ -183,7 +159,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
                     "bank-b", bank_dbs["bank-b"], address, settings.log_dir, opening, listen=bank_addresses["bank-b"]
                 )
                 children.append(restarted)
-                await restarted.wait_serving(bank_addresses["bank-b"])
+                await restarted.serving(bank_addresses["bank-b"])
                 progress("bank-b restarted")
 
             chaos_task = asyncio.create_task(chaos())
@@ -196,6 +172,9 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
             trips = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress)
         else:
             trips = {"skipped": f"no examples/sagas next to the package ({trip_demo.EXAMPLES}): run from a checkout"}
+        sharded: dict[str, Any] = {"skipped": "--no-proxy"}
+        if settings.proxy:
+            sharded = await run_sharded(address, settings.log_dir, progress)
     finally:
         for child in reversed(children):
             child.stop()
@@ -219,4 +198,5 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         "store": where,
         "seconds": round(time.monotonic() - started, 1),
         "logs": str(settings.log_dir),
+        "sharded": sharded,
     }

@@ -2,30 +2,37 @@
 
 ``debit`` reserves money in try (refused when the balance is short), spends it in confirm, releases it in
 cancel; ``credit`` announces money in try, books it in confirm, drops it in cancel. Each phase is one SQL
-update inside the barrier. Run one with ``python -m txcoord.demo.bank --service bank-a --db URL ...``."""
+update inside the barrier. Run one with ``python -m demo.bank --service bank-a --db URL ...``.
+
+User code: it imports only the public ``sdk``, as a participant of yours would."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 
-from sdk.barrier import PgBarrier
-from sdk.errors import RpcError
-from sdk.participant import Participant
-from sdk.rpc import JsonHandler
-from sdk.service_host import ServiceHost
-from sdk.tcc import TccContext, tcc
-from sdk.tcc_wire import PHASE2_BATCH_ACTION
-from txcoord.sql_queries import load_queries
-from txcoord.store.postgres import keep_session
+from sdk import ActionCall, ActionReply, Interceptor, Participant, PgBarrier, Proceed, RpcError, TccContext, tcc
 
-Q = load_queries(Path(__file__).with_name("bank.sql"))
 log = logging.getLogger("bank")
+Ctx = TccContext[asyncpg.Connection]
+
+
+def _queries(path: Path) -> dict[str, str]:
+    """The ``-- name: x`` blocks of a ``.sql`` file (comments dropped)."""
+    parts = re.split(r"^--\s*name:\s*(\w+)\s*$", path.read_text(), flags=re.MULTILINE)
+    return {
+        name: "\n".join(line for line in body.strip().splitlines() if not line.lstrip().startswith("--")).rstrip(";")
+        for name, body in zip(parts[1::2], parts[2::2], strict=True)
+    }
+
+
+Q = _queries(Path(__file__).with_name("bank.sql"))
 
 
 class InsufficientFunds(Exception):
@@ -38,13 +45,13 @@ class UnknownAccount(Exception):
         super().__init__(f"no account {account!r}")
 
 
-async def _update(ctx: TccContext, query: str, account: str, amount: int) -> bool:
+async def _update(ctx: Ctx, query: str, account: str, amount: int) -> bool:
     status: str = await ctx.conn.execute(Q[query], account, amount)
     return status.endswith(" 1")
 
 
 @tcc
-async def debit(ctx: TccContext, account: str, amount: int) -> dict[str, Any]:
+async def debit(ctx: Ctx, account: str, amount: int) -> dict[str, Any]:
     """Try: reserve ``amount`` from ``account``."""
     if amount <= 0:
         raise ValueError(f"amount must be positive, got {amount}")
@@ -54,17 +61,17 @@ async def debit(ctx: TccContext, account: str, amount: int) -> dict[str, Any]:
 
 
 @debit.confirm
-async def _debit_confirm(ctx: TccContext, account: str, amount: int) -> None:
+async def _debit_confirm(ctx: Ctx, account: str, amount: int) -> None:
     await _update(ctx, "debit_confirm", account, amount)
 
 
 @debit.cancel
-async def _debit_cancel(ctx: TccContext, account: str, amount: int) -> None:
+async def _debit_cancel(ctx: Ctx, account: str, amount: int) -> None:
     await _update(ctx, "debit_cancel", account, amount)
 
 
 @tcc
-async def credit(ctx: TccContext, account: str, amount: int) -> dict[str, Any]:
+async def credit(ctx: Ctx, account: str, amount: int) -> dict[str, Any]:
     """Try: announce ``amount`` for ``account``."""
     if amount <= 0:
         raise ValueError(f"amount must be positive, got {amount}")
@@ -74,12 +81,12 @@ async def credit(ctx: TccContext, account: str, amount: int) -> dict[str, Any]:
 
 
 @credit.confirm
-async def _credit_confirm(ctx: TccContext, account: str, amount: int) -> None:
+async def _credit_confirm(ctx: Ctx, account: str, amount: int) -> None:
     await _update(ctx, "credit_confirm", account, amount)
 
 
 @credit.cancel
-async def _credit_cancel(ctx: TccContext, account: str, amount: int) -> None:
+async def _credit_cancel(ctx: Ctx, account: str, amount: int) -> None:
     await _update(ctx, "credit_cancel", account, amount)
 
 
@@ -98,26 +105,38 @@ async def balances(conn: Any) -> dict[str, dict[str, int]]:
     return {r["id"]: {"balance": r["balance"], "frozen": r["frozen"], "incoming": r["incoming"]} for r in rows}
 
 
-def _held(handler: JsonHandler, seconds: float) -> JsonHandler:
-    async def held(body: Any, context: Any) -> Any:
-        await asyncio.sleep(seconds)
-        return await handler(body, context)
+def held_until(gate: Path, limit: float = 120.0) -> Interceptor:
+    """Holds every try back until the file ``gate`` exists (at most ``limit`` seconds): the tests of a late
+    try open the gate once the cancel has overtaken it."""
 
-    return held
+    async def hold(call: ActionCall, proceed: Proceed) -> ActionReply:
+        if call.op == "try":
+            deadline = asyncio.get_running_loop().time() + limit
+            while not gate.exists() and asyncio.get_running_loop().time() < deadline:
+                await asyncio.sleep(0.05)
+        return await proceed(call)
+
+    return hold
 
 
-def _audited(handler: JsonHandler, pool: asyncpg.Pool, op: str) -> JsonHandler:
-    async def audited(body: Any, context: Any) -> Any:
+def audited(pool: asyncpg.Pool) -> Interceptor:
+    """Records every phase call's barrier outcome (or its error) in ``bank_audit``."""
+
+    async def audit(call: ActionCall, proceed: Proceed) -> ActionReply:
         try:
-            reply = await handler(body, context)
+            reply = await proceed(call)
         except Exception as exc:
             error = exc.code.name if isinstance(exc, RpcError) else type(exc).__name__
-            await pool.execute(Q["audit"], body.get("gid", "?"), body.get("branch_id", "?"), op, f"error: {error}")
+            await pool.execute(Q["audit"], call.gid, call.branch_id, call.op, f"error: {error}")
             raise
-        await pool.execute(Q["audit"], body["gid"], body["branch_id"], op, reply["barrier"])
+        await pool.execute(Q["audit"], call.gid, call.branch_id, call.op, reply.barrier.value)
         return reply
 
-    return audited
+    return audit
+
+
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """The phases change no session state: skip asyncpg's reset query (a round trip per call)."""
 
 
 def parse_accounts(text: str) -> dict[str, int]:
@@ -129,22 +148,15 @@ def parse_accounts(text: str) -> dict[str, int]:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    # no session state changes here: skip the pool's reset query (a round trip per call)
-    pool = await asyncpg.create_pool(args.db, min_size=2, max_size=args.pool_size, reset=keep_session)
+    pool = await asyncpg.create_pool(args.db, min_size=2, max_size=args.pool_size, reset=_keep_session)
     assert pool is not None
     await prepare(pool, parse_accounts(args.accounts), audit=args.audit)
-    participant = Participant(args.service, [debit, credit], barrier=PgBarrier(pool))
-    handlers = participant.handlers()
-    del handlers[PHASE2_BATCH_ACTION]
-    if args.audit:
-        handlers = {name: _audited(h, pool, name.partition(".")[2] or "try") for name, h in handlers.items()}
-    if args.hold_try > 0:  # the test of a late try: hold tries back before they reach the barrier
-        handlers = {name: (_held(h, args.hold_try) if "." not in name else h) for name, h in handlers.items()}
-    handlers[PHASE2_BATCH_ACTION] = participant.batch_handler(handlers)
-    host = ServiceHost(args.listen, args.registry, ttl=args.ttl, name=args.service)
-    host.add_json_service(args.service, handlers)
+    interceptors = [audited(pool)] if args.audit else []
+    if args.hold_tries_until:  # inside the audit: a held try is audited when it finally ran
+        interceptors.append(held_until(Path(args.hold_tries_until)))
+    participant = Participant(args.service, [debit, credit], barrier=PgBarrier(pool), interceptors=interceptors)
     try:
-        await host.run()
+        await participant.serve(args.listen, args.registry, ttl=args.ttl)
     finally:
         await pool.close()
 
@@ -158,7 +170,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--accounts", default="", help="NAME=BALANCE,... to open (existing accounts stay)")
     parser.add_argument("--ttl", type=float, default=3.0)
     parser.add_argument("--pool-size", type=int, default=10)
-    parser.add_argument("--hold-try", type=float, default=0.0, help="seconds to hold every try back (tests)")
+    parser.add_argument("--hold-tries-until", metavar="FILE", help="hold every try back until FILE exists (tests)")
     parser.add_argument("--audit", action="store_true", help="record every phase call's barrier outcome")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

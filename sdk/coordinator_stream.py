@@ -20,7 +20,7 @@ from sdk.rpc.client import translate_error
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
 
 
-class Session:
+class CoordinatorStream:
     """One bidi stream to the coordinator carrying many requests; replies are matched by id."""
 
     def __init__(self, stub: coordinator_pb2_grpc.CoordinatorStub) -> None:
@@ -53,7 +53,7 @@ class Session:
             outbox: asyncio.Queue[pb.SessionRequest | None] = asyncio.Queue()
             call = self._stub.Session(self._requests(outbox))
             self._outbox = outbox
-            self._reader = asyncio.create_task(self._read(call, outbox), name="coordinator-session")
+            self._reader = asyncio.create_task(self._read(call, outbox), name="coordinator-stream")
         return self._outbox
 
     async def _read(self, call: Any, outbox: asyncio.Queue[pb.SessionRequest | None]) -> None:

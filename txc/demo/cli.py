@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from txc.demo.run import DemoSettings, run_demo
 from txcoord.cli.common import print_json, run
 from txcoord.cli.coordinator import check_store_url
-from txcoord.demo.run import DemoSettings, run_demo
 
 
 def _report(summary: dict[str, Any]) -> None:
@@ -52,6 +52,17 @@ def _report(summary: dict[str, Any]) -> None:
         f"{summary['in_flight_after']} still reserved; {summary['seconds']}s on {summary['store']} "
         f"(logs in {summary['logs']})"
     )
+    sharded = summary.get("sharded") or {}
+    if "skipped" in sharded:
+        console.print(f"sharded part skipped: {sharded['skipped']}")
+    elif sharded:
+        verdict = "[green]conserved[/green]" if sharded["conserved"] else "[red]NOT conserved[/red]"
+        console.print(
+            f"sharded (dbproxy, XA, proxy SIGKILLed half-way): "
+            f"{', '.join(f'{k} {v}' for k, v in sorted(sharded['outcomes'].items()))}; total "
+            f"{sharded['total_before']} -> {sharded['total_after']}: {verdict}; "
+            f"{sharded['left_prepared']} XA branches left prepared"
+        )
 
 
 def demo(
@@ -60,10 +71,13 @@ def demo(
     concurrency: int = typer.Option(4, min=1, help="Transfers in flight at once."),
     data_dir: Path = typer.Option(Path(".txcoord") / "demo-pg", help="Data directory of the embedded PostgreSQL."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    proxy: bool = typer.Option(True, help="Also run transfers across two MariaDB shards through dbproxy (XA)."),
 ) -> None:
     """Run the demo: two banks, transfers (some refused), bank-b killed and restarted half-way."""
     check_store_url(store)
-    settings = DemoSettings(store=store, data_dir=data_dir, transfers=transfers, concurrency=concurrency)
+    settings = DemoSettings(
+        store=store, data_dir=data_dir, transfers=transfers, concurrency=concurrency, proxy=proxy
+    )
     console = Console(stderr=True)
 
     def progress(message: str) -> None:
@@ -76,4 +90,5 @@ def demo(
         _report(summary)
     trips = summary.get("trips", {})
     trips_ok = "trips" not in trips or (trips["succeeded"] == len(trips["trips"]) - 1 and trips["compensated"] == 1)
-    sys.exit(0 if summary["conserved"] and trips_ok else 1)
+    sharded_ok = summary.get("sharded", {}).get("conserved", True)
+    sys.exit(0 if summary["conserved"] and trips_ok and sharded_ok else 1)

@@ -1,7 +1,11 @@
 """A process that serves JSON actions and keeps them registered: the shape of every participant.
 
-``ServiceHost`` starts an ``RpcServer``, registers each service in the registry with a lease, and on SIGTERM
-deregisters first (so callers stop picking it at once) and then drains in-flight calls."""
+``ServiceServer`` starts an ``RpcServer``, registers each service in the registry with a lease, and on SIGTERM
+deregisters first (so callers stop picking it at once) and then drains in-flight calls.
+
+One word per role across the repository: a ``*Server`` is what a process runs to serve (``ServiceServer`` here,
+``txcoord``'s ``CoordinatorServer`` and ``RegistryServer``), built on ``sdk.rpc.RpcServer`` (the gRPC listener);
+a ``*Servicer`` is the handlers of one gRPC service (grpc's own word)."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ from sdk.registry import Lease, RegistryClient
 from sdk.rpc import JsonHandler, RpcServer
 
 
-class ServiceHost:
+class ServiceServer:
     def __init__(
         self,
         listen: str,

@@ -1,0 +1,27 @@
+"""Fixtures of the XA tests: two fresh shard databases and a coordinator per test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.proxy.xa.rig import XaRig
+from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database
+
+
+@pytest.fixture
+def xa_shards() -> Iterator[list[str]]:
+    names = [create_mariadb_database("txc_xa") for _ in range(2)]
+    yield names
+    for name in names:
+        drop_mariadb_database(name)
+
+
+@pytest.fixture
+def rig(tmp_path: Path, processes: list[ChildProcess], xa_shards: list[str]) -> XaRig:
+    rig = XaRig(tmp_path, processes, xa_shards)
+    rig.start_coordinator()
+    rig.seed({0: 100, 1: 100, 2: 100, 3: 100})
+    return rig

@@ -1,0 +1,238 @@
+"""Atomic multi-shard commit: real dbproxy, coordinator and MariaDB processes; crashes are SIGKILLs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import grpc
+import pymysql
+import pytest
+import yaml
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.integration.proxy.xa.rig import XaRig, connect, settled, transfer, txc, wait_for
+from tests.support import ChildProcess, free_port, start_process
+
+FORWARDER = Path(__file__).parents[1] / "forwarder.py"
+pytestmark = pytest.mark.timeout(180)
+
+
+def test_transfer_across_backends_commits_through_the_coordinator(rig: XaRig) -> None:
+    _, port = rig.start_proxy()
+    conn = connect(port)
+    assert transfer(conn, 0, 1, 30)
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+    states = wait_for(lambda: rig.transactions() if "COMMITTED" in rig.transactions().values() else None)
+    assert list(states.values()) == ["COMMITTED"]
+    gid = next(iter(states))
+    branches = rig.store_rows("SELECT branch_id, kind, state, payload::text FROM txc_branch WHERE gid = $1", gid)
+    assert sorted((b["branch_id"], b["kind"], b["state"]) for b in branches) == [
+        ("ds0", "XA", "CONFIRMED"),
+        ("ds1", "XA", "CONFIRMED"),
+    ]
+    # operations: `txc tx list` shows the mode, `txc tx show` the backends and xids
+    listed = txc("tx", "list", "--json", "--coordinator", rig.coordinator_address)
+    assert listed.returncode == 0, listed.stderr
+    (tx,) = json.loads(listed.stdout)["transactions"]
+    assert (tx["gid"], tx["mode"], tx["state"]) == (gid, "XA", "COMMITTED")
+    shown = txc("tx", "show", gid, "--coordinator", rig.coordinator_address)
+    assert shown.returncode == 0, shown.stderr
+    assert f"backend ds0, xid {gid},{rig.service}/ds0" in " ".join(shown.stdout.split())
+    assert "XA" in shown.stdout
+    assert not rig.prepared()
+
+
+def test_single_backend_transactions_never_touch_the_coordinator(rig: XaRig) -> None:
+    _, port = rig.start_proxy()
+    conn = connect(port)
+    assert transfer(conn, 0, 2, 5)  # both rows on ds0
+    assert transfer(conn, 1, 3, 5)  # both rows on ds1
+    with conn.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("SELECT balance FROM acct WHERE id = 1")  # a read on ds1: not a branch that needs prepare
+        cur.execute("UPDATE acct SET balance = balance + 1 WHERE id = 0")
+        cur.execute("COMMIT")
+        cur.execute("UPDATE acct SET balance = balance - 1 WHERE id = 0")  # autocommit
+        conn.autocommit(False)
+        cur.execute("UPDATE acct SET balance = balance + 1 WHERE id = 3")
+        conn.commit()
+        cur.execute("UPDATE acct SET balance = balance + 100 WHERE id = 2")
+        conn.rollback()
+        conn.autocommit(True)
+    assert rig.balances() == {0: 95, 1: 95, 2: 105, 3: 106}
+    assert rig.transactions() == {}
+    assert transfer(conn, 2, 3, 5)  # the first one that spans both backends is the coordinator's first
+    assert list(rig.transactions().values()) in (["BEGIN"], ["COMMITTING"], ["COMMITTED"])
+    assert rig.balances() == {0: 95, 1: 95, 2: 100, 3: 111}
+
+
+def test_single_statement_writing_on_two_backends_commits_through_the_coordinator(rig: XaRig) -> None:
+    _, port = rig.start_proxy()
+    with connect(port).cursor() as cur:
+        assert cur.execute("UPDATE acct SET balance = balance + 1 WHERE id IN (0, 1)") == 2  # autocommit
+    assert rig.balances() == {0: 101, 1: 101, 2: 100, 3: 100}
+    states = wait_for(lambda: rig.transactions() if "COMMITTED" in rig.transactions().values() else None)
+    assert list(states.values()) == ["COMMITTED"]
+    assert not rig.prepared()
+
+
+def test_proxy_registers_and_answers_health(rig: XaRig) -> None:
+    proc, _ = rig.start_proxy()
+    listed = wait_for(
+        lambda: [
+            e
+            for e in json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
+            if e.get("service") == rig.service
+        ],
+        what="the proxy in `txc registry ls`",
+    )
+    address = listed[0]["address"]
+    with grpc.insecure_channel(address) as channel:
+        check = health_pb2.HealthCheckRequest(service=rig.service)
+        reply = health_pb2_grpc.HealthStub(channel).Check(check, timeout=10)
+    assert reply.status == health_pb2.HealthCheckResponse.SERVING
+    assert proc.terminate() == 0  # SIGTERM: deregisters and exits cleanly
+    registered = json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
+    assert not [e for e in registered if e.get("service") == rig.service]
+
+
+def test_two_backends_without_coordinator_refuse_to_start(rig: XaRig, tmp_path: Path) -> None:
+    config = rig.config(0)
+    del config["transactions"]
+    path = tmp_path / "proxy.yaml"
+    path.write_text(yaml.safe_dump(config))
+    dbproxy = str(Path(sys.executable).with_name("dbproxy"))
+    out = subprocess.run([dbproxy, "--config", str(path)], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 2
+    assert "transactions.coordinator" in out.stderr and "best_effort" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_proxy_killed_after_the_decision_another_instance_commits(rig: XaRig) -> None:
+    proc, port = rig.start_proxy(failpoints="xa_after_decision")
+    rig.start_proxy()  # a second instance of the service: phase 2 can reach it
+    with pytest.raises(pymysql.err.OperationalError):
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    wait_for(lambda: settled(rig), what="every branch committed by the other instance")
+    assert list(rig.transactions().values()) == ["COMMITTED"]
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+
+
+def test_proxy_killed_after_the_decision_the_restarted_one_commits(rig: XaRig) -> None:
+    proc, port = rig.start_proxy(failpoints="xa_after_decision")
+    with pytest.raises(pymysql.err.OperationalError):
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    assert len(wait_for(rig.prepared, what="branches left prepared by the crash")) == 2
+    rig.start_proxy(port=port)
+    wait_for(lambda: settled(rig), what="every branch committed after the restart")
+    assert list(rig.transactions().values()) == ["COMMITTED"]
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+
+
+def test_proxy_killed_after_prepare_before_the_decision_rolls_back_at_the_timeout(rig: XaRig) -> None:
+    proc, port = rig.start_proxy(failpoints="xa_after_prepare")
+    with pytest.raises(pymysql.err.OperationalError):
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    assert len(rig.prepared()) == 2  # both prepared, nothing decided: they hold their row locks
+    assert list(rig.transactions().values()) == ["BEGIN"]
+    rig.start_proxy(port=port)
+    wait_for(lambda: settled(rig), what="the timed-out transaction rolled back")
+    assert list(rig.transactions().values()) == ["ROLLED_BACK"]
+    assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
+    assert transfer(connect(port), 0, 1, 10)  # the rows are free again
+
+
+def test_backend_lost_during_prepare_rolls_everything_back(rig: XaRig, processes: list[ChildProcess]) -> None:
+    forward_port = free_port()
+    forwarder = start_process(
+        [sys.executable, str(FORWARDER), str(forward_port), "127.0.0.1", "3306"],
+        rig.log_dir,
+        "forwarder",
+    )
+    processes.append(forwarder)
+    forwarder.wait_listening(forward_port)
+    backends = {"ds0": rig.shard_dbs[0], "ds1": f"mysql://root:@127.0.0.1:{forward_port}/{rig.shard_dbs[1]}"}
+    _, port = rig.start_proxy(backends=backends)
+    conn = connect(port)
+    with conn.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("UPDATE acct SET balance = balance - 30 WHERE id = 0")
+        cur.execute("UPDATE acct SET balance = balance + 30 WHERE id = 1")
+        forwarder.kill()  # ds1 is gone: its prepare cannot succeed
+        with pytest.raises(pymysql.err.MySQLError) as err:
+            cur.execute("COMMIT")
+    assert "rolled back" in str(err.value) and "ds1" in str(err.value)
+    assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
+    # the coordinator keeps retrying the rollback of ds1's branch until the backend is back
+    processes.append(
+        start_process(
+            [sys.executable, str(FORWARDER), str(forward_port), "127.0.0.1", "3306"],
+            rig.log_dir,
+            "forwarder-again",
+        )
+    )
+    wait_for(lambda: settled(rig), what="everything rolled back")
+    assert set(rig.transactions().values()) <= {"ROLLED_BACK"}
+    assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
+
+
+def test_coordinator_killed_after_the_decision_finishes_when_restarted(rig: XaRig) -> None:
+    proc, port = rig.start_proxy(failpoints="xa_after_decision", recovery_interval=3600)
+    with pytest.raises(pymysql.err.OperationalError):
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    assert rig.coordinator_proc is not None
+    rig.coordinator_proc.kill()  # decided, not finished: the only proxy instance died before committing
+    assert list(rig.transactions().values()) == ["COMMITTING"]
+    assert len(rig.prepared()) == 2
+    rig.start_coordinator()
+    rig.start_proxy(recovery_interval=3600)  # no proxy-side recovery: only the coordinator's phase 2 finishes it
+    wait_for(lambda: settled(rig), what="the restarted coordinator's phase 2")
+    assert list(rig.transactions().values()) == ["COMMITTED"]
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+
+
+def test_cross_backend_deadlock_is_rolled_back_with_1213(rig: XaRig) -> None:
+    """Opposite lock order on two backends: no server sees the cycle. The waiter that holds another backend
+    longer than transactions.cross_backend_lock_wait is rolled back as a deadlock; the other commits."""
+    _, port = rig.start_proxy(pool={"lock_wait_timeout": 60}, cross_backend_lock_wait=1)
+    a, b = connect(port), connect(port)
+    ca, cb = a.cursor(), b.cursor()
+    ca.execute("BEGIN")
+    cb.execute("BEGIN")
+    ca.execute("UPDATE acct SET balance = balance - 10 WHERE id = 0")  # A holds a row on ds0
+    cb.execute("UPDATE acct SET balance = balance - 20 WHERE id = 1")  # B holds a row on ds1
+    outcomes: dict[str, object] = {}
+
+    def second(name: str, cur: pymysql.cursors.Cursor, sql: str) -> None:
+        try:
+            cur.execute(sql)
+            cur.execute("COMMIT")
+            outcomes[name] = "committed"
+        except pymysql.err.MySQLError as exc:
+            outcomes[name] = exc.args[0]
+
+    threads = [
+        threading.Thread(target=second, args=("a", ca, "UPDATE acct SET balance = balance + 10 WHERE id = 1")),
+        threading.Thread(target=second, args=("b", cb, "UPDATE acct SET balance = balance + 20 WHERE id = 0")),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=50)  # far less than the 60 s lock_wait_timeout
+    assert not any(t.is_alive() for t in threads)
+    assert 1213 in outcomes.values(), outcomes
+    expected = {0: 100, 1: 100, 2: 100, 3: 100}
+    if outcomes["a"] == "committed":
+        expected.update({0: 90, 1: 110})
+    if outcomes["b"] == "committed":
+        expected.update({0: 120, 1: 80})
+    wait_for(lambda: settled(rig), what="both transactions finished")
+    assert rig.balances() == expected
