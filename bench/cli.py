@@ -39,6 +39,7 @@ def tcc_command(
     rounds: int = typer.Option(3, min=1, help="Rounds; baseline and coordinator runs alternate, medians reported."),
     server: str | None = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded."),
     session: bool = typer.Option(True, help="Caller to coordinator over one stream (--no-session: unary calls)."),
+    signed: bool = typer.Option(True, help="Branch signatures on (--no-signed: off, to measure their cost)."),
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
@@ -51,7 +52,9 @@ def tcc_command(
 
     summary = run(
         run_bench(
-            BenchSettings(clients=clients, seconds=seconds, server=server, rounds=rounds, session=session),
+            BenchSettings(
+                clients=clients, seconds=seconds, server=server, rounds=rounds, session=session, signed=signed
+            ),
             progress=_err,
         )
     )

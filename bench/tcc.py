@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import re
+import secrets
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from typing import Any
 import psutil
 
 from demo.bank import credit, debit
+from sdk.branch_mac import KEY_ENV, BranchSigner
 from sdk.coordinator_client import CoordinatorClient, new_gid
 from sdk.rpc import ChannelPool
 from sdk.tcc_wire import envelope
@@ -42,6 +44,7 @@ class BenchSettings:
     coordinator_args: tuple[str, ...] = ()
     rounds: int = 3  # baseline and coordinator runs alternate this many times
     session: bool = True  # caller -> coordinator over one bidi stream (False: unary calls)
+    signed: bool = True  # branch signatures on (a fresh TXC_BRANCH_KEY for every process); False: off
 
 
 @dataclass
@@ -172,20 +175,27 @@ async def _tcc_run(
 
 
 async def _direct_run(
-    settings: BenchSettings, pool: ChannelPool, bank_addresses: dict[str, str], meter: CpuMeter | None
+    settings: BenchSettings,
+    pool: ChannelPool,
+    bank_addresses: dict[str, str],
+    meter: CpuMeter | None,
+    signer: BranchSigner | None = None,
 ) -> Run:
     a, b = bank_addresses["bank-a"], bank_addresses["bank-b"]
+
+    def body(gid: str, branch: str, service: str, action: str, args: dict[str, Any]) -> dict[str, Any]:
+        # Signed like the coordinator would, so the banks do the same verification work in both runs.
+        return envelope(gid, branch, args, signer.sign(gid, branch, service, action, args) if signer else "")
 
     async def transfer(rng: random.Random) -> None:
         source, target = _accounts(rng)
         gid = new_gid()
-        debit_body = envelope(gid, "1", {"account": source, "amount": 1})
-        credit_body = envelope(gid, "2", {"account": target, "amount": 1})
-        await pool.invoke_json(a, "bank-a", "debit", debit_body)
-        await pool.invoke_json(b, "bank-b", "credit", credit_body)
+        debit_args, credit_args = {"account": source, "amount": 1}, {"account": target, "amount": 1}
+        await pool.invoke_json(a, "bank-a", "debit", body(gid, "1", "bank-a", "debit", debit_args))
+        await pool.invoke_json(b, "bank-b", "credit", body(gid, "2", "bank-b", "credit", credit_args))
         await asyncio.gather(
-            pool.invoke_json(a, "bank-a", "debit.confirm", debit_body),
-            pool.invoke_json(b, "bank-b", "credit.confirm", credit_body),
+            pool.invoke_json(a, "bank-a", "debit.confirm", body(gid, "1", "bank-a", "debit.confirm", debit_args)),
+            pool.invoke_json(b, "bank-b", "credit.confirm", body(gid, "2", "bank-b", "credit.confirm", credit_args)),
         )
 
     return await _drive(settings, transfer, meter)
@@ -209,6 +219,12 @@ def _embedded_postmaster(settings: BenchSettings) -> int | None:
 
 async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str, Any]:
     coord_db, db_a, db_b = await _databases(settings)
+    # Every child inherits the key (or its absence) through the environment, as in a deployment.
+    if settings.signed:
+        os.environ[KEY_ENV] = secrets.token_hex(32)
+    else:
+        os.environ.pop(KEY_ENV, None)
+    signer = BranchSigner.from_env()
     address = free_address()
     bank_addresses = {"bank-a": free_address(), "bank-b": free_address()}
     children: list[ChildProcess] = []
@@ -251,7 +267,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         try:
             for round_no in range(1, settings.rounds + 1):
                 progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
-                direct.add(await _direct_run(settings, pool, bank_addresses, meter))
+                direct.add(await _direct_run(settings, pool, bank_addresses, meter, signer))
                 progress(f"bench: round {round_no}/{settings.rounds}: through the coordinator, {settings.seconds}s")
                 tcc.add(await _tcc_run(settings, client, calls, meter))
             session = client.session
@@ -282,6 +298,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         "seconds": settings.seconds,
         "rounds": settings.rounds,
         "session_stream": settings.session,
+        "branch_signatures": settings.signed,
         "tcc": tcc_summary,
         "baseline": direct_summary,
         "ratio": round(tcc_summary["txn_per_s"] / direct_summary["txn_per_s"], 2) if direct_summary["txn_per_s"] else 0,

@@ -24,7 +24,8 @@ from dbproxy.executor.pool import Pools
 from dbproxy.xa import Xid
 from dbproxy.xa_commit import CoordinatorUnreachable, DecisionRefused, OutcomeUnknown
 from dbproxy.xa_recovery import Decision, XaRecovery, finish_branch
-from sdk import CoordinatorClient, RpcError, ServiceHost, TxcError
+from sdk import CoordinatorClient, RpcError, TxcError
+from sdk.service_server import ServiceServer
 
 log = logging.getLogger("dbproxy.coordination")
 
@@ -48,7 +49,7 @@ class Coordination:
         registry = [a.strip() for a in (settings.registry or settings.coordinator).split(",")]
         self.client = CoordinatorClient(coordinators[0], registry=registry, timeout=10.0)
         self.registry = registry
-        self.host: ServiceHost | None = None
+        self.host: ServiceServer | None = None
         self.recovery: XaRecovery | None = None
         self.pools: Pools | None = None
         self.phase2_calls = 0
@@ -58,7 +59,7 @@ class Coordination:
 
     async def start(self, pools: Pools) -> None:
         self.pools = pools
-        host = ServiceHost(self.settings.listen, self.registry, ttl=self.settings.registry_ttl, name=self.service)
+        host = ServiceServer(self.settings.listen, self.registry, ttl=self.settings.registry_ttl, name=self.service)
         host.add_json_service(self.service, self.handlers())
         await host.start()
         self.host = host

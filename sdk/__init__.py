@@ -100,13 +100,15 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value  # next time a plain module attribute
-    return value
+if not TYPE_CHECKING:  # hidden from mypy, so a name outside __all__ is a type error, not Any
+
+    def __getattr__(name: str) -> Any:
+        home = _HOME.get(name)
+        if home is None:
+            raise AttributeError(f"module 'sdk' has no attribute {name!r}")
+        value = getattr(importlib.import_module(home), name)
+        globals()[name] = value  # next time a plain module attribute
+        return value
 
 
 def __dir__() -> list[str]:

@@ -29,7 +29,7 @@ from sdk._proto import coordinator_pb2_grpc
 from sdk.coordinator_stream import CoordinatorStream
 from sdk.errors import ActionNotFound, NoEndpoints, RpcError, TxcError
 from sdk.registry import RegistryClient, ServiceClient
-from sdk.rpc import ChannelPool, txn_context
+from sdk.rpc import ChannelPool, ClientSecurity, txn_context
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.client import translate_error
 from sdk.saga.client import SagaClient, SagaResult
@@ -76,10 +76,11 @@ class CoordinatorClient:
         registry: str | Sequence[str] | None = None,
         timeout: float = 10.0,
         session: bool = True,
+        security: ClientSecurity | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
-        self.pool = ChannelPool(default_timeout=timeout)
+        self.pool = ChannelPool(default_timeout=timeout, security=security)  # None: TXC_TLS_* / TXC_TOKEN
         self.stub = coordinator_pb2_grpc.CoordinatorStub(self.pool.channel(address))
         self.registry = RegistryClient(registry or address, pool=self.pool)
         self._services: dict[str, ServiceClient] = {}
@@ -139,7 +140,17 @@ class CoordinatorClient:
     async def register_branch(
         self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float, kind: str = ""
     ) -> str:
-        """Durably record a branch; ``kind`` "XA" marks a proxy's XA branch (empty: TCC)."""
+        """Durably record a branch; ``kind`` "XA" marks a proxy's XA branch (empty: TCC). Returns the state."""
+        state, _mac = await self.register_signed_branch(
+            gid, branch_id, service, action, payload, tx_timeout=tx_timeout, kind=kind
+        )
+        return state
+
+    async def register_signed_branch(
+        self, gid: str, branch_id: str, service: str, action: str, payload: Any, *, tx_timeout: float, kind: str = ""
+    ) -> tuple[str, str]:
+        """Register a branch durably; returns the state and the try's signature to carry in its body
+        (``sdk.tcc_wire.envelope(..., mac)``; empty when the coordinator signs nothing)."""
         msg = pb.RegisterBranchRequest(
             gid=gid,
             timeout_seconds=tx_timeout,
@@ -150,7 +161,7 @@ class CoordinatorClient:
             kind=kind,
         )
         reply = await self._op(pb.SessionRequest(register=msg), "RegisterBranch", msg, None)
-        return reply.state
+        return reply.state, reply.branch_mac
 
     async def begin(self, gid: str, timeout: float = 0) -> str:
         msg = pb.BeginRequest(gid=gid, timeout_seconds=timeout)
@@ -266,7 +277,7 @@ class GlobalTransaction:
         arguments = act.bind_args(args, kwargs)
         branch_id = str(len(self.branches) + 1)
         self.branches.append((branch_id, act.service, act.name))
-        await self.client.register_branch(
+        _state, mac = await self.client.register_signed_branch(
             self.gid, branch_id, act.service, act.name, arguments, tx_timeout=self.timeout
         )
         # the try's own deadline: a participant that is down fails this call, not the whole transaction's time
@@ -274,7 +285,7 @@ class GlobalTransaction:
         try:
             with txn_context(self.gid):
                 reply = await self.client.invoke(
-                    act.service, act.name, envelope(self.gid, branch_id, arguments), timeout=remaining
+                    act.service, act.name, envelope(self.gid, branch_id, arguments, mac), timeout=remaining
                 )
         except BaseException as exc:
             self._failed = self._failed or f"branch {branch_id} ({act.service}.{act.name}): {exc}"

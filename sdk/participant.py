@@ -18,6 +18,7 @@ from typing import Any
 import grpc
 
 from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
+from sdk.branch_mac import BranchSigner, BranchVerifier, warn_unverified
 from sdk.errors import RpcError
 from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
 from sdk.rpc import JsonHandler
@@ -49,12 +50,15 @@ class Participant:
         actions: Iterable[TccAction[Any, Any] | SagaStep[Any, Any]],
         *,
         barrier: Barrier | None = None,
+        signer: BranchSigner | None = None,
         interceptors: Sequence[Interceptor] = (),
     ):
         """``interceptors`` wrap every phase call, first one outermost (see :mod:`sdk.interceptors`)."""
         self.service = service
         self.barrier = barrier
         self.interceptors = list(interceptors)
+        # Branch signatures (sdk.branch_mac): the given key, else TXC_BRANCH_KEY, else calls are not verified.
+        self.signer = signer if signer is not None else BranchSigner.from_env()
         self.actions: dict[str, TccAction[Any, Any]] = {}
         self.saga_steps: list[SagaStep[Any, Any]] = []
         for action in actions:
@@ -74,13 +78,33 @@ class Participant:
         handlers = {
             action_name(name, op): self._handler(action, op) for name, action in self.actions.items() for op in OPS
         }
-        handlers[PHASE2_BATCH_ACTION] = self.batch_handler(handlers)
         for step in self.saga_steps:
             for name, handler in step.handlers(self.service, self.barrier).items():
-                if name in handlers:
+                if name in handlers or name == PHASE2_BATCH_ACTION:
                     raise TccDefinitionError(f"{self.service}: two actions are named {name!r}")
                 handlers[name] = handler
+        handlers = self._verified(handlers)
+        handlers[PHASE2_BATCH_ACTION] = self.batch_handler(handlers)  # its items go through the checks too
         return handlers
+
+    def _verified(self, handlers: dict[str, JsonHandler]) -> dict[str, JsonHandler]:
+        """Each handler behind the branch-signature check: a call the coordinator did not register is refused
+        before the barrier or any user code runs (sdk.branch_mac)."""
+        if self.signer is None:
+            warn_unverified(self.service)
+            return handlers
+        verifier = BranchVerifier(self.service, self.signer)
+
+        def guard(name: str, handler: JsonHandler) -> JsonHandler:
+            async def verified(body: Any, context: grpc.aio.ServicerContext) -> Any:
+                refusal = verifier.check(name, body)
+                if refusal is not None:
+                    raise RpcError(grpc.StatusCode.PERMISSION_DENIED, refusal)
+                return await handler(body, context)
+
+            return verified
+
+        return {name: guard(name, handler) for name, handler in handlers.items()}
 
     def batch_handler(self, handlers: Mapping[str, JsonHandler]) -> JsonHandler:
         """The ``txc.phase2`` handler running each item through ``handlers`` (rebuild it after wrapping them)."""

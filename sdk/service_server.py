@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from sdk.registry import Lease, RegistryClient
-from sdk.rpc import JsonHandler, RpcServer
+from sdk.rpc import ClientSecurity, JsonHandler, RpcServer, ServerSecurity
 
 
 class ServiceServer:
@@ -24,9 +24,12 @@ class ServiceServer:
         ttl: float = 10.0,
         metadata: dict[str, str] | None = None,
         name: str = "participant",
+        security: ServerSecurity | None = None,
+        client_security: ClientSecurity | None = None,
     ) -> None:
-        self.server = RpcServer(listen, name=name)
-        self.registry = RegistryClient(registry)
+        # None: both from the environment (TXC_TLS_*, TXC_TOKEN; see sdk.rpc.security).
+        self.server = RpcServer(listen, name=name, security=security)
+        self.registry = RegistryClient(registry, security=client_security)
         self.ttl = ttl
         self.metadata = dict(metadata or {})
         self._services: list[str] = []

@@ -21,8 +21,12 @@ def action_name(action: str, op: str) -> str:
     return action if op == "try" else f"{action}.{op}"
 
 
-def envelope(gid: str, branch_id: str, args: Any) -> dict[str, Any]:
-    return {"gid": gid, "branch_id": branch_id, "args": args}
+def envelope(gid: str, branch_id: str, args: Any, mac: str = "") -> dict[str, Any]:
+    """The body of a try / confirm / cancel; ``mac`` is the coordinator's signature of it (sdk.branch_mac)."""
+    body = {"gid": gid, "branch_id": branch_id, "args": args}
+    if mac:
+        body["mac"] = mac
+    return body
 
 
 PHASE2_BATCH_ACTION = "txc.phase2"

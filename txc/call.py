@@ -1,12 +1,21 @@
-"""`txc call SERVICE ACTION --json '{...}'`: generic invocation of any registered service from the shell."""
+"""`txc call SERVICE ACTION --json '{...}'`: generic invocation of any registered service from the shell.
+
+A TCC try is a branch of a global transaction: with ``--gid`` the call joins that live transaction (the
+branch is registered with the coordinator first, which signs it, and the coordinator confirms or cancels it
+with the rest). Without ``--gid`` the payload is sent as is; a participant with a branch key refuses it,
+since no coordinator registered it (sdk.branch_mac)."""
 
 from __future__ import annotations
 
 import json
+import os
 
 import typer
 
+from sdk.coordinator_client import CoordinatorClient
 from sdk.registry import RegistryClient, ServiceClient
+from sdk.rpc import txn_context
+from sdk.tcc_wire import envelope
 from txcoord.cli.common import DEFAULT_REGISTRY, fail, print_json, run
 
 
@@ -20,10 +29,25 @@ async def _call(registry_address: str, service: str, action: str, payload: objec
         await registry.close(deregister=False)
 
 
+async def _call_in(
+    coordinator: str, registry: str, gid: str, branch_id: str, service: str, action: str, args: object, timeout: float
+) -> object:
+    async with CoordinatorClient(coordinator, registry=registry, timeout=timeout, session=False) as client:
+        state = (await client.query(gid)).transaction.state  # NOT_FOUND: no such transaction
+        if state != "BEGIN":
+            fail(f"--gid {gid}: the transaction is {state}; a branch can join only while it is BEGIN")
+        _state, mac = await client.register_signed_branch(gid, branch_id, service, action, args, tx_timeout=timeout)
+        with txn_context(gid):
+            return await client.invoke(service, action, envelope(gid, branch_id, args, mac), timeout=timeout)
+
+
 def call(
     service: str = typer.Argument(..., help="Registered service name."),
     action: str = typer.Argument(..., help="Action (method) of that service."),
-    json_payload: str = typer.Option("{}", "--json", help="Request payload as JSON."),
+    json_payload: str = typer.Option("{}", "--json", help="Request payload (with --gid: the try's arguments)."),
+    gid: str | None = typer.Option(None, "--gid", help="Run ACTION as a TCC try in this live transaction."),
+    branch_id: str | None = typer.Option(None, "--branch", help="Branch id for --gid (default: a new one)."),
+    coordinator: str = typer.Option(DEFAULT_REGISTRY, "--coordinator", help="Coordinator HOST:PORT for --gid."),
     registry_address: str = typer.Option(DEFAULT_REGISTRY, "--registry", help="Registry HOST:PORT."),
     timeout: float = typer.Option(10.0, help="Deadline in seconds."),
 ) -> None:
@@ -32,4 +56,12 @@ def call(
         payload = json.loads(json_payload)
     except json.JSONDecodeError as exc:
         fail(f"--json: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})")
-    print_json(run(_call(registry_address, service, action, payload, timeout)))
+    if gid is None:
+        if branch_id is not None:
+            fail("--branch: only with --gid")
+        print_json(run(_call(registry_address, service, action, payload, timeout)))
+        return
+    if not isinstance(payload, dict):
+        fail("--json: with --gid the payload is the try's arguments, a JSON object")
+    branch = branch_id or f"call-{os.urandom(6).hex()}"
+    print_json(run(_call_in(coordinator, registry_address, gid, branch, service, action, payload, timeout)))

@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from sdk._proto import coordinator_pb2_grpc
+from sdk.branch_mac import KEY_ENV, BranchSigner
 from sdk.registry import RegistryClient
-from sdk.rpc import RpcServer
+from sdk.rpc import ClientSecurity, RpcServer, ServerSecurity
 from txcoord.engine.coordinator import Coordinator, CoordinatorSettings
 from txcoord.engine.delivery import RegistryDelivery
 from txcoord.engine.phase2 import Phase2Driver
@@ -45,6 +46,9 @@ class CoordinatorConfig:
     scan_interval: float = 1.0
     phase2_timeout: float = 10.0
     retry: Retry = field(default_factory=Retry)
+    server_security: ServerSecurity | None = None  # None: from the environment (sdk.rpc.security)
+    client_security: ClientSecurity | None = None  # for phase 2, saga steps and the registry; None: environment
+    branch_key: bytes | None = None  # signs branches for participants (sdk.branch_mac); None: TXC_BRANCH_KEY
 
 
 async def open_store_url(config: CoordinatorConfig) -> str:
@@ -82,7 +86,9 @@ class CoordinatorServer:
     async def start(self) -> None:
         config = self.config
         quiet_pool_outages()
-        self._server = RpcServer(config.listen, name="coordinator", interceptors=[OutageInterceptor()])
+        self._server = RpcServer(
+            config.listen, name="coordinator", security=config.server_security, interceptors=[OutageInterceptor()]
+        )
         self.store_url = await open_store_url(config)
         self.store = await PgStore.connect(self.store_url)
         if config.registry is None:
@@ -94,7 +100,12 @@ class CoordinatorServer:
             await self.registry_service.open()
         # The engine exists before the server starts, so no call ever finds it missing; what depends on the
         # bound port (node id, the hosted registry's address) is filled in right after.
-        self.delivery = RegistryDelivery(None, timeout=config.phase2_timeout)
+        signer = BranchSigner(config.branch_key) if config.branch_key else BranchSigner.from_env()
+        if signer is None:
+            log.warning(
+                "coordinator: %s is not set; branches are not signed (participants cannot verify calls)", KEY_ENV
+            )
+        self.delivery = RegistryDelivery(None, timeout=config.phase2_timeout, signer=signer)
         self.driver = Phase2Driver(self.store, self.delivery, config.node_id or "", config.retry)
         self.recovery = Recovery(
             self.store, self.driver, RecoverySettings(interval=config.scan_interval, lease=config.lease)
@@ -105,9 +116,10 @@ class CoordinatorServer:
             self.recovery,
             CoordinatorSettings(default_timeout=config.default_timeout, lease=config.lease),
         )
-        servicer = CoordinatorServicer(self.coordinator)
+        servicer = CoordinatorServicer(self.coordinator, signer)
         self.server.add_servicer(coordinator_pb2_grpc.add_CoordinatorServicer_to_server, servicer, SERVICE_NAME)
         self.sagas = SagaRuntime(self.store, config.lease, config.scan_interval)
+        self.sagas.invoker.signer = signer
         self.sagas.attach(self.server)
         try:
             await self.server.start()
@@ -115,7 +127,7 @@ class CoordinatorServer:
             raise ConfigError(f"--listen {config.listen}: cannot listen there ({exc}); is the port in use?") from exc
         node_id = config.node_id or f"{socket.gethostname()}:{self.server.address.rsplit(':', 1)[1]}"
         self.driver.owner = node_id
-        self.registry_client = RegistryClient(config.registry or self.server.address)
+        self.registry_client = RegistryClient(config.registry or self.server.address, security=config.client_security)
         self.delivery.registry = self.registry_client
         self.recovery.start()
         self.sagas.start(node_id, self.registry_client)

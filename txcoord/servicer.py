@@ -14,6 +14,8 @@ import grpc
 
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
+from sdk.branch_mac import BranchSigner
+from txcoord import validation
 from txcoord.engine.coordinator import Coordinator
 from txcoord.errors import (
     CoordinatorError,
@@ -91,8 +93,9 @@ def event_info(event: Event) -> pb.EventInfo:
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
-    def __init__(self, coordinator: Coordinator) -> None:
+    def __init__(self, coordinator: Coordinator, signer: BranchSigner | None = None) -> None:
         self.coordinator = coordinator
+        self.signer = signer  # signs each registered branch's try (sdk.branch_mac); None: signing off
         self.outage = STORE_OUTAGE
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
@@ -118,10 +121,28 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         return pb.TransactionReply(gid=req.gid, state=state.value)
 
     async def _register(self, req: pb.RegisterBranchRequest) -> pb.TransactionReply:
+        payload = validation.payload(req.payload_json)  # before decoding or signing anything
         state = await self.coordinator.register_branch(
-            req.gid, req.branch_id, req.service, req.action, req.payload_json, req.timeout_seconds, req.kind
+            req.gid,
+            req.branch_id,
+            req.service,
+            req.action,
+            payload,
+            req.timeout_seconds,
+            req.kind,
         )
-        return pb.TransactionReply(gid=req.gid, state=state.value)
+        mac = (
+            ""
+            if self.signer is None
+            else self.signer.sign(
+                req.gid,
+                req.branch_id,
+                req.service,
+                req.action,
+                json.loads(payload),  # registered, so valid JSON
+            )
+        )
+        return pb.TransactionReply(gid=req.gid, state=state.value, branch_mac=mac)
 
     async def _commit(self, req: pb.CommitRequest) -> pb.TransactionReply:
         state = await self.coordinator.commit(req.gid, req.phase2_delay_seconds)

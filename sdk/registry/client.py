@@ -15,6 +15,7 @@ from sdk.errors import RegistryError
 from sdk.registry.model import Endpoint, Lease, validate_registration
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.client import ChannelPool, translate_error
+from sdk.rpc.security import ClientSecurity
 
 log = logging.getLogger(__name__)
 
@@ -22,13 +23,20 @@ log = logging.getLogger(__name__)
 class RegistryClient:
     """Talks to one registry server, or the first answering of several (``addresses``)."""
 
-    def __init__(self, addresses: str | Sequence[str], *, pool: ChannelPool | None = None, timeout: float = 3.0):
+    def __init__(
+        self,
+        addresses: str | Sequence[str],
+        *,
+        pool: ChannelPool | None = None,
+        timeout: float = 3.0,
+        security: ClientSecurity | None = None,
+    ):
         self._addresses = [addresses] if isinstance(addresses, str) else list(addresses)
         if not self._addresses:
             raise RegistryError("registry: no address given")
         self._current = 0
         self._own_pool = pool is None
-        self.pool = pool or ChannelPool(default_timeout=timeout)
+        self.pool = pool or ChannelPool(default_timeout=timeout, security=security)
         self.timeout = timeout
         self._leases: dict[str, Lease] = {}
         self._keepalive_task: asyncio.Task[None] | None = None

@@ -9,11 +9,11 @@ from typing import Any
 
 import grpc
 
-from sdk.errors import ActionNotFound, RpcError, rpc_error
+from sdk.errors import ActionNotFound, RpcError
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.codec import decode_json, encode_json, method_path
 from sdk.rpc.context import ContextClientInterceptor
-from sdk.rpc.security import Security, TokenClientInterceptor
+from sdk.rpc.security import ClientSecurity
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -32,30 +32,33 @@ def translate_error(exc: grpc.aio.AioRpcError, *, service: str = "", action: str
     code = exc.code()
     if code == grpc.StatusCode.UNIMPLEMENTED and service:
         return ActionNotFound(service, action, target=target)
-    return rpc_error(code, exc.details() or code.name, target=target)  # TransportError for UNAVAILABLE & co
+    details = exc.details() or code.name
+    if code == grpc.StatusCode.UNAVAILABLE and ("Socket closed" in details or "handshake" in details.lower()):
+        # What a plaintext client sees from a TLS server (and a TLS client from a plaintext one).
+        details += "; if the server serves TLS, give its CA (--tls-ca / TXC_TLS_CA), if not, do not"
+    return RpcError(code, details, target=target)
 
 
 class ChannelPool:
     """Channels keyed by address, created on first use and reused for the life of the pool."""
 
-    def __init__(self, default_timeout: float = DEFAULT_TIMEOUT, *, security: Security | None = None) -> None:
+    def __init__(self, default_timeout: float = DEFAULT_TIMEOUT, *, security: ClientSecurity | None = None) -> None:
         self.default_timeout = default_timeout
-        self.security = security if security is not None else Security.from_env()
+        # Default: the environment (TXC_TLS_CA, TXC_TOKEN, ...), so every client of a deployment dials alike.
+        self.security = security if security is not None else ClientSecurity.from_env()
+        self._credentials = self.security.credentials()
+        self._interceptors = [ContextClientInterceptor(default_timeout, self.security.metadata())]
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._json_callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 
     def channel(self, address: str) -> grpc.aio.Channel:
         channel = self._channels.get(address)
         if channel is None:
-            interceptors: list[Any] = [ContextClientInterceptor(self.default_timeout)]
-            if self.security.token:
-                interceptors.append(TokenClientInterceptor(self.security.token))
-            credentials = self.security.channel_credentials()
-            if credentials is None:
-                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=interceptors)
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=self._interceptors)
             else:
                 channel = grpc.aio.secure_channel(
-                    address, credentials, options=CHANNEL_OPTIONS, interceptors=interceptors
+                    address, self._credentials, options=CHANNEL_OPTIONS, interceptors=self._interceptors
                 )
             self._channels[address] = channel
         return channel

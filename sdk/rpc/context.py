@@ -11,6 +11,8 @@ from typing import Any
 
 import grpc
 
+from sdk.rpc.security import PROTECTED_METHODS
+
 GID_KEY = "txc-gid"
 TRACEPARENT_KEY = "traceparent"
 
@@ -52,11 +54,18 @@ def outgoing_metadata(metadata: Any) -> list[tuple[str, str]] | Any:
     return items
 
 
-def _details_with(details: grpc.aio.ClientCallDetails, *, timeout: float | None) -> grpc.aio.ClientCallDetails:
+def _details_with(
+    details: grpc.aio.ClientCallDetails, *, timeout: float | None, auth: tuple[tuple[str, str], ...] = ()
+) -> grpc.aio.ClientCallDetails:
+    metadata = outgoing_metadata(details.metadata)
+    if auth:
+        method = details.method.decode() if isinstance(details.method, bytes) else details.method
+        if method in PROTECTED_METHODS:  # the token goes only where it is checked, never to a participant
+            metadata = [*(metadata or ()), *auth]
     return grpc.aio.ClientCallDetails(
         method=details.method,
         timeout=timeout,
-        metadata=outgoing_metadata(details.metadata),
+        metadata=metadata,
         credentials=details.credentials,
         wait_for_ready=details.wait_for_ready,
     )
@@ -68,29 +77,38 @@ class ContextClientInterceptor(
     grpc.aio.StreamUnaryClientInterceptor,
     grpc.aio.StreamStreamClientInterceptor,
 ):
-    """Adds gid + traceparent to every call, and a default deadline to unary calls that have none.
-    Streams (watch, keep-alive) are long-lived by design and get no default deadline."""
+    """Adds gid + traceparent to every call, the token (``auth`` metadata) to protected calls, and a default
+    deadline to unary calls that have none. Streams (watch, keep-alive) are long-lived by design and get no
+    default deadline."""
 
-    def __init__(self, default_timeout: float) -> None:
+    def __init__(self, default_timeout: float, auth: tuple[tuple[str, str], ...] = ()) -> None:
         self.default_timeout = default_timeout
+        self.auth = auth
 
     async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
         timeout = client_call_details.timeout
         return await continuation(
-            _details_with(client_call_details, timeout=self.default_timeout if timeout is None else timeout), request
+            _details_with(
+                client_call_details,
+                timeout=self.default_timeout if timeout is None else timeout,
+                auth=self.auth,
+            ),
+            request,
         )
 
     async def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
-        return await continuation(_details_with(client_call_details, timeout=client_call_details.timeout), request)
+        return await continuation(
+            _details_with(client_call_details, timeout=client_call_details.timeout, auth=self.auth), request
+        )
 
     async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
         return await continuation(
-            _details_with(client_call_details, timeout=client_call_details.timeout), request_iterator
+            _details_with(client_call_details, timeout=client_call_details.timeout, auth=self.auth), request_iterator
         )
 
     async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
         return await continuation(
-            _details_with(client_call_details, timeout=client_call_details.timeout), request_iterator
+            _details_with(client_call_details, timeout=client_call_details.timeout, auth=self.auth), request_iterator
         )
 
 

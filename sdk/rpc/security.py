@@ -1,25 +1,22 @@
-"""Transport security for every txcoord server and client: TLS (optionally mutual) and a shared token.
+"""Transport trust for every txcoord server and client: TLS (optionally mutual) and a bearer token on the
+calls that change who serves what (registry writes) or override the coordinator (admin calls).
 
-One :class:`Security` value describes a process's settings; by default it comes from the environment
-(``TXC_TLS_CERT``, ``TXC_TLS_KEY``, ``TXC_TLS_CA``, ``TXC_MTLS=1``, ``TXC_TOKEN``, ``TXC_INSECURE=1``), so every
-process of a deployment — coordinator, registry, participants, the ``txc`` CLI — is configured the same way;
-the servers' ``--tls-*``/``--token``/``--insecure`` flags set the same values.
+One table, ``PROTECTED_METHODS``, says which calls need the token: the client sends it only on those (so a
+participant never sees it), the server checks it only on those (read-only calls stay open). A server that
+requires client certificates (mutual TLS) accepts a protected call from any client whose certificate the CA
+signed: the handshake already proved who it is.
 
-- A server with a certificate and key serves TLS; with ``mtls`` it also requires a client certificate signed
-  by ``ca``. A client with a ``ca`` dials TLS and verifies the server against it (and presents its own
-  certificate and key when it has them).
-- A server with a token requires ``authorization: Bearer <token>`` on its *protected* methods (the registry's
-  Register/KeepAlive/Deregister, the coordinator's Abort/Retry/Resolve); read-only calls stay open. A client
-  with a token sends it on every call.
-- A server that listens on a non-loopback address without TLS refuses to start unless ``insecure`` is set:
-  plaintext is for the loopback demo and tests only."""
+Configuration comes from arguments or, by default, the environment, so every process of a deployment is set
+up the same way: ``TXC_TLS_CA`` (CA bundle that signed the servers, and the clients under mutual TLS),
+``TXC_TLS_CERT`` / ``TXC_TLS_KEY`` (this process's certificate and key: served by a server, presented by a
+client under mutual TLS), ``TXC_TOKEN`` (the shared admin/registry token)."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
 import os
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +25,13 @@ import grpc
 
 from sdk.errors import ConfigError
 
-#: methods that change who serves what, or steer transactions: they need the token when one is set
+TOKEN_ENV = "TXC_TOKEN"
+CA_ENV = "TXC_TLS_CA"
+CERT_ENV = "TXC_TLS_CERT"
+KEY_ENV = "TXC_TLS_KEY"
+AUTH_KEY = "authorization"
+_BEARER = "Bearer "
+
 PROTECTED_METHODS = frozenset(
     {
         "/txcoord.registry.v1.Registry/Register",
@@ -41,160 +44,160 @@ PROTECTED_METHODS = frozenset(
 )
 
 
-def _read(path: str | None, field: str) -> bytes | None:
-    if not path:
+def _read(path: str | Path | None, field: str) -> bytes | None:
+    if path is None or str(path) == "":
         return None
     try:
         return Path(path).read_bytes()
     except OSError as exc:
-        raise ConfigError(f"{field}: cannot read {path}: {exc.strerror}") from None
+        raise ConfigError(f"{field}: cannot read {str(path)!r} ({exc.strerror or exc})") from exc
 
 
-@dataclass(frozen=True)
-class Security:
-    cert: str | None = None
-    key: str | None = None
-    ca: str | None = None
-    mtls: bool = False
-    token: str | None = None
-    insecure: bool = False
-
-    @classmethod
-    def from_env(cls) -> Security:
-        env = os.environ
-        return cls(
-            cert=env.get("TXC_TLS_CERT") or None,
-            key=env.get("TXC_TLS_KEY") or None,
-            ca=env.get("TXC_TLS_CA") or None,
-            mtls=env.get("TXC_MTLS") == "1",
-            token=env.get("TXC_TOKEN") or None,
-            insecure=env.get("TXC_INSECURE") == "1",
-        )
-
-    def export(self) -> None:
-        """Make these the process's settings (its own clients and servers read the environment)."""
-        for name, value in (
-            ("TXC_TLS_CERT", self.cert),
-            ("TXC_TLS_KEY", self.key),
-            ("TXC_TLS_CA", self.ca),
-            ("TXC_MTLS", "1" if self.mtls else None),
-            ("TXC_TOKEN", self.token),
-            ("TXC_INSECURE", "1" if self.insecure else None),
-        ):
-            if value:
-                os.environ[name] = value
-
-    @property
-    def serves_tls(self) -> bool:
-        return bool(self.cert and self.key)
-
-    def server_credentials(self) -> grpc.ServerCredentials | None:
-        if not (self.cert or self.key):
-            return None
-        if not (self.cert and self.key):
-            raise ConfigError("--tls-cert and --tls-key: give both or neither")
-        if self.mtls and not self.ca:
-            raise ConfigError("--tls-ca: mutual TLS needs the CA that signs client certificates")
-        pair = (_read(self.key, "--tls-key") or b"", _read(self.cert, "--tls-cert") or b"")
-        return grpc.ssl_server_credentials(
-            [pair], root_certificates=_read(self.ca, "--tls-ca") if self.mtls else None, require_client_auth=self.mtls
-        )
-
-    def channel_credentials(self) -> grpc.ChannelCredentials | None:
-        if not self.ca:
-            return None
-        return grpc.ssl_channel_credentials(
-            root_certificates=_read(self.ca, "--tls-ca"),
-            private_key=_read(self.key, "--tls-key"),
-            certificate_chain=_read(self.cert, "--tls-cert"),
-        )
-
-    def check_listen(self, host: str) -> None:
-        """Refuse plaintext on a non-loopback address unless ``insecure``."""
-        if self.serves_tls or self.insecure or is_loopback(host):
-            return
-        raise ConfigError(
-            f"listen: {host} is not a loopback address; serve TLS (--tls-cert/--tls-key) or pass --insecure"
-        )
+def _env(name: str) -> str | None:
+    return os.environ.get(name) or None
 
 
 def is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
 
 
-class TokenClientInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
-    """Adds ``authorization: Bearer <token>`` to every call."""
+@dataclass(frozen=True)
+class ClientSecurity:
+    """How a client dials: TLS when ``ca`` is set (with ``cert``/``key`` presented for mutual TLS), and the
+    token sent on protected calls."""
 
-    def __init__(self, token: str) -> None:
-        self._header = ("authorization", f"Bearer {token}")
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    token: str | None = None
 
-    def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
-        metadata = grpc.aio.Metadata(*(details.metadata or ()))
-        metadata.add(*self._header)
-        return grpc.aio.ClientCallDetails(
-            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+    @classmethod
+    def from_env(cls) -> ClientSecurity:
+        return cls(ca=_env(CA_ENV), cert=_env(CERT_ENV), key=_env(KEY_ENV), token=_env(TOKEN_ENV))
+
+    def credentials(self) -> grpc.ChannelCredentials | None:
+        """Channel credentials, or None for a plaintext channel (no CA given)."""
+        if self.ca is None:
+            return None
+        if (self.cert is None) != (self.key is None):
+            raise ConfigError("--tls-cert/--tls-key: give both (a client certificate needs its key) or neither")
+        return grpc.ssl_channel_credentials(
+            root_certificates=_read(self.ca, "--tls-ca"),
+            private_key=_read(self.key, "--tls-key"),
+            certificate_chain=_read(self.cert, "--tls-cert"),
         )
 
-    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
+    def metadata(self) -> tuple[tuple[str, str], ...]:
+        return ((AUTH_KEY, _BEARER + self.token),) if self.token else ()
 
-    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
-        return await continuation(self._details(details), request)
 
-    async def intercept_stream_unary(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return await continuation(self._details(details), request_iterator)
+@dataclass(frozen=True)
+class ServerSecurity:
+    """How a server listens: TLS with ``cert``/``key`` (``ca`` + ``require_client_cert`` for mutual TLS),
+    the token protected calls need, and ``insecure`` to allow plaintext on a non-loopback address."""
 
-    async def intercept_stream_stream(self, continuation: Any, details: Any, request_iterator: Any) -> Any:
-        return await continuation(self._details(details), request_iterator)
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
+    require_client_cert: bool = False
+    token: str | None = None
+    insecure: bool = False
+
+    @classmethod
+    def from_env(cls) -> ServerSecurity:
+        return cls(cert=_env(CERT_ENV), key=_env(KEY_ENV), ca=_env(CA_ENV), token=_env(TOKEN_ENV))
+
+    @property
+    def tls(self) -> bool:
+        return self.cert is not None
+
+    def credentials(self) -> grpc.ServerCredentials | None:
+        if (self.cert is None) != (self.key is None):
+            raise ConfigError("--tls-cert/--tls-key: a server needs both its certificate and its key")
+        if self.cert is None:
+            if self.require_client_cert:
+                raise ConfigError("--tls-client-auth: mutual TLS needs --tls-cert and --tls-key too")
+            return None
+        ca = _read(self.ca, "--tls-ca") if self.require_client_cert else None
+        if self.require_client_cert and ca is None:
+            raise ConfigError("--tls-client-auth: needs --tls-ca, the CA that signs client certificates")
+        pair = (_read(self.key, "--tls-key") or b"", _read(self.cert, "--tls-cert") or b"")
+        return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=self.require_client_cert)
+
+    def check_listen(self, host: str, address: str, *, protects: bool) -> None:
+        """Refuse plaintext (or unauthenticated writes) on an address other machines can reach."""
+        if self.insecure or is_loopback(host):
+            return
+        if not self.tls:
+            raise ConfigError(
+                f"listen: {address} is not a loopback address; give --tls-cert/--tls-key (or pass --insecure)"
+            )
+        if protects and not self.token and not self.require_client_cert:
+            raise ConfigError(
+                f"listen: {address} is not a loopback address; registry writes and admin calls need "
+                f"--token (or {TOKEN_ENV}) or --tls-client-auth (or pass --insecure)"
+            )
+
+
+def token_matches(metadata: Any, token: str) -> bool | None:
+    """True / False for a right / wrong bearer token, None when none was sent; compared in constant time."""
+    for key, value in metadata or ():
+        if key == AUTH_KEY and isinstance(value, str):
+            given = value[len(_BEARER) :] if value.startswith(_BEARER) else value
+            return hmac.compare_digest(given.encode(), token.encode())
+    return None
+
+
+def _denial(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
+    """A handler of the same kind as ``handler`` that refuses the call before any of its work runs."""
+
+    async def deny(_request: Any, context: grpc.aio.ServicerContext) -> Any:
+        await context.abort(code, message)
+
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            deny, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+    if handler.stream_stream is not None:
+        return grpc.stream_stream_rpc_method_handler(
+            deny, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(
+            deny, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+        )
+    return grpc.stream_unary_rpc_method_handler(
+        deny, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
+    )
 
 
 class TokenServerInterceptor(grpc.aio.ServerInterceptor):
-    """Refuses a protected method without the right token (UNAUTHENTICATED), before any handler runs."""
+    """Checks the bearer token on protected calls; everything else passes untouched."""
 
-    def __init__(self, token: str, protected: Iterable[str] = PROTECTED_METHODS) -> None:
-        self._expected = f"Bearer {token}".encode()
-        self._protected = frozenset(protected)
+    def __init__(self, token: str) -> None:
+        self.token = token
 
     async def intercept_service(
         self,
         continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        details: grpc.HandlerCallDetails,
+        handler_call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
-        handler = await continuation(details)
-        if details.method not in self._protected or handler is None:
+        handler = await continuation(handler_call_details)
+        method = handler_call_details.method  # type: ignore[attr-defined]
+        if handler is None or method not in PROTECTED_METHODS:
             return handler
-        given = dict(details.invocation_metadata or ()).get("authorization", "")
-        given_bytes = given.encode() if isinstance(given, str) else bytes(given)
-        if hmac.compare_digest(given_bytes, self._expected):
-            return handler
-        return _refusal(handler, details.method)
-
-
-def _refusal(handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
-    message = f"{method.rsplit('/', 1)[-1]}: a valid token is required (authorization: Bearer ...)"
-
-    async def unary(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-
-    async def streaming(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(grpc.StatusCode.UNAUTHENTICATED, message)
-        yield  # pragma: no cover - makes this an async generator, as a streaming handler must be
-
-    des, ser = handler.request_deserializer, handler.response_serializer
-    if handler.request_streaming and handler.response_streaming:
-        return grpc.stream_stream_rpc_method_handler(streaming, des, ser)
-    if handler.request_streaming:
-        return grpc.stream_unary_rpc_method_handler(unary, des, ser)
-    if handler.response_streaming:
-        return grpc.unary_stream_rpc_method_handler(streaming, des, ser)
-    return grpc.unary_unary_rpc_method_handler(unary, des, ser)
+        verdict = token_matches(handler_call_details.invocation_metadata, self.token)  # type: ignore[attr-defined]
+        if verdict is None:
+            return _denial(
+                handler,
+                grpc.StatusCode.UNAUTHENTICATED,
+                f"{method}: needs a token (set {TOKEN_ENV} or pass --token)",
+            )
+        if not verdict:
+            return _denial(handler, grpc.StatusCode.PERMISSION_DENIED, f"{method}: the token given is not valid")
+        return handler

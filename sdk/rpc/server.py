@@ -18,7 +18,7 @@ from sdk.rpc.address import format_address, parse_address
 from sdk.rpc.codec import decode_json, encode_json
 from sdk.rpc.context import ContextServerInterceptor
 from sdk.rpc.decode_guard import DecodeGuardInterceptor
-from sdk.rpc.security import Security, TokenServerInterceptor
+from sdk.rpc.security import PROTECTED_METHODS, ServerSecurity, TokenServerInterceptor
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,16 @@ class RpcServer:
         *,
         name: str = "",
         interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
-        security: Security | None = None,
+        security: ServerSecurity | None = None,
     ) -> None:
         self._host, self._port = parse_address(listen, field="listen")
         self.name = name or "txcoord"
-        self.security = security if security is not None else Security.from_env()
-        self.security.check_listen(self._host)
-        auth = [TokenServerInterceptor(self.security.token)] if self.security.token else []
+        # Default: the environment (TXC_TLS_CERT, TXC_TOKEN, ...); see sdk.rpc.security.
+        self.security = security if security is not None else ServerSecurity.from_env()
+        self._credentials = self.security.credentials()  # bad TLS files fail here, before anything listens
+        auth: list[grpc.aio.ServerInterceptor] = []
+        if self.security.token and not self.security.require_client_cert:  # under mTLS the handshake is the proof
+            auth.append(TokenServerInterceptor(self.security.token))
         self._server = grpc.aio.server(
             interceptors=[*auth, ContextServerInterceptor(), *interceptors, DecodeGuardInterceptor()],
             options=SERVER_OPTIONS,
@@ -95,19 +98,20 @@ class RpcServer:
         self._service_names.append(service)
 
     async def start(self) -> None:
-        reflection.enable_server_reflection([*self._service_names, reflection.SERVICE_NAME], self._server)
-        credentials = self.security.server_credentials()
         where = format_address(self._host, self._port)
-        if credentials is None:
+        protects = any(method.split("/")[1] in self._service_names for method in PROTECTED_METHODS)
+        self.security.check_listen(self._host, where, protects=protects)
+        reflection.enable_server_reflection([*self._service_names, reflection.SERVICE_NAME], self._server)
+        if self._credentials is None:
             self._bound_port = self._server.add_insecure_port(where)
         else:
-            self._bound_port = self._server.add_secure_port(where, credentials)
+            self._bound_port = self._server.add_secure_port(where, self._credentials)
         if self._bound_port == 0:
             raise ConfigError(f"listen: cannot bind {format_address(self._host, self._port)}")
         await self._server.start()
         for name in ("", *self._service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("%s serving on %s", self.name, self.address)
+        log.info("%s serving on %s (%s)", self.name, self.address, "TLS" if self.security.tls else "plaintext")
 
     async def stop(self, grace: float = 5.0) -> None:
         """Report NOT_SERVING, refuse new calls and let in-flight ones finish for up to ``grace`` seconds."""

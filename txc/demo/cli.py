@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sdk.branch_mac import KEY_ENV
 from txc.demo.run import DemoSettings, run_demo
 from txcoord.cli.common import print_json, run
 from txcoord.cli.coordinator import check_store_url
@@ -75,6 +78,9 @@ def demo(
 ) -> None:
     """Run the demo: two banks, transfers (some refused), bank-b killed and restarted half-way."""
     check_store_url(store)
+    # Branch signatures on in the demo too: one key for this run, handed to the coordinator and every
+    # participant the demo starts through their environment (sdk.branch_mac); never through the network.
+    os.environ.setdefault(KEY_ENV, secrets.token_hex(32))
     settings = DemoSettings(
         store=store, data_dir=data_dir, transfers=transfers, concurrency=concurrency, proxy=proxy
     )

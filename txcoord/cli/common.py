@@ -13,6 +13,8 @@ from typing import Any, NoReturn, TypeVar
 import typer
 
 from sdk.errors import TxcError
+from sdk.rpc import ClientSecurity, ServerSecurity, parse_address
+from sdk.rpc.security import CA_ENV, CERT_ENV, KEY_ENV, TOKEN_ENV
 from txcoord.errors import CoordinatorError
 
 T = TypeVar("T")
@@ -45,3 +47,47 @@ def setup_logging(verbose: bool = False) -> None:
 
 def print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, default=str))
+
+
+# Server trust options, shared by `txc coordinator` and `txc registry` (each also read from the environment).
+TLS_CERT = typer.Option(None, "--tls-cert", envvar=CERT_ENV, help="PEM certificate to serve TLS with.")
+TLS_KEY = typer.Option(None, "--tls-key", envvar=KEY_ENV, help="PEM private key of --tls-cert.")
+TLS_CA = typer.Option(
+    None, "--tls-ca", envvar=CA_ENV, help="PEM CA bundle: verifies servers this process dials, and clients under mTLS."
+)
+TLS_CLIENT_AUTH = typer.Option(
+    False, "--tls-client-auth", help="Mutual TLS: require a client certificate signed by --tls-ca."
+)
+TOKEN = typer.Option(
+    None, "--token", envvar=TOKEN_ENV, help="Token required for registry writes and admin calls (env: TXC_TOKEN)."
+)
+INSECURE = typer.Option(False, "--insecure", help="Allow plaintext / no token on a non-loopback --listen address.")
+
+
+def server_security(
+    listen: str,
+    *,
+    cert: str | None,
+    key: str | None,
+    ca: str | None,
+    client_auth: bool,
+    token: str | None,
+    insecure: bool,
+    dials: bool = False,
+) -> tuple[ServerSecurity, ClientSecurity]:
+    """The server's trust settings (checked now: exit 2 with one line if they do not hold) and the matching
+    client settings for the calls this process makes itself (phase 2, saga steps, the registry)."""
+    security = ServerSecurity(
+        cert=cert, key=key, ca=ca, require_client_cert=client_auth, token=token, insecure=insecure
+    )
+    try:
+        host, _port = parse_address(listen, field="--listen")
+        security.credentials()
+        security.check_listen(host, listen, protects=True)
+    except ValueError as exc:
+        fail(str(exc).replace("listen: ", "--listen ", 1))
+    if dials and cert and not ca:
+        # It dials participants and its own registry over TLS: it must know which CA to trust.
+        fail("--tls-ca: a coordinator serving TLS needs the CA that signed its participants' (and its own) certificate")
+    # As a client, present our own certificate (mTLS peers need one) and trust the same CA.
+    return security, ClientSecurity(ca=ca, cert=cert if ca else None, key=key if ca else None, token=token)

@@ -8,8 +8,18 @@ import typer
 import uvloop
 
 from sdk.rpc import parse_address
-from txcoord.cli import security_flags
-from txcoord.cli.common import fail, run, setup_logging
+from txcoord.cli.common import (
+    INSECURE,
+    TLS_CA,
+    TLS_CERT,
+    TLS_CLIENT_AUTH,
+    TLS_KEY,
+    TOKEN,
+    fail,
+    run,
+    setup_logging,
+)
+from txcoord.cli.common import server_security as security_options
 from txcoord.model import Retry
 from txcoord.server import CoordinatorConfig, CoordinatorServer
 from txcoord.store import embedded
@@ -41,12 +51,12 @@ def coordinator(
     ),
     max_attempts: int = typer.Option(0, help="Phase-2 attempts before COMMIT_FAILED/ROLLBACK_FAILED (0: forever)."),
     phase2_timeout: float = typer.Option(10.0, help="Deadline of one confirm/cancel call in seconds."),
-    tls_cert: str | None = security_flags.TlsCert,
-    tls_key: str | None = security_flags.TlsKey,
-    tls_ca: str | None = security_flags.TlsCa,
-    mtls: bool = security_flags.Mtls,
-    token: str | None = security_flags.Token,
-    insecure: bool = security_flags.Insecure,
+    tls_cert: str | None = TLS_CERT,
+    tls_key: str | None = TLS_KEY,
+    tls_ca: str | None = TLS_CA,
+    tls_client_auth: bool = TLS_CLIENT_AUTH,
+    token: str | None = TOKEN,
+    insecure: bool = INSECURE,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a coordinator: begin/register/commit/rollback over gRPC, phase 2, timeouts and recovery."""
@@ -62,9 +72,20 @@ def coordinator(
     for name, value in (("--timeout", timeout), ("--lease", lease), ("--scan-interval", scan_interval)):
         if value <= 0:
             fail(f"{name}: must be > 0, got {value}")
+    server_security, client_security = security_options(
+        listen,
+        cert=tls_cert,
+        key=tls_key,
+        ca=tls_ca,
+        client_auth=tls_client_auth,
+        token=token,
+        insecure=insecure,
+        dials=True,
+    )
     setup_logging(verbose)
-    security_flags.check(security_flags.apply(tls_cert, tls_key, tls_ca, mtls, token, insecure), listen)
     config = CoordinatorConfig(
+        server_security=server_security,
+        client_security=client_security,
         listen=listen,
         store=store,
         data_dir=data_dir,

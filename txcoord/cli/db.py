@@ -39,9 +39,7 @@ def upgrade_command(
     except Exception as exc:
         fail(f"upgrade of {redact(store)} failed: {exc}")
     after = asyncio.run(_current(store))
-    typer.echo(
-        f"store {redact(store)}: {', '.join(sorted(before)) or 'empty'} -> {', '.join(sorted(after))}", err=True
-    )
+    typer.echo(f"store {redact(store)}: {', '.join(sorted(before)) or 'empty'} -> {', '.join(sorted(after))}", err=True)
 
 
 @app.command("status")

@@ -9,17 +9,28 @@ from rich.console import Console
 from rich.table import Table
 
 from sdk.registry import RegistryClient
-from sdk.rpc import RpcServer
-from txcoord.cli import security_flags
-from txcoord.cli.common import DEFAULT_REGISTRY, print_json, run, setup_logging
+from sdk.rpc import RpcServer, ServerSecurity
+from txcoord.cli.common import (
+    DEFAULT_REGISTRY,
+    INSECURE,
+    TLS_CA,
+    TLS_CERT,
+    TLS_CLIENT_AUTH,
+    TLS_KEY,
+    TOKEN,
+    print_json,
+    run,
+    server_security,
+    setup_logging,
+)
 from txcoord.registry import RegistryServer, store_from_url
 
 app = typer.Typer(help="Service registry: run a server, or list services and endpoints.")
 
 
-async def _serve(listen: str, store_url: str | None) -> None:
+async def _serve(listen: str, store_url: str | None, security: ServerSecurity) -> None:
     registry = RegistryServer(store_from_url(store_url))
-    server = RpcServer(listen, name="registry")
+    server = RpcServer(listen, name="registry", security=security)
     registry.attach(server)
     await registry.open()
     try:
@@ -35,20 +46,28 @@ def registry(
     ctx: typer.Context,
     listen: str = typer.Option("127.0.0.1:7070", help="HOST:PORT to serve the Registry gRPC service on."),
     store: str | None = typer.Option(None, help="'memory' (default) or a postgresql:// URL shared by servers."),
-    tls_cert: str | None = security_flags.TlsCert,
-    tls_key: str | None = security_flags.TlsKey,
-    tls_ca: str | None = security_flags.TlsCa,
-    mtls: bool = security_flags.Mtls,
-    token: str | None = security_flags.Token,
-    insecure: bool = security_flags.Insecure,
+    tls_cert: str | None = TLS_CERT,
+    tls_key: str | None = TLS_KEY,
+    tls_ca: str | None = TLS_CA,
+    tls_client_auth: bool = TLS_CLIENT_AUTH,
+    token: str | None = TOKEN,
+    insecure: bool = INSECURE,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a registry server (`txc registry --listen HOST:PORT [--store URL]`)."""
     if ctx.invoked_subcommand is not None:
         return
+    security, _client = server_security(
+        listen,
+        cert=tls_cert,
+        key=tls_key,
+        ca=tls_ca,
+        client_auth=tls_client_auth,
+        token=token,
+        insecure=insecure,
+    )
     setup_logging(verbose)
-    security_flags.check(security_flags.apply(tls_cert, tls_key, tls_ca, mtls, token, insecure), listen)
-    run(_serve(listen, store))
+    run(_serve(listen, store, security))
 
 
 async def _list(address: str) -> list[dict[str, object]]:

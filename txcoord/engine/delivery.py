@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from sdk.branch_mac import BranchSigner
 from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.tcc_wire import PHASE2_BATCH_ACTION, action_name, envelope
@@ -28,8 +29,16 @@ class Delivery(Protocol):
 class RegistryDelivery:
     """Delivers over generic JSON invocation, one cached ``ServiceClient`` per participant service."""
 
-    def __init__(self, registry: RegistryClient | None, timeout: float = 10.0, *, max_batch: int = 128) -> None:
+    def __init__(
+        self,
+        registry: RegistryClient | None,
+        timeout: float = 10.0,
+        *,
+        max_batch: int = 128,
+        signer: BranchSigner | None = None,
+    ) -> None:
         self.registry = registry
+        self.signer = signer  # signs every confirm / cancel sent (sdk.branch_mac); None: unsigned
         self.timeout = timeout
         self.max_batch = max_batch
         self._clients: dict[str, ServiceClient] = {}
@@ -87,18 +96,19 @@ class RegistryDelivery:
         elif isinstance(result, BaseException):
             raise result
 
+    def _body(self, branch: Branch, op: Phase2) -> dict[str, Any]:
+        mac = ""
+        if self.signer is not None:
+            called = action_name(branch.action, op.value)
+            mac = self.signer.sign(branch.gid, branch.branch_id, branch.service, called, branch.payload)
+        return envelope(branch.gid, branch.branch_id, branch.payload, mac)
+
     async def _deliver_one(self, branch: Branch, op: Phase2) -> None:
-        await self._call(
-            branch.service, action_name(branch.action, op.value), envelope(branch.gid, branch.branch_id, branch.payload)
-        )
+        await self._call(branch.service, action_name(branch.action, op.value), self._body(branch, op))
 
     async def _send_batch(self, service: str, items: list[tuple[Branch, Phase2]]) -> list[Any]:
         """One result per item: None (done), an exception (failed), or _SINGLE (send it alone)."""
-        body = {
-            "items": [
-                {"action": b.action, "op": op.value, **envelope(b.gid, b.branch_id, b.payload)} for b, op in items
-            ]
-        }
+        body = {"items": [{"action": b.action, "op": op.value, **self._body(b, op)} for b, op in items]}
         try:
             reply = await self._call(service, PHASE2_BATCH_ACTION, body)
         except RpcError as exc:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from sdk.branch_mac import MAC_FIELD, BranchSigner
 from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.saga.wire import action_body, compensation_body
@@ -27,8 +28,9 @@ class StepInvoker(Protocol):
 
 
 class RegistryInvoker:
-    def __init__(self, registry: RegistryClient | None) -> None:
+    def __init__(self, registry: RegistryClient | None, signer: BranchSigner | None = None) -> None:
         self.registry = registry
+        self.signer = signer  # signs every step and compensation sent (sdk.branch_mac); None: unsigned
         self._clients: dict[str, ServiceClient] = {}
         self.calls = 0
 
@@ -65,14 +67,22 @@ class RegistryInvoker:
                 client.balancer.mark_down(address)
             raise
 
+    def _signed(self, body: dict[str, Any], service: str, action: str) -> dict[str, Any]:
+        if self.signer is not None:
+            body[MAC_FIELD] = self.signer.sign(body["gid"], body["branch_id"], service, action, body.get("args", {}))
+        return body
+
     async def action(self, gid: str, step_id: str, service: str, action: str, args: Any, timeout: float) -> Any:
-        reply = await self._call(service, action, action_body(gid, step_id, args), timeout)
+        reply = await self._call(
+            service, action, self._signed(action_body(gid, step_id, args), service, action), timeout
+        )
         return reply.get("result") if isinstance(reply, dict) else reply
 
     async def compensate(
         self, gid: str, step_id: str, service: str, action: str, args: Any, output: Any, timeout: float
     ) -> None:
-        await self._call(service, action, compensation_body(gid, step_id, args, output), timeout)
+        body = self._signed(compensation_body(gid, step_id, args, output), service, action)
+        await self._call(service, action, body, timeout)
 
     async def close(self) -> None:
         for client in self._clients.values():

@@ -62,7 +62,6 @@ REGISTRY_CASES = [
 ]
 
 
-
 def start(**override: Any) -> saga_pb2.StartSagaRequest:
     return saga_pb2.StartSagaRequest(**{"name": "trip", "input_json": b"{}", **override})
 

@@ -37,3 +37,8 @@ def test_demo_conserves_money_through_a_participant_crash(tmp_path: Path) -> Non
     assert sharded["conserved"] and sharded["left_prepared"] == 0, sharded
     assert sharded["outcomes"].get("committed", 0) > 0
     assert "SIGKILL dbproxy half-way" in done.stderr and "dbproxy restarted" in done.stderr
+    # Branch signatures were on: the demo gave its coordinator and participants one key, so none of them
+    # warned that it runs unverified (and every transfer and saga step above passed the participants' check).
+    logs = sorted((tmp_path / summary["logs"]).glob("*.log"))
+    assert {p.stem for p in logs} >= {"coordinator", "bank-a", "bank-b", "trip"}, logs
+    assert not [p.name for p in logs if "TXC_BRANCH_KEY is not set" in p.read_text(errors="replace")]

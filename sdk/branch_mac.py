@@ -1,0 +1,104 @@
+"""Branch signatures: a participant serves only branches the coordinator registered, checked locally.
+
+The coordinator holds a key shared with the participants (``TXC_BRANCH_KEY``; never sent over the wire). When
+it registers a branch it returns the MAC of the try: HMAC-SHA256 over (gid, branch id, service, the action
+called, SHA-256 of the canonical JSON of the arguments). The caller carries it in the try's body (``"mac"``);
+the coordinator signs each confirm and cancel it sends (``debit.confirm``, ``debit.cancel``) and each saga step
+and compensation it drives the same way, so a caller that saw its try's MAC still cannot confirm or cancel by
+itself. The participant recomputes the MAC and refuses
+a call whose MAC is missing or wrong before any of its code or its barrier runs: no round trip, no effect.
+
+Key distribution: the operator puts the same secret (at least 16 bytes; e.g. ``openssl rand -hex 32``) in the
+environment of the coordinators and of every participant, as it does for ``TXC_TOKEN``. No key on a
+participant means "not verified" (the loopback demo without a key); it says so once in its log."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+from typing import Any
+
+from sdk.errors import ConfigError
+
+KEY_ENV = "TXC_BRANCH_KEY"
+MAC_FIELD = "mac"
+MIN_KEY_BYTES = 16
+
+log = logging.getLogger(__name__)
+
+
+def payload_digest(args: Any) -> bytes:
+    """SHA-256 of the arguments' canonical JSON (sorted keys, no spaces, ASCII): the same bytes on both sides
+    whatever order or spacing the JSON travelled in."""
+    canonical = json.dumps(args, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(canonical.encode()).digest()
+
+
+class BranchSigner:
+    """Signs (coordinator) and verifies (participant) branch calls with one shared key."""
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) < MIN_KEY_BYTES:
+            raise ConfigError(f"{KEY_ENV}: the branch key must be at least {MIN_KEY_BYTES} bytes")
+        self._key = key
+
+    @classmethod
+    def from_env(cls) -> BranchSigner | None:
+        """The signer for ``TXC_BRANCH_KEY``, or None when it is unset (signing off)."""
+        value = os.environ.get(KEY_ENV)
+        return cls(value.encode()) if value else None
+
+    def sign(self, gid: str, branch_id: str, service: str, action: str, args: Any) -> str:
+        """``action`` is the generic action called: ``debit`` (try), ``debit.confirm``, a saga step's name."""
+        # Lengths first, so no two different tuples can run together into the same bytes.
+        fields = [gid.encode(), branch_id.encode(), service.encode(), action.encode()]
+        message = b"".join(len(f).to_bytes(4, "big") + f for f in fields) + payload_digest(args)
+        return hmac.digest(self._key, message, "sha256").hex()  # one-shot: the C fast path
+
+    def verify(self, mac: object, gid: str, branch_id: str, service: str, action: str, args: Any) -> bool:
+        if not isinstance(mac, str):
+            return False
+        try:
+            expected = self.sign(gid, branch_id, service, action, args)
+        except (TypeError, ValueError):  # arguments that are not JSON (NaN, ...) cannot have been registered
+            return False
+        return hmac.compare_digest(mac.encode(), expected.encode())
+
+
+class BranchVerifier:
+    """The participant's check, called from one place in ``sdk.participant``: raise on an unregistered call."""
+
+    def __init__(self, service: str, signer: BranchSigner) -> None:
+        self.service = service
+        self.signer = signer
+
+    def check(self, action: str, body: Any) -> str | None:
+        """None when the call may run, else the reason it must be refused. A body that is not an envelope is
+        left to the handler, which refuses it as INVALID_ARGUMENT."""
+        if not isinstance(body, dict):
+            return None
+        gid, branch_id, args = body.get("gid"), body.get("branch_id"), body.get("args", {})
+        if not isinstance(gid, str) or not isinstance(branch_id, str):
+            return None
+        where = f"{self.service}.{action} of {gid[:40]}/{branch_id[:40]}"
+        mac = body.get(MAC_FIELD)
+        if mac is None:
+            return (
+                f"{where}: unsigned call refused; only branches the coordinator registered are served "
+                "(run it inside a transaction, e.g. `txc call --gid GID`)"
+            )
+        if not self.signer.verify(mac, gid, branch_id, self.service, action, args):
+            return f"{where}: bad branch signature refused (not registered by the coordinator, or {KEY_ENV} differs)"
+        return None
+
+
+def warn_unverified(service: str) -> None:
+    log.warning(
+        "%s: %s is not set, so calls are not checked against the coordinator's registrations "
+        "(fine for a loopback demo only)",
+        service,
+        KEY_ENV,
+    )
