@@ -18,8 +18,9 @@ from sdk.errors import RpcError
 from sdk.rpc import ChannelPool, ClientSecurity
 from sdk.saga.wire import action_body
 from sdk.tcc_wire import envelope
-from tests.integration.coordinator.cluster import TXC, Cluster, accounts, audit, eventually, tx_state
+from tests.integration.coordinator.cluster import TXC, Cluster, accounts, audit, tx_state
 from tests.integration.coordinator.sagas import LINEAR, bookings, calls, trip
+from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 KEY = "branch-key-for-tests-0123456789"
