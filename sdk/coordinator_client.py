@@ -16,6 +16,7 @@ import asyncio
 import json
 import logging
 import os
+import textwrap
 import time
 from collections.abc import Sequence
 from types import TracebackType
@@ -26,7 +27,7 @@ import grpc
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.coordinator_stream import CoordinatorStream
-from sdk.errors import ActionNotFound, RpcError, TxcError
+from sdk.errors import ActionNotFound, NoEndpoints, RpcError, TxcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, ClientSecurity, txn_context
 from sdk.rpc.backoff import backoff_delays
@@ -57,6 +58,11 @@ class TryFailed(RpcError):
 def new_gid() -> str:
     """Unique and sortable by creation time: 16 hex digits of nanoseconds, 12 random hex digits."""
     return f"{time.time_ns():016x}{os.urandom(6).hex()}"
+
+
+def _reason(text: str) -> str:
+    """A rollback reason for the timeline: whole words, bounded (the coordinator keeps up to 1000 characters)."""
+    return textwrap.shorten(text, width=500, placeholder=" ...")
 
 
 class CoordinatorClient:
@@ -194,6 +200,11 @@ class CoordinatorClient:
     async def abort(self, gid: str) -> str:
         return str((await self._unary("Abort", pb.QueryRequest(gid=gid))).state)
 
+    async def resolve(self, gid: str, branch_id: str, outcome: str) -> str:
+        """Admin: record that a person confirmed or cancelled a branch by hand (``outcome``)."""
+        request = pb.ResolveRequest(gid=gid, branch_id=branch_id, outcome=outcome)
+        return str((await self._unary("Resolve", request)).state)
+
     # -- sagas (see sdk.saga.client) ---------------------------------------------------------------
 
     @property
@@ -269,7 +280,8 @@ class GlobalTransaction:
         _state, mac = await self.client.register_signed_branch(
             self.gid, branch_id, act.service, act.name, arguments, tx_timeout=self.timeout
         )
-        remaining = max(self._deadline - time.monotonic(), 0.1)
+        # the try's own deadline: a participant that is down fails this call, not the whole transaction's time
+        remaining = max(min(self._deadline - time.monotonic(), self.client.timeout), 0.1)
         try:
             with txn_context(self.gid):
                 reply = await self.client.invoke(
@@ -277,7 +289,7 @@ class GlobalTransaction:
                 )
         except BaseException as exc:
             self._failed = self._failed or f"branch {branch_id} ({act.service}.{act.name}): {exc}"
-            if isinstance(exc, ActionNotFound):
+            if isinstance(exc, ActionNotFound | NoEndpoints):  # no participant ever saw this try
                 self._untried.append(branch_id)
             elif isinstance(exc, RpcError) and exc.code in (
                 grpc.StatusCode.FAILED_PRECONDITION,
@@ -290,7 +302,7 @@ class GlobalTransaction:
     async def commit(self) -> str:
         """Commit: returns once the decision is durable (confirms run after, driven by the coordinator)."""
         if self._failed is not None:
-            await self.rollback(f"try failed: {self._failed}"[:200])
+            await self.rollback(_reason(f"try failed: {self._failed}"))
             raise RollbackOnly(
                 f"global transaction {self.gid} cannot commit: the try of {self._failed}; it was rolled back"
             )
@@ -303,8 +315,15 @@ class GlobalTransaction:
     async def rollback(self, reason: str = "rollback") -> str:
         if not self.branches:
             self.state = "ROLLED_BACK"
-        else:
+            return self.state
+        try:
             self.state = await self.client.rollback(self.gid, reason, self._untried)
+        except RpcError as exc:
+            # the coordinator refused the first branch's registration, so the transaction was never begun:
+            # there is nothing to roll back (and no timeout that will)
+            if exc.code != grpc.StatusCode.NOT_FOUND:
+                raise
+            self.state = "ROLLED_BACK"
         return self.state
 
     async def __aenter__(self) -> GlobalTransaction:
@@ -316,7 +335,7 @@ class GlobalTransaction:
         if exc is None:
             await self.commit()
             return
-        reason = f"{exc_type.__name__ if exc_type else 'error'}: {exc}"[:200]
+        reason = _reason(f"{exc_type.__name__ if exc_type else 'error'}: {exc}")
         try:
             await self.rollback(reason)
         except Exception as rollback_error:  # the coordinator's timeout will roll it back anyway

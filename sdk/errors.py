@@ -1,4 +1,14 @@
-"""The sdk's one exception hierarchy: every error a user of the sdk can catch derives from ``TxcError``."""
+"""The sdk's one exception hierarchy: every error a user of the sdk can catch derives from ``TxcError``.
+
+Two families a caller tells apart:
+
+- :class:`TransportError` (an ``RpcError``): the call may not have reached its peer or its answer was lost
+  (UNAVAILABLE, DEADLINE_EXCEEDED, a store outage on the far side); retrying it is safe when the call is
+  idempotent, and the sdk does so for its own idempotent calls.
+- :class:`BusinessError`: the peer answered and refused (a try that raised, a barrier refusal, an invalid
+  argument); retrying the same call gets the same answer.
+
+The coordinator's ``CoordinatorError`` derives from ``TxcError`` too."""
 
 from __future__ import annotations
 
@@ -22,6 +32,26 @@ class RpcError(TxcError):
         self.target = target
         where = f" ({target})" if target else ""
         super().__init__(f"{code.name}{where}: {details}")
+
+
+#: gRPC codes that mean "the call did not get a business answer": safe to retry an idempotent call
+TRANSPORT_CODES = frozenset(
+    {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+)
+
+
+class TransportError(RpcError):
+    """The peer could not be reached or did not answer (retryable for idempotent calls)."""
+
+
+class BusinessError(TxcError):
+    """The peer answered with a refusal: retrying the same call gets the same answer."""
+
+
+def rpc_error(code: grpc.StatusCode, details: str, *, target: str = "") -> RpcError:
+    """The right family for a status: :class:`TransportError` for transport codes, ``RpcError`` otherwise."""
+    cls = TransportError if code in TRANSPORT_CODES else RpcError
+    return cls(code, details, target=target)
 
 
 class ActionNotFound(RpcError):

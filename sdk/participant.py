@@ -151,7 +151,8 @@ class Participant:
                     return ActionReply(await work(None), BarrierOutcome.APPLIED)
                 guarded = await self.barrier.run(call.gid, call.branch_id, op, work)
                 if guarded.outcome is BarrierOutcome.REFUSED:
-                    raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {BarrierRefused(call.gid, call.branch_id)}")
+                    refusal = BarrierRefused(call.gid, call.branch_id, op, guarded.why)
+                    raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {refusal}")
                 return ActionReply(guarded.result, guarded.outcome)
             except (RpcError, TccArgumentError):
                 raise

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from sdk.errors import TxcError
 
-class CoordinatorError(Exception):
+
+class CoordinatorError(TxcError):
     """Root of txcoord's errors."""
 
 

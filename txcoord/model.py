@@ -92,6 +92,8 @@ class Retry:
     maximum: float = 30.0
     factor: float = 2.0
     max_attempts: int = 0
+    # a branch whose service has no endpoint (or no such action) for this long is marked for a person
+    unregistered_bound: float = 60.0
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""

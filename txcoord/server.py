@@ -25,6 +25,7 @@ from txcoord.saga.runtime import SagaRuntime
 from txcoord.servicer import SERVICE_NAME, CoordinatorServicer
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
+from txcoord.store.outage import OutageInterceptor, quiet_pool_outages
 from txcoord.store.postgres import PgStore, redact
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,10 @@ class CoordinatorServer:
 
     async def start(self) -> None:
         config = self.config
-        self._server = RpcServer(config.listen, name="coordinator", security=config.server_security)
+        quiet_pool_outages()
+        self._server = RpcServer(
+            config.listen, name="coordinator", security=config.server_security, interceptors=[OutageInterceptor()]
+        )
         self.store_url = await open_store_url(config)
         self.store = await PgStore.connect(self.store_url)
         if config.registry is None:

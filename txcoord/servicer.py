@@ -15,6 +15,7 @@ import grpc
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.branch_mac import BranchSigner
+from txcoord import validation
 from txcoord.engine.coordinator import Coordinator
 from txcoord.errors import (
     CoordinatorError,
@@ -25,6 +26,8 @@ from txcoord.errors import (
     TransactionTimedOut,
 )
 from txcoord.model import Branch, Event, Transaction, TxState
+from txcoord.store.outage import STORE_OUTAGE
+from txcoord.store.outage import is_outage as store_outage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -93,16 +96,23 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def __init__(self, coordinator: Coordinator, signer: BranchSigner | None = None) -> None:
         self.coordinator = coordinator
         self.signer = signer  # signs each registered branch's try (sdk.branch_mac); None: signing off
+        self.outage = STORE_OUTAGE
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
         try:
-            return await work
+            result = await work
         except CoordinatorError as exc:
+            if isinstance(exc, StoreError):
+                self.outage.failed(exc)
             await context.abort(status_of(exc), str(exc))
         except Exception as exc:
+            if store_outage(exc):  # the store went away mid-call: retryable, one log line per outage
+                self.outage.failed(exc)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"coordinator store unavailable, retry: {exc}")
             log.exception("coordinator: unexpected error")
             await context.abort(grpc.StatusCode.INTERNAL, f"coordinator internal error: {exc}")
-        raise AssertionError("unreachable")
+        self.outage.ok()
+        return result
 
     # -- the operations, shared by unary calls and the session stream ---------------------------------
 
@@ -111,7 +121,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         return pb.TransactionReply(gid=req.gid, state=state.value)
 
     async def _register(self, req: pb.RegisterBranchRequest) -> pb.TransactionReply:
-        payload = req.payload_json.decode() or "null"
+        payload = validation.payload(req.payload_json)  # before decoding or signing anything
         state = await self.coordinator.register_branch(
             req.gid,
             req.branch_id,
@@ -184,6 +194,11 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         state: TxState = await self._call(context, self.coordinator.abort(request.gid))
         return pb.TransactionReply(gid=request.gid, state=state.value)
 
+    async def Resolve(self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
+        work = self.coordinator.resolve(request.gid, request.branch_id, request.outcome)
+        state: TxState = await self._call(context, work)
+        return pb.TransactionReply(gid=request.gid, state=state.value)
+
     # -- the session stream ----------------------------------------------------------------------------------
 
     def _session_op(self, req: pb.SessionRequest) -> Callable[[], Awaitable[pb.TransactionReply]] | None:
@@ -209,11 +224,16 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             return
         try:
             reply = await op()
+            self.outage.ok()
             replies.put_nowait(pb.SessionReply(id=req.id, reply=reply))
         except Exception as exc:
-            if not isinstance(exc, CoordinatorError):
+            code = status_of(exc)
+            if store_outage(exc) or isinstance(exc, StoreError):
+                self.outage.failed(exc)
+                code = grpc.StatusCode.UNAVAILABLE
+            elif not isinstance(exc, CoordinatorError):
                 log.exception("coordinator: unexpected error in session")
-            replies.put_nowait(pb.SessionReply(id=req.id, code=status_of(exc).value[0], message=str(exc)))
+            replies.put_nowait(pb.SessionReply(id=req.id, code=code.value[0], message=str(exc)[:1000]))
 
     async def Session(
         self, request_iterator: AsyncIterator[pb.SessionRequests], context: grpc.aio.ServicerContext

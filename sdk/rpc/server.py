@@ -17,6 +17,7 @@ from sdk.errors import ConfigError, RpcError
 from sdk.rpc.address import format_address, parse_address
 from sdk.rpc.codec import decode_json, encode_json
 from sdk.rpc.context import ContextServerInterceptor
+from sdk.rpc.decode_guard import DecodeGuardInterceptor
 from sdk.rpc.security import PROTECTED_METHODS, ServerSecurity, TokenServerInterceptor
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,8 @@ class RpcServer:
         if self.security.token and not self.security.require_client_cert:  # under mTLS the handshake is the proof
             auth.append(TokenServerInterceptor(self.security.token))
         self._server = grpc.aio.server(
-            interceptors=[*auth, ContextServerInterceptor(), *interceptors], options=SERVER_OPTIONS
+            interceptors=[*auth, ContextServerInterceptor(), *interceptors, DecodeGuardInterceptor()],
+            options=SERVER_OPTIONS,
         )
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)

@@ -7,7 +7,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from sdk.barrier import MySqlBarrier, PgBarrier
+from sdk.barrier import Barrier, BarrierError, MySqlBarrier, PgBarrier
 
 
 def _ddl(dialect: str) -> str:
@@ -17,8 +17,10 @@ def _ddl(dialect: str) -> str:
 class OutputStore:
     """Writes an output inside the barrier's local transaction; reads it back for a duplicate action."""
 
-    def __init__(self, barrier: PgBarrier | MySqlBarrier) -> None:
-        self.barrier = barrier
+    def __init__(self, barrier: Barrier) -> None:
+        if not isinstance(barrier, PgBarrier | MySqlBarrier):
+            raise BarrierError(f"saga step outputs need a PgBarrier or MySqlBarrier, not {type(barrier).__name__}")
+        self.barrier: PgBarrier | MySqlBarrier = barrier
         self._installed = False
         self._lock = asyncio.Lock()
 
@@ -80,10 +82,10 @@ class OutputStore:
         return None if text is None else json.loads(text)
 
 
-_STORES: dict[int, tuple[PgBarrier | MySqlBarrier, OutputStore]] = {}
+_STORES: dict[int, tuple[Barrier, OutputStore]] = {}
 
 
-def outputs_for(barrier: PgBarrier | MySqlBarrier) -> OutputStore:
+def outputs_for(barrier: Barrier) -> OutputStore:
     """One output store per barrier, shared by every saga step served with it."""
     entry = _STORES.get(id(barrier))
     if entry is None or entry[0] is not barrier:

@@ -146,7 +146,8 @@ class SagaStep(Generic[P, R]):
                 await outputs.install()
                 guarded = await barrier.run(gid, step_id, op, work)
                 if guarded.outcome is BarrierOutcome.REFUSED:
-                    raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {BarrierRefused(gid, step_id)}")
+                    refusal = BarrierRefused(gid, step_id, op, guarded.why)
+                    raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {refusal}")
                 result = guarded.result
                 if guarded.outcome is BarrierOutcome.DUPLICATE and not compensating:
                     result = await outputs.read(gid, step_id)  # the first run's output

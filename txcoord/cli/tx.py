@@ -16,7 +16,7 @@ from txcoord.cli.common import print_json, run
 from txcoord.servicer import as_dict
 
 DEFAULT_COORDINATOR = os.environ.get("TXC_COORDINATOR", "127.0.0.1:7070")
-app = typer.Typer(help="Global transactions: list, show, retry phase 2, abort.", no_args_is_help=True)
+app = typer.Typer(help="Global transactions: list, show, retry phase 2, resolve by hand, abort.", no_args_is_help=True)
 CoordinatorOption = typer.Option(DEFAULT_COORDINATOR, "--coordinator", "-c", help="Coordinator HOST:PORT.")
 
 
@@ -125,9 +125,23 @@ def show_command(
 
 @app.command("retry")
 def retry_command(gid: str, coordinator: str = CoordinatorOption) -> None:
-    """Run the next phase-2 round of a COMMITTING / ROLLING_BACK transaction now."""
+    """Run the next phase-2 round of a COMMITTING / ROLLING_BACK transaction now; put one marked for a person
+    (COMMIT_FAILED / ROLLBACK_FAILED) back into phase 2."""
     state = run(_with_client(coordinator, "retry", gid))
-    typer.echo(f"{gid}: {state}, phase 2 retried now")
+    typer.echo(f"{gid}: {state} (after the retry request)")
+
+
+@app.command("resolve")
+def resolve_command(
+    gid: str,
+    branch: str = typer.Option(..., "--branch", "-b", help="The branch id (see `txc tx show`)."),
+    outcome: str = typer.Option(..., "--as", help="What a person did: confirmed or cancelled."),
+    coordinator: str = CoordinatorOption,
+) -> None:
+    """Record that a person finished a branch of a COMMIT_FAILED / ROLLBACK_FAILED transaction by hand; the
+    transaction ends when its last open branch is resolved. Recorded in the timeline."""
+    state = run(_with_client(coordinator, "resolve", gid, branch, outcome.lower()))
+    typer.echo(f"{gid}: branch {branch} {outcome.lower()}; transaction {state}")
 
 
 @app.command("abort")

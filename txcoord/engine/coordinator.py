@@ -5,17 +5,17 @@ and a decision is durable before phase 2 starts; ``commit`` returns right after 
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from txcoord import validation
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.engine.recovery import Recovery
 from txcoord.errors import InvalidArgument, InvalidState, TransactionNotFound, TransactionTimedOut
-from txcoord.model import BranchKind, Event, Phase2, Transaction, TxState
+from txcoord.model import BranchKind, BranchState, Event, Phase2, Transaction, TxState, phase2_of
 from txcoord.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,7 @@ MAX_TIMEOUT = 24 * 3600.0
 
 
 def _validate_gid(gid: str) -> None:
-    if not gid or len(gid) > 128 or any(ch.isspace() for ch in gid):
-        raise InvalidArgument(f"gid: must be 1-128 characters without spaces, got {gid!r}")
+    validation.gid(gid)
 
 
 @dataclass(frozen=True)
@@ -65,19 +64,23 @@ class Coordinator:
         return tx.state
 
     async def register_branch(
-        self, gid: str, branch_id: str, service: str, action: str, payload: str, timeout_s: float = 0, kind: str = ""
+        self,
+        gid: str,
+        branch_id: str,
+        service: str,
+        action: str,
+        payload: str | bytes,
+        timeout_s: float = 0,
+        kind: str = "",
     ) -> TxState:
         _validate_gid(gid)
         kind = kind or BranchKind.TCC.value
         if kind not in BranchKind.__members__:
             raise InvalidArgument(f"kind: expected one of {', '.join(BranchKind.__members__)}, got {kind[:20]!r}")
-        for field, value in (("branch_id", branch_id), ("service", service), ("action", action)):
-            if not value:
-                raise InvalidArgument(f"{field}: must not be empty")
-        try:
-            json.loads(payload)
-        except ValueError as exc:
-            raise InvalidArgument(f"payload_json: not JSON ({exc})") from exc
+        validation.branch_id(branch_id)
+        validation.service(service)
+        validation.action(action)
+        payload = validation.payload(payload)
         state = await self.store.register_branch(
             gid, self._timeout(timeout_s), branch_id, service, action, payload, kind
         )
@@ -128,6 +131,9 @@ class Coordinator:
         """Decide rollback. ``untried``: branches whose try the caller knows never ran (no such action at the
         participant); they are marked cancelled without a call that could never succeed."""
         _validate_gid(gid)
+        for branch in untried:
+            validation.branch_id(branch, "untried_branch_ids")
+        reason = validation.reason(reason)
         branches = await self.store.decide(gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease)
         if branches is not None:
             skip = [b.branch_id for b in branches if b.branch_id in set(untried)]
@@ -153,16 +159,41 @@ class Coordinator:
         return state
 
     async def retry(self, gid: str) -> TxState:
-        """Admin: run the next phase-2 round now instead of after the backoff wait."""
+        """Admin: run the next phase-2 round now instead of after the backoff wait; a transaction marked for a
+        person (COMMIT_FAILED / ROLLBACK_FAILED) goes back to phase 2. Returns the state after the retry."""
         _validate_gid(gid)
         tx = await self._existing(gid)
-        if not tx.state.deciding_phase2:
-            raise InvalidState(gid, tx.state, "retry", "only COMMITTING or ROLLING_BACK transactions have phase 2 left")
+        if tx.state in (TxState.COMMIT_FAILED, TxState.ROLLBACK_FAILED):
+            if not await self.store.reopen(gid, phase2_of(tx.state)):
+                raise InvalidState(gid, tx.state, "retry", "it changed meanwhile; look again with `txc tx show`")
+        elif not tx.state.deciding_phase2:
+            raise InvalidState(
+                gid, tx.state, "retry", "only COMMITTING, ROLLING_BACK or *_FAILED transactions have phase 2 left"
+            )
         await self.store.add_event(gid, None, "retry_requested", f"txc tx retry via {self.node_id}")
         if not self.driver.wake(gid):
             await self.store.release(gid)
             self.recovery.poke()
-        return tx.state
+        return (await self._existing(gid)).state
+
+    async def resolve(self, gid: str, branch_id: str, outcome: str) -> TxState:
+        """Admin: a person finished a branch marked for a person (confirmed or cancelled it by hand)."""
+        _validate_gid(gid)
+        validation.branch_id(branch_id)
+        states = {"confirmed": BranchState.CONFIRMED, "cancelled": BranchState.CANCELLED}
+        if outcome not in states:
+            raise InvalidArgument(f"as: expected confirmed or cancelled, got {validation.shown(outcome)}")
+        tx = await self._existing(gid)
+        if not any(b.branch_id == branch_id for b in tx.branches):
+            raise InvalidArgument(f"branch: {gid} has no branch {branch_id!r}")
+        state = await self.store.resolve_branch(
+            gid, branch_id, states[outcome], f"{outcome} by a person (txc tx resolve)"
+        )
+        if state is None:
+            raise InvalidState(
+                gid, tx.state, f"resolve branch {branch_id} of", "only an open branch of a *_FAILED transaction"
+            )
+        return state
 
     async def _existing(self, gid: str) -> Transaction:
         tx = await self.store.get(gid)
@@ -177,7 +208,8 @@ class Coordinator:
 
     async def list(self, state: str | None, limit: int) -> tuple[list[Transaction], dict[str, int]]:
         if state is not None and state not in TxState.__members__:
-            raise InvalidArgument(f"state: expected one of {', '.join(TxState.__members__)}, got {state!r}")
+            known = ", ".join(TxState.__members__)
+            raise InvalidArgument(f"state: expected one of {known}, got {validation.shown(state)}")
         if not 0 < limit <= 10_000:
             raise InvalidArgument(f"limit: must be in 1..10000, got {limit}")
         return await self.store.list_transactions(state, limit), await self.store.counts()

@@ -11,15 +11,35 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+import grpc
+
+from sdk.errors import NoEndpoints, RpcError
 from txcoord.engine.delivery import Delivery
 from txcoord.model import Branch, Phase2, Retry
 from txcoord.store.base import Store
+from txcoord.store.outage import STORE_OUTAGE, is_outage
 
 log = logging.getLogger(__name__)
 ALERT_EVERY = 10  # failed rounds between alerts in the log
+
+
+def refusal(exc: BaseException) -> bool:
+    """A participant's answer no retry can change: its barrier refused the phase (a confirm whose try never
+    applied, a confirm after a cancel) or it found the request malformed."""
+    if not isinstance(exc, RpcError):
+        return False
+    if exc.code == grpc.StatusCode.INVALID_ARGUMENT:
+        return True
+    return exc.code == grpc.StatusCode.ABORTED and "refused" in exc.details
+
+
+def unreachable(exc: BaseException) -> bool:
+    """The branch's service has no endpoint, or no such action: only a deployment (or a person) fixes it."""
+    return isinstance(exc, NoEndpoints) or (isinstance(exc, RpcError) and exc.code == grpc.StatusCode.UNIMPLEMENTED)
 
 
 def describe(exc: BaseException) -> str:
@@ -94,6 +114,7 @@ class Phase2Driver:
             if not_before is not None:
                 await self._sleep(gid, (not_before - datetime.now(UTC)).total_seconds())
             pending = [b for b in branches if not b.done]
+            unreachable_since: dict[str, float] = {}
             while True:
                 results = await asyncio.gather(*(self.delivery.deliver(b, op) for b in pending), return_exceptions=True)
                 failed = [(b, r) for b, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
@@ -111,6 +132,10 @@ class Phase2Driver:
                     await self.store.branch_failed(gid, branch.branch_id, describe(error), delay)
                 if await self.store.transaction_failed(gid, self.owner, delay) is None:
                     log.info("%s: lost ownership, leaving phase 2 to its new owner", gid)
+                    return
+                stuck = self._needs_person(failed, unreachable_since)
+                if stuck:
+                    await self._mark_for_person(gid, op, stuck)
                     return
                 if failures % ALERT_EVERY == 0:  # retrying forever must not be silent
                     log.error(
@@ -130,9 +155,48 @@ class Phase2Driver:
                 await self._sleep(gid, delay)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # A store failure: the lease will lapse and recovery (here or elsewhere) picks the transaction up.
-            log.exception("%s: phase 2 interrupted; recovery will resume it", gid)
+        except Exception as exc:
+            # The lease will lapse and recovery (here or elsewhere) picks the transaction up.
+            if not is_outage(exc):
+                log.exception("%s: phase 2 interrupted; recovery will resume it", gid)
+                return
+            STORE_OUTAGE.failed(exc)  # one line for the outage, not one traceback per transaction
+            log.debug("%s: phase 2 interrupted by the store outage; recovery will resume it", gid)
+
+    def _needs_person(
+        self, failed: list[tuple[Branch, BaseException]], unreachable_since: dict[str, float]
+    ) -> list[tuple[Branch, str]]:
+        now = time.monotonic()
+        stuck: list[tuple[Branch, str]] = []
+        for branch, error in failed:
+            if refusal(error):
+                stuck.append((branch, f"refused by its participant: {describe(error)}"))
+            elif unreachable(error):
+                since = unreachable_since.setdefault(branch.branch_id, now)
+                if now - since >= self.retry.unregistered_bound:
+                    stuck.append((branch, f"unreachable for {now - since:.0f} s: {describe(error)}"))
+            else:
+                unreachable_since.pop(branch.branch_id, None)
+        return stuck
+
+    async def _mark_for_person(self, gid: str, op: Phase2, stuck: list[tuple[Branch, str]]) -> None:
+        """Stop retrying what no retry can fix: the transaction goes to COMMIT_FAILED / ROLLBACK_FAILED (shown by
+        `txc tx list`), each branch's reason in the timeline, one alert in the log."""
+        await self.store.give_up(gid, op, self.owner)
+        for branch, why in stuck:
+            await self.store.add_event(gid, branch.branch_id, "needs_person", why)
+        first, why = stuck[0]
+        log.error(
+            "ALERT %s: phase 2 (%s) needs a person: branch %s %s; finish it with `txc tx resolve %s --branch %s "
+            "--as confirmed|cancelled` or `txc tx retry %s`",
+            gid,
+            op,
+            first.branch_id,
+            why,
+            gid,
+            first.branch_id,
+            gid,
+        )
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())

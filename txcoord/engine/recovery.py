@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.model import phase2_of
 from txcoord.store.base import Store
+from txcoord.store.outage import STORE_OUTAGE, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +57,12 @@ class Recovery:
                 if loop.time() - last_renew >= renew_every:
                     await self.renew()
                     last_renew = loop.time()
+                STORE_OUTAGE.ok()
             except Exception as exc:  # the store may be briefly down: keep trying
-                log.warning("recovery scan failed: %s", exc)
+                if is_outage(exc):
+                    STORE_OUTAGE.failed(exc)  # said once per outage, not once per scan
+                else:
+                    log.warning("recovery scan failed: %s", exc)
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._poke.wait(), min(self.settings.interval, renew_every))
             self._poke.clear()

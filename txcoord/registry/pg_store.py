@@ -21,6 +21,7 @@ from txcoord.errors import StoreUnavailable
 from txcoord.registry.store import ChangeListener
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
+from txcoord.store.outage import report_failure
 
 log = logging.getLogger(__name__)
 QUERIES = load_queries(Path(__file__).with_name("queries.sql"))
@@ -86,7 +87,7 @@ class PgRegistryStore:
                     await asyncio.sleep(self.poll_interval)
                     self._changed()  # the poll: cheap, and covers a notification lost in a reconnect
             except (OSError, asyncpg.PostgresError) as exc:
-                log.warning("registry LISTEN connection lost (%s); reconnecting", exc)
+                report_failure(exc, log, "registry LISTEN connection lost (%s); reconnecting", exc)
                 await asyncio.sleep(0.5)
             finally:
                 if conn is not None and not conn.is_closed():

@@ -14,6 +14,7 @@ from txcoord.registry.pg_store import PgRegistryStore
 from txcoord.registry.servicer import RegistryServicer
 from txcoord.registry.store import RegistryStore
 from txcoord.registry.watch_hub import WatchHub
+from txcoord.store.outage import report_failure
 
 log = logging.getLogger(__name__)
 REGISTRY_SERVICE_NAME = registry_pb2.DESCRIPTOR.services_by_name["Registry"].full_name
@@ -62,4 +63,4 @@ class RegistryServer:
             try:
                 await self.store.expire()
             except Exception as exc:  # a store hiccup must not kill the sweeper
-                log.warning("registry: expiring leases failed: %s", exc)
+                report_failure(exc, log, "registry: expiring leases failed: %s", exc)

@@ -9,6 +9,8 @@ import grpc
 from sdk._proto import registry_pb2, registry_pb2_grpc
 from sdk.errors import ConfigError
 from sdk.registry import validate_registration
+from txcoord import validation
+from txcoord.errors import InvalidArgument
 from txcoord.registry.store import RegistryStore
 from txcoord.registry.watch_hub import WatchHub
 
@@ -22,9 +24,16 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
         self, request: registry_pb2.RegisterRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.RegisterResponse:
         try:
+            validation.service(request.service)
+            if len(request.address) > validation.MAX_NAME:
+                raise InvalidArgument(f"address: at most {validation.MAX_NAME} characters, got {len(request.address)}")
             validate_registration(request.service, request.address, request.ttl_seconds)
-        except ConfigError as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            validation.ttl(request.ttl_seconds)
+            validation.metadata(request.metadata)
+            if request.lease_id:
+                validation.branch_id(request.lease_id, "lease_id")
+        except (ConfigError, InvalidArgument) as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc)[:300])
         endpoint = await self.store.register(
             request.service, request.address, request.ttl_seconds, dict(request.metadata), request.lease_id
         )
@@ -49,16 +58,20 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     async def Resolve(
         self, request: registry_pb2.ResolveRequest, context: grpc.aio.ServicerContext
     ) -> registry_pb2.ResolveResponse:
-        if not request.service:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "service: must not be empty")
+        try:
+            validation.service(request.service)
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         endpoints = await self.store.resolve(request.service)
         return registry_pb2.ResolveResponse(endpoints=[ep.to_proto() for ep in endpoints])
 
     async def Watch(
         self, request: registry_pb2.WatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[registry_pb2.WatchResponse]:
-        if not request.service:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "service: must not be empty")
+        try:
+            validation.service(request.service)
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         async for version, endpoints in self.hub.watch(request.service):
             yield registry_pb2.WatchResponse(
                 service=request.service, version=version, endpoints=[ep.to_proto() for ep in endpoints]

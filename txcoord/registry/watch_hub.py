@@ -11,6 +11,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from sdk.registry import Endpoint
+from txcoord.store.outage import STORE_OUTAGE, is_outage
 
 log = logging.getLogger(__name__)
 Resolver = Callable[[str], Awaitable[list[Endpoint]]]
@@ -57,7 +58,10 @@ class WatchHub:
             for service in targets:
                 try:
                     await self._refresh(service)
-                except Exception:
+                except Exception as exc:
+                    if is_outage(exc):  # said once per outage; the next change (or the poll) refreshes them
+                        STORE_OUTAGE.failed(exc)
+                        continue
                     log.exception("registry: refreshing watchers of %r failed; will retry on next change", service)
 
     async def _refresh(self, service: str) -> None:

@@ -13,6 +13,7 @@ import logging
 from txcoord.engine.recovery import RecoverySettings
 from txcoord.saga.orchestrator import SagaOrchestrator
 from txcoord.saga.store import SagaStore
+from txcoord.store.outage import report_failure
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class SagaRecovery:
                     await self.renew()
                     last_renew = loop.time()
             except Exception as exc:  # the store may be briefly down: keep trying
-                log.warning("saga recovery scan failed: %s", exc)
+                report_failure(exc, log, "saga recovery scan failed: %s", exc)
             await asyncio.sleep(min(self.settings.interval, renew_every))
 
     async def scan(self) -> int:

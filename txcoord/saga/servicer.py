@@ -13,6 +13,7 @@ import grpc
 from sdk._proto import saga_pb2 as pb
 from sdk._proto import saga_pb2_grpc
 from sdk.saga import SagaDefinition, mermaid
+from txcoord import validation
 from txcoord.errors import CoordinatorError
 from txcoord.model import Event
 from txcoord.saga.errors import VersionConflict
@@ -101,10 +102,15 @@ class SagaServicer(saga_pb2_grpc.SagasServicer):
 
     async def StartSaga(self, request: pb.StartSagaRequest, context: grpc.aio.ServicerContext) -> pb.SagaDetail:
         async def start() -> pb.SagaDetail:
+            # the edge checks shared with TCC (txcoord.validation): text a store and gRPC metadata can carry
+            validation.text(request.name, "name")
+            if request.gid:
+                validation.gid(request.gid)  # it travels as gRPC metadata to every step
+            validation.text(request.idempotency_key, "idempotency_key", limit=200)
             gid, created, saga = await self.service.start(
                 request.name,
                 request.version,
-                request.input_json.decode() or "{}",
+                validation.json_text(request.input_json, "input_json"),
                 request.idempotency_key,
                 request.gid,
             )

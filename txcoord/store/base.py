@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from txcoord.model import Branch, Event, Phase2, Transaction
+from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState
 
 
 class Store(Protocol):
@@ -43,6 +43,12 @@ class Store(Protocol):
         """Count a failed phase-2 round; the new attempt count, or None if ``owner`` lost the transaction."""
 
     async def give_up(self, gid: str, decision: Phase2, owner: str) -> None: ...
+
+    async def resolve_branch(self, gid: str, branch_id: str, state: BranchState, detail: str) -> TxState | None:
+        """A person marks an open branch of a COMMIT_FAILED/ROLLBACK_FAILED transaction done; None if not allowed."""
+
+    async def reopen(self, gid: str, decision: Phase2) -> bool:
+        """COMMIT_FAILED/ROLLBACK_FAILED back to deciding and unowned, so recovery drives it again."""
 
     async def add_event(self, gid: str, branch_id: str | None, event: str, detail: str | None) -> None: ...
 

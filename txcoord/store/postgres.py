@@ -12,7 +12,7 @@ import asyncpg
 
 from txcoord.batching import Batcher
 from txcoord.errors import StoreUnavailable
-from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState
+from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState, phase2_of
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
 
@@ -217,6 +217,22 @@ class PgStore:
     async def give_up(self, gid: str, decision: Phase2, owner: str) -> None:
         deciding = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
         await self.pool.execute(Q["give_up"], gid, deciding.value, decision.failed_state.value, owner)
+
+    async def resolve_branch(self, gid: str, branch_id: str, state: BranchState, detail: str) -> TxState | None:
+        """Mark an open branch done by hand (with an event); None if the branch or transaction does not allow it.
+        Returns the transaction's state after: terminal when that was its last open branch."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if not await conn.fetchval(Q["resolve_branch"], gid, branch_id, state.value):
+                return None
+            await conn.execute(Q["add_event"], gid, branch_id, "resolved", detail)
+            tx = await conn.fetchval("SELECT state FROM txc_transaction WHERE gid = $1", gid)
+            decision = phase2_of(TxState(tx))
+            closed = await conn.fetchval(Q["close_if_resolved"], gid, decision.final_state.value, tx)
+            return TxState(closed or tx)
+
+    async def reopen(self, gid: str, decision: Phase2) -> bool:
+        deciding = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
+        return await self.pool.fetchval(Q["reopen"], gid, deciding.value, decision.failed_state.value) is not None
 
     async def add_event(self, gid: str, branch_id: str | None, event: str, detail: str | None) -> None:
         await self.pool.execute(Q["add_event"], gid, branch_id, event, detail)

@@ -56,7 +56,8 @@ SELECT state, count(*) AS n FROM txc_transaction GROUP BY state;
 -- name: finish
 -- Phase 2 reached every branch: mark the open branches done and the transaction terminal, if still ours.
 WITH b AS (
-    UPDATE txc_branch SET state = $4, finished_at = now()
+    -- the failures stay in the timeline (txc_event); a done branch shows no stale error or next attempt
+    UPDATE txc_branch SET state = $4, finished_at = now(), last_error = NULL, next_attempt_at = NULL
      WHERE gid = $1 AND state = 'REGISTERED'
 )
 UPDATE txc_transaction
@@ -66,7 +67,7 @@ RETURNING gid;
 
 -- name: branches_done
 -- Some branches finished while others failed: remember the finished ones so a retry skips them.
-UPDATE txc_branch SET state = $3, finished_at = now()
+UPDATE txc_branch SET state = $3, finished_at = now(), last_error = NULL, next_attempt_at = NULL
  WHERE gid = $1 AND branch_id = ANY($2::text[]) AND state = 'REGISTERED';
 
 -- name: branch_failed
@@ -167,7 +168,7 @@ SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.st
 WITH input AS (
     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS i(gid, deciding, final, branch_state)
 ), b AS (
-    UPDATE txc_branch br SET state = i.branch_state, finished_at = now()
+    UPDATE txc_branch br SET state = i.branch_state, finished_at = now(), last_error = NULL, next_attempt_at = NULL
       FROM input i
      WHERE br.gid = i.gid AND br.state = 'REGISTERED'
 )
@@ -176,3 +177,30 @@ UPDATE txc_transaction t
   FROM input i
  WHERE t.gid = i.gid AND t.state = i.deciding AND t.owner = $5
 RETURNING t.gid;
+
+-- name: resolve_branch
+-- A person finished a branch by hand: $3 its state (CONFIRMED / CANCELLED). Only an open branch of a transaction
+-- marked for a person (phase 2 stopped, so no driver races the change). Returns how many rows changed (0 or 1).
+WITH b AS (
+    UPDATE txc_branch SET state = $3, finished_at = now(), last_error = NULL, next_attempt_at = NULL
+     WHERE gid = $1 AND branch_id = $2 AND state = 'REGISTERED'
+       AND EXISTS (SELECT 1 FROM txc_transaction t WHERE t.gid = $1
+                    AND t.state IN ('COMMIT_FAILED', 'ROLLBACK_FAILED'))
+ RETURNING gid
+)
+SELECT count(*) AS n FROM b;
+
+-- name: close_if_resolved
+-- Every branch done (by phase 2 or by hand): a transaction marked for a person reaches its decision's end state.
+UPDATE txc_transaction
+   SET state = $2, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
+ WHERE gid = $1 AND state = $3
+   AND NOT EXISTS (SELECT 1 FROM txc_branch WHERE gid = $1 AND state = 'REGISTERED')
+RETURNING state;
+
+-- name: reopen
+-- `txc tx retry` of a transaction marked for a person: back to its deciding state, unowned, so recovery claims it.
+UPDATE txc_transaction
+   SET state = $2, finished_at = NULL, owner = NULL, lease_until = NULL, next_attempt_at = NULL, attempts = 0
+ WHERE gid = $1 AND state = $3
+RETURNING state;

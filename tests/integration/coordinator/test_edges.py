@@ -1,0 +1,113 @@
+"""Issue #7's edges through real processes: no money spent without a try, nothing stuck forever by a typo.
+
+Each test ends with balances unchanged and every transaction terminal, or explicitly marked for a person
+(COMMIT_FAILED / ROLLBACK_FAILED with a ``needs_person`` event), within seconds."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+
+import grpc
+import pytest
+
+from demo.bank import debit
+from sdk._proto import coordinator_pb2 as pb
+from sdk._proto import coordinator_pb2_grpc
+from sdk.errors import NoEndpoints, RpcError
+from sdk.tcc import TccContext, tcc
+from sdk.tcc_wire import envelope
+from tests.integration.coordinator.cluster import Cluster, accounts, query, tx_state
+from tests.support.polling import eventually
+
+NewDb = Callable[..., Awaitable[str]]
+
+
+@tcc(service="no-such-service")
+async def ghost(ctx: TccContext, account: str) -> None:
+    """A try whose service nobody serves."""
+
+
+async def _state_is(store: str, gid: str, state: str) -> bool:
+    return await tx_state(store, gid) == state
+
+
+async def _needs_person(store: str, gid: str) -> list[str]:
+    rows = await query(store, "SELECT detail FROM txc_event WHERE gid = $1 AND event = 'needs_person'", gid)
+    return [r["detail"] for r in rows]
+
+
+async def _raw_commit(address: str, gid: str, service: str, action: str, payload: dict[str, object]) -> None:
+    """RegisterBranch + Commit straight over gRPC, with no try ever run."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = coordinator_pb2_grpc.CoordinatorStub(channel)
+        await stub.RegisterBranch(
+            pb.RegisterBranchRequest(
+                gid=gid, branch_id="1", service=service, action=action, payload_json=json.dumps(payload).encode()
+            ),
+            timeout=30,
+        )
+        await stub.Commit(pb.CommitRequest(gid=gid), timeout=30)
+
+
+async def test_a_commit_without_a_try_spends_nothing_and_is_marked_for_a_person(
+    cluster: Cluster, new_db: NewDb
+) -> None:
+    _, address = cluster.coordinator()
+    db_a = await new_db()
+    cluster.bank("bank-a", db_a, "A=100")
+    # another transaction's reservation on the same account: a confirm without its own try must not spend it
+    async with cluster.client() as client:
+        other = client.transaction(timeout=60)
+        await other.call(debit.on("bank-a"), account="A", amount=10)
+        await _raw_commit(address, "raw-no-try", "bank-a", "debit", {"account": "A", "amount": 10})
+        await eventually(lambda: _state_is(cluster.store, "raw-no-try", "COMMIT_FAILED"), what="COMMIT_FAILED")
+        assert any("never applied" in d for d in await _needs_person(cluster.store, "raw-no-try"))
+        assert await accounts(db_a) == {"A": (90, 10, 0)}  # the other reservation is intact
+        await other.rollback("test done")
+    await eventually(lambda: _state_is(cluster.store, other.gid, "ROLLED_BACK"), what="ROLLED_BACK")
+    assert await accounts(db_a) == {"A": (100, 0, 0)}
+
+
+async def test_a_confirm_sent_to_the_participant_after_its_cancel_is_refused(cluster: Cluster, new_db: NewDb) -> None:
+    cluster.coordinator()
+    db_a = await new_db()
+    bank = cluster.bank("bank-a", db_a, "A=100")
+    async with cluster.client() as client:
+        tx = client.transaction(timeout=60)
+        await tx.call(debit.on("bank-a"), account="A", amount=10)
+        await tx.rollback("test")
+        await eventually(lambda: _state_is(cluster.store, tx.gid, "ROLLED_BACK"), what="ROLLED_BACK")
+        body = envelope(tx.gid, "1", {"account": "A", "amount": 10})
+        with pytest.raises(RpcError) as refused:
+            await client.pool.invoke_json(bank.listen, "bank-a", "debit.confirm", body, timeout=30)  # type: ignore[attr-defined]
+    assert refused.value.code is grpc.StatusCode.ABORTED and "refused" in refused.value.details
+    assert await accounts(db_a) == {"A": (100, 0, 0)}
+
+
+async def test_a_try_on_a_service_nobody_serves_fails_fast_and_rolls_back_at_once(
+    cluster: Cluster, new_db: NewDb
+) -> None:
+    cluster.coordinator()
+    async with cluster.client() as client:
+        tx = client.transaction(timeout=600)  # the transaction's timeout is not what bounds the failure
+        with pytest.raises(NoEndpoints):
+            async with tx:
+                await tx.call(ghost, account="A")
+    await eventually(lambda: _state_is(cluster.store, tx.gid, "ROLLED_BACK"), timeout=30, what="ROLLED_BACK")
+    rows = await query(cluster.store, "SELECT event FROM txc_event WHERE gid = $1", tx.gid)
+    assert "cancel_skipped" in [r["event"] for r in rows]
+
+
+@pytest.mark.parametrize(("service", "action"), [("no-such-service", "debit"), ("bank-a", "no_such_action")])
+async def test_a_committed_branch_nobody_can_serve_is_marked_for_a_person(
+    cluster: Cluster, new_db: NewDb, service: str, action: str
+) -> None:
+    _, address = cluster.coordinator("--unregistered-bound", "1", "--retry-max", "0.5")
+    db_a = await new_db()
+    cluster.bank("bank-a", db_a, "A=100")
+    gid = f"raw-{service}-{action}"
+    await _raw_commit(address, gid, service, action, {"account": "A", "amount": 1})
+    await eventually(lambda: _state_is(cluster.store, gid, "COMMIT_FAILED"), timeout=60, what="COMMIT_FAILED")
+    assert any("unreachable" in d for d in await _needs_person(cluster.store, gid))
+    assert await accounts(db_a) == {"A": (100, 0, 0)}
