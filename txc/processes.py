@@ -52,15 +52,25 @@ class ChildProcess:
     def _exited(self) -> RuntimeError:
         return RuntimeError(f"{self.name} exited with {self.popen.returncode}; see {self.log_path}:\n{self.output()}")
 
-    def wait_serving(self, address: str, timeout: float = 20.0, service: str = "") -> None:
-        """Block until the gRPC health check at ``address`` says SERVING, or fail with the process log."""
+    def wait_serving(
+        self,
+        address: str,
+        timeout: float = 20.0,
+        service: str = "",
+        credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        """Block until the gRPC health check at ``address`` says SERVING (over TLS when ``credentials`` are
+        given), or fail with the process log."""
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
             if not self.alive():
                 raise self._exited()
             try:
-                with grpc.insecure_channel(address) as channel:
+                channel = (
+                    grpc.insecure_channel(address) if credentials is None else grpc.secure_channel(address, credentials)
+                )
+                with channel:
                     reply = health_pb2_grpc.HealthStub(channel).Check(
                         health_pb2.HealthCheckRequest(service=service), timeout=1.0
                     )
