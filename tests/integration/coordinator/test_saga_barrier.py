@@ -1,6 +1,7 @@
 """Saga steps served with the barrier on the real databases, PostgreSQL (asyncpg) and MariaDB (aiomysql):
 the action is the barrier's try and the compensation its cancel, and a duplicate action answers the first
-run's output."""
+run's output. Saga outputs are stored by the two shipped drivers only (``sdk/saga/outputs.py``), so the third,
+test-written driver of the barrier contract gets a clear refusal instead."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import grpc
 import pytest
 
 from sdk import SagaContext, saga_step
+from sdk.barrier import BarrierError
 from sdk.errors import RpcError
-from tests.integration.coordinator.test_barrier import ledger  # noqa: F401 - the fixture, both databases
+from tests.integration.coordinator.test_barrier import ledger  # noqa: F401 - the fixture, three drivers
+
+SHIPPED_DRIVERS = pytest.mark.parametrize("ledger", ["postgresql", "mysql"], indirect=True)
 
 LEDGER: list[Any] = []
 RUNS = {"n": 0}
@@ -39,6 +43,7 @@ def _body(gid: str, output: Any = None) -> dict[str, Any]:
     return {"gid": gid, "branch_id": "seat", "args": {"seats": 2}, "output": output}
 
 
+@SHIPPED_DRIVERS
 async def test_a_resent_action_runs_once_and_answers_the_first_runs_output(ledger: Any) -> None:  # noqa: F811
     h = _handlers(ledger)
     first = await h["reserve"](_body("sg1"), None)
@@ -48,6 +53,7 @@ async def test_a_resent_action_runs_once_and_answers_the_first_runs_output(ledge
     assert await ledger.counts() == {"action": 1}
 
 
+@SHIPPED_DRIVERS
 async def test_compensation_after_the_action_undoes_it_once(ledger: Any) -> None:  # noqa: F811
     h = _handlers(ledger)
     out = (await h["reserve"](_body("sg2"), None))["result"]
@@ -56,6 +62,7 @@ async def test_compensation_after_the_action_undoes_it_once(ledger: Any) -> None
     assert await ledger.counts() == {"action": 1, "compensation": 1}
 
 
+@SHIPPED_DRIVERS
 async def test_compensation_first_is_empty_and_the_late_action_is_refused(ledger: Any) -> None:  # noqa: F811
     h = _handlers(ledger)
     assert (await h["release"](_body("sg3"), None))["barrier"] == "empty_cancel"
@@ -63,3 +70,9 @@ async def test_compensation_first_is_empty_and_the_late_action_is_refused(ledger
         await h["reserve"](_body("sg3"), None)
     assert refused.value.code == grpc.StatusCode.ABORTED
     assert await ledger.counts() == {}
+
+
+@pytest.mark.parametrize("ledger", ["sqlalchemy"], indirect=True)
+async def test_a_driver_without_output_storage_is_refused_when_the_step_is_served(ledger: Any) -> None:  # noqa: F811
+    with pytest.raises(BarrierError, match="saga step outputs need a PgBarrier or MySqlBarrier"):
+        _handlers(ledger)
