@@ -174,8 +174,14 @@ def _kill(ex: Runner, target: int, query_only: bool) -> None:
     if other.user != ex.state.user:
         raise ProxyError(f"You are not owner of thread {target}", code=1095)
     if query_only:
-        # statements run to completion on the backends; a session that is not running one is unaffected
-        ex.client.ok()
+        if other is not ex.state and other.command == "Query":
+            # interrupting a statement on its backends is not built: say so rather than answer OK and let it run
+            raise ProxyError(
+                f"KILL QUERY of a statement that is running is not supported yet (thread {target}); "
+                f"KILL {target} ends that session",
+                code=1235,
+            )
+        ex.client.ok()  # as in MySQL: a session that is not running a statement is unaffected
         return
     if other is ex.state:
         raise ProxyError("Connection was killed", code=1927, sqlstate="70100")

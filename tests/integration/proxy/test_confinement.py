@@ -4,6 +4,8 @@ write. The backend account here is root on purpose: the proxy alone must confine
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -193,6 +195,9 @@ def test_kill_and_processlist_are_limited_to_the_users_own_sessions(confined: tu
                 acur.execute(f"KILL {server_thread + 100000}")
             assert info.value.args[0] == 1094
             dcur.execute("SELECT 1")  # the server session is alive
+        acur.execute(f"KILL QUERY {b_id}")  # b is idle: nothing to interrupt, as in MySQL
+        bcur.execute("SELECT 1")
+        assert bcur.fetchall() == ((1,),)
         acur.execute(f"KILL {b_id}")
         with pytest.raises(pymysql.err.MySQLError):
             bcur.execute("SELECT 1")
@@ -232,3 +237,27 @@ def test_a_user_without_the_database_cannot_use_it(confined: tuple[Proxy, str]) 
         with pytest.raises(pymysql.err.MySQLError) as info:
             cur.execute("SELECT * FROM app.items")
         assert info.value.args[0] == 1044
+
+
+def test_kill_query_of_a_running_statement_is_refused_not_faked(confined: tuple[Proxy, str]) -> None:
+    """Interrupting a statement on its backends is not built: KILL QUERY says so (1235) instead of answering OK."""
+    proxy, _ = confined
+    with proxy.connect() as a, proxy.connect() as b, a.cursor() as acur, b.cursor() as bcur:
+        bcur.execute("SELECT CONNECTION_ID()")
+        (b_id,) = bcur.fetchone()
+        sleeper = threading.Thread(target=bcur.execute, args=("SELECT SLEEP(3)",))
+        sleeper.start()
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                acur.execute("SHOW PROCESSLIST")
+                if any(row[0] == b_id and row[4] == "Query" for row in acur.fetchall()):
+                    break
+                assert time.monotonic() < deadline, "b's SLEEP never showed as running"
+                time.sleep(0.05)  # poll interval
+            with pytest.raises(pymysql.err.MySQLError) as info:
+                acur.execute(f"KILL QUERY {b_id}")
+            assert info.value.args[0] == 1235 and "KILL QUERY" in info.value.args[1]
+        finally:
+            sleeper.join(timeout=15)
+        assert bcur.fetchall() == ((0,),)  # the statement ran to its end
