@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from sdk.errors import ActionNotFound, RpcError
+from sdk.errors import ActionNotFound, RpcError, rpc_error
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.codec import decode_json, encode_json, method_path
 from sdk.rpc.context import ContextClientInterceptor
@@ -27,16 +27,28 @@ CHANNEL_OPTIONS = [
 ]
 
 
+#: What gRPC's client side says when a connection breaks under a call (not a server's INTERNAL answer)
+_BROKEN_CONNECTION = (
+    "Internal error from Core",
+    "connection was closed in the middle of operation",
+    "unexpected connection_lost",
+)
+
+
 def translate_error(exc: grpc.aio.AioRpcError, *, service: str = "", action: str = "", target: str = "") -> RpcError:
     """The sdk's error for a failed call: ActionNotFound for an unknown generic action, RpcError otherwise."""
     code = exc.code()
     if code == grpc.StatusCode.UNIMPLEMENTED and service:
         return ActionNotFound(service, action, target=target)
     details = exc.details() or code.name
+    if code == grpc.StatusCode.INTERNAL and any(text in details for text in _BROKEN_CONNECTION):
+        # gRPC's own client side reports a connection that broke mid-call as INTERNAL; it is a transport
+        # failure (the peer may be restarting), so callers see UNAVAILABLE and idempotent calls are retried
+        code, details = grpc.StatusCode.UNAVAILABLE, f"the connection broke during the call ({details})"
     if code == grpc.StatusCode.UNAVAILABLE and ("Socket closed" in details or "handshake" in details.lower()):
         # What a plaintext client sees from a TLS server (and a TLS client from a plaintext one).
         details += "; if the server serves TLS, give its CA (--tls-ca / TXC_TLS_CA), if not, do not"
-    return RpcError(code, details, target=target)
+    return rpc_error(code, details, target=target)
 
 
 class ChannelPool:
