@@ -119,6 +119,10 @@ class CpuMeter:
                     except psutil.Error:
                         continue
                     total += times.user + times.system
+                    if name not in self.without_children:
+                        # children that ended (PostgreSQL's autovacuum workers, say) are added to their parent
+                        # once reaped: without this, a child ending mid-run takes its CPU with it
+                        total += times.children_user + times.children_system
             out[name] = total
         return out
 

@@ -75,7 +75,7 @@ class SagaOrchestrator:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._finished: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, int] = {}  # callers waiting for a saga's end, per gid
-        self._ended: dict[str, str] = {}  # final states of sagas someone waits for
+        self._ended: dict[str, SagaInstance] = {}  # sagas someone waits for, once they ended here
 
     @property
     def active(self) -> list[str]:
@@ -100,12 +100,14 @@ class SagaOrchestrator:
         if event is not None:
             event.set()
 
-    async def wait(self, gid: str, timeout: float) -> None:
-        """Until ``gid`` is terminal in the store, or ``timeout`` seconds passed."""
+    async def wait(self, gid: str, timeout: float) -> SagaInstance | None:
+        """Until ``gid`` is terminal in the store, or ``timeout`` seconds passed. Returns the instance when
+        it succeeded while driven here: then this copy is what the log holds (each write returned its times
+        and completion numbers), and the caller needs no round trip. Otherwise None."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         event = self._finished.get(gid)
-        if event is not None:  # driven here: its end is an event, and its final state needs no round trip
+        if event is not None:  # driven here: its end is an event
             self._waiting[gid] = self._waiting.get(gid, 0) + 1
             try:
                 with contextlib.suppress(asyncio.TimeoutError):
@@ -114,15 +116,17 @@ class SagaOrchestrator:
                 self._waiting[gid] -= 1
                 if not self._waiting[gid]:
                     del self._waiting[gid]
-            if self._ended.get(gid) is not None:
+            ended = self._ended.get(gid)
+            if ended is not None:
                 if gid not in self._waiting:
                     self._ended.pop(gid, None)
-                return
+                return ended if ended.state == TxState.SUCCEEDED else None
         while loop.time() < deadline:
             state = await self.store.state(gid)
             if state is None or TxState(state).terminal:
-                return
+                return None
             await asyncio.sleep(min(0.2, max(deadline - loop.time(), 0)))
+        return None
 
     async def close(self) -> None:
         tasks = list(self._tasks.values())
@@ -143,7 +147,7 @@ class SagaOrchestrator:
             if instance.state == TxState.COMPENSATING:
                 await self._compensate(instance, saga)
             if gid in self._waiting and TxState(instance.state).terminal:
-                self._ended[gid] = instance.state
+                self._ended[gid] = instance
         except LostOwnership:
             log.info("%s: another coordinator owns this saga now; leaving it", gid)
         except asyncio.CancelledError:
@@ -184,9 +188,10 @@ class SagaOrchestrator:
                     if instance.state == TxState.SUCCEEDED:  # written with the last step's success
                         return
                     if all(steps[s.id].state is StepState.SUCCEEDED for s in saga.steps):
-                        if not await self.store.finish(gid, TxState.RUNNING, TxState.SUCCEEDED, self.owner):
+                        finished = await self.store.finish(gid, TxState.RUNNING, TxState.SUCCEEDED, self.owner)
+                        if finished is None:
                             raise LostOwnership(gid)
-                        instance.state = TxState.SUCCEEDED
+                        instance.state, instance.owner, instance.finished_at = TxState.SUCCEEDED, None, finished
                         return
                     raise RuntimeError(f"{gid}: no step can run and the saga is not complete")  # validator forbids
                 timeout = self._time_left(instance, saga)
@@ -265,9 +270,11 @@ class SagaOrchestrator:
                     progress.prestarted.discard(step.id)
                     args = record.input
                 else:
-                    if not await self.store.step_started(gid, step.id, args, self.owner):
+                    attempt = await self.store.step_started(gid, step.id, args, self.owner)
+                    if attempt is None:
                         raise LostOwnership(gid)
                     record.state, record.attempts, record.input = StepState.RUNNING, record.attempts + 1, args
+                    record.started_at, record.next_attempt_at = record.started_at or attempt.at, None
                 try:
                     output = await self.invoker.action(
                         gid, step.id, step.action.service, step.action.action, args, step.timeout
@@ -281,15 +288,18 @@ class SagaOrchestrator:
                     progress.launched.update(sid for sid, _ in starts)  # no one else starts them meanwhile
                     # the last step: the saga's success goes in the same commit
                     last = all(s.id == step.id or s.id in progress.durable for s in saga.steps)
-                    if not await self.store.step_succeeded(gid, step.id, output, self.owner, starts, finish=last):
+                    written = await self.store.step_succeeded(gid, step.id, output, self.owner, starts, finish=last)
+                    if written is None:
                         raise LostOwnership(gid)
                     if last:
-                        instance.state = TxState.SUCCEEDED
+                        instance.state, instance.owner, instance.finished_at = TxState.SUCCEEDED, None, written.at
                     record.state, record.output, record.last_error = StepState.SUCCEEDED, output, None
+                    record.ended_at, record.completion_seq = written.at, written.completion_seq
                     progress.durable.add(step.id)
                     for sid, value in starts:
                         started = instance.steps[sid]
                         started.state, started.attempts, started.input = StepState.RUNNING, started.attempts + 1, value
+                        started.started_at, started.next_attempt_at = started.started_at or written.at, None
                         progress.prestarted.add(sid)
                         progress.launched.discard(sid)  # the forward loop launches it (without a write)
                     return True
@@ -328,7 +338,7 @@ class SagaOrchestrator:
         todo.sort(key=lambda item: (item[1].completion_seq is not None, -(item[1].completion_seq or 0)))
         for step, record in todo:
             await self._compensate_step(gid, step, record)
-        if not await self.store.finish(gid, TxState.COMPENSATING, TxState.COMPENSATED, self.owner):
+        if await self.store.finish(gid, TxState.COMPENSATING, TxState.COMPENSATED, self.owner) is None:
             raise LostOwnership(gid)
         instance.state = TxState.COMPENSATED
 

@@ -16,26 +16,33 @@ SELECT name, version, source FROM txc_saga_definition WHERE name = $1 ORDER BY v
 SELECT gid FROM txc_saga WHERE idempotency_key = $1;
 
 -- name: start
--- One statement (one round trip, one commit): the instance, its input and its pending steps. A gid that
--- exists already (a retried start) inserts nothing and returns no row.
+-- One statement (one round trip, one commit) for the starts of many sagas: each instance, its input and its
+-- pending steps. A gid that exists already (a retried start) inserts nothing and returns no row; the caller
+-- passes each gid at most once.
 -- The steps that can start at once are written with their first attempt (RUNNING, attempt 1, their input).
--- $1 gid, $2 timeout seconds, $3 owner, $4 lease seconds, $5 name, $6 version, $7 input, $8 key, $9 step ids,
--- $10 the first attempt's input of each step (jsonb text), NULL for a step that waits
-WITH t AS (
+-- $1 gids, $2 timeout seconds, $3 names, $4 versions, $5 inputs (jsonb text), $6 idempotency keys (NULL: none),
+-- $7 owner, $8 lease seconds; the steps of all of them: $9 gids, $10 step ids, $11 the first attempt's input
+-- (jsonb text), NULL for a step that waits
+WITH u AS (
+    SELECT * FROM unnest($1::text[], $2::float8[], $3::text[], $4::int[], $5::text[], $6::text[])
+                  AS u(gid, timeout_s, name, version, input, idempotency_key)
+), t AS (
     INSERT INTO txc_transaction (gid, kind, state, timeout_s, deadline, owner, lease_until)
-    VALUES ($1, 'SAGA', 'RUNNING', $2, now() + $2 * interval '1 second', $3, now() + $4 * interval '1 second')
+    SELECT gid, 'SAGA', 'RUNNING', timeout_s, now() + timeout_s * interval '1 second', $7,
+           now() + $8 * interval '1 second'
+      FROM u
     ON CONFLICT (gid) DO NOTHING
     RETURNING gid
 ), s AS (
     INSERT INTO txc_saga (gid, name, version, input, idempotency_key)
-    SELECT gid, $5, $6, $7::jsonb, $8 FROM t
+    SELECT u.gid, u.name, u.version, u.input::jsonb, u.idempotency_key FROM u JOIN t ON t.gid = u.gid
 ), st AS (
     INSERT INTO txc_saga_step (gid, step_id, state, input, attempts, started_at)
-    SELECT t.gid, u.step_id, CASE WHEN u.input IS NULL THEN 'PENDING' ELSE 'RUNNING' END, u.input::jsonb,
-           CASE WHEN u.input IS NULL THEN 0 ELSE 1 END, CASE WHEN u.input IS NULL THEN NULL ELSE now() END
-      FROM t, unnest($9::text[], $10::text[]) AS u(step_id, input)
+    SELECT t.gid, v.step_id, CASE WHEN v.input IS NULL THEN 'PENDING' ELSE 'RUNNING' END, v.input::jsonb,
+           CASE WHEN v.input IS NULL THEN 0 ELSE 1 END, CASE WHEN v.input IS NULL THEN NULL ELSE now() END
+      FROM unnest($9::text[], $10::text[], $11::text[]) AS v(gid, step_id, input) JOIN t ON t.gid = v.gid
 )
-SELECT gid FROM t;
+SELECT gid, now() AS at FROM t;
 
 -- name: instance
 SELECT t.gid, t.state, t.reason, t.owner, t.deadline, t.deadline < now() AS expired, t.created_at,
@@ -89,7 +96,7 @@ RETURNING s.step_id;
 UPDATE txc_transaction
    SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
  WHERE gid = $1 AND state = $2 AND owner = $4
-RETURNING gid;
+RETURNING finished_at;
 
 -- name: claim
 -- Sagas nobody drives (lease expired, or owned by this node before its restart): claim them, like TCC phase 2.
@@ -121,7 +128,8 @@ INSERT INTO txc_event (gid, branch_id, event, detail) VALUES ($1, $2, $3, $4);
 -- $1 gids, $2 step ids, $3 kinds ('S': the action succeeded, body = output; 'R': an attempt starts, body =
 -- input; 'F': the saga succeeded, with its last step's success), $4 bodies (jsonb text), $5 owner. A step's success and the start of the steps it made ready are
 -- written together: the output is durable no later than the dependent's start, in one commit. Completion
--- numbers follow the batch order, which is the order the steps' replies arrived in.
+-- numbers follow the batch order, which is the order the steps' replies arrived in. Each written row comes
+-- back with its completion number and the commit's time (what the orchestrator keeps in memory).
 WITH i AS (
     SELECT sub.*, CASE WHEN sub.kind = 'S' THEN nextval('txc_saga_completion_seq') END AS seq
       FROM (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
@@ -133,7 +141,7 @@ WITH i AS (
       FROM i, txc_transaction t
      WHERE i.kind = 'S' AND s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $5
        AND s.state = 'RUNNING'
-    RETURNING i.ord
+    RETURNING i.ord, i.seq
 ), started AS (
     UPDATE txc_saga_step s
        SET state = 'RUNNING', input = i.body::jsonb, attempts = s.attempts + 1,
@@ -141,12 +149,14 @@ WITH i AS (
       FROM i, txc_transaction t
      WHERE i.kind = 'R' AND s.gid = i.gid AND s.step_id = i.step_id AND t.gid = s.gid AND t.owner = $5
        AND t.state = 'RUNNING' AND s.state IN ('PENDING', 'RUNNING')
-    RETURNING i.ord
+    RETURNING i.ord, NULL::bigint AS seq
 ), finished AS (
     UPDATE txc_transaction t
        SET state = 'SUCCEEDED', finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
       FROM i
      WHERE i.kind = 'F' AND t.gid = i.gid AND t.owner = $5 AND t.state = 'RUNNING'
-    RETURNING i.ord
+    RETURNING i.ord, NULL::bigint AS seq
 )
-SELECT ord FROM done UNION ALL SELECT ord FROM started UNION ALL SELECT ord FROM finished;
+SELECT ord, seq, now() AS at FROM done
+UNION ALL SELECT ord, seq, now() FROM started
+UNION ALL SELECT ord, seq, now() FROM finished;

@@ -18,7 +18,7 @@ from txcoord.store.postgres import PgStore
 
 class SagaRuntime:
     def __init__(self, tx_store: PgStore, lease: float, scan_interval: float) -> None:
-        self.store = SagaStore(tx_store.pool)
+        self.store = SagaStore(tx_store.pool, lease_s=lease)
         self.invoker = RegistryInvoker(None)
         self.definitions = Definitions(self.store)
         self.orchestrator = SagaOrchestrator(self.store, self.definitions, self.invoker, "")
@@ -31,7 +31,7 @@ class SagaRuntime:
         server.add_servicer(saga_pb2_grpc.add_SagasServicer_to_server, SagaServicer(self.service), SERVICE_NAME)
 
     def start(self, node_id: str, registry: RegistryClient) -> None:
-        self.orchestrator.owner = node_id
+        self.orchestrator.owner = self.store.owner = node_id
         self.invoker.registry = registry
         self.recovery.start()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sdk.coordinator_client import new_gid
@@ -15,7 +15,7 @@ from txcoord.saga.definitions import Definitions
 from txcoord.saga.errors import VersionConflict
 from txcoord.saga.orchestrator import SagaOrchestrator
 from txcoord.saga.records import SagaInstance, StepRecord, StepState
-from txcoord.saga.store import SagaStore
+from txcoord.saga.store import NewSaga, SagaStore
 from txcoord.store.base import Store
 
 MAX_SOURCE = 256 * 1024
@@ -69,27 +69,27 @@ class SagaService:
         problems = validate_input(saga.input_schema, value)
         if problems:
             raise InvalidArgument(f"saga {saga.name} v{saga.version}: " + "; ".join(problems))
-        firsts = []  # steps that wait for nothing: their first attempt is written with the start
+        firsts: dict[str, Any] = {}  # steps that wait for nothing: their first attempt is written with the start
         for step in saga.steps:
             if not step.after:
                 try:
-                    firsts.append((step.id, render(step.input, {"input": value, "steps": {}})))
+                    firsts[step.id] = render(step.input, {"input": value, "steps": {}})
                 except EvaluationError:
                     continue  # the orchestrator records the failure
-        gid, created = await self.store.start(
-            gid or new_gid(),
-            saga.name,
-            saga.version,
-            json.dumps(value),
-            key or None,
-            saga.timeout,
-            saga.ids,
-            self.orchestrator.owner,
-            self.lease,
-            firsts,
+        gid, written = await self.store.start(
+            NewSaga(
+                gid or new_gid(),
+                saga.name,
+                saga.version,
+                json.dumps(value),
+                key or None,
+                saga.timeout,
+                tuple(saga.ids),
+                tuple(json.dumps(firsts[sid]) if sid in firsts else None for sid in saga.ids),
+            )
         )
-        if created:
-            now = datetime.now(UTC)
+        if written is not None:
+            now = written.at
             instance = SagaInstance(
                 gid,
                 saga.name,
@@ -100,22 +100,23 @@ class SagaService:
                 deadline=now + timedelta(seconds=saga.timeout),
                 created_at=now,
             )
-            inputs = dict(firsts)
             for sid in saga.ids:
-                started = sid in inputs
+                started = sid in firsts
                 instance.steps[sid] = StepRecord(
                     sid,
                     StepState.RUNNING if started else StepState.PENDING,
-                    input=inputs.get(sid),
+                    input=firsts.get(sid),
                     attempts=int(started),
                     started_at=now if started else None,
                 )
-            instance.prestarted = set(inputs)
+            instance.prestarted = set(firsts)
             self.orchestrator.drive(gid, instance)
-        return gid, created, saga
+        return gid, written is not None, saga
 
-    async def wait(self, gid: str, timeout: float) -> None:
-        await self.orchestrator.wait(gid, timeout)
+    async def wait(self, gid: str, timeout: float) -> SagaInstance | None:
+        """Until ``gid`` ends or ``timeout`` passes; the instance when it succeeded here (its every field
+        came back from the writes that recorded it), else None: ask the store."""
+        return await self.orchestrator.wait(gid, timeout)
 
     async def query(self, gid: str, *, events: bool = True) -> tuple[SagaInstance, SagaDefinition, list[Event]]:
         instance = await self.store.load(gid)

@@ -114,9 +114,13 @@ class SagaServicer(saga_pb2_grpc.SagasServicer):
                 request.idempotency_key,
                 request.gid,
             )
+            ended = None
             if request.wait:
-                await self.service.wait(gid, request.wait_seconds or saga.timeout + WAIT_MARGIN)
-            detail = saga_detail(*await self.service.query(gid, events=False))  # `txc saga show` has them
+                ended = await self.service.wait(gid, request.wait_seconds or saga.timeout + WAIT_MARGIN)
+            if ended is not None and (ended.name, ended.version) == (saga.name, saga.version):  # as the log holds it
+                detail = saga_detail(ended, saga, [])
+            else:
+                detail = saga_detail(*await self.service.query(gid, events=False))  # `txc saga show` has them
             detail.created = created
             return detail
 

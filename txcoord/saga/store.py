@@ -3,9 +3,11 @@ Statements live in ``queries.sql``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,22 +29,101 @@ class Progress:
     rows: tuple[tuple[str, str, str], ...]
 
 
+@dataclass(frozen=True)
+class Written:
+    """What the store reports of a write it made: the commit's time and, for a step's success, its place in
+    the completion order (so the orchestrator's copy of the instance matches the log without reading it)."""
+
+    at: datetime
+    completion_seq: int | None = None
+
+
+@dataclass(frozen=True)
+class NewSaga:
+    """One saga start: the instance row and its steps (``firsts``: the first attempt's input of the steps that
+    start at once, as JSON text; None for a step that waits)."""
+
+    gid: str
+    name: str
+    version: int
+    input_json: str
+    key: str | None
+    timeout_s: float
+    step_ids: tuple[str, ...]
+    firsts: tuple[str | None, ...]
+
+
 def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
 class SagaStore:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, owner: str = "", lease_s: float = 10.0) -> None:
         self.pool = pool
-        # the hot path (every step's start and end) is group-committed across concurrent sagas
-        self._progress: Batcher[Progress, bool] = Batcher(self._write_progress)
+        self.owner, self.lease_s = owner, lease_s  # starts are owned by this coordinator
+        # the hot path (every start, every step's start and end) is group-committed across concurrent sagas
+        self._starts: Batcher[NewSaga, Written | None] = Batcher(self._write_starts)
+        self._progress: Batcher[Progress, Written | None] = Batcher(self._write_progress)
 
-    async def _write_progress(self, items: Sequence[Progress]) -> list[bool]:
+    async def _write_starts(self, items: Sequence[NewSaga]) -> list[Written | None]:
+        """One statement for many starts; None for a start that created nothing (its gid exists, or its
+        idempotency key is taken). A gid or a key seen twice in a batch goes to a later statement; when a key
+        is taken meanwhile (by another coordinator), each start is written alone so that only its own fails."""
+        first: list[NewSaga] = []
+        later: list[NewSaga] = []
+        seen: set[str] = set()
+        for item in items:
+            names = {f"g:{item.gid}", *((f"k:{item.key}",) if item.key is not None else ())}
+            if names & seen:
+                later.append(item)
+                continue
+            seen |= names
+            first.append(item)
+        try:
+            written = await self._insert_starts(first)
+        except asyncpg.UniqueViolationError:
+            written = {}
+            for item in first:
+                with contextlib.suppress(asyncpg.UniqueViolationError):
+                    written.update(await self._insert_starts([item]))
+        if later:
+            written.update(
+                (id(item), w) for item, w in zip(later, await self._write_starts(later), strict=True) if w is not None
+            )
+        return [written.get(id(item)) for item in items]
+
+    async def _insert_starts(self, items: Sequence[NewSaga]) -> dict[int, Written]:
+        """{id(item): Written} for the starts that created their instance."""
+        step_gids: list[str] = []
+        step_ids: list[str] = []
+        firsts: list[str | None] = []
+        for item in items:
+            step_gids += [item.gid] * len(item.step_ids)
+            step_ids += item.step_ids
+            firsts += item.firsts
+        rows = await self.pool.fetch(
+            Q["start"],
+            [i.gid for i in items],
+            [i.timeout_s for i in items],
+            [i.name for i in items],
+            [i.version for i in items],
+            [i.input_json for i in items],
+            [i.key for i in items],
+            self.owner,
+            self.lease_s,
+            step_gids,
+            step_ids,
+            firsts,
+        )
+        by_gid = {item.gid: id(item) for item in items}
+        return {by_gid[r["gid"]]: Written(r["at"]) for r in rows}
+
+    async def _write_progress(self, items: Sequence[Progress]) -> list[Written | None]:
         """One statement for many items; an item (one saga's rows) is written whole or reported failed."""
         by_owner: dict[str, list[int]] = {}
         for n, item in enumerate(items):
             by_owner.setdefault(item.owner, []).append(n)
-        ok = [False] * len(items)
+        results: list[Written | None] = [None] * len(items)
         for owner, indexes in by_owner.items():  # one owner per coordinator: one statement
             gids, steps, kinds, bodies, row_item = [], [], [], [], []
             for n in indexes:
@@ -54,14 +135,21 @@ class SagaStore:
                     row_item.append(n)
             rows = await self.pool.fetch(Q["steps_progress"], gids, steps, kinds, bodies, owner)
             written: dict[int, int] = {}
+            seqs: dict[int, int] = {}
+            at: datetime | None = None
             for r in rows:
                 n = row_item[r["ord"] - 1]
                 written[n] = written.get(n, 0) + 1
+                at = r["at"]  # one transaction: one now()
+                if r["seq"] is not None:
+                    seqs[n] = r["seq"]
             for n in indexes:
-                ok[n] = written.get(n, 0) == len(items[n].rows)
-        return ok
+                if at is not None and written.get(n, 0) == len(items[n].rows):
+                    results[n] = Written(at, seqs.get(n))
+        return results
 
     async def close(self) -> None:
+        await self._starts.close()
         await self._progress.close()
 
     # -- definitions ----------------------------------------------------------------------------------------
@@ -81,39 +169,21 @@ class SagaStore:
         return None if row is None else (row["version"], row["source"])
 
     # -- instances ------------------------------------------------------------------------------------------
-    async def start(
-        self,
-        gid: str,
-        name: str,
-        version: int,
-        input_json: str,
-        key: str | None,
-        timeout_s: float,
-        step_ids: Sequence[str],
-        owner: str,
-        lease_s: float,
-        first_inputs: Sequence[Any] = (),
-    ) -> tuple[str, bool]:
-        """Write the instance (RUNNING, owned by ``owner``) and its steps in one statement: PENDING, or for
-        the steps in ``first_inputs`` (step id -> input) already RUNNING with their first attempt.
-        Returns (gid, created); with an idempotency key already used, the first instance's gid."""
-        try:
-            if key:
-                existing = await self.pool.fetchval(Q["by_idempotency_key"], key)
-                if existing is not None:
-                    return str(existing), False
-            inputs = dict(first_inputs) if first_inputs else {}
-            firsts = [json.dumps(inputs[sid]) if sid in inputs else None for sid in step_ids]
-            row = await self.pool.fetchval(
-                Q["start"], gid, timeout_s, owner, lease_s, name, version, input_json, key, list(step_ids), firsts
-            )
-            return gid, row is not None  # no row: the same gid started before (a retried call)
-        except asyncpg.UniqueViolationError:
-            # a concurrent start with the same key won: answer with its instance
-            existing = await self.pool.fetchval(Q["by_idempotency_key"], key)
-            if existing is None:
-                raise
-            return str(existing), False
+    async def start(self, new: NewSaga) -> tuple[str, Written | None]:
+        """Write the instance (RUNNING, owned by this coordinator) and its steps: PENDING, or for the steps
+        with a first input already RUNNING with their first attempt. Returns (gid, what was written); None
+        when nothing was: the gid started before (a retried call), or the idempotency key is taken, and then
+        the gid is the first instance's."""
+        if new.key:
+            existing = await self.pool.fetchval(Q["by_idempotency_key"], new.key)
+            if existing is not None:
+                return str(existing), None
+        written = await self._starts.submit(new)
+        if written is None and new.key:  # a concurrent start with the same key may have won
+            existing = await self.pool.fetchval(Q["by_idempotency_key"], new.key)
+            if existing is not None:
+                return str(existing), None
+        return new.gid, written
 
     async def load(self, gid: str) -> SagaInstance | None:
         async with self.pool.acquire() as conn:
@@ -157,7 +227,7 @@ class SagaStore:
         return None if value is None else str(value)
 
     # -- progress (each returns False when ``owner`` no longer owns the instance) ----------------------------
-    async def step_started(self, gid: str, step_id: str, input_value: Any, owner: str) -> bool:
+    async def step_started(self, gid: str, step_id: str, input_value: Any, owner: str) -> Written | None:
         return await self._progress.submit(Progress(gid, owner, ((step_id, "R", json.dumps(input_value)),)))
 
     async def step_succeeded(
@@ -169,9 +239,10 @@ class SagaStore:
         starts: Sequence[tuple[str, Any]] = (),
         *,
         finish: bool = False,
-    ) -> bool:
+    ) -> Written | None:
         """Record the step's output and, in the same commit, the first attempt of each of ``starts``
-        ((step id, input)): steps this success made ready; with ``finish``, the saga's success too."""
+        ((step id, input)): steps this success made ready; with ``finish``, the saga's success too.
+        None when ``owner`` no longer owns the instance."""
         rows = ((step_id, "S", json.dumps(output)), *((sid, "R", json.dumps(value)) for sid, value in starts))
         if finish:
             rows = (*rows, (step_id, "F", "null"))
@@ -208,8 +279,10 @@ class SagaStore:
     async def step_compensated(self, gid: str, step_id: str, owner: str) -> bool:
         return await self.pool.fetchval(Q["step_compensated"], gid, step_id, owner) is not None
 
-    async def finish(self, gid: str, from_state: str, final_state: str, owner: str) -> bool:
-        return await self.pool.fetchval(Q["finish"], gid, from_state, final_state, owner) is not None
+    async def finish(self, gid: str, from_state: str, final_state: str, owner: str) -> datetime | None:
+        """The time the saga ended, or None when ``owner`` no longer owns it."""
+        finished: datetime | None = await self.pool.fetchval(Q["finish"], gid, from_state, final_state, owner)
+        return finished
 
     async def add_event(self, gid: str, step_id: str | None, event: str, detail: str | None) -> None:
         await self.pool.execute(Q["add_event"], gid, step_id, event, detail)
