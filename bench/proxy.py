@@ -353,9 +353,7 @@ def run(
                     b.tps / d.tps for d, b in zip(samples["direct"], samples["proxy_best_effort"], strict=True) if d.tps
                 ]
                 round_ratios["transfer_xa_vs_best_effort"] = [
-                    p.tps / b.tps
-                    for b, p in zip(samples["proxy_best_effort"], samples["proxy"], strict=True)
-                    if b.tps
+                    p.tps / b.tps for b, p in zip(samples["proxy_best_effort"], samples["proxy"], strict=True) if b.tps
                 ]
         progress("proxy RSS with 64 client connections")
         rss = _rss_with_connections(proc.pid, port, 64)

@@ -20,7 +20,5 @@ def participant_ddl(name: str, dialect: str) -> str:
     path = PARTICIPANT_DIR / f"{name}_{dialect}.sql"
     if not path.exists():
         known = sorted(p.stem for p in PARTICIPANT_DIR.glob("*.sql"))
-        raise FileNotFoundError(
-            f"no participant DDL {path.name} in {PARTICIPANT_DIR}; known: {', '.join(known)}"
-        )
+        raise FileNotFoundError(f"no participant DDL {path.name} in {PARTICIPANT_DIR}; known: {', '.join(known)}")
     return path.read_text()

@@ -81,9 +81,7 @@ def demo(
     # Branch signatures on in the demo too: one key for this run, handed to the coordinator and every
     # participant the demo starts through their environment (sdk.branch_mac); never through the network.
     os.environ.setdefault(KEY_ENV, secrets.token_hex(32))
-    settings = DemoSettings(
-        store=store, data_dir=data_dir, transfers=transfers, concurrency=concurrency, proxy=proxy
-    )
+    settings = DemoSettings(store=store, data_dir=data_dir, transfers=transfers, concurrency=concurrency, proxy=proxy)
     console = Console(stderr=True)
 
     def progress(message: str) -> None:
