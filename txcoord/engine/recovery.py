@@ -6,66 +6,21 @@ without blocking each other or claiming the same transaction; running it twice c
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-from dataclasses import dataclass
-
+from txcoord.engine.lease_loop import LeaseLoop, RecoverySettings
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.model import phase2_of
 from txcoord.store.base import Store
-from txcoord.store.outage import STORE_OUTAGE, is_outage
 
-log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class RecoverySettings:
-    interval: float = 1.0  # seconds between scans
-    lease: float = 10.0  # seconds a claimed transaction stays ours without renewal
-    batch: int = 100  # transactions claimed per scan
+__all__ = ["Recovery", "RecoverySettings"]
 
 
-class Recovery:
+class Recovery(LeaseLoop):
+    name = "recovery"
+
     def __init__(self, store: Store, driver: Phase2Driver, settings: RecoverySettings) -> None:
+        super().__init__(settings)
         self.store = store
         self.driver = driver
-        self.settings = settings
-        self._task: asyncio.Task[None] | None = None
-        self._poke = asyncio.Event()
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="recovery")
-
-    def poke(self) -> None:
-        """Scan now instead of at the next interval."""
-        self._poke.set()
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        renew_every = self.settings.lease / 3
-        loop = asyncio.get_running_loop()
-        last_renew = loop.time()
-        while True:
-            try:
-                await self.scan()
-                if loop.time() - last_renew >= renew_every:
-                    await self.renew()
-                    last_renew = loop.time()
-                STORE_OUTAGE.ok()
-            except Exception as exc:  # the store may be briefly down: keep trying
-                if is_outage(exc):
-                    STORE_OUTAGE.failed(exc)  # said once per outage, not once per scan
-                else:
-                    log.warning("recovery scan failed: %s", exc)
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), min(self.settings.interval, renew_every))
-            self._poke.clear()
 
     async def scan(self) -> int:
         """One pass: time out, claim, drive. Returns how many transactions it started driving."""

@@ -6,47 +6,18 @@ claim), so several coordinators share the work and running recovery twice change
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-
-from txcoord.engine.recovery import RecoverySettings
+from txcoord.engine.lease_loop import LeaseLoop, RecoverySettings
 from txcoord.saga.orchestrator import SagaOrchestrator
 from txcoord.saga.store import SagaStore
-from txcoord.store.outage import report_failure
-
-log = logging.getLogger(__name__)
 
 
-class SagaRecovery:
+class SagaRecovery(LeaseLoop):
+    name = "saga-recovery"
+
     def __init__(self, store: SagaStore, orchestrator: SagaOrchestrator, settings: RecoverySettings) -> None:
+        super().__init__(settings)
         self.store = store
         self.orchestrator = orchestrator
-        self.settings = settings
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="saga-recovery")
-
-    async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self) -> None:
-        renew_every = self.settings.lease / 3
-        loop = asyncio.get_running_loop()
-        last_renew = loop.time()
-        while True:
-            try:
-                await self.scan()
-                if loop.time() - last_renew >= renew_every:
-                    await self.renew()
-                    last_renew = loop.time()
-            except Exception as exc:  # the store may be briefly down: keep trying
-                report_failure(exc, log, "saga recovery scan failed: %s", exc)
-            await asyncio.sleep(min(self.settings.interval, renew_every))
 
     async def scan(self) -> int:
         owner = self.orchestrator.owner

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sdk._proto import saga_pb2_grpc
 from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer
-from txcoord.engine.recovery import RecoverySettings
+from txcoord.engine.lease_loop import RecoverySettings
 from txcoord.saga.definitions import Definitions
 from txcoord.saga.invoker import RegistryInvoker
 from txcoord.saga.orchestrator import SagaOrchestrator
