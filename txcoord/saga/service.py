@@ -121,6 +121,9 @@ class SagaService:
     async def query(self, gid: str, *, events: bool = True) -> tuple[SagaInstance, SagaDefinition, list[Event]]:
         instance = await self.store.load(gid)
         if instance is None:
+            other = await self.tx_store.get(gid)
+            if other is not None:  # a TCC or XA transaction: say where its story is told
+                raise InvalidArgument(f"{gid!r} is a {other.kind} transaction, not a saga: see `txc tx show {gid}`")
             raise TransactionNotFound(gid)
         saga = await self.definitions.get(instance.name, instance.version)
         return instance, saga, await self.tx_store.events(gid) if events else []

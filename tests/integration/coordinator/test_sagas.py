@@ -331,3 +331,8 @@ async def test_register_stores_immutable_versions_and_run_checks_the_input(clust
     unknown = txc("run", "nope")
     assert unknown.returncode == 2 and "txc saga register" in unknown.stderr
     assert "Traceback" not in conflict.stderr + bad_input.stderr + unknown.stderr
+    async with cluster.client() as client:
+        await client.begin("tcc-not-a-saga", 30)
+    tcc = txc("show", "tcc-not-a-saga")
+    assert tcc.returncode == 2 and "is a TCC transaction, not a saga" in tcc.stderr
+    assert "txc tx show tcc-not-a-saga" in tcc.stderr and "Traceback" not in tcc.stderr
