@@ -254,6 +254,21 @@ class SagaOrchestrator:
                     continue  # the normal path records this failure
         return starts
 
+    async def _begin_attempt(self, instance: SagaInstance, step: Step, progress: _Progress) -> Any:
+        """The input of the attempt about to be sent, durable before it is sent: recorded with its
+        predecessor's success (a prestarted first attempt), or written now."""
+        record = instance.steps[step.id]
+        if step.id in progress.prestarted:
+            progress.prestarted.discard(step.id)
+            return record.input
+        args = render(step.input, self._scope(instance))
+        attempt = await self.store.step_started(instance.gid, step.id, args, self.owner)
+        if attempt is None:
+            raise LostOwnership(instance.gid)
+        record.state, record.attempts, record.input = StepState.RUNNING, record.attempts + 1, args
+        record.started_at, record.next_attempt_at = record.started_at or attempt.at, None
+        return args
+
     async def _run_step(self, instance: SagaInstance, saga: SagaDefinition, step: Step, progress: _Progress) -> bool:
         """Attempts of one step's action until it succeeds (True) or fails for good (False)."""
         gid, record = instance.gid, instance.steps[step.id]
@@ -262,19 +277,10 @@ class SagaOrchestrator:
         while True:
             error: BaseException
             try:
-                args = render(step.input, self._scope(instance))
+                args = await self._begin_attempt(instance, step, progress)
             except EvaluationError as exc:
                 error = exc  # an output the step needs is missing: the step fails without being sent
             else:
-                if step.id in progress.prestarted:  # its first attempt was recorded with its predecessor's end
-                    progress.prestarted.discard(step.id)
-                    args = record.input
-                else:
-                    attempt = await self.store.step_started(gid, step.id, args, self.owner)
-                    if attempt is None:
-                        raise LostOwnership(gid)
-                    record.state, record.attempts, record.input = StepState.RUNNING, record.attempts + 1, args
-                    record.started_at, record.next_attempt_at = record.started_at or attempt.at, None
                 try:
                     output = await self.invoker.action(
                         gid, step.id, step.action.service, step.action.action, args, step.timeout
