@@ -26,7 +26,7 @@ from txcoord.errors import (
     TransactionTimedOut,
 )
 from txcoord.model import Branch, Event, Transaction, TxState
-from txcoord.store.outage import STORE_OUTAGE
+from txcoord.store.outage import STORE_OUTAGE, OutageLog, brief
 from txcoord.store.outage import is_outage as store_outage
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,31 @@ def status_of(exc: BaseException) -> grpc.StatusCode:
     if isinstance(exc, StoreError | OSError):
         return grpc.StatusCode.UNAVAILABLE
     return grpc.StatusCode.INTERNAL
+
+
+async def answer(
+    context: grpc.aio.ServicerContext,
+    work: Awaitable[T],
+    *,
+    outage: OutageLog = STORE_OUTAGE,
+    status: Callable[[BaseException], grpc.StatusCode] = status_of,
+) -> T:
+    """The result of ``work``, or its failure as a gRPC status: what every coordinator service answers.
+    A store outage is UNAVAILABLE (callers retry), said once per outage; a bug is INTERNAL with a traceback."""
+    try:
+        result = await work
+    except CoordinatorError as exc:
+        if isinstance(exc, StoreError):
+            outage.failed(exc)
+        await context.abort(status(exc), str(exc))
+    except Exception as exc:
+        if store_outage(exc):  # the store went away mid-call: retryable, one log line per outage
+            outage.failed(exc)
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"coordinator store unavailable, retry: {brief(exc)}")
+        log.exception("coordinator: unexpected error")
+        await context.abort(grpc.StatusCode.INTERNAL, f"coordinator internal error: {exc}")
+    outage.ok()
+    return result
 
 
 def _ts(value: datetime | None) -> float:
@@ -99,20 +124,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         self.outage = STORE_OUTAGE
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
-        try:
-            result = await work
-        except CoordinatorError as exc:
-            if isinstance(exc, StoreError):
-                self.outage.failed(exc)
-            await context.abort(status_of(exc), str(exc))
-        except Exception as exc:
-            if store_outage(exc):  # the store went away mid-call: retryable, one log line per outage
-                self.outage.failed(exc)
-                await context.abort(grpc.StatusCode.UNAVAILABLE, f"coordinator store unavailable, retry: {exc}")
-            log.exception("coordinator: unexpected error")
-            await context.abort(grpc.StatusCode.INTERNAL, f"coordinator internal error: {exc}")
-        self.outage.ok()
-        return result
+        return await answer(context, work, outage=self.outage)
 
     # -- the operations, shared by unary calls and the session stream ---------------------------------
 

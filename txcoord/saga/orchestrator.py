@@ -31,6 +31,7 @@ from txcoord.saga.errors import LostOwnership
 from txcoord.saga.invoker import StepInvoker
 from txcoord.saga.records import SagaInstance, StepRecord, StepState
 from txcoord.saga.store import SagaStore
+from txcoord.store.outage import STORE_OUTAGE, is_outage
 
 log = logging.getLogger(__name__)
 ALERT_EVERY = 10
@@ -152,9 +153,14 @@ class SagaOrchestrator:
             log.info("%s: another coordinator owns this saga now; leaving it", gid)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            # a store failure: the lease lapses and recovery (here or elsewhere) resumes the saga from its log
-            log.exception("%s: saga interrupted; recovery will resume it", gid)
+        except Exception as exc:
+            # the saga stops being driven here; recovery (here, or elsewhere once the lease lapses) resumes it
+            # from its log
+            if is_outage(exc):
+                STORE_OUTAGE.failed(exc)  # one line per outage, not one per saga
+                log.info("%s: saga interrupted by the store outage; recovery will resume it", gid)
+            else:
+                log.exception("%s: saga interrupted; recovery will resume it", gid)
 
     async def _forward(self, instance: SagaInstance, saga: SagaDefinition) -> None:
         gid, steps = instance.gid, instance.steps

@@ -14,12 +14,11 @@ from sdk._proto import saga_pb2 as pb
 from sdk._proto import saga_pb2_grpc
 from sdk.saga import SagaDefinition, mermaid
 from txcoord import validation
-from txcoord.errors import CoordinatorError
 from txcoord.model import Event
 from txcoord.saga.errors import VersionConflict
 from txcoord.saga.records import SagaInstance
 from txcoord.saga.service import SagaService
-from txcoord.servicer import status_of
+from txcoord.servicer import answer, status_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,21 +77,16 @@ def saga_detail(instance: SagaInstance, saga: SagaDefinition, events: list[Event
     )
 
 
+def _status(exc: BaseException) -> grpc.StatusCode:
+    return grpc.StatusCode.ALREADY_EXISTS if isinstance(exc, VersionConflict) else status_of(exc)
+
+
 class SagaServicer(saga_pb2_grpc.SagasServicer):
     def __init__(self, service: SagaService) -> None:
         self.service = service
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
-        try:
-            return await work
-        except VersionConflict as exc:
-            await context.abort(grpc.StatusCode.ALREADY_EXISTS, str(exc))
-        except CoordinatorError as exc:
-            await context.abort(status_of(exc), str(exc))
-        except Exception as exc:
-            log.exception("sagas: unexpected error")
-            await context.abort(grpc.StatusCode.INTERNAL, f"coordinator internal error: {exc}")
-        raise AssertionError("unreachable")
+        return await answer(context, work, status=_status)
 
     async def RegisterSaga(
         self, request: pb.RegisterSagaRequest, context: grpc.aio.ServicerContext
