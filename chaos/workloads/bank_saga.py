@@ -28,7 +28,7 @@ from chaos.bank.ledger import (
     negative_check,
     read_ledger,
 )
-from chaos.history import History
+from chaos.history import History, Op
 from chaos.plugins import Check, OpResult, ParticipantSpec, workload
 from chaos.system import System
 from chaos.workloads.bank_tcc import OP_DEADLINE, BankTcc, store_states
@@ -139,45 +139,49 @@ class BankSaga:
         return args, OpResult("unknown", f"still {result.state} when the wait ended")
 
     async def check(self, system: System, history: History) -> list[Check]:
-        ledger = await read_ledger(system, self.participants())
-        states = await store_states(system)
-        expected = dict(ledger.opening)
-        fate: list[dict[str, Any]] = []
-        client_view: list[dict[str, Any]] = []
-        compensated = 0
-        for op in history.ops:
-            gid, amount = op.args["gid"], op.args["amount"]
-            src, dst = tuple(op.args["from"]), tuple(op.args["to"])
-            steps = [_step(ledger, src[0], gid, "debit"), _step(ledger, dst[0], gid, "credit")]
-            applied = [s["applied"] for s in steps]
-            undone = [s["compensated"] for s in steps]
-            effects = [a and not u for a, u in zip(applied, undone, strict=True)]
-            state = states.get(gid)
-            if state == "SUCCEEDED":
-                expected[src] = expected.get(src, 0) - amount
-                expected[dst] = expected.get(dst, 0) + amount
-            compensated += state == "COMPENSATED" and any(applied)
-            where = {"gid": gid, "client_saw": op.outcome, "store_state": state, "applied": applied,
-                     "compensated": undone, "from": list(src), "to": list(dst), "amount": amount}  # fmt: skip
-            if state == "SUCCEEDED" and not (all(applied) and not any(undone)):
-                fate.append({**where, "why": "succeeded, but a step is not applied (or was compensated)"})
-            elif state != "SUCCEEDED" and any(effects):
-                fate.append({**where, "why": f"{state or 'never recorded'}, but an applied step was not compensated"})
-            problem = client_view_problem(op.outcome, state == "SUCCEEDED", effects)
-            if problem:
-                client_view.append({**where, "why": problem.replace("commit", "succeed")})
-        return [
-            conserved_check(ledger),
-            negative_check(ledger),
-            Check(
-                "succeeded sagas applied both steps, compensated ones left no effect (barrier tables)",
-                not fate,
-                f"{len(fate)} sagas; {compensated} compensated after a step applied",
-                fate,
-            ),
-            balances_check(ledger, expected, "balances = opening + the transfers of the SUCCEEDED sagas"),
-            client_view_check(client_view),
-        ]
+        return judge(await read_ledger(system, self.participants()), await store_states(system), history.ops)
+
+
+def judge(ledger: Ledger, states: dict[str, str], ops: list[Op]) -> list[Check]:
+    """The bank-saga invariants over what the banks' tables hold (``ledger``), the sagas' end states in the
+    store and the operations as the clients saw them."""
+    expected = dict(ledger.opening)
+    fate: list[dict[str, Any]] = []
+    client_view: list[dict[str, Any]] = []
+    compensated = 0
+    for op in ops:
+        gid, amount = op.args["gid"], op.args["amount"]
+        src, dst = tuple(op.args["from"]), tuple(op.args["to"])
+        steps = [_step(ledger, src[0], gid, "debit"), _step(ledger, dst[0], gid, "credit")]
+        applied = [s["applied"] for s in steps]
+        undone = [s["compensated"] for s in steps]
+        effects = [a and not u for a, u in zip(applied, undone, strict=True)]
+        state = states.get(gid)
+        if state == "SUCCEEDED":
+            expected[src] = expected.get(src, 0) - amount
+            expected[dst] = expected.get(dst, 0) + amount
+        compensated += state == "COMPENSATED" and any(applied)
+        where = {"gid": gid, "client_saw": op.outcome, "store_state": state, "applied": applied,
+                 "compensated": undone, "from": list(src), "to": list(dst), "amount": amount}  # fmt: skip
+        if state == "SUCCEEDED" and not (all(applied) and not any(undone)):
+            fate.append({**where, "why": "succeeded, but a step is not applied (or was compensated)"})
+        elif state != "SUCCEEDED" and any(effects):
+            fate.append({**where, "why": f"{state or 'never recorded'}, but an applied step was not compensated"})
+        problem = client_view_problem(op.outcome, state == "SUCCEEDED", effects)
+        if problem:
+            client_view.append({**where, "why": problem.replace("commit", "succeed")})
+    return [
+        conserved_check(ledger),
+        negative_check(ledger),
+        Check(
+            "succeeded sagas applied both steps, compensated ones left no effect (barrier tables)",
+            not fate,
+            f"{len(fate)} sagas; {compensated} compensated after a step applied",
+            fate,
+        ),
+        balances_check(ledger, expected, "balances = opening + the transfers of the SUCCEEDED sagas"),
+        client_view_check(client_view),
+    ]
 
 
 def _step(ledger: Ledger, service: str, gid: str, step: str) -> dict[str, bool]:
