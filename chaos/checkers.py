@@ -13,7 +13,10 @@ import asyncpg
 from chaos.plugins import Check
 from chaos.system import System
 
-TERMINAL = ("COMMITTED", "ROLLED_BACK")
+# end states of a global transaction: TCC's, then a saga's (txc_transaction holds both)
+DONE = ("COMMITTED", "SUCCEEDED")
+UNDONE = ("ROLLED_BACK", "COMPENSATED")
+TERMINAL = DONE + UNDONE
 
 
 async def _non_terminal(system: System) -> list[dict[str, Any]]:

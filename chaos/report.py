@@ -11,6 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from chaos.checkers import DONE, TERMINAL, UNDONE
 from chaos.history import FaultWindow, History, Op
 from chaos.plugins import Check
 from chaos.schedule import Entry
@@ -57,13 +58,13 @@ def summarize(
         per_kind[kind] = {
             "injected": len(windows),
             "attempted": len(ops),
-            "committed": sum(states.get(str(op.args.get("gid"))) == "COMMITTED" for op in ops),
-            "rolled_back": sum(states.get(str(op.args.get("gid"))) in ("ROLLED_BACK", None) for op in ops),
+            "committed": sum(states.get(str(op.args.get("gid"))) in DONE for op in ops),
+            "rolled_back": sum(states.get(str(op.args.get("gid"))) in (*UNDONE, None) for op in ops),
             "client_ok": sum(op.outcome == "ok" for op in ops),
             "client_failed": sum(op.outcome == "failed" for op in ops),
             "unknown": sum(op.outcome == "unknown" for op in ops),
             "invariant_violations": sum(str(op.args.get("gid")) in offenders for op in ops),
-            "stuck": sum(states.get(str(op.args.get("gid"))) not in ("COMMITTED", "ROLLED_BACK", None) for op in ops),
+            "stuck": sum(states.get(str(op.args.get("gid"))) not in (*TERMINAL, None) for op in ops),
             "recovery_seconds": recovery,
             # recorded by the coordinators in the store during the window or within two leases after it
             "takeovers": sum(
@@ -94,8 +95,8 @@ def summarize(
             "ok": sum(op.outcome == "ok" for op in history.ops),
             "failed": sum(op.outcome == "failed" for op in history.ops),
             "unknown": sum(op.outcome == "unknown" for op in history.ops),
-            "committed": sum(s == "COMMITTED" for s in states.values()),
-            "rolled_back": sum(s == "ROLLED_BACK" for s in states.values()),
+            "committed": sum(s in DONE for s in states.values()),  # sagas: SUCCEEDED
+            "rolled_back": sum(s in UNDONE for s in states.values()),  # sagas: COMPENSATED
             "ok_per_second": round(sum(op.outcome == "ok" for op in history.ops) / max(options.duration, 1), 2),
             "p50_ms": round(1000 * latencies[len(latencies) // 2], 1) if latencies else None,
             "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99)], 1) if latencies else None,

@@ -99,6 +99,9 @@ async def run(options: RunOptions, on_progress: Callable[[Live], None] | None = 
         live.phase = "starting the system"
         _tick(live, on_progress)
         await system.start()
+        prepare = getattr(workload, "prepare", None)  # optional: e.g. register saga definitions
+        if prepare is not None:
+            await prepare(system)
         not_applicable = {k: r for k, n in nemeses.items() if (r := n.unavailable(system))}
         active_nemeses = {k: n for k, n in nemeses.items() if k not in not_applicable}
         rng = random.Random(options.seed)

@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from typing import Any
 
+from chaos.bank.saga_actions import BROKEN_COMPENSATION_ENV, saga_steps
 from demo import bank as pg_bank
 from sdk.barrier import MySqlBarrier, PgBarrier
 from sdk.participant import Participant
@@ -20,12 +22,14 @@ from txcoord.store.postgres import keep_session
 
 async def _pools(args: argparse.Namespace) -> tuple[Any, Participant]:
     accounts = pg_bank.parse_accounts(args.accounts)
+    # the bank-saga workload's steps, served beside the TCC actions through the same barrier
+    sagas = saga_steps(args.kind, broken_compensation=os.environ.get(BROKEN_COMPENSATION_ENV) == "1")
     if args.kind == "pg":
         import asyncpg
 
         pool = await asyncpg.create_pool(args.db, min_size=1, max_size=args.pool_size, reset=keep_session)
         await pg_bank.prepare(pool, accounts)
-        return pool, Participant(args.service, [pg_bank.debit, pg_bank.credit], barrier=PgBarrier(pool))
+        return pool, Participant(args.service, [pg_bank.debit, pg_bank.credit, *sagas], barrier=PgBarrier(pool))
     import aiomysql
 
     from chaos.bank import mysql_actions
@@ -37,7 +41,7 @@ async def _pools(args: argparse.Namespace) -> tuple[Any, Participant]:
     barrier = MySqlBarrier(pool)
     await barrier.install()
     await mysql_actions.prepare(pool, accounts)
-    return pool, Participant(args.service, [mysql_actions.debit, mysql_actions.credit], barrier=barrier)
+    return pool, Participant(args.service, [mysql_actions.debit, mysql_actions.credit, *sagas], barrier=barrier)
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -12,7 +12,7 @@ from chaos.plugins import ParticipantSpec
 if TYPE_CHECKING:
     from chaos.system import System
 
-BARRIER = "SELECT gid, branch_id, op FROM txc_barrier"
+BARRIER = "SELECT gid, branch_id, op, reason FROM txc_barrier"
 ACCOUNTS = "SELECT id, balance, frozen, incoming FROM bank_account ORDER BY id"
 
 
@@ -33,8 +33,14 @@ async def _fetch(system: System, spec: ParticipantSpec, sql: str) -> list[tuple[
         await pg.close()
 
 
+async def barrier_reasons(system: System, spec: ParticipantSpec) -> dict[tuple[str, str, str], str]:
+    """{(gid, branch, op): reason}; a ``try`` row's reason says whether the try applied (``try``) or was
+    blocked by a cancel that came first (see sdk/barrier.py)."""
+    return {(str(g), str(b), str(o)): str(r) for g, b, o, r in await _fetch(system, spec, BARRIER)}
+
+
 async def barrier_rows(system: System, spec: ParticipantSpec) -> set[tuple[str, str, str]]:
-    return {(str(g), str(b), str(o)) for g, b, o in await _fetch(system, spec, BARRIER)}
+    return set(await barrier_reasons(system, spec))
 
 
 async def balances(system: System, spec: ParticipantSpec) -> dict[str, dict[str, int]]:

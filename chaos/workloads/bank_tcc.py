@@ -12,7 +12,14 @@ from typing import Any
 
 import grpc
 
-from chaos.bank.participant_db import balances, barrier_rows
+from chaos.bank.ledger import (
+    balances_check,
+    client_view_check,
+    client_view_problem,
+    conserved_check,
+    negative_check,
+    read_ledger,
+)
 from chaos.history import History
 from chaos.plugins import Check, OpResult, ParticipantSpec, workload
 from chaos.system import TX_TIMEOUT, System
@@ -77,16 +84,10 @@ class BankTcc:
             return args, OpResult("failed" if refused else "unknown", error)
 
     async def check(self, system: System, history: History) -> list[Check]:
-        specs = self.participants()
-        rows: dict[str, set[tuple[str, str, str]]] = {}
-        actual: dict[tuple[str, str], dict[str, int]] = {}
-        for spec in specs:
-            rows[spec.service] = await barrier_rows(system, spec)
-            for account, values in (await balances(system, spec)).items():
-                actual[(spec.service, account)] = values
+        ledger = await read_ledger(system, self.participants())
+        rows = ledger.barrier
         states = await store_states(system)
-        opening = {(spec.service, a): v for spec in specs for a, v in spec.accounts.items()}
-        expected = dict(opening)
+        expected = dict(ledger.opening)
         branch_fate: list[dict[str, Any]] = []
         client_view: list[dict[str, Any]] = []
         for op in history.ops:
@@ -107,23 +108,13 @@ class BankTcc:
                 branch_fate.append({**where, "why": f"{state or 'never recorded'}, but a branch was confirmed"})
             elif any(c and k for c, k in zip(confirmed, cancelled, strict=True)):
                 branch_fate.append({**where, "why": "a branch was both confirmed and cancelled"})
-            if op.outcome == "ok" and not (state == "COMMITTED" and all(confirmed)):
-                client_view.append({**where, "why": "the client saw it commit; it is not in the balances"})
-            elif op.outcome == "failed" and any(confirmed):
-                client_view.append({**where, "why": "the client saw it fail; it is (partly) in the balances"})
-            elif op.outcome == "unknown" and any(confirmed) and not all(confirmed):
-                client_view.append({**where, "why": "half applied"})
-        total_open, total_now = sum(opening.values()), sum(v["balance"] for v in actual.values())
-        negative = [{"account": list(k), **v} for k, v in actual.items() if min(v.values()) < 0]
-        held = [{"account": list(k), **v} for k, v in actual.items() if v["frozen"] or v["incoming"]]
-        mismatch = [
-            {"account": list(k), "expected": expected.get(k), "actual": actual.get(k, {}).get("balance")}
-            for k in sorted(set(expected) | set(actual))
-            if expected.get(k) != actual.get(k, {}).get("balance")
-        ]
+            problem = client_view_problem(op.outcome, state == "COMMITTED", confirmed)
+            if problem:
+                client_view.append({**where, "why": problem})
+        held = [{"account": list(k), **v} for k, v in ledger.balances.items() if v["frozen"] or v["incoming"]]
         return [
-            Check("money conserved", total_now == total_open, f"opening total {total_open}, now {total_now}"),
-            Check("no negative balance", not negative, f"{len(negative)} accounts", negative),
+            conserved_check(ledger),
+            negative_check(ledger),
             Check("no frozen or incoming amount left", not held, f"{len(held)} accounts hold money", held),
             Check(
                 "committed branches confirmed, rolled-back ones never (barrier tables)",
@@ -131,18 +122,10 @@ class BankTcc:
                 f"{len(branch_fate)} transactions",
                 branch_fate,
             ),
-            Check(
-                "balances = opening + confirmed branches (each confirm applied exactly once)",
-                not mismatch,
-                f"{len(mismatch)} accounts differ",
-                mismatch,
+            balances_check(
+                ledger, expected, "balances = opening + confirmed branches (each confirm applied exactly once)"
             ),
-            Check(
-                "client-observed outcomes agree with the balances",
-                not client_view,
-                f"{len(client_view)} transactions",
-                client_view,
-            ),
+            client_view_check(client_view),
         ]
 
 

@@ -25,11 +25,6 @@ class _NotYet:
         raise NotImplementedError(self.unavailable())
 
 
-@workload("bank-saga")
-class BankSaga(_NotYet):
-    name, needs = "bank-saga", "sagas described in YAML (the saga issue)"
-
-
 @workload("bank-xa")
 class BankXa(_NotYet):
     name, needs = "bank-xa", "atomic multi-shard commit through dbproxy (the proxy XA issue)"
