@@ -19,10 +19,10 @@ from typing import Any
 import grpc
 
 from dbproxy.config import ProxyConfig
-from dbproxy.errors import ProxyError
+from dbproxy.errors import OutcomeUnknown, ProxyError
 from dbproxy.executor.pool import Pools
 from dbproxy.xa import Xid
-from dbproxy.xa_commit import CoordinatorUnreachable, DecisionRefused, OutcomeUnknown
+from dbproxy.xa_commit import CoordinatorUnreachable, DecisionRefused
 from dbproxy.xa_recovery import Decision, XaRecovery, finish_branch
 from sdk import CoordinatorClient, RpcError, TxcError
 from sdk.service_server import ServiceServer

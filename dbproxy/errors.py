@@ -98,6 +98,21 @@ class PartialCommit(ProxyError):
     sqlstate = "HY000"
 
 
+class OutcomeUnknown(ProxyError):
+    """A COMMIT was sent but its answer lost (a backend's connection, or the coordinator's): it may have
+    committed. Never reported as rolled back, because a client that retries would then apply it twice."""
+
+    code = 1180  # ER_ERROR_DURING_COMMIT
+    sqlstate = "HY000"
+
+
+def commit_lost(backend: str, exc: ProxyError) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"COMMIT outcome unknown: the connection to backend '{backend}' was lost while it committed "
+        f"({exc.message}); the transaction may have committed there"
+    )
+
+
 class AccessRefused(ProxyError):
     """A statement outside what the user may do. MySQL's own message for it names the user and the client host,
     which the plan (shared by every session) does not know: ``{user}``/``{host}`` are filled in per session."""

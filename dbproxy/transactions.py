@@ -16,7 +16,7 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
-from dbproxy.errors import BackendError, BackendUnavailable, PartialCommit, ProxyError
+from dbproxy.errors import BackendError, BackendUnavailable, PartialCommit, ProxyError, commit_lost
 from dbproxy.executor.backend import BackendConnection
 from dbproxy.executor.pool import Pools
 from dbproxy.xa import Xid, start_sql
@@ -84,11 +84,13 @@ class SequentialCommitter:
             except (BackendError, BackendUnavailable) as exc:
                 rest = branches[i + 1 :]
                 await self.rollback_connections(rest)
+                if not done and isinstance(exc, BackendUnavailable):
+                    raise commit_lost(conn.name, exc) from exc  # sent, unanswered: it may have committed
                 if not done:
-                    # nothing committed yet: the whole transaction is rolled back, which is consistent
+                    # the backend refused it and nothing committed before: the whole transaction is rolled back
                     raise ProxyError(
                         f"COMMIT failed on backend '{conn.name}' ({exc.message}); the transaction was rolled back",
-                        code=exc.code if isinstance(exc, BackendError) else 1180,
+                        code=exc.code,
                     ) from exc
                 raise PartialCommit(
                     f"COMMIT failed on backend '{conn.name}' ({exc.message}) after backends {', '.join(done)} "

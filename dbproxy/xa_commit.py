@@ -24,7 +24,7 @@ import logging
 from collections.abc import Sequence
 from typing import Protocol
 
-from dbproxy.errors import BackendError, BackendUnavailable, ProxyError
+from dbproxy.errors import BackendError, BackendUnavailable, ProxyError, commit_lost
 from dbproxy.failpoints import crash_point
 from dbproxy.transactions import Branch, SequentialCommitter
 from dbproxy.xa import Xid, end_and_rollback
@@ -40,12 +40,6 @@ class DecisionRefused(ProxyError):
 
 class CoordinatorUnreachable(ProxyError):
     """The coordinator could not be asked; nothing is known to be decided."""
-
-    code = 1180
-
-
-class OutcomeUnknown(ProxyError):
-    """The commit request was sent but its answer lost: the coordinator decides, and finishes the branches."""
 
     code = 1180
 
@@ -121,18 +115,21 @@ class XaCommitter:
 
     async def _commit_one_phase(self, branch: Branch) -> None:
         conn, xid = branch.conn, branch.xid
-        if xid is None:
-            await conn.execute("COMMIT")
-            return
         try:
+            if xid is None:
+                await conn.execute("COMMIT")
+                return
             conn.send_pipelined(f"XA END {xid.sql}")
             await conn.execute(f"XA COMMIT {xid.sql} ONE PHASE")
-        except (BackendError, BackendUnavailable) as exc:
-            await end_and_rollback(conn, xid)
+        except BackendError as exc:  # the backend answered: it did not commit
+            if xid is not None:
+                await end_and_rollback(conn, xid)
             raise ProxyError(
                 f"COMMIT failed on backend '{conn.name}' ({exc.message}); the transaction was rolled back",
-                code=exc.code if isinstance(exc, BackendError) else 1180,
+                code=exc.code,
             ) from exc
+        except BackendUnavailable as exc:  # no answer: a one-phase commit may have happened
+            raise commit_lost(conn.name, exc) from exc
 
     # -- two phases ----------------------------------------------------------------------------------------
 

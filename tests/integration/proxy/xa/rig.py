@@ -22,6 +22,7 @@ from txcoord.store.migrations import upgrade
 
 TXC = str(Path(sys.executable).with_name("txc"))
 XA_FORMAT_ID = 0x747863
+ACCT = {"acct": {"column": "id", "algorithm": "mod", "nodes": ["ds0.acct_0", "ds1.acct_1"]}}
 
 
 def wait_for(check: Callable[[], Any], timeout: float = 40.0, what: str = "condition") -> Any:
@@ -81,7 +82,7 @@ class XaRig:
         config = proxy_config(
             port,
             backends or {"ds0": self.shard_dbs[0], "ds1": self.shard_dbs[1]},
-            {"acct": {"column": "id", "algorithm": "mod", "nodes": ["ds0.acct_0", "ds1.acct_1"]}},
+            ACCT,
             transactions=settings,
         )
         config["pool"].update(pool or {})
@@ -99,6 +100,13 @@ class XaRig:
         config = self.config(port, backends, pool, **transactions)
         env = {"DBPROXY_FAILPOINTS": failpoints} if failpoints else None
         proc = start_proxy(config, self.log_dir, self._name("dbproxy"), env=env)
+        self.processes.append(proc)
+        return proc, port
+
+    def start_best_effort_proxy(self, backends: dict[str, str]) -> tuple[ChildProcess, int]:
+        """A proxy without a coordinator: multi-backend commits are best effort."""
+        port = free_port()
+        proc = start_proxy(proxy_config(port, backends, ACCT), self.log_dir, self._name("dbproxy"))
         self.processes.append(proc)
         return proc, port
 
