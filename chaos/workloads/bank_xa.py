@@ -30,6 +30,7 @@ ACCOUNTS = 16  # account i lives on shard i % SHARDS
 OPENING = 200  # small, so some debits find too little money and the `balance >= amount` guard is exercised
 CROSS_SHARD = 0.9  # the rest stay on one shard: the proxy's one-phase path, no coordinator
 STATEMENT_DEADLINE = 20.0  # for everything before COMMIT
+FAILURE_PAUSE = 0.05  # after a transfer failed for a reason other than too little money
 COMMIT_DEADLINE = 20.0  # COMMIT waits for the coordinator's decision; past this the outcome is unknown
 DEBIT = "UPDATE account SET balance = balance - %s WHERE id = %s AND balance >= %s"
 CREDIT = "UPDATE account SET balance = balance + %s WHERE id = %s"
@@ -98,6 +99,7 @@ class BankXa:
             error = _describe(exc)
             if found := _GID.search(error):
                 args["xa_gid"] = found.group(1)
+            await asyncio.sleep(FAILURE_PAUSE)  # a dead MariaDB fails every transfer at once: do not spin
             # before COMMIT nothing was asked to commit: the proxy (or MariaDB, when the proxy's connection
             # closes) rolls back every unprepared branch
             return args, OpResult(_commit_outcome(exc) if stage == "commit" else "failed", f"{stage}: {error}")
