@@ -217,6 +217,9 @@ class System:
             proc.kill()  # their state is in the databases; no need to drain
         for link in self.links.values():
             await link.close()
+        # aborted sockets close on the loop's next turns; PostgreSQL's SIGTERM shutdown waits for every session,
+        # and server.stop blocks the loop: without this pause the store waited out its 20 s stop timeout
+        await asyncio.sleep(0.2)
         for server in (self.store, self.bankdb, self.mysql):
             if server is not None:
                 server.stop()
