@@ -27,7 +27,7 @@ def _parse_duration(text: str) -> float:
 
 @app.command("run")
 def run_command(
-    workload: str = typer.Option("bank-tcc", help="Workload: bank-tcc, bank-saga (bank-xa, mixed-at: later)."),
+    workload: str = typer.Option("bank-tcc", help="Workload: bank-tcc, bank-saga, bank-xa (mixed-at: later)."),
     faults: str = typer.Option("", help="Comma-separated fault kinds (default: every kind). See `txc chaos kinds`."),
     duration: str = typer.Option("60s", help="How long the workload runs (e.g. 60, 90s, 10m)."),
     clients: int = typer.Option(4, help="Concurrent workload clients."),

@@ -92,6 +92,7 @@ async def run(options: RunOptions, on_progress: Callable[[Live], None] | None = 
             participants=workload.participants(),
             clock_skew="clock-skew" in nemeses,
             coordinator_env=options.coordinator_env,
+            dbproxy=getattr(workload, "dbproxy", lambda: None)(),  # only workloads that run dbproxy have one
         )
     )
     history = History(options.report_dir / "history.jsonl")

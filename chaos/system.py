@@ -14,6 +14,7 @@ from pathlib import Path
 import aiomysql
 import asyncpg
 
+from chaos.dbproxies import ProxySpec, start_dbproxies
 from chaos.errors import ChaosError
 from chaos.netproxy import Link
 from chaos.plugins import ParticipantSpec
@@ -43,6 +44,7 @@ class SystemOptions:
     participants: list[ParticipantSpec]
     clock_skew: bool = False  # run coordinator 2 under libfaketime with a run-time adjustable offset
     coordinator_env: dict[str, str] = field(default_factory=dict)  # e.g. the broken-build switch (tests)
+    dbproxy: ProxySpec | None = None  # dbproxy instances over shards of the harness's MariaDB (bank-xa)
 
 
 class System:
@@ -55,7 +57,7 @@ class System:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.store = PostgresServer(self.root / "store-pg", log_dir=self.log_dir)
         self.bankdb = PostgresServer(self.root / "bank-pg", log_dir=self.log_dir)
-        self.needs_mysql = any(p.db == "mysql" for p in options.participants)
+        self.needs_mysql = any(p.db == "mysql" for p in options.participants) or options.dbproxy is not None
         if self.needs_mysql and not MariaDbServer.available():
             raise ChaosError("this workload keeps accounts in MariaDB: install mariadb-server (mariadbd)")
         self.mysql = MariaDbServer(self.root / "mariadb", log_dir=self.log_dir) if self.needs_mysql else None
@@ -101,6 +103,8 @@ class System:
             await self._start_participant(spec)
         for proc in self.participants:
             await proc.wait_serving()
+        if self.options.dbproxy is not None:
+            await start_dbproxies(self, self.options.dbproxy, TX_TIMEOUT)
 
     async def _create_databases(self) -> None:
         conn = await asyncpg.connect(self.store.url())
@@ -204,7 +208,7 @@ class System:
                 await asyncio.to_thread(server.restart)
         for proc in [*self.coordinators, *self.participants, *self.dbproxies]:
             proc.resume()
-        for proc in [*self.coordinators, *self.participants]:
+        for proc in [*self.coordinators, *self.participants, *self.dbproxies]:
             await proc.restart()
 
     async def stop(self) -> None:

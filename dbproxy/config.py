@@ -152,6 +152,7 @@ class TransactionSettings(_Model):
     registry: str | None = None  # where to register; default: the coordinator (it hosts the registry)
     service: str = Field(default="dbproxy", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
     listen: str = "127.0.0.1:0"  # gRPC address serving phase 2 and health
+    advertise: str | None = None  # address registered for phase 2 when callers reach `listen` through a proxy
     timeout: float = Field(default=30.0, gt=0)  # seconds a global transaction may take before it rolls back
     recovery_interval: float = Field(default=5.0, gt=0)  # seconds between XA RECOVER scans
     # the proxy commits its own branches after the decision and tells the coordinator; only a proxy that died
@@ -164,7 +165,7 @@ class TransactionSettings(_Model):
     cross_backend_lock_wait: int | None = Field(default=5, ge=1)
     registry_ttl: float = Field(default=10.0, gt=0)
 
-    @field_validator("coordinator", "registry")
+    @field_validator("coordinator", "registry", "advertise")
     @classmethod
     def _host_port(cls, value: str | None) -> str | None:
         if value is not None:

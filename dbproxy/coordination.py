@@ -59,7 +59,13 @@ class Coordination:
 
     async def start(self, pools: Pools) -> None:
         self.pools = pools
-        host = ServiceServer(self.settings.listen, self.registry, ttl=self.settings.registry_ttl, name=self.service)
+        host = ServiceServer(
+            self.settings.listen,
+            self.registry,
+            ttl=self.settings.registry_ttl,
+            name=self.service,
+            advertise=self.settings.advertise,
+        )
         host.add_json_service(self.service, self.handlers())
         await host.start()
         self.host = host

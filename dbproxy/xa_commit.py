@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from dbproxy.errors import BackendError, BackendUnavailable, ProxyError, commit_lost
-from dbproxy.failpoints import crash_point
+from dbproxy.failpoints import broken, crash_point
 from dbproxy.transactions import Branch, SequentialCommitter
 from dbproxy.xa import Xid, end_and_rollback
 
@@ -172,6 +172,9 @@ class XaCommitter:
                 branch.conn.close()
             raise
         crash_point("xa_after_decision")
+        if broken("xa_commit_first_branch_only"):  # test-only: a non-atomic commit the chaos checkers must catch
+            await asyncio.gather(*(end_and_rollback(b.conn, b.xid) for b in written[1:] if b.xid is not None))
+            written = written[:1]
         done = await asyncio.gather(*(self._xa_commit(b) for b in written))
         if all(done):
             self.coordinator.finished(gid)

@@ -26,11 +26,13 @@ class ServiceServer:
         name: str = "participant",
         security: ServerSecurity | None = None,
         client_security: ClientSecurity | None = None,
+        advertise: str | None = None,
     ) -> None:
         # None: both from the environment (TXC_TLS_*, TXC_TOKEN; see sdk.rpc.security).
         self.server = RpcServer(listen, name=name, security=security)
         self.registry = RegistryClient(registry, security=client_security)
         self.ttl = ttl
+        self.advertise = advertise  # the address registered, when callers reach us through something in front
         self.metadata = dict(metadata or {})
         self._services: list[str] = []
         self.leases: list[Lease] = []
@@ -42,7 +44,9 @@ class ServiceServer:
     async def start(self) -> None:
         await self.server.start()
         for service in self._services:
-            self.leases.append(await self.registry.register(service, self.server.address, self.ttl, self.metadata))
+            self.leases.append(
+                await self.registry.register(service, self.advertise or self.server.address, self.ttl, self.metadata)
+            )
 
     async def deregister(self) -> None:
         for lease in self.leases:

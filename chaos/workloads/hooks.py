@@ -25,11 +25,6 @@ class _NotYet:
         raise NotImplementedError(self.unavailable())
 
 
-@workload("bank-xa")
-class BankXa(_NotYet):
-    name, needs = "bank-xa", "atomic multi-shard commit through dbproxy (the proxy XA issue)"
-
-
 @workload("mixed-at")
 class MixedAt(_NotYet):
     name, needs = "mixed-at", "AT branches of proxy SQL inside TCC transactions (the AT issue)"

@@ -90,6 +90,13 @@ def test_a_coordinator_makes_multi_backend_commits_atomic() -> None:
     config = parse_config(text, "proxy.yaml")
     assert config.coordinated
     assert config.transactions.service == "shop"
+    assert config.transactions.advertise is None  # registers its own listen address
+
+
+def test_the_phase2_address_registered_may_be_one_in_front_of_the_proxy() -> None:
+    settings = "{coordinator: 127.0.0.1:7070, listen: 127.0.0.1:7400, advertise: 127.0.0.1:7401}"
+    config = parse_config(GOOD.replace("{mode: best_effort}", settings), "proxy.yaml")
+    assert config.transactions.advertise == "127.0.0.1:7401"
 
 
 @pytest.mark.parametrize(
@@ -97,6 +104,7 @@ def test_a_coordinator_makes_multi_backend_commits_atomic() -> None:
     [
         ("{mode: best_effort, coordinator: 127.0.0.1:7070}", "exclude each other"),
         ("{coordinator: localhost}", "must be HOST:PORT"),
+        ("{coordinator: 127.0.0.1:7070, advertise: somewhere}", "must be HOST:PORT"),
         ("{coordinator: 127.0.0.1:7070, service: 'a b'}", "transactions.service"),
         ("{mode: sometimes}", "transactions.mode"),
     ],

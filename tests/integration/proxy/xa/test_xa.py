@@ -100,6 +100,20 @@ def test_proxy_registers_and_answers_health(rig: XaRig) -> None:
     assert not [e for e in registered if e.get("service") == rig.service]
 
 
+def test_proxy_registers_the_advertised_phase2_address_when_one_is_in_front(rig: XaRig) -> None:
+    listen, front = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"  # e.g. a fault link (chaos)
+    rig.start_proxy(listen=listen, advertise=front)
+    listed = wait_for(
+        lambda: [
+            e["address"]
+            for e in json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
+            if e.get("service") == rig.service
+        ],
+        what="the proxy in `txc registry ls`",
+    )
+    assert listed == [front]
+
+
 def test_two_backends_without_coordinator_refuse_to_start(rig: XaRig, tmp_path: Path) -> None:
     config = rig.config(0)
     del config["transactions"]
