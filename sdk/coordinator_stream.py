@@ -73,6 +73,9 @@ class CoordinatorStream:
         finally:
             if self._outbox is outbox:
                 self._outbox = None
+            # end the dead stream's request generator: left waiting on a queue nobody feeds any more (the stream
+            # died while idle), grpc's task consuming it stays pending and is destroyed with asyncio's errors
+            outbox.put_nowait(None)
             for future in self._pending.values():
                 if not future.done():
                     future.set_exception(error)

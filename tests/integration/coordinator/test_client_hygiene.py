@@ -74,8 +74,9 @@ async def test_a_closed_client_leaves_a_clean_stderr(cluster: Cluster, new_db: N
 async def test_a_session_broken_by_a_coordinator_crash_leaves_no_pending_task(
     cluster: Cluster, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The session stream dies with its coordinator; the client opens a new one. The old stream's request
-    generator must end with it, not wait forever on a queue nobody feeds (that pending task is what
+    """The session stream dies with its coordinator (while a request is on its way, then while idle); the
+    client opens a new one. The old stream's request generator must end with it, not wait forever on a queue
+    nobody feeds (that pending task is what
     printed ``Task was destroyed but it is pending!`` and ``aclose(): ... already running`` at exit)."""
     port = free_port()
     proc, address = cluster.coordinator(port=port)
@@ -86,8 +87,12 @@ async def test_a_session_broken_by_a_coordinator_crash_leaves_no_pending_task(
         assert tx.state == "COMMITTED"
         await client.begin("hygiene-1", 30)
         proc.kill()
-        cluster.coordinator(port=port)
+        proc, _ = cluster.coordinator(port=port)
         assert await client.begin("hygiene-2", 30) == "BEGIN"  # over a new session stream
+        proc.kill()  # this time the stream is idle when it dies: no request comes to end its generator
+        await asyncio.sleep(1.0)
+        cluster.coordinator(port=port)
+        assert await client.begin("hygiene-3", 30) == "BEGIN"
     finally:
         await client.close()
     del client
