@@ -92,9 +92,10 @@ class Coordinator:
         raise InvalidState(gid, state, "register a branch in", "begin a new transaction")
 
     async def _rollback_expired(self, gid: str) -> None:
-        branches = await self.store.decide(gid, Phase2.CANCEL, "timeout", self.node_id, self.settings.lease)
-        if branches is not None:
-            self.driver.drive(gid, Phase2.CANCEL, branches)
+        with self.driver.deciding(gid):
+            branches = await self.store.decide(gid, Phase2.CANCEL, "timeout", self.node_id, self.settings.lease)
+            if branches is not None:
+                self.driver.drive(gid, Phase2.CANCEL, branches)
 
     async def commit(self, gid: str, phase2_delay: float = 0.0) -> TxState:
         """Decide commit. ``phase2_delay`` > 0: the caller finishes phase 2 itself and says so with ``finish``;
@@ -105,11 +106,12 @@ class Coordinator:
         if _BROKEN_SKIP_DECISION:  # TEST ONLY (see above): confirm with no durable decision
             self.driver.drive(gid, Phase2.CONFIRM, (await self._existing(gid)).branches)
             return TxState.COMMITTING
-        branches = await self.store.decide(gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease)
-        if branches is not None:
-            not_before = datetime.now(UTC) + timedelta(seconds=phase2_delay) if phase2_delay else None
-            self.driver.drive(gid, Phase2.CONFIRM, branches, not_before=not_before)
-            return TxState.COMMITTING
+        with self.driver.deciding(gid):
+            branches = await self.store.decide(gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease)
+            if branches is not None:
+                not_before = datetime.now(UTC) + timedelta(seconds=phase2_delay) if phase2_delay else None
+                self.driver.drive(gid, Phase2.CONFIRM, branches, not_before=not_before)
+                return TxState.COMMITTING
         tx = await self._existing(gid)
         if tx.state in (TxState.COMMITTING, TxState.COMMITTED):
             return tx.state  # a retried commit
@@ -134,15 +136,20 @@ class Coordinator:
         for branch in untried:
             validation.branch_id(branch, "untried_branch_ids")
         reason = validation.reason(reason)
-        branches = await self.store.decide(gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease)
-        if branches is not None:
-            skip = [b.branch_id for b in branches if b.branch_id in set(untried)]
-            if skip:
-                await self.store.branches_done(gid, skip, Phase2.CANCEL)
-                for branch_id in skip:
-                    await self.store.add_event(gid, branch_id, "cancel_skipped", "its try never ran (no such action)")
-            self.driver.drive(gid, Phase2.CANCEL, [b for b in branches if b.branch_id not in skip])
-            return TxState.ROLLING_BACK
+        with self.driver.deciding(gid):  # recovery must not drive the untried branches meanwhile
+            branches = await self.store.decide(
+                gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease
+            )
+            if branches is not None:
+                skip = [b.branch_id for b in branches if b.branch_id in set(untried)]
+                if skip:
+                    await self.store.branches_done(gid, skip, Phase2.CANCEL)
+                    for branch_id in skip:
+                        await self.store.add_event(
+                            gid, branch_id, "cancel_skipped", "its try never ran (no such action)"
+                        )
+                self.driver.drive(gid, Phase2.CANCEL, [b for b in branches if b.branch_id not in skip])
+                return TxState.ROLLING_BACK
         tx = await self._existing(gid)
         if tx.state in (TxState.ROLLING_BACK, TxState.ROLLED_BACK):
             return tx.state

@@ -12,7 +12,7 @@ import contextlib
 import functools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 
 import grpc
@@ -55,14 +55,26 @@ class Phase2Driver:
         self.retry = retry
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
+        self._deciding: set[str] = set()
 
     @property
     def active(self) -> list[str]:
-        """Gids this driver is working on."""
-        return list(self._tasks)
+        """Gids this driver is working on, or about to (see :meth:`deciding`): recovery leaves them alone."""
+        return [*self._tasks, *(gid for gid in self._deciding if gid not in self._tasks)]
 
     def is_active(self, gid: str) -> bool:
-        return gid in self._tasks
+        return gid in self._tasks or gid in self._deciding
+
+    @contextlib.contextmanager
+    def deciding(self, gid: str) -> Iterator[None]:
+        """While this node records ``gid``'s decision and readies its phase 2 (e.g. marks untried branches
+        done), ``gid`` counts as driven here. The decision makes the transaction this node's in the store, and a
+        recovery scan in that window would claim it and drive the branches as the log stood mid-way."""
+        self._deciding.add(gid)
+        try:
+            yield
+        finally:
+            self._deciding.discard(gid)
 
     def drive(
         self,

@@ -54,3 +54,18 @@ class FakeStore:
 
     async def add_event(self, gid: str, branch_id: str | None, event: str, detail: str | None) -> None:
         self.events_log.append(Event(gid, branch_id, datetime.now(UTC), event, detail))
+
+    # -- what recovery asks (ownership is the owner column only: no clock, no leases) --------------------------
+    async def expire_timed_out(self, owner: str, lease_s: float, limit: int) -> list[str]:
+        return []
+
+    async def claim(
+        self, owner: str, lease_s: float, limit: int, exclude: Sequence[str]
+    ) -> list[tuple[str, str | None]]:
+        """Deciding transactions this node owns (as after its restart) that it does not drive."""
+        deciding = (TxState.COMMITTING, TxState.ROLLING_BACK)
+        due = [t for t in self.transactions.values() if t.state in deciding and t.owner == owner]
+        return [(t.gid, t.owner) for t in due if t.gid not in exclude][:limit]
+
+    async def get(self, gid: str) -> Transaction | None:
+        return self.transactions.get(gid)

@@ -6,7 +6,9 @@ import asyncio
 
 from tests.support.polling import eventually
 from tests.unit.txcoord.fake_store import FakeStore
+from txcoord.engine.lease_loop import RecoverySettings
 from txcoord.engine.phase2 import Phase2Driver
+from txcoord.engine.recovery import Recovery
 from txcoord.model import Branch, BranchState, Phase2, Retry, TxState
 
 
@@ -101,3 +103,22 @@ async def test_wake_cuts_the_backoff_short() -> None:
     assert driver.wake("g")
     await run(driver)
     assert tx.state is TxState.COMMITTED
+
+
+async def test_recovery_leaves_a_transaction_alone_while_this_node_decides_it() -> None:
+    """The decision makes the transaction this node's in the store before the node drives it (a rollback
+    first marks the branches whose try never ran); a recovery scan in that window must not drive the branches
+    as the log stands mid-way — that once sent cancels, forever, to a service nobody serves."""
+    store, delivery = FakeStore(), ScriptedDelivery()
+    store.add("g", TxState.ROLLING_BACK, "me", branches("1", "2"))
+    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
+    recovery = Recovery(store, driver, RecoverySettings())  # type: ignore[arg-type]
+    with driver.deciding("g"):
+        assert driver.is_active("g") and driver.active == ["g"]
+        assert await recovery.scan() == 0
+        await asyncio.sleep(0.01)
+        assert delivery.calls == []
+    assert not driver.is_active("g")
+    assert await recovery.scan() == 1  # left over after a crash of the decider: recovery's, as before
+    await run(driver)
+    assert sorted(delivery.calls) == [("1", "cancel"), ("2", "cancel")]
