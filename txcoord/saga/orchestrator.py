@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -77,13 +78,25 @@ class SagaOrchestrator:
         self._finished: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, int] = {}  # callers waiting for a saga's end, per gid
         self._ended: dict[str, SagaInstance] = {}  # sagas someone waits for, once they ended here
+        self._starting: set[str] = set()
 
     @property
     def active(self) -> list[str]:
-        return list(self._tasks)
+        """Sagas driven here, or being started here (see :meth:`starting`): recovery leaves them alone."""
+        return [*self._tasks, *(gid for gid in self._starting if gid not in self._tasks)]
 
     def is_active(self, gid: str) -> bool:
-        return gid in self._tasks
+        return gid in self._tasks or gid in self._starting
+
+    @contextlib.contextmanager
+    def starting(self, gid: str) -> Iterator[None]:
+        """While ``gid``'s start is written and handed to :meth:`drive`: the start makes it this node's in
+        the store a moment before it is driven, and recovery must not take it for one left by a restart."""
+        self._starting.add(gid)
+        try:
+            yield
+        finally:
+            self._starting.discard(gid)
 
     def drive(self, gid: str, instance: SagaInstance | None = None) -> None:
         """Start driving ``gid`` unless already driven here; returns at once. ``instance``: what was just

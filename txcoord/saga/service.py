@@ -76,41 +76,43 @@ class SagaService:
                     firsts[step.id] = render(step.input, {"input": value, "steps": {}})
                 except EvaluationError:
                     continue  # the orchestrator records the failure
-        gid, written = await self.store.start(
-            NewSaga(
-                gid or new_gid(),
-                saga.name,
-                saga.version,
-                json.dumps(value),
-                key or None,
-                saga.timeout,
-                tuple(saga.ids),
-                tuple(json.dumps(firsts[sid]) if sid in firsts else None for sid in saga.ids),
-            )
-        )
-        if written is not None:
-            now = written.at
-            instance = SagaInstance(
-                gid,
-                saga.name,
-                saga.version,
-                TxState.RUNNING.value,
-                value,
-                owner=self.orchestrator.owner,
-                deadline=now + timedelta(seconds=saga.timeout),
-                created_at=now,
-            )
-            for sid in saga.ids:
-                started = sid in firsts
-                instance.steps[sid] = StepRecord(
-                    sid,
-                    StepState.RUNNING if started else StepState.PENDING,
-                    input=firsts.get(sid),
-                    attempts=int(started),
-                    started_at=now if started else None,
+        requested = gid or new_gid()
+        with self.orchestrator.starting(requested):  # recovery must not take it for a restart's leftover
+            gid, written = await self.store.start(  # gid: the first instance's, when the key was used before
+                NewSaga(
+                    requested,
+                    saga.name,
+                    saga.version,
+                    json.dumps(value),
+                    key or None,
+                    saga.timeout,
+                    tuple(saga.ids),
+                    tuple(json.dumps(firsts[sid]) if sid in firsts else None for sid in saga.ids),
                 )
-            instance.prestarted = set(firsts)
-            self.orchestrator.drive(gid, instance)
+            )
+            if written is not None:
+                now = written.at
+                instance = SagaInstance(
+                    gid,
+                    saga.name,
+                    saga.version,
+                    TxState.RUNNING.value,
+                    value,
+                    owner=self.orchestrator.owner,
+                    deadline=now + timedelta(seconds=saga.timeout),
+                    created_at=now,
+                )
+                for sid in saga.ids:
+                    started = sid in firsts
+                    instance.steps[sid] = StepRecord(
+                        sid,
+                        StepState.RUNNING if started else StepState.PENDING,
+                        input=firsts.get(sid),
+                        attempts=int(started),
+                        started_at=now if started else None,
+                    )
+                instance.prestarted = set(firsts)
+                self.orchestrator.drive(gid, instance)
         return gid, written is not None, saga
 
     async def wait(self, gid: str, timeout: float) -> SagaInstance | None:
