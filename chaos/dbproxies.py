@@ -69,8 +69,8 @@ async def start_dbproxies(system: System, spec: ProxySpec, tx_timeout: float) ->
         await system._link(f"client->{name}", mysql_port)
         phase2 = await system._link(f"coords->{name}", grpc_port)
         coordinators = []
-        # instance k talks to coordinator k first (the sdk client uses the first address it is given and fails
-        # over to the others), so killing either coordinator hits some proxy's decisions
+        # instance k asks coordinator k for its decisions (the sdk client uses the first address; the list also
+        # serves as the registry's addresses), so killing either coordinator hits some proxy's decisions
         turn = (k - 1) % len(system.coordinators)
         for coordinator in [*system.coordinators[turn:], *system.coordinators[:turn]]:
             port = int(coordinator.address.rpartition(":")[2])

@@ -50,6 +50,11 @@ class Check:
 
 
 class Workload(Protocol):
+    """Optional members the runner looks for (a Protocol cannot declare them optional):
+    ``def dbproxy(self) -> chaos.dbproxies.ProxySpec``, the proxies the system runs for it (bank-xa);
+    ``async def prepare(self, system)``, run once the system is up, before the load and the faults (bank-saga
+    registers its saga definitions there)."""
+
     name: str
 
     #: what ``available`` returns when the workload cannot run yet; None when it can
