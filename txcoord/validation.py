@@ -98,6 +98,16 @@ def _depth_and_text(field: str, value: Any, depth: int = 1) -> None:
         raise InvalidArgument(f"{field}: numbers must be finite (no NaN or Infinity)")
 
 
+def json_value(value: Any, field: str) -> Any:
+    """A decoded JSON value from outside (a participant's step output) that the store can keep: bounded depth,
+    strings without NUL or lone surrogates, finite numbers. Returns it unchanged."""
+    try:
+        _depth_and_text(field, value)
+    except RecursionError:
+        raise InvalidArgument(f"{field}: nested deeper than {MAX_PAYLOAD_DEPTH} levels") from None
+    return value
+
+
 def text(value: str, field: str, limit: int = MAX_NAME) -> str:
     """Free text a store and a log can carry: at most ``limit`` characters, no NUL, no lone surrogate."""
     if len(value) > limit:

@@ -14,6 +14,7 @@ from sdk.branch_mac import MAC_FIELD, BranchSigner
 from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.saga.wire import action_body, compensation_body
+from txcoord import validation
 
 NO_ENDPOINT_WAIT = 5.0
 
@@ -76,7 +77,9 @@ class RegistryInvoker:
         reply = await self._call(
             service, action, self._signed(action_body(gid, step_id, args), service, action), timeout
         )
-        return reply.get("result") if isinstance(reply, dict) else reply
+        output = reply.get("result") if isinstance(reply, dict) else reply
+        # what the participant answered is stored and fed to later steps: refuse what the store cannot keep
+        return validation.json_value(output, f"the output of step {step_id} ({service}.{action})")
 
     async def compensate(
         self, gid: str, step_id: str, service: str, action: str, args: Any, output: Any, timeout: float

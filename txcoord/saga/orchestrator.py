@@ -26,6 +26,7 @@ import grpc
 
 from sdk.errors import RpcError
 from sdk.saga import EvaluationError, Recovery, SagaDefinition, Step, render
+from txcoord.errors import InvalidArgument
 from txcoord.model import TxState
 from txcoord.saga.definitions import Definitions
 from txcoord.saga.errors import LostOwnership
@@ -50,7 +51,10 @@ COMPENSABLE = frozenset({StepState.RUNNING, StepState.SUCCEEDED, StepState.FAILE
 
 
 def describe(exc: BaseException) -> str:
+    """The error as the store keeps it: bounded, and without the NUL or lone surrogates a participant's
+    error text could carry (PostgreSQL text refuses them)."""
     text = str(exc) or type(exc).__name__
+    text = text.replace("\x00", "\\0").encode("utf-8", "replace").decode("utf-8")
     return text if len(text) <= 500 else text[:497] + "..."
 
 
@@ -331,7 +335,11 @@ class SagaOrchestrator:
             failures += 1
             backward = step.recovery is Recovery.BACKWARD
             final = backward and (
-                failures >= step.retry.attempts or _final(error) or isinstance(error, EvaluationError)
+                failures >= step.retry.attempts
+                or _final(error)
+                # the same answer again: a missing input, or an output the store cannot keep (the barrier
+                # returns a repeated action's first output)
+                or isinstance(error, EvaluationError | InvalidArgument)
             )
             delay = 0.0 if final else step.retry.delay(failures)
             text = describe(error)

@@ -16,6 +16,7 @@ import asyncpg
 from txcoord.batching import Batcher
 from txcoord.saga.records import SagaInstance, StepRecord, StepState
 from txcoord.sql_queries import load_queries
+from txcoord.store.outage import refused
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
 
@@ -62,8 +63,8 @@ class SagaStore:
         self.pool = pool
         self.owner, self.lease_s = owner, lease_s  # starts are owned by this coordinator
         # the hot path (every start, every step's start and end) is group-committed across concurrent sagas
-        self._starts: Batcher[NewSaga, Written | None] = Batcher(self._write_starts)
-        self._progress: Batcher[Progress, Written | None] = Batcher(self._write_progress)
+        self._starts: Batcher[NewSaga, Written | None] = Batcher(self._write_starts, split=refused)
+        self._progress: Batcher[Progress, Written | None] = Batcher(self._write_progress, split=refused)
 
     async def _write_starts(self, items: Sequence[NewSaga]) -> list[Written | None]:
         """One statement for many starts; None for a start that created nothing (its gid exists, or its

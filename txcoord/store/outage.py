@@ -35,6 +35,12 @@ def is_outage(exc: BaseException) -> bool:
     return isinstance(exc, _OUTAGE_ERRORS)
 
 
+def refused(exc: BaseException) -> bool:
+    """The store answered with an error (bad data, a constraint): it may be one request's fault, unlike an
+    outage, which fails every request alike."""
+    return isinstance(exc, asyncpg.PostgresError) and not is_outage(exc)
+
+
 class OutageLog:
     """One log line when the store becomes unavailable, one when it is back: not one per failure.
 

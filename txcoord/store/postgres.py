@@ -15,6 +15,7 @@ from txcoord.errors import StoreUnavailable
 from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState, phase2_of
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
+from txcoord.store.outage import refused
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
 
@@ -76,10 +77,15 @@ class PgStore:
 
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
-        # the hot path (register, decide, finish) is group-committed; see txcoord.batching
-        self._registers: Batcher[tuple[str, float, str, str, str, str, str], str] = Batcher(self._register_many)
-        self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(self._decide_many)
-        self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(self._finish_many)
+        # the hot path (register, decide, finish) is group-committed (see txcoord.batching); a request the store
+        # refuses fails alone, not with the others that shared its statement
+        self._registers: Batcher[tuple[str, float, str, str, str, str, str], str] = Batcher(
+            self._register_many, split=refused
+        )
+        self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(
+            self._decide_many, split=refused
+        )
+        self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(self._finish_many, split=refused)
 
     def batch_stats(self) -> str:
         return " ".join(

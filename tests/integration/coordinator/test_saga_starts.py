@@ -9,11 +9,13 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 from google.protobuf.json_format import MessageToDict
 
 from sdk._proto import saga_pb2
-from tests.integration.coordinator.cluster import Cluster
+from tests.integration.coordinator.cluster import Cluster, query
 from tests.integration.coordinator.sagas import LINEAR, calls, trip
+from txcoord.saga.store import NewSaga, SagaStore
 
 NewDb = Callable[..., Awaitable[str]]
 
@@ -77,3 +79,31 @@ async def test_the_answer_to_a_waited_start_is_what_the_log_holds(cluster: Clust
             steps = stored["steps"]
             assert [s["step_id"] for s in steps] == ["flight", "hotel", "payment"]
             assert all(s["ended_at"] and s["started_at"] and s["completion_order"] for s in steps)
+
+
+async def test_a_start_the_store_refuses_fails_alone_not_with_its_batch(store: str) -> None:
+    """Starts share one statement; one the store cannot take (a NUL escape, which the service's edge refuses
+    and jsonb does too) must not fail the starts batched with it. Real PostgreSQL, the store called directly."""
+    pool = await asyncpg.create_pool(store, min_size=1, max_size=2)
+    try:
+        sagas = SagaStore(pool, owner="me")
+        await sagas.register_definition("linear", 1, LINEAR)
+
+        def new(gid: str, input_json: str) -> NewSaga:
+            return NewSaga(gid, "linear", 1, input_json, None, 60.0, ("flight",), (None,))
+
+        results = await asyncio.gather(
+            sagas.start(new("ok-1", '{"user": "a"}')),
+            sagas.start(new("bad", '{"user": "a\\u0000b"}')),
+            sagas.start(new("ok-2", '{"user": "b"}')),
+            return_exceptions=True,
+        )
+        await sagas.close()
+    finally:
+        await pool.close()
+    ok_1, bad, ok_2 = results
+    assert isinstance(bad, asyncpg.PostgresError), bad
+    for gid, result in (("ok-1", ok_1), ("ok-2", ok_2)):
+        assert not isinstance(result, BaseException), result
+        assert result[0] == gid and result[1] is not None
+    assert sorted(r["gid"] for r in await query(store, "SELECT gid FROM txc_saga")) == ["ok-1", "ok-2"]
