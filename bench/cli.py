@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import typer
 
+from bench.harness import print_summary
+from txcoord.cli.common import run
+
 app = typer.Typer(help="Benchmarks (throughput, p50/p99, ratio against a same-run baseline).", no_args_is_help=True)
 
 
@@ -15,8 +18,6 @@ def proxy(
     rounds: int = typer.Option(3, min=1, help="rounds; direct and proxy runs alternate, medians reported"),
 ) -> None:
     """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""
-    import json
-
     from rich.console import Console
 
     from bench import proxy as proxy_bench
@@ -26,10 +27,7 @@ def proxy(
         report = proxy_bench.run(
             seconds=seconds, threads=threads, rounds=rounds, progress=lambda msg: status.update(msg)
         )
-    if json_output:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        proxy_bench.render(report)
+    print_summary(report.to_dict(), json_output, lambda: proxy_bench.render(report))
 
 
 @app.command("tcc")
@@ -46,7 +44,6 @@ def tcc_command(
     import uvloop
 
     from bench.tcc import BenchSettings, report, run_bench
-    from txcoord.cli.common import print_json, run
 
     uvloop.install()
 
@@ -58,10 +55,7 @@ def tcc_command(
             progress=_err,
         )
     )
-    if json_output:
-        print_json(summary)
-    else:
-        report(summary)
+    print_summary(summary, json_output, lambda: report(summary))
 
 
 def _err(message: str) -> None:
@@ -81,16 +75,12 @@ def saga_command(
 
     import uvloop
 
+    from bench.harness import BenchSettings
     from bench.saga import report, run_bench
-    from bench.tcc import BenchSettings
-    from txcoord.cli.common import print_json, run
 
     uvloop.install()
     settings = BenchSettings(
         clients=clients, seconds=seconds, server=server, rounds=rounds, log_dir=Path(".txcoord") / "bench-saga-logs"
     )
     summary = run(run_bench(settings, progress=_err))
-    if json_output:
-        print_json(summary)
-    else:
-        report(summary)
+    print_summary(summary, json_output, lambda: report(summary))
