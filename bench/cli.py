@@ -7,6 +7,11 @@ import typer
 from bench.harness import print_summary
 from txcoord.cli.common import run
 
+# options the client-loop benchmarks (tcc, saga) share
+SECONDS = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up).")
+SERVER = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded.")
+JSON_OUTPUT = typer.Option(False, "--json", help="print the summary as JSON")
+
 app = typer.Typer(help="Benchmarks (throughput, p50/p99, ratio against a same-run baseline).", no_args_is_help=True)
 
 
@@ -33,12 +38,12 @@ def proxy(
 @app.command("tcc")
 def tcc_command(
     clients: int = typer.Option(32, min=1, help="Concurrent clients."),
-    seconds: float = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up)."),
+    seconds: float = SECONDS,
     rounds: int = typer.Option(3, min=1, help="Rounds; baseline and coordinator runs alternate, medians reported."),
-    server: str | None = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded."),
+    server: str | None = SERVER,
     session: bool = typer.Option(True, help="Caller to coordinator over one stream (--no-session: unary calls)."),
     signed: bool = typer.Option(True, help="Branch signatures on (--no-signed: off, to measure their cost)."),
-    json_output: bool = typer.Option(False, "--json"),
+    json_output: bool = JSON_OUTPUT,
 ) -> None:
     """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
     import uvloop
@@ -65,10 +70,10 @@ def _err(message: str) -> None:
 @app.command("saga")
 def saga_command(
     clients: int = typer.Option(32, min=1, help="Concurrent saga starts (each waits for its saga's end)."),
-    seconds: float = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up)."),
+    seconds: float = SECONDS,
     rounds: int = typer.Option(3, min=1, help="Rounds; baseline and saga runs alternate, medians reported."),
-    server: str | None = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded."),
-    json_output: bool = typer.Option(False, "--json"),
+    server: str | None = SERVER,
+    json_output: bool = JSON_OUTPUT,
 ) -> None:
     """3-step sagas run by the coordinator vs the same 3 actions called directly."""
     from pathlib import Path

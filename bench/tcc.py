@@ -172,23 +172,11 @@ def report(summary: dict[str, Any]) -> None:
     )
     for column in ("run", "txn/s", "p50 ms", "p99 ms", "errors", "RPCs/txn"):
         table.add_column(column, justify="right" if column != "run" else "left")
-    t, b = summary["tcc"], summary["baseline"]
-    table.add_row(
-        "through coordinator",
-        str(t["txn_per_s"]),
-        str(t["p50_ms"]),
-        str(t["p99_ms"]),
-        str(t["errors"]),
-        str(summary["rpcs_per_txn"]["total_calls"]),
-    )
-    table.add_row(
-        "baseline (direct)",
-        str(b["txn_per_s"]),
-        str(b["p50_ms"]),
-        str(b["p99_ms"]),
-        str(b["errors"]),
-        str(summary["baseline_rpcs_per_txn"]),
-    )
+    rows = (("through coordinator", "tcc", summary["rpcs_per_txn"]["total_calls"]),)
+    rows += (("baseline (direct)", "baseline", summary["baseline_rpcs_per_txn"]),)
+    for name, key, rpcs in rows:
+        r = summary[key]
+        table.add_row(name, str(r["txn_per_s"]), str(r["p50_ms"]), str(r["p99_ms"]), str(r["errors"]), str(rpcs))
     console = Console()
     console.print(table)
     for run_name in ("tcc", "baseline"):
