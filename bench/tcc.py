@@ -172,8 +172,10 @@ def report(summary: dict[str, Any]) -> None:
     )
     for column in ("run", "txn/s", "p50 ms", "p99 ms", "errors", "RPCs/txn"):
         table.add_column(column, justify="right" if column != "run" else "left")
-    rows = (("through coordinator", "tcc", summary["rpcs_per_txn"]["total_calls"]),)
-    rows += (("baseline (direct)", "baseline", summary["baseline_rpcs_per_txn"]),)
+    rows = [
+        ("through coordinator", "tcc", summary["rpcs_per_txn"]["total_calls"]),
+        ("baseline (direct)", "baseline", summary["baseline_rpcs_per_txn"]),
+    ]
     for name, key, rpcs in rows:
         r = summary[key]
         table.add_row(name, str(r["txn_per_s"]), str(r["p50_ms"]), str(r["p99_ms"]), str(r["errors"]), str(rpcs))
