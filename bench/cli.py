@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from bench.harness import print_summary
+from txcoord.cli.common import run
+
+# options the client-loop benchmarks (tcc, saga) share
+SECONDS = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up).")
+SERVER = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded.")
+JSON_OUTPUT = typer.Option(False, "--json", help="print the summary as JSON")
+
 app = typer.Typer(help="Benchmarks (throughput, p50/p99, ratio against a same-run baseline).", no_args_is_help=True)
 
 
@@ -15,8 +23,6 @@ def proxy(
     rounds: int = typer.Option(3, min=1, help="rounds; direct and proxy runs alternate, medians reported"),
 ) -> None:
     """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""
-    import json
-
     from rich.console import Console
 
     from bench import proxy as proxy_bench
@@ -26,27 +32,23 @@ def proxy(
         report = proxy_bench.run(
             seconds=seconds, threads=threads, rounds=rounds, progress=lambda msg: status.update(msg)
         )
-    if json_output:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        proxy_bench.render(report)
+    print_summary(report.to_dict(), json_output, lambda: proxy_bench.render(report))
 
 
 @app.command("tcc")
 def tcc_command(
     clients: int = typer.Option(32, min=1, help="Concurrent clients."),
-    seconds: float = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up)."),
+    seconds: float = SECONDS,
     rounds: int = typer.Option(3, min=1, help="Rounds; baseline and coordinator runs alternate, medians reported."),
-    server: str | None = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded."),
+    server: str | None = SERVER,
     session: bool = typer.Option(True, help="Caller to coordinator over one stream (--no-session: unary calls)."),
     signed: bool = typer.Option(True, help="Branch signatures on (--no-signed: off, to measure their cost)."),
-    json_output: bool = typer.Option(False, "--json"),
+    json_output: bool = JSON_OUTPUT,
 ) -> None:
     """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
     import uvloop
 
     from bench.tcc import BenchSettings, report, run_bench
-    from txcoord.cli.common import print_json, run
 
     uvloop.install()
 
@@ -58,10 +60,7 @@ def tcc_command(
             progress=_err,
         )
     )
-    if json_output:
-        print_json(summary)
-    else:
-        report(summary)
+    print_summary(summary, json_output, lambda: report(summary))
 
 
 def _err(message: str) -> None:
@@ -71,26 +70,22 @@ def _err(message: str) -> None:
 @app.command("saga")
 def saga_command(
     clients: int = typer.Option(32, min=1, help="Concurrent saga starts (each waits for its saga's end)."),
-    seconds: float = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up)."),
+    seconds: float = SECONDS,
     rounds: int = typer.Option(3, min=1, help="Rounds; baseline and saga runs alternate, medians reported."),
-    server: str | None = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded."),
-    json_output: bool = typer.Option(False, "--json"),
+    server: str | None = SERVER,
+    json_output: bool = JSON_OUTPUT,
 ) -> None:
     """3-step sagas run by the coordinator vs the same 3 actions called directly."""
     from pathlib import Path
 
     import uvloop
 
+    from bench.harness import BenchSettings
     from bench.saga import report, run_bench
-    from bench.tcc import BenchSettings
-    from txcoord.cli.common import print_json, run
 
     uvloop.install()
     settings = BenchSettings(
         clients=clients, seconds=seconds, server=server, rounds=rounds, log_dir=Path(".txcoord") / "bench-saga-logs"
     )
     summary = run(run_bench(settings, progress=_err))
-    if json_output:
-        print_json(summary)
-    else:
-        report(summary)
+    print_summary(summary, json_output, lambda: report(summary))

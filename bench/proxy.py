@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import os
 import re
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -28,6 +26,9 @@ from typing import Any
 import psutil
 import pymysql
 import yaml
+
+from bench.harness import CpuMeter
+from sdk.processes import ChildProcess, free_address, free_port, script_command, txc_command
 
 MARIADB_HOST = os.environ.get("TXC_BENCH_MARIADB_HOST", "127.0.0.1")
 MARIADB_PORT = int(os.environ.get("TXC_BENCH_MARIADB_PORT", "3306"))
@@ -71,12 +72,6 @@ class Report:
 
 def _admin() -> pymysql.connections.Connection:
     return pymysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="", autocommit=True)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _sysbench(port: int, user: str, password: str, db: str, workload: str, command: str, *extra: str) -> str:
@@ -140,30 +135,13 @@ def _parse(report: str) -> Sample:
     )
 
 
-def _cpu(pids: dict[str, int]) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for name, pid in pids.items():
-        try:
-            times = psutil.Process(pid).cpu_times()
-            out[name] = times.user + times.system
-        except psutil.Error:
-            out[name] = 0.0
-    return out
-
-
-def _start_coordinator(workdir: Path, store: str) -> tuple[subprocess.Popen[bytes], str]:
+def _start_coordinator(workdir: Path, store: str) -> tuple[ChildProcess, str]:
     from txcoord.store.migrations import upgrade
 
     upgrade(store)
-    port = _free_port()
-    address = f"127.0.0.1:{port}"
-    txc = str(Path(sys.executable).parent / "txc")
-    log = workdir / "coordinator.log"
-    with open(log, "wb") as log_file:
-        proc = subprocess.Popen(
-            [txc, "coordinator", "--listen", address, "--store", store], stdout=log_file, stderr=subprocess.STDOUT
-        )
-    _wait_port(proc, port, log)
+    address = free_address()
+    proc = ChildProcess(txc_command("coordinator", "--listen", address, "--store", store), workdir / "coordinator.log")
+    proc.wait_serving(address)
     return proc, address
 
 
@@ -189,19 +167,6 @@ def _seed_transfer(shards: list[str], rows: int) -> None:
             for start in range(0, rows, 1000):
                 values = ",".join(f"({2 * k + i}, 1000)" for k in range(start, min(rows, start + 1000)))
                 cur.execute(f"INSERT INTO `{db}`.acct_{i} VALUES {values}")
-
-
-def _wait_port(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dbproxy exited:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"dbproxy did not start:\n{log.read_text()}")
 
 
 def _rss_with_connections(pid: int, port: int, n: int) -> float:
@@ -236,7 +201,7 @@ def run(
         for name in (direct_db, shard0, shard1):
             cur.execute(f"CREATE DATABASE `{name}`")
     _seed_transfer([shard0, shard1], rows)
-    port = _free_port()
+    port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="txc_bench_proxy_"))
     store_db = f"txc_bench_{suffix}_coord"
     _pg(f'CREATE DATABASE "{store_db}"')
@@ -270,25 +235,19 @@ def run(
     }
     (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
     # the same proxy without a coordinator: what the transfer costs through the proxy before atomicity
-    best_effort_port = _free_port()
+    best_effort_port = free_port()
     best_effort = {**config, "listen": f"127.0.0.1:{best_effort_port}", "transactions": {"mode": "best_effort"}}
     (workdir / "proxy-best-effort.yaml").write_text(yaml.safe_dump(best_effort))
-    log = workdir / "dbproxy.log"
-    dbproxy = str(Path(sys.executable).parent / "dbproxy")
-    with open(log, "wb") as log_file:
-        proc = subprocess.Popen(
-            [dbproxy, "--config", str(workdir / "proxy.yaml")], stdout=log_file, stderr=subprocess.STDOUT
-        )
-    best_effort_log = workdir / "dbproxy-best-effort.log"
-    with open(best_effort_log, "wb") as log_file:
-        proc_best_effort = subprocess.Popen(
-            [dbproxy, "--config", str(workdir / "proxy-best-effort.yaml")], stdout=log_file, stderr=subprocess.STDOUT
-        )
+    dbproxy = script_command("dbproxy", "dbproxy.main")
+    proc = ChildProcess([*dbproxy, "--config", str(workdir / "proxy.yaml")], workdir / "dbproxy.log")
+    proc_best_effort = ChildProcess(
+        [*dbproxy, "--config", str(workdir / "proxy-best-effort.yaml")], workdir / "dbproxy-best-effort.log"
+    )
     measurements: list[Measurement] = []
     round_ratios: dict[str, list[float]] = {}
     try:
-        _wait_port(proc, port, log)
-        _wait_port(proc_best_effort, best_effort_port, best_effort_log)
+        proc.wait_listening(port)
+        proc_best_effort.wait_listening(best_effort_port)
         size = f"--table-size={rows}"
         progress("preparing 10,000 rows directly and through the proxy")
         _sysbench(MARIADB_PORT, "root", "", direct_db, "oltp_read_write", "prepare", size)
@@ -306,10 +265,12 @@ def run(
                 # direct and proxy alternate (and swap order each round): the machine's load drifts, and a ratio
                 # of two runs far apart in time measures the drift as much as the proxy
                 for target in order if r % 2 == 0 else order[::-1]:
-                    pids = {
-                        "proxy": (proc_best_effort if target == "proxy_best_effort" else proc).pid,
-                        "coordinator": coordinator.pid,
-                    }
+                    proxy_pid = (proc_best_effort if target == "proxy_best_effort" else proc).pid
+                    # the processes themselves: the proxy's and the coordinator's CPU, not their children's
+                    meter = CpuMeter(
+                        {"proxy": [proxy_pid], "coordinator": [coordinator.pid]},
+                        without_children=("proxy", "coordinator"),
+                    )
                     progress(f"{workload} {target}, round {r + 1}/{rounds}: {threads} threads for {seconds}s")
                     if workload == "transfer":
                         at, user, password, db = targets[target]
@@ -319,10 +280,9 @@ def run(
                         args: tuple[Any, ...] = (at, user, password, db, str(TRANSFER_LUA), "run", *run_args, *extra)
                     else:
                         args = (*targets[target], workload, "run", *run_args)
-                    before = _cpu(pids)
+                    before = meter.read()
                     sample = _parse(_sysbench(*args, "--histogram=on"))
-                    after = _cpu(pids)
-                    sample.cpu = {k: after[k] - before[k] for k in pids}
+                    sample.cpu = {k: v - before[k] for k, v in meter.read().items()}
                     samples[target].append(sample)
             for target, runs in samples.items():
                 txns = sum(s.tps for s in runs) * seconds
@@ -359,11 +319,7 @@ def run(
         rss = _rss_with_connections(proc.pid, port, 64)
     finally:
         for child in (proc, proc_best_effort, coordinator):
-            child.terminate()
-            try:
-                child.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                child.kill()
+            child.stop()
         _pg(f'DROP DATABASE IF EXISTS "{store_db}" WITH (FORCE)')
         with admin.cursor() as cur:
             for name in (direct_db, shard0, shard1):

@@ -7,71 +7,36 @@ the same run, calls the same three actions directly, one after the other, throug
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
-import sys
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from bench.tcc import BenchSettings, CpuMeter, Run, _drive, _embedded_postmaster
+from bench.harness import BenchSettings, CpuMeter, PeakRss, Run, databases, drive, process_groups, start_coordinator
 from sdk.coordinator_client import CoordinatorClient, new_gid
+from sdk.processes import ChildProcess, free_address, python_command
 from sdk.rpc import ChannelPool
 from sdk.saga.wire import action_body
-from txc.demo.processes import free_address, spawn, start_coordinator
-from txc.processes import ChildProcess
-from txcoord.store import embedded
 
-TRIP = Path(__file__).resolve().parents[1] / "examples" / "sagas" / "trip.py"
 SERVICES = ("trip-flights", "trip-hotels", "trip-payments")
-SAGA = """
-name: bench_trip
-version: 1
-timeout: 60s
-input:
-  type: object
-  required: [user, amount]
-  properties:
-    user: {type: string}
-    amount: {type: integer}
-steps:
-  - id: flight
-    action: trip-flights.book
-    compensate: trip-flights.cancel
-    input: {user: "${input.user}", city: Lisbon}
-  - id: hotel
-    action: trip-hotels.book
-    compensate: trip-hotels.cancel
-    input: {user: "${input.user}", flight: "${steps.flight.output.booking_id}"}
-  - id: payment
-    action: trip-payments.charge
-    compensate: trip-payments.refund
-    input: {user: "${input.user}", amount: "${input.amount}"}
-"""
+SAGA = "linear"  # examples/sagas/linear.yaml, which the saga tests run too
 
 
-async def _databases(settings: BenchSettings) -> tuple[str, str]:
-    server = settings.server if settings.server else await asyncio.to_thread(embedded.start, settings.data_dir)
-    admin = embedded.database_url(server, "postgres")
-    coord = await embedded.ensure_database(admin, "txc_bench_saga_coordinator", recreate=True)
-    trip = await embedded.ensure_database(admin, "txc_bench_saga_trip", recreate=True)
-    from txcoord.store.migrations import upgrade
-
-    await asyncio.to_thread(upgrade, coord)
-    return coord, trip
+def _examples() -> Path:
+    """``examples/sagas``: package data of ``txcoord.examples`` (pyproject.toml)."""
+    return Path(str(resources.files("txcoord.examples"))) / "sagas"
 
 
 async def _saga_run(settings: BenchSettings, client: CoordinatorClient, meter: CpuMeter | None, bad: list[str]) -> Run:
     async def one(rng: random.Random) -> None:
-        result = await client.start_saga("bench_trip", {"user": f"u{rng.randrange(10**6)}", "amount": 1}, wait=True)
+        result = await client.start_saga(SAGA, {"user": f"u{rng.randrange(10**6)}", "amount": 1}, wait=True)
         if result.state != "SUCCEEDED":
             bad.append(f"{result.gid}: {result.state} {result.error}")
             raise RuntimeError(result.error)
 
     await one(random.Random(0))  # warm the channels and the coordinator's registry watch
-    return await _drive(settings, one, meter)
+    return await drive(settings, one, meter)
 
 
 async def _direct_run(settings: BenchSettings, pool: ChannelPool, address: str, meter: CpuMeter | None) -> Run:
@@ -81,65 +46,47 @@ async def _direct_run(settings: BenchSettings, pool: ChannelPool, address: str, 
             address, "trip-flights", "book", action_body(gid, "flight", {"user": user, "city": "Lisbon"})
         )
         booking = flight["result"]["booking_id"]
-        await pool.invoke_json(
+        hotel = await pool.invoke_json(
             address, "trip-hotels", "book", action_body(gid, "hotel", {"user": user, "flight": booking})
         )
-        await pool.invoke_json(
-            address, "trip-payments", "charge", action_body(gid, "payment", {"user": user, "amount": 1})
-        )
+        payment = {"user": user, "amount": 1, "items": [booking, hotel["result"]["booking_id"]]}
+        await pool.invoke_json(address, "trip-payments", "charge", action_body(gid, "payment", payment))
 
-    return await _drive(settings, one, meter)
+    return await drive(settings, one, meter)
 
 
 async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str, Any]:
-    coord_db, trip_db = await _databases(settings)
+    coord_db, trip_db = await databases(settings, "txc_bench_saga_coordinator", "txc_bench_saga_trip")
     address, trip_address = free_address(), free_address()
     children: list[ChildProcess] = []
     bad: list[str] = []
     try:
-        coordinator = start_coordinator(address, coord_db, settings.log_dir, *settings.coordinator_args)
+        coordinator = start_coordinator(address, coord_db, settings)
         children.append(coordinator)
-        await coordinator.serving(address, timeout=60)
-        args = [sys.executable, str(TRIP), "--db", trip_db, "--registry", address, "--listen", trip_address]
+        await coordinator.serving(timeout=60)
+        args = [str(_examples() / "trip.py"), "--db", trip_db, "--registry", address, "--listen", trip_address]
         args += ["--no-audit", *(arg for s in SERVICES for arg in ("--service", s))]
-        participant = spawn("trip", args, settings.log_dir)
+        participant = ChildProcess(python_command(*args), settings.log_dir / "trip.log", address=trip_address)
         children.append(participant)
-        await participant.serving(trip_address, timeout=60)
+        await participant.serving(timeout=60)
         progress(f"bench: coordinator {address}, trip participant {trip_address}; {settings.clients} clients")
-
-        proc = psutil.Process(coordinator.pid)
-        peak_rss = proc.memory_info().rss
-        sampling = True
-
-        async def sample() -> None:
-            nonlocal peak_rss
-            while sampling:
-                peak_rss = max(peak_rss, proc.memory_info().rss)
-                await asyncio.sleep(0.25)
-
-        sampler = asyncio.create_task(sample())
-        groups = {"client": [os.getpid()], "coordinator": [coordinator.pid], "participant": [participant.pid]}
-        postmaster = _embedded_postmaster(settings)
-        if postmaster is not None:
-            groups["postgres"] = [postmaster]
-        meter = CpuMeter(groups, without_children=("client",))
+        meter = process_groups(coordinator.pid, {"participant": [participant.pid]}, settings)
         direct, sagas = Run(), Run()
         pool = ChannelPool()
         client = CoordinatorClient(address, session=False)
         try:
-            await client.register_saga(SAGA, "bench_trip.yaml")
-            for round_no in range(1, settings.rounds + 1):
-                progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
-                direct.add(await _direct_run(settings, pool, trip_address, meter))
-                progress(
-                    f"bench: round {round_no}/{settings.rounds}: sagas through the coordinator, {settings.seconds}s"
-                )
-                sagas.add(await _saga_run(settings, client, meter, bad))
+            async with PeakRss(coordinator.pid) as memory:
+                await client.register_saga((_examples() / f"{SAGA}.yaml").read_text(), f"{SAGA}.yaml")
+                for round_no in range(1, settings.rounds + 1):
+                    progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
+                    direct.add(await _direct_run(settings, pool, trip_address, meter))
+                    progress(
+                        f"bench: round {round_no}/{settings.rounds}: sagas through the coordinator, {settings.seconds}s"
+                    )
+                    sagas.add(await _saga_run(settings, client, meter, bad))
         finally:
             await client.close()
             await pool.close()
-            sampling = False
-            await sampler
     finally:
         for child in reversed(children):
             child.stop()
@@ -152,7 +99,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         "saga": saga_summary,
         "baseline": direct_summary,
         "ratio": ratio,
-        "coordinator_peak_rss_mb": round(peak_rss / 2**20, 1),
+        "coordinator_peak_rss_mb": memory.mb,
         "not_succeeded": bad[:5],
         "cpu_count": os.cpu_count(),
         "logs": str(settings.log_dir),

@@ -12,150 +12,20 @@ import os
 import random
 import re
 import secrets
-import statistics
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-import psutil
-
+from bench.harness import BenchSettings, CpuMeter, PeakRss, Run, databases, drive, process_groups, start_coordinator
+from demo import bank
 from demo.bank import credit, debit
 from sdk.branch_mac import KEY_ENV, BranchSigner
 from sdk.coordinator_client import CoordinatorClient, new_gid
+from sdk.processes import ChildProcess, free_address
 from sdk.rpc import ChannelPool
 from sdk.tcc_wire import envelope
-from txc.demo.processes import free_address, start_bank, start_coordinator
-from txc.processes import ChildProcess
-from txcoord.store import embedded
 
 ACCOUNTS = 2000
 OPENING = 10**9
-
-
-@dataclass
-class BenchSettings:
-    clients: int = 32
-    seconds: float = 10.0
-    warmup: float = 2.0
-    server: str | None = None  # a PostgreSQL server URL (any database); None: embedded
-    data_dir: Path = Path(".txcoord") / "bench-pg"
-    log_dir: Path = Path(".txcoord") / "bench-logs"
-    coordinator_args: tuple[str, ...] = ()
-    rounds: int = 3  # baseline and coordinator runs alternate this many times
-    session: bool = True  # caller -> coordinator over one bidi stream (False: unary calls)
-    signed: bool = True  # branch signatures on (a fresh TXC_BRANCH_KEY for every process); False: off
-
-
-@dataclass
-class Run:
-    latencies: list[float] = field(default_factory=list)
-    errors: int = 0
-    elapsed: float = 0.0
-    rates: list[float] = field(default_factory=list)  # txn/s of each round
-    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds per process group, measured rounds only
-
-    def add(self, other: Run) -> None:
-        self.latencies += other.latencies
-        self.errors += other.errors
-        self.elapsed += other.elapsed
-        self.rates.append(len(other.latencies) / other.elapsed if other.elapsed else 0.0)
-        for name, seconds in other.cpu.items():
-            self.cpu[name] = self.cpu.get(name, 0.0) + seconds
-
-    def summary(self) -> dict[str, Any]:
-        lat = sorted(self.latencies)
-        n = len(lat)
-
-        def pct(p: float) -> float:
-            return round(lat[min(n - 1, int(p * n))] * 1000, 2) if n else 0.0
-
-        return {
-            "txn": n,
-            "errors": self.errors,
-            # machine-independent cost: CPU milliseconds per transaction in each group of processes
-            "cpu_ms_per_txn": {k: round(v * 1000 / n, 2) for k, v in sorted(self.cpu.items())} if n else {},
-            # the median round: rounds alternate with the other run, so a burst of load elsewhere on the
-            # machine hits one round of each rather than all of one run
-            "txn_per_s": round(statistics.median(self.rates), 1) if self.rates else 0.0,
-            "txn_per_s_rounds": [round(r, 1) for r in self.rates],
-            "p50_ms": pct(0.50),
-            "p99_ms": pct(0.99),
-            "mean_ms": round(statistics.fmean(lat) * 1000, 2) if n else 0.0,
-        }
-
-
-async def _databases(settings: BenchSettings) -> tuple[str, str, str]:
-    server = settings.server if settings.server else await asyncio.to_thread(embedded.start, settings.data_dir)
-    admin = embedded.database_url(server, "postgres")
-    coord = await embedded.ensure_database(admin, "txc_bench_coordinator", recreate=True)
-    bank_a = await embedded.ensure_database(admin, "txc_bench_bank_a", recreate=True)
-    bank_b = await embedded.ensure_database(admin, "txc_bench_bank_b", recreate=True)
-    from txcoord.store.migrations import upgrade
-
-    await asyncio.to_thread(upgrade, coord)
-    return coord, bank_a, bank_b
-
-
-class CpuMeter:
-    """CPU seconds used by groups of processes (and their children, e.g. PostgreSQL backends)."""
-
-    def __init__(self, groups: dict[str, list[int]], *, without_children: tuple[str, ...] = ()) -> None:
-        self.groups = {name: [psutil.Process(pid) for pid in pids] for name, pids in groups.items()}
-        self.without_children = set(without_children)
-
-    def read(self) -> dict[str, float]:
-        out: dict[str, float] = {}
-        for name, procs in self.groups.items():
-            total = 0.0
-            for proc in procs:
-                try:
-                    family = [proc] if name in self.without_children else [proc, *proc.children(recursive=True)]
-                except psutil.Error:
-                    continue
-                for member in family:
-                    try:
-                        times = member.cpu_times()
-                    except psutil.Error:
-                        continue
-                    total += times.user + times.system
-                    if name not in self.without_children:
-                        # children that ended (PostgreSQL's autovacuum workers, say) are added to their parent
-                        # once reaped: without this, a child ending mid-run takes its CPU with it
-                        total += times.children_user + times.children_system
-            out[name] = total
-        return out
-
-
-async def _drive(settings: BenchSettings, one: Any, meter: CpuMeter | None = None) -> Run:
-    """Run ``one(rng)`` in ``clients`` loops: ``warmup`` seconds unmeasured, then ``seconds`` measured."""
-    run = Run()
-    loop = asyncio.get_running_loop()
-    start_measure = loop.time() + settings.warmup
-    stop = start_measure + settings.seconds
-
-    async def measure() -> None:
-        await asyncio.sleep(max(0.0, start_measure - loop.time()))
-        before = meter.read() if meter else {}
-        await asyncio.sleep(max(0.0, stop - loop.time()))
-        if meter:
-            run.cpu = {k: v - before.get(k, 0.0) for k, v in meter.read().items()}
-
-    async def client(seed: int) -> None:
-        rng = random.Random(seed)
-        while (now := loop.time()) < stop:
-            try:
-                await one(rng)
-            except Exception:
-                if now >= start_measure:
-                    run.errors += 1
-                continue
-            if now >= start_measure and loop.time() <= stop:
-                run.latencies.append(loop.time() - now)
-
-    await asyncio.gather(measure(), *(client(i) for i in range(settings.clients)))
-    run.elapsed = settings.seconds
-    return run
 
 
 def _accounts(rng: random.Random) -> tuple[str, str]:
@@ -175,7 +45,7 @@ async def _tcc_run(
         calls["txn"] += 1
 
     await transfer(random.Random(0))  # warm the channels and the registry watch before measuring
-    return await _drive(settings, transfer, meter)
+    return await drive(settings, transfer, meter)
 
 
 async def _direct_run(
@@ -202,7 +72,7 @@ async def _direct_run(
             pool.invoke_json(b, "bank-b", "credit.confirm", body(gid, "2", "bank-b", "credit.confirm", credit_args)),
         )
 
-    return await _drive(settings, transfer, meter)
+    return await drive(settings, transfer, meter)
 
 
 async def _phase2_backlog(address: str) -> int:
@@ -211,18 +81,8 @@ async def _phase2_backlog(address: str) -> int:
     return int(counts.get("COMMITTING", 0) + counts.get("BEGIN", 0) + counts.get("ROLLING_BACK", 0))
 
 
-def _embedded_postmaster(settings: BenchSettings) -> int | None:
-    """The embedded server's postmaster pid (its backends are its children); None on an outside server."""
-    if settings.server:
-        return None
-    try:
-        return int((settings.data_dir / "postmaster.pid").read_text().split()[0])
-    except (OSError, ValueError, IndexError):
-        return None
-
-
 async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str, Any]:
-    coord_db, db_a, db_b = await _databases(settings)
+    coord_db, db_a, db_b = await databases(settings, "txc_bench_coordinator", "txc_bench_bank_a", "txc_bench_bank_b")
     # Every child inherits the key (or its absence) through the environment, as in a deployment.
     if settings.signed:
         os.environ[KEY_ENV] = secrets.token_hex(32)
@@ -233,59 +93,38 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
     bank_addresses = {"bank-a": free_address(), "bank-b": free_address()}
     children: list[ChildProcess] = []
     try:
-        coordinator = start_coordinator(address, coord_db, settings.log_dir, *settings.coordinator_args)
+        coordinator = start_coordinator(address, coord_db, settings)
         children.append(coordinator)
-        await coordinator.serving(address, timeout=60)
+        await coordinator.serving(timeout=60)
         for name, db, prefix in (("bank-a", db_a, "a"), ("bank-b", db_b, "b")):
             opening = ",".join(f"{prefix}{i}={OPENING}" for i in range(ACCOUNTS))
-            child = start_bank(name, db, address, settings.log_dir, opening, listen=bank_addresses[name])
-            children.append(child)
-        for child, name in zip(children[1:], bank_addresses, strict=True):
-            await child.serving(bank_addresses[name], timeout=60)
+            command = bank.command(name, db, address, bank_addresses[name], opening)
+            children.append(ChildProcess(command, settings.log_dir / f"{name}.log", address=bank_addresses[name]))
+        for child in children[1:]:
+            await child.serving(timeout=60)
         progress(f"bench: coordinator {address}, banks {bank_addresses}; {settings.clients} clients")
-
-        proc = psutil.Process(coordinator.pid)
-        peak_rss = proc.memory_info().rss
-        sampling = True
-
-        async def sample() -> None:
-            nonlocal peak_rss
-            while sampling:
-                peak_rss = max(peak_rss, proc.memory_info().rss)
-                await asyncio.sleep(0.25)
-
-        sampler = asyncio.create_task(sample())
-        groups = {
-            "client": [os.getpid()],
-            "coordinator": [coordinator.pid],
-            "banks": [child.pid for child in children[1:]],
-        }
-        postmaster = _embedded_postmaster(settings)
-        if postmaster is not None:
-            groups["postgres"] = [postmaster]
-        meter = CpuMeter(groups, without_children=("client",))  # the client's children are the services
-        direct, tcc = Run(), Run()
-        calls = {"session": 0, "try": 0, "txn": 0}
-        pool = ChannelPool()
-        client = CoordinatorClient(address, session=settings.session)
-        try:
-            for round_no in range(1, settings.rounds + 1):
-                progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
-                direct.add(await _direct_run(settings, pool, bank_addresses, meter, signer))
-                progress(f"bench: round {round_no}/{settings.rounds}: through the coordinator, {settings.seconds}s")
-                tcc.add(await _tcc_run(settings, client, calls, meter))
-            session = client.session
-            stream_writes = session.writes if session is not None else 0
-            stream_requests = session.requests if session is not None else 0
-        finally:
-            await client.close()
-            await pool.close()
-        drain_started = time.monotonic()
-        while (backlog := await _phase2_backlog(address)) > 0 and time.monotonic() - drain_started < 60:
-            await asyncio.sleep(0.1)
-        drain = time.monotonic() - drain_started
-        sampling = False
-        await sampler
+        meter = process_groups(coordinator.pid, {"banks": [child.pid for child in children[1:]]}, settings)
+        async with PeakRss(coordinator.pid) as memory:  # rounds and phase-2 drain
+            direct, tcc = Run(), Run()
+            calls = {"session": 0, "try": 0, "txn": 0}
+            pool = ChannelPool()
+            client = CoordinatorClient(address, session=settings.session)
+            try:
+                for round_no in range(1, settings.rounds + 1):
+                    progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
+                    direct.add(await _direct_run(settings, pool, bank_addresses, meter, signer))
+                    progress(f"bench: round {round_no}/{settings.rounds}: through the coordinator, {settings.seconds}s")
+                    tcc.add(await _tcc_run(settings, client, calls, meter))
+                session = client.session
+                stream_writes = session.writes if session is not None else 0
+                stream_requests = session.requests if session is not None else 0
+            finally:
+                await client.close()
+                await pool.close()
+            drain_started = time.monotonic()
+            while (backlog := await _phase2_backlog(address)) > 0 and time.monotonic() - drain_started < 60:
+                await asyncio.sleep(0.1)
+            drain = time.monotonic() - drain_started
         async with CoordinatorClient(address, session=False) as admin:
             through_coordinator = int((await admin.list(limit=1)).counts.get("COMMITTED", 0))
     finally:
@@ -315,7 +154,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
             "total_calls": round(calls["session"] / n + calls["try"] / n + per_txn_phase2, 2),
         },
         "baseline_rpcs_per_txn": 4,
-        "coordinator_peak_rss_mb": round(peak_rss / 2**20, 1),
+        "coordinator_peak_rss_mb": memory.mb,
         "phase2_drain_s": round(drain, 2),
         "phase2_backlog_after_drain": backlog,
         "cpu_count": os.cpu_count(),
@@ -333,23 +172,13 @@ def report(summary: dict[str, Any]) -> None:
     )
     for column in ("run", "txn/s", "p50 ms", "p99 ms", "errors", "RPCs/txn"):
         table.add_column(column, justify="right" if column != "run" else "left")
-    t, b = summary["tcc"], summary["baseline"]
-    table.add_row(
-        "through coordinator",
-        str(t["txn_per_s"]),
-        str(t["p50_ms"]),
-        str(t["p99_ms"]),
-        str(t["errors"]),
-        str(summary["rpcs_per_txn"]["total_calls"]),
-    )
-    table.add_row(
-        "baseline (direct)",
-        str(b["txn_per_s"]),
-        str(b["p50_ms"]),
-        str(b["p99_ms"]),
-        str(b["errors"]),
-        str(summary["baseline_rpcs_per_txn"]),
-    )
+    rows = [
+        ("through coordinator", "tcc", summary["rpcs_per_txn"]["total_calls"]),
+        ("baseline (direct)", "baseline", summary["baseline_rpcs_per_txn"]),
+    ]
+    for name, key, rpcs in rows:
+        r = summary[key]
+        table.add_row(name, str(r["txn_per_s"]), str(r["p50_ms"]), str(r["p99_ms"]), str(r["errors"]), str(rpcs))
     console = Console()
     console.print(table)
     for run_name in ("tcc", "baseline"):

@@ -2,7 +2,9 @@
 or lost. Write a workload or a nemesis with the decorators below (see chaos/README.md)."""
 
 from chaos.errors import ChaosError
-from chaos.plugins import Check, Nemesis, OpResult, ParticipantSpec, Workload, nemesis, workload
+from chaos.model import Check, OpResult, ParticipantSpec
+from chaos.protocols import Nemesis, Workload
+from chaos.registry import nemesis, workload
 from chaos.runner import RunOptions, RunResult, run
 
 __all__ = [

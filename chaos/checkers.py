@@ -10,7 +10,7 @@ from typing import Any
 import aiomysql
 import asyncpg
 
-from chaos.plugins import Check
+from chaos.model import Check
 from chaos.system import System
 
 # end states of a global transaction: TCC's, then a saga's (txc_transaction holds both)

@@ -11,6 +11,7 @@ import typer
 
 from chaos.errors import ChaosError
 from chaos.runner import Live, RunOptions, RunResult, run
+from sdk.processes import ProcessFailed
 
 app = typer.Typer(help="Chaos runs: crashes and network faults against invariant checkers.", no_args_is_help=True)
 
@@ -52,7 +53,7 @@ def run_command(
         raise typer.BadParameter("--clients: must be at least 1")
     try:
         result = _run_json(options) if as_json else _run_live(options)
-    except ChaosError as exc:
+    except (ChaosError, ProcessFailed) as exc:  # a child that would not start: its log is named
         typer.echo(f"txc chaos: {exc}", err=True)
         raise typer.Exit(2) from None
     if as_json:
@@ -65,7 +66,7 @@ def run_command(
 @app.command("kinds")
 def kinds() -> None:
     """List the registered workloads and fault kinds."""
-    from chaos.plugins import NEMESES, WORKLOADS, load_builtins
+    from chaos.registry import NEMESES, WORKLOADS, load_builtins
 
     load_builtins()
     for name, factory in sorted(WORKLOADS.items()):

@@ -5,16 +5,13 @@ proxy→each coordinator, and coordinators→proxy (the phase-2 endpoint it regi
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiomysql
 import yaml
 
-from chaos.procs import Proc
-from chaos.servers import free_port
+from sdk.processes import ChildProcess, free_port, script_command
 
 if TYPE_CHECKING:
     from chaos.system import System
@@ -41,11 +38,6 @@ class ProxySpec:
         return f"{self.database}_{shard}"
 
 
-def dbproxy_command() -> list[str]:
-    script = Path(sys.executable).with_name("dbproxy")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "dbproxy.main"]
-
-
 async def create_shards(system: System, spec: ProxySpec) -> None:
     assert system.mysql is not None
     conn = await aiomysql.connect(host="127.0.0.1", port=system.mysql.port, user="root", autocommit=True)
@@ -66,18 +58,18 @@ async def start_dbproxies(system: System, spec: ProxySpec, tx_timeout: float) ->
     for k in range(1, spec.instances + 1):
         name = f"proxy-{k}"
         mysql_port, grpc_port = free_port(), free_port()
-        await system._link(f"client->{name}", mysql_port)
-        phase2 = await system._link(f"coords->{name}", grpc_port)
+        await system.link(f"client->{name}", mysql_port)
+        phase2 = await system.link(f"coords->{name}", grpc_port)
         coordinators = []
         # instance k asks coordinator k for its decisions (the sdk client uses the first address; the list also
         # serves as the registry's addresses), so killing either coordinator hits some proxy's decisions
         turn = (k - 1) % len(system.coordinators)
         for coordinator in [*system.coordinators[turn:], *system.coordinators[:turn]]:
-            port = int(coordinator.address.rpartition(":")[2])
-            coordinators.append((await system._link(f"{name}->{coordinator.name}", port)).address)
+            port = int(str(coordinator.address).rpartition(":")[2])
+            coordinators.append((await system.link(f"{name}->{coordinator.name}", port)).address)
         backends = {}
         for shard in range(spec.shards):
-            link = await system._link(f"{name}->shard{shard}", system.mysql.port)
+            link = await system.link(f"{name}->shard{shard}", system.mysql.port)
             backends[f"ds{shard}"] = f"mysql://root:@{link.address}/{spec.physical(shard)}"
         config = {
             "listen": f"127.0.0.1:{mysql_port}",
@@ -112,11 +104,11 @@ async def start_dbproxies(system: System, spec: ProxySpec, tx_timeout: float) ->
         path = system.log_dir / f"{name}.yaml"
         path.write_text(yaml.safe_dump(config))
         # gRPC health is checked on the proxy's own phase-2 listener, not through its link
-        proc = Proc(name, [*dbproxy_command(), "--config", str(path)], system.log_dir, f"127.0.0.1:{grpc_port}")
-        proc.start()
+        command = [*script_command("dbproxy", "dbproxy.main"), "--config", str(path)]
+        proc = ChildProcess(command, system.log_dir / f"{name}.log", address=f"127.0.0.1:{grpc_port}")
         system.dbproxies.append(proc)
     for proc in system.dbproxies:
-        await proc.wait_serving()
+        await proc.serving(timeout=60)
 
 
 def client_fronts(system: System) -> list[tuple[str, int]]:

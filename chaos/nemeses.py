@@ -8,7 +8,7 @@ import random
 from typing import Any
 
 from chaos.netproxy import Fault
-from chaos.plugins import nemesis
+from chaos.registry import nemesis
 from chaos.system import LEASE, System
 
 

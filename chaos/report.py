@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chaos.checkers import DONE, TERMINAL, UNDONE
 from chaos.history import FaultWindow, History, Op
-from chaos.plugins import Check
+from chaos.model import Check
 from chaos.schedule import Entry
 from chaos.system import LEASE
 

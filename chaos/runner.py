@@ -16,7 +16,9 @@ from typing import Any
 from chaos import checkers, report
 from chaos.errors import ChaosError
 from chaos.history import History
-from chaos.plugins import NEMESES, WORKLOADS, Check, Nemesis, Workload, load_builtins, load_plugin
+from chaos.model import Check
+from chaos.protocols import Nemesis, Workload
+from chaos.registry import NEMESES, WORKLOADS, load_builtins, load_plugin
 from chaos.schedule import Entry, draw
 from chaos.system import System, SystemOptions
 from chaos.workloads.bank_tcc import store_states

@@ -7,7 +7,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from chaos.plugins import Nemesis
+from chaos.protocols import Nemesis
 from chaos.system import System
 
 WARMUP = 3.0  # seconds of clean traffic before the first fault

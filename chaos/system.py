@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import glob
-import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +15,10 @@ import asyncpg
 
 from chaos.dbproxies import ProxySpec, start_dbproxies
 from chaos.errors import ChaosError
+from chaos.model import ParticipantSpec
 from chaos.netproxy import Link
-from chaos.plugins import ParticipantSpec
-from chaos.procs import Proc
-from chaos.servers import MariaDbServer, PostgresServer, free_port
+from chaos.servers import MariaDbServer, PostgresServer
+from sdk.processes import ChildProcess, free_port, python_command, txc_command
 
 LEASE = 3.0  # coordinator lease (s): short, so pauses longer than it cause takeovers within a short run
 TX_TIMEOUT = 8.0
@@ -31,11 +30,6 @@ def faketime_library() -> str | None:
         if found:
             return found[0]
     return None
-
-
-def txc_command() -> list[str]:
-    script = Path(sys.executable).with_name("txc")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "txc"]
 
 
 @dataclass
@@ -62,11 +56,11 @@ class System:
             raise ChaosError("this workload keeps accounts in MariaDB: install mariadb-server (mariadbd)")
         self.mysql = MariaDbServer(self.root / "mariadb", log_dir=self.log_dir) if self.needs_mysql else None
         self.links: dict[str, Link] = {}
-        self.coordinators: list[Proc] = []
-        self.participants: list[Proc] = []
-        self.dbproxies: list[Proc] = []  # the proxy XA workload adds dbproxy instances here
+        self.coordinators: list[ChildProcess] = []
+        self.participants: list[ChildProcess] = []
+        self.dbproxies: list[ChildProcess] = []  # the proxy XA workload adds dbproxy instances here
         self.faketime_file = self.root / "faketime"
-        self.skewed: Proc | None = None
+        self.skewed: ChildProcess | None = None
 
     # -- addresses ----------------------------------------------------------------------------------
 
@@ -82,7 +76,8 @@ class System:
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
-    async def _link(self, name: str, port: int) -> Link:
+    async def link(self, name: str, port: int) -> Link:
+        """A fault link named ``name`` in front of ``127.0.0.1:port``: connect to its address instead."""
         link = Link(name, ("127.0.0.1", port))
         await link.start()
         self.links[name] = link
@@ -98,11 +93,11 @@ class System:
         for i in (1, 2):
             await self._start_coordinator(f"coord-{i}")
         for proc in self.coordinators:
-            await proc.wait_serving()
+            await proc.serving(timeout=60)
         for spec in self.options.participants:
             await self._start_participant(spec)
         for proc in self.participants:
-            await proc.wait_serving()
+            await proc.serving(timeout=60)
         if self.options.dbproxy is not None:
             await start_dbproxies(self, self.options.dbproxy, TX_TIMEOUT)
 
@@ -129,7 +124,7 @@ class System:
 
     async def _migrate(self) -> None:
         done = await asyncio.create_subprocess_exec(
-            *txc_command(), "db", "upgrade", "--store", self.store_url(),
+            *txc_command("db", "upgrade", "--store", self.store_url()),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         out, _ = await done.communicate()
@@ -139,14 +134,14 @@ class System:
     async def _start_coordinator(self, name: str) -> None:
         port = free_port()
         address = f"127.0.0.1:{port}"
-        store_link = await self._link(f"{name}->store", self.store.port)
-        await self._link(f"caller->{name}", port)
-        args = [
-            *txc_command(), "coordinator", "--listen", address,
+        store_link = await self.link(f"{name}->store", self.store.port)
+        await self.link(f"caller->{name}", port)
+        args = txc_command(
+            "coordinator", "--listen", address,
             "--store", f"postgresql://postgres@{store_link.address}/txc",
             "--node-id", name, "--lease", str(LEASE), "--scan-interval", "0.5",
             "--timeout", str(TX_TIMEOUT), "--retry-max", "2", "--phase2-timeout", "3",
-        ]  # fmt: skip
+        )  # fmt: skip
         env = dict(self.options.coordinator_env)
         if self.options.clock_skew and name == "coord-2":
             library = faketime_library()
@@ -160,8 +155,7 @@ class System:
                 "FAKETIME_DONT_FAKE_MONOTONIC": "1",
                 "FAKETIME_CACHE_DURATION": "1",
             }
-        proc = Proc(name, args, self.log_dir, address, env)
-        proc.start()
+        proc = ChildProcess(args, self.log_dir / f"{name}.log", env, address=address)
         self.coordinators.append(proc)
         if env.get("LD_PRELOAD"):
             self.skewed = proc
@@ -169,13 +163,13 @@ class System:
     async def _start_participant(self, spec: ParticipantSpec) -> None:
         port = free_port()
         listen = f"127.0.0.1:{port}"
-        front = await self._link(f"to-{spec.service}", port)
+        front = await self.link(f"to-{spec.service}", port)
         if spec.db == "mysql":
             assert self.mysql is not None
-            db_link = await self._link(f"{spec.service}->mysql", self.mysql.port)
+            db_link = await self.link(f"{spec.service}->mysql", self.mysql.port)
             db = db_link.address
         else:
-            db_link = await self._link(f"{spec.service}->pg", self.bankdb.port)
+            db_link = await self.link(f"{spec.service}->pg", self.bankdb.port)
             db = f"postgresql://postgres@{db_link.address}/{_dbname(spec.service)}"
         values = {
             "service": spec.service,
@@ -185,13 +179,13 @@ class System:
             "db": db,
             "accounts": ",".join(f"{k}={v}" for k, v in spec.accounts.items()),
         }
-        template = spec.command or [
-            sys.executable, "-m", "chaos.bank.participant", "--service", "{service}", "--kind", spec.db,
+        template = spec.command or python_command(
+            "-m", "chaos.bank.participant", "--service", "{service}", "--kind", spec.db,
             "--db", "{db}", "--registry", "{registry}", "--listen", "{listen}", "--advertise", "{advertise}",
             "--accounts", "{accounts}", "--ttl", "3",
-        ]  # fmt: skip
-        proc = Proc(spec.service, [part.format(**values) for part in template], self.log_dir, listen)
-        proc.start()
+        )  # fmt: skip
+        command = [part.format(**values) for part in template]
+        proc = ChildProcess(command, self.log_dir / f"{spec.service}.log", address=listen)
         self.participants.append(proc)
 
     def set_skew(self, seconds: float) -> None:

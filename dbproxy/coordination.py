@@ -23,7 +23,7 @@ from dbproxy.errors import OutcomeUnknown, ProxyError
 from dbproxy.executor.pool import Pools
 from dbproxy.xa import Xid
 from dbproxy.xa_commit import CoordinatorUnreachable, DecisionRefused
-from dbproxy.xa_recovery import Decision, XaRecovery, finish_branch
+from dbproxy.xa_recovery import XaDecision, XaRecovery, finish_branch
 from sdk import CoordinatorClient, RpcError, TxcError
 from sdk.service_server import ServiceServer
 
@@ -137,20 +137,20 @@ class Coordination:
 
     # -- recovery's question ---------------------------------------------------------------------------------
 
-    async def decision(self, gid: str) -> Decision:
+    async def decision(self, gid: str) -> XaDecision:
         try:
             detail = await self.client.query(gid)
         except RpcError as exc:
             if exc.code == grpc.StatusCode.NOT_FOUND:
-                return Decision.ROLLBACK  # never registered, or forgotten: nothing may commit it
+                return XaDecision.ROLLBACK  # never registered, or forgotten: nothing may commit it
             log.info("recovery: cannot ask the coordinator about %s (%s)", gid, exc.code.name)
-            return Decision.PENDING
+            return XaDecision.PENDING
         state = detail.transaction.state
         if state in _COMMITTED:
-            return Decision.COMMIT
+            return XaDecision.COMMIT
         if state in _ROLLED_BACK:
-            return Decision.ROLLBACK
-        return Decision.PENDING
+            return XaDecision.ROLLBACK
+        return XaDecision.PENDING
 
     # -- phase 2 served to the coordinator -----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ _PLAIN_BEGIN = {"BEGIN", "BEGIN WORK", "START TRANSACTION", "START TRANSACTION R
 
 
 @dataclass(slots=True)
-class Branch:
+class BackendBranch:
     """One backend's part of a client transaction."""
 
     conn: BackendConnection
@@ -44,9 +44,9 @@ class Committer(Protocol):
 
     def new_gid(self) -> str: ...
 
-    async def commit(self, gid: str | None, branches: list[Branch]) -> None: ...
+    async def commit(self, gid: str | None, branches: list[BackendBranch]) -> None: ...
 
-    async def rollback(self, branches: list[Branch]) -> None: ...
+    async def rollback(self, branches: list[BackendBranch]) -> None: ...
 
 
 class SequentialCommitter:
@@ -63,7 +63,7 @@ class SequentialCommitter:
     def new_gid(self) -> str:
         raise NotImplementedError("SequentialCommitter opens no global transactions")
 
-    async def commit(self, gid: str | None, txn_branches: list[Branch]) -> None:
+    async def commit(self, gid: str | None, txn_branches: list[BackendBranch]) -> None:
         branches = [b.conn for b in txn_branches]
         if len(branches) > 1:
             checks = await asyncio.gather(*(c.ping() for c in branches), return_exceptions=True)
@@ -98,7 +98,7 @@ class SequentialCommitter:
                 ) from exc
             done.append(conn.name)
 
-    async def rollback(self, branches: list[Branch]) -> None:
+    async def rollback(self, branches: list[BackendBranch]) -> None:
         await self.rollback_connections([b.conn for b in branches])
 
     @staticmethod
@@ -167,8 +167,8 @@ class SessionTransaction:
         self.pinned[backend] = conn
         return conn
 
-    def _finish(self) -> list[Branch]:
-        branches = [Branch(c, self.xids.get(name), name in self.written) for name, c in self.pinned.items()]
+    def _finish(self) -> list[BackendBranch]:
+        branches = [BackendBranch(c, self.xids.get(name), name in self.written) for name, c in self.pinned.items()]
         self.pinned.clear()
         self.xids = {}
         self.written = set()
@@ -176,7 +176,7 @@ class SessionTransaction:
         self.lost = None
         return branches
 
-    def _release(self, branches: list[Branch]) -> None:
+    def _release(self, branches: list[BackendBranch]) -> None:
         for branch in branches:
             conn = branch.conn
             conn.in_transaction = False

@@ -26,7 +26,7 @@ from typing import Protocol
 
 from dbproxy.errors import BackendError, BackendUnavailable, ProxyError, commit_lost
 from dbproxy.failpoints import broken, crash_point
-from dbproxy.transactions import Branch, SequentialCommitter
+from dbproxy.transactions import BackendBranch, SequentialCommitter
 from dbproxy.xa import Xid, end_and_rollback
 
 log = logging.getLogger("dbproxy.xa")
@@ -82,7 +82,7 @@ class XaCommitter:
     def new_gid(self) -> str:
         return self.coordinator.new_gid()
 
-    async def commit(self, gid: str | None, branches: list[Branch]) -> None:
+    async def commit(self, gid: str | None, branches: list[BackendBranch]) -> None:
         written = [b for b in branches if b.wrote and b.xid is not None]
         if gid is None or len(written) <= 1 or any(b.xid is None for b in branches):
             self.one_phase += 1
@@ -93,7 +93,7 @@ class XaCommitter:
 
     # -- one phase ---------------------------------------------------------------------------------------
 
-    async def _one_phase(self, branches: list[Branch]) -> None:
+    async def _one_phase(self, branches: list[BackendBranch]) -> None:
         if all(b.xid is None for b in branches):
             await self.local.commit(None, branches)
             return
@@ -113,7 +113,7 @@ class XaCommitter:
                 ) from failed
             await self._commit_one_phase(writer)
 
-    async def _commit_one_phase(self, branch: Branch) -> None:
+    async def _commit_one_phase(self, branch: BackendBranch) -> None:
         conn, xid = branch.conn, branch.xid
         try:
             if xid is None:
@@ -133,7 +133,7 @@ class XaCommitter:
 
     # -- two phases ----------------------------------------------------------------------------------------
 
-    async def _two_phase(self, gid: str, written: list[Branch], readers: list[Branch]) -> None:
+    async def _two_phase(self, gid: str, written: list[BackendBranch], readers: list[BackendBranch]) -> None:
         xids = [b.xid for b in written if b.xid is not None]
         try:
             await self.coordinator.register(gid, xids)
@@ -179,13 +179,13 @@ class XaCommitter:
         if all(done):
             self.coordinator.finished(gid)
 
-    async def _prepare(self, branch: Branch) -> None:
+    async def _prepare(self, branch: BackendBranch) -> None:
         conn, xid = branch.conn, branch.xid
         assert xid is not None
         conn.send_pipelined(f"XA END {xid.sql}")
         await conn.execute(f"XA PREPARE {xid.sql}")
 
-    async def _xa_commit(self, branch: Branch) -> bool:
+    async def _xa_commit(self, branch: BackendBranch) -> bool:
         conn, xid = branch.conn, branch.xid
         assert xid is not None
         try:
@@ -203,8 +203,8 @@ class XaCommitter:
         except ProxyError as exc:  # its timeout rolls it back; our branches are rolled back already
             log.info("%s: could not record the rollback (%s); the coordinator's timeout will", gid, exc.message)
 
-    async def rollback(self, branches: list[Branch]) -> None:
-        async def one(branch: Branch) -> None:
+    async def rollback(self, branches: list[BackendBranch]) -> None:
+        async def one(branch: BackendBranch) -> None:
             if branch.xid is None:
                 await self.local.rollback([branch])
             else:

@@ -25,7 +25,7 @@ from dbproxy.xa import Xid, finish, prepared
 log = logging.getLogger("dbproxy.xa")
 
 
-class Decision(enum.Enum):
+class XaDecision(enum.Enum):
     COMMIT = "commit"
     ROLLBACK = "rollback"
     PENDING = "pending"  # undecided, or the coordinator cannot be asked now
@@ -55,7 +55,7 @@ class XaRecovery:
         pools: Pools,
         backends: Sequence[str],
         service: str,
-        decide: Callable[[str], Awaitable[Decision]],
+        decide: Callable[[str], Awaitable[XaDecision]],
         interval: float,
     ) -> None:
         self.pools = pools
@@ -77,10 +77,10 @@ class XaRecovery:
                     found = await prepared(conn, self.service)
                     for xid in found:
                         decision = await self.decide(xid.gtrid)
-                        if decision is Decision.PENDING:
+                        if decision is XaDecision.PENDING:
                             report.pending.append(xid)
                             continue
-                        commit = decision is Decision.COMMIT
+                        commit = decision is XaDecision.COMMIT
                         if await finish(conn, xid, commit):
                             (report.committed if commit else report.rolled_back).append(xid)
                             log.warning("recovery: %s %s", "committed" if commit else "rolled back", xid)

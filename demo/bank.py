@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,13 @@ async def serve(args: argparse.Namespace) -> None:
         await participant.serve(args.listen, args.registry, ttl=args.ttl)
     finally:
         await pool.close()
+
+
+def command(service: str, db: str, registry: str, listen: str, accounts: str = "", *extra: str) -> list[str]:
+    """The command line that serves one bank (what ``txc demo`` and ``txc bench tcc`` start). ``-P``: the
+    directory it runs in never shadows an import."""
+    args = ["--service", service, "--db", db, "--registry", registry, "--listen", listen, "--accounts", accounts]
+    return [sys.executable, "-P", "-m", "demo.bank", *args, *extra]
 
 
 def main(argv: list[str] | None = None) -> None:

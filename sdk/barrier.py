@@ -1,6 +1,6 @@
 """The barrier: keeps a participant correct when a phase arrives twice, late, out of order or without its try.
 
-A table in the participant's own database (DDL in ``sql/participant``) holds at most one row per
+A table in the participant's own database (DDL in ``sdk/ddl``) holds at most one row per
 (gid, branch, op), inserted in the same local transaction as the business change. The ``try`` row's
 ``reason`` says what the try's slot holds: ``try`` (the try applied) or ``blocked`` (a cancel or a
 refused confirm took the slot first, so the try can never apply); older rows say ``cancel`` for
@@ -45,9 +45,9 @@ import abc
 import enum
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from importlib import resources
 from typing import Any, Generic, Literal, TypeVar
 
+from sdk.ddl import participant_ddl
 from sdk.errors import BusinessError, TxcError
 from sdk.tcc_wire import OPS
 
@@ -166,11 +166,11 @@ def decide(op: str, rows: Mapping[str, str]) -> Decision:
 
 
 def barrier_ddl(dialect: str) -> str:
-    """The barrier table's DDL shipped in ``sql/participant`` (``postgresql`` or ``mysql``)."""
+    """The barrier table's DDL (``postgresql`` or ``mysql``), package data in ``sdk/ddl``."""
     try:
-        return (resources.files("sql") / "participant" / f"barrier_{dialect}.sql").read_text()
-    except FileNotFoundError as exc:
-        raise BarrierError(f"no barrier DDL for dialect {dialect!r}; use 'postgresql' or 'mysql'") from exc
+        return participant_ddl("barrier", dialect)
+    except ValueError as exc:
+        raise BarrierError(str(exc)) from exc
 
 
 class Barrier(abc.ABC):

@@ -1,24 +1,6 @@
-"""SQL shipped with txcoord: the coordinator store's alembic migrations and participant-side DDL.
+"""The coordinator store's schema: the alembic environment (``migrations/``, run by ``txc db upgrade --store
+URL``) and ``alembic.ini`` for alembic's own CLI.
 
-``sql/migrations`` is the alembic environment (``txc db upgrade --store URL`` runs it); ``sql/participant``
-holds DDL that participants apply to their own databases (the barrier table, one file per dialect).
-"""
-
-from __future__ import annotations
-
-from pathlib import Path
-
-SQL_DIR = Path(__file__).resolve().parent
-MIGRATIONS_DIR = SQL_DIR / "migrations"
-PARTICIPANT_DIR = SQL_DIR / "participant"
-
-__all__ = ["MIGRATIONS_DIR", "PARTICIPANT_DIR", "SQL_DIR", "participant_ddl"]
-
-
-def participant_ddl(name: str, dialect: str) -> str:
-    """Text of ``sql/participant/{name}_{dialect}.sql`` (dialect: ``postgresql`` or ``mysql``)."""
-    path = PARTICIPANT_DIR / f"{name}_{dialect}.sql"
-    if not path.exists():
-        known = sorted(p.stem for p in PARTICIPANT_DIR.glob("*.sql"))
-        raise FileNotFoundError(f"no participant DDL {path.name} in {PARTICIPANT_DIR}; known: {', '.join(known)}")
-    return path.read_text()
+Installed as ``txcoord.schema`` (see ``[tool.setuptools.package-dir]`` in pyproject.toml), so the name ``sql``
+— which a user's project may well have — is never imported by the product. Read it through
+``txcoord.store.migrations``; participant-side DDL lives with the sdk that applies it (``sdk/ddl``)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from chaos.bank.participant_db import balances, barrier_reasons
-from chaos.plugins import Check, ParticipantSpec
+from chaos.model import Check, ParticipantSpec
 
 if TYPE_CHECKING:
     from chaos.system import System

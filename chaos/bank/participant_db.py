@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import aiomysql
 import asyncpg
 
-from chaos.plugins import ParticipantSpec
+from chaos.model import ParticipantSpec
 
 if TYPE_CHECKING:
     from chaos.system import System

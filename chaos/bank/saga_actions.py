@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from demo.bank import InsufficientFunds, UnknownAccount
 from sdk.saga.step import RetryLater, SagaContext, SagaStep, saga_step
 from txcoord.sql_queries import load_queries
 
@@ -19,16 +20,6 @@ Q = load_queries(Path(__file__).with_name("saga_bank.sql"))
 #: test-only: ``1`` in a participant's environment makes ``undo_withdraw`` a no-op (the barrier still records
 #: the compensation), so tests/integration/chaos can show the bank-saga checkers catch a broken compensation
 BROKEN_COMPENSATION_ENV = "TXC_CHAOS_TEST_BROKEN_COMPENSATION"
-
-
-class InsufficientFunds(Exception):
-    def __init__(self, account: str, amount: int) -> None:
-        super().__init__(f"account {account} cannot pay {amount}: balance too low or unknown account")
-
-
-class UnknownAccount(Exception):
-    def __init__(self, account: str) -> None:
-        super().__init__(f"no account {account!r} in this bank")
 
 
 async def _pg(conn: Any, statement: str, account: str, amount: int) -> int:

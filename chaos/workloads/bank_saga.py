@@ -29,7 +29,8 @@ from chaos.bank.ledger import (
     read_ledger,
 )
 from chaos.history import History, Op
-from chaos.plugins import Check, OpResult, ParticipantSpec, workload
+from chaos.model import Check, OpResult, ParticipantSpec
+from chaos.registry import workload
 from chaos.system import System
 from chaos.workloads.bank_tcc import OP_DEADLINE, BankTcc, store_states
 from sdk.coordinator_client import CoordinatorClient, new_gid

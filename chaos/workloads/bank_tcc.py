@@ -21,7 +21,8 @@ from chaos.bank.ledger import (
     read_ledger,
 )
 from chaos.history import History
-from chaos.plugins import Check, OpResult, ParticipantSpec, workload
+from chaos.model import Check, OpResult, ParticipantSpec
+from chaos.registry import workload
 from chaos.system import TX_TIMEOUT, System
 from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient, RollbackOnly, TryFailed

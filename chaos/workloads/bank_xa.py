@@ -18,7 +18,8 @@ import pymysql
 
 from chaos.dbproxies import ProxySpec, client_fronts
 from chaos.history import History
-from chaos.plugins import Check, OpResult, ParticipantSpec, workload
+from chaos.model import Check, OpResult, ParticipantSpec
+from chaos.registry import workload
 from chaos.servers import MariaDbServer
 from chaos.system import System
 from chaos.workloads.bank_xa_check import check_bank

@@ -14,7 +14,7 @@ import asyncpg
 from chaos.checkers import TERMINAL
 from chaos.dbproxies import ProxySpec
 from chaos.history import History
-from chaos.plugins import Check
+from chaos.model import Check
 from chaos.system import System
 
 

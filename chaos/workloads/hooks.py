@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chaos.plugins import Check, OpResult, ParticipantSpec, workload
+from chaos.model import Check, OpResult, ParticipantSpec
+from chaos.registry import workload
 
 
 class _NotYet:

@@ -19,10 +19,8 @@ from typing import Any
 
 import asyncpg
 
-from sdk.barrier import PgBarrier
-from sdk.participant import Participant
-from sdk.saga.step import RetryLater, SagaContext, saga_step
-from sdk.service_server import ServiceServer
+from sdk import Participant, PgBarrier, RetryLater, SagaContext, saga_step
+from sdk.service_server import ServiceServer  # several services in one process: not public API yet
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trip_booking (

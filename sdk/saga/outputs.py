@@ -1,17 +1,13 @@
-"""A participant's record of its saga steps' outputs, next to the barrier (see ``sql/participant``)."""
+"""A participant's record of its saga steps' outputs, next to the barrier (DDL in ``sdk/ddl``)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from importlib import resources
 from typing import Any
 
 from sdk.barrier import Barrier, BarrierError, MySqlBarrier, PgBarrier
-
-
-def _ddl(dialect: str) -> str:
-    return (resources.files("sql") / "participant" / f"saga_output_{dialect}.sql").read_text()
+from sdk.ddl import participant_ddl
 
 
 class OutputStore:
@@ -45,10 +41,10 @@ class OutputStore:
     async def _create(self) -> None:
         if isinstance(self.barrier, PgBarrier):
             async with self.barrier.pool.acquire() as conn:
-                await conn.execute(_ddl("postgresql"))
+                await conn.execute(participant_ddl("saga_output", "postgresql"))
         else:
             async with self.barrier.pool.acquire() as conn, conn.cursor() as cur:
-                await cur.execute(_ddl("mysql"))
+                await cur.execute(participant_ddl("saga_output", "mysql"))
                 await conn.commit()
 
     async def write(self, conn: Any, gid: str, step_id: str, output: Any) -> None:

@@ -48,26 +48,22 @@ async def drop_pg_database(dsn: str) -> None:
         await conn.close()
 
 
-def _maria_admin() -> pymysql.Connection:
-    return pymysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="", autocommit=True)
+def _maria_admin(statement: str) -> None:
+    """Run one statement as MariaDB's root user."""
+    conn = pymysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="", autocommit=True)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(statement)
+    finally:
+        conn.close()
 
 
 def create_mariadb_database(prefix: str = "txc_test") -> str:
     """Create an empty MariaDB database and return its name."""
     name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    conn = _maria_admin()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"CREATE DATABASE `{name}`")
-    finally:
-        conn.close()
+    _maria_admin(f"CREATE DATABASE `{name}`")
     return name
 
 
 def drop_mariadb_database(name: str) -> None:
-    conn = _maria_admin()
-    try:
-        with conn.cursor() as cur:
-            cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
-    finally:
-        conn.close()
+    _maria_admin(f"DROP DATABASE IF EXISTS `{name}`")

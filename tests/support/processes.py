@@ -1,4 +1,4 @@
-"""Real child processes for integration tests (``txc.processes.ChildProcess``), started from the repository."""
+"""Real child processes for integration tests (``sdk.processes.ChildProcess``), started from the repository."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from txc.processes import ChildProcess
+from sdk.processes import ChildProcess
 
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -17,5 +17,4 @@ def start_process(args: Sequence[str], log_dir: Path, name: str, env: dict[str, 
     argv = list(args)
     if argv and (VENV_BIN / argv[0]).exists():
         argv[0] = str(VENV_BIN / argv[0])
-    log_dir.mkdir(parents=True, exist_ok=True)
     return ChildProcess(argv, log_dir / f"{name}.log", env, cwd=REPO)

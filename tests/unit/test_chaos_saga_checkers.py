@@ -7,7 +7,7 @@ from typing import Any
 
 from chaos.bank.ledger import Ledger
 from chaos.history import Op
-from chaos.plugins import Check
+from chaos.model import Check
 from chaos.workloads.bank_saga import judge
 
 A, B = ("bank-a", "a0"), ("bank-b", "b0")

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from chaos.nemeses import NetLatency, Pause
-from chaos.plugins import NEMESES, load_builtins
+from chaos.registry import NEMESES, load_builtins
 from chaos.schedule import draw
 
 

@@ -17,18 +17,19 @@ from typing import Any
 
 import asyncpg
 
+from demo import bank as demo_bank
 from demo.bank import balances
 from demo.transfers import BANKS, Outcome, transfer
 from sdk import CoordinatorClient
+from sdk.processes import ChildProcess, free_address, txc_command
 from txc.demo import trips as trip_demo
-from txc.demo.processes import free_address, start_bank, start_coordinator
 from txc.demo.sharded import run_sharded
-from txc.processes import ChildProcess
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
 
 OPENING_BALANCE = 100
 OPEN_STATES = ("BEGIN", "COMMITTING", "ROLLING_BACK")
+PARTS = frozenset({"transfers", "trips", "sharded"})
 
 
 @dataclass
@@ -39,7 +40,8 @@ class DemoSettings:
     transfers: int = 40
     concurrency: int = 4
     seed: int = 7
-    proxy: bool = True  # then the sharded part: dbproxy over two MariaDB shards, XA through the coordinator
+    # transfers: two banks, one killed half-way; trips: sagas; sharded: dbproxy over two MariaDB shards with XA
+    parts: frozenset[str] = PARTS
 
 
 def server_database_url(url: str, database: str) -> str:
@@ -97,31 +99,39 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
     trips_db = bank_dbs.pop("trips")
     progress(f"databases ready on {where}")
     address = free_address()
-    children: list[ChildProcess] = []
-    bank_addresses = {name: free_address() for name in BANKS}
+    args = ["coordinator", "--listen", address, "--scan-interval", "0.5", "--lease", "5"]
+    args += ["--store", store] if store is not None else ["--data-dir", str(settings.data_dir)]
+    coordinator = ChildProcess(txc_command(*args), settings.log_dir / "coordinator.log", address=address)
+    summary: dict[str, Any] = {"parts": sorted(settings.parts), "store": where, "logs": str(settings.log_dir)}
     try:
-        coordinator = start_coordinator(
-            address,
-            store,
-            settings.log_dir,
-            "--scan-interval",
-            "0.5",
-            "--lease",
-            "5",
-            data_dir=settings.data_dir if store is None else None,
-        )
-        children.append(coordinator)
-        await coordinator.serving(address, timeout=60)
+        await coordinator.serving(timeout=60)
         progress(f"coordinator serving on {address}")
-        banks: dict[str, ChildProcess] = {}
+        if "transfers" in settings.parts:
+            summary |= await _transfers(settings, address, bank_dbs, progress)
+        if "trips" in settings.parts:
+            summary["trips"] = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress)
+        summary["sharded"] = {"skipped": "not asked for"}
+        if "sharded" in settings.parts:
+            summary["sharded"] = await run_sharded(address, settings.log_dir, progress)
+    finally:
+        coordinator.stop()
+    summary["seconds"] = round(time.monotonic() - started, 1)
+    return summary
+
+
+async def _transfers(
+    settings: DemoSettings, address: str, bank_dbs: dict[str, str], progress: Callable[[str], None]
+) -> dict[str, Any]:
+    """Transfers between the two banks, bank-b SIGKILLed and restarted half-way; balances before and after."""
+    banks: dict[str, ChildProcess] = {}
+    try:
         for name, accounts in BANKS.items():
             opening = ",".join(f"{acct}={OPENING_BALANCE}" for acct in accounts)
-            banks[name] = start_bank(
-                name, bank_dbs[name], address, settings.log_dir, opening, listen=bank_addresses[name]
-            )
-            children.append(banks[name])
-        for name, child in banks.items():
-            await child.serving(bank_addresses[name])
+            listen = free_address()
+            command = demo_bank.command(name, bank_dbs[name], address, listen, opening)
+            banks[name] = ChildProcess(command, settings.log_dir / f"{name}.log", address=listen)
+        for child in banks.values():
+            await child.serving()
         progress("bank-a and bank-b serving and registered")
         before = await _snapshot(bank_dbs)
 
@@ -149,39 +159,26 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
                     if done == settings.transfers // 2:
                         halfway.set()
 
-            async def chaos() -> None:
+            async def crash() -> None:
                 await halfway.wait()
                 progress("SIGKILL bank-b half-way")
                 banks["bank-b"].kill()
                 await asyncio.sleep(1.5)
-                opening = ",".join(f"{acct}={OPENING_BALANCE}" for acct in BANKS["bank-b"])
-                restarted = start_bank(
-                    "bank-b", bank_dbs["bank-b"], address, settings.log_dir, opening, listen=bank_addresses["bank-b"]
-                )
-                children.append(restarted)
-                await restarted.serving(bank_addresses["bank-b"])
+                await banks["bank-b"].restart(timeout=30)  # same arguments, same port
                 progress("bank-b restarted")
 
-            chaos_task = asyncio.create_task(chaos())
+            crash_task = asyncio.create_task(crash())
             await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
-            await chaos_task
+            await crash_task
             progress("waiting for phase 2 to finish everywhere")
             counts = await _wait_settled(client)
         after = await _snapshot(bank_dbs)
-        if trip_demo.available():
-            trips = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress)
-        else:
-            trips = {"skipped": f"no examples/sagas next to the package ({trip_demo.EXAMPLES}): run from a checkout"}
-        sharded: dict[str, Any] = {"skipped": "--no-proxy"}
-        if settings.proxy:
-            sharded = await run_sharded(address, settings.log_dir, progress)
     finally:
-        for child in reversed(children):
+        for child in banks.values():
             child.stop()
 
     total_before, total_after = _total(before), _total(after)
     pending = sum(a["frozen"] + a["incoming"] for bank in after.values() for a in bank.values())
-    conserved = total_before == total_after and pending == 0
     return {
         "transfers": settings.transfers,
         "committed": outcome.committed,
@@ -193,10 +190,5 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         "total_before": total_before,
         "total_after": total_after,
         "in_flight_after": pending,
-        "conserved": conserved,
-        "trips": trips,
-        "store": where,
-        "seconds": round(time.monotonic() - started, 1),
-        "logs": str(settings.log_dir),
-        "sharded": sharded,
+        "conserved": total_before == total_after and pending == 0,
     }

@@ -9,8 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import socket
-import sys
 import threading
 import time
 import uuid
@@ -21,8 +19,7 @@ from typing import Any
 import pymysql
 import yaml
 
-from txc.demo.processes import spawn
-from txc.processes import ChildProcess
+from sdk.processes import ChildProcess, free_port, script_command
 
 MARIADB = os.environ.get("TXC_DEMO_MARIADB", "root@127.0.0.1:3306")
 ACCOUNTS = 8  # even ids on shard 0, odd on shard 1
@@ -86,9 +83,7 @@ class ShardedDemo:
                 rows = ",".join(f"({k}, {OPENING})" for k in range(i, ACCOUNTS, 2))
                 cur.execute(f"INSERT INTO `{db}`.account_{i} VALUES {rows}")
         admin.close()
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.port = free_port()
         config = {
             "listen": f"127.0.0.1:{self.port}",
             "users": {"demo": "demo"},
@@ -108,8 +103,8 @@ class ShardedDemo:
         self.config_path.write_text(yaml.safe_dump(config))
 
     def _start_proxy(self, name: str) -> ChildProcess:
-        dbproxy = str(Path(sys.executable).with_name("dbproxy"))
-        child = spawn(name, [dbproxy, "--config", str(self.config_path)], self.log_dir)
+        command = [*script_command("dbproxy", "dbproxy.main"), "--config", str(self.config_path)]
+        child = ChildProcess(command, self.log_dir / f"{name}.log")
         child.wait_listening(self.port, timeout=30)
         return child
 

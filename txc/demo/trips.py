@@ -5,15 +5,20 @@ card limit, so its payment is declined and the car, hotel and flight are compens
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sdk.coordinator_client import CoordinatorClient
-from txc.demo.processes import free_address, spawn
+from sdk.processes import ChildProcess, free_address, python_command
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sagas"
+
+def saga_examples() -> Path:
+    """``examples/sagas`` of the repository: installed as package data of ``txcoord.examples`` (pyproject.toml)."""
+    return Path(str(resources.files("txcoord.examples"))) / "sagas"
+
+
 SERVICES = ("trip-flights", "trip-hotels", "trip-cars", "trip-payments")
 CARD_LIMIT = 1000
 TRIPS = [
@@ -24,19 +29,15 @@ TRIPS = [
 ]
 
 
-def available() -> bool:
-    return (EXAMPLES / "book_trip.yaml").exists() and (EXAMPLES / "trip.py").exists()
-
-
 async def run_trips(address: str, db: str, log_dir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
-    listen = free_address()
-    args = [sys.executable, str(EXAMPLES / "trip.py"), "--db", db, "--registry", address, "--listen", listen]
+    listen, examples = free_address(), saga_examples()
+    args = [str(examples / "trip.py"), "--db", db, "--registry", address, "--listen", listen]
     args += ["--card-limit", str(CARD_LIMIT), "--delay", "0.2", *(a for s in SERVICES for a in ("--service", s))]
-    participant = spawn("trip", args, log_dir)
+    participant = ChildProcess(python_command(*args), log_dir / "trip.log", address=listen)
     try:
-        await participant.serving(listen, timeout=60)
+        await participant.serving(timeout=60)
         async with CoordinatorClient(address, session=False) as client:
-            name, version, _ = await client.register_saga((EXAMPLES / "book_trip.yaml").read_text(), "book_trip.yaml")
+            name, version, _ = await client.register_saga((examples / "book_trip.yaml").read_text(), "book_trip.yaml")
             progress(f"saga {name} v{version} registered; {len(TRIPS)} trips booked at once (card limit {CARD_LIMIT})")
             results = await asyncio.gather(*(client.start_saga(name, trip, wait=True) for trip in TRIPS))
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -9,13 +11,17 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from sql import MIGRATIONS_DIR
 from txcoord.errors import SchemaOutOfDate, StoreUnavailable
+
+
+def migrations_dir() -> Path:
+    """The alembic environment: the repository's ``sql/migrations``, installed as ``txcoord.schema`` (pyproject)."""
+    return Path(str(resources.files("txcoord.schema"))) / "migrations"
 
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("path_separator", "os")
     # ConfigParser interpolation: a literal % in a URL (escaped password) must be doubled
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from chaos.plugins import NEMESES, load_builtins
+from chaos.registry import NEMESES, load_builtins
 
 TXC = str(Path(sys.executable).with_name("txc"))
 SEED = 7

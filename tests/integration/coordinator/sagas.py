@@ -42,31 +42,4 @@ async def bookings(db: str, gid: str) -> dict[str, str]:
     return {r["step_id"]: r["state"] for r in rows}
 
 
-LINEAR = """
-name: linear
-version: 1
-timeout: 60s
-input:
-  type: object
-  required: [user, amount]
-  properties:
-    user: {type: string}
-    amount: {type: integer}
-steps:
-  - id: flight
-    action: trip-flights.book
-    compensate: trip-flights.cancel
-    input: {user: "${input.user}", city: Lisbon}
-  - id: hotel
-    action: trip-hotels.book
-    compensate: trip-hotels.cancel
-    input: {user: "${input.user}", flight: "${steps.flight.output.booking_id}"}
-  - id: payment
-    action: trip-payments.charge
-    compensate: trip-payments.refund
-    retry: {attempts: 2, backoff: 100ms}
-    input:
-      user: ${input.user}
-      amount: ${input.amount}
-      items: ["${steps.flight.output.booking_id}", "${steps.hotel.output.booking_id}"]
-"""
+LINEAR = (REPO / "examples" / "sagas" / "linear.yaml").read_text()  # shared with `txc bench saga`
