@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dbproxy.protocol.constants import ServerStatus
+from dbproxy.router.dialects import DEFAULT_READING, Reading
 from dbproxy.transactions import SessionTransaction
 
 _IN_TRANS = int(ServerStatus.SERVER_STATUS_IN_TRANS)
@@ -28,6 +29,7 @@ class SessionState:
     multi_statements: bool = False  # CLIENT_MULTI_STATEMENTS / COM_SET_OPTION: "a; b" is two statements
     more: int = 0  # SERVER_MORE_RESULTS_EXISTS while a multi-statement text has statements left
     mode_status: int = 0  # SERVER_STATUS_NO_BACKSLASH_ESCAPES when the session's sql_mode has it
+    reading: Reading = DEFAULT_READING  # how MariaDB reads this session's statements (its sql_mode)
     tls: bool = False  # the client connection is encrypted
     host: str = "?"  # the client's address, as MySQL names it in access errors
     # logical database (lower-case) -> read-write?; None: every logical database, read-write
@@ -63,3 +65,4 @@ class SessionState:
         self.variables = ()
         self.autocommit = True
         self.mode_status = 0
+        self.reading = DEFAULT_READING

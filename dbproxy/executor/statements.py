@@ -25,6 +25,7 @@ from dbproxy.merge import merge_results
 from dbproxy.protocol.constants import ColumnType, ServerStatus
 from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
+from dbproxy.router.dialects import reading_of_sql_mode
 from dbproxy.router.plan import Kind, Plan, Target
 
 ER_LOCK_DEADLOCK = 1213
@@ -121,12 +122,20 @@ class StatementExecutor:
             # validate on a backend, then remember: every backend connection this session uses replays it
             conn, pinned = await self.conn(self.default_backend(), begin=False)
             try:
+                mode_before = await self._sql_mode(conn) if "sql_mode" in rest.lower() else None
                 await conn.execute(rest)
                 conn.session_vars = (*state.variables, rest)
-                if "sql_mode" in rest.lower():
+                if mode_before is not None:
+                    mode = await self._sql_mode(conn)
+                    try:
+                        # the next statements are read as MariaDB reads them under the new mode
+                        state.reading = reading_of_sql_mode(mode)
+                    except NotSupported:
+                        await conn.execute(f"SET SESSION sql_mode = '{mode_before}'")
+                        conn.session_vars = state.variables
+                        raise
                     # the client learns NO_BACKSLASH_ESCAPES from the status flags: it changes how it escapes
-                    mode = (await conn.query("SELECT @@SESSION.sql_mode")).rows[0][0] or b""
-                    state.mode_status = _NO_BACKSLASH if b"NO_BACKSLASH_ESCAPES" in mode else 0
+                    state.mode_status = _NO_BACKSLASH if state.reading.no_backslash_escapes else 0
             finally:
                 self.done(conn, pinned)
             state.variables = (*state.variables, rest)
@@ -146,6 +155,11 @@ class StatementExecutor:
                 await state.txn.commit()
             state.autocommit = bool(autocommit)
         self.client.ok()
+
+    @staticmethod
+    async def _sql_mode(conn: BackendConnection) -> str:
+        value = (await conn.query("SELECT @@SESSION.sql_mode")).rows[0][0] or b""
+        return value.decode("ascii", "replace").replace("'", "")  # flag names: letters, digits, _ and commas
 
     async def _set_names(self, name: str) -> None:
         """SET NAMES/CHARACTER SET: backend connections of this session are opened (or picked idle) with the

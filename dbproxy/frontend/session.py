@@ -220,7 +220,7 @@ class Session:
 
     async def _query(self, sql: str) -> None:
         if self.state.multi_statements and ";" in sql:
-            parts = split_statements(sql)
+            parts = split_statements(sql, self.state.reading)
             if len(parts) > 1:
                 await self._multi_query(parts)
                 return
@@ -258,7 +258,8 @@ class Session:
     async def _one_query(self, sql: str) -> None:
         plans = self.ctx.plans
         db = self.state.database
-        plan = plans.peek(sql, db)
+        reading = self.state.reading
+        plan = plans.peek(sql, db, reading)
         if plan is not None:
             await self.executor.execute(plan, (), None)
             return
@@ -266,18 +267,18 @@ class Session:
         # sql_mode changes (ANSI_QUOTES, NO_BACKSLASH_ESCAPES) change what a literal is, so then it is skipped.
         lifted = None if self.state.literal_sql_mode else normalize(sql)
         if lifted is None:
-            await self.executor.execute(plans.get(sql, db), (), None)
+            await self.executor.execute(plans.get(sql, db, reading), (), None)
             return
         shape, values = lifted
         try:
-            plan = plans.get(shape, db)
+            plan = plans.get(shape, db, reading)
         except ProxyError:
-            plan = plans.get(sql, db)  # the original text may still plan (or fail with its own message)
+            plan = plans.get(sql, db, reading)  # the original text may still plan (or fail with its own message)
             values = []
         await self.executor.execute(plan, values, None)
 
     async def _stmt_prepare(self, sql: str) -> None:
-        plan = self.ctx.plans.get(sql, self.state.database)
+        plan = self.ctx.plans.get(sql, self.state.database, self.state.reading)
         stmt = Statement(self.next_stmt, sql, plan, plan.nparams)
         self.next_stmt += 1
         payloads: list[bytes] = []

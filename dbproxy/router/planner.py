@@ -7,7 +7,6 @@ import dataclasses
 import logging
 import re
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
@@ -17,6 +16,7 @@ from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError, databas
 from dbproxy.router.access import (
     check_functions,
     check_opaque_names,
+    check_parsed_qualifiers,
     check_qualifier,
     check_set,
     check_table,
@@ -26,8 +26,10 @@ from dbproxy.router.access import (
     qualifiers,
 )
 from dbproxy.router.conditions import joined_on_keys, shard_condition
+from dbproxy.router.dialects import DEFAULT_READING, Reading, dialect_for
 from dbproxy.router.inserts import plan_insert
 from dbproxy.router.plan import Kind, Plan, Target
+from dbproxy.router.reading import read_text, verify_tokens
 from dbproxy.router.rename import node_template, rename_ast
 from dbproxy.router.scatter import build_scatter
 from dbproxy.router.schema import LogicalDatabase, LogicalSchema
@@ -76,13 +78,18 @@ class Planner:
         self.schema = schema
         self.max_depth = max_depth  # parentheses nesting a statement may have (the parser recurses per level)
 
-    def plan(self, sql: str, db_name: str | None) -> Plan:
+    def plan(self, sql: str, db_name: str | None, reading: Reading = DEFAULT_READING) -> Plan:
+        """The plan of ``sql`` as MariaDB reads it in a session with ``reading``: executable comments are
+        expanded into the text that is checked and sent (``router/reading.py``)."""
+        read = read_text(sql, reading)
+        sql = read.text
         word = first_word(sql)
-        tokens = _tokenize(sql)
+        tokens = _tokenize(sql, reading)
+        verify_tokens(read, tokens)
         _check_depth(tokens, self.max_depth)
         check_words(word, tokens)
         try:
-            plan = self._plan(sql, word, tokens, db_name)
+            plan = self._plan(sql, word, tokens, db_name, reading)
         except RecursionError:
             raise NotSupported(f"a statement this deeply nested (more than {self.max_depth} levels)") from None
         if plan.kind in (Kind.ROUTE, Kind.INSERT) and plan.database is None and db_name is not None:
@@ -92,7 +99,7 @@ class Planner:
                 plan = dataclasses.replace(plan, database=self.schema.get(db_name).name)  # type: ignore[union-attr]
         return plan
 
-    def _plan(self, sql: str, word: str, tokens: list[Token], db_name: str | None) -> Plan:
+    def _plan(self, sql: str, word: str, tokens: list[Token], db_name: str | None, reading: Reading) -> Plan:
         db = self.schema.get(db_name)
         nparams = len(param_indexes(tokens))
         words = [t.text.upper() for t in tokens[:4]]
@@ -124,11 +131,11 @@ class Planner:
             return Plan(Kind.USE, extra={"db": tokens[1].text if len(tokens) > 1 else ""})
         if word == "SET":
             if words[1:2] == ["STATEMENT"]:
-                return self._plan_set_statement(sql, tokens, db_name)
+                return self._plan_set_statement(sql, tokens, db_name, reading)
             check_set(tokens)
-            return _plan_set(sql, nparams)
+            return _plan_set(sql, nparams, reading)
         if word in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN"):
-            return self._plan_show(sql, tokens, words, db, nparams)
+            return self._plan_show(sql, tokens, words, db, nparams, reading)
         if word in ("CREATE", "DROP", "ALTER") and len(words) > 1 and words[1] in ("DATABASE", "SCHEMA"):
             raise NotSupported(f"{word} DATABASE through the proxy (logical databases come from the config)")
         if word in ("LOCK", "UNLOCK", "HANDLER", "LOAD", "CALL", "REPLACE", "RENAME", "GRANT", "REVOKE"):
@@ -136,13 +143,13 @@ class Planner:
 
         marked, _ = mark_params(sql, tokens)
         try:
-            ast: exp.Expr = sqlglot.parse_one(marked, read="mysql")
+            ast: exp.Expr = _parse(marked, reading)
         except (SqlglotParseError, TokenError) as exc:
             # TokenError: text sqlglot's tokenizer rejects but the server may accept (NO_BACKSLASH_ESCAPES)
             return self._plan_opaque(sql, tokens, word, db, nparams, parse_error=str(exc).splitlines()[0])
         if isinstance(ast, exp.Command):
             return self._plan_opaque(sql, tokens, word, db, nparams)
-        return self._plan_ast(sql, tokens, ast, db, nparams)
+        return self._plan_ast(sql, tokens, ast, db, nparams, reading)
 
     # -- statements the proxy cannot analyse -----------------------------------------------------------------
 
@@ -176,7 +183,13 @@ class Planner:
         )
 
     def _plan_show(
-        self, sql: str, tokens: list[Token], words: list[str], db: LogicalDatabase | None, nparams: int
+        self,
+        sql: str,
+        tokens: list[Token],
+        words: list[str],
+        db: LogicalDatabase | None,
+        nparams: int,
+        reading: Reading,
     ) -> Plan:
         rest = words[1:]
         if words[0] == "SHOW":
@@ -195,7 +208,7 @@ class Planner:
                 return Plan(Kind.LOCAL, local="forward_any", extra={"sql": sql})
             raise NoDatabaseSelected()
         if words[0] == "EXPLAIN" and rest[:1] and rest[0] in ("SELECT", "UPDATE", "DELETE", "INSERT"):
-            inner = self.plan(sql[tokens[1].start :], db.name)
+            inner = self.plan(sql[tokens[1].start :], db.name, reading)
             if inner.kind not in (Kind.ROUTE, Kind.INSERT) or not inner.targets:
                 raise NotSupported("EXPLAIN of this statement")
             # routed like the statement it explains: the nodes it would run on, each node's plan labelled
@@ -277,7 +290,7 @@ class Planner:
                 raise database_denied(named)
         return None
 
-    def _plan_set_statement(self, sql: str, tokens: list[Token], db_name: str | None) -> Plan:
+    def _plan_set_statement(self, sql: str, tokens: list[Token], db_name: str | None, reading: Reading) -> Plan:
         """SET STATEMENT var=value[, ...] FOR <statement>: the statement planned as usual, each per-node
         statement sent with the same prefix (the variables hold for that one statement on every node)."""
         fors = [j for j, t in enumerate(tokens) if t.token_type == TokenType.FOR]
@@ -286,7 +299,7 @@ class Planner:
         cut = fors[0]
         check_set(tokens[:cut])
         prefix = sql[: tokens[cut].end + 1] + " "
-        inner = self.plan(sql[tokens[cut + 1].start :], db_name)
+        inner = self.plan(sql[tokens[cut + 1].start :], db_name, reading)
         if inner.kind not in (Kind.ROUTE, Kind.INSERT):
             raise NotSupported(f"SET STATEMENT ... FOR {first_word(sql[tokens[cut + 1].start :])}")
 
@@ -299,16 +312,25 @@ class Planner:
 
     # -- parsed statements ------------------------------------------------------------------------------------
 
-    def _plan_ast(self, sql: str, tokens: list[Token], ast: exp.Expr, db: LogicalDatabase | None, nparams: int) -> Plan:
+    def _plan_ast(
+        self,
+        sql: str,
+        tokens: list[Token],
+        ast: exp.Expr,
+        db: LogicalDatabase | None,
+        nparams: int,
+        reading: Reading,
+    ) -> Plan:
         """Check the statement against what any user may do, plan it, and record what grants it needs."""
         command = command_of(ast, first_word(sql))
         check_functions(ast)
+        check_parsed_qualifiers(tokens, ast, {d.lower() for d in self.schema.databases})
         cte_names = {c.alias_or_name.lower() for c in ast.find_all(exp.CTE)}
         tables = [t for t in ast.find_all(exp.Table) if t.name and t.name.lower() not in cte_names]
         logical = set(self.schema.databases)
         for t in tables:
             check_table(t, command, logical)
-        plan = self._plan_tree(sql, tokens, ast, db, nparams, tables)
+        plan = self._plan_tree(sql, tokens, ast, db, nparams, tables, reading)
         if not tables:
             return plan
         target_db = next((self.schema.get(t.db) for t in tables if t.db and t.db.lower() in logical), None) or db
@@ -330,6 +352,7 @@ class Planner:
         db: LogicalDatabase | None,
         nparams: int,
         tables: list[exp.Table],
+        reading: Reading,
     ) -> Plan:
         if isinstance(ast, exp.Select) and not tables:
             local = _local_select(ast, _select_list_text(sql, tokens))
@@ -429,11 +452,12 @@ class Planner:
             raise NotSupported("subquery or UNION over a sharded table")
 
         if isinstance(ast, exp.Insert):
-            return plan_insert(sql, tokens, ast, db, main, nparams)
+            return plan_insert(sql, tokens, ast, db, main, nparams, dialect_for(reading))
 
         n_nodes = len(main.config.nodes)
         renames_per_node = [{s.name.lower(): s.config.nodes[i].table for s in sharded} for i in range(n_nodes)]
-        templates = [node_template(sql, tokens, ast, r, strip) for r in renames_per_node]
+        dialect = dialect_for(reading)
+        templates = [node_template(sql, tokens, ast, r, strip, dialect) for r in renames_per_node]
 
         if is_ddl:
             targets = tuple(Target(main.config.nodes[i].backend, templates[i]) for i in range(n_nodes))
@@ -448,7 +472,7 @@ class Planner:
             try:
                 merge, shard_ast = build_scatter(ast)
                 merge_templates = [
-                    Template.from_marked(rename_ast(shard_ast.copy(), r, strip).sql(dialect="mysql"))
+                    Template.from_marked(rename_ast(shard_ast.copy(), r, strip).sql(dialect=dialect))
                     for r in renames_per_node
                 ]
             except NotSupported as exc:
@@ -503,16 +527,26 @@ def _check_depth(tokens: list[Token], limit: int) -> None:
             depth -= 1
 
 
-def _tokenize(sql: str) -> list[Token]:
+def _tokenize(sql: str, reading: Reading) -> list[Token]:
     try:
-        return tokenize(sql)
+        return tokenize(sql, reading)
     except Exception as exc:
         raise ParseError(f"You have an error in your SQL syntax: {exc}") from None
 
 
-def _plan_set(sql: str, nparams: int) -> Plan:
+def _parse(sql: str, reading: Reading) -> exp.Expr:
+    """One statement parsed by the dialect of the session's reading."""
+    dialect = dialect_for(reading)
+    ast = dialect.parser().parse(tokenize(sql, reading), sql)[0]
+    if ast is None:
+        raise SqlglotParseError("empty statement")
+    return ast
+
+
+def _plan_set(sql: str, nparams: int, reading: Reading) -> Plan:
+    dialect = dialect_for(reading)
     try:
-        ast = sqlglot.parse_one(sql, read="mysql")
+        ast = _parse(sql, reading)
     except SqlglotParseError:
         return Plan(Kind.SET, nparams, extra={"autocommit": None, "charset": None, "rest": sql})
     autocommit: bool | None = None
@@ -527,19 +561,19 @@ def _plan_set(sql: str, nparams: int) -> Plan:
             continue
         if isinstance(inner, exp.EQ):
             target = inner.this
-            name = target.sql(dialect="mysql").lower().replace("@@session.", "").replace("@@", "")
+            name = target.sql(dialect=dialect).lower().replace("@@session.", "").replace("@@", "")
             if name in ("wait_timeout", "interactive_timeout"):
                 # enforced by the proxy towards the client; backend connections keep their own
-                value = inner.expression.sql(dialect="mysql").strip("'\"")
+                value = inner.expression.sql(dialect=dialect).strip("'\"")
                 if not value.isdigit() or int(value) < 1:
                     raise ParseError(f"Incorrect argument type to variable '{name}'", code=1232)
                 wait_timeout = int(value)
                 continue
             if name == "autocommit":
-                value = inner.expression.sql(dialect="mysql").strip("'\"").upper()
+                value = inner.expression.sql(dialect=dialect).strip("'\"").upper()
                 autocommit = value in ("1", "ON", "TRUE")
                 continue
-        rest.append(item.sql(dialect="mysql"))
+        rest.append(item.sql(dialect=dialect))
     if not isinstance(ast, exp.Set):
         rest_sql: str | None = sql
     else:
