@@ -66,6 +66,7 @@ _SHOW_ALLOWED = {
 _SHOW_DB_FIRST = {"TABLES", "TABLE", "TRIGGERS", "OPEN"}  # SHOW TABLES FROM db: the first FROM names a database
 _SHOW_DB_SECOND = {"COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS"}  # SHOW COLUMNS FROM t FROM db
 _DDL = (exp.Create, exp.Alter, exp.Drop, exp.TruncateTable)
+_MAINTENANCE = {"ANALYZE", "CHECK", "OPTIMIZE", "REPAIR", "CHECKSUM"}
 
 
 def first_word(sql: str) -> str:
@@ -176,6 +177,7 @@ class Planner:
             Kind.ROUTE,
             nparams,
             (Target(db.default_backend, template),),
+            extra=_maintenance_names(tokens, db) if word in _MAINTENANCE else {},
             database=db.name,
             writes=word not in _READ_WORDS,
             command=word,
@@ -334,7 +336,10 @@ class Planner:
         if not tables:
             return plan
         target_db = next((self.schema.get(t.db) for t in tables if t.db and t.db.lower() in logical), None) or db
-        writes = isinstance(ast, (exp.Insert, exp.Update, exp.Delete, exp.Merge, *_DDL))
+        # anything but a read needs a read-write grant (ANALYZE TABLE too: MariaDB asks SELECT and INSERT)
+        writes = not isinstance(ast, exp.Select | exp.Union | exp.Describe)
+        if first_word(sql) in _MAINTENANCE:
+            plan = dataclasses.replace(plan, extra={**plan.extra, **_maintenance_names(tokens, db)})
         user_tables = [t for t in tables if t.db.lower() not in SYSTEM_SCHEMAS]
         return dataclasses.replace(
             plan,
@@ -504,6 +509,16 @@ class Planner:
 
 
 _NAME_TOKENS = {TokenType.VAR, TokenType.IDENTIFIER}
+
+
+def _maintenance_names(tokens: list[Token], db: LogicalDatabase | None) -> dict[str, object]:
+    """ANALYZE/CHECK/OPTIMIZE/REPAIR/CHECKSUM TABLE answer one row per table named ``physical_db.table``: the
+    answer is translated back to ``logical_db.table`` (a client never sees a physical name)."""
+    if db is None:
+        return {}
+    physical, logical = db.default_database, db.name
+    names = {f"{physical}.{n}".encode(): f"{logical}.{n}".encode() for n in names_in(tokens)}
+    return {"system": True, "names": names}
 
 
 def _plan_kill(tokens: list[Token]) -> Plan:
