@@ -68,7 +68,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", help="path to the proxy YAML configuration")
     parser.add_argument("--check-config", metavar="FILE", help="validate FILE, print its routing table and exit")
     parser.add_argument("--version", action="version", version=f"dbproxy {version()}")
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="what the proxy logs (default WARNING)",
+    )
     args = parser.parse_args(argv)
     if args.check_config:
         try:
@@ -80,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.config:
         parser.error("--config FILE is required (or --check-config FILE, --version)")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -15,6 +15,7 @@ from dbproxy.protocol.constants import ColumnType
 from dbproxy.protocol.packets import Column
 from dbproxy.protocol.params import ExecuteRequest, ParamValue
 from dbproxy.router.plan import Plan, Target
+from dbproxy.router.session_functions import with_slots
 from dbproxy.router.template import Template
 
 
@@ -63,7 +64,7 @@ async def run_local(ex: Runner, plan: Plan, binary: bool) -> None:
         await _show_tables(ex, bool(plan.extra.get("full")), binary)
     elif handler == "forward_any":
         backend = ex.default_backend()
-        target = Target(backend, Template.literal(str(plan.extra["sql"])))
+        target = Target(backend, with_slots(Template.literal(str(plan.extra["sql"]))))
         await ex.relay(target, (), None)
     else:
         kinds = handler.split(",")
@@ -80,6 +81,11 @@ async def run_local(ex: Runner, plan: Plan, binary: bool) -> None:
             elif kind == "wait_timeout":
                 columns.append(Column(name, ColumnType.LONGLONG, 63, 21, 0x80 | 0x20))
                 row.append(str(ex.state.wait_timeout).encode())
+            elif kind in ("user", "current_user"):
+                # the proxy user, never the backend account (MariaDB's spelling: user@host, user@% for the grant)
+                host = ex.state.host if kind == "user" else "%"
+                columns.append(Column(name, ColumnType.VAR_STRING, 45, 564))
+                row.append(f"{ex.state.user}@{host}".encode())
             elif kind == "connection_id":
                 columns.append(Column(name, ColumnType.LONGLONG, 63, 10, 0x20 | 0x80 | 0x01))
                 row.append(str(ex.state.conn_id).encode())
@@ -132,7 +138,7 @@ def _processlist(ex: Runner, full: bool, binary: bool) -> None:
     columns[5] = Column("Time", ColumnType.LONG, 63, 7, 0x01 | 0x80)
     rows: list[list[bytes | None]] = []
     for conn_id, s in _same_user(ex):
-        info = s.info if s is not ex.state else "SHOW PROCESSLIST"
+        info = s.info if s is not ex.state else (s.info or "SHOW PROCESSLIST")  # this statement, as written
         if info is not None and not full:
             info = info[:100]
         rows.append(

@@ -30,6 +30,7 @@ class SessionState:
     more: int = 0  # SERVER_MORE_RESULTS_EXISTS while a multi-statement text has statements left
     mode_status: int = 0  # SERVER_STATUS_NO_BACKSLASH_ESCAPES when the session's sql_mode has it
     reading: Reading = DEFAULT_READING  # how MariaDB reads this session's statements (its sql_mode)
+    slots: dict[str, str] = field(default_factory=dict)  # USER()/CONNECTION_ID() values statements carry
     tls: bool = False  # the client connection is encrypted
     host: str = "?"  # the client's address, as MySQL names it in access errors
     # logical database (lower-case) -> read-write?; None: every logical database, read-write

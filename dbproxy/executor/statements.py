@@ -221,7 +221,7 @@ class StatementExecutor:
         bound = self._cross_backend_bound(target.backend) if bounded and pinned else None
         try:
             if req is None:
-                text = target.template.render(params)
+                text = target.template.render(params, self.state.slots)
                 if bound is not None:
                     text = f"SET STATEMENT innodb_lock_wait_timeout={bound} FOR {text}"
                 command = b"\x03" + text.encode("utf-8", "surrogateescape")
@@ -361,7 +361,8 @@ class StatementExecutor:
                 for n in idxs:
                     target = plan.targets[n]
                     if req is None:
-                        command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
+                        text = target.template.render(params, self.state.slots)
+                        command = b"\x03" + text.encode("utf-8", "surrogateescape")
                     else:
                         stmt_id, nparams = await conn.prepare(target.prepared_sql)
                         command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
@@ -406,11 +407,11 @@ class StatementExecutor:
     async def _run_text(self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], merge: bool) -> list[Result]:
         """Run the plan's statement on ``nodes`` as text and decode the results; backends run in parallel,
         the nodes of one backend one after another on one connection."""
-        named = None
+        named = self.state.slots  # the session's USER()/CONNECTION_ID() values (router/session_functions.py)
         if merge and plan.merge is not None:
             limit, offset = plan.merge.bounds(params)
             if limit is not None:
-                named = {"__dbp_limit__": str(limit + offset)}
+                named = {**named, "__dbp_limit__": str(limit + offset)}
         by_backend: dict[str, list[int]] = {}
         for n in nodes:
             by_backend.setdefault(plan.targets[n].backend, []).append(n)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from dbproxy.context import ProxyContext
-from dbproxy.errors import NotSupported, ProxyError, UnknownStatement
+from dbproxy.errors import NotSupported, ParseError, ProxyError, UnknownStatement
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.state import SessionState
 from dbproxy.executor.statements import ER_LOCK_DEADLOCK, StatementExecutor
@@ -23,6 +23,7 @@ from dbproxy.protocol.params import parse_execute
 from dbproxy.protocol.stream import ConnectionClosed, PacketStream, PacketTooLarge
 from dbproxy.router.normalize import normalize
 from dbproxy.router.plan import Kind, Plan
+from dbproxy.router.session_functions import slot_values
 from dbproxy.router.split import split_statements
 from dbproxy.transactions import SessionTransaction
 
@@ -67,6 +68,11 @@ class _Capture:
         return seq, last >= 0 and len(data) > last + 4 and data[last + 4] == 0xFF
 
 
+def _placeholder_in_text() -> ParseError:
+    # a ``?`` is a parameter only in a prepared statement; in a text query MariaDB reads it as a syntax error
+    return ParseError("You have an error in your SQL syntax near '?': parameters need a prepared statement")
+
+
 @dataclass(slots=True)
 class Statement:
     """A client's prepared statement; ``types`` are remembered because libmariadb sends them only once."""
@@ -107,6 +113,7 @@ class Session:
             except TimeoutError:
                 return  # a client that never finished logging in holds nothing any longer
             self.stream.limit = limits.max_allowed_packet
+            state.slots = slot_values(state.user, state.host, state.conn_id)
             state.wait_timeout = limits.wait_timeout
             state.command, state.since = "Sleep", time.monotonic()
             # KILL and wait_timeout close the client's socket: the loop then ends as on a disconnect, after a
@@ -261,13 +268,18 @@ class Session:
         reading = self.state.reading
         plan = plans.peek(sql, db, reading)
         if plan is not None:
+            if plan.nparams:
+                raise _placeholder_in_text()
             await self.executor.execute(plan, (), None)
             return
         # Literals are lifted into parameters so that statements differing only in values share one plan;
         # sql_mode changes (ANSI_QUOTES, NO_BACKSLASH_ESCAPES) change what a literal is, so then it is skipped.
         lifted = None if self.state.literal_sql_mode else normalize(sql)
         if lifted is None:
-            await self.executor.execute(plans.get(sql, db, reading), (), None)
+            plan = plans.get(sql, db, reading)
+            if plan.nparams:
+                raise _placeholder_in_text()
+            await self.executor.execute(plan, (), None)
             return
         shape, values = lifted
         try:
@@ -275,6 +287,8 @@ class Session:
         except ProxyError:
             plan = plans.get(sql, db, reading)  # the original text may still plan (or fail with its own message)
             values = []
+        if plan.nparams != len(values):
+            raise _placeholder_in_text()
         await self.executor.execute(plan, values, None)
 
     async def _stmt_prepare(self, sql: str) -> None:
@@ -312,4 +326,6 @@ class Session:
         req = parse_execute(payload, stmt.nparams, stmt.types)
         if stmt.nparams:
             stmt.types = req.types
+        self.state.info = stmt.sql  # what SHOW PROCESSLIST shows while it runs
         await self.executor.execute(stmt.plan, req.values, req)
+        self.state.info = None

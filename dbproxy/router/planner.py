@@ -33,8 +33,9 @@ from dbproxy.router.reading import read_text, verify_tokens
 from dbproxy.router.rename import node_template, rename_ast
 from dbproxy.router.scatter import build_scatter
 from dbproxy.router.schema import LogicalDatabase, LogicalSchema
+from dbproxy.router.session_functions import RESERVED_PREFIX, substitute, with_slots
 from dbproxy.router.template import Template
-from dbproxy.router.tokens import mark_params, names_in, param_indexes, rewrite, tokenize
+from dbproxy.router.tokens import mark_params, names_in, param_indexes, quote, rewrite, tokenize
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -45,6 +46,10 @@ _LOCAL_FUNCS = {
     "schema": "database",
     "last_insert_id": "last_insert_id",
     "connection_id": "connection_id",
+    "user": "user",
+    "session_user": "user",
+    "system_user": "user",
+    "current_user": "current_user",
     "autocommit": "autocommit",
     "wait_timeout": "wait_timeout",
 }
@@ -61,7 +66,7 @@ _START_OPTIONS = {"READ", "ONLY", "WRITE", "WITH", "CONSISTENT", "SNAPSHOT", ","
 _SHOW_ALLOWED = {
     "DATABASES", "SCHEMAS", "TABLES", "COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS", "CREATE", "TABLE",
     "VARIABLES", "STATUS", "WARNINGS", "ERRORS", "COUNT", "COLLATION", "CHARACTER", "CHARSET", "ENGINES",
-    "PROCESSLIST", "GRANTS", "TRIGGERS", "OPEN", "PRIVILEGES", "PROFILES", "PROFILE",
+    "PROCESSLIST", "GRANTS", "TRIGGERS", "OPEN", "PRIVILEGES", "PROFILES", "PROFILE", "PLUGINS",
 }  # fmt: skip
 _SHOW_DB_FIRST = {"TABLES", "TABLE", "TRIGGERS", "OPEN"}  # SHOW TABLES FROM db: the first FROM names a database
 _SHOW_DB_SECOND = {"COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS"}  # SHOW COLUMNS FROM t FROM db
@@ -82,6 +87,12 @@ class Planner:
     def plan(self, sql: str, db_name: str | None, reading: Reading = DEFAULT_READING) -> Plan:
         """The plan of ``sql`` as MariaDB reads it in a session with ``reading``: executable comments are
         expanded into the text that is checked and sent (``router/reading.py``)."""
+        if RESERVED_PREFIX in sql.lower():
+            # the proxy's own slot names: text holding one could turn into something no check saw when rendered
+            raise NotSupported(f"names beginning with {RESERVED_PREFIX} (reserved by dbproxy)")
+        return self._plan_text(sql, db_name, reading, session_functions=True)
+
+    def _plan_text(self, sql: str, db_name: str | None, reading: Reading, session_functions: bool = False) -> Plan:
         read = read_text(sql, reading)
         sql = read.text
         word = first_word(sql)
@@ -98,6 +109,16 @@ class Planner:
             uses_tables = bool(plan.targets) and not plan.extra.get("no_tables")
             if uses_tables:
                 plan = dataclasses.replace(plan, database=self.schema.get(db_name).name)  # type: ignore[union-attr]
+        if session_functions and (plan.kind is Kind.ROUTE or plan.local == "forward_any"):
+            db = self.schema.get(db_name)
+            substituted = substitute(sql, tokens, db.name if db is not None else None)
+            if substituted is not None:
+                plan = self._plan_text(substituted, db_name, reading)
+                targets = tuple(
+                    Target(t.backend, with_slots(t.template), t.merge_template and with_slots(t.merge_template))
+                    for t in plan.targets
+                )
+                plan = dataclasses.replace(plan, targets=targets)
         return plan
 
     def _plan(self, sql: str, word: str, tokens: list[Token], db_name: str | None, reading: Reading) -> Plan:
@@ -210,7 +231,7 @@ class Planner:
                 return Plan(Kind.LOCAL, local="forward_any", extra={"sql": sql})
             raise NoDatabaseSelected()
         if words[0] == "EXPLAIN" and rest[:1] and rest[0] in ("SELECT", "UPDATE", "DELETE", "INSERT"):
-            inner = self.plan(sql[tokens[1].start :], db.name, reading)
+            inner = self._plan_text(sql[tokens[1].start :], db.name, reading)
             if inner.kind not in (Kind.ROUTE, Kind.INSERT) or not inner.targets:
                 raise NotSupported("EXPLAIN of this statement")
             # routed like the statement it explains: the nodes it would run on, each node's plan labelled
@@ -246,6 +267,12 @@ class Planner:
                 logical = {node.table.encode(): info.name.encode()}
                 extra: dict[str, object] = {"system": True, "names": logical}
                 return Plan(Kind.ROUTE, nparams, (Target(node.backend, template),), is_read=True, extra=extra)
+        if words[1:3] == ["OPEN", "TABLES"] and not any(t.token_type in (TokenType.FROM, TokenType.IN) for t in tokens):
+            # without FROM the server lists every database's open tables: only the logical database's are shown
+            cut = tokens[2].end + 1
+            sql = f"{sql[:cut]} FROM {quote(db.name)}{sql[cut:]}"
+            tokens = tokenize(sql, reading)
+            names = names_in(tokens)
         renames: dict[str, str] = {}
         if db.name.lower() in names:
             renames = {db.name.lower(): db.default_database}  # SHOW TABLE STATUS FROM app: its physical database
@@ -301,7 +328,7 @@ class Planner:
         cut = fors[0]
         check_set(tokens[:cut])
         prefix = sql[: tokens[cut].end + 1] + " "
-        inner = self.plan(sql[tokens[cut + 1].start :], db_name, reading)
+        inner = self._plan_text(sql[tokens[cut + 1].start :], db_name, reading)
         if inner.kind not in (Kind.ROUTE, Kind.INSERT):
             raise NotSupported(f"SET STATEMENT ... FOR {first_word(sql[tokens[cut + 1].start :])}")
 
@@ -326,12 +353,12 @@ class Planner:
         """Check the statement against what any user may do, plan it, and record what grants it needs."""
         command = command_of(ast, first_word(sql))
         check_functions(ast)
-        check_parsed_qualifiers(tokens, ast, {d.lower() for d in self.schema.databases})
         cte_names = {c.alias_or_name.lower() for c in ast.find_all(exp.CTE)}
         tables = [t for t in ast.find_all(exp.Table) if t.name and t.name.lower() not in cte_names]
         logical = set(self.schema.databases)
         for t in tables:
             check_table(t, command, logical)
+        check_parsed_qualifiers(tokens, ast, logical)
         plan = self._plan_tree(sql, tokens, ast, db, nparams, tables, reading)
         if not tables:
             return plan
