@@ -5,6 +5,7 @@ executor works on the session's state, writes to its client channel and uses the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -26,6 +27,7 @@ from dbproxy.protocol.constants import ColumnType, ServerStatus
 from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
 from dbproxy.router.dialects import reading_of_sql_mode
+from dbproxy.router.physical_names import PhysicalNames
 from dbproxy.router.plan import Kind, Plan, Target
 
 ER_LOCK_DEADLOCK = 1213
@@ -52,6 +54,11 @@ def _logical(value: bytes | None, names: dict[bytes, bytes], quoted: list[tuple[
         for physical, logical in quoted:
             value = value.replace(physical, logical)
     return value
+
+
+def _logical_column(column: Column, names: PhysicalNames) -> Column:
+    raw = names.column_definition(column.raw) if column.raw is not None else None
+    return column if raw is None else dataclasses.replace(column, raw=raw)
 
 
 class StatementExecutor:
@@ -232,7 +239,10 @@ class StatementExecutor:
                 cached = conn.statements.get(sql)
                 stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(sql)
                 command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-            outcome: RelayOutcome = await conn.relay(command, self.client.writer, self.state.status, bound is not None)
+            names = self.ctx.schema.physical_names(self.state.database)
+            outcome: RelayOutcome = await conn.relay(
+                command, self.client.writer, self.state.status, bound is not None, names
+            )
         except BackendUnavailable:
             # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read
             # outside a transaction is safe to run once more on a fresh connection. Writes are never retried.
@@ -375,6 +385,9 @@ class StatementExecutor:
         if errors:
             raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
         columns = results[nodes[0]][0]
+        names = self.ctx.schema.physical_names(self.state.database)
+        if names is not None:
+            columns = [names.column_definition(c) or c for c in columns]
         out = [frame(lenenc_int(len(columns)), 1)]
         seq = 2
         for col in columns:
@@ -402,6 +415,9 @@ class StatementExecutor:
         else:
             columns = first.columns
             rows = [row for r in results for row in r.rows]
+        names = self.ctx.schema.physical_names(self.state.database)
+        if names is not None:
+            columns = [_logical_column(c, names) for c in columns]
         self.client.result(columns, rows, binary)
 
     async def _run_text(self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], merge: bool) -> list[Result]:

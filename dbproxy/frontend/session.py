@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from dbproxy.context import ProxyContext
-from dbproxy.errors import NotSupported, ParseError, ProxyError, UnknownStatement
+from dbproxy.errors import BackendError, NotSupported, ParseError, ProxyError, UnknownStatement
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.state import SessionState
 from dbproxy.executor.statements import ER_LOCK_DEADLOCK, StatementExecutor
@@ -202,7 +202,7 @@ class Session:
                 if exc.code == ER_LOCK_DEADLOCK:
                     await self.executor.deadlocked()
                 if cmd not in _NO_REPLY:
-                    client.error(exc)
+                    client.error(self._for_client(exc))
             except (ConnectionClosed, PacketTooLarge):
                 raise
             except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
@@ -222,6 +222,14 @@ class Session:
                     client.error(ProxyError(f"internal dbproxy error (id {error_id}); see the proxy log"))
             if transport.get_write_buffer_size() > 262144:
                 await client.drain()
+
+    def _for_client(self, exc: ProxyError) -> ProxyError:
+        """A backend's error as the client may see it: logical names in place of physical ones."""
+        if isinstance(exc, BackendError):
+            names = self.ctx.schema.physical_names(self.state.database)
+            if names is not None:
+                exc.message = names.error_message(exc.message)
+        return exc
 
     # -- statements -------------------------------------------------------------------------------------------
 
@@ -252,7 +260,7 @@ class Session:
                     if exc.code == ER_LOCK_DEADLOCK:
                         await self.executor.deadlocked()
                     state.more = 0
-                    client.error(exc)
+                    client.error(self._for_client(exc))
                     failed = True
                 finally:
                     client.writer = self.stream.writer = real
@@ -304,6 +312,12 @@ class Session:
                 payloads = await conn.prepare_metadata(target.prepared_sql)
             finally:
                 self.executor.done(conn, pinned)
+        names = self.ctx.schema.physical_names(self.state.database)
+        if names is not None:
+            # parameter and column definitions (EOF packets start with 0xfe and are short) name logical tables
+            payloads[1:] = [
+                p if p[:1] == b"\xfe" and len(p) < 9 else (names.column_definition(p) or p) for p in payloads[1:]
+            ]
         if payloads and struct.unpack_from("<H", payloads[0], 7)[0] == stmt.nparams:
             first = payloads[0]
             payloads[0] = first[:1] + struct.pack("<I", stmt.id) + first[5:]
