@@ -14,7 +14,7 @@ import functools
 from typing import NamedTuple
 
 from sqlglot.dialects.mysql import MySQL
-from sqlglot.tokens import Token
+from sqlglot.tokens import Token, Tokenizer
 
 from dbproxy.errors import NotSupported
 
@@ -98,7 +98,7 @@ def dialect_for(reading: Reading) -> MySQL:
 
 
 @functools.cache
-def _tokenizer(reading: Reading) -> MySQL.Tokenizer:
+def _tokenizer(reading: Reading) -> Tokenizer:
     dialect = dialect_for(reading)
     return dialect.tokenizer_class(dialect=dialect)
 

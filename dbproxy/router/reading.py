@@ -162,12 +162,12 @@ def verify_tokens(read: ReadText, tokens: Sequence[Token]) -> None:
         if tok.token_type in _STRING_TOKENS or tok.token_type == TokenType.IDENTIFIER:
             by_end[tok.end] = tok
     for start, end, is_name in read.quoted:
-        tok = by_end.pop(end, None)
+        found = by_end.pop(end) if end in by_end else None
         if (
-            tok is None
-            or tok.start > start
-            or (tok.start != start and not text[tok.start : start].isalpha())
-            or (tok.token_type == TokenType.IDENTIFIER) != is_name
+            found is None
+            or found.start > start
+            or (found.start != start and not text[found.start : start].isalpha())
+            or (found.token_type == TokenType.IDENTIFIER) != is_name
         ):
             raise _disagree(start)
     if by_end:
