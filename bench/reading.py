@@ -76,30 +76,31 @@ def _per_call(work: Callable[[], object], repeats: int = 5, number: int = 300) -
 
 def run(number: int = 300) -> list[Row]:
     planner = Planner(LogicalSchema(parse_config(CONFIG)))
+    return [_measure(name, sql, planner, number) for name, sql in STATEMENTS.items()]
+
+
+def _measure(name: str, sql: str, planner: Planner, number: int) -> Row:
     dialect = dialect_for(DEFAULT_READING)
-    rows = []
-    for name, sql in STATEMENTS.items():
-        cache = PlanCache(planner)
-        cache.get(sql, "app")
-        tokens = tokenize(read_text(sql, DEFAULT_READING).text)
+    cache = PlanCache(planner)
+    cache.get(sql, "app")
+    tokens = tokenize(read_text(sql, DEFAULT_READING).text)
 
-        def reading(sql: str = sql, tokens: list = tokens) -> None:  # type: ignore[type-arg]
-            verify_tokens(read_text(sql, DEFAULT_READING), tokens)
+    def reading() -> None:
+        verify_tokens(read_text(sql, DEFAULT_READING), tokens)
 
-        def regenerate(sql: str = sql) -> str:
-            return dialect.parse(sql)[0].sql(dialect=dialect)  # type: ignore[union-attr]
+    def regenerate() -> str:
+        tree = dialect.parse(sql)[0]
+        assert tree is not None
+        return tree.sql(dialect=dialect)
 
-        rows.append(
-            Row(
-                name,
-                cached=_per_call(lambda sql=sql, cache=cache: cache.peek(sql, "app"), number=number * 10),
-                plan=_per_call(lambda sql=sql: planner.plan(sql, "app"), number=number),
-                reading=_per_call(reading, number=number),
-                regenerate=_per_call(regenerate, number=number),
-                normalize=_per_call(lambda sql=sql: normalize(sql), number=number),
-            )
-        )
-    return rows
+    return Row(
+        name,
+        cached=_per_call(lambda: cache.peek(sql, "app"), number=number * 10),
+        plan=_per_call(lambda: planner.plan(sql, "app"), number=number),
+        reading=_per_call(reading, number=number),
+        regenerate=_per_call(regenerate, number=number),
+        normalize=_per_call(lambda: normalize(sql), number=number),
+    )
 
 
 def render(rows: list[Row]) -> None:
