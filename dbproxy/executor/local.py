@@ -60,6 +60,8 @@ async def run_local(ex: Runner, plan: Plan, binary: bool) -> None:
         _grants(ex, binary)
     elif handler == "kill":
         _kill(ex, int(plan.extra["id"]), bool(plan.extra.get("query")))  # type: ignore[call-overload]
+    elif handler == "drop_database":
+        await _drop_database(ex, str(plan.extra["db"]))
     elif handler == "show_tables":
         await _show_tables(ex, bool(plan.extra.get("full")), binary)
     elif handler == "forward_any":
@@ -123,6 +125,45 @@ async def _show_tables(ex: Runner, full: bool, binary: bool) -> None:
     for name in sorted(tables, key=str.lower):
         rows.append([name.encode(), tables[name]] if full else [name.encode()])
     ex.client.result(columns, rows, binary)
+
+
+async def _drop_database(ex: Runner, name: str) -> None:
+    """DROP DATABASE of a logical database: every table it has, on every backend (the physical databases stay:
+    they come from the config). Shard tables of the database live on their nodes, broadcast copies on every
+    backend, everything else on the default backend."""
+    db = ex.ctx.schema.get(name)
+    if db is None:
+        raise NoDatabaseSelected()
+    if ex.state.txn.active:
+        await ex.state.txn.commit()  # DDL commits an open transaction first, as in MariaDB
+    per_backend: dict[str, set[str]] = {b: set() for b in db.backends}
+    for info in db.sharded.values():
+        for node in info.config.nodes:
+            per_backend[node.backend].add(node.table)
+    for backend in db.backends:
+        per_backend[backend] |= set(db.broadcast)
+    dropped = 0
+    for backend, known in per_backend.items():
+        conn, pinned = await ex.conn(backend, begin=False)
+        try:
+            result = await conn.query("SHOW FULL TABLES")
+            present = {(r[0] or b"").decode(): r[1] for r in result.rows}
+            names = set(present) if backend == db.default_backend else set(present) & known
+            views = sorted(n for n in names if present[n] == b"VIEW")
+            tables = sorted(n for n in names if present[n] != b"VIEW")
+            if views:
+                await conn.execute("DROP VIEW IF EXISTS " + ", ".join(_quoted(v) for v in views))
+            if tables:
+                await conn.execute("DROP TABLE IF EXISTS " + ", ".join(_quoted(t) for t in tables))
+            if backend == db.default_backend:
+                dropped = len(names)
+        finally:
+            ex.done(conn, pinned)
+    ex.client.ok(dropped)
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _same_user(ex: Runner) -> list[tuple[int, SessionState]]:

@@ -12,7 +12,14 @@ from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
-from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError, database_denied, privilege_needed
+from dbproxy.errors import (
+    NoDatabaseSelected,
+    NotSupported,
+    ParseError,
+    ProxyError,
+    database_denied,
+    privilege_needed,
+)
 from dbproxy.router.access import (
     check_functions,
     check_opaque_names,
@@ -159,7 +166,7 @@ class Planner:
         if word in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN"):
             return self._plan_show(sql, tokens, words, db, nparams, reading)
         if word in ("CREATE", "DROP", "ALTER") and len(words) > 1 and words[1] in ("DATABASE", "SCHEMA"):
-            raise NotSupported(f"{word} DATABASE through the proxy (logical databases come from the config)")
+            return self._plan_database_ddl(word, tokens)
         if word in ("LOCK", "UNLOCK", "HANDLER", "LOAD", "CALL", "REPLACE", "RENAME", "GRANT", "REVOKE"):
             return self._plan_opaque(sql, tokens, word, db, nparams)
 
@@ -174,6 +181,44 @@ class Planner:
         return self._plan_ast(sql, tokens, ast, db, nparams, reading)
 
     # -- statements the proxy cannot analyse -----------------------------------------------------------------
+
+    def _plan_database_ddl(self, word: str, tokens: list[Token]) -> Plan:
+        """CREATE/DROP DATABASE: logical databases come from the config, so CREATE of one that exists is a
+        no-op and DROP empties it (its tables on every backend, as MariaDB's DROP DATABASE would); another
+        name is a database this user cannot create (1044) or, with IF EXISTS, one it cannot see (a no-op).
+        What tools like mariadb-slap --create-schema=<logical database> need."""
+        words = [t.text.upper() for t in tokens if t.token_type != TokenType.SEMICOLON]
+        if word == "ALTER":
+            raise NotSupported("ALTER DATABASE through the proxy (logical databases come from the config)")
+        guarded = words[2:4] in (["IF", "EXISTS"], ["IF", "NOT"])
+        at = 2 + (2 if words[2:4] == ["IF", "EXISTS"] else 3 if guarded else 0)
+        names = [t for t in tokens[at:] if t.token_type in _NAME_TOKENS]
+        if at >= len(tokens) or tokens[at] not in names:
+            raise ParseError(f"You have an error in your SQL syntax near '{' '.join(words[:3])}'")
+        name = tokens[at].text
+        db = self.schema.get(name)
+        if db is None:
+            if word == "DROP" and guarded:
+                return Plan(Kind.LOCAL, local="ok")
+            if word == "DROP":
+                raise ProxyError(f"Can't drop database '{name}'; database doesn't exist", code=1008)
+            raise database_denied(name)
+        if word == "CREATE":
+            return Plan(Kind.LOCAL, local="ok", database=db.name, writes=True, command="CREATE", table="*")
+        shared = [
+            d.name for d in self.schema.databases.values() if d is not db and d.default_database == db.default_database
+        ]
+        if shared:
+            raise NotSupported(f"DROP DATABASE {db.name} (its physical database also holds {shared[0]})")
+        return Plan(
+            Kind.LOCAL,
+            local="drop_database",
+            extra={"db": db.name},
+            database=db.name,
+            writes=True,
+            command="DROP",
+            table="*",
+        )
 
     def _plan_opaque(
         self,
@@ -488,6 +533,7 @@ class Planner:
 
         n_nodes = len(main.config.nodes)
         renames_per_node = [{s.name.lower(): s.config.nodes[i].table for s in sharded} for i in range(n_nodes)]
+        _check_regenerable(tokens, reading)
         dialect = dialect_for(reading)
         templates = [node_template(sql, tokens, ast, r, strip, dialect) for r in renames_per_node]
 
@@ -585,7 +631,15 @@ def _parse(sql: str, reading: Reading) -> exp.Expr:
     return ast
 
 
+def _check_regenerable(tokens: list[Token], reading: Reading) -> None:
+    """sqlglot cannot parse ``||`` as concatenation: a statement the proxy prints from its tree would turn
+    PIPES_AS_CONCAT's concatenation into OR."""
+    if reading.pipes_as_concat and any(t.token_type == TokenType.DPIPE for t in tokens):
+        raise NotSupported("|| under sql_mode PIPES_AS_CONCAT in a statement dbproxy rewrites (use CONCAT())")
+
+
 def _plan_set(sql: str, nparams: int, reading: Reading) -> Plan:
+    _check_regenerable(tokenize(sql, reading), reading)
     dialect = dialect_for(reading)
     try:
         ast = _parse(sql, reading)

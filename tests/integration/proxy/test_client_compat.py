@@ -1,5 +1,6 @@
 """Smaller things clients and tools run into: SHOW PLUGINS, the process list's Info column, a text '?', a
-malformed DECIMAL parameter, a trigger body's NEW.v, and the proxy's command line."""
+malformed DECIMAL parameter, a trigger body's NEW.v, CREATE/DROP DATABASE (mariadb-slap), and the proxy's
+command line."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from tests.integration.proxy.conftest import LOGICAL_DB, PASSWORD, USER, Proxy
+from tests.integration.proxy.conftest import LOGICAL_DB, PASSWORD, USER, Proxy, direct, proxy_config, start_proxy
 from tests.integration.proxy.rawclient import RawClient, error_code
+from tests.support import create_mariadb_database, drop_mariadb_database, free_port
 from tests.support.polling import wait_until
 
 
@@ -98,3 +100,61 @@ def test_an_unknown_log_level_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "invalid choice: 'LOUD'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.fixture
+def scratch(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
+    """A proxy of its own (one backend): DROP DATABASE empties its logical database."""
+    database = create_mariadb_database("txc_slap")
+    port = free_port()
+    config = proxy_config(port, {"ds0": database}, {})
+    config["users"] = {USER: PASSWORD, "reader": {"password": "r", "databases": {LOGICAL_DB: "read_only"}}}
+    proc = start_proxy(config, tmp_path_factory.mktemp("slap"))
+    try:
+        yield Proxy(port, [database], proc, config)
+    finally:
+        proc.kill()
+        drop_mariadb_database(database)
+
+
+def test_create_and_drop_database_act_on_the_logical_database(scratch: Proxy) -> None:
+    with scratch.connect() as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE kept (id INT)")
+        cur.execute("CREATE DATABASE IF NOT EXISTS app")  # it exists: the config made it
+        cur.execute("DROP SCHEMA IF EXISTS not_mine")  # nothing this user can see: a no-op
+        with pytest.raises(pymysql.err.OperationalError) as info:
+            cur.execute("CREATE DATABASE not_mine")
+        assert info.value.args[0] == 1044
+    with scratch.connect(user="reader", password="r") as conn, conn.cursor() as cur:
+        with pytest.raises(pymysql.err.OperationalError) as info:
+            cur.execute(f"DROP DATABASE {LOGICAL_DB}")
+        assert info.value.args[0] == 1142
+    with scratch.connect() as conn, conn.cursor() as cur:
+        cur.execute(f"DROP DATABASE {LOGICAL_DB}")
+        cur.execute("SHOW TABLES")
+        assert cur.fetchall() == ()
+    with direct(scratch.databases[0]) as d, d.cursor() as cur:
+        cur.execute("SELECT DATABASE()")  # the physical database stays; only its tables went
+        assert cur.fetchall() == ((scratch.databases[0],),)
+
+
+def test_mariadb_slap_runs_in_the_logical_database(scratch: Proxy) -> None:
+    done = subprocess.run(
+        [
+            "mariadb-slap",
+            "--host=127.0.0.1",
+            f"--port={scratch.port}",
+            f"--user={USER}",
+            f"--password={PASSWORD}",
+            f"--create-schema={LOGICAL_DB}",
+            "--auto-generate-sql",
+            "--number-of-queries=40",
+            "--concurrency=2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Average number of seconds to run all queries" in done.stdout
+    assert "Traceback" not in scratch.process.output()

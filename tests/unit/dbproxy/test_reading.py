@@ -148,3 +148,11 @@ def test_physical_names_in_column_definitions_and_errors_become_logical() -> Non
     assert names.column_definition(b"\x03def\x00\x00\x00\x01?\x00\x0c" + b"\x00" * 12) is None
     message = "Table 'shop_0.orders_1' doesn't exist; shop_01 stays"
     assert names.error_message(message) == "Table 'shop.orders' doesn't exist; shop_01 stays"
+
+
+def test_pipes_as_concat_is_refused_only_where_the_proxy_rewrites_the_statement() -> None:
+    planner = Planner(LogicalSchema(parse_config(CONFIG)))
+    pipes = Reading(pipes_as_concat=True)
+    assert planner.plan("SELECT a || b FROM plain", "app", pipes).targets  # forwarded as written
+    with pytest.raises(NotSupported, match="PIPES_AS_CONCAT"):
+        planner.plan("SELECT a || b FROM t", "app", pipes)  # sharded: printed per node from the tree
