@@ -17,6 +17,7 @@ distinct statement (the plan cache keeps the result):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -25,7 +26,8 @@ from sqlglot.tokens import Token, TokenType
 from dbproxy.errors import NotSupported, ParseError
 from dbproxy.router.dialects import SERVER_VERSION_ID, Reading
 
-_SPACE = frozenset(" \t\n\r\x0b\x0c")
+_WHITESPACE = " \t\n\r\x0b\x0c"
+_SPACE = frozenset(_WHITESPACE)
 _DIGITS = frozenset("0123456789")
 _STRING_TOKENS = frozenset(
     {
@@ -38,6 +40,7 @@ _STRING_TOKENS = frozenset(
     }
 )
 _QUOTED = frozenset({"'", '"', "`"})
+_SPECIAL = re.compile(r"['\"`#/*-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +147,8 @@ def read_text(sql: str, reading: Reading, version: int = SERVER_VERSION_ID) -> R
             executing = -1
             i += 2
         else:
-            i += 1
+            found = _SPECIAL.search(sql, i + 1)  # plain code up to the next character that may start something
+            i = found.start() if found is not None else n
     if executing >= 0:
         raise _syntax(f"unterminated executable comment starting at offset {executing}")
     return ReadText("".join(out) if out is not None else sql, tuple(quoted), tuple(comments))
@@ -155,11 +159,14 @@ def verify_tokens(read: ReadText, tokens: Sequence[Token]) -> None:
     text = read.text
     if read.plain:
         return
-    covered = bytearray(len(text))
     by_end: dict[int, Token] = {}
+    spans: list[tuple[int, int]] = []  # what sqlglot read as code, then MariaDB's comments: all but whitespace
     for tok in tokens:
-        covered[tok.start : tok.end + 1] = b"\x01" * (tok.end + 1 - tok.start)
-        if tok.token_type in _STRING_TOKENS or tok.token_type == TokenType.IDENTIFIER:
+        kind = tok.token_type
+        if kind == TokenType.HINT:
+            continue  # /*+ ... */: one token to sqlglot, a comment to MariaDB 10.11 (in read.comments below)
+        spans.append((tok.start, tok.end))
+        if kind in _STRING_TOKENS or kind == TokenType.IDENTIFIER:
             by_end[tok.end] = tok
     for start, end, is_name in read.quoted:
         found = by_end.pop(end) if end in by_end else None
@@ -172,16 +179,17 @@ def verify_tokens(read: ReadText, tokens: Sequence[Token]) -> None:
             raise _disagree(start)
     if by_end:
         raise _disagree(min(t.start for t in by_end.values()))
-    hints = {(t.start, t.end) for t in tokens if t.token_type == TokenType.HINT}
-    for start, end in read.comments:
-        if (start, end) in hints:
-            continue  # an optimizer hint /*+ ... */: a comment to MariaDB 10.11, one token to sqlglot
-        if any(covered[start : end + 1]):
-            raise _disagree(start)
-        covered[start : end + 1] = b"\x01" * (end + 1 - start)
-    for i, flag in enumerate(covered):
-        if not flag and text[i] not in _SPACE:
-            raise _disagree(i)
+    spans.extend(c for c in read.comments)
+    spans.sort()
+    reached = 0  # everything before this offset is covered or whitespace
+    for start, end in spans:
+        if start < reached:
+            raise _disagree(start)  # a token inside a comment (or overlapping another token)
+        if text[reached:start].strip(_WHITESPACE):
+            raise _disagree(reached)  # code MariaDB reads that sqlglot took for a comment
+        reached = end + 1
+    if text[reached:].strip(_WHITESPACE):
+        raise _disagree(reached)
 
 
 def _disagree(offset: int) -> ParseError:
