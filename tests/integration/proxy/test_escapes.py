@@ -21,7 +21,16 @@ from typing import Any
 import pymysql
 import pytest
 
-from tests.integration.proxy.conftest import LOGICAL_DB, PASSWORD, USER, Proxy, mod_table, proxy_config, start_proxy
+from tests.integration.proxy.conftest import (
+    LOGICAL_DB,
+    PASSWORD,
+    USER,
+    Proxy,
+    direct,
+    mod_table,
+    proxy_config,
+    start_proxy,
+)
 from tests.support import create_mariadb_database, drop_mariadb_database, free_port
 
 SECRET = "do-not-leak-7f3a"
@@ -123,7 +132,7 @@ class Fixture:
 def escapes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     shards = [create_mariadb_database("txc_esc") for _ in range(2)]
     other = create_mariadb_database("txc_esc_other")
-    with root(other) as cur:
+    with direct(other) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE secret (s VARCHAR(40))")
         cur.execute("INSERT INTO secret VALUES (%s)", (SECRET,))
     port = free_port()
@@ -149,27 +158,11 @@ def escapes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
             drop_mariadb_database(name)
 
 
-def root(database: str) -> Any:
-    conn = pymysql.connect(host="127.0.0.1", user="root", password="", database=database, autocommit=True)
-    return _Cursor(conn)
-
-
-class _Cursor:
-    def __init__(self, conn: pymysql.connections.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> pymysql.cursors.Cursor:
-        return self.conn.cursor()
-
-    def __exit__(self, *exc: object) -> None:
-        self.conn.close()
-
-
 def server_state(fx: Fixture) -> dict[str, object]:
     """What an escape could have changed: tables (with the other database's rows), routines, triggers and
     events of every database involved, and the files it could have written."""
     state: dict[str, object] = {}
-    with root(fx.other) as cur:
+    with direct(fx.other) as conn, conn.cursor() as cur:
         for db in [fx.other, *fx.shards]:
             cur.execute("SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = %s ORDER BY 1", (db,))
             state[f"{db} tables"] = cur.fetchall()
