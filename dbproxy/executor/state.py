@@ -59,7 +59,11 @@ class SessionState:
         """Literals must stay as the client wrote them: sql_mode was set (ANSI_QUOTES/NO_BACKSLASH_ESCAPES may
         change what a literal is), or the client's character set is not UTF-8 (its bytes are only meaningful
         as text in that character set, never re-rendered by the proxy)."""
-        return self.charset not in _UTF8_COLLATIONS or any("sql_mode" in v.lower() for v in self.variables)
+        return (
+            self.charset not in _UTF8_COLLATIONS
+            or self.reading != DEFAULT_READING
+            or any("sql_mode" in v.lower() for v in self.variables)
+        )
 
     def reset(self) -> None:
         """COM_RESET_CONNECTION: back to a fresh session's settings (the transaction is ended by the caller)."""

@@ -93,7 +93,7 @@ class Session:
     ) -> None:
         self.ctx = ctx
         self.stream = PacketStream(reader, writer, ctx.config.limits.max_packet_before_login)
-        self.state = SessionState(conn_id, SessionTransaction(ctx.pools, ctx.committer))
+        self.state = SessionState(conn_id, SessionTransaction(ctx.pools, ctx.committer), reading=ctx.reading)
         self.client = ClientChannel(self.stream, self.state)
         self.executor = StatementExecutor(ctx, self.state, self.client)
         self.statements: dict[int, Statement] = {}
@@ -187,6 +187,7 @@ class Session:
                         await state.txn.rollback()
                     self.statements.clear()
                     state.reset()
+                    state.reading = self.ctx.reading
                     client.ok()
                 elif cmd == Commands.COM_SET_OPTION:
                     state.multi_statements = struct.unpack_from("<H", payload, 1)[0] == 0  # 0: ON, 1: OFF
