@@ -22,6 +22,8 @@ class PhysicalNames:
     databases: dict[bytes, bytes]
     tables: dict[bytes, bytes]
     _pattern: re.Pattern[bytes] | None = field(init=False, default=None, repr=False)
+    # column definition -> its logical form (None: unchanged); a statement's columns repeat on every execution
+    _columns: dict[bytes, bytes | None] = field(init=False, default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         words = sorted({*self.databases, *self.tables}, key=len, reverse=True)
@@ -68,7 +70,14 @@ class PhysicalNames:
 
     def rewrite_column(self, buf: bytearray, pos: int, end: int) -> int:
         """Rewrite the column-definition packet at ``buf[pos:end]`` (header included) in place; its new end."""
-        payload = self.column_definition(memoryview(buf)[pos + 4 : end])
+        original = bytes(buf[pos + 4 : end])
+        cache = self._columns
+        if original in cache:
+            payload = cache[original]
+        else:
+            if len(cache) >= _MAX_CACHED:
+                cache.clear()
+            payload = cache[original] = self.column_definition(original)
         return end if payload is None else _replace(buf, pos, end, payload)
 
     def rewrite_error(self, buf: bytearray, pos: int, end: int) -> int:
@@ -81,6 +90,9 @@ class PhysicalNames:
         if new == text:
             return end
         return _replace(buf, pos, end, bytes(buf[pos + 4 : start]) + new)
+
+
+_MAX_CACHED = 8192
 
 
 def _lenenc(value: bytes) -> bytes:

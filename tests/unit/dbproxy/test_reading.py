@@ -156,3 +156,14 @@ def test_pipes_as_concat_is_refused_only_where_the_proxy_rewrites_the_statement(
     assert planner.plan("SELECT a || b FROM plain", "app", pipes).targets  # forwarded as written
     with pytest.raises(NotSupported, match="PIPES_AS_CONCAT"):
         planner.plan("SELECT a || b FROM t", "app", pipes)  # sharded: printed per node from the tree
+
+
+def test_a_relayed_column_definition_is_rewritten_in_place_and_remembered() -> None:
+    names = PhysicalNames({b"shop_0": b"shop"}, {})
+    column = b"\x03def\x06shop_0\x01o\x01o\x02id\x02id" + b"\x0c" + b"\x00" * 12
+    packet = bytes((len(column), 0, 0, 2)) + column
+    for _ in range(2):  # the second time from the cache
+        buf = bytearray(packet + b"rest")
+        end = names.rewrite_column(buf, 0, len(packet))
+        assert bytes(buf[:end]) == bytes((len(column) - 2, 0, 0, 2)) + column.replace(b"\x06shop_0", b"\x04shop")
+        assert bytes(buf[end:]) == b"rest"
