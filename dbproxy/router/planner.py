@@ -36,6 +36,7 @@ from dbproxy.router.conditions import joined_on_keys, shard_condition
 from dbproxy.router.dialects import DEFAULT_READING, Reading, dialect_for
 from dbproxy.router.inserts import plan_insert
 from dbproxy.router.plan import Kind, Plan, Target
+from dbproxy.router.programs import defines_program
 from dbproxy.router.reading import read_text, verify_tokens
 from dbproxy.router.rename import node_template, rename_ast
 from dbproxy.router.scatter import build_scatter
@@ -107,6 +108,7 @@ class Planner:
         verify_tokens(read, tokens)
         _check_depth(tokens, self.max_depth)
         check_words(word, tokens)
+        _check_one_statement(tokens)
         try:
             plan = self._plan(sql, word, tokens, db_name, reading)
         except RecursionError:
@@ -602,6 +604,16 @@ def _plan_kill(tokens: list[Token]) -> Plan:
     if rest[:1] in (["USER"], ["ID"]) or len(rest) != 1 or not rest[0].isdigit():
         raise privilege_needed("CONNECTION ADMIN", "KILL " + " ".join(words[1:]))
     return Plan(Kind.LOCAL, local="kill", extra={"id": int(rest[0]), "query": query})
+
+
+def _check_one_statement(tokens: list[Token]) -> None:
+    """A statement is planned alone: a semicolon before its end (a text split under another reading, or sent
+    without CLIENT_MULTI_STATEMENTS) is refused, except inside a stored program's compound body."""
+    for tok in tokens[:-1]:
+        if tok.token_type == TokenType.SEMICOLON:
+            if defines_program([t.text.upper() for t in tokens[:8] if t.token_type != TokenType.STRING]):
+                return
+            raise ParseError(f"You have an error in your SQL syntax: several statements in one (offset {tok.start})")
 
 
 def _check_depth(tokens: list[Token], limit: int) -> None:

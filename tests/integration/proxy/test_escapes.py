@@ -46,6 +46,7 @@ class Escape:
     code: int
     setup: tuple[str, ...] = ()
     user: str = USER
+    multi: bool = False  # sent with CLIENT_MULTI_STATEMENTS
 
 
 CORPUS: list[Escape] = [
@@ -91,6 +92,12 @@ CORPUS: list[Escape] = [
     ),
     Escape("ANSI_QUOTES SELECT", 'SELECT s FROM "{other}"."secret"', 1044, setup=("SET sql_mode = 'ANSI_QUOTES'",)),
     Escape("ANSI mode SELECT", 'SELECT s FROM "{other}".secret', 1044, setup=("SET SESSION sql_mode = 'ANSI'",)),
+    Escape(
+        "sql_mode changed inside a multi-statement text",
+        "SET sql_mode = 'NO_BACKSLASH_ESCAPES'; SELECT 'x\\'; SHOW GRANTS; -- '",
+        1064,
+        multi=True,
+    ),
     Escape("ORACLE mode (another grammar)", "SET sql_mode = 'ORACLE'", 1235),
     Escape("SET NAMES gbk", "SET NAMES gbk", 1235),
     Escape("SET NAMES big5 with a collation", "SET NAMES big5 COLLATE big5_bin", 1235),
@@ -186,12 +193,15 @@ def test_escape_is_refused_and_nothing_changed_on_the_server(escapes: Fixture, c
     before = server_state(fx)
     sql = case.sql.format(other=fx.other, file=fx.file, dir=fx.dir)
     password = PASSWORD if case.user == USER else "r"
-    with fx.proxy.connect(user=case.user, password=password) as conn, conn.cursor() as cur:
+    flags = pymysql.constants.CLIENT.MULTI_STATEMENTS if case.multi else 0
+    with fx.proxy.connect(user=case.user, password=password, client_flag=flags) as conn, conn.cursor() as cur:
         for statement in case.setup:
             cur.execute(statement)
         with pytest.raises(pymysql.err.MySQLError) as info:
             cur.execute(sql)
-            rows = cur.fetchall()
+            rows = [cur.fetchall()]
+            while cur.nextset():
+                rows.append(cur.fetchall())
             pytest.fail(f"not refused; returned {rows!r}")
         code, message = info.value.args[0], str(info.value.args[1])
         assert code == case.code, message
