@@ -108,7 +108,8 @@ class Planner:
         verify_tokens(read, tokens)
         _check_depth(tokens, self.max_depth)
         check_words(word, tokens)
-        _check_one_statement(tokens)
+        if word != "BEGIN":  # BEGIN NOT ATOMIC ... END: a compound statement, refused below with its name
+            _check_one_statement(tokens)
         try:
             plan = self._plan(sql, word, tokens, db_name, reading)
         except RecursionError:
