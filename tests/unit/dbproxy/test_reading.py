@@ -167,3 +167,11 @@ def test_a_relayed_column_definition_is_rewritten_in_place_and_remembered() -> N
         end = names.rewrite_column(buf, 0, len(packet))
         assert bytes(buf[:end]) == bytes((len(column) - 2, 0, 0, 2)) + column.replace(b"\x06shop_0", b"\x04shop")
         assert bytes(buf[end:]) == b"rest"
+
+
+def test_executable_comments_are_gated_on_the_version_the_proxy_presents() -> None:
+    from dbproxy.frontend.handshake import SERVER_VERSION
+    from dbproxy.router.dialects import SERVER_VERSION_ID
+
+    major, minor, patch = SERVER_VERSION.split("-")[1].split(".")
+    assert int(major) * 10000 + int(minor) * 100 + int(patch) == SERVER_VERSION_ID
