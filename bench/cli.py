@@ -89,3 +89,22 @@ def saga_command(
     )
     summary = run(run_bench(settings, progress=_err))
     print_summary(summary, json_output, lambda: report(summary))
+
+
+@app.command("reading")
+def reading_command(
+    json_output: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    number: int = typer.Option(300, min=10, help="calls per timed run (5 runs, median reported)"),
+) -> None:
+    """What reading statements as MariaDB does costs per statement: plan cache hit, full plan, the reading
+    checks alone, Vitess-style regeneration from the tree, literal lifting. CPU only, no servers."""
+    import dataclasses
+    import json
+
+    from bench import reading
+
+    rows = reading.run(number=number)
+    if json_output:
+        print(json.dumps([dataclasses.asdict(r) for r in rows], indent=2))
+    else:
+        reading.render(rows)

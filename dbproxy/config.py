@@ -7,11 +7,12 @@ Validation errors name the file, the line, the key and the problem, and are rais
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -22,6 +23,7 @@ from pydantic import (
 )
 
 from dbproxy.errors import ConfigError
+from dbproxy.yaml_limits import check_expansion
 
 
 class _Model(BaseModel):
@@ -203,10 +205,16 @@ class UserSpec(_Model):
     require_tls: bool = False
 
 
+def _valid_dsn(dsn: str) -> str:
+    """Checked per entry, so an error names the backend (``backends.ds1``) and its line."""
+    BackendDSN.parse(dsn)
+    return dsn
+
+
 class ProxyConfig(_Model):
     listen: str = "127.0.0.1:3307"
     users: dict[str, str | UserSpec] = Field(min_length=1)
-    backends: dict[str, str] = Field(min_length=1)
+    backends: dict[str, Annotated[str, AfterValidator(_valid_dsn)]] = Field(min_length=1)
     databases: dict[str, Database] = Field(min_length=1)
     pool: PoolSettings = Field(default_factory=PoolSettings)
     limits: Limits = Field(default_factory=Limits)
@@ -219,13 +227,6 @@ class ProxyConfig(_Model):
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError(f"listen {value!r} must be HOST:PORT")
-        return value
-
-    @field_validator("backends")
-    @classmethod
-    def _dsns_parse(cls, value: dict[str, str]) -> dict[str, str]:
-        for dsn in value.values():
-            BackendDSN.parse(dsn)
         return value
 
     def user(self, name: str) -> UserSpec | None:
@@ -376,6 +377,9 @@ def _nearest_line(lines: dict[tuple[str | int, ...], int], loc: tuple[str | int,
 
 def parse_config(text: str, source: str = "<string>") -> ProxyConfig:
     """Parse and validate YAML text; ``source`` names the file in error messages."""
+    too_big = check_expansion(text, source)
+    if too_big is not None:
+        raise ConfigError([too_big])
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)

@@ -12,6 +12,7 @@ from dbproxy.executor.keys import KeyGenerator
 from dbproxy.executor.pool import Pools
 from dbproxy.executor.state import SessionState
 from dbproxy.plan_cache import PlanCache
+from dbproxy.router.dialects import DEFAULT_READING, Reading
 from dbproxy.router.planner import Planner
 from dbproxy.router.schema import LogicalSchema
 from dbproxy.transactions import Committer, SequentialCommitter
@@ -28,6 +29,7 @@ class ProxyContext:
     # every logged-in client session by the proxy's own connection id (CONNECTION_ID(), KILL, SHOW PROCESSLIST)
     sessions: dict[int, SessionState] = field(default_factory=dict)
     tls: ssl.SSLContext | None = None  # offered to clients when the config has tls: {cert, key}
+    reading: Reading = DEFAULT_READING  # how a new session's statements are read (the backends' sql_mode)
 
     @classmethod
     def build(cls, config: ProxyConfig, committer: Committer | None = None) -> ProxyContext:

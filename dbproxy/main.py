@@ -10,8 +10,10 @@ import signal
 import sys
 
 from dbproxy.config import ProxyConfig, load_config
-from dbproxy.errors import ConfigError
+from dbproxy.context import ProxyContext
+from dbproxy.errors import ConfigError, ProxyError
 from dbproxy.frontend.server import ProxyServer
+from dbproxy.router.dialects import DEFAULT_READING, Reading, reading_of_sql_mode
 from dbproxy.routing import routing_table
 from dbproxy.transactions import Committer
 
@@ -34,6 +36,7 @@ async def _serve(config: ProxyConfig) -> None:
             "after another and may be left partially committed if a backend or the proxy fails during COMMIT"
         )
     server = ProxyServer(config, committer)
+    server.context.reading = await _servers_reading(server.context)
     if coordination is not None:
         # registered (and recovering what a previous instance left prepared) before clients are accepted
         try:
@@ -56,6 +59,31 @@ async def _serve(config: ProxyConfig) -> None:
         await coordination.close()
 
 
+async def _servers_reading(ctx: ProxyContext) -> Reading:
+    """How sessions' statements are read until they SET sql_mode: the backends' global sql_mode (a server
+    started with ANSI_QUOTES or NO_BACKSLASH_ESCAPES reads every new session's statements that way). Backends
+    that disagree cannot be served by one reading; one that cannot be asked now is assumed to agree."""
+    readings: dict[str, Reading] = {}
+    for name in ctx.config.backends:
+        pool = ctx.pools[name]
+        try:
+            conn = await pool.acquire(False, 45, ())
+        except ProxyError as exc:
+            log.warning("cannot read backend %s's sql_mode at startup (%s); assuming MariaDB's default", name, exc)
+            continue
+        try:
+            mode = (await conn.query("SELECT @@GLOBAL.sql_mode")).rows[0][0] or b""
+        finally:
+            pool.release(conn)
+        try:
+            readings[name] = reading_of_sql_mode(mode.decode("ascii", "replace"))
+        except ProxyError as exc:
+            raise SystemExit(f"dbproxy: backend {name}: {exc.message}") from None
+    if len(set(readings.values())) > 1:
+        raise SystemExit(f"dbproxy: backends have sql_modes that read statements differently: {readings}")
+    return next(iter(readings.values()), DEFAULT_READING)
+
+
 def version() -> str:
     try:
         return importlib.metadata.version("txcoord")
@@ -68,7 +96,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--config", help="path to the proxy YAML configuration")
     parser.add_argument("--check-config", metavar="FILE", help="validate FILE, print its routing table and exit")
     parser.add_argument("--version", action="version", version=f"dbproxy {version()}")
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        help="what the proxy logs (default WARNING)",
+    )
     args = parser.parse_args(argv)
     if args.check_config:
         try:
@@ -80,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.config:
         parser.error("--config FILE is required (or --check-config FILE, --version)")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -31,6 +31,7 @@ from dbproxy.protocol.packets import (
     read_lenenc,
 )
 from dbproxy.protocol.stream import ConnectionClosed, PacketStream
+from dbproxy.router.physical_names import PhysicalNames
 
 MAX_CACHED_STATEMENTS = 256
 _RELAY_FLUSH = 65536
@@ -263,13 +264,19 @@ class BackendConnection:
     # -- relay -------------------------------------------------------------------------------------------------
 
     async def relay(
-        self, command: bytes, out: asyncio.StreamWriter, status: int, lock_timeout_as_deadlock: bool = False
+        self,
+        command: bytes,
+        out: asyncio.StreamWriter,
+        status: int,
+        lock_timeout_as_deadlock: bool = False,
+        names: PhysicalNames | None = None,
     ) -> RelayOutcome:
         """Send ``command`` and copy the response packets to ``out``.
 
         The final OK/EOF gets the session's autocommit/in-transaction bits, since the backend's own bits describe
         its connection, not the client's session. With ``lock_timeout_as_deadlock`` a lock wait timeout (1205)
         reaches the client as a deadlock (1213): the session rolls the whole transaction back, as for one.
+        ``names`` makes column definitions and error texts name logical databases and tables.
         """
         self._send(command)
         if self.pending:
@@ -325,11 +332,15 @@ class BackendConnection:
                         if lock_timeout_as_deadlock and outcome.error == ER_LOCK_WAIT_TIMEOUT:
                             end = _as_deadlock(buf, pos, end)
                             outcome.error = ER_LOCK_DEADLOCK
+                        elif names is not None:
+                            end = names.rewrite_error(buf, pos, end)
                     else:
                         n, _ = read_lenenc(buf, pos + 4)
                         remaining = n or 0
                         state = 1
                 elif state == 1:
+                    if names is not None:
+                        end = names.rewrite_column(buf, pos, end)
                     remaining -= 1
                     if remaining == 0:
                         state = 2
@@ -342,6 +353,8 @@ class BackendConnection:
                     outcome.error = buf[pos + 5] | buf[pos + 6] << 8
                     terminal = True
                     soff = -1
+                    if names is not None:
+                        end = names.rewrite_error(buf, pos, end)
                 pos = end
                 if terminal:
                     more = False

@@ -15,6 +15,7 @@ from dbproxy.protocol.constants import ColumnType
 from dbproxy.protocol.packets import Column
 from dbproxy.protocol.params import ExecuteRequest, ParamValue
 from dbproxy.router.plan import Plan, Target
+from dbproxy.router.session_functions import with_slots
 from dbproxy.router.template import Template
 
 
@@ -59,11 +60,13 @@ async def run_local(ex: Runner, plan: Plan, binary: bool) -> None:
         _grants(ex, binary)
     elif handler == "kill":
         _kill(ex, int(plan.extra["id"]), bool(plan.extra.get("query")))  # type: ignore[call-overload]
+    elif handler == "drop_database":
+        await _drop_database(ex, str(plan.extra["db"]))
     elif handler == "show_tables":
         await _show_tables(ex, bool(plan.extra.get("full")), binary)
     elif handler == "forward_any":
         backend = ex.default_backend()
-        target = Target(backend, Template.literal(str(plan.extra["sql"])))
+        target = Target(backend, with_slots(Template.literal(str(plan.extra["sql"]))))
         await ex.relay(target, (), None)
     else:
         kinds = handler.split(",")
@@ -80,6 +83,11 @@ async def run_local(ex: Runner, plan: Plan, binary: bool) -> None:
             elif kind == "wait_timeout":
                 columns.append(Column(name, ColumnType.LONGLONG, 63, 21, 0x80 | 0x20))
                 row.append(str(ex.state.wait_timeout).encode())
+            elif kind in ("user", "current_user"):
+                # the proxy user, never the backend account (MariaDB's spelling: user@host, user@% for the grant)
+                host = ex.state.host if kind == "user" else "%"
+                columns.append(Column(name, ColumnType.VAR_STRING, 45, 564))
+                row.append(f"{ex.state.user}@{host}".encode())
             elif kind == "connection_id":
                 columns.append(Column(name, ColumnType.LONGLONG, 63, 10, 0x20 | 0x80 | 0x01))
                 row.append(str(ex.state.conn_id).encode())
@@ -119,6 +127,45 @@ async def _show_tables(ex: Runner, full: bool, binary: bool) -> None:
     ex.client.result(columns, rows, binary)
 
 
+async def _drop_database(ex: Runner, name: str) -> None:
+    """DROP DATABASE of a logical database: every table it has, on every backend (the physical databases stay:
+    they come from the config). Shard tables of the database live on their nodes, broadcast copies on every
+    backend, everything else on the default backend."""
+    db = ex.ctx.schema.get(name)
+    if db is None:
+        raise NoDatabaseSelected()
+    if ex.state.txn.active:
+        await ex.state.txn.commit()  # DDL commits an open transaction first, as in MariaDB
+    per_backend: dict[str, set[str]] = {b: set() for b in db.backends}
+    for info in db.sharded.values():
+        for node in info.config.nodes:
+            per_backend[node.backend].add(node.table)
+    for backend in db.backends:
+        per_backend[backend] |= set(db.broadcast)
+    dropped = 0
+    for backend, known in per_backend.items():
+        conn, pinned = await ex.conn(backend, begin=False)
+        try:
+            result = await conn.query("SHOW FULL TABLES")
+            present = {(r[0] or b"").decode(): r[1] for r in result.rows}
+            names = set(present) if backend == db.default_backend else set(present) & known
+            views = sorted(n for n in names if present[n] == b"VIEW")
+            tables = sorted(n for n in names if present[n] != b"VIEW")
+            if views:
+                await conn.execute("DROP VIEW IF EXISTS " + ", ".join(_quoted(v) for v in views))
+            if tables:
+                await conn.execute("DROP TABLE IF EXISTS " + ", ".join(_quoted(t) for t in tables))
+            if backend == db.default_backend:
+                dropped = len(names)
+        finally:
+            ex.done(conn, pinned)
+    ex.client.ok(dropped)
+
+
+def _quoted(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
 def _same_user(ex: Runner) -> list[tuple[int, SessionState]]:
     """The sessions a user may see and kill: its own (as a MySQL user without PROCESS sees its threads)."""
     return sorted((i, s) for i, s in ex.ctx.sessions.items() if s.user == ex.state.user)
@@ -132,7 +179,7 @@ def _processlist(ex: Runner, full: bool, binary: bool) -> None:
     columns[5] = Column("Time", ColumnType.LONG, 63, 7, 0x01 | 0x80)
     rows: list[list[bytes | None]] = []
     for conn_id, s in _same_user(ex):
-        info = s.info if s is not ex.state else "SHOW PROCESSLIST"
+        info = s.info if s is not ex.state else (s.info or "SHOW PROCESSLIST")  # this statement, as written
         if info is not None and not full:
             info = info[:100]
         rows.append(

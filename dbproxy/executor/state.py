@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dbproxy.protocol.constants import ServerStatus
+from dbproxy.router.dialects import DEFAULT_READING, Reading
 from dbproxy.transactions import SessionTransaction
 
 _IN_TRANS = int(ServerStatus.SERVER_STATUS_IN_TRANS)
@@ -28,6 +29,8 @@ class SessionState:
     multi_statements: bool = False  # CLIENT_MULTI_STATEMENTS / COM_SET_OPTION: "a; b" is two statements
     more: int = 0  # SERVER_MORE_RESULTS_EXISTS while a multi-statement text has statements left
     mode_status: int = 0  # SERVER_STATUS_NO_BACKSLASH_ESCAPES when the session's sql_mode has it
+    reading: Reading = DEFAULT_READING  # how MariaDB reads this session's statements (its sql_mode)
+    slots: dict[str, str] = field(default_factory=dict)  # USER()/CONNECTION_ID() values statements carry
     tls: bool = False  # the client connection is encrypted
     host: str = "?"  # the client's address, as MySQL names it in access errors
     # logical database (lower-case) -> read-write?; None: every logical database, read-write
@@ -56,10 +59,15 @@ class SessionState:
         """Literals must stay as the client wrote them: sql_mode was set (ANSI_QUOTES/NO_BACKSLASH_ESCAPES may
         change what a literal is), or the client's character set is not UTF-8 (its bytes are only meaningful
         as text in that character set, never re-rendered by the proxy)."""
-        return self.charset not in _UTF8_COLLATIONS or any("sql_mode" in v.lower() for v in self.variables)
+        return (
+            self.charset not in _UTF8_COLLATIONS
+            or self.reading != DEFAULT_READING
+            or any("sql_mode" in v.lower() for v in self.variables)
+        )
 
     def reset(self) -> None:
         """COM_RESET_CONNECTION: back to a fresh session's settings (the transaction is ended by the caller)."""
         self.variables = ()
         self.autocommit = True
         self.mode_status = 0
+        self.reading = DEFAULT_READING

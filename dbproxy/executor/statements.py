@@ -5,6 +5,7 @@ executor works on the session's state, writes to its client channel and uses the
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
@@ -25,6 +26,8 @@ from dbproxy.merge import merge_results
 from dbproxy.protocol.constants import ColumnType, ServerStatus
 from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
+from dbproxy.router.dialects import reading_of_sql_mode
+from dbproxy.router.physical_names import PhysicalNames
 from dbproxy.router.plan import Kind, Plan, Target
 
 ER_LOCK_DEADLOCK = 1213
@@ -51,6 +54,11 @@ def _logical(value: bytes | None, names: dict[bytes, bytes], quoted: list[tuple[
         for physical, logical in quoted:
             value = value.replace(physical, logical)
     return value
+
+
+def _logical_column(column: Column, names: PhysicalNames) -> Column:
+    raw = names.column_definition(column.raw) if column.raw is not None else None
+    return column if raw is None else dataclasses.replace(column, raw=raw)
 
 
 class StatementExecutor:
@@ -121,12 +129,20 @@ class StatementExecutor:
             # validate on a backend, then remember: every backend connection this session uses replays it
             conn, pinned = await self.conn(self.default_backend(), begin=False)
             try:
+                mode_before = await self._sql_mode(conn) if "sql_mode" in rest.lower() else None
                 await conn.execute(rest)
                 conn.session_vars = (*state.variables, rest)
-                if "sql_mode" in rest.lower():
+                if mode_before is not None:
+                    mode = await self._sql_mode(conn)
+                    try:
+                        # the next statements are read as MariaDB reads them under the new mode
+                        state.reading = reading_of_sql_mode(mode)
+                    except NotSupported:
+                        await conn.execute(f"SET SESSION sql_mode = '{mode_before}'")
+                        conn.session_vars = state.variables
+                        raise
                     # the client learns NO_BACKSLASH_ESCAPES from the status flags: it changes how it escapes
-                    mode = (await conn.query("SELECT @@SESSION.sql_mode")).rows[0][0] or b""
-                    state.mode_status = _NO_BACKSLASH if b"NO_BACKSLASH_ESCAPES" in mode else 0
+                    state.mode_status = _NO_BACKSLASH if state.reading.no_backslash_escapes else 0
             finally:
                 self.done(conn, pinned)
             state.variables = (*state.variables, rest)
@@ -146,6 +162,11 @@ class StatementExecutor:
                 await state.txn.commit()
             state.autocommit = bool(autocommit)
         self.client.ok()
+
+    @staticmethod
+    async def _sql_mode(conn: BackendConnection) -> str:
+        value = (await conn.query("SELECT @@SESSION.sql_mode")).rows[0][0] or b""
+        return value.decode("ascii", "replace").replace("'", "")  # flag names: letters, digits, _ and commas
 
     async def _set_names(self, name: str) -> None:
         """SET NAMES/CHARACTER SET: backend connections of this session are opened (or picked idle) with the
@@ -207,7 +228,7 @@ class StatementExecutor:
         bound = self._cross_backend_bound(target.backend) if bounded and pinned else None
         try:
             if req is None:
-                text = target.template.render(params)
+                text = target.template.render(params, self.state.slots)
                 if bound is not None:
                     text = f"SET STATEMENT innodb_lock_wait_timeout={bound} FOR {text}"
                 command = b"\x03" + text.encode("utf-8", "surrogateescape")
@@ -218,7 +239,10 @@ class StatementExecutor:
                 cached = conn.statements.get(sql)
                 stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(sql)
                 command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-            outcome: RelayOutcome = await conn.relay(command, self.client.writer, self.state.status, bound is not None)
+            names = self.ctx.schema.physical_names(self.state.database)
+            outcome: RelayOutcome = await conn.relay(
+                command, self.client.writer, self.state.status, bound is not None, names
+            )
         except BackendUnavailable:
             # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read
             # outside a transaction is safe to run once more on a fresh connection. Writes are never retried.
@@ -347,7 +371,8 @@ class StatementExecutor:
                 for n in idxs:
                     target = plan.targets[n]
                     if req is None:
-                        command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
+                        text = target.template.render(params, self.state.slots)
+                        command = b"\x03" + text.encode("utf-8", "surrogateescape")
                     else:
                         stmt_id, nparams = await conn.prepare(target.prepared_sql)
                         command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
@@ -360,6 +385,9 @@ class StatementExecutor:
         if errors:
             raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
         columns = results[nodes[0]][0]
+        names = self.ctx.schema.physical_names(self.state.database)
+        if names is not None:
+            columns = [names.column_definition(c) or c for c in columns]
         out = [frame(lenenc_int(len(columns)), 1)]
         seq = 2
         for col in columns:
@@ -387,16 +415,19 @@ class StatementExecutor:
         else:
             columns = first.columns
             rows = [row for r in results for row in r.rows]
+        names = self.ctx.schema.physical_names(self.state.database)
+        if names is not None:
+            columns = [_logical_column(c, names) for c in columns]
         self.client.result(columns, rows, binary)
 
     async def _run_text(self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], merge: bool) -> list[Result]:
         """Run the plan's statement on ``nodes`` as text and decode the results; backends run in parallel,
         the nodes of one backend one after another on one connection."""
-        named = None
+        named = self.state.slots  # the session's USER()/CONNECTION_ID() values (router/session_functions.py)
         if merge and plan.merge is not None:
             limit, offset = plan.merge.bounds(params)
             if limit is not None:
-                named = {"__dbp_limit__": str(limit + offset)}
+                named = {**named, "__dbp_limit__": str(limit + offset)}
         by_backend: dict[str, list[int]] = {}
         for n in nodes:
             by_backend.setdefault(plan.targets[n].backend, []).append(n)

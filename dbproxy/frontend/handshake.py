@@ -13,6 +13,7 @@ from dbproxy.frontend.auth import check_native_password, new_scramble
 from dbproxy.protocol.constants import SERVER_CAPABILITIES, Capabilities, ServerStatus
 from dbproxy.protocol.packets import ok_payload, read_lenenc
 from dbproxy.protocol.tls import start_tls
+from dbproxy.router.dialects import DANGEROUS_COLLATIONS, check_client_charset
 
 SERVER_VERSION = "5.5.5-10.11.0-MariaDB-dbproxy"
 _AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)
@@ -87,6 +88,14 @@ async def handshake(ctx: ProxyContext, state: SessionState, client: ClientChanne
         )
         await client.drain()
         return False
+    charset = DANGEROUS_COLLATIONS.get(state.charset)
+    if charset is not None:
+        try:
+            check_client_charset(charset)
+        except ProxyError as exc:
+            client.error(exc, seq)
+            await client.drain()
+            return False
     if spec.databases is not None:
         state.grants = {name.lower(): mode == "read_write" for name, mode in spec.databases.items()}
     if login.database is not None:

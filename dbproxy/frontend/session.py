@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from dbproxy.context import ProxyContext
-from dbproxy.errors import NotSupported, ProxyError, UnknownStatement
+from dbproxy.errors import BackendError, NotSupported, ParseError, ProxyError, UnknownStatement
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.state import SessionState
 from dbproxy.executor.statements import ER_LOCK_DEADLOCK, StatementExecutor
@@ -23,6 +23,7 @@ from dbproxy.protocol.params import parse_execute
 from dbproxy.protocol.stream import ConnectionClosed, PacketStream, PacketTooLarge
 from dbproxy.router.normalize import normalize
 from dbproxy.router.plan import Kind, Plan
+from dbproxy.router.session_functions import slot_values
 from dbproxy.router.split import split_statements
 from dbproxy.transactions import SessionTransaction
 
@@ -67,6 +68,11 @@ class _Capture:
         return seq, last >= 0 and len(data) > last + 4 and data[last + 4] == 0xFF
 
 
+def _placeholder_in_text() -> ParseError:
+    # a ``?`` is a parameter only in a prepared statement; in a text query MariaDB reads it as a syntax error
+    return ParseError("You have an error in your SQL syntax near '?': parameters need a prepared statement")
+
+
 @dataclass(slots=True)
 class Statement:
     """A client's prepared statement; ``types`` are remembered because libmariadb sends them only once."""
@@ -87,7 +93,7 @@ class Session:
     ) -> None:
         self.ctx = ctx
         self.stream = PacketStream(reader, writer, ctx.config.limits.max_packet_before_login)
-        self.state = SessionState(conn_id, SessionTransaction(ctx.pools, ctx.committer))
+        self.state = SessionState(conn_id, SessionTransaction(ctx.pools, ctx.committer), reading=ctx.reading)
         self.client = ClientChannel(self.stream, self.state)
         self.executor = StatementExecutor(ctx, self.state, self.client)
         self.statements: dict[int, Statement] = {}
@@ -107,6 +113,7 @@ class Session:
             except TimeoutError:
                 return  # a client that never finished logging in holds nothing any longer
             self.stream.limit = limits.max_allowed_packet
+            state.slots = slot_values(state.user, state.host, state.conn_id)
             state.wait_timeout = limits.wait_timeout
             state.command, state.since = "Sleep", time.monotonic()
             # KILL and wait_timeout close the client's socket: the loop then ends as on a disconnect, after a
@@ -180,6 +187,7 @@ class Session:
                         await state.txn.rollback()
                     self.statements.clear()
                     state.reset()
+                    state.reading = self.ctx.reading
                     client.ok()
                 elif cmd == Commands.COM_SET_OPTION:
                     state.multi_statements = struct.unpack_from("<H", payload, 1)[0] == 0  # 0: ON, 1: OFF
@@ -195,7 +203,7 @@ class Session:
                 if exc.code == ER_LOCK_DEADLOCK:
                     await self.executor.deadlocked()
                 if cmd not in _NO_REPLY:
-                    client.error(exc)
+                    client.error(self._for_client(exc))
             except (ConnectionClosed, PacketTooLarge):
                 raise
             except (struct.error, IndexError, ValueError, UnicodeDecodeError) as exc:
@@ -216,11 +224,19 @@ class Session:
             if transport.get_write_buffer_size() > 262144:
                 await client.drain()
 
+    def _for_client(self, exc: ProxyError) -> ProxyError:
+        """A backend's error as the client may see it: logical names in place of physical ones."""
+        if isinstance(exc, BackendError):
+            names = self.ctx.schema.physical_names(self.state.database)
+            if names is not None:
+                exc.message = names.error_message(exc.message)
+        return exc
+
     # -- statements -------------------------------------------------------------------------------------------
 
     async def _query(self, sql: str) -> None:
         if self.state.multi_statements and ";" in sql:
-            parts = split_statements(sql)
+            parts = split_statements(sql, self.state.reading)
             if len(parts) > 1:
                 await self._multi_query(parts)
                 return
@@ -245,7 +261,7 @@ class Session:
                     if exc.code == ER_LOCK_DEADLOCK:
                         await self.executor.deadlocked()
                     state.more = 0
-                    client.error(exc)
+                    client.error(self._for_client(exc))
                     failed = True
                 finally:
                     client.writer = self.stream.writer = real
@@ -258,26 +274,34 @@ class Session:
     async def _one_query(self, sql: str) -> None:
         plans = self.ctx.plans
         db = self.state.database
-        plan = plans.peek(sql, db)
+        reading = self.state.reading
+        plan = plans.peek(sql, db, reading)
         if plan is not None:
+            if plan.nparams:
+                raise _placeholder_in_text()
             await self.executor.execute(plan, (), None)
             return
         # Literals are lifted into parameters so that statements differing only in values share one plan;
         # sql_mode changes (ANSI_QUOTES, NO_BACKSLASH_ESCAPES) change what a literal is, so then it is skipped.
         lifted = None if self.state.literal_sql_mode else normalize(sql)
         if lifted is None:
-            await self.executor.execute(plans.get(sql, db), (), None)
+            plan = plans.get(sql, db, reading)
+            if plan.nparams:
+                raise _placeholder_in_text()
+            await self.executor.execute(plan, (), None)
             return
         shape, values = lifted
         try:
-            plan = plans.get(shape, db)
+            plan = plans.get(shape, db, reading)
         except ProxyError:
-            plan = plans.get(sql, db)  # the original text may still plan (or fail with its own message)
+            plan = plans.get(sql, db, reading)  # the original text may still plan (or fail with its own message)
             values = []
+        if plan.nparams != len(values):
+            raise _placeholder_in_text()
         await self.executor.execute(plan, values, None)
 
     async def _stmt_prepare(self, sql: str) -> None:
-        plan = self.ctx.plans.get(sql, self.state.database)
+        plan = self.ctx.plans.get(sql, self.state.database, self.state.reading)
         stmt = Statement(self.next_stmt, sql, plan, plan.nparams)
         self.next_stmt += 1
         payloads: list[bytes] = []
@@ -289,6 +313,12 @@ class Session:
                 payloads = await conn.prepare_metadata(target.prepared_sql)
             finally:
                 self.executor.done(conn, pinned)
+        names = self.ctx.schema.physical_names(self.state.database)
+        if names is not None:
+            # parameter and column definitions (EOF packets start with 0xfe and are short) name logical tables
+            payloads[1:] = [
+                p if p[:1] == b"\xfe" and len(p) < 9 else (names.column_definition(p) or p) for p in payloads[1:]
+            ]
         if payloads and struct.unpack_from("<H", payloads[0], 7)[0] == stmt.nparams:
             first = payloads[0]
             payloads[0] = first[:1] + struct.pack("<I", stmt.id) + first[5:]
@@ -311,4 +341,6 @@ class Session:
         req = parse_execute(payload, stmt.nparams, stmt.types)
         if stmt.nparams:
             stmt.types = req.types
+        self.state.info = stmt.sql  # what SHOW PROCESSLIST shows while it runs
         await self.executor.execute(stmt.plan, req.values, req)
+        self.state.info = None

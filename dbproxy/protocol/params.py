@@ -84,8 +84,16 @@ def parse_execute(payload: bytes, num_params: int, known_types: bytes | None) ->
             length, pos = read_lenenc(payload, pos)
             data = bytes(payload[pos : pos + (length or 0)])
             pos += length or 0
-            values.append(Decimal(data.decode()) if t in (ColumnType.DECIMAL, ColumnType.NEWDECIMAL) else data)
+            values.append(_decimal(data) if t in (ColumnType.DECIMAL, ColumnType.NEWDECIMAL) else data)
     return ExecuteRequest(stmt_id, flags, values, bytes(null_bitmap), bytes(types), bytes(raw_values))
+
+
+def _decimal(data: bytes) -> Decimal:
+    """A DECIMAL parameter's text; one that is not a number is a malformed packet (ValueError), not a bug."""
+    try:
+        return Decimal(data.decode())
+    except ArithmeticError:
+        raise ValueError(f"malformed DECIMAL parameter {data[:40]!r}") from None
 
 
 def _decode_datetime(body: bytes, date_only: bool) -> datetime.date | datetime.datetime:

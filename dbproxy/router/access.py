@@ -15,6 +15,8 @@ from sqlglot import exp
 from sqlglot.tokens import Token, TokenType
 
 from dbproxy.errors import NotSupported, ProxyError, database_denied, privilege_needed, table_denied
+from dbproxy.router.dialects import check_client_charset
+from dbproxy.router.programs import check_program_body, defines_program
 
 _NAMES = {TokenType.VAR, TokenType.IDENTIFIER}
 
@@ -53,7 +55,19 @@ _SET_FORBIDDEN_VARS = {
     "debug",
     "debug_dbug",
     "sql_slave_skip_counter",
+    # binary logging of this session: MariaDB asks BINLOG ADMIN / SUPER for these even at session scope
+    "binlog_format",
+    "binlog_row_image",
+    "binlog_annotate_row_events",
+    "binlog_direct_non_transactional_updates",
+    "binlog_row_metadata",
+    "sql_log_update",
+    "wsrep_on",
+    "wsrep_osu_method",
+    "wsrep_trx_fragment_size",
 }
+# SET words after which a name is the client's character set (how MariaDB reads the following statements)
+_CHARSET_WORDS = {"names", "charset", "character", "character_set_client"}
 _FILE_WORDS = {"OUTFILE": "SELECT ... INTO OUTFILE", "DUMPFILE": "SELECT ... INTO DUMPFILE", "LOAD_FILE": "LOAD_FILE()"}
 _FORBIDDEN_SCHEMAS = {"mysql", "performance_schema", "sys"}
 
@@ -85,7 +99,7 @@ INFO_SCHEMA_TABLES: dict[str, str | None] = {
 
 def check_words(word: str, tokens: Sequence[Token]) -> None:
     """Refusals decided by the statement's words alone (whatever the database)."""
-    words = [t.text.upper() for t in tokens[:3] if t.token_type != TokenType.STRING]
+    words = [t.text.upper() for t in tokens[:8] if t.token_type != TokenType.STRING]
     admin = _ADMIN.get(word)
     if admin is not None:
         raise privilege_needed(*admin)
@@ -93,6 +107,10 @@ def check_words(word: str, tokens: Sequence[Token]) -> None:
         obj = words[2] if words[1] in ("OR", "DEFINER") and len(words) > 2 else words[1]
         if obj in _ADMIN_OBJECTS:
             raise privilege_needed("CREATE USER", f"{word} {obj}")
+    if word in ("CREATE", "ALTER") and _names_a_directory(tokens):
+        raise privilege_needed("FILE", "DATA/INDEX DIRECTORY")
+    if defines_program(words):
+        check_program_body(tokens)
     if word in ("START", "STOP") and words[1:2] and words[1] != "TRANSACTION":
         raise privilege_needed("REPLICATION SLAVE ADMIN", f"{word} {words[1]}")
     if word == "LOCK":
@@ -114,6 +132,14 @@ def check_words(word: str, tokens: Sequence[Token]) -> None:
                 raise privilege_needed("SUPER", "SONAME")
 
 
+def _names_a_directory(tokens: Sequence[Token]) -> bool:
+    """CREATE/ALTER TABLE ... DATA DIRECTORY = '...' / INDEX DIRECTORY: files outside the data directory."""
+    for i, tok in enumerate(tokens[:-1]):
+        if tok.text.upper() in ("DATA", "INDEX") and tokens[i + 1].text.upper() == "DIRECTORY":
+            return tok.token_type != TokenType.STRING and tok.token_type != TokenType.IDENTIFIER
+    return False
+
+
 def check_set(tokens: Sequence[Token]) -> None:
     """SET may change this session only: no GLOBAL, no passwords or roles, no replication/logging switches,
     and no subquery (a SET's value would otherwise read any table unchecked)."""
@@ -132,6 +158,25 @@ def check_set(tokens: Sequence[Token]) -> None:
         if tok.token_type == TokenType.SELECT:
             raise NotSupported("a subquery in SET")
         prev = tok
+    _check_set_charset(tokens)
+
+
+def _check_set_charset(tokens: Sequence[Token]) -> None:
+    """``SET NAMES x``, ``SET CHARACTER SET x``, ``SET character_set_client = x``: a character set whose
+    multibyte characters can hold a backslash byte is refused, and so is a value the proxy cannot read as a
+    name (an expression or a variable could name one)."""
+    words = [t.text.lower() for t in tokens]
+    if not _CHARSET_WORDS & set(words):
+        return
+    for i, tok in enumerate(tokens):
+        if tok.token_type in (TokenType.STRING, TokenType.VAR, TokenType.IDENTIFIER):
+            check_client_charset(tok.text)
+        if words[i] == "character_set_client":
+            value = tokens[i + 2 : i + 3] if i + 2 < len(tokens) else []
+            after = tokens[i + 3] if i + 3 < len(tokens) else None
+            plain = value and value[0].token_type in (TokenType.STRING, TokenType.VAR, TokenType.IDENTIFIER)
+            if not plain or (after is not None and after.token_type not in (TokenType.COMMA, TokenType.SEMICOLON)):
+                raise NotSupported("SET character_set_client to anything but a character set's name")
 
 
 def qualifiers(tokens: Sequence[Token]) -> list[tuple[int, str]]:
@@ -148,20 +193,51 @@ def qualifiers(tokens: Sequence[Token]) -> list[tuple[int, str]]:
 
 
 def check_opaque_names(tokens: Sequence[Token], logical: str | None) -> None:
-    """For statements the proxy does not parse: a qualifier must be the logical database or a name the
-    statement also uses on its own (a table or alias, as in ``t.col``); anything else names another schema."""
+    """For statements the proxy does not parse: a qualifier must be the logical database (or ``NEW.``/``OLD.``
+    in a trigger). Without a tree the proxy cannot tell ``t.col`` from ``db.table`` (``other.secret other`` makes
+    ``other`` an alias too), so any other qualifier is refused: 1044 when nothing else in the statement uses
+    that name, 1235 when it might be a table or an alias."""
     quals = qualifiers(tokens)
     if not quals:
         return
     qual_positions = {i for i, _ in quals}
     standalone = {t.text.lower() for i, t in enumerate(tokens) if t.token_type in _NAMES and i not in qual_positions}
+    trigger = any(t.text.upper() == "TRIGGER" for t in tokens[:8])
     for _, name in quals:
         if name in _FORBIDDEN_SCHEMAS or name == "information_schema":
             raise table_denied("SELECT", name, "*")
-        if name == (logical or "").lower():
+        if name == (logical or "").lower() or (trigger and name in ("new", "old")):
             continue
         if name not in standalone:
             raise database_denied(name)
+        raise NotSupported(
+            f"the qualified name {name}.… in a statement dbproxy cannot parse (it cannot tell a table or alias "
+            "from a database there: write the name unqualified or qualified with the database)"
+        )
+
+
+def check_parsed_qualifiers(tokens: Sequence[Token], ast: exp.Expr, logical: set[str]) -> None:
+    """Every ``x.`` in a parsed statement must be a database its tables were checked against, a table, an
+    alias or a CTE of the statement (a function or sequence of another database, ``other.f()``, is not a
+    table sqlglot would show)."""
+    quals = qualifiers(tokens)
+    if not quals:
+        return
+    known = set(logical) | {"information_schema"}
+    for node in ast.find_all(exp.Table, exp.TableAlias, exp.CTE):
+        if isinstance(node, exp.Table):
+            known.add(node.name.lower())
+            if node.alias:
+                known.add(node.alias.lower())
+        else:
+            known.add(node.alias_or_name.lower() if isinstance(node, exp.CTE) else node.name.lower())
+    trigger = any(t.text.upper() == "TRIGGER" for t in tokens[:8])
+    for _, name in quals:
+        if name in known or (trigger and name in ("new", "old")):
+            continue
+        if name in _FORBIDDEN_SCHEMAS:
+            raise table_denied("SELECT", name, "*")
+        raise database_denied(name)
 
 
 def check_qualifier(name: str, logical: str | None) -> None:

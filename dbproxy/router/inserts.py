@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import Token, TokenType
 
 from dbproxy.errors import NotSupported
@@ -15,7 +16,13 @@ from dbproxy.router.tokens import param_indexes, rewrite
 
 
 def plan_insert(
-    sql: str, tokens: list[Token], ast: exp.Insert, db: LogicalDatabase, info: ShardedInfo, nparams: int
+    sql: str,
+    tokens: list[Token],
+    ast: exp.Insert,
+    db: LogicalDatabase,
+    info: ShardedInfo,
+    nparams: int,
+    dialect: Dialect,
 ) -> Plan:
     schema = ast.this
     values = ast.expression
@@ -107,7 +114,7 @@ def plan_insert(
         else Template.literal("")
         for r in renames
     )
-    plain = [node_template(sql, tokens, ast, r, strip) for r in renames]
+    plain = [node_template(sql, tokens, ast, r, strip, dialect) for r in renames]
     targets = tuple(Target(info.config.nodes[n].backend, plain[n]) for n in range(n_nodes))
     return Plan(
         Kind.INSERT,

@@ -7,16 +7,23 @@ import dataclasses
 import logging
 import re
 
-import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.errors import TokenError
 from sqlglot.tokens import Token, TokenType
 
-from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError, database_denied, privilege_needed
+from dbproxy.errors import (
+    NoDatabaseSelected,
+    NotSupported,
+    ParseError,
+    ProxyError,
+    database_denied,
+    privilege_needed,
+)
 from dbproxy.router.access import (
     check_functions,
     check_opaque_names,
+    check_parsed_qualifiers,
     check_qualifier,
     check_set,
     check_table,
@@ -26,13 +33,17 @@ from dbproxy.router.access import (
     qualifiers,
 )
 from dbproxy.router.conditions import joined_on_keys, shard_condition
+from dbproxy.router.dialects import DEFAULT_READING, Reading, dialect_for
 from dbproxy.router.inserts import plan_insert
 from dbproxy.router.plan import Kind, Plan, Target
+from dbproxy.router.programs import defines_program
+from dbproxy.router.reading import read_text, verify_tokens
 from dbproxy.router.rename import node_template, rename_ast
 from dbproxy.router.scatter import build_scatter
 from dbproxy.router.schema import LogicalDatabase, LogicalSchema
+from dbproxy.router.session_functions import RESERVED_PREFIX, substitute, with_slots
 from dbproxy.router.template import Template
-from dbproxy.router.tokens import mark_params, names_in, param_indexes, rewrite, tokenize
+from dbproxy.router.tokens import mark_params, names_in, param_indexes, quote, rewrite, tokenize
 
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
@@ -43,6 +54,10 @@ _LOCAL_FUNCS = {
     "schema": "database",
     "last_insert_id": "last_insert_id",
     "connection_id": "connection_id",
+    "user": "user",
+    "session_user": "user",
+    "system_user": "user",
+    "current_user": "current_user",
     "autocommit": "autocommit",
     "wait_timeout": "wait_timeout",
 }
@@ -59,11 +74,12 @@ _START_OPTIONS = {"READ", "ONLY", "WRITE", "WITH", "CONSISTENT", "SNAPSHOT", ","
 _SHOW_ALLOWED = {
     "DATABASES", "SCHEMAS", "TABLES", "COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS", "CREATE", "TABLE",
     "VARIABLES", "STATUS", "WARNINGS", "ERRORS", "COUNT", "COLLATION", "CHARACTER", "CHARSET", "ENGINES",
-    "PROCESSLIST", "GRANTS", "TRIGGERS", "OPEN", "PRIVILEGES", "PROFILES", "PROFILE",
+    "PROCESSLIST", "GRANTS", "TRIGGERS", "OPEN", "PRIVILEGES", "PROFILES", "PROFILE", "PLUGINS",
 }  # fmt: skip
 _SHOW_DB_FIRST = {"TABLES", "TABLE", "TRIGGERS", "OPEN"}  # SHOW TABLES FROM db: the first FROM names a database
 _SHOW_DB_SECOND = {"COLUMNS", "FIELDS", "INDEX", "INDEXES", "KEYS"}  # SHOW COLUMNS FROM t FROM db
 _DDL = (exp.Create, exp.Alter, exp.Drop, exp.TruncateTable)
+_MAINTENANCE = {"ANALYZE", "CHECK", "OPTIMIZE", "REPAIR", "CHECKSUM"}
 
 
 def first_word(sql: str) -> str:
@@ -76,13 +92,26 @@ class Planner:
         self.schema = schema
         self.max_depth = max_depth  # parentheses nesting a statement may have (the parser recurses per level)
 
-    def plan(self, sql: str, db_name: str | None) -> Plan:
+    def plan(self, sql: str, db_name: str | None, reading: Reading = DEFAULT_READING) -> Plan:
+        """The plan of ``sql`` as MariaDB reads it in a session with ``reading``: executable comments are
+        expanded into the text that is checked and sent (``router/reading.py``)."""
+        if RESERVED_PREFIX in sql.lower():
+            # the proxy's own slot names: text holding one could turn into something no check saw when rendered
+            raise NotSupported(f"names beginning with {RESERVED_PREFIX} (reserved by dbproxy)")
+        return self._plan_text(sql, db_name, reading, session_functions=True)
+
+    def _plan_text(self, sql: str, db_name: str | None, reading: Reading, session_functions: bool = False) -> Plan:
+        read = read_text(sql, reading)
+        sql = read.text
         word = first_word(sql)
-        tokens = _tokenize(sql)
+        tokens = _tokenize(sql, reading)
+        verify_tokens(read, tokens)
         _check_depth(tokens, self.max_depth)
         check_words(word, tokens)
+        if word != "BEGIN":  # BEGIN NOT ATOMIC ... END: a compound statement, refused below with its name
+            _check_one_statement(tokens)
         try:
-            plan = self._plan(sql, word, tokens, db_name)
+            plan = self._plan(sql, word, tokens, db_name, reading)
         except RecursionError:
             raise NotSupported(f"a statement this deeply nested (more than {self.max_depth} levels)") from None
         if plan.kind in (Kind.ROUTE, Kind.INSERT) and plan.database is None and db_name is not None:
@@ -90,9 +119,19 @@ class Planner:
             uses_tables = bool(plan.targets) and not plan.extra.get("no_tables")
             if uses_tables:
                 plan = dataclasses.replace(plan, database=self.schema.get(db_name).name)  # type: ignore[union-attr]
+        if session_functions and (plan.kind is Kind.ROUTE or plan.local == "forward_any"):
+            db = self.schema.get(db_name)
+            substituted = substitute(sql, tokens, db.name if db is not None else None)
+            if substituted is not None:
+                plan = self._plan_text(substituted, db_name, reading)
+                targets = tuple(
+                    Target(t.backend, with_slots(t.template), t.merge_template and with_slots(t.merge_template))
+                    for t in plan.targets
+                )
+                plan = dataclasses.replace(plan, targets=targets)
         return plan
 
-    def _plan(self, sql: str, word: str, tokens: list[Token], db_name: str | None) -> Plan:
+    def _plan(self, sql: str, word: str, tokens: list[Token], db_name: str | None, reading: Reading) -> Plan:
         db = self.schema.get(db_name)
         nparams = len(param_indexes(tokens))
         words = [t.text.upper() for t in tokens[:4]]
@@ -124,27 +163,65 @@ class Planner:
             return Plan(Kind.USE, extra={"db": tokens[1].text if len(tokens) > 1 else ""})
         if word == "SET":
             if words[1:2] == ["STATEMENT"]:
-                return self._plan_set_statement(sql, tokens, db_name)
+                return self._plan_set_statement(sql, tokens, db_name, reading)
             check_set(tokens)
-            return _plan_set(sql, nparams)
+            return _plan_set(sql, nparams, reading)
         if word in ("SHOW", "DESCRIBE", "DESC", "EXPLAIN"):
-            return self._plan_show(sql, tokens, words, db, nparams)
+            return self._plan_show(sql, tokens, words, db, nparams, reading)
         if word in ("CREATE", "DROP", "ALTER") and len(words) > 1 and words[1] in ("DATABASE", "SCHEMA"):
-            raise NotSupported(f"{word} DATABASE through the proxy (logical databases come from the config)")
+            return self._plan_database_ddl(word, tokens)
         if word in ("LOCK", "UNLOCK", "HANDLER", "LOAD", "CALL", "REPLACE", "RENAME", "GRANT", "REVOKE"):
             return self._plan_opaque(sql, tokens, word, db, nparams)
 
         marked, _ = mark_params(sql, tokens)
         try:
-            ast: exp.Expr = sqlglot.parse_one(marked, read="mysql")
+            ast: exp.Expr = _parse(marked, reading)
         except (SqlglotParseError, TokenError) as exc:
             # TokenError: text sqlglot's tokenizer rejects but the server may accept (NO_BACKSLASH_ESCAPES)
             return self._plan_opaque(sql, tokens, word, db, nparams, parse_error=str(exc).splitlines()[0])
         if isinstance(ast, exp.Command):
             return self._plan_opaque(sql, tokens, word, db, nparams)
-        return self._plan_ast(sql, tokens, ast, db, nparams)
+        return self._plan_ast(sql, tokens, ast, db, nparams, reading)
 
     # -- statements the proxy cannot analyse -----------------------------------------------------------------
+
+    def _plan_database_ddl(self, word: str, tokens: list[Token]) -> Plan:
+        """CREATE/DROP DATABASE: logical databases come from the config, so CREATE of one that exists is a
+        no-op and DROP empties it (its tables on every backend, as MariaDB's DROP DATABASE would); another
+        name is a database this user cannot create (1044) or, with IF EXISTS, one it cannot see (a no-op).
+        What tools like mariadb-slap --create-schema=<logical database> need."""
+        words = [t.text.upper() for t in tokens if t.token_type != TokenType.SEMICOLON]
+        if word == "ALTER":
+            raise NotSupported("ALTER DATABASE through the proxy (logical databases come from the config)")
+        guarded = words[2:4] in (["IF", "EXISTS"], ["IF", "NOT"])
+        at = 2 + (2 if words[2:4] == ["IF", "EXISTS"] else 3 if guarded else 0)
+        names = [t for t in tokens[at:] if t.token_type in _NAME_TOKENS]
+        if at >= len(tokens) or tokens[at] not in names:
+            raise ParseError(f"You have an error in your SQL syntax near '{' '.join(words[:3])}'")
+        name = tokens[at].text
+        db = self.schema.get(name)
+        if db is None:
+            if word == "DROP" and guarded:
+                return Plan(Kind.LOCAL, local="ok")
+            if word == "DROP":
+                raise ProxyError(f"Can't drop database '{name}'; database doesn't exist", code=1008)
+            raise database_denied(name)
+        if word == "CREATE":
+            return Plan(Kind.LOCAL, local="ok", database=db.name, writes=True, command="CREATE", table="*")
+        shared = [
+            d.name for d in self.schema.databases.values() if d is not db and d.default_database == db.default_database
+        ]
+        if shared:
+            raise NotSupported(f"DROP DATABASE {db.name} (its physical database also holds {shared[0]})")
+        return Plan(
+            Kind.LOCAL,
+            local="drop_database",
+            extra={"db": db.name},
+            database=db.name,
+            writes=True,
+            command="DROP",
+            table="*",
+        )
 
     def _plan_opaque(
         self,
@@ -169,6 +246,7 @@ class Planner:
             Kind.ROUTE,
             nparams,
             (Target(db.default_backend, template),),
+            extra=_maintenance_names(tokens, db) if word in _MAINTENANCE else {},
             database=db.name,
             writes=word not in _READ_WORDS,
             command=word,
@@ -176,7 +254,13 @@ class Planner:
         )
 
     def _plan_show(
-        self, sql: str, tokens: list[Token], words: list[str], db: LogicalDatabase | None, nparams: int
+        self,
+        sql: str,
+        tokens: list[Token],
+        words: list[str],
+        db: LogicalDatabase | None,
+        nparams: int,
+        reading: Reading,
     ) -> Plan:
         rest = words[1:]
         if words[0] == "SHOW":
@@ -195,7 +279,7 @@ class Planner:
                 return Plan(Kind.LOCAL, local="forward_any", extra={"sql": sql})
             raise NoDatabaseSelected()
         if words[0] == "EXPLAIN" and rest[:1] and rest[0] in ("SELECT", "UPDATE", "DELETE", "INSERT"):
-            inner = self.plan(sql[tokens[1].start :], db.name)
+            inner = self._plan_text(sql[tokens[1].start :], db.name, reading)
             if inner.kind not in (Kind.ROUTE, Kind.INSERT) or not inner.targets:
                 raise NotSupported("EXPLAIN of this statement")
             # routed like the statement it explains: the nodes it would run on, each node's plan labelled
@@ -231,6 +315,12 @@ class Planner:
                 logical = {node.table.encode(): info.name.encode()}
                 extra: dict[str, object] = {"system": True, "names": logical}
                 return Plan(Kind.ROUTE, nparams, (Target(node.backend, template),), is_read=True, extra=extra)
+        if words[1:3] == ["OPEN", "TABLES"] and not any(t.token_type in (TokenType.FROM, TokenType.IN) for t in tokens):
+            # without FROM the server lists every database's open tables: only the logical database's are shown
+            cut = tokens[2].end + 1
+            sql = f"{sql[:cut]} FROM {quote(db.name)}{sql[cut:]}"
+            tokens = tokenize(sql, reading)
+            names = names_in(tokens)
         renames: dict[str, str] = {}
         if db.name.lower() in names:
             renames = {db.name.lower(): db.default_database}  # SHOW TABLE STATUS FROM app: its physical database
@@ -277,7 +367,7 @@ class Planner:
                 raise database_denied(named)
         return None
 
-    def _plan_set_statement(self, sql: str, tokens: list[Token], db_name: str | None) -> Plan:
+    def _plan_set_statement(self, sql: str, tokens: list[Token], db_name: str | None, reading: Reading) -> Plan:
         """SET STATEMENT var=value[, ...] FOR <statement>: the statement planned as usual, each per-node
         statement sent with the same prefix (the variables hold for that one statement on every node)."""
         fors = [j for j, t in enumerate(tokens) if t.token_type == TokenType.FOR]
@@ -286,7 +376,7 @@ class Planner:
         cut = fors[0]
         check_set(tokens[:cut])
         prefix = sql[: tokens[cut].end + 1] + " "
-        inner = self.plan(sql[tokens[cut + 1].start :], db_name)
+        inner = self._plan_text(sql[tokens[cut + 1].start :], db_name, reading)
         if inner.kind not in (Kind.ROUTE, Kind.INSERT):
             raise NotSupported(f"SET STATEMENT ... FOR {first_word(sql[tokens[cut + 1].start :])}")
 
@@ -299,7 +389,15 @@ class Planner:
 
     # -- parsed statements ------------------------------------------------------------------------------------
 
-    def _plan_ast(self, sql: str, tokens: list[Token], ast: exp.Expr, db: LogicalDatabase | None, nparams: int) -> Plan:
+    def _plan_ast(
+        self,
+        sql: str,
+        tokens: list[Token],
+        ast: exp.Expr,
+        db: LogicalDatabase | None,
+        nparams: int,
+        reading: Reading,
+    ) -> Plan:
         """Check the statement against what any user may do, plan it, and record what grants it needs."""
         command = command_of(ast, first_word(sql))
         check_functions(ast)
@@ -308,11 +406,15 @@ class Planner:
         logical = set(self.schema.databases)
         for t in tables:
             check_table(t, command, logical)
-        plan = self._plan_tree(sql, tokens, ast, db, nparams, tables)
+        check_parsed_qualifiers(tokens, ast, logical)
+        plan = self._plan_tree(sql, tokens, ast, db, nparams, tables, reading)
         if not tables:
             return plan
         target_db = next((self.schema.get(t.db) for t in tables if t.db and t.db.lower() in logical), None) or db
-        writes = isinstance(ast, (exp.Insert, exp.Update, exp.Delete, exp.Merge, *_DDL))
+        # anything but a read needs a read-write grant (ANALYZE TABLE too: MariaDB asks SELECT and INSERT)
+        writes = not isinstance(ast, exp.Select | exp.Union | exp.Describe)
+        if first_word(sql) in _MAINTENANCE:
+            plan = dataclasses.replace(plan, extra={**plan.extra, **_maintenance_names(tokens, db)})
         user_tables = [t for t in tables if t.db.lower() not in SYSTEM_SCHEMAS]
         return dataclasses.replace(
             plan,
@@ -330,6 +432,7 @@ class Planner:
         db: LogicalDatabase | None,
         nparams: int,
         tables: list[exp.Table],
+        reading: Reading,
     ) -> Plan:
         if isinstance(ast, exp.Select) and not tables:
             local = _local_select(ast, _select_list_text(sql, tokens))
@@ -429,11 +532,13 @@ class Planner:
             raise NotSupported("subquery or UNION over a sharded table")
 
         if isinstance(ast, exp.Insert):
-            return plan_insert(sql, tokens, ast, db, main, nparams)
+            return plan_insert(sql, tokens, ast, db, main, nparams, dialect_for(reading))
 
         n_nodes = len(main.config.nodes)
         renames_per_node = [{s.name.lower(): s.config.nodes[i].table for s in sharded} for i in range(n_nodes)]
-        templates = [node_template(sql, tokens, ast, r, strip) for r in renames_per_node]
+        _check_regenerable(tokens, reading)
+        dialect = dialect_for(reading)
+        templates = [node_template(sql, tokens, ast, r, strip, dialect) for r in renames_per_node]
 
         if is_ddl:
             targets = tuple(Target(main.config.nodes[i].backend, templates[i]) for i in range(n_nodes))
@@ -448,7 +553,7 @@ class Planner:
             try:
                 merge, shard_ast = build_scatter(ast)
                 merge_templates = [
-                    Template.from_marked(rename_ast(shard_ast.copy(), r, strip).sql(dialect="mysql"))
+                    Template.from_marked(rename_ast(shard_ast.copy(), r, strip).sql(dialect=dialect))
                     for r in renames_per_node
                 ]
             except NotSupported as exc:
@@ -482,6 +587,16 @@ class Planner:
 _NAME_TOKENS = {TokenType.VAR, TokenType.IDENTIFIER}
 
 
+def _maintenance_names(tokens: list[Token], db: LogicalDatabase | None) -> dict[str, object]:
+    """ANALYZE/CHECK/OPTIMIZE/REPAIR/CHECKSUM TABLE answer one row per table named ``physical_db.table``: the
+    answer is translated back to ``logical_db.table`` (a client never sees a physical name)."""
+    if db is None:
+        return {}
+    physical, logical = db.default_database, db.name
+    names = {f"{physical}.{n}".encode(): f"{logical}.{n}".encode() for n in names_in(tokens)}
+    return {"system": True, "names": names}
+
+
 def _plan_kill(tokens: list[Token]) -> Plan:
     """KILL [CONNECTION|QUERY] id: the id is one of the proxy's own connection ids (never a backend thread)."""
     words = [t.text.upper() for t in tokens if t.token_type != TokenType.SEMICOLON]
@@ -490,6 +605,16 @@ def _plan_kill(tokens: list[Token]) -> Plan:
     if rest[:1] in (["USER"], ["ID"]) or len(rest) != 1 or not rest[0].isdigit():
         raise privilege_needed("CONNECTION ADMIN", "KILL " + " ".join(words[1:]))
     return Plan(Kind.LOCAL, local="kill", extra={"id": int(rest[0]), "query": query})
+
+
+def _check_one_statement(tokens: list[Token]) -> None:
+    """A statement is planned alone: a semicolon before its end (a text split under another reading, or sent
+    without CLIENT_MULTI_STATEMENTS) is refused, except inside a stored program's compound body."""
+    for tok in tokens[:-1]:
+        if tok.token_type == TokenType.SEMICOLON:
+            if defines_program([t.text.upper() for t in tokens[:8] if t.token_type != TokenType.STRING]):
+                return
+            raise ParseError(f"You have an error in your SQL syntax: several statements in one (offset {tok.start})")
 
 
 def _check_depth(tokens: list[Token], limit: int) -> None:
@@ -503,16 +628,34 @@ def _check_depth(tokens: list[Token], limit: int) -> None:
             depth -= 1
 
 
-def _tokenize(sql: str) -> list[Token]:
+def _tokenize(sql: str, reading: Reading) -> list[Token]:
     try:
-        return tokenize(sql)
+        return tokenize(sql, reading)
     except Exception as exc:
         raise ParseError(f"You have an error in your SQL syntax: {exc}") from None
 
 
-def _plan_set(sql: str, nparams: int) -> Plan:
+def _parse(sql: str, reading: Reading) -> exp.Expr:
+    """One statement parsed by the dialect of the session's reading."""
+    dialect = dialect_for(reading)
+    ast = dialect.parser().parse(tokenize(sql, reading), sql)[0]
+    if ast is None:
+        raise SqlglotParseError("empty statement")
+    return ast
+
+
+def _check_regenerable(tokens: list[Token], reading: Reading) -> None:
+    """sqlglot cannot parse ``||`` as concatenation: a statement the proxy prints from its tree would turn
+    PIPES_AS_CONCAT's concatenation into OR."""
+    if reading.pipes_as_concat and any(t.token_type == TokenType.DPIPE for t in tokens):
+        raise NotSupported("|| under sql_mode PIPES_AS_CONCAT in a statement dbproxy rewrites (use CONCAT())")
+
+
+def _plan_set(sql: str, nparams: int, reading: Reading) -> Plan:
+    _check_regenerable(tokenize(sql, reading), reading)
+    dialect = dialect_for(reading)
     try:
-        ast = sqlglot.parse_one(sql, read="mysql")
+        ast = _parse(sql, reading)
     except SqlglotParseError:
         return Plan(Kind.SET, nparams, extra={"autocommit": None, "charset": None, "rest": sql})
     autocommit: bool | None = None
@@ -527,19 +670,19 @@ def _plan_set(sql: str, nparams: int) -> Plan:
             continue
         if isinstance(inner, exp.EQ):
             target = inner.this
-            name = target.sql(dialect="mysql").lower().replace("@@session.", "").replace("@@", "")
+            name = target.sql(dialect=dialect).lower().replace("@@session.", "").replace("@@", "")
             if name in ("wait_timeout", "interactive_timeout"):
                 # enforced by the proxy towards the client; backend connections keep their own
-                value = inner.expression.sql(dialect="mysql").strip("'\"")
+                value = inner.expression.sql(dialect=dialect).strip("'\"")
                 if not value.isdigit() or int(value) < 1:
                     raise ParseError(f"Incorrect argument type to variable '{name}'", code=1232)
                 wait_timeout = int(value)
                 continue
             if name == "autocommit":
-                value = inner.expression.sql(dialect="mysql").strip("'\"").upper()
+                value = inner.expression.sql(dialect=dialect).strip("'\"").upper()
                 autocommit = value in ("1", "ON", "TRUE")
                 continue
-        rest.append(item.sql(dialect="mysql"))
+        rest.append(item.sql(dialect=dialect))
     if not isinstance(ast, exp.Set):
         rest_sql: str | None = sql
     else:

@@ -4,6 +4,7 @@ alias shares a table's name, on the AST."""
 from __future__ import annotations
 
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import Token
 
 from dbproxy.router.template import Template
@@ -23,11 +24,13 @@ def rename_ast(ast: exp.Expr, renames: dict[str, str], strip: set[str]) -> exp.E
     return ast
 
 
-def node_template(sql: str, tokens: list[Token], ast: exp.Expr, renames: dict[str, str], strip: set[str]) -> Template:
+def node_template(
+    sql: str, tokens: list[Token], ast: exp.Expr, renames: dict[str, str], strip: set[str], dialect: Dialect
+) -> Template:
     # Token renaming keeps the client's text; it is unsafe only when a column or alias has a table's name.
     clash = any(c.name.lower() in renames for c in ast.find_all(exp.Column)) or any(
         a.alias.lower() in renames for a in ast.find_all(exp.Alias)
     )
     if not clash:
         return rewrite(sql, tokens, renames, strip)
-    return Template.from_marked(rename_ast(ast.copy(), renames, strip).sql(dialect="mysql"))
+    return Template.from_marked(rename_ast(ast.copy(), renames, strip).sql(dialect=dialect))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dbproxy.config import Database, ProxyConfig, ShardedTable
+from dbproxy.router.physical_names import PhysicalNames
 from dbproxy.router.rules import ShardRule
 
 
@@ -65,6 +66,17 @@ class LogicalSchema:
             name.lower(): LogicalDatabase.build(name, db, config.backend_dsn(db.default_backend).database)
             for name, db in config.databases.items()
         }
+        # what backends' answers are translated with, per logical database (lower-case name)
+        self.physical: dict[str, PhysicalNames] = {}
+        for key, db in self.databases.items():
+            dbs = {config.backend_dsn(b).database.encode(): db.name.encode() for b in db.backends}
+            tables = {
+                node.table.encode(): info.name.encode() for info in db.sharded.values() for node in info.config.nodes
+            }
+            self.physical[key] = PhysicalNames(dbs, tables)
+
+    def physical_names(self, name: str | None) -> PhysicalNames | None:
+        return self.physical.get(name.lower()) if name else None
 
     def get(self, name: str | None) -> LogicalDatabase | None:
         return self.databases.get(name.lower()) if name else None

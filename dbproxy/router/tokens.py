@@ -8,38 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlglot.dialects.mysql import MySQL
 from sqlglot.tokens import Token, TokenType
 
+from dbproxy.router.dialects import DEFAULT_READING, Reading, tokenize_as
 from dbproxy.router.template import PARAM_PREFIX, Template
 
 _NAME_TYPES = {TokenType.VAR, TokenType.IDENTIFIER}
 
 
-class _Tokenizer(MySQL.Tokenizer):
-    # sqlglot swallows everything after CALL, LOCK TABLES, RENAME, REPLACE, EXECUTE ... into one string token;
-    # the proxy must see every name in every statement (confinement, renames), so nothing is swallowed
-    COMMANDS = set()  # type: ignore[misc]
-
-
-class _NoBackslashTokenizer(_Tokenizer):
-    STRING_ESCAPES = ["'"]  # type: ignore[misc]  # sql_mode NO_BACKSLASH_ESCAPES: a backslash is a character
-
-
-_TOKENIZER = _Tokenizer(dialect="mysql")
-_NO_BACKSLASH = _NoBackslashTokenizer(dialect="mysql")
-
-
-def tokenize(sql: str) -> list[Token]:
-    try:
-        return _TOKENIZER.tokenize(sql)
-    except Exception:
-        # text only NO_BACKSLASH_ESCAPES makes valid ('a\''b'); if that fails too, the first error stands
-        try:
-            return _NO_BACKSLASH.tokenize(sql)
-        except Exception:
-            pass
-        raise
+def tokenize(sql: str, reading: Reading = DEFAULT_READING) -> list[Token]:
+    """The statement's tokens as the session reads it (sql_mode ANSI_QUOTES, NO_BACKSLASH_ESCAPES)."""
+    return tokenize_as(sql, reading)
 
 
 def mark_params(sql: str, tokens: Sequence[Token]) -> tuple[str, int]:

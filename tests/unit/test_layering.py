@@ -94,7 +94,14 @@ def test_processes_are_started_by_the_one_harness() -> None:
 # Inside dbproxy, each module may import only modules of its own layer or below (TYPE_CHECKING imports count
 # too: a back-reference "only for annotations" is still a circle). Lowest first.
 DBPROXY_LAYERS: list[tuple[str, ...]] = [
-    ("dbproxy.errors", "dbproxy.protocol", "dbproxy.config", "dbproxy.routing", "dbproxy.failpoints"),
+    (
+        "dbproxy.errors",
+        "dbproxy.protocol",
+        "dbproxy.yaml_limits",
+        "dbproxy.config",
+        "dbproxy.routing",
+        "dbproxy.failpoints",
+    ),
     ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache"),
     (
         "dbproxy.executor.backend",

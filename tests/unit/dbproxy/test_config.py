@@ -205,3 +205,33 @@ def test_check_config_prints_the_routing_table(tmp_path: pytest.TempPathFactory)
     assert bad.returncode == 2 and f"{path}:17:" in bad.stderr
     version = subprocess.run([sys.executable, "-m", "dbproxy.main", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("dbproxy ")
+
+
+def test_a_bad_dsn_error_names_its_backends_entry_and_line() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(GOOD.replace("mysql://root@127.0.0.1/s1", "postgres://root@127.0.0.1/s1"), "proxy.yaml")
+    assert info.value.problems == [
+        "proxy.yaml:6: backends.ds1: DSN 'postgres://root@127.0.0.1/s1' must start with mysql:// or mariadb://"
+    ]
+
+
+BOMB = "\n".join(
+    [
+        'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]',
+        *(f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]" for p, n in zip("abcdef", "bcdefg", strict=True)),
+    ]
+)
+
+
+def test_a_yaml_anchor_bomb_is_refused_before_it_is_expanded() -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(BOMB, "bomb.yaml")
+    (problem,) = info.value.problems
+    assert problem.startswith("bomb.yaml:6: YAML anchors and aliases expand this file beyond 100000 nodes")
+
+
+def test_a_few_aliases_are_fine() -> None:
+    text = GOOD.replace("transactions: {mode: best_effort}", "transactions: &tx {mode: best_effort}\nx: *tx")
+    with pytest.raises(ConfigError) as info:  # the alias is read; the unknown key is what is wrong
+        parse_config(text, "proxy.yaml")
+    assert "x: Extra inputs are not permitted" in info.value.problems[0]

@@ -1,0 +1,97 @@
+"""Physical names and the backend account never reach a client: USER() and friends answer the proxy user,
+DATABASE() and CONNECTION_ID() the session's logical view even among other columns, and column metadata,
+error texts, SHOW OPEN TABLES and table maintenance answers name logical databases and tables."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pymysql
+import pytest
+
+from tests.integration.proxy.conftest import LOGICAL_DB, USER, Proxy, direct
+
+
+@pytest.fixture(scope="module")
+def tables(proxy: Proxy) -> Iterator[Proxy]:
+    with proxy.connect() as conn, conn.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS items")
+        cur.execute("CREATE TABLE items (id INT PRIMARY KEY, k INT)")
+        cur.execute("INSERT INTO items (id, k) VALUES (1, 10), (2, 20)")
+        cur.execute("CREATE TABLE IF NOT EXISTS plain (id INT PRIMARY KEY)")
+    yield proxy
+
+
+def physical(proxy: Proxy) -> list[str]:
+    return [*proxy.databases, "items_0", "items_1"]
+
+
+def test_user_functions_answer_the_proxy_user_never_the_backend_account(tables: Proxy) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT USER(), CURRENT_USER(), SESSION_USER(), SYSTEM_USER()")
+        assert cur.fetchall() == ((f"{USER}@127.0.0.1", f"{USER}@%", f"{USER}@127.0.0.1", f"{USER}@127.0.0.1"),)
+        cur.execute("SELECT CONCAT(USER(), '!') AS u, 1")
+        assert cur.fetchall() == ((f"{USER}@127.0.0.1!", 1),)
+        cur.execute("SELECT id, CURRENT_USER FROM items WHERE id = 1")
+        assert cur.fetchall() == ((1, f"{USER}@%"),)
+
+
+def test_database_and_connection_id_among_other_columns_are_the_sessions(tables: Proxy) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT CONNECTION_ID()")
+        ((mine,),) = cur.fetchall()
+        cur.execute("SELECT DATABASE(), 1")
+        assert cur.fetchall() == ((LOGICAL_DB, 1),)
+        assert cur.description[0][0] == "DATABASE()"  # the column keeps the name the client wrote
+        cur.execute("SELECT CONNECTION_ID(), id FROM plain UNION ALL SELECT CONNECTION_ID(), 0")
+        assert cur.fetchall() == ((mine, 0),)
+        cur.execute("SELECT id, SCHEMA() AS s FROM items ORDER BY id")
+        assert cur.fetchall() == ((1, LOGICAL_DB), (2, LOGICAL_DB))
+
+
+def test_column_metadata_names_the_logical_database_and_tables(tables: Proxy) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        for sql in (
+            "SELECT id, k FROM items WHERE id = 1",  # relayed from one shard
+            "SELECT id, k FROM items ORDER BY id",  # merged from both
+            "SELECT id, k FROM items",  # concatenated
+            "SELECT id FROM plain",
+        ):
+            cur.execute(sql)
+            fields = cur._result.fields  # type: ignore[union-attr]
+            assert {_text(f.db) for f in fields} == {LOGICAL_DB}, sql
+            assert {_text(f.org_table) for f in fields} <= {"items", "plain"}, sql
+            assert {_text(f.table_name) for f in fields} <= {"items", "plain"}, sql
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def test_error_texts_name_the_logical_database(tables: Proxy) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        with pytest.raises(pymysql.err.ProgrammingError) as info:
+            cur.execute("SELECT * FROM no_such_table")
+        message = str(info.value.args[1])
+        assert f"'{LOGICAL_DB}.no_such_table'" in message
+        assert not any(name in message for name in physical(tables))
+
+
+def test_show_open_tables_lists_only_the_logical_database(tables: Proxy) -> None:
+    with direct(tables.databases[0]) as d, d.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM mysql.user")  # another database's table is open in the server now
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute("SELECT id FROM plain")
+        cur.execute("SHOW OPEN TABLES")
+        rows = cur.fetchall()
+        assert rows, "the logical database's open tables are listed"
+        assert {r[0] for r in rows} == {LOGICAL_DB}
+        assert not {r[1] for r in rows} & set(physical(tables))
+
+
+def test_table_maintenance_answers_name_logical_tables(tables: Proxy) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute("ANALYZE TABLE plain")
+        assert [r[0] for r in cur.fetchall()] == [f"{LOGICAL_DB}.plain"]
+        cur.execute("CHECK TABLE plain")
+        assert [r[0] for r in cur.fetchall()] == [f"{LOGICAL_DB}.plain"]
