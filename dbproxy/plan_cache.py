@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from dbproxy.executor.affinity import SESSION_STATE, creates_session_state
 from dbproxy.router.plan import Plan
 from dbproxy.router.planner import Planner
 
@@ -33,6 +34,8 @@ class PlanCache:
             return plan
         self.misses += 1
         plan = self.planner.plan(sql, db)
+        if creates_session_state(sql):
+            plan.extra[SESSION_STATE] = True
         self._plans[key] = plan
         if len(self._plans) > self.capacity:
             self._plans.popitem(last=False)

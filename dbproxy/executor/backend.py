@@ -87,6 +87,7 @@ class BackendConnection:
         self.broken = False
         self.in_transaction = False
         self.session_vars: tuple[str, ...] = ()
+        self.handshake_charset = key[2]  # what COM_RESET_CONNECTION returns the connection to
         self.pending = 0  # responses to pipelined commands (BEGIN) not read yet
         self.released = False  # back in (or dropped by) its pool: guards against releasing twice
 
@@ -255,6 +256,19 @@ class BackendConnection:
         reply = await self._read()
         if reply[0] == 0xFF:
             raise self._error(reply)
+
+    async def reset(self) -> None:
+        """COM_RESET_CONNECTION: MariaDB drops user variables, temporary tables, named locks, prepared
+        statements and session variables, and returns to the handshake's character set."""
+        self._send(b"\x1f")
+        if self.pending:
+            await self._skip_pending()
+        reply = await self._read()
+        if reply[0] == 0xFF:
+            raise self._error(reply)
+        self.statements.clear()
+        self.session_vars = ()
+        self.key = (self.key[0], self.key[1], self.handshake_charset)
 
     async def execute(self, sql: str) -> OkInfo:
         result = await self.query(sql)

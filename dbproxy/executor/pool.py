@@ -114,6 +114,22 @@ class BackendPool:
         idle.append(conn)
         self._wake()
 
+    async def release_reset(self, conn: BackendConnection) -> None:
+        """Return a connection that carried one session's state (user variables, temporary tables, named
+        locks): COM_RESET_CONNECTION clears all of it, then the pool's baseline is applied again. One that
+        cannot be reset is closed, which clears it too."""
+        if conn.broken or conn.in_transaction or conn.pending:
+            self.discard(conn)
+            return
+        try:
+            await conn.reset()
+            if self.settings.lock_wait_timeout is not None:
+                await conn.execute(f"SET SESSION innodb_lock_wait_timeout = {int(self.settings.lock_wait_timeout)}")
+        except Exception:
+            self.discard(conn)
+            return
+        self.release(conn)
+
     def discard(self, conn: BackendConnection) -> None:
         self._forget(conn)
         self._wake()

@@ -17,6 +17,7 @@ from dbproxy.errors import (
     database_denied,
     table_denied,
 )
+from dbproxy.executor.affinity import SESSION_STATE
 from dbproxy.executor.backend import BackendConnection, RelayOutcome, Result
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.local import run_local
@@ -54,12 +55,13 @@ def _logical(value: bytes | None, names: dict[bytes, bytes], quoted: list[tuple[
 
 
 class StatementExecutor:
-    __slots__ = ("client", "ctx", "state")
+    __slots__ = ("client", "ctx", "hold", "state")
 
     def __init__(self, ctx: ProxyContext, state: SessionState, client: ClientChannel) -> None:
         self.ctx = ctx
         self.state = state
         self.client = client
+        self.hold = False  # the running statement leaves session state: its connections stay with the session
 
     async def execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         """Run one planned statement and send its answer to the client."""
@@ -69,6 +71,7 @@ class StatementExecutor:
             self._check_grant(plan)
         # backends a changing statement runs on become branches that need two-phase commit
         state.txn.writing = kind is Kind.INSERT or (kind is _ROUTE and not plan.is_read)
+        self.hold = SESSION_STATE in plan.extra and kind is not Kind.SET  # SET is replayed instead
         if kind is _ROUTE:
             await self._route(plan, params, req)
         elif kind is Kind.INSERT:
@@ -130,7 +133,7 @@ class StatementExecutor:
             finally:
                 self.done(conn, pinned)
             state.variables = (*state.variables, rest)
-            for other in state.txn.pinned.values():
+            for other in {*state.txn.pinned.values(), *state.txn.held.values()}:
                 if other is not conn:
                     await other.execute(rest)
                     other.session_vars = state.variables
@@ -154,7 +157,7 @@ class StatementExecutor:
         if collation is None:
             raise ProxyError(f"Unknown character set: '{name}'", code=1115, sqlstate="42000")
         self.state.charset = collation
-        for conn in self.state.txn.pinned.values():
+        for conn in {*self.state.txn.pinned.values(), *self.state.txn.held.values()}:
             await conn.execute(f"SET NAMES {name.strip(chr(39) + chr(34) + chr(96))}")
             conn.key = (conn.key[0], conn.key[1], collation)
 
@@ -162,10 +165,13 @@ class StatementExecutor:
         return self.ctx.default_backend(self.state.database)
 
     async def end_session(self) -> None:
-        """The client is gone: a transaction it left open is rolled back on every branch."""
+        """The client is gone (or reset its connection): a transaction it left open is rolled back on every
+        branch, and connections holding its session state go back to the pool reset."""
         txn = self.state.txn
         if txn.active or txn.pinned:
             await txn.rollback()
+        if txn.held:
+            await txn.release_held()
 
     async def conn(self, backend: str, begin: bool = True) -> tuple[BackendConnection, bool]:
         """A backend connection for one statement; inside a transaction the pinned one."""
@@ -175,11 +181,26 @@ class StatementExecutor:
             txn.begin()
         if txn.active and (begin or backend in txn.pinned):
             return await txn.connection(backend, state.found_rows, state.charset, state.variables), True
+        if txn.held:
+            held = txn.held.get(backend)
+            if held is not None:
+                if held.broken:
+                    # what the session kept there (variables, temporary tables, locks) is gone with it: said
+                    # once, rather than running later statements on a fresh connection as if nothing happened
+                    del txn.held[backend]
+                    self.ctx.pools[backend].discard(held)
+                    raise BackendUnavailable(
+                        backend, "connection lost; the session's user variables, temporary tables and locks are gone"
+                    )
+                return held, True
         pool = self.ctx.pools[backend]
-        idle = pool.try_acquire(state.found_rows, state.charset, state.variables)
-        if idle is not None:
-            return idle, False
-        return await pool.acquire(state.found_rows, state.charset, state.variables), False
+        conn = pool.try_acquire(state.found_rows, state.charset, state.variables)
+        if conn is None:
+            conn = await pool.acquire(state.found_rows, state.charset, state.variables)
+        if self.hold:
+            txn.hold(conn)
+            return conn, True
+        return conn, False
 
     def _cross_backend_bound(self, backend: str) -> int | None:
         bound = self.ctx.config.transactions.cross_backend_lock_wait

@@ -176,8 +176,7 @@ class Session:
                     self.executor.use(payload[1:].decode())
                     client.ok()
                 elif cmd == Commands.COM_RESET_CONNECTION:
-                    if state.txn.active:
-                        await state.txn.rollback()
+                    await self.executor.end_session()  # rolls back, resets connections holding session state
                     self.statements.clear()
                     state.reset()
                     client.ok()

@@ -1,0 +1,28 @@
+"""Statements that leave state in the backend session they run on, which then belongs to one client session.
+
+User variables (``SELECT @v := 1``, ``... INTO @v``), temporary tables, named locks (``GET_LOCK``) and
+``LAST_INSERT_ID(expr)`` live in the backend connection, not in the proxy. A connection that ran such a
+statement is held by its client session from then on (every later statement of the session on that backend
+uses it, so the session sees its own state) and is reset with ``COM_RESET_CONNECTION`` before the pool gives
+it to anyone else (``BackendPool.release_reset``). Session variables set with ``SET`` are replayed instead
+(``SessionState.variables``, part of the pool key), and prepared statements are the proxy's per session.
+
+The check runs once per distinct statement, when it is planned (``PlanCache``); executing a cached plan costs
+one dictionary lookup. It reads the whole text, comments included, so it errs towards holding a connection.
+"""
+
+from __future__ import annotations
+
+import re
+
+# `@name` (a user variable) but not `@@name` (a system variable, replayed or read-only here)
+_STATE = re.compile(
+    r"(?<!@)@(?!@)|\bTEMPORARY\b|\bGET_LOCK\s*\(|\bLAST_INSERT_ID\s*\(\s*[^\s)]",
+    re.IGNORECASE,
+)
+SESSION_STATE = "session_state"  # the Plan.extra key that marks such a statement
+
+
+def creates_session_state(sql: str) -> bool:
+    """True when ``sql`` may leave state in its backend session that a later statement could see."""
+    return _STATE.search(sql) is not None
