@@ -188,12 +188,12 @@ class StatementExecutor:
                     # what the session kept there (variables, temporary tables, locks) is gone with it: said
                     # once, rather than running later statements on a fresh connection as if nothing happened
                     del txn.held[backend]
-                    self.ctx.pools[backend].discard(held)
+                    self.state.txn.pools[backend].discard(held)
                     raise BackendUnavailable(
                         backend, "connection lost; the session's user variables, temporary tables and locks are gone"
                     )
                 return held, True
-        pool = self.ctx.pools[backend]
+        pool = self.state.txn.pools[backend]
         conn = pool.try_acquire(state.found_rows, state.charset, state.variables)
         if conn is None:
             conn = await pool.acquire(state.found_rows, state.charset, state.variables)
@@ -211,7 +211,7 @@ class StatementExecutor:
 
     def done(self, conn: BackendConnection, pinned: bool) -> None:
         if not pinned:
-            self.ctx.pools[conn.name].release(conn)
+            self.state.txn.pools[conn.name].release(conn)
 
     async def relay(
         self,
@@ -528,7 +528,7 @@ class StatementExecutor:
         physical_tables: list[str] = plan.extra["physical"]  # type: ignore[assignment]
         best = 0
         for target, physical in zip(plan.targets, physical_tables, strict=True):
-            pool = self.ctx.pools[target.backend]
+            pool = self.state.txn.pools[target.backend]
             conn = await pool.acquire(False, self.state.charset, ())
             try:
                 result = await conn.query(f"SELECT MAX(`{column}`) FROM `{physical.replace('`', '``')}`")

@@ -107,6 +107,7 @@ class Session:
             except TimeoutError:
                 return  # a client that never finished logging in holds nothing any longer
             self.stream.limit = limits.max_allowed_packet
+            state.txn.pools = self.ctx.pools.for_user(state.user)  # its own backend account, if it has one
             state.wait_timeout = limits.wait_timeout
             state.command, state.since = "Sleep", time.monotonic()
             # KILL and wait_timeout close the client's socket: the loop then ends as on a disconnect, after a
