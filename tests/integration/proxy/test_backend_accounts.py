@@ -79,7 +79,7 @@ def test_dbproxy_grants_prints_each_accounts_statements(tmp_path: Path) -> None:
     assert f"CREATE OR REPLACE USER '{reader}'@'%' IDENTIFIED BY" in out
     assert f"GRANT SELECT ON `phys_a`.* TO '{reader}'@'%';" in out
     assert f"TO '{writer}'@'%'" in out and f"ON `phys_b`.* TO '{writer}'" not in out
-    assert f"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP" in out
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP" in out
     assert f"ON `phys_b`.* TO '{owner}'@'%';" in out
     assert f"ON `phys_b`.* TO '{reader}'" not in out
 
