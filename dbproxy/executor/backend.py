@@ -71,6 +71,13 @@ _DEADLOCK_MESSAGE = (
 )
 
 
+async def _drain(out: asyncio.StreamWriter) -> None:
+    try:
+        await out.drain()
+    except (ConnectionError, OSError) as exc:
+        raise ConnectionClosed(f"client connection lost ({exc})") from exc
+
+
 def _as_deadlock(buf: bytearray, start: int, end: int) -> int:
     """Replace the ERR packet buf[start:end] by a 1213 deadlock error; returns the packet's new end."""
     packet = frame(err_payload(ER_LOCK_DEADLOCK, "40001", _DEADLOCK_MESSAGE), buf[start + 3])
@@ -296,6 +303,10 @@ class BackendConnection:
         outcome = RelayOutcome()
         soff = -1
         continued = False
+        # backpressure: a client slower than the backend stops the relay reading above the client socket's
+        # high-water mark (limits.client_buffer), so a slow reader holds that much, not the whole result
+        transport = out.transport if isinstance(out, asyncio.StreamWriter) else None
+        high_water = transport.get_write_buffer_limits()[1] if transport is not None else 0
         try:
             while True:
                 if len(buf) - pos < 4:
@@ -303,6 +314,8 @@ class BackendConnection:
                         out.write(bytes(buf[:pos]))
                         del buf[:pos]
                         pos = 0
+                        if transport is not None and transport.get_write_buffer_size() > high_water:
+                            await _drain(out)
                     await stream.fill()
                     continue
                 length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
@@ -313,6 +326,8 @@ class BackendConnection:
                         del buf[:pos]
                         pos = 0
                         end = 4 + length
+                        if transport is not None and transport.get_write_buffer_size() > high_water:
+                            await _drain(out)
                     await stream.fill()
                     continue
                 if continued:

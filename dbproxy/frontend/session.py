@@ -107,6 +107,7 @@ class Session:
             except TimeoutError:
                 return  # a client that never finished logging in holds nothing any longer
             self.stream.limit = limits.max_allowed_packet
+            self.stream.read_timeout = limits.net_read_timeout
             state.txn.pools = self.ctx.pools.for_user(state.user)  # its own backend account, if it has one
             state.wait_timeout = limits.wait_timeout
             state.command, state.since = "Sleep", time.monotonic()
@@ -116,12 +117,21 @@ class Session:
             self.ctx.sessions[state.conn_id] = state
             registered = True
             await self._loop()
-        except PacketTooLarge:
-            # MySQL's answer to an oversized packet, then the connection is closed (the rest of it is unread)
-            self.client.error(
-                ProxyError("Got a packet bigger than 'max_allowed_packet' bytes", code=1153, sqlstate="08S01"),
-                seq=1 if registered else 2,
-            )
+        except PacketTooLarge as exc:
+            # MySQL's answer to an oversized packet, then the connection is closed. Before login the rest is
+            # never read; after it, the rest of the packet is read and dropped (bounded in time and bytes), so
+            # the client, which sends it all before reading, gets the answer where it expects it in sequence.
+            seq: int | None = exc.seq
+            if registered:
+                try:
+                    seq = await self.stream.skip_packet(4 * limits.max_allowed_packet)
+                except ConnectionClosed:
+                    seq = None
+            if seq is not None:
+                self.client.error(
+                    ProxyError("Got a packet bigger than 'max_allowed_packet' bytes", code=1153, sqlstate="08S01"),
+                    seq=seq + 1,
+                )
         except ConnectionClosed:
             pass
         finally:
@@ -139,6 +149,7 @@ class Session:
         client = self.client
         state = self.state
         transport = stream.writer.transport
+        buffer_limit = self.ctx.config.limits.client_buffer
         while True:
             state.command = "Sleep"
             _, payload = await stream.read_packet()
@@ -213,7 +224,7 @@ class Session:
                 log.debug("internal error %s", error_id, exc_info=True)
                 if cmd not in _NO_REPLY:
                     client.error(ProxyError(f"internal dbproxy error (id {error_id}); see the proxy log"))
-            if transport.get_write_buffer_size() > 262144:
+            if transport.get_write_buffer_size() > buffer_limit:
                 await client.drain()
 
     # -- statements -------------------------------------------------------------------------------------------
