@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dbproxy.protocol.charsets import UTF8_COLLATIONS
 from dbproxy.protocol.constants import ServerStatus
 from dbproxy.transactions import SessionTransaction
 
 _IN_TRANS = int(ServerStatus.SERVER_STATUS_IN_TRANS)
 _AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)
-_UTF8_COLLATIONS = frozenset({33, 45, 46, 83, 255, *range(192, 216), *range(224, 248), *range(576, 580)})
 
 
 @dataclass(slots=True)
@@ -56,7 +56,7 @@ class SessionState:
         """Literals must stay as the client wrote them: sql_mode was set (ANSI_QUOTES/NO_BACKSLASH_ESCAPES may
         change what a literal is), or the client's character set is not UTF-8 (its bytes are only meaningful
         as text in that character set, never re-rendered by the proxy)."""
-        return self.charset not in _UTF8_COLLATIONS or any("sql_mode" in v.lower() for v in self.variables)
+        return self.charset not in UTF8_COLLATIONS or any("sql_mode" in v.lower() for v in self.variables)
 
     def reset(self) -> None:
         """COM_RESET_CONNECTION: back to a fresh session's settings (the transaction is ended by the caller)."""

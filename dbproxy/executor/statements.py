@@ -22,7 +22,8 @@ from dbproxy.executor.backend import BackendConnection, RelayOutcome, Result
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.local import run_local
 from dbproxy.executor.state import SessionState
-from dbproxy.merge import merge_results
+from dbproxy.merge import in_column_charsets, merge_results
+from dbproxy.protocol.charsets import CHARSET_COLLATIONS
 from dbproxy.protocol.constants import ColumnType, ServerStatus
 from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
@@ -30,13 +31,6 @@ from dbproxy.router.plan import Kind, Plan, Target
 
 ER_LOCK_DEADLOCK = 1213
 _NO_BACKSLASH = int(ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
-# character set -> its default collation id (what a handshake carries)
-CHARSET_COLLATIONS = {
-    "big5": 1, "latin2": 9, "ascii": 11, "ujis": 12, "sjis": 13, "hebrew": 16, "euckr": 19, "gb2312": 24,
-    "greek": 25, "cp1250": 26, "gbk": 28, "latin5": 30, "utf8": 33, "utf8mb3": 33, "ucs2": 35, "cp866": 36,
-    "latin7": 41, "utf8mb4": 45, "cp1251": 51, "utf16": 54, "cp1256": 57, "cp1257": 59, "utf32": 60,
-    "binary": 63, "latin1": 8, "koi8r": 7, "cp850": 4, "swe7": 10,
-}  # fmt: skip
 _ROUTE = Kind.ROUTE
 
 
@@ -404,7 +398,10 @@ class StatementExecutor:
             self.client.ok(affected, insert_id)
             return
         if plan.merge is not None and len(results) > 1:
-            columns, rows = merge_results(plan.merge, first.columns, [r.rows for r in results], params)
+            # the shards' rows came in their columns' own character sets (_run_text with merge)
+            columns, rows = merge_results(
+                plan.merge, first.columns, [r.rows for r in results], params, self.state.charset
+            )
         else:
             columns = first.columns
             rows = [row for r in results for row in r.rows]
@@ -429,7 +426,10 @@ class StatementExecutor:
                 for n in idxs:
                     target = plan.targets[n]
                     template = target.merge_template if merge and target.merge_template else target.template
-                    results[n] = await conn.query(template.render(params, named).encode("utf-8", "surrogateescape"))
+                    text = template.render(params, named)
+                    if merge:  # compared by each column's collation, which only this way shows in the metadata
+                        text = in_column_charsets(text)
+                    results[n] = await conn.query(text.encode("utf-8", "surrogateescape"))
             finally:
                 self.done(conn, pinned)
 
