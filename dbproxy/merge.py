@@ -3,6 +3,7 @@ GROUP BY and DISTINCT. Only what the planner proved mergeable reaches here."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import re
@@ -43,6 +44,7 @@ class MergeSpec:
     offset: int = 0
     offset_param: int | None = None
     star_hidden: int | None = None  # SELECT *: items holds only the hidden helpers, the rest is known at run time
+    rollup: bool = False  # GROUP BY ... WITH ROLLUP: super-aggregate rows for each prefix of the group
 
     def resolve(self, columns: list[Column]) -> MergeSpec:
         """For SELECT *: the concrete spec once the shard result's columns are known."""
@@ -195,7 +197,7 @@ def merge_results(
     limit, offset = spec.bounds(params)
     out_columns = [_output_column(item, columns) for item in items[: spec.visible]]
     if spec.aggregate:
-        rows = _aggregate(spec, columns, shard_rows)
+        rows = _with_rollup(spec, columns, shard_rows) if spec.rollup else _aggregate(spec, columns, shard_rows)
         all_columns = _all_columns(spec, columns)
         # only what ORDER BY or DISTINCT looks at is converted (a column nobody compares needs no collation)
         needed = {i for i, _ in spec.order} | (set(range(spec.visible)) if spec.distinct else set())
@@ -305,6 +307,29 @@ def _ordered_stream(
     else:
         # every row wanted: the shards' streams are sorted runs, which Timsort merges in linear time
         yield from sorted([kr for s in streams for kr in s], key=key, reverse=descending)
+
+
+def _with_rollup(spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]]) -> list[Row]:
+    """GROUP BY g1..gn WITH ROLLUP as MariaDB answers it: the groups in ascending order of the group columns,
+    each run of groups sharing g1..gk followed by its total (gk+1..gn NULL), the grand total last. The totals
+    are aggregated again from the shards' rows (COUNT, SUM, MIN, MAX and AVG combine from them exactly)."""
+    n = len(spec.group)
+    convs = [converter(columns[spec.items[g].col]) for g in spec.group]
+    keyed: list[tuple[tuple[Any, ...], Row]] = []
+    for level in range(n, -1, -1):
+        rows = _aggregate(dataclasses.replace(spec, group=spec.group[:level]), columns, shard_rows)
+        for row in rows:
+            key: list[Any] = []
+            for j, g in enumerate(spec.group):
+                if j >= level:
+                    row[g] = None
+                    key.append((1,))  # a total comes after every group it sums up
+                else:
+                    value = row[g]
+                    key.append((0, 0) if value is None else (0, 1, convs[j](value)))
+            keyed.append((tuple(key), row))
+    keyed.sort(key=lambda kr: kr[0])
+    return [row for _, row in keyed]
 
 
 def _aggregate(spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]]) -> list[Row]:

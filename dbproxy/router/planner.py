@@ -29,6 +29,7 @@ from dbproxy.router.conditions import joined_on_keys, shard_condition
 from dbproxy.router.inserts import plan_insert
 from dbproxy.router.plan import Kind, Plan, Target
 from dbproxy.router.rename import node_template, rename_ast
+from dbproxy.router.render import keep_written_literals, render
 from dbproxy.router.scatter import build_scatter
 from dbproxy.router.schema import LogicalDatabase, LogicalSchema
 from dbproxy.router.template import Template
@@ -137,6 +138,7 @@ class Planner:
         marked, _ = mark_params(sql, tokens)
         try:
             ast: exp.Expr = sqlglot.parse_one(marked, read="mysql")
+            keep_written_literals(ast, marked)
         except (SqlglotParseError, TokenError) as exc:
             # TokenError: text sqlglot's tokenizer rejects but the server may accept (NO_BACKSLASH_ESCAPES)
             return self._plan_opaque(sql, tokens, word, db, nparams, parse_error=str(exc).splitlines()[0])
@@ -448,8 +450,7 @@ class Planner:
             try:
                 merge, shard_ast = build_scatter(ast)
                 merge_templates = [
-                    Template.from_marked(rename_ast(shard_ast.copy(), r, strip).sql(dialect="mysql"))
-                    for r in renames_per_node
+                    Template.from_marked(render(rename_ast(shard_ast.copy(), r, strip))) for r in renames_per_node
                 ]
             except NotSupported as exc:
                 merge_error = exc

@@ -163,3 +163,39 @@ def test_string_merges_match_an_unsharded_copy_or_refuse(collated: tuple[int, st
     assert not mismatches, f"{len(mismatches)} differ:\n" + "\n".join(mismatches[:4])
     assert not set(refused) & SUPPORTED, refused  # supported collations are merged, never refused
     assert refused.get("u520") == len(QUERIES)  # every query here compares by the unsupported collation
+
+
+LITERAL_AND_ROLLUP_QUERIES = [
+    "SELECT grp, COUNT(*), MIN(s), MAX(s) FROM t_general GROUP BY grp WITH ROLLUP",
+    "SELECT grp, s, COUNT(*) FROM t_bin GROUP BY grp, s WITH ROLLUP",
+    "SELECT grp, SUM(id), AVG(id), COUNT(s) FROM t_unicode GROUP BY grp WITH ROLLUP LIMIT 3",
+    "SELECT id FROM t_general WHERE grp = 0x01 ORDER BY id",  # a hex number, not the string x'01'
+    "SELECT id FROM t_general WHERE grp = b'10' ORDER BY id",
+    "SELECT id, s FROM t_general WHERE s = 0x61 ORDER BY id",  # as a string: 'a' under the collation
+    "SELECT id FROM t_general WHERE s REGEXP '^a' ORDER BY id",
+    "SELECT id FROM t_general WHERE s NOT RLIKE 'e' ORDER BY id LIMIT 12",
+    "SELECT s REGEXP '^s' AS r, COUNT(*) FROM t_general GROUP BY r ORDER BY r",
+]
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_rollup_hex_bit_literals_and_regexp_match_an_unsharded_copy(collated: tuple[int, str], algorithm: str) -> None:
+    port, reference = collated
+    mismatches = []
+    with direct(reference) as ref, _proxy(port, f"by_{algorithm}") as prx:
+        for sql in LITERAL_AND_ROLLUP_QUERIES:
+            same = _Same(ref, sql.split(" FROM t_")[1].split()[0])
+            with ref.cursor() as rc, prx.cursor() as pc:
+                rc.execute(sql)
+                pc.execute(sql)
+                want, got = list(rc.fetchall()), list(pc.fetchall())
+            equal = len(want) == len(got) and all(
+                len(w) == len(g) and all(same(a, b) for a, b in zip(w, g, strict=True))
+                for w, g in zip(want, got, strict=True)
+            )
+            if not equal:
+                mismatches.append(f"{sql}\n  want {want[:8]}\n  got  {got[:8]}")
+        with pytest.raises(pymysql.err.MySQLError) as refused, prx.cursor() as pc:
+            pc.execute("SELECT grp, COUNT(*) FROM t_general GROUP BY grp WITH ROLLUP ORDER BY grp")
+        assert refused.value.args[0] == 1221  # as MariaDB refuses it
+    assert not mismatches, f"{len(mismatches)} differ:\n" + "\n".join(mismatches[:4])
