@@ -390,10 +390,43 @@ def _nearest_line(lines: dict[tuple[str | int, ...], int], loc: tuple[str | int,
     return None
 
 
+# A config is a few hundred nodes; aliases may repeat a block, but not expand into millions (an "alias bomb"
+# of a few lines would otherwise cost seconds and gigabytes in everything that walks the document).
+MAX_EXPANDED_NODES = 100_000
+
+
+def _expanded_nodes(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes the document has once every alias is expanded (counted without expanding)."""
+    known = memo.get(id(node))
+    if known is not None:
+        return known
+    memo[id(node)] = 1  # a recursive alias counts once instead of forever
+    total = 1
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            total += _expanded_nodes(key, memo) + _expanded_nodes(value, memo)
+            if total > MAX_EXPANDED_NODES:
+                break
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            total += _expanded_nodes(item, memo)
+            if total > MAX_EXPANDED_NODES:
+                break
+    memo[id(node)] = total
+    return total
+
+
 def parse_config(text: str, source: str = "<string>") -> ProxyConfig:
     """Parse and validate YAML text; ``source`` names the file in error messages."""
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None and _expanded_nodes(root, {}) > MAX_EXPANDED_NODES:
+            raise ConfigError(
+                [
+                    f"{source}: YAML anchors and aliases expand to more than {MAX_EXPANDED_NODES} values; "
+                    "write the configuration with fewer aliases"
+                ]
+            )
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
