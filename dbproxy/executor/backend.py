@@ -71,7 +71,13 @@ _DEADLOCK_MESSAGE = (
 )
 
 
-async def _drain(out: asyncio.StreamWriter) -> None:
+async def _backpressure(out: asyncio.StreamWriter) -> None:
+    """A client slower than the backend stops the relay (which reads on only after this) while its socket holds
+    more than its high-water mark (limits.client_buffer): a slow reader holds that much, not the whole result.
+    Checked only when a relay flushes part of a long result, never per statement."""
+    transport = getattr(out, "transport", None)  # none while a multi-statement answer is captured
+    if transport is None or transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
+        return
     try:
         await out.drain()
     except (ConnectionError, OSError) as exc:
@@ -303,10 +309,6 @@ class BackendConnection:
         outcome = RelayOutcome()
         soff = -1
         continued = False
-        # backpressure: a client slower than the backend stops the relay reading above the client socket's
-        # high-water mark (limits.client_buffer), so a slow reader holds that much, not the whole result
-        transport = out.transport if isinstance(out, asyncio.StreamWriter) else None
-        high_water = transport.get_write_buffer_limits()[1] if transport is not None else 0
         try:
             while True:
                 if len(buf) - pos < 4:
@@ -314,8 +316,7 @@ class BackendConnection:
                         out.write(bytes(buf[:pos]))
                         del buf[:pos]
                         pos = 0
-                        if transport is not None and transport.get_write_buffer_size() > high_water:
-                            await _drain(out)
+                        await _backpressure(out)
                     await stream.fill()
                     continue
                 length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
@@ -326,8 +327,7 @@ class BackendConnection:
                         del buf[:pos]
                         pos = 0
                         end = 4 + length
-                        if transport is not None and transport.get_write_buffer_size() > high_water:
-                            await _drain(out)
+                        await _backpressure(out)
                     await stream.fill()
                     continue
                 if continued:

@@ -65,7 +65,20 @@ class StatementExecutor:
             self._check_grant(plan)
         # backends a changing statement runs on become branches that need two-phase commit
         state.txn.writing = kind is Kind.INSERT or (kind is _ROUTE and not plan.is_read)
-        self.hold = SESSION_STATE in plan.extra and kind is not Kind.SET  # SET is replayed instead
+        if SESSION_STATE in plan.extra and kind is not Kind.SET:  # SET is replayed instead
+            self.hold = True  # the connections this statement runs on stay with the session
+            try:
+                await self._execute(plan, params, req)
+            finally:
+                self.hold = False
+        elif kind is _ROUTE:
+            await self._route(plan, params, req)
+        else:
+            await self._execute(plan, params, req)
+
+    async def _execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
+        kind = plan.kind
+        state = self.state
         if kind is _ROUTE:
             await self._route(plan, params, req)
         elif kind is Kind.INSERT:

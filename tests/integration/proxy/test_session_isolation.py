@@ -159,3 +159,20 @@ def test_prepared_statements_stay_with_their_session(isolated: tuple[int, str], 
     finally:
         a.close()
         b.close()
+
+
+def test_a_transaction_runs_on_the_connection_holding_the_sessions_state(isolated: tuple[int, str]) -> None:
+    port, db = isolated
+    with _connect(port) as a:
+        with a.cursor() as cur:
+            cur.execute("CREATE TEMPORARY TABLE scratch (id INT)")
+            cur.execute("SET @n := 3")
+            cur.execute("BEGIN")
+            cur.execute("INSERT INTO scratch VALUES (@n)")
+            cur.execute("COMMIT")
+            cur.execute("START TRANSACTION")
+            cur.execute("INSERT INTO scratch VALUES (4)")
+            cur.execute("ROLLBACK")
+        assert _one(a, "SELECT GROUP_CONCAT(id) FROM scratch") == "3"
+    with direct(db) as conn:
+        assert _one(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'scratch'") == 0
