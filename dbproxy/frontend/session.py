@@ -39,32 +39,38 @@ _error_ids = itertools.count(1)
 _MORE_RESULTS = int(ServerStatus.SERVER_MORE_RESULTS_EXISTS)
 
 
-class _Capture:
-    """Stands in for the client's writer while one statement of a multi-statement text runs, so its packets'
-    sequence ids can be renumbered to continue the previous statement's."""
+class _Renumbered:
+    """Stands in for the client's writer while one statement of a multi-statement text runs: its packets go
+    straight to the client with sequence ids continuing the previous statement's (writers always write whole
+    packets), so a long answer streams, and a slow reader slows the relay (``transport``/``drain``) instead of
+    filling the proxy."""
 
-    __slots__ = ("chunks",)
+    __slots__ = ("errored", "seq", "writer")
 
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
+    def __init__(self, writer: asyncio.StreamWriter, seq: int) -> None:
+        self.writer = writer
+        self.seq = seq
+        self.errored = False  # the last packet was an ERR (0xff cannot start a row or an OK/EOF): the text ends
+
+    @property
+    def transport(self) -> asyncio.BaseTransport:
+        return self.writer.transport
+
+    async def drain(self) -> None:
+        await self.writer.drain()
 
     def write(self, data: bytes) -> None:
-        self.chunks.append(bytes(data))
-
-    def flush_to(self, writer: asyncio.StreamWriter, seq: int) -> tuple[int, bool]:
-        """Write the captured packets renumbered from ``seq``; (next seq, whether the answer was an error)."""
-        data = bytearray(b"".join(self.chunks))
-        self.chunks.clear()
+        out = bytearray(data)
         pos = 0
-        last = -1
-        while pos + 4 <= len(data):
-            data[pos + 3] = seq & 0xFF
+        seq = self.seq
+        while pos + 4 <= len(out):
+            out[pos + 3] = seq & 0xFF
             seq += 1
-            last = pos
-            pos += 4 + (data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16)
-        writer.write(bytes(data))
-        # an answer ending in an ERR packet (0xff cannot start a row or an OK/EOF) ends the text
-        return seq, last >= 0 and len(data) > last + 4 and data[last + 4] == 0xFF
+            length = out[pos] | out[pos + 1] << 8 | out[pos + 2] << 16
+            self.errored = length > 0 and pos + 4 < len(out) and out[pos + 4] == 0xFF
+            pos += 4 + length
+        self.seq = seq
+        self.writer.write(bytes(out))
 
 
 @dataclass(slots=True)
@@ -243,12 +249,11 @@ class Session:
         state = self.state
         client = self.client
         real = self.stream.writer
-        capture = _Capture()
-        seq = 1
+        renumbered = _Renumbered(real, 1)
         try:
             for i, part in enumerate(parts):
                 state.more = _MORE_RESULTS if i < len(parts) - 1 else 0  # an ERR never carries it
-                client.writer = self.stream.writer = capture  # type: ignore[assignment]
+                client.writer = self.stream.writer = renumbered  # type: ignore[assignment]
                 failed = False
                 try:
                     await self._one_query(part)
@@ -260,8 +265,7 @@ class Session:
                     failed = True
                 finally:
                     client.writer = self.stream.writer = real
-                seq, errored = capture.flush_to(real, seq)
-                if failed or errored:
+                if failed or renumbered.errored:
                     return
         finally:
             state.more = 0

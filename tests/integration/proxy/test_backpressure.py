@@ -52,13 +52,18 @@ class SlowClient(RawClient):
 
 
 @pytest.mark.slow
-def test_a_slow_reader_costs_the_proxy_at_most_its_client_buffer(bounded: Proxy) -> None:
+@pytest.mark.parametrize("multi", [False, True], ids=["one statement", "multi-statement text"])
+def test_a_slow_reader_costs_the_proxy_at_most_its_client_buffer(bounded: Proxy, multi: bool) -> None:
     process = psutil.Process(bounded.process.pid)
     client = SlowClient(bounded.port)
     try:
         assert client.login(USER, PASSWORD, LOGICAL_DB)[0] == 0
+        query = f"SELECT REPEAT('x', {ROW_BYTES}) FROM seq_1_to_{ROWS}"
+        if multi:
+            assert client.command(b"\x1b\x00\x00")[0] == 0xFE  # COM_SET_OPTION: multi-statements on
+            query = "SELECT 1; " + query
         before = process.memory_info().rss
-        client.send_raw(frame(f"\x03SELECT REPEAT('x', {ROW_BYTES}) FROM seq_1_to_{ROWS}".encode(), 0))
+        client.send_raw(frame(b"\x03" + query.encode(), 0))
         peak = before
         received = 0
         rows = 0
