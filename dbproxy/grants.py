@@ -37,7 +37,7 @@ class AccountGrants:
         out = [f"CREATE OR REPLACE USER {who} IDENTIFIED BY {_string(self.account.password)}"]
         for database, read_write in sorted(self.databases.items()):
             privileges = READ_WRITE if read_write else READ_ONLY
-            out.append(f"GRANT {privileges} ON {_identifier(database)}.* TO {who}")
+            out.append(f"GRANT {privileges} ON {_database_pattern(database)}.* TO {who}")
         return out
 
 
@@ -83,5 +83,8 @@ def _string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
-def _identifier(value: str) -> str:
-    return "`" + value.replace("`", "``") + "`"
+def _database_pattern(name: str) -> str:
+    """A database name in GRANT ... ON db.*, where '_' and '%' are wildcards: escaped, so `shop_0` is not also
+    `shopX0`."""
+    escaped = name.replace("\\", "\\\\").replace("_", "\\_").replace("%", "\\%")
+    return "`" + escaped.replace("`", "``") + "`"

@@ -31,12 +31,18 @@ def _config(port: int, mine: str, theirs: str) -> dict[str, Any]:
     return config
 
 
+def _lookalike(database: str) -> str:
+    return database.replace("_", "x", 1)
+
+
 @pytest.fixture(scope="module")
 def walls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str, str, dict[str, Any]]]:
     mine, theirs = create_mariadb_database("txc_acct"), create_mariadb_database("txc_acct")
     proc: ChildProcess | None = None
     try:
-        for db in (mine, theirs):
+        with direct("mysql") as conn, conn.cursor() as cur:
+            cur.execute(f"CREATE DATABASE `{_lookalike(mine)}`")
+        for db in (mine, theirs, _lookalike(mine)):
             with direct(db) as conn, conn.cursor() as cur:
                 cur.execute("CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(60))")
                 cur.execute("INSERT INTO t VALUES (1, %s)", (f"secret of {db}",))
@@ -47,7 +53,7 @@ def walls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str, 
     finally:
         if proc is not None:
             proc.kill()
-        for db in (mine, theirs):
+        for db in (mine, theirs, _lookalike(mine)):
             drop_mariadb_database(db)
 
 
@@ -77,11 +83,11 @@ def test_dbproxy_grants_prints_each_accounts_statements(tmp_path: Path) -> None:
     ).stdout
     reader, writer, owner = (config["users"][u]["backend_account"]["user"] for u in (READER, WRITER, "owner"))
     assert f"CREATE OR REPLACE USER '{reader}'@'%' IDENTIFIED BY" in out
-    assert f"GRANT SELECT ON `phys_a`.* TO '{reader}'@'%';" in out
-    assert f"TO '{writer}'@'%'" in out and f"ON `phys_b`.* TO '{writer}'" not in out
+    assert f"GRANT SELECT ON `phys\\_a`.* TO '{reader}'@'%';" in out  # '_' is a wildcard there
+    assert f"TO '{writer}'@'%'" in out and f"ON `phys\\_b`.* TO '{writer}'" not in out
     assert "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, DROP" in out
-    assert f"ON `phys_b`.* TO '{owner}'@'%';" in out
-    assert f"ON `phys_b`.* TO '{reader}'" not in out
+    assert f"ON `phys\\_b`.* TO '{owner}'@'%';" in out
+    assert f"ON `phys\\_b`.* TO '{reader}'" not in out
 
 
 def test_a_read_only_users_account_may_only_select_its_own_database(
@@ -97,6 +103,8 @@ def test_a_read_only_users_account_may_only_select_its_own_database(
         assert _error(conn, f"SELECT s FROM `{theirs}`.t") == 1142
         assert _error(conn, "SELECT user FROM mysql.user") == 1142
         assert _error(conn, f"USE `{theirs}`") == 1044
+        # '_' in a granted database name is not a wildcard: a database named like it stays out of reach
+        assert _error(conn, f"SELECT s FROM `{_lookalike(mine)}`.t") == 1142
 
 
 def test_a_read_write_users_account_cannot_reach_another_database_or_the_server(
