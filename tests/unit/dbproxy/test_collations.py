@@ -6,7 +6,7 @@ import itertools
 
 import pytest
 
-from dbproxy.collations import pad_space_key, sort_key
+from dbproxy.collations import COLLATIONS, PadSpaceKey, sort_key
 from dbproxy.errors import NotSupported
 from dbproxy.merge import Item, MergeSpec, merge_results
 from dbproxy.protocol.charsets import convert
@@ -23,12 +23,25 @@ def _padded_compare(a: list[int], b: list[int], space: int) -> int:
     return (pa > pb) - (pa < pb)
 
 
-def test_pad_space_key_orders_exactly_as_padded_comparison() -> None:
-    alphabet = [1, 5, 9]  # below, at and above the space weight 5
-    strings = [list(s) for n in range(4) for s in itertools.product(alphabet, repeat=n)]
+def test_pad_space_keys_order_exactly_as_padded_comparison() -> None:
+    weights = {"a": 1, "b": 5, "c": 9}  # below, at and above the space weight 5
+    table = {ord(ch): chr(w if w < 5 else w + 1 if w == 5 else w + 2) for ch, w in weights.items()}
+    key = PadSpaceKey(table, 5, lambda v: v.decode())
+    strings = ["".join(s) for n in range(5) for s in itertools.product("abc", repeat=n)]
     for a, b in itertools.product(strings, repeat=2):
-        ka, kb = pad_space_key(a, 5), pad_space_key(b, 5)
-        assert ((ka > kb) - (ka < kb)) == _padded_compare(a, b, 5), (a, b)
+        ka, kb = key(a.encode()), key(b.encode())
+        want = _padded_compare([weights[c] for c in a], [weights[c] for c in b], 5)
+        assert ((ka > kb) - (ka < kb)) == want, (a, b)
+
+
+@pytest.mark.parametrize("collation", [GENERAL, BIN])
+def test_the_byte_fast_path_gives_the_keys_of_the_general_one(collation: int) -> None:
+    fast = COLLATIONS[collation].key()
+    assert fast.byte_table is not None
+    general = PadSpaceKey(fast.table, ord(fast.below), fast.decode)  # the same tables, no byte path
+    values = ["a b", "ab ", "A\tb", "zz  z", "", " ", "~!{", "Hello, World", "a\x00 b", "\x7f x"]
+    for value in values + [chr(c) for c in range(128)]:
+        assert fast(value.encode()) == general(value.encode()), repr(value)
 
 
 @pytest.mark.parametrize(
