@@ -13,7 +13,7 @@ import pymysql
 import pytest
 import yaml
 
-from tests.integration.proxy.accounts import generated_accounts, with_generated_accounts
+from tests.integration.proxy.accounts import ACCOUNT_SETUPS, account_setup, generated_accounts, with_generated_accounts
 from tests.integration.proxy.conftest import direct, proxy_config, start_proxy
 from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port
 
@@ -117,7 +117,7 @@ def test_a_read_write_users_account_cannot_reach_another_database_or_the_server(
         assert _error(conn, f"SELECT s FROM `{theirs}`.t") == 1142
         assert _error(conn, f"RENAME TABLE t TO `{theirs}`.moved") in (1142, 1044)
         assert _error(conn, f"SELECT s FROM t INTO OUTFILE '{tmp_path / 'leak.txt'}'") == 1227  # no FILE privilege
-        assert _error(conn, "SET GLOBAL max_connections = 10") == 1227
+        assert _error(conn, "SET GLOBAL max_connections = @@global.max_connections") == 1227
         assert _error(conn, "CREATE PROCEDURE p() SELECT 1") == 1044  # no CREATE ROUTINE
     assert not (tmp_path / "leak.txt").exists()
     with direct(theirs) as root, root.cursor() as cur:
@@ -137,3 +137,34 @@ def test_proxy_sessions_log_in_to_the_backend_as_their_users_account(
         with direct("mysql") as root, root.cursor() as cur:
             cur.execute("SELECT USER FROM information_schema.PROCESSLIST WHERE DB = %s", (mine,))
             assert {row[0] for row in cur.fetchall()} == {account}
+
+
+@pytest.mark.parametrize("setup", ACCOUNT_SETUPS)
+def test_escapes_are_refused_with_either_backend_account(setup: str, tmp_path: Path) -> None:
+    """How the escape corpus runs twice: the proxy's checks alone (root) and both walls (generated)."""
+    mine, theirs = create_mariadb_database("txc_acct"), create_mariadb_database("txc_acct")
+    proc: ChildProcess | None = None
+    try:
+        with direct(theirs) as conn, conn.cursor() as cur:
+            cur.execute("CREATE TABLE t (id INT PRIMARY KEY, s VARCHAR(60))")
+        with account_setup(setup, _config(free_port(), mine, theirs)) as config:
+            proc = start_proxy(config, tmp_path / "proxy")
+            port = int(config["listen"].rsplit(":", 1)[1])
+            leak = tmp_path / "leak.txt"
+            with pymysql.connect(host="127.0.0.1", port=port, user=WRITER, password="w-pw", database="app") as app:
+                for sql in (
+                    f"SELECT s FROM `{theirs}`.t",
+                    f"CREATE TABLE `{theirs}`.planted (id INT)",
+                    f"SELECT 1 INTO OUTFILE '{leak}'",
+                    "SET GLOBAL max_connections = @@global.max_connections",  # harmless if it got through
+                ):
+                    assert _error(app, sql) in (1044, 1142, 1227), sql
+            assert not leak.exists()
+            with direct(theirs) as conn, conn.cursor() as cur:
+                cur.execute("SHOW TABLES")
+                assert cur.fetchall() == (("t",),)
+    finally:
+        if proc is not None:
+            proc.kill()
+        for db in (mine, theirs):
+            drop_mariadb_database(db)
