@@ -15,14 +15,20 @@ from __future__ import annotations
 
 import re
 
-# `@name` (a user variable) but not `@@name` (a system variable, replayed or read-only here)
-_STATE = re.compile(
-    r"(?<!@)@(?!@)|\bTEMPORARY\b|\bGET_LOCK\s*\(|\bLAST_INSERT_ID\s*\(\s*[^\s)]",
-    re.IGNORECASE,
-)
+# `@name` (a user variable) but not `@@name` (a system variable, replayed or read-only here), temporary
+# tables, named locks, LAST_INSERT_ID(expr), and CALL (a procedure body may do any of these)
+_STATE = r"(?<!@)@(?!@)|\bTEMPORARY\b|\bGET_LOCK\s*\(|\bLAST_INSERT_ID\s*\(\s*[^\s)]|^\s*CALL\b"
+_ANYWHERE = re.compile(_STATE, re.IGNORECASE)
+# Quoted text is skipped, so 'someone@example.org' holds nothing. Only in a statement without a backslash
+# (whether one escapes a quote depends on the session's sql_mode) or a comment (a quote in one opens nothing):
+# when unsure, the scan errs towards holding.
+_OUTSIDE_QUOTES = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|(?P<state>" + _STATE + ")", re.IGNORECASE)
+_COMMENT = re.compile(r"--|#|/\*")
 SESSION_STATE = "session_state"  # the Plan.extra key that marks such a statement
 
 
 def creates_session_state(sql: str) -> bool:
     """True when ``sql`` may leave state in its backend session that a later statement could see."""
-    return _STATE.search(sql) is not None
+    if "\\" in sql or _COMMENT.search(sql):
+        return _ANYWHERE.search(sql) is not None
+    return any(match.lastgroup == "state" for match in _OUTSIDE_QUOTES.finditer(sql))
