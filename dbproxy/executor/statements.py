@@ -187,7 +187,10 @@ class StatementExecutor:
         if begin and not state.autocommit and not txn.active:
             txn.begin()
         if txn.active and (begin or backend in txn.pinned):
-            return await txn.connection(backend, state.found_rows, state.charset, state.variables), True
+            conn = await txn.connection(backend, state.found_rows, state.charset, state.variables)
+            if self.hold:
+                txn.hold(conn)  # kept past COMMIT: the state outlives the transaction
+            return conn, True
         if txn.held:
             held = txn.held.get(backend)
             if held is not None:

@@ -176,3 +176,17 @@ def test_a_transaction_runs_on_the_connection_holding_the_sessions_state(isolate
         assert _one(a, "SELECT GROUP_CONCAT(id) FROM scratch") == "3"
     with direct(db) as conn:
         assert _one(conn, "SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_NAME = 'scratch'") == 0
+
+
+def test_state_created_inside_a_transaction_stays_with_its_session(isolated: tuple[int, str]) -> None:
+    port, _ = isolated
+    with _connect(port) as a, _connect(port, OTHER, OTHER_PASSWORD) as b:
+        with a.cursor() as cur:
+            cur.execute("BEGIN")
+            cur.execute("SELECT @in_txn := 'secret-A'")
+            cur.execute("COMMIT")
+        assert _one(b, "SELECT @in_txn := NULL") is None  # b holds a connection of its own now
+        assert _one(a, "SELECT @in_txn") == "secret-A"
+        a.close()
+        with _connect(port, OTHER, OTHER_PASSWORD) as c:  # the only free connection: the one a used
+            assert _one(c, "SELECT @in_txn") is None
