@@ -187,10 +187,10 @@ class StatementExecutor:
         if begin and not state.autocommit and not txn.active:
             txn.begin()
         if txn.active and (begin or backend in txn.pinned):
-            conn = await txn.connection(backend, state.found_rows, state.charset, state.variables)
+            branch = await txn.connection(backend, state.found_rows, state.charset, state.variables)
             if self.hold:
-                txn.hold(conn)  # kept past COMMIT: the state outlives the transaction
-            return conn, True
+                txn.hold(branch)  # kept past COMMIT: the state outlives the transaction
+            return branch, True
         if txn.held:
             held = txn.held.get(backend)
             if held is not None:

@@ -61,8 +61,17 @@ def test_demo_uses_only_the_public_sdk() -> None:
 # Inside dbproxy, each module may import only modules of its own layer or below (TYPE_CHECKING imports count
 # too: a back-reference "only for annotations" is still a circle). Lowest first.
 DBPROXY_LAYERS: list[tuple[str, ...]] = [
-    ("dbproxy.errors", "dbproxy.protocol", "dbproxy.config", "dbproxy.routing", "dbproxy.failpoints"),
-    ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache"),
+    (
+        "dbproxy.errors",
+        "dbproxy.protocol",
+        "dbproxy.config",
+        "dbproxy.routing",
+        "dbproxy.failpoints",
+        "dbproxy.collations",
+        "dbproxy.collation_tables",
+        "dbproxy.executor.affinity",
+    ),
+    ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache", "dbproxy.grants"),
     (
         "dbproxy.executor.backend",
         "dbproxy.executor.pool",
