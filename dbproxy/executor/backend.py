@@ -14,13 +14,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from dbproxy.config import BackendDSN
-from dbproxy.errors import BackendError, BackendUnavailable
+from dbproxy.errors import BackendError, BackendUnavailable, ProxyError
 from dbproxy.protocol.constants import BACKEND_CAPABILITIES, MAX_PACKET, Capabilities
 from dbproxy.protocol.packets import (
     MORE_RESULTS,
     SESSION_STATUS_MASK,
     Column,
     OkInfo,
+    eof_payload,
     err_payload,
     frame,
     lenenc_str,
@@ -390,37 +391,98 @@ class BackendConnection:
 
     # -- prepared statements ------------------------------------------------------------------------------------
 
-    async def collect(self, command: bytes) -> tuple[list[bytes], list[bytes]]:
-        """Send ``command`` and return its result's column-definition and row payloads, undecoded."""
+    def send(self, command: bytes) -> None:
+        """Send ``command`` now; its response is read later (``stream_result``, ``discard_result``)."""
         self._send(command)
+
+    async def stream_result(self, out: asyncio.StreamWriter, seq: int, started: bool, status: int) -> int:
+        """Read the result set answering a command sent with ``send`` and write it to ``out`` as packets numbered
+        from ``seq``: the column definitions only when the client's answer has not ``started`` (one result set
+        made of several shards' rows), then the rows, never more than the client's buffer ahead. Returns the
+        next sequence id, or -1 when the answer ended with an error written to ``out``. An error before anything
+        of the answer was written is raised instead."""
+        frames: list[bytes] = []
+        written = started
+        try:
+            if self.pending:
+                await self._skip_pending()
+            first = await self._read()
+            if first[0] == 0xFF:
+                raise self._error(first)
+            if first[0] == 0x00:
+                raise BackendError(self.name, 1105, "HY000", "a shard answered a scatter SELECT without rows")
+            ncols, _ = read_lenenc(first, 0)
+            if not started:
+                frames.append(frame(first, seq))
+                seq += 1
+            for _ in range(ncols or 0):
+                column = await self._read()
+                if not started:
+                    frames.append(frame(column, seq))
+                    seq += 1
+            await self._read()  # EOF after the column definitions
+            if not started:
+                frames.append(frame(eof_payload(status), seq))
+                seq += 1
+            size = 0
+            stream = self.stream
+            while True:
+                packet = stream.try_payload()
+                if packet is None:
+                    if frames:
+                        out.write(b"".join(frames))
+                        frames, size, written = [], 0, True
+                        await _backpressure(out)
+                    packet = await self._read()
+                if packet[0] == 0xFE and len(packet) < 9:
+                    if struct.unpack_from("<H", packet, 3)[0] & MORE_RESULTS:
+                        self.close()  # the other result sets are still coming
+                        raise BackendError(self.name, 1235, "42000", "multiple result sets in a scatter")
+                    out.write(b"".join(frames))
+                    return seq
+                if packet[0] == 0xFF:
+                    raise self._error(packet)
+                frames.append(frame(packet, seq))
+                seq += 1
+                size += len(packet)
+                if size > _RELAY_FLUSH:
+                    out.write(b"".join(frames))
+                    frames, size, written = [], 0, True
+                    await _backpressure(out)
+        except ConnectionClosed:
+            self.close()  # the client is gone half-way through this response
+            raise
+        except ProxyError as exc:
+            if not written:
+                raise
+            # the client has part of the answer: it ends with the error, in sequence
+            frames.append(frame(err_payload(exc.code, exc.sqlstate, exc.message), seq))
+            out.write(b"".join(frames))
+            return -1
+
+    async def discard_result(self) -> None:
+        """Read and drop the response to a command sent with ``send`` (its answer is not wanted any more)."""
         if self.pending:
             await self._skip_pending()
-        first = await self._read()
-        if first[0] == 0xFF:
-            raise self._error(first)
-        if first[0] == 0x00:
-            return [], []
-        ncols, _ = read_lenenc(first, 0)
-        columns = [await self._read() for _ in range(ncols or 0)]
-        await self._read()  # EOF
-        rows: list[bytes] = []
-        error: BackendError | None = None
-        stream = self.stream
         while True:
-            packet = stream.try_payload()
-            if packet is None:
+            first = await self._read()
+            if first[0] == 0xFF:
+                return
+            if first[0] == 0x00:
+                if not parse_ok(first).status & MORE_RESULTS:
+                    return
+                continue
+            ncols, _ = read_lenenc(first, 0)
+            for _ in range((ncols or 0) + 1):  # definitions and their EOF
+                await self._read()
+            while True:
                 packet = await self._read()
-            if packet[0] == 0xFE and len(packet) < 9:
-                if struct.unpack_from("<H", packet, 3)[0] & MORE_RESULTS:
-                    raise BackendError(self.name, 1235, "42000", "multiple result sets in a scatter")
-                break
-            if packet[0] == 0xFF:
-                error = self._error(packet)
-                break
-            rows.append(packet)
-        if error is not None:
-            raise error
-        return columns, rows
+                if packet[0] == 0xFF:
+                    return
+                if packet[0] == 0xFE and len(packet) < 9:
+                    if not struct.unpack_from("<H", packet, 3)[0] & MORE_RESULTS:
+                        return
+                    break
 
     async def prepare(self, sql: str) -> tuple[int, int]:
         """Prepare ``sql`` once per connection; returns (statement id, parameter count)."""

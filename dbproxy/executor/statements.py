@@ -25,7 +25,7 @@ from dbproxy.executor.state import SessionState
 from dbproxy.merge import in_column_charsets, merge_results
 from dbproxy.protocol.charsets import CHARSET_COLLATIONS
 from dbproxy.protocol.constants import ColumnType, ServerStatus
-from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
+from dbproxy.protocol.packets import Column, eof_payload, frame
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
 from dbproxy.router.plan import Kind, Plan, Target
 
@@ -366,43 +366,51 @@ class StatementExecutor:
     async def _concatenate(
         self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], req: ExecuteRequest | None
     ) -> None:
-        """A scatter whose answer is every shard's rows in turn: rows are copied, never decoded."""
+        """A scatter whose answer is every shard's rows in turn: rows are copied, never decoded, and stream to
+        the client node after node (each backend's first statement is sent at once, the next when the one
+        before it was read), so a slow reader holds the client buffer, not the result."""
         by_backend: dict[str, list[int]] = {}
         for n in nodes:
             by_backend.setdefault(plan.targets[n].backend, []).append(n)
-        results: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        conns: dict[str, tuple[BackendConnection, bool]] = {}
+        unread: dict[str, int] = {}  # backend -> node whose statement was sent and whose answer is not read yet
 
-        async def run(backend: str, idxs: list[int]) -> None:
-            conn, pinned = await self.conn(backend)
-            try:
-                for n in idxs:
-                    target = plan.targets[n]
-                    if req is None:
-                        command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
-                    else:
-                        stmt_id, nparams = await conn.prepare(target.prepared_sql)
-                        command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-                    results[n] = await conn.collect(command)
-            finally:
+        async def send(backend: str, n: int) -> None:
+            conn = conns[backend][0]
+            target = plan.targets[n]
+            if req is None:
+                command = b"\x03" + target.template.render(params).encode("utf-8", "surrogateescape")
+            else:
+                stmt_id, nparams = await conn.prepare(target.prepared_sql)
+                command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
+            conn.send(command)
+            unread[backend] = n
+
+        try:
+            for backend in by_backend:
+                conns[backend] = await self.conn(backend)
+            for backend, idxs in by_backend.items():
+                await send(backend, idxs[0])
+            seq = 1
+            out = self.client.writer
+            for n in nodes:
+                backend = plan.targets[n].backend
+                del unread[backend]  # read now: whatever happens, this answer is consumed or its connection closed
+                seq = await conns[backend][0].stream_result(out, seq, seq > 1, self.state.status)
+                if seq < 0:
+                    return  # the answer ended with an error
+                following = by_backend[backend].index(n) + 1
+                if following < len(by_backend[backend]):
+                    await send(backend, by_backend[backend][following])
+            out.write(frame(eof_payload(self.state.status), seq))
+        finally:
+            for backend, (conn, pinned) in conns.items():
+                if backend in unread and not conn.broken:
+                    try:
+                        await conn.discard_result()  # an answer nobody reads must not reach the next user
+                    except ProxyError:
+                        conn.close()
                 self.done(conn, pinned)
-
-        outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        if errors:
-            raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
-        columns = results[nodes[0]][0]
-        out = [frame(lenenc_int(len(columns)), 1)]
-        seq = 2
-        for col in columns:
-            out.append(frame(col, seq))
-            seq += 1
-        out.append(frame(eof_payload(self.state.status), seq))
-        for n in nodes:
-            for row in results[n][1]:
-                seq += 1
-                out.append(frame(row, seq))
-        out.append(frame(eof_payload(self.state.status), seq + 1))
-        self.client.write_frames(b"".join(out))
 
     def _reply(self, plan: Plan, results: list[Result], params: Sequence[ParamValue], binary: bool) -> None:
         first = results[0]

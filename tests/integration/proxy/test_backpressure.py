@@ -10,7 +10,16 @@ from collections.abc import Iterator
 import psutil
 import pytest
 
-from tests.integration.proxy.conftest import LOGICAL_DB, PASSWORD, USER, Proxy, proxy_config, start_proxy
+from tests.integration.proxy.conftest import (
+    LOGICAL_DB,
+    PASSWORD,
+    USER,
+    Proxy,
+    direct,
+    mod_table,
+    proxy_config,
+    start_proxy,
+)
 from tests.integration.proxy.rawclient import RawClient, error_code, frame
 from tests.support import create_mariadb_database, drop_mariadb_database, free_port
 
@@ -26,18 +35,27 @@ NET_READ_TIMEOUT = 1.0
 
 @pytest.fixture(scope="module")
 def bounded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    db = create_mariadb_database("txc_bp")
+    """A proxy over two backends; `big` is sharded over both and holds ROWS rows of ROW_BYTES bytes."""
+    dbs = [create_mariadb_database("txc_bp") for _ in range(2)]
     proc = None
     try:
         port = free_port()
-        config = proxy_config(port, {"ds0": db}, {})
+        config = proxy_config(port, {"ds0": dbs[0], "ds1": dbs[1]}, {"big": mod_table("id", 2, "big")})
         config["limits"] = {"client_buffer": CLIENT_BUFFER, "net_read_timeout": NET_READ_TIMEOUT}
+        config["pool"] = {"max_connections": 2, "connect_timeout": 20.0}
+        for i, db in enumerate(dbs):  # straight into the shards: INSERT ... SELECT into a sharded table is refused
+            with direct(db) as conn, conn.cursor() as cur:
+                cur.execute(f"CREATE TABLE big_{i} (id INT PRIMARY KEY, pad LONGTEXT)")
+                cur.execute(
+                    f"INSERT INTO big_{i} SELECT seq, REPEAT('x', {ROW_BYTES}) FROM seq_1_to_{ROWS} WHERE seq % 2 = {i}"
+                )
         proc = start_proxy(config, tmp_path_factory.mktemp("bp"))
-        yield Proxy(port, [db], proc, config)
+        yield Proxy(port, dbs, proc, config)
     finally:
         if proc is not None:
             proc.kill()
-        drop_mariadb_database(db)
+        for db in dbs:
+            drop_mariadb_database(db)
 
 
 class SlowClient(RawClient):
@@ -51,17 +69,23 @@ class SlowClient(RawClient):
         self.buf = b""
 
 
+SLOW_READS = {
+    "relayed": f"SELECT REPEAT('x', {ROW_BYTES}) FROM seq_1_to_{ROWS}",
+    "multi-statement text": f"SELECT 1; SELECT REPEAT('x', {ROW_BYTES}) FROM seq_1_to_{ROWS}",
+    "scatter over two shards": "SELECT id, pad FROM big",
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("multi", [False, True], ids=["one statement", "multi-statement text"])
-def test_a_slow_reader_costs_the_proxy_at_most_its_client_buffer(bounded: Proxy, multi: bool) -> None:
+@pytest.mark.parametrize("kind", SLOW_READS)
+def test_a_slow_reader_costs_the_proxy_at_most_its_client_buffer(bounded: Proxy, kind: str) -> None:
     process = psutil.Process(bounded.process.pid)
     client = SlowClient(bounded.port)
     try:
         assert client.login(USER, PASSWORD, LOGICAL_DB)[0] == 0
-        query = f"SELECT REPEAT('x', {ROW_BYTES}) FROM seq_1_to_{ROWS}"
-        if multi:
+        query = SLOW_READS[kind]
+        if ";" in query:
             assert client.command(b"\x1b\x00\x00")[0] == 0xFE  # COM_SET_OPTION: multi-statements on
-            query = "SELECT 1; " + query
         before = process.memory_info().rss
         client.send_raw(frame(b"\x03" + query.encode(), 0))
         peak = before
@@ -112,3 +136,18 @@ def test_a_half_sent_packet_is_dropped_after_net_read_timeout(bounded: Proxy) ->
     with bounded.connect() as conn, conn.cursor() as cur:  # the proxy is fine
         cur.execute("SELECT 1")
         assert cur.fetchall() == ((1,),)
+
+
+def test_a_client_gone_half_way_through_a_scatter_leaves_no_answer_behind(bounded: Proxy) -> None:
+    for _ in range(3):  # more often than the pool has connections
+        client = SlowClient(bounded.port)
+        assert client.login(USER, PASSWORD, LOGICAL_DB)[0] == 0
+        client.send_raw(frame(b"\x03SELECT id, pad FROM big", 0))
+        client.read_packet()  # the answer has begun
+        client.close()
+    with bounded.connect() as conn, conn.cursor() as cur:  # the connections they used answer what is asked
+        for i in range(4):
+            cur.execute("SELECT id FROM big WHERE id IN (%s, %s) ORDER BY id", (2 * i + 1, 2 * i + 2))
+            assert cur.fetchall() == ((2 * i + 1,), (2 * i + 2,))
+            cur.execute("SELECT COUNT(*) FROM big")
+            assert cur.fetchall() == ((ROWS,),)
