@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 
 import psutil
+import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import (
@@ -151,3 +152,9 @@ def test_a_client_gone_half_way_through_a_scatter_leaves_no_answer_behind(bounde
             assert cur.fetchall() == ((2 * i + 1,), (2 * i + 2,))
             cur.execute("SELECT COUNT(*) FROM big")
             assert cur.fetchall() == ((ROWS,),)
+
+
+def test_a_driver_sending_a_query_over_max_allowed_packet_reads_1153(bounded: Proxy) -> None:
+    with bounded.connect() as conn, pytest.raises(pymysql.err.OperationalError) as refused, conn.cursor() as cur:
+        cur.execute("SELECT LENGTH(%s)", ("y" * (16 * MiB + 100),))
+    assert refused.value.args[0] == 1153
