@@ -72,6 +72,20 @@ _DEADLOCK_MESSAGE = (
 )
 
 
+async def _pass_through(stream: PacketStream, out: asyncio.StreamWriter, end: int) -> None:
+    """Write the first ``end`` bytes of what the backend sends (the buffer, then as it arrives) to ``out``."""
+    buf = stream.buf
+    while True:
+        n = min(end, len(buf))
+        out.write(bytes(buf[:n]))
+        del buf[:n]
+        end -= n
+        await _backpressure(out)
+        if not end:
+            return
+        await stream.fill()
+
+
 async def _backpressure(out: asyncio.StreamWriter) -> None:
     """A client slower than the backend stops the relay (which reads on only after this) while its socket holds
     more than its high-water mark (limits.client_buffer): a slow reader holds that much, not the whole result.
@@ -323,6 +337,13 @@ class BackendConnection:
                 length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
                 end = pos + 4 + length
                 if len(buf) < end:
+                    if length >= _RELAY_FLUSH and (continued or state == 3):
+                        # a long row (or the rest of one): its bytes pass through as they come, so the proxy
+                        # holds a read's worth of it, not the whole packet (it needs no status rewrite)
+                        continued = length == MAX_PACKET
+                        await _pass_through(stream, out, end)
+                        pos = 0
+                        continue
                     if pos > _RELAY_FLUSH:
                         out.write(bytes(buf[:pos]))
                         del buf[:pos]

@@ -29,7 +29,8 @@ CLIENT_BUFFER = 1 * MiB
 # Scaled down from the 300 MB at 1 MB/s to keep the test short: 64 rows of 1 MB (64 times the
 # client buffer) read at 16 MB/s, through a client socket with a small receive buffer.
 ROWS, ROW_BYTES, READ_RATE = 64, 1_000_000, 16 * MiB
-# what the proxy may grow by: the client buffer, one backend read, one row packet being relayed, copies
+# what the proxy may grow by: the client buffer, a backend read or a chunk of rows, their copies, slack for the
+# allocator (measured: under 6 MiB; without backpressure 60-110 MiB)
 GROWTH_BOUND = CLIENT_BUFFER + 8 * MiB
 NET_READ_TIMEOUT = 1.0
 
@@ -74,6 +75,7 @@ SLOW_READS = {
     "relayed": f"SELECT REPEAT('x', {ROW_BYTES}) FROM seq_1_to_{ROWS}",
     "multi-statement text": f"SELECT 1; SELECT REPEAT('x', {ROW_BYTES}) FROM seq_1_to_{ROWS}",
     "scatter over two shards": "SELECT id, pad FROM big",
+    "rows larger than the buffer": f"SELECT REPEAT('x', {8 * ROW_BYTES}) FROM seq_1_to_{ROWS // 8}",
 }
 
 
@@ -104,8 +106,8 @@ def test_a_slow_reader_costs_the_proxy_at_most_its_client_buffer(bounded: Proxy,
             ahead = received / READ_RATE - (time.monotonic() - start)
             if ahead > 0:
                 time.sleep(ahead)
-        assert rows == ROWS
-        assert received > ROWS * ROW_BYTES > 32 * GROWTH_BOUND // 8  # the result dwarfs the bound
+        assert rows == (ROWS // 8 if "larger" in kind else ROWS)
+        assert received > ROWS * ROW_BYTES > 4 * GROWTH_BOUND  # the result dwarfs the bound
         assert peak - before < GROWTH_BOUND, f"proxy grew by {(peak - before) / MiB:.1f} MiB"
     finally:
         client.close()
