@@ -187,6 +187,11 @@ class Limits(_Model):
     wait_timeout: int = Field(default=28800, ge=1)  # seconds a logged-in client may idle (SET wait_timeout)
     max_connections: int = Field(default=1000, ge=1)  # client connections; beyond it error 1040
     max_parse_depth: int = Field(default=100, ge=8)  # nesting of parentheses in a statement
+    # bytes of one session's answer the proxy keeps while the client is slow to read it; above it the proxy
+    # stops reading from the backend until the client caught up
+    client_buffer: int = Field(default=1024 * 1024, ge=16 * 1024)
+    # seconds a client may take to send the rest of a packet it started (MySQL's net_read_timeout)
+    net_read_timeout: float = Field(default=30.0, gt=0)
 
 
 class TlsSettings(_Model):
@@ -196,6 +201,16 @@ class TlsSettings(_Model):
     key: str
 
 
+class BackendAccount(_Model):
+    """The MariaDB account a proxy user's backend connections log in as (the same on every backend), in place
+    of the account in the backend DSNs. ``dbproxy grants`` prints the statements that create it with grants on
+    exactly that user's physical databases: MariaDB's own grants are a second wall behind the proxy's checks."""
+
+    user: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9_.$-]+$")
+    password: str
+    host: str = Field(default="%", min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.%:-]+$")
+
+
 class UserSpec(_Model):
     """A proxy user. ``databases`` maps each logical database it may use to ``read_write`` or ``read_only``;
     omitted, the user may use every logical database, read-write (the form ``user: password`` means that)."""
@@ -203,6 +218,7 @@ class UserSpec(_Model):
     password: str
     databases: dict[str, Literal["read_write", "read_only"]] | None = None
     require_tls: bool = False
+    backend_account: BackendAccount | None = None  # None: the account of the backend DSNs
 
 
 def _valid_dsn(dsn: str) -> str:
@@ -381,7 +397,7 @@ def parse_config(text: str, source: str = "<string>") -> ProxyConfig:
     if too_big is not None:
         raise ConfigError([too_big])
     try:
-        root = yaml.compose(text)
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

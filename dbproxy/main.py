@@ -13,6 +13,7 @@ from dbproxy.config import ProxyConfig, load_config
 from dbproxy.context import ProxyContext
 from dbproxy.errors import ConfigError, ProxyError
 from dbproxy.frontend.server import ProxyServer
+from dbproxy.grants import grants_script
 from dbproxy.router.dialects import DEFAULT_READING, Reading, reading_of_sql_mode
 from dbproxy.routing import routing_table
 from dbproxy.transactions import Committer
@@ -93,6 +94,12 @@ def version() -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dbproxy", description="MySQL sharding proxy")
+    parser.add_argument(
+        "command",
+        nargs="?",
+        choices=["grants"],
+        help="grants: print the CREATE USER / GRANT statements for every users.<name>.backend_account",
+    )
     parser.add_argument("--config", help="path to the proxy YAML configuration")
     parser.add_argument("--check-config", metavar="FILE", help="validate FILE, print its routing table and exit")
     parser.add_argument("--version", action="version", version=f"dbproxy {version()}")
@@ -114,6 +121,13 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.config:
         parser.error("--config FILE is required (or --check-config FILE, --version)")
+    if args.command == "grants":
+        try:
+            print(grants_script(load_config(args.config)), end="")
+        except ConfigError as exc:
+            print(f"dbproxy: {exc.message}", file=sys.stderr)
+            sys.exit(2)
+        return
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         config = load_config(args.config)

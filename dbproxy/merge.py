@@ -3,13 +3,19 @@ GROUP BY and DISTINCT. Only what the planner proved mergeable reaches here."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from dbproxy.collations import collation_name, sort_key
+from dbproxy.errors import NotSupported
+from dbproxy.protocol.charsets import MAX_BYTES, can_convert, charset_of
+from dbproxy.protocol.charsets import convert as convert_text
 from dbproxy.protocol.constants import INTEGER_TYPES, ColumnType
 from dbproxy.protocol.packets import Column
 
@@ -38,6 +44,7 @@ class MergeSpec:
     offset: int = 0
     offset_param: int | None = None
     star_hidden: int | None = None  # SELECT *: items holds only the hidden helpers, the rest is known at run time
+    rollup: bool = False  # GROUP BY ... WITH ROLLUP: super-aggregate rows for each prefix of the group
 
     def resolve(self, columns: list[Column]) -> MergeSpec:
         """For SELECT *: the concrete spec once the shard result's columns are known."""
@@ -79,9 +86,33 @@ class MergeSpec:
         return limit, offset
 
 
-def _text_key(value: bytes) -> str:
-    # *_general_ci collations: compare case-insensitively, trailing spaces ignored (PAD SPACE)
-    return value.decode("utf-8", "replace").rstrip(" ").casefold()
+_STRING_TYPES = frozenset(
+    {
+        ColumnType.VARCHAR,
+        ColumnType.VAR_STRING,
+        ColumnType.STRING,
+        ColumnType.TINY_BLOB,
+        ColumnType.MEDIUM_BLOB,
+        ColumnType.LONG_BLOB,
+        ColumnType.BLOB,
+        ColumnType.ENUM,
+        ColumnType.SET,
+        ColumnType.JSON,
+    }
+)
+_ENUM_OR_SET_FLAGS = 0x100 | 0x800  # MariaDB orders these by their index, not by their text
+
+
+_SET_STATEMENT = re.compile(r"\s*SET\s+STATEMENT\s+", re.IGNORECASE)
+
+
+def in_column_charsets(sql: str) -> str:
+    """``sql`` run so that its result comes in each column's own character set, with metadata naming each
+    column's collation (with a character set for results the server names that set's default collation)."""
+    prefix = _SET_STATEMENT.match(sql)
+    if prefix is not None:  # the client's own SET STATEMENT ... FOR: one more variable in it
+        return sql[: prefix.end()] + "character_set_results=NULL, " + sql[prefix.end() :]
+    return "SET STATEMENT character_set_results=NULL FOR " + sql
 
 
 def _decimal(value: bytes) -> Decimal:
@@ -90,7 +121,9 @@ def _decimal(value: bytes) -> Decimal:
 
 def converter(col: Column) -> Any:
     """The function turning this column's text values into Python values that sort and compare the way MySQL
-    does; chosen once per column, not per value."""
+    does; chosen once per column, not per value. Text compares by the column's collation (its id in the
+    metadata of a result fetched with character_set_results=NULL); a collation dbproxy does not implement is
+    refused with 1235 naming it."""
     t = col.type
     if t in INTEGER_TYPES:
         return int
@@ -98,13 +131,15 @@ def converter(col: Column) -> Any:
         return _decimal
     if t in (ColumnType.FLOAT, ColumnType.DOUBLE):
         return float
-    if col.binary:
-        return bytes
-    return _text_key
+    if col.binary or t not in _STRING_TYPES:
+        return bytes  # binary strings; dates and times, whose text sorts as they do
+    if col.flags & _ENUM_OR_SET_FLAGS:
+        raise NotSupported(f"comparing the ENUM or SET column '{col.name}' across shards")
+    return sort_key(col.charset)
 
 
 def typed(value: bytes | None, col: Column) -> Any:
-    """A Python value that sorts and compares the way MySQL does for this column (case-insensitive text)."""
+    """A Python value that sorts and compares the way MySQL does for this column (text by its collation)."""
     return None if value is None else converter(col)(value)
 
 
@@ -146,17 +181,30 @@ class _Group:
 
 
 def merge_results(
-    spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]], params: Sequence[Any]
+    spec: MergeSpec,
+    columns: list[Column],
+    shard_rows: list[list[Row]],
+    params: Sequence[Any],
+    client_collation: int | None = None,
 ) -> tuple[list[Column], list[Row]]:
-    """Merge the rows each shard returned (``columns`` are the shard query's columns) into the final result."""
+    """Merge the rows each shard returned (``columns`` are the shard query's columns) into the final result.
+
+    With ``client_collation`` the shards' rows are in each column's own character set (fetched with
+    character_set_results=NULL, so the metadata names each column's collation); the merged text is then
+    converted to the client's character set and the metadata says so."""
     spec = spec.resolve(columns)
     items = spec.items
     limit, offset = spec.bounds(params)
     out_columns = [_output_column(item, columns) for item in items[: spec.visible]]
     if spec.aggregate:
-        rows = _aggregate(spec, columns, shard_rows)
+        rows = _with_rollup(spec, columns, shard_rows) if spec.rollup else _aggregate(spec, columns, shard_rows)
         all_columns = _all_columns(spec, columns)
-        keyed = [(tuple(typed(v, c) for v, c in zip(r, all_columns, strict=True)), r) for r in rows]
+        # only what ORDER BY or DISTINCT looks at is converted (a column nobody compares needs no collation)
+        needed = {i for i, _ in spec.order} | (set(range(spec.visible)) if spec.distinct else set())
+        convs = [converter(c) if i in needed else None for i, c in enumerate(all_columns)]
+        keyed = [
+            (tuple(None if f is None or v is None else f(v) for v, f in zip(r, convs, strict=True)), r) for r in rows
+        ]
         if spec.order:
             key = _sort_key(spec.order)
             keyed.sort(key=lambda kr: key(kr[0]))
@@ -179,7 +227,32 @@ def merge_results(
         if limit is not None and len(final) >= limit:
             break
         final.append(visible)
+    if client_collation is not None:
+        return _to_client(out_columns, final, client_collation)
     return out_columns, final
+
+
+def _to_client(columns: list[Column], rows: list[Row], collation: int) -> tuple[list[Column], list[Row]]:
+    """Text columns converted from their own character set to the client's (``collation``)."""
+    target = charset_of(collation)
+    if not can_convert(target):
+        raise NotSupported(f"merged results for a client using {collation_name(collation)}")
+    assert target is not None
+    out_columns = list(columns)
+    for i, col in enumerate(columns):
+        if col.binary or col.type not in _STRING_TYPES or col.charset == collation:
+            continue
+        source = charset_of(col.charset)
+        if not can_convert(source):
+            raise NotSupported(f"merged text in {collation_name(col.charset)} for this client")
+        assert source is not None
+        per_char = col.length // MAX_BYTES.get(source, 1)
+        out_columns[i] = col.recoded(collation, min(per_char * MAX_BYTES.get(target, 1), 0xFFFFFFFF))
+        for row in rows:
+            value = row[i]
+            if value is not None:
+                row[i] = convert_text(value, source, target)
+    return out_columns, rows
 
 
 def _all_columns(spec: MergeSpec, columns: list[Column]) -> list[Column]:
@@ -234,6 +307,29 @@ def _ordered_stream(
     else:
         # every row wanted: the shards' streams are sorted runs, which Timsort merges in linear time
         yield from sorted([kr for s in streams for kr in s], key=key, reverse=descending)
+
+
+def _with_rollup(spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]]) -> list[Row]:
+    """GROUP BY g1..gn WITH ROLLUP as MariaDB answers it: the groups in ascending order of the group columns,
+    each run of groups sharing g1..gk followed by its total (gk+1..gn NULL), the grand total last. The totals
+    are aggregated again from the shards' rows (COUNT, SUM, MIN, MAX and AVG combine from them exactly)."""
+    n = len(spec.group)
+    convs = [converter(columns[spec.items[g].col]) for g in spec.group]
+    keyed: list[tuple[tuple[Any, ...], Row]] = []
+    for level in range(n, -1, -1):
+        rows = _aggregate(dataclasses.replace(spec, group=spec.group[:level]), columns, shard_rows)
+        for row in rows:
+            key: list[Any] = []
+            for j, g in enumerate(spec.group):
+                if j >= level:
+                    row[g] = None
+                    key.append((1,))  # a total comes after every group it sums up
+                else:
+                    value = row[g]
+                    key.append((0, 0) if value is None else (0, 1, convs[j](value)))
+            keyed.append((tuple(key), row))
+    keyed.sort(key=lambda kr: kr[0])
+    return [row for _, row in keyed]
 
 
 def _aggregate(spec: MergeSpec, columns: list[Column], shard_rows: list[list[Row]]) -> list[Row]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+from dbproxy.executor.affinity import SESSION_STATE, creates_session_state
 from dbproxy.router.dialects import DEFAULT_READING, Reading
 from dbproxy.router.plan import Plan
 from dbproxy.router.planner import Planner
@@ -36,6 +37,8 @@ class PlanCache:
             return plan
         self.misses += 1
         plan = self.planner.plan(sql, db, reading)
+        if creates_session_state(sql):
+            plan.extra[SESSION_STATE] = True
         self._plans[key] = plan
         if len(self._plans) > self.capacity:
             self._plans.popitem(last=False)

@@ -127,6 +127,9 @@ class SessionTransaction:
         self.gid: str | None = None  # the global transaction its XA branches belong to
         self.xids: dict[str, Xid] = {}
         self.written: set[str] = set()
+        # backend -> the connection holding this session's own state there (executor/affinity.py): used by
+        # every statement of the session on that backend, transactions included, and reset before reuse
+        self.held: dict[str, BackendConnection] = {}
         # set by the session before each statement: whether it may change rows (then the backends it runs on
         # are branches that must be prepared, not just ended)
         self.writing = False
@@ -153,7 +156,7 @@ class SessionTransaction:
             return conn
         if self.lost is not None:
             raise BackendUnavailable(self.lost, "connection lost during the transaction; ROLLBACK required")
-        conn = await self.pools[backend].acquire(found_rows, charset, session_vars)
+        conn = self.held.get(backend) or await self.pools[backend].acquire(found_rows, charset, session_vars)
         if self._uses_xa():
             # lazily XA: the first statement cannot know whether a second backend will follow, and MySQL
             # cannot turn a local transaction into an XA branch later; XA START costs what BEGIN costs
@@ -180,7 +183,19 @@ class SessionTransaction:
         for branch in branches:
             conn = branch.conn
             conn.in_transaction = False
-            self.pools[conn.name].release(conn)
+            if self.held.get(conn.name) is not conn:
+                self.pools[conn.name].release(conn)
+
+    def hold(self, conn: BackendConnection) -> None:
+        """Keep ``conn`` for this session: a statement left session state on it."""
+        self.held[conn.name] = conn
+
+    async def release_held(self) -> None:
+        """The session ends (or resets): its held connections go back to their pools reset, so no other
+        session sees what it left there."""
+        held, self.held = list(self.held.values()), {}
+        for conn in held:
+            await self.pools[conn.name].release_reset(conn)
 
     async def commit(self) -> None:
         lost = self.lost or next((c.name for c in self.pinned.values() if c.broken), None)

@@ -14,13 +14,14 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from dbproxy.config import BackendDSN
-from dbproxy.errors import BackendError, BackendUnavailable
+from dbproxy.errors import BackendError, BackendUnavailable, ProxyError
 from dbproxy.protocol.constants import BACKEND_CAPABILITIES, MAX_PACKET, Capabilities
 from dbproxy.protocol.packets import (
     MORE_RESULTS,
     SESSION_STATUS_MASK,
     Column,
     OkInfo,
+    eof_payload,
     err_payload,
     frame,
     lenenc_str,
@@ -72,6 +73,33 @@ _DEADLOCK_MESSAGE = (
 )
 
 
+async def _pass_through(stream: PacketStream, out: asyncio.StreamWriter, end: int) -> None:
+    """Write the first ``end`` bytes of what the backend sends (the buffer, then as it arrives) to ``out``."""
+    buf = stream.buf
+    while True:
+        n = min(end, len(buf))
+        out.write(bytes(buf[:n]))
+        del buf[:n]
+        end -= n
+        await _backpressure(out)
+        if not end:
+            return
+        await stream.fill()
+
+
+async def _backpressure(out: asyncio.StreamWriter) -> None:
+    """A client slower than the backend stops the relay (which reads on only after this) while its socket holds
+    more than its high-water mark (limits.client_buffer): a slow reader holds that much, not the whole result.
+    Checked only when a relay flushes part of a long result, never per statement."""
+    transport = getattr(out, "transport", None)  # none while a multi-statement answer is captured
+    if transport is None or transport.get_write_buffer_size() <= transport.get_write_buffer_limits()[1]:
+        return
+    try:
+        await out.drain()
+    except (ConnectionError, OSError) as exc:
+        raise ConnectionClosed(f"client connection lost ({exc})") from exc
+
+
 def _as_deadlock(buf: bytearray, start: int, end: int) -> int:
     """Replace the ERR packet buf[start:end] by a 1213 deadlock error; returns the packet's new end."""
     packet = frame(err_payload(ER_LOCK_DEADLOCK, "40001", _DEADLOCK_MESSAGE), buf[start + 3])
@@ -88,6 +116,7 @@ class BackendConnection:
         self.broken = False
         self.in_transaction = False
         self.session_vars: tuple[str, ...] = ()
+        self.handshake_charset = key[2]  # what COM_RESET_CONNECTION returns the connection to
         self.pending = 0  # responses to pipelined commands (BEGIN) not read yet
         self.released = False  # back in (or dropped by) its pool: guards against releasing twice
 
@@ -257,6 +286,19 @@ class BackendConnection:
         if reply[0] == 0xFF:
             raise self._error(reply)
 
+    async def reset(self) -> None:
+        """COM_RESET_CONNECTION: MariaDB drops user variables, temporary tables, named locks, prepared
+        statements and session variables, and returns to the handshake's character set."""
+        self._send(b"\x1f")
+        if self.pending:
+            await self._skip_pending()
+        reply = await self._read()
+        if reply[0] == 0xFF:
+            raise self._error(reply)
+        self.statements.clear()
+        self.session_vars = ()
+        self.key = (self.key[0], self.key[1], self.handshake_charset)
+
     async def execute(self, sql: str) -> OkInfo:
         result = await self.query(sql)
         return result.ok or OkInfo(0, 0, 0, 0)
@@ -296,16 +338,25 @@ class BackendConnection:
                         out.write(bytes(buf[:pos]))
                         del buf[:pos]
                         pos = 0
+                        await _backpressure(out)
                     await stream.fill()
                     continue
                 length = buf[pos] | buf[pos + 1] << 8 | buf[pos + 2] << 16
                 end = pos + 4 + length
                 if len(buf) < end:
+                    if length >= _RELAY_FLUSH and (continued or state == 3):
+                        # a long row (or the rest of one): its bytes pass through as they come, so the proxy
+                        # holds a read's worth of it, not the whole packet (it needs no status rewrite)
+                        continued = length == MAX_PACKET
+                        await _pass_through(stream, out, end)
+                        pos = 0
+                        continue
                     if pos > _RELAY_FLUSH:
                         out.write(bytes(buf[:pos]))
                         del buf[:pos]
                         pos = 0
                         end = 4 + length
+                        await _backpressure(out)
                     await stream.fill()
                     continue
                 if continued:
@@ -374,37 +425,103 @@ class BackendConnection:
 
     # -- prepared statements ------------------------------------------------------------------------------------
 
-    async def collect(self, command: bytes) -> tuple[list[bytes], list[bytes]]:
-        """Send ``command`` and return its result's column-definition and row payloads, undecoded."""
+    def send(self, command: bytes) -> None:
+        """Send ``command`` now; its response is read later (``stream_result``, ``discard_result``)."""
         self._send(command)
+
+    async def stream_result(
+        self, out: asyncio.StreamWriter, seq: int, started: bool, status: int, names: PhysicalNames | None = None
+    ) -> int:
+        """Read the result set answering a command sent with ``send`` and write it to ``out`` as packets numbered
+        from ``seq``: the column definitions only when the client's answer has not ``started`` (one result set
+        made of several shards' rows), then the rows, never more than the client's buffer ahead. Returns the
+        next sequence id, or -1 when the answer ended with an error written to ``out``. An error before anything
+        of the answer was written is raised instead. ``names`` makes column definitions name logical databases
+        and tables."""
+        frames: list[bytes] = []
+        written = started
+        try:
+            if self.pending:
+                await self._skip_pending()
+            first = await self._read()
+            if first[0] == 0xFF:
+                raise self._error(first)
+            if first[0] == 0x00:
+                raise BackendError(self.name, 1105, "HY000", "a shard answered a scatter SELECT without rows")
+            ncols, _ = read_lenenc(first, 0)
+            if not started:
+                frames.append(frame(first, seq))
+                seq += 1
+            for _ in range(ncols or 0):
+                column = await self._read()
+                if not started:
+                    if names is not None:
+                        column = names.column_definition(column) or column
+                    frames.append(frame(column, seq))
+                    seq += 1
+            await self._read()  # EOF after the column definitions
+            if not started:
+                frames.append(frame(eof_payload(status), seq))
+                seq += 1
+            size = 0
+            stream = self.stream
+            while True:
+                packet = stream.try_payload()
+                if packet is None:
+                    if frames:
+                        out.write(b"".join(frames))
+                        frames, size, written = [], 0, True
+                        await _backpressure(out)
+                    packet = await self._read()
+                if packet[0] == 0xFE and len(packet) < 9:
+                    if struct.unpack_from("<H", packet, 3)[0] & MORE_RESULTS:
+                        self.close()  # the other result sets are still coming
+                        raise BackendError(self.name, 1235, "42000", "multiple result sets in a scatter")
+                    out.write(b"".join(frames))
+                    return seq
+                if packet[0] == 0xFF:
+                    raise self._error(packet)
+                frames.append(frame(packet, seq))
+                seq += 1
+                size += len(packet)
+                if size > _RELAY_FLUSH:
+                    out.write(b"".join(frames))
+                    frames, size, written = [], 0, True
+                    await _backpressure(out)
+        except ConnectionClosed:
+            self.close()  # the client is gone half-way through this response
+            raise
+        except ProxyError as exc:
+            if not written:
+                raise
+            # the client has part of the answer: it ends with the error, in sequence
+            frames.append(frame(err_payload(exc.code, exc.sqlstate, exc.message), seq))
+            out.write(b"".join(frames))
+            return -1
+
+    async def discard_result(self) -> None:
+        """Read and drop the response to a command sent with ``send`` (its answer is not wanted any more)."""
         if self.pending:
             await self._skip_pending()
-        first = await self._read()
-        if first[0] == 0xFF:
-            raise self._error(first)
-        if first[0] == 0x00:
-            return [], []
-        ncols, _ = read_lenenc(first, 0)
-        columns = [await self._read() for _ in range(ncols or 0)]
-        await self._read()  # EOF
-        rows: list[bytes] = []
-        error: BackendError | None = None
-        stream = self.stream
         while True:
-            packet = stream.try_payload()
-            if packet is None:
+            first = await self._read()
+            if first[0] == 0xFF:
+                return
+            if first[0] == 0x00:
+                if not parse_ok(first).status & MORE_RESULTS:
+                    return
+                continue
+            ncols, _ = read_lenenc(first, 0)
+            for _ in range((ncols or 0) + 1):  # definitions and their EOF
+                await self._read()
+            while True:
                 packet = await self._read()
-            if packet[0] == 0xFE and len(packet) < 9:
-                if struct.unpack_from("<H", packet, 3)[0] & MORE_RESULTS:
-                    raise BackendError(self.name, 1235, "42000", "multiple result sets in a scatter")
-                break
-            if packet[0] == 0xFF:
-                error = self._error(packet)
-                break
-            rows.append(packet)
-        if error is not None:
-            raise error
-        return columns, rows
+                if packet[0] == 0xFF:
+                    return
+                if packet[0] == 0xFE and len(packet) < 9:
+                    if not struct.unpack_from("<H", packet, 3)[0] & MORE_RESULTS:
+                        return
+                    break
 
     async def prepare(self, sql: str) -> tuple[int, int]:
         """Prepare ``sql`` once per connection; returns (statement id, parameter count)."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from dbproxy.config import BackendDSN, PoolSettings, ProxyConfig
+from dbproxy.config import BackendAccount, BackendDSN, PoolSettings, ProxyConfig
 from dbproxy.errors import BackendUnavailable, TooManyConnections
 from dbproxy.executor.backend import BackendConnection
 
@@ -114,6 +114,22 @@ class BackendPool:
         idle.append(conn)
         self._wake()
 
+    async def release_reset(self, conn: BackendConnection) -> None:
+        """Return a connection that carried one session's state (user variables, temporary tables, named
+        locks): COM_RESET_CONNECTION clears all of it, then the pool's baseline is applied again. One that
+        cannot be reset is closed, which clears it too."""
+        if conn.broken or conn.in_transaction or conn.pending:
+            self.discard(conn)
+            return
+        try:
+            await conn.reset()
+            if self.settings.lock_wait_timeout is not None:
+                await conn.execute(f"SET SESSION innodb_lock_wait_timeout = {int(self.settings.lock_wait_timeout)}")
+        except Exception:
+            self.discard(conn)
+            return
+        self.release(conn)
+
     def discard(self, conn: BackendConnection) -> None:
         self._forget(conn)
         self._wake()
@@ -126,8 +142,27 @@ class BackendPool:
 
 
 class Pools:
-    def __init__(self, config: ProxyConfig) -> None:
-        self.pools = {name: BackendPool(name, config.backend_dsn(name), config.pool) for name in config.backends}
+    """One pool per backend for the backend DSNs' account (recovery, users without their own account), and
+    one set per ``users.<name>.backend_account``: sessions of that user only ever use their account's."""
+
+    def __init__(self, config: ProxyConfig, account: BackendAccount | None = None) -> None:
+        self.config = config
+        self.pools = {
+            name: BackendPool(name, _as_account(config.backend_dsn(name), account), config.pool)
+            for name in config.backends
+        }
+        self._accounts: dict[str, Pools] = {}
+
+    def for_user(self, user: str) -> Pools:
+        """The pools a session of proxy user ``user`` uses."""
+        spec = self.config.user(user)
+        account = spec.backend_account if spec is not None else None
+        if account is None:
+            return self
+        pools = self._accounts.get(account.user)
+        if pools is None:
+            pools = self._accounts[account.user] = Pools(self.config, account)
+        return pools
 
     def __getitem__(self, backend: str) -> BackendPool:
         pool = self.pools.get(backend)
@@ -138,3 +173,11 @@ class Pools:
     def close(self) -> None:
         for pool in self.pools.values():
             pool.close()
+        for pools in self._accounts.values():
+            pools.close()
+
+
+def _as_account(dsn: BackendDSN, account: BackendAccount | None) -> BackendDSN:
+    if account is None:
+        return dsn
+    return dsn.model_copy(update={"user": account.user, "password": account.password})

@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from dbproxy.protocol.charsets import UTF8_COLLATIONS
 from dbproxy.protocol.constants import ServerStatus
 from dbproxy.router.dialects import DEFAULT_READING, Reading
 from dbproxy.transactions import SessionTransaction
 
 _IN_TRANS = int(ServerStatus.SERVER_STATUS_IN_TRANS)
 _AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)
-_UTF8_COLLATIONS = frozenset({33, 45, 46, 83, 255, *range(192, 216), *range(224, 248), *range(576, 580)})
 
 
 @dataclass(slots=True)
@@ -60,7 +60,7 @@ class SessionState:
         change what a literal is), or the client's character set is not UTF-8 (its bytes are only meaningful
         as text in that character set, never re-rendered by the proxy)."""
         return (
-            self.charset not in _UTF8_COLLATIONS
+            self.charset not in UTF8_COLLATIONS
             or self.reading != DEFAULT_READING
             or any("sql_mode" in v.lower() for v in self.variables)
         )

@@ -18,13 +18,15 @@ from dbproxy.errors import (
     database_denied,
     table_denied,
 )
+from dbproxy.executor.affinity import SESSION_STATE
 from dbproxy.executor.backend import BackendConnection, RelayOutcome, Result
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.local import run_local
 from dbproxy.executor.state import SessionState
-from dbproxy.merge import merge_results
+from dbproxy.merge import in_column_charsets, merge_results
+from dbproxy.protocol.charsets import CHARSET_COLLATIONS
 from dbproxy.protocol.constants import ColumnType, ServerStatus
-from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int
+from dbproxy.protocol.packets import Column, eof_payload, frame
 from dbproxy.protocol.params import ExecuteRequest, ParamValue, sql_literal
 from dbproxy.router.dialects import reading_of_sql_mode
 from dbproxy.router.physical_names import PhysicalNames
@@ -32,13 +34,6 @@ from dbproxy.router.plan import Kind, Plan, Target
 
 ER_LOCK_DEADLOCK = 1213
 _NO_BACKSLASH = int(ServerStatus.SERVER_STATUS_NO_BACKSLASH_ESCAPES)
-# character set -> its default collation id (what a handshake carries)
-CHARSET_COLLATIONS = {
-    "big5": 1, "latin2": 9, "ascii": 11, "ujis": 12, "sjis": 13, "hebrew": 16, "euckr": 19, "gb2312": 24,
-    "greek": 25, "cp1250": 26, "gbk": 28, "latin5": 30, "utf8": 33, "utf8mb3": 33, "ucs2": 35, "cp866": 36,
-    "latin7": 41, "utf8mb4": 45, "cp1251": 51, "utf16": 54, "cp1256": 57, "cp1257": 59, "utf32": 60,
-    "binary": 63, "latin1": 8, "koi8r": 7, "cp850": 4, "swe7": 10,
-}  # fmt: skip
 _ROUTE = Kind.ROUTE
 
 
@@ -62,12 +57,13 @@ def _logical_column(column: Column, names: PhysicalNames) -> Column:
 
 
 class StatementExecutor:
-    __slots__ = ("client", "ctx", "state")
+    __slots__ = ("client", "ctx", "hold", "state")
 
     def __init__(self, ctx: ProxyContext, state: SessionState, client: ClientChannel) -> None:
         self.ctx = ctx
         self.state = state
         self.client = client
+        self.hold = False  # the running statement leaves session state: its connections stay with the session
 
     async def execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         """Run one planned statement and send its answer to the client."""
@@ -77,6 +73,20 @@ class StatementExecutor:
             self._check_grant(plan)
         # backends a changing statement runs on become branches that need two-phase commit
         state.txn.writing = kind is Kind.INSERT or (kind is _ROUTE and not plan.is_read)
+        if SESSION_STATE in plan.extra and kind is not Kind.SET:  # SET is replayed instead
+            self.hold = True  # the connections this statement runs on stay with the session
+            try:
+                await self._execute(plan, params, req)
+            finally:
+                self.hold = False
+        elif kind is _ROUTE:
+            await self._route(plan, params, req)
+        else:
+            await self._execute(plan, params, req)
+
+    async def _execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
+        kind = plan.kind
+        state = self.state
         if kind is _ROUTE:
             await self._route(plan, params, req)
         elif kind is Kind.INSERT:
@@ -146,7 +156,7 @@ class StatementExecutor:
             finally:
                 self.done(conn, pinned)
             state.variables = (*state.variables, rest)
-            for other in state.txn.pinned.values():
+            for other in {*state.txn.pinned.values(), *state.txn.held.values()}:
                 if other is not conn:
                     await other.execute(rest)
                     other.session_vars = state.variables
@@ -175,7 +185,7 @@ class StatementExecutor:
         if collation is None:
             raise ProxyError(f"Unknown character set: '{name}'", code=1115, sqlstate="42000")
         self.state.charset = collation
-        for conn in self.state.txn.pinned.values():
+        for conn in {*self.state.txn.pinned.values(), *self.state.txn.held.values()}:
             await conn.execute(f"SET NAMES {name.strip(chr(39) + chr(34) + chr(96))}")
             conn.key = (conn.key[0], conn.key[1], collation)
 
@@ -183,10 +193,13 @@ class StatementExecutor:
         return self.ctx.default_backend(self.state.database)
 
     async def end_session(self) -> None:
-        """The client is gone: a transaction it left open is rolled back on every branch."""
+        """The client is gone (or reset its connection): a transaction it left open is rolled back on every
+        branch, and connections holding its session state go back to the pool reset."""
         txn = self.state.txn
         if txn.active or txn.pinned:
             await txn.rollback()
+        if txn.held:
+            await txn.release_held()
 
     async def conn(self, backend: str, begin: bool = True) -> tuple[BackendConnection, bool]:
         """A backend connection for one statement; inside a transaction the pinned one."""
@@ -195,12 +208,30 @@ class StatementExecutor:
         if begin and not state.autocommit and not txn.active:
             txn.begin()
         if txn.active and (begin or backend in txn.pinned):
-            return await txn.connection(backend, state.found_rows, state.charset, state.variables), True
-        pool = self.ctx.pools[backend]
-        idle = pool.try_acquire(state.found_rows, state.charset, state.variables)
-        if idle is not None:
-            return idle, False
-        return await pool.acquire(state.found_rows, state.charset, state.variables), False
+            branch = await txn.connection(backend, state.found_rows, state.charset, state.variables)
+            if self.hold:
+                txn.hold(branch)  # kept past COMMIT: the state outlives the transaction
+            return branch, True
+        if txn.held:
+            held = txn.held.get(backend)
+            if held is not None:
+                if held.broken:
+                    # what the session kept there (variables, temporary tables, locks) is gone with it: said
+                    # once, rather than running later statements on a fresh connection as if nothing happened
+                    del txn.held[backend]
+                    self.state.txn.pools[backend].discard(held)
+                    raise BackendUnavailable(
+                        backend, "connection lost; the session's user variables, temporary tables and locks are gone"
+                    )
+                return held, True
+        pool = self.state.txn.pools[backend]
+        conn = pool.try_acquire(state.found_rows, state.charset, state.variables)
+        if conn is None:
+            conn = await pool.acquire(state.found_rows, state.charset, state.variables)
+        if self.hold:
+            txn.hold(conn)
+            return conn, True
+        return conn, False
 
     def _cross_backend_bound(self, backend: str) -> int | None:
         bound = self.ctx.config.transactions.cross_backend_lock_wait
@@ -211,7 +242,7 @@ class StatementExecutor:
 
     def done(self, conn: BackendConnection, pinned: bool) -> None:
         if not pinned:
-            self.ctx.pools[conn.name].release(conn)
+            self.state.txn.pools[conn.name].release(conn)
 
     async def relay(
         self,
@@ -359,47 +390,53 @@ class StatementExecutor:
     async def _concatenate(
         self, plan: Plan, nodes: list[int], params: Sequence[ParamValue], req: ExecuteRequest | None
     ) -> None:
-        """A scatter whose answer is every shard's rows in turn: rows are copied, never decoded."""
+        """A scatter whose answer is every shard's rows in turn: rows are copied, never decoded, and stream to
+        the client node after node (each backend's first statement is sent at once, the next when the one
+        before it was read), so a slow reader holds the client buffer, not the result."""
         by_backend: dict[str, list[int]] = {}
         for n in nodes:
             by_backend.setdefault(plan.targets[n].backend, []).append(n)
-        results: dict[int, tuple[list[bytes], list[bytes]]] = {}
+        conns: dict[str, tuple[BackendConnection, bool]] = {}
+        unread: dict[str, int] = {}  # backend -> node whose statement was sent and whose answer is not read yet
 
-        async def run(backend: str, idxs: list[int]) -> None:
-            conn, pinned = await self.conn(backend)
-            try:
-                for n in idxs:
-                    target = plan.targets[n]
-                    if req is None:
-                        text = target.template.render(params, self.state.slots)
-                        command = b"\x03" + text.encode("utf-8", "surrogateescape")
-                    else:
-                        stmt_id, nparams = await conn.prepare(target.prepared_sql)
-                        command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-                    results[n] = await conn.collect(command)
-            finally:
-                self.done(conn, pinned)
+        async def send(backend: str, n: int) -> None:
+            conn = conns[backend][0]
+            target = plan.targets[n]
+            if req is None:
+                text = target.template.render(params, self.state.slots)
+                command = b"\x03" + text.encode("utf-8", "surrogateescape")
+            else:
+                stmt_id, nparams = await conn.prepare(target.prepared_sql)
+                command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
+            conn.send(command)
+            unread[backend] = n
 
-        outcomes = await asyncio.gather(*(run(b, i) for b, i in by_backend.items()), return_exceptions=True)
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        if errors:
-            raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
-        columns = results[nodes[0]][0]
         names = self.ctx.schema.physical_names(self.state.database)
-        if names is not None:
-            columns = [names.column_definition(c) or c for c in columns]
-        out = [frame(lenenc_int(len(columns)), 1)]
-        seq = 2
-        for col in columns:
-            out.append(frame(col, seq))
-            seq += 1
-        out.append(frame(eof_payload(self.state.status), seq))
-        for n in nodes:
-            for row in results[n][1]:
-                seq += 1
-                out.append(frame(row, seq))
-        out.append(frame(eof_payload(self.state.status), seq + 1))
-        self.client.write_frames(b"".join(out))
+        try:
+            for backend in by_backend:
+                conns[backend] = await self.conn(backend)
+            for backend, idxs in by_backend.items():
+                await send(backend, idxs[0])
+            seq = 1
+            out = self.client.writer
+            for n in nodes:
+                backend = plan.targets[n].backend
+                del unread[backend]  # read now: whatever happens, this answer is consumed or its connection closed
+                seq = await conns[backend][0].stream_result(out, seq, seq > 1, self.state.status, names)
+                if seq < 0:
+                    return  # the answer ended with an error
+                following = by_backend[backend].index(n) + 1
+                if following < len(by_backend[backend]):
+                    await send(backend, by_backend[backend][following])
+            out.write(frame(eof_payload(self.state.status), seq))
+        finally:
+            for backend, (conn, pinned) in conns.items():
+                if backend in unread and not conn.broken:
+                    try:
+                        await conn.discard_result()  # an answer nobody reads must not reach the next user
+                    except ProxyError:
+                        conn.close()
+                self.done(conn, pinned)
 
     def _reply(self, plan: Plan, results: list[Result], params: Sequence[ParamValue], binary: bool) -> None:
         first = results[0]
@@ -411,7 +448,10 @@ class StatementExecutor:
             self.client.ok(affected, insert_id)
             return
         if plan.merge is not None and len(results) > 1:
-            columns, rows = merge_results(plan.merge, first.columns, [r.rows for r in results], params)
+            # the shards' rows came in their columns' own character sets (_run_text with merge)
+            columns, rows = merge_results(
+                plan.merge, first.columns, [r.rows for r in results], params, self.state.charset
+            )
         else:
             columns = first.columns
             rows = [row for r in results for row in r.rows]
@@ -439,7 +479,10 @@ class StatementExecutor:
                 for n in idxs:
                     target = plan.targets[n]
                     template = target.merge_template if merge and target.merge_template else target.template
-                    results[n] = await conn.query(template.render(params, named).encode("utf-8", "surrogateescape"))
+                    text = template.render(params, named)
+                    if merge:  # compared by each column's collation, which only this way shows in the metadata
+                        text = in_column_charsets(text)
+                    results[n] = await conn.query(text.encode("utf-8", "surrogateescape"))
             finally:
                 self.done(conn, pinned)
 
@@ -538,7 +581,7 @@ class StatementExecutor:
         physical_tables: list[str] = plan.extra["physical"]  # type: ignore[assignment]
         best = 0
         for target, physical in zip(plan.targets, physical_tables, strict=True):
-            pool = self.ctx.pools[target.backend]
+            pool = self.state.txn.pools[target.backend]
             conn = await pool.acquire(False, self.state.charset, ())
             try:
                 result = await conn.query(f"SELECT MAX(`{column}`) FROM `{physical.replace('`', '``')}`")

@@ -41,6 +41,9 @@ class ProxyServer:
         sock = writer.get_extra_info("socket")
         if sock is not None:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        # what a slow reader may make the proxy hold: above it a relay stops reading from the backend until
+        # the client has read enough (drain waits for the low-water mark, a quarter of it)
+        writer.transport.set_write_buffer_limits(high=self.config.limits.client_buffer)
         if len(self._sessions) >= self.config.limits.max_connections:
             # MySQL's refusal instead of a greeting; the client reads it as the first packet
             writer.write(frame(err_payload(1040, "08004", "Too many connections"), 0))

@@ -40,32 +40,38 @@ _error_ids = itertools.count(1)
 _MORE_RESULTS = int(ServerStatus.SERVER_MORE_RESULTS_EXISTS)
 
 
-class _Capture:
-    """Stands in for the client's writer while one statement of a multi-statement text runs, so its packets'
-    sequence ids can be renumbered to continue the previous statement's."""
+class _Renumbered:
+    """Stands in for the client's writer while one statement of a multi-statement text runs: its packets go
+    straight to the client with sequence ids continuing the previous statement's (writers always write whole
+    packets), so a long answer streams, and a slow reader slows the relay (``transport``/``drain``) instead of
+    filling the proxy."""
 
-    __slots__ = ("chunks",)
+    __slots__ = ("errored", "seq", "writer")
 
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
+    def __init__(self, writer: asyncio.StreamWriter, seq: int) -> None:
+        self.writer = writer
+        self.seq = seq
+        self.errored = False  # the last packet was an ERR (0xff cannot start a row or an OK/EOF): the text ends
+
+    @property
+    def transport(self) -> asyncio.BaseTransport:
+        return self.writer.transport
+
+    async def drain(self) -> None:
+        await self.writer.drain()
 
     def write(self, data: bytes) -> None:
-        self.chunks.append(bytes(data))
-
-    def flush_to(self, writer: asyncio.StreamWriter, seq: int) -> tuple[int, bool]:
-        """Write the captured packets renumbered from ``seq``; (next seq, whether the answer was an error)."""
-        data = bytearray(b"".join(self.chunks))
-        self.chunks.clear()
+        out = bytearray(data)
         pos = 0
-        last = -1
-        while pos + 4 <= len(data):
-            data[pos + 3] = seq & 0xFF
+        seq = self.seq
+        while pos + 4 <= len(out):
+            out[pos + 3] = seq & 0xFF
             seq += 1
-            last = pos
-            pos += 4 + (data[pos] | data[pos + 1] << 8 | data[pos + 2] << 16)
-        writer.write(bytes(data))
-        # an answer ending in an ERR packet (0xff cannot start a row or an OK/EOF) ends the text
-        return seq, last >= 0 and len(data) > last + 4 and data[last + 4] == 0xFF
+            length = out[pos] | out[pos + 1] << 8 | out[pos + 2] << 16
+            self.errored = length > 0 and pos + 4 < len(out) and out[pos + 4] == 0xFF
+            pos += 4 + length
+        self.seq = seq
+        self.writer.write(bytes(out))
 
 
 def _placeholder_in_text() -> ParseError:
@@ -114,6 +120,8 @@ class Session:
                 return  # a client that never finished logging in holds nothing any longer
             self.stream.limit = limits.max_allowed_packet
             state.slots = slot_values(state.user, state.host, state.conn_id)
+            self.stream.read_timeout = limits.net_read_timeout
+            state.txn.pools = self.ctx.pools.for_user(state.user)  # its own backend account, if it has one
             state.wait_timeout = limits.wait_timeout
             state.command, state.since = "Sleep", time.monotonic()
             # KILL and wait_timeout close the client's socket: the loop then ends as on a disconnect, after a
@@ -122,12 +130,21 @@ class Session:
             self.ctx.sessions[state.conn_id] = state
             registered = True
             await self._loop()
-        except PacketTooLarge:
-            # MySQL's answer to an oversized packet, then the connection is closed (the rest of it is unread)
-            self.client.error(
-                ProxyError("Got a packet bigger than 'max_allowed_packet' bytes", code=1153, sqlstate="08S01"),
-                seq=1 if registered else 2,
-            )
+        except PacketTooLarge as exc:
+            # MySQL's answer to an oversized packet, then the connection is closed. Before login the rest is
+            # never read; after it, the rest of the packet is read and dropped (bounded in time and bytes), so
+            # the client, which sends it all before reading, gets the answer where it expects it in sequence.
+            seq: int | None = exc.seq
+            if registered:
+                try:
+                    seq = await self.stream.skip_packet(4 * limits.max_allowed_packet)
+                except ConnectionClosed:
+                    seq = None
+            if seq is not None:
+                self.client.error(
+                    ProxyError("Got a packet bigger than 'max_allowed_packet' bytes", code=1153, sqlstate="08S01"),
+                    seq=seq + 1,
+                )
         except ConnectionClosed:
             pass
         finally:
@@ -145,6 +162,7 @@ class Session:
         client = self.client
         state = self.state
         transport = stream.writer.transport
+        buffer_limit = self.ctx.config.limits.client_buffer
         while True:
             state.command = "Sleep"
             _, payload = await stream.read_packet()
@@ -183,8 +201,7 @@ class Session:
                     self.executor.use(payload[1:].decode())
                     client.ok()
                 elif cmd == Commands.COM_RESET_CONNECTION:
-                    if state.txn.active:
-                        await state.txn.rollback()
+                    await self.executor.end_session()  # rolls back, resets connections holding session state
                     self.statements.clear()
                     state.reset()
                     state.reading = self.ctx.reading
@@ -221,7 +238,7 @@ class Session:
                 log.debug("internal error %s", error_id, exc_info=True)
                 if cmd not in _NO_REPLY:
                     client.error(ProxyError(f"internal dbproxy error (id {error_id}); see the proxy log"))
-            if transport.get_write_buffer_size() > 262144:
+            if transport.get_write_buffer_size() > buffer_limit:
                 await client.drain()
 
     def _for_client(self, exc: ProxyError) -> ProxyError:
@@ -248,12 +265,11 @@ class Session:
         state = self.state
         client = self.client
         real = self.stream.writer
-        capture = _Capture()
-        seq = 1
+        renumbered = _Renumbered(real, 1)
         try:
             for i, part in enumerate(parts):
                 state.more = _MORE_RESULTS if i < len(parts) - 1 else 0  # an ERR never carries it
-                client.writer = self.stream.writer = capture  # type: ignore[assignment]
+                client.writer = self.stream.writer = renumbered  # type: ignore[assignment]
                 failed = False
                 try:
                     await self._one_query(part)
@@ -265,8 +281,7 @@ class Session:
                     failed = True
                 finally:
                     client.writer = self.stream.writer = real
-                seq, errored = capture.flush_to(real, seq)
-                if failed or errored:
+                if failed or renumbered.errored:
                     return
         finally:
             state.more = 0

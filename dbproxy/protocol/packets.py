@@ -155,6 +155,18 @@ class Column:
             + b"\x00\x00"
         )
 
+    def recoded(self, charset: int, length: int) -> Column:
+        """The same column in another character set (collation id ``charset``, ``length`` bytes at most)."""
+        raw = self.raw
+        if raw is not None:
+            pos = 0
+            for _ in range(6):  # catalog, schema, table, org_table, name, org_name
+                _, pos = read_lenenc_str(raw, pos)
+            patched = bytearray(raw)
+            struct.pack_into("<HI", patched, pos + 1, charset, length)
+            raw = bytes(patched)
+        return Column(self.name, self.type, charset, length, self.flags, self.decimals, raw)
+
     def renamed(self, name: str, type_: int | None = None, decimals: int | None = None) -> Column:
         return Column(
             name,

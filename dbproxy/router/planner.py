@@ -39,6 +39,7 @@ from dbproxy.router.plan import Kind, Plan, Target
 from dbproxy.router.programs import defines_program
 from dbproxy.router.reading import read_text, verify_tokens
 from dbproxy.router.rename import node_template, rename_ast
+from dbproxy.router.render import keep_written_literals, render
 from dbproxy.router.scatter import build_scatter
 from dbproxy.router.schema import LogicalDatabase, LogicalSchema
 from dbproxy.router.session_functions import RESERVED_PREFIX, substitute, with_slots
@@ -176,6 +177,7 @@ class Planner:
         marked, _ = mark_params(sql, tokens)
         try:
             ast: exp.Expr = _parse(marked, reading)
+            keep_written_literals(ast, marked)
         except (SqlglotParseError, TokenError) as exc:
             # TokenError: text sqlglot's tokenizer rejects but the server may accept (NO_BACKSLASH_ESCAPES)
             return self._plan_opaque(sql, tokens, word, db, nparams, parse_error=str(exc).splitlines()[0])
@@ -553,7 +555,7 @@ class Planner:
             try:
                 merge, shard_ast = build_scatter(ast)
                 merge_templates = [
-                    Template.from_marked(rename_ast(shard_ast.copy(), r, strip).sql(dialect=dialect))
+                    Template.from_marked(render(rename_ast(shard_ast.copy(), r, strip), dialect))
                     for r in renames_per_node
                 ]
             except NotSupported as exc:

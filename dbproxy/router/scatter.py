@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from dbproxy.errors import NotSupported
+from dbproxy.errors import NotSupported, ProxyError
 from dbproxy.merge import Item, MergeSpec
 from dbproxy.router.template import LIMIT_SLOT, PARAM_PREFIX
 
@@ -67,7 +67,13 @@ def build_scatter(select: exp.Select) -> tuple[MergeSpec, exp.Select]:
     star = any(
         isinstance(p, exp.Star) or (isinstance(p, exp.Column) and isinstance(p.this, exp.Star)) for p in projections
     )
-    group_exprs = list(select.args["group"].expressions) if select.args.get("group") else []
+    group_node = select.args.get("group")
+    group_exprs = list(group_node.expressions) if group_node else []
+    rollup = bool(group_node and group_node.args.get("rollup"))  # the merge computes the super-aggregate rows
+    if group_node and (group_node.args.get("cube") or group_node.args.get("grouping_sets")):
+        raise NotSupported("GROUP BY with CUBE or GROUPING SETS across shards")
+    if rollup and select.args.get("order"):
+        raise ProxyError("Incorrect usage of CUBE/ROLLUP and ORDER BY", code=1221)
     has_agg = any(_contains_agg(p) for p in projections)
     aggregate = has_agg or bool(group_exprs)
     if star and aggregate:
@@ -185,5 +191,6 @@ def build_scatter(select: exp.Select) -> tuple[MergeSpec, exp.Select]:
         offset=offset_val or 0,
         offset_param=offset_param,
         star_hidden=(len(items) - hidden_start) if star else None,
+        rollup=rollup,
     )
     return spec, shard

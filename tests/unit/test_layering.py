@@ -101,8 +101,11 @@ DBPROXY_LAYERS: list[tuple[str, ...]] = [
         "dbproxy.config",
         "dbproxy.routing",
         "dbproxy.failpoints",
+        "dbproxy.collations",
+        "dbproxy.collation_tables",
+        "dbproxy.executor.affinity",
     ),
-    ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache"),
+    ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache", "dbproxy.grants"),
     (
         "dbproxy.executor.backend",
         "dbproxy.executor.pool",

@@ -21,6 +21,7 @@ from typing import Any
 import pymysql
 import pytest
 
+from tests.integration.proxy.accounts import ACCOUNT_SETUPS, account_setup
 from tests.integration.proxy.conftest import (
     LOGICAL_DB,
     PASSWORD,
@@ -34,7 +35,6 @@ from tests.integration.proxy.conftest import (
 from tests.support import create_mariadb_database, drop_mariadb_database, free_port
 
 SECRET = "do-not-leak-7f3a"
-BACKEND_ACCOUNTS = ["root"]  # the least-privilege accounts generated per proxy user are the second setup
 
 
 @dataclass(frozen=True)
@@ -120,12 +120,6 @@ CORPUS: list[Escape] = [
 ]
 
 
-def backend_dsn(account: str, database: str) -> str:
-    """The DSN the proxy uses for one physical database under ``account``."""
-    assert account == "root", account
-    return f"mysql://root:@127.0.0.1:3306/{database}"
-
-
 @dataclass
 class Fixture:
     proxy: Proxy
@@ -135,7 +129,7 @@ class Fixture:
     dir: Path
 
 
-@pytest.fixture(scope="module", params=BACKEND_ACCOUNTS)
+@pytest.fixture(scope="module", params=ACCOUNT_SETUPS)
 def escapes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fixture]:
     shards = [create_mariadb_database("txc_esc") for _ in range(2)]
     other = create_mariadb_database("txc_esc_other")
@@ -146,8 +140,14 @@ def escapes(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     config: dict[str, Any] = proxy_config(
         port, {"ds0": shards[0], "ds1": shards[1]}, {"items": mod_table("id", 2, "items")}
     )
-    config["backends"] = {name: backend_dsn(request.param, db) for name, db in zip(("ds0", "ds1"), shards, strict=True)}
     config["users"] = {USER: PASSWORD, "reader": {"password": "r", "databases": {LOGICAL_DB: "read_only"}}}
+    with account_setup(request.param, config) as config:  # root: the proxy's checks alone; generated: both walls
+        yield from _escapes_with(config, port, shards, other, tmp_path_factory)
+
+
+def _escapes_with(
+    config: dict[str, Any], port: int, shards: list[str], other: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Fixture]:
     logs = tmp_path_factory.mktemp("escapes")
     directory = logs / "datadir"
     directory.mkdir()
