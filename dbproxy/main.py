@@ -9,6 +9,7 @@ import logging
 import signal
 import sys
 
+from dbproxy import metrics
 from dbproxy.config import ProxyConfig, load_config
 from dbproxy.errors import ConfigError
 from dbproxy.frontend.server import ProxyServer
@@ -34,6 +35,8 @@ async def _serve(config: ProxyConfig) -> None:
             "after another and may be left partially committed if a backend or the proxy fails during COMMIT"
         )
     server = ProxyServer(config, committer)
+    if config.metrics is not None:  # before clients: sessions and commits are counted from the first one
+        print(f"dbproxy metrics on http://{metrics.serve(config.metrics.listen, server.context)}/metrics", flush=True)
     if coordination is not None:
         # registered (and recovering what a previous instance left prepared) before clients are accepted
         try:

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
+from dbproxy import metrics
 from dbproxy.errors import ProxyError
 from dbproxy.executor.pool import Pools
 from dbproxy.xa import Xid, finish, prepared
@@ -84,6 +85,7 @@ class XaRecovery:
                         if await finish(conn, xid, commit):
                             (report.committed if commit else report.rolled_back).append(xid)
                             log.warning("recovery: %s %s", "committed" if commit else "rolled back", xid)
+                            metrics.xa_recovered(commit)
                 finally:
                     pool.release(conn)
             except ProxyError as exc:

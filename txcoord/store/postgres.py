@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from txcoord import metrics
 from txcoord.batching import Batcher
 from txcoord.errors import StoreUnavailable
 from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState, phase2_of
@@ -80,12 +81,14 @@ class PgStore:
         # the hot path (register, decide, finish) is group-committed (see txcoord.batching); a request the store
         # refuses fails alone, not with the others that shared its statement
         self._registers: Batcher[tuple[str, float, str, str, str, str, str], str] = Batcher(
-            self._register_many, split=refused
+            self._register_many, split=refused, metric="register"
         )
         self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(
-            self._decide_many, split=refused
+            self._decide_many, split=refused, metric="decide"
         )
-        self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(self._finish_many, split=refused)
+        self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(
+            self._finish_many, split=refused, metric="finish"
+        )
 
     def batch_stats(self) -> str:
         return " ".join(
@@ -134,6 +137,7 @@ class PgStore:
         columns = list(zip(*items, strict=True))
         rows = await self._retrying(Q["register_branches"], *map(list, columns))
         states = {r["ord"]: r["state"] for r in rows}
+        metrics.registered(items, rows)
         return [str(states[i + 1]) for i in range(len(items))]
 
     async def _decide_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[list[Branch] | None]:
@@ -168,10 +172,13 @@ class PgStore:
         columns = [[i[k] for i in items] for k in range(4)]
         rows = await self._retrying(Q["finish_many"], *columns, owner)
         done = {r["gid"] for r in rows}
+        for r in rows:
+            metrics.transaction_finished(r["kind"], r["state"], r["seconds"])
         return [i[0] in done for i in items]
 
     async def begin(self, gid: str, timeout_s: float) -> None:
-        await self.pool.execute(Q["begin"], gid, timeout_s)
+        if await self.pool.execute(Q["begin"], gid, timeout_s) == "INSERT 0 1":
+            metrics.transaction_started("TCC")
 
     async def register_branch(
         self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str, kind: str = "TCC"
@@ -199,6 +206,10 @@ class PgStore:
     async def list_transactions(self, state: str | None, limit: int) -> list[Transaction]:
         return [_transaction(r) for r in await self.pool.fetch(Q["list"], state, limit)]
 
+    async def unfinished_by_state(self) -> list[asyncpg.Record]:
+        """Unfinished transactions per state (state, n, oldest_s): what a metrics scrape reads."""
+        return list(await self.pool.fetch(Q["unfinished_by_state"]))
+
     async def counts(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in await self.pool.fetch(Q["count_by_state"])}
 
@@ -215,6 +226,7 @@ class PgStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(Q["branch_failed"], gid, branch_id, error, retry_in)
             await conn.execute(Q["add_event"], gid, branch_id, "phase2_failed", f"{error} [retry in {retry_in:g}s]")
+        metrics.phase2_retry()
 
     async def transaction_failed(self, gid: str, owner: str, retry_in: float) -> int | None:
         value: Any = await self.pool.fetchval(Q["transaction_failed"], gid, owner, retry_in)

@@ -135,8 +135,10 @@ RETURNING gid;
 -- name: register_branches
 -- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds;
 -- one state per row
+-- (began: the transaction did not exist before this statement; for the metrics' count of started transactions)
 SELECT r.ord,
-       txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb, r.kind) AS state
+       txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb, r.kind) AS state,
+       NOT EXISTS (SELECT 1 FROM txc_transaction t WHERE t.gid = r.gid) AS began
   FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
        WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, kind, ord)
  ORDER BY r.gid, r.ord;
@@ -176,7 +178,7 @@ UPDATE txc_transaction t
    SET state = i.final, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
   FROM input i
  WHERE t.gid = i.gid AND t.state = i.deciding AND t.owner = $5
-RETURNING t.gid;
+RETURNING t.gid, t.kind, t.state, extract(epoch FROM t.finished_at - t.created_at)::float8 AS seconds;
 
 -- name: resolve_branch
 -- A person finished a branch by hand: $3 its state (CONFIRMED / CANCELLED). Only an open branch of a transaction
@@ -204,3 +206,11 @@ UPDATE txc_transaction
    SET state = $2, finished_at = NULL, owner = NULL, lease_until = NULL, next_attempt_at = NULL, attempts = 0
  WHERE gid = $1 AND state = $3
 RETURNING state;
+
+-- name: unfinished_by_state
+-- What a metrics scrape reads: unfinished transactions per state and the age of the oldest, from the partial
+-- index txc_transaction_unfinished (its WHERE clause must stay the same as this one's)
+SELECT state, count(*) AS n, extract(epoch FROM now() - min(created_at))::float8 AS oldest_s
+  FROM txc_transaction
+ WHERE state NOT IN ('COMMITTED', 'ROLLED_BACK', 'SUCCEEDED', 'COMPENSATED')
+ GROUP BY state;

@@ -1,0 +1,214 @@
+"""The proxy's Prometheus metrics (``metrics: {listen: HOST:PORT}`` in its config; families listed in
+docs/operations.md, "Metrics"), on prometheus-client directly.
+
+Off unless configured: then sessions run an :class:`ObservedStatementExecutor` (a statement's route, outcome and
+latency around the plain executor), the committer is wrapped in :class:`ObservedCommitter`, and pools and
+sessions are read on each scrape. Label values are names the proxy defines (routes, commit kinds, backend
+names from its config, MySQL error numbers), never SQL text."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from dbproxy.errors import ConfigError, ProxyError
+from dbproxy.executor.statements import StatementExecutor
+from dbproxy.router.plan import Kind, Plan
+from dbproxy.transactions import Branch, Committer
+
+if TYPE_CHECKING:
+    from dbproxy.context import ProxyContext
+    from dbproxy.protocol.params import ExecuteRequest, ParamValue
+
+log = logging.getLogger("dbproxy.metrics")
+
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+_SESSION_KINDS = (Kind.SET, Kind.USE)
+_TRANSACTION_KINDS = (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK)
+
+
+class ProxyMetrics:
+    def __init__(self) -> None:
+        self.connections = Counter("dbproxy_connections_total", "Client sessions that logged in")
+        self.statements = Counter(
+            "dbproxy_statements_total",
+            "Statements run, by route (single: one backend, scatter: several chosen by the shard key, broadcast: "
+            "every backend, local: answered by the proxy, transaction: BEGIN/COMMIT/ROLLBACK, session: SET/USE) "
+            "and outcome (ok, error)",
+            ["route", "outcome"],
+        )
+        self.latency = Histogram(
+            "dbproxy_statement_duration_seconds",
+            "Time from a statement's arrival to its answer, by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+        )
+        self.refusals = Counter(
+            "dbproxy_errors_total",
+            "Statements answered with a MySQL error, by error number (1235: not supported, 1044/1142: denied, "
+            "1213: deadlock, 1180: commit failed, ...)",
+            ["code"],
+        )
+        self.commits = Counter(
+            "dbproxy_commits_total",
+            "Client COMMITs by kind (local: one backend, best_effort: several without a coordinator, one_phase: "
+            "XA ONE PHASE, xa: two-phase through the coordinator) and outcome (ok, error)",
+            ["kind", "outcome"],
+        )
+        self.recovered = Counter(
+            "dbproxy_xa_branches_recovered_total",
+            "XA branches left prepared (by a crash) that recovery finished, by decision (commit, rollback)",
+            ["decision"],
+        )
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def child(self, family: Any, *labels: str) -> Any:
+        key = (family._name, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = family.labels(*labels)
+        return found
+
+
+_current: ProxyMetrics | None = None
+
+
+def route_of(plan: Plan, params: Sequence[ParamValue]) -> str:
+    kind = plan.kind
+    if kind is Kind.ROUTE or kind is Kind.INSERT:
+        targets = plan.targets
+        if len(targets) <= 1 or plan.read_one:
+            return "single"
+        if plan.fixed:
+            return "broadcast"
+        return "single" if len(plan.choose(params) or ()) <= 1 else "scatter"
+    if kind in _TRANSACTION_KINDS:
+        return "transaction"
+    if kind in _SESSION_KINDS:
+        return "session"
+    return "local"
+
+
+class ObservedStatementExecutor(StatementExecutor):
+    """The session's executor, counting and timing each statement (used only when metrics are on)."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        assert _current is not None
+        self._metrics = _current
+        self._metrics.connections.inc()
+
+    async def execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
+        m = self._metrics
+        started = time.perf_counter()
+        try:
+            await super().execute(plan, params, req)
+        except ProxyError as exc:
+            route = route_of(plan, params)
+            m.child(m.statements, route, "error").inc()
+            m.child(m.refusals, str(exc.code)).inc()
+            m.child(m.latency, route).observe(time.perf_counter() - started)
+            raise
+        route = route_of(plan, params)
+        m.child(m.statements, route, "ok").inc()
+        m.child(m.latency, route).observe(time.perf_counter() - started)
+
+
+def executor_type() -> type[StatementExecutor]:
+    """The executor a session runs: the observed one when metrics are on."""
+    return StatementExecutor if _current is None else ObservedStatementExecutor
+
+
+def commit_kind(committer: Committer, gid: str | None, branches: list[Branch]) -> str:
+    """How ``committer`` will commit ``branches`` (the same reading as XaCommitter.commit's)."""
+    if not committer.xa:
+        return "local" if len(branches) <= 1 else "best_effort"
+    if all(b.xid is None for b in branches):
+        return "local"
+    written = [b for b in branches if b.wrote and b.xid is not None]
+    if gid is None or len(written) <= 1 or any(b.xid is None for b in branches):
+        return "one_phase"
+    return "xa"
+
+
+class ObservedCommitter:
+    """A committer whose commits are counted by kind and outcome."""
+
+    def __init__(self, inner: Committer, metrics: ProxyMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+        self.xa = inner.xa
+        self.service = inner.service
+
+    def new_gid(self) -> str:
+        return self.inner.new_gid()
+
+    async def commit(self, gid: str | None, branches: list[Branch]) -> None:
+        kind = commit_kind(self.inner, gid, branches)
+        m = self.metrics
+        try:
+            await self.inner.commit(gid, branches)
+        except BaseException:
+            m.child(m.commits, kind, "error").inc()
+            raise
+        m.child(m.commits, kind, "ok").inc()
+
+    async def rollback(self, branches: list[Branch]) -> None:
+        await self.inner.rollback(branches)
+
+
+def xa_recovered(commit: bool) -> None:
+    if _current is not None:
+        _current.child(_current.recovered, "commit" if commit else "rollback").inc()
+
+
+class ProxyCollector(Collector):
+    """Read on each scrape: open client sessions, backend pool use."""
+
+    def __init__(self, ctx: ProxyContext) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        yield GaugeMetricFamily("dbproxy_sessions", "Client sessions logged in now", value=len(self.ctx.sessions))
+        pools = GaugeMetricFamily(
+            "dbproxy_backend_connections",
+            "Backend connections by backend and state (open: all this pool holds, idle: ready for a statement)",
+            labels=["backend", "state"],
+        )
+        waiting = GaugeMetricFamily(
+            "dbproxy_backend_waiters", "Statements waiting for a free backend connection", labels=["backend"]
+        )
+        limit = GaugeMetricFamily(
+            "dbproxy_backend_connections_max", "The pool's limit per backend (pool.max_connections)", labels=["backend"]
+        )
+        for name, pool in list(self.ctx.pools.pools.items()):
+            pools.add_metric([name, "open"], pool.open)
+            pools.add_metric([name, "idle"], sum(len(conns) for conns in list(pool.idle.values())))
+            waiting.add_metric([name], len(pool._waiters))
+            limit.add_metric([name], pool.settings.max_connections)
+        yield pools
+        yield waiting
+        yield limit
+
+
+def serve(listen: str, ctx: ProxyContext) -> str:
+    """Turn the proxy's metrics on for ``ctx`` and serve them on ``listen``; returns the address bound."""
+    global _current
+    host, _, port = listen.rpartition(":")
+    try:
+        server, _thread = start_http_server(int(port), addr=host.strip("[]"))
+    except OSError as exc:
+        raise ConfigError([f"metrics.listen {listen}: cannot listen there ({exc.strerror or exc})"]) from exc
+    if _current is None:
+        _current = ProxyMetrics()
+    ctx.committer = ObservedCommitter(ctx.committer, _current)
+    REGISTRY.register(ProxyCollector(ctx))
+    address = f"{host}:{server.server_port}"
+    log.info("metrics on http://%s/metrics", address)
+    return address
