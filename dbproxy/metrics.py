@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from dbproxy.errors import ConfigError, ProxyError
+from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.statements import StatementExecutor
 from dbproxy.router.plan import Kind, Plan
 from dbproxy.transactions import Branch, Committer
@@ -35,7 +36,7 @@ _TRANSACTION_KINDS = (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK)
 
 class ProxyMetrics:
     def __init__(self) -> None:
-        self.connections = Counter("dbproxy_connections_total", "Client sessions that logged in")
+        self.connections = Counter("dbproxy_connections_total", "Client connections accepted (logged in or not)")
         self.statements = Counter(
             "dbproxy_statements_total",
             "Statements run, by route (single: one backend, scatter: several chosen by the shard key, broadcast: "
@@ -51,7 +52,7 @@ class ProxyMetrics:
         )
         self.refusals = Counter(
             "dbproxy_errors_total",
-            "Statements answered with a MySQL error, by error number (1235: not supported, 1044/1142: denied, "
+            "MySQL errors sent to clients, by error number (1235: not supported, 1044/1142: denied, "
             "1213: deadlock, 1180: commit failed, ...)",
             ["code"],
         )
@@ -109,15 +110,29 @@ class ObservedStatementExecutor(StatementExecutor):
         started = time.perf_counter()
         try:
             await super().execute(plan, params, req)
-        except ProxyError as exc:
+        except ProxyError:
             route = route_of(plan, params)
             m.child(m.statements, route, "error").inc()
-            m.child(m.refusals, str(exc.code)).inc()
             m.child(m.latency, route).observe(time.perf_counter() - started)
             raise
         route = route_of(plan, params)
         m.child(m.statements, route, "ok").inc()
         m.child(m.latency, route).observe(time.perf_counter() - started)
+
+
+class ObservedClientChannel(ClientChannel):
+    """The session's channel to its client, counting every MySQL error it sends (refused when planned, failed on
+    a backend, or a protocol error) by error number."""
+
+    def error(self, exc: ProxyError, seq: int = 1) -> None:
+        assert _current is not None
+        _current.child(_current.refusals, str(exc.code)).inc()
+        super().error(exc, seq)
+
+
+def channel_type() -> type[ClientChannel]:
+    """The channel a session answers its client on: the observed one when metrics are on."""
+    return ClientChannel if _current is None else ObservedClientChannel
 
 
 def executor_type() -> type[StatementExecutor]:

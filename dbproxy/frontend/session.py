@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from dbproxy import metrics
 from dbproxy.context import ProxyContext
 from dbproxy.errors import NotSupported, ProxyError, UnknownStatement
-from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.state import SessionState
 from dbproxy.executor.statements import ER_LOCK_DEADLOCK
 from dbproxy.frontend.handshake import handshake
@@ -89,7 +88,7 @@ class Session:
         self.ctx = ctx
         self.stream = PacketStream(reader, writer, ctx.config.limits.max_packet_before_login)
         self.state = SessionState(conn_id, SessionTransaction(ctx.pools, ctx.committer))
-        self.client = ClientChannel(self.stream, self.state)
+        self.client = metrics.channel_type()(self.stream, self.state)
         self.executor = metrics.executor_type()(ctx, self.state, self.client)  # counted when metrics are on
         self.statements: dict[int, Statement] = {}
         self.next_stmt = 1

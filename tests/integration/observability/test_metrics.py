@@ -1,0 +1,146 @@
+"""Metrics of a real run: every server scraped after a known workload shows exactly what happened, and no label
+value is a gid, SQL text or a payload."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from demo.bank import credit, debit
+from sdk import CoordinatorClient, TryFailed
+from tests.integration.coordinator.cluster import states
+from tests.integration.observability.rig import ObservedSystem
+from tests.integration.observability.scrape import Sample, scrape, value, values
+from tests.support.polling import wait_until
+
+pytestmark = pytest.mark.slow
+
+COMMITTED, ROLLED_BACK, XA_TRANSFERS = 20, 5, 3
+
+
+async def _tcc_workload(system: ObservedSystem) -> list[str]:
+    gids = []
+    async with CoordinatorClient(system.coordinator, registry=system.cluster.registry, timeout=10.0) as client:
+        for _ in range(COMMITTED):
+            async with client.transaction(timeout=20) as tx:
+                await tx.call(debit.on("bank-a"), account="A", amount=1)
+                await tx.call(credit.on("bank-b"), account="B", amount=1)
+            gids.append(tx.gid)
+        for _ in range(ROLLED_BACK):
+            tx = client.transaction(timeout=20)
+            with pytest.raises(TryFailed):
+                async with tx:
+                    await tx.call(debit.on("bank-a"), account="A", amount=1000)  # A cannot pay: the try fails
+            gids.append(tx.gid)
+    return gids
+
+
+def _proxy_workload(system: ObservedSystem) -> None:
+    conn = system.mysql()
+    with conn.cursor() as cur:
+        for _ in range(XA_TRANSFERS):  # ids 0 and 1 live on different shards: two-phase commit through XA
+            cur.execute("BEGIN")
+            cur.execute("UPDATE acct SET balance = balance - 1 WHERE id = 0")
+            cur.execute("UPDATE acct SET balance = balance + 1 WHERE id = 1")
+            cur.execute("COMMIT")
+        with pytest.raises(Exception, match=r"1142|1044|denied"):  # refused by the proxy's confinement
+            cur.execute("SELECT * FROM mysql.user")
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def workload(observed_system: ObservedSystem) -> dict[str, list[Sample]]:
+    """Run the workload once, wait until the store holds every transaction finished, scrape every server."""
+    system = observed_system
+    connections_before = value(scrape(system.metrics["dbproxy"]), "dbproxy_connections_total")  # its readiness probe
+    gids = asyncio.run(_tcc_workload(system))
+    _proxy_workload(system)
+    expected = {"COMMITTED": COMMITTED + XA_TRANSFERS, "ROLLED_BACK": ROLLED_BACK}
+    wait_until(lambda: asyncio.run(states(system.store)) == expected, 60, f"the store to hold {expected}")
+    wait_until(
+        lambda: (
+            value(scrape(system.metrics["coordinator"]), "txc_transactions_finished_total")
+            == COMMITTED + ROLLED_BACK + XA_TRANSFERS
+        ),
+        30,
+        "the coordinator to count every finished transaction",
+    )
+    scraped = {name: scrape(address) for name, address in system.metrics.items()}
+    scraped["proxy connections before"] = [Sample("dbproxy_connections_total", {}, connections_before)]
+    system.gids = gids  # type: ignore[attr-defined]
+    return scraped
+
+
+def test_counters_of_every_server_equal_what_happened(workload: dict[str, list[Sample]]) -> None:
+    coordinator = workload["coordinator"]
+    finished = "txc_transactions_finished_total"
+    assert value(coordinator, finished, mode="tcc", outcome="committed") == COMMITTED
+    assert value(coordinator, finished, mode="tcc", outcome="rolled_back") == ROLLED_BACK
+    assert value(coordinator, finished, mode="xa", outcome="committed") == XA_TRANSFERS
+    assert value(coordinator, "txc_transactions_started_total", mode="tcc") == COMMITTED + ROLLED_BACK
+    assert value(coordinator, "txc_transactions_started_total", mode="xa") == XA_TRANSFERS
+    assert value(coordinator, "txc_transaction_duration_seconds_count", mode="tcc") == COMMITTED + ROLLED_BACK
+    calls = "txc_phase2_calls_total"
+    assert value(coordinator, calls, service="bank-a", op="confirm", outcome="ok") == COMMITTED
+    assert value(coordinator, calls, service="bank-b", op="confirm", outcome="ok") == COMMITTED
+    assert value(coordinator, calls, service="bank-a", op="cancel", outcome="ok") == ROLLED_BACK
+    assert value(coordinator, "txc_phase2_retries_total") == 0
+    assert value(coordinator, "txc_transactions_needing_person") == 0
+    assert value(coordinator, "txc_transactions_unfinished") == 0
+    assert value(coordinator, "txc_store_up") == 1
+    assert value(coordinator, "txc_store_write_batch_size_sum", statement="finish") == COMMITTED + ROLLED_BACK + 3
+    served = "txc_rpc_server_duration_seconds_count"
+    assert value(coordinator, served, rpc_service="txcoord.coordinator.v1.Coordinator") > 0
+
+    bank_a, bank_b = workload["bank-a"], workload["bank-b"]
+    participant = "txc_participant_calls_total"
+    assert value(bank_a, participant, action="debit", op="try", outcome="applied") == COMMITTED
+    assert value(bank_a, participant, action="debit", op="try", outcome="error") == ROLLED_BACK
+    assert value(bank_a, participant, action="debit", op="confirm", outcome="applied") == COMMITTED
+    assert value(bank_a, participant, action="debit", op="cancel", outcome="empty_cancel") == ROLLED_BACK
+    assert value(bank_b, participant, action="credit", op="try", outcome="applied") == COMMITTED
+    assert value(bank_b, participant, action="credit", op="confirm", outcome="applied") == COMMITTED
+    assert value(bank_a, served, rpc_service="bank-a", rpc_method="debit", code="OK") == COMMITTED
+    assert value(bank_a, served, rpc_service="bank-a", rpc_method="debit", code="FAILED_PRECONDITION") == ROLLED_BACK
+
+    registry = workload["registry"]
+    endpoints = values(registry, "txc_registry_endpoints", "service")
+    assert endpoints == {"bank-a": 1, "bank-b": 1, workload["dbproxy"] and _proxy_service(workload): 1}
+    assert value(registry, served, rpc_service="txcoord.registry.v1.Registry", rpc_method="Register", code="OK") == 3
+
+    proxy = workload["dbproxy"]
+    assert value(proxy, "dbproxy_commits_total", kind="xa", outcome="ok") == XA_TRANSFERS
+    assert value(proxy, "dbproxy_statements_total", route="single", outcome="ok") == 2 * XA_TRANSFERS
+    assert value(proxy, "dbproxy_statements_total", route="transaction", outcome="ok") == 2 * XA_TRANSFERS
+    assert value(proxy, "dbproxy_errors_total") == 1
+    before = value(workload["proxy connections before"], "dbproxy_connections_total")
+    assert value(proxy, "dbproxy_connections_total") == before + 1
+    assert value(proxy, "dbproxy_backend_connections", state="open") >= 2
+    assert value(proxy, "txc_rpc_client_duration_seconds_count", rpc_method="Session") >= 0
+
+
+def _proxy_service(workload: dict[str, list[Sample]]) -> str:
+    services = values(workload["registry"], "txc_registry_endpoints", "service")
+    return next(name for name in services if name.startswith("proxy-"))
+
+
+# SQL text has spaces; the workload's tables, columns and payload keys must not show up either
+SQL = re.compile(r"\s|\bacct\b|balance|mysql\.user|account|amount", re.IGNORECASE)
+
+
+def test_no_gid_sql_or_payload_is_a_label_value(
+    observed_system: ObservedSystem, workload: dict[str, list[Sample]]
+) -> None:
+    gids: list[str] = observed_system.gids  # type: ignore[attr-defined]
+    label_values = {
+        (name, key, v) for name, samples in workload.items() for s in samples for key, v in s.labels.items()
+    }
+    assert len(label_values) > 100  # the walk saw the families of all five servers
+    offending = [
+        entry
+        for entry in label_values
+        if any(gid in entry[2] for gid in gids) or SQL.search(entry[2]) or "{" in entry[2] or '"' in entry[2]
+    ]
+    assert offending == []
