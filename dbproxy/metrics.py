@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -66,6 +66,10 @@ class ProxyMetrics:
             "dbproxy_xa_branches_recovered_total",
             "XA branches left prepared (by a crash) that recovery finished, by decision (commit, rollback)",
             ["decision"],
+        )
+        self.prepared = Gauge(
+            "dbproxy_xa_branches_prepared",
+            "XA branches of this proxy's service found prepared and still undecided by the last recovery scan",
         )
         self._children: dict[tuple[str, ...], Any] = {}
 
@@ -181,6 +185,11 @@ class ObservedCommitter:
 def xa_recovered(commit: bool) -> None:
     if _current is not None:
         _current.child(_current.recovered, "commit" if commit else "rollback").inc()
+
+
+def xa_scanned(undecided: int) -> None:
+    if _current is not None:
+        _current.prepared.set(undecided)
 
 
 class ProxyCollector(Collector):

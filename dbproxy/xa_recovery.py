@@ -92,6 +92,7 @@ class XaRecovery:
                 report.failed.append(backend)
                 log.warning("recovery: cannot scan backend '%s': %s", backend, exc.message)
         self.scans += 1
+        metrics.xa_scanned(len(report.pending))
         return report
 
     def start(self) -> None:
