@@ -4,6 +4,7 @@ value is a gid, SQL text or a payload."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,13 @@ def test_no_gid_sql_or_payload_is_a_label_value(
         if any(gid in entry[2] for gid in gids) or SQL.search(entry[2]) or "{" in entry[2] or '"' in entry[2]
     ]
     assert offending == []
+
+
+def test_docs_list_every_exported_family(workload: dict[str, list[Sample]]) -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs" / "operations.md").read_text()
+    suffixes = ("_bucket", "_count", "_sum", "_created")  # a histogram's or counter's series, not families
+    exported = {s.name for samples in workload.values() for s in samples if s.name.startswith(("txc_", "dbproxy_"))}
+    families = {next((name[: -len(x)] for x in suffixes if name.endswith(x)), name) for name in exported}
+    assert len(families) > 20
+    missing = sorted(f for f in families if f"`{f}`" not in docs and f"`{f}_total`" not in docs)
+    assert missing == []
