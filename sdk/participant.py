@@ -191,6 +191,5 @@ class Participant:
     ) -> None:
         """Serve until SIGTERM/SIGINT: register, answer phases, deregister and drain on the way out.
         ``metrics_listen`` (HOST:PORT): export Prometheus metrics there (see sdk.observability)."""
-        if metrics_listen is not None:
-            observe_participant(self, metrics_listen)
+        observe_participant(self, metrics_listen)  # metrics, traces and log context, each only when asked for
         await self.host(listen, registry, ttl=ttl).run()

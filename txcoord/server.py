@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sdk._proto import coordinator_pb2_grpc
 from sdk.branch_mac import KEY_ENV, BranchSigner
-from sdk.observability import MetricsEndpoint
+from sdk.observability import MetricsEndpoint, setup_tracing
 from sdk.registry import RegistryClient
 from sdk.rpc import ClientSecurity, RpcServer, ServerSecurity
 from txcoord import metrics
@@ -91,6 +91,7 @@ class CoordinatorServer:
     async def start(self) -> None:
         config = self.config
         quiet_pool_outages()
+        setup_tracing("txcoord")  # only if OTEL_* variables ask for it; before the gRPC server and clients are made
         if config.metrics_listen is not None:  # first: the gRPC server's metrics interceptor is installed only then
             self.metrics = metrics.serve(config.metrics_listen)
         self._server = RpcServer(

@@ -15,7 +15,7 @@ import grpc
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.branch_mac import BranchSigner
-from txcoord import validation
+from txcoord import tracing, validation
 from txcoord.engine.coordinator import Coordinator
 from txcoord.errors import (
     CoordinatorError,
@@ -235,7 +235,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             )
             return
         try:
-            reply = await op()
+            reply = await tracing.session_op(req, op)  # in a span of the caller's trace when tracing is on
             self.outage.ok()
             replies.put_nowait(pb.SessionReply(id=req.id, reply=reply))
         except Exception as exc:

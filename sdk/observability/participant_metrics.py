@@ -76,7 +76,15 @@ def participant_metrics() -> Interceptor:
     return observe
 
 
-def observe_participant(participant: Participant, metrics_listen: str) -> None:
-    """Serve metrics on ``metrics_listen`` and count ``participant``'s calls (before its server is made)."""
-    serve_metrics(metrics_listen, field="metrics_listen")
-    participant.interceptors.insert(0, participant_metrics())
+def observe_participant(participant: Participant, metrics_listen: str | None) -> None:
+    """Before ``participant``'s server is made: trace it if ``OTEL_*`` says so, give its log lines and spans the
+    call's gid and branch, and with ``metrics_listen``, serve metrics there and count its calls."""
+    from sdk.observability.call_context import call_context
+    from sdk.observability.json_logs import log_format
+    from sdk.observability.tracing import setup_tracing
+
+    if setup_tracing(participant.service) or log_format() == "json":
+        participant.interceptors.insert(0, call_context())
+    if metrics_listen is not None:
+        serve_metrics(metrics_listen, field="metrics_listen")
+        participant.interceptors.insert(0, participant_metrics())

@@ -8,10 +8,14 @@ once instead of building spans."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from sdk.errors import ConfigError
+from sdk.rpc.context import current_traceparent
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,10 @@ def setup_tracing(service_name: str) -> bool:
     if exporter_name == "none":
         return False
     from opentelemetry import trace
+
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):  # the application installed its own
+        _enabled = True
+        return True
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -82,3 +90,69 @@ def current_trace_id() -> str | None:
 
     context = trace.get_current_span().get_span_context()
     return format(context.trace_id, "032x") if context.is_valid else None
+
+
+TRACER = "txcoord"
+
+
+def traceparent_of(span: Any) -> str:
+    """The W3C ``traceparent`` naming ``span`` as the parent."""
+    context = span.get_span_context()
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def parent_context(traceparent: str | None) -> Any:
+    """The OpenTelemetry context to start a span in: the current span if there is one, else ``traceparent``
+    (from gRPC metadata or a SQL comment; a malformed one is ignored), else the task's incoming traceparent."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    if traceparent is None and trace.get_current_span().get_span_context().is_valid:
+        return None  # the current context
+    carrier = traceparent or current_traceparent.get()
+    if not carrier:
+        return None
+    return TraceContextTextMapPropagator().extract({"traceparent": carrier})
+
+
+@contextlib.contextmanager
+def start_span(
+    name: str,
+    *,
+    kind: str = "internal",
+    attributes: Mapping[str, Any] | None = None,
+    traceparent: str | None = None,
+) -> Iterator[Any]:
+    """A span made current for the block (callers check :func:`tracing_enabled` first, so that with tracing off
+    nothing is built). While it runs, ``current_traceparent`` names it, so gRPC calls made inside carry it."""
+    from opentelemetry import trace
+
+    kinds = {
+        "internal": trace.SpanKind.INTERNAL,
+        "server": trace.SpanKind.SERVER,
+        "client": trace.SpanKind.CLIENT,
+    }
+    tracer = trace.get_tracer(TRACER)
+    with tracer.start_as_current_span(
+        name, context=parent_context(traceparent), kind=kinds[kind], attributes=dict(attributes or {})
+    ) as span:
+        token = current_traceparent.set(traceparent_of(span))
+        try:
+            yield span
+        finally:
+            current_traceparent.reset(token)
+
+
+def open_span(name: str, attributes: Mapping[str, Any]) -> contextlib.ExitStack | None:
+    """A current span that outlives one block (``__aenter__`` to ``__aexit__``); None when tracing is off.
+    End it with :func:`close_span`."""
+    if not _enabled:
+        return None
+    stack = contextlib.ExitStack()
+    stack.enter_context(start_span(name, attributes=attributes))
+    return stack
+
+
+def close_span(stack: contextlib.ExitStack | None) -> None:
+    if stack is not None:
+        stack.close()

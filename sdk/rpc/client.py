@@ -11,6 +11,7 @@ import grpc
 
 from sdk.errors import ActionNotFound, RpcError, rpc_error
 from sdk.observability.rpc_metrics import client_interceptors as metrics_interceptors
+from sdk.observability.rpc_tracing import client_interceptors as tracing_interceptors
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.codec import decode_json, encode_json, method_path
 from sdk.rpc.context import ContextClientInterceptor
@@ -63,6 +64,7 @@ class ChannelPool:
         self._interceptors: list[Any] = [
             ContextClientInterceptor(default_timeout, self.security.metadata()),
             *metrics_interceptors(),  # [] when metrics are off
+            *tracing_interceptors(),  # [] when tracing is off; innermost: its traceparent replaces the context's
         ]
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._json_callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}

@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sdk.observability import setup_tracing
 from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer, ServerSecurity
 from txcoord import metrics
@@ -33,7 +34,8 @@ app = typer.Typer(help="Service registry: run a server, or list services and end
 
 async def _serve(listen: str, store_url: str | None, security: ServerSecurity, metrics_listen: str | None) -> None:
     registry = RegistryServer(store_from_url(store_url))
-    # before the gRPC server is made: its metrics interceptor is installed only when metrics are on
+    # before the gRPC server is made: its metrics and tracing interceptors are installed only when asked for
+    setup_tracing("txc-registry")
     endpoint = metrics.serve(metrics_listen) if metrics_listen is not None else None
     unwatch = metrics.watch(registry_list=registry.store.list_all) if endpoint is not None else None
     server = RpcServer(listen, name="registry", security=security)

@@ -1,0 +1,36 @@
+"""The coordinator's spans for what arrives on the session stream (one span per op, child of the caller's span
+named in the request's ``traceparent``); unary calls get theirs from sdk's gRPC tracing interceptor. Phase 2
+runs in tasks started inside the commit's span, so its deliveries are children of it."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sdk._proto import coordinator_pb2 as pb
+from sdk.observability.tracing import start_span, tracing_enabled
+
+T = TypeVar("T")
+SERVICE = "txcoord.coordinator.v1.Coordinator"
+METHODS = {
+    "begin": "Begin",
+    "register": "RegisterBranch",
+    "commit": "Commit",
+    "rollback": "Rollback",
+    "finish": "Finish",
+}
+
+
+async def session_op(req: pb.SessionRequest, op: Callable[[], Awaitable[T]]) -> T:
+    """Run ``op`` (one session request) in its span when tracing is on; else just run it."""
+    if not tracing_enabled():
+        return await op()
+    kind = req.WhichOneof("op") or ""
+    body = getattr(req, kind)
+    method = METHODS.get(kind, kind)
+    attributes = {"rpc.system": "grpc", "rpc.service": SERVICE, "rpc.method": method, "txc.gid": body.gid}
+    if kind == "register":
+        attributes["txc.branch_id"] = body.branch_id
+        attributes["txc.service"] = body.service
+    with start_span(f"{SERVICE}/{method}", kind="server", attributes=attributes, traceparent=req.traceparent or None):
+        return await op()
