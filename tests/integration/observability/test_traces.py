@@ -1,0 +1,131 @@
+"""One trace per global transaction: spans exported by every process of a transfer (caller, coordinator, two
+participants) reach an OTLP/HTTP receiver, share one trace id and form the expected tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.observability.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.support import ChildProcess, create_pg_database, drop_pg_database, free_port, start_process
+from tests.support.polling import wait_until
+from txcoord.store.migrations import upgrade
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    found = OtlpReceiver()
+    yield found
+    found.close()
+
+
+def otel_env(receiver: OtlpReceiver, service: str) -> dict[str, str]:
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds: export soon, the test is waiting
+        "OTEL_TRACES_SAMPLER": "always_on",
+    }
+
+
+@pytest.fixture
+async def databases() -> AsyncIterator[list[str]]:
+    made = [await create_pg_database("txc_trace") for _ in range(3)]
+    yield made
+    for dsn in made:
+        await drop_pg_database(dsn)
+
+
+def _children(spans: list[ReceivedSpan], parent: ReceivedSpan) -> list[ReceivedSpan]:
+    return [s for s in spans if s.parent_id == parent.span_id]
+
+
+@pytest.mark.slow
+def test_a_transfer_is_one_trace_through_caller_coordinator_and_both_participants(
+    tmp_path: Path, processes: list[ChildProcess], receiver: OtlpReceiver, databases: list[str]
+) -> None:
+    store, bank_a, bank_b = databases
+    upgrade(store)
+    log_dir = tmp_path / "logs"
+    coordinator = f"127.0.0.1:{free_port()}"
+    args = ["txc", "coordinator", "--listen", coordinator, "--store", store, "--scan-interval", "0.2"]
+    processes.append(start_process(args, log_dir, "coordinator", env=otel_env(receiver, "coordinator")))
+    processes[-1].wait_serving(coordinator)
+    for service, db, account in (("bank-a", bank_a, "A=100"), ("bank-b", bank_b, "B=100")):
+        listen = f"127.0.0.1:{free_port()}"
+        args = [sys.executable, "-m", "demo.bank", "--service", service, "--db", db, "--registry", coordinator]
+        args += ["--listen", listen, "--accounts", account, "--ttl", "2"]
+        processes.append(start_process(args, log_dir, service, env=otel_env(receiver, service)))
+        processes[-1].wait_serving(listen)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.integration.observability.traced_caller", coordinator],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **otel_env(receiver, "caller")},
+    )
+    assert done.returncode == 0, done.stderr
+    gid = done.stdout.strip()
+
+    def whole_tree() -> list[ReceivedSpan]:
+        """The transaction's trace once every process exported its part: both confirms, and no span whose
+        parent has not arrived yet (each process exports on its own schedule)."""
+        spans = receiver.received()
+        root = next((s for s in spans if s.name == "txc.transaction" and s.attributes.get("txc.gid") == gid), None)
+        if root is None:
+            return []
+        trace = [s for s in spans if s.trace_id == root.trace_id]
+        ids = {s.span_id for s in trace}
+        confirms = [s for s in trace if s.attributes.get("txc.op") == "confirm"]
+        complete = len(confirms) == 2 and all(s.parent_id in ids for s in trace if s is not root)
+        return trace if complete else []
+
+    wait_until(whole_tree, 30, "the whole trace: both confirms and every span's parent")
+    spans = receiver.received()
+    root = next(s for s in spans if s.name == "txc.transaction")
+    assert root.attributes["txc.gid"] == gid and root.parent_id == "" and root.service == "caller"
+    trace = [s for s in spans if s.trace_id == root.trace_id]
+    assert {s.service for s in trace} == {"caller", "coordinator", "bank-a", "bank-b"}
+    assert len({s.trace_id for s in spans if s.attributes.get("txc.gid") == gid}) == 1  # nothing of it elsewhere
+    by_id = {s.span_id: s for s in trace}
+    orphans = [(s.service, s.name, s.attributes) for s in trace if s is not root and s.parent_id not in by_id]
+    assert orphans == []  # one tree
+
+    # the caller: its tries are client spans under the root; each participant's try is a server span under them
+    tries = [
+        s
+        for s in _children(trace, root)
+        if s.service == "caller" and s.attributes.get("rpc.method") in ("debit", "credit")
+    ]
+    assert sorted(s.name for s in tries) == ["bank-a/debit", "bank-b/credit"]
+    for call in tries:
+        (served,) = _children(trace, call)
+        assert served.service == call.attributes["rpc.service"]
+        assert served.attributes["txc.op"] == "try" and served.attributes["txc.gid"] == gid
+    # the coordinator: a span per op of the session, under the root; phase 2 under the commit
+    ops = {s.attributes["rpc.method"]: s for s in _children(trace, root) if s.service == "coordinator"}
+    assert set(ops) >= {"RegisterBranch", "Commit"}
+    registers = [s for s in _children(trace, root) if s.attributes.get("rpc.method") == "RegisterBranch"]
+    assert sorted(s.attributes["txc.branch_id"] for s in registers) == ["1", "2"]
+    deliveries = [s for s in trace if s.service == "coordinator" and s.attributes.get("rpc.method") == "txc.phase2"]
+    assert deliveries and all(_ancestor(by_id, s, ops["Commit"]) for s in deliveries)
+    confirms = [s for s in trace if s.attributes.get("txc.op") == "confirm"]
+    assert sorted(s.service for s in confirms) == ["bank-a", "bank-b"]
+    assert all(by_id[s.parent_id].service == s.service or by_id[s.parent_id].service == "coordinator" for s in confirms)
+    assert all(_ancestor(by_id, s, ops["Commit"]) for s in confirms)
+
+
+def _ancestor(by_id: dict[str, ReceivedSpan], span: ReceivedSpan, ancestor: ReceivedSpan) -> bool:
+    while span.parent_id in by_id:
+        span = by_id[span.parent_id]
+        if span is ancestor:
+            return True
+    return False
