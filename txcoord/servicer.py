@@ -93,6 +93,7 @@ def transaction_info(tx: Transaction) -> pb.TransactionInfo:
         finished_at=_ts(tx.finished_at),
         branch_count=tx.branch_count or len(tx.branches),
         mode=tx.kind,
+        trace_id=tx.trace_id or "",
     )
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from sdk.observability.tracing import current_trace_id
 from txcoord import metrics
 from txcoord.batching import Batcher
 from txcoord.errors import StoreUnavailable
@@ -47,6 +48,7 @@ def _transaction(row: asyncpg.Record) -> Transaction:
         finished_at=row["finished_at"],
         branch_count=row.get("branch_count", 0),
         kind=row.get("kind", "TCC"),
+        trace_id=row.get("trace_id"),
     )
 
 
@@ -83,7 +85,7 @@ class PgStore:
         self._registers: Batcher[tuple[str, float, str, str, str, str, str], str] = Batcher(
             self._register_many, split=refused, metric="register"
         )
-        self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(
+        self._decides: Batcher[tuple[str, str, str, str, float, str | None], list[Branch] | None] = Batcher(
             self._decide_many, split=refused, metric="decide"
         )
         self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(
@@ -140,7 +142,9 @@ class PgStore:
         metrics.registered(items, rows)
         return [str(states[i + 1]) for i in range(len(items))]
 
-    async def _decide_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[list[Branch] | None]:
+    async def _decide_many(
+        self, items: Sequence[tuple[str, str, str, str, float, str | None]]
+    ) -> list[list[Branch] | None]:
         # one owner and lease per coordinator: every item carries the same ones
         owner, lease_s = items[0][3], items[0][4]
         gids = [i[0] for i in items]
@@ -149,7 +153,13 @@ class PgStore:
         first = {gid: n for n, gid in reversed(list(enumerate(gids)))}
         unique = [items[n] for n in sorted(first.values())]
         rows = await self._retrying(
-            Q["decide_many"], [i[0] for i in unique], [i[1] for i in unique], [i[2] for i in unique], owner, lease_s
+            Q["decide_many"],
+            [i[0] for i in unique],
+            [i[1] for i in unique],
+            [i[2] for i in unique],
+            owner,
+            lease_s,
+            [i[5] for i in unique],
         )
         decided: dict[str, list[Branch]] = {}
         for r in rows:
@@ -187,7 +197,8 @@ class PgStore:
 
     async def decide(self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float) -> list[Branch] | None:
         state = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
-        return await self._decides.submit((gid, state.value, reason, owner, lease_s))
+        # the deciding caller's trace, kept with the transaction (`txc tx show` prints it); None: not traced
+        return await self._decides.submit((gid, state.value, reason, owner, lease_s, current_trace_id()))
 
     async def get(self, gid: str) -> Transaction | None:
         async with self.pool.acquire() as conn:

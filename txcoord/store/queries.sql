@@ -26,7 +26,7 @@ SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.st
 
 -- name: transaction
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
-       created_at, decided_at, finished_at, kind
+       created_at, decided_at, finished_at, kind, trace_id
   FROM txc_transaction WHERE gid = $1;
 
 -- name: branches
@@ -144,9 +144,10 @@ SELECT r.ord,
  ORDER BY r.gid, r.ord;
 
 -- name: decide_many
--- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds: like "decide", for many transactions
+-- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds, $6 trace ids (null: not traced): like
+-- "decide", for many transactions
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i(gid, state, reason)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[]) AS i(gid, state, reason, trace_id)
 ), locked AS (
     SELECT t.gid FROM txc_transaction t JOIN input i ON i.gid = t.gid
      WHERE t.state = 'BEGIN'
@@ -155,7 +156,7 @@ WITH input AS (
 ), decided AS (
     UPDATE txc_transaction t
        SET state = i.state, reason = i.reason, owner = $4, lease_until = now() + $5 * interval '1 second',
-           decided_at = now()
+           decided_at = now(), trace_id = coalesce(i.trace_id, t.trace_id)
       FROM input i, locked l
      WHERE t.gid = i.gid AND l.gid = t.gid AND t.state = 'BEGIN'
        AND (i.state = 'ROLLING_BACK' OR t.deadline >= now())

@@ -121,6 +121,14 @@ def test_a_transfer_is_one_trace_through_caller_coordinator_and_both_participant
     assert sorted(s.service for s in confirms) == ["bank-a", "bank-b"]
     assert all(by_id[s.parent_id].service == s.service or by_id[s.parent_id].service == "coordinator" for s in confirms)
     assert all(_ancestor(by_id, s, ops["Commit"]) for s in confirms)
+    # the coordinator kept the trace id with the transaction
+    shown = subprocess.run(
+        [str(Path(sys.executable).with_name("txc")), "tx", "show", gid, "--coordinator", coordinator],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert f"trace id: {root.trace_id}" in shown.stdout, shown.stdout + shown.stderr
 
 
 def _ancestor(by_id: dict[str, ReceivedSpan], span: ReceivedSpan, ancestor: ReceivedSpan) -> bool:
