@@ -9,7 +9,7 @@ import logging
 import signal
 import sys
 
-from dbproxy import metrics
+from dbproxy import metrics, tracing
 from dbproxy.config import ProxyConfig, load_config
 from dbproxy.errors import ConfigError
 from dbproxy.frontend.server import ProxyServer
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"dbproxy: {exc.message}", file=sys.stderr)
         sys.exit(2)
+    tracing.setup_tracing("dbproxy")  # only if OTEL_* variables ask for it
     try:
         import uvloop
 

@@ -29,12 +29,11 @@ from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.coordinator_stream import CoordinatorStream
 from sdk.errors import ActionNotFound, NoEndpoints, RpcError, TxcError
-from sdk.observability.tracing import close_span, open_span, setup_tracing, tracing_enabled
+from sdk.observability.tracing import close_span, open_span, outgoing_traceparent, setup_tracing, tracing_enabled
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, ClientSecurity, txn_context
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.client import translate_error
-from sdk.rpc.context import current_traceparent
 from sdk.saga.client import SagaClient, SagaResult
 from sdk.tcc import TccAction, TccDefinitionError, as_action
 from sdk.tcc_wire import envelope
@@ -128,7 +127,7 @@ class CoordinatorClient:
         while True:
             remaining = max(deadline - loop.time(), 0.01)
             if tracing_enabled():  # the coordinator's span for this op joins the caller's trace
-                req.traceparent = current_traceparent.get() or ""
+                req.traceparent = outgoing_traceparent()
             try:
                 if self._session is not None:
                     return await self._session.request(req, remaining)

@@ -13,6 +13,7 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from dbproxy import tracing
 from dbproxy.config import BackendDSN
 from dbproxy.errors import BackendError, BackendUnavailable
 from dbproxy.protocol.constants import BACKEND_CAPABILITIES, MAX_PACKET, Capabilities
@@ -191,7 +192,7 @@ class BackendConnection:
             raise self._lost(exc) from exc
 
     def _send(self, payload: bytes) -> None:
-        self.stream.write(payload, 0)
+        self.stream.write(tracing.commented(payload), 0)  # the statement's traceparent, when tracing is on
 
     def _error(self, payload: bytes) -> BackendError:
         code, state, msg = parse_err(payload)

@@ -11,7 +11,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from dbproxy import metrics
+from dbproxy import metrics, tracing
 from dbproxy.context import ProxyContext
 from dbproxy.errors import NotSupported, ProxyError, UnknownStatement
 from dbproxy.executor.state import SessionState
@@ -92,6 +92,7 @@ class Session:
         self.executor = metrics.executor_type()(ctx, self.state, self.client)  # counted when metrics are on
         self.statements: dict[int, Statement] = {}
         self.next_stmt = 1
+        self.run_query = tracing.traced(self._query, lambda: self.state.database)  # _query itself if tracing is off
 
     # -- connection lifecycle ---------------------------------------------------------------------------------
 
@@ -152,7 +153,7 @@ class Session:
                     await self._stmt_execute(payload)
                 elif cmd == _COM_QUERY:
                     state.info = sql = payload[1:].decode("utf-8", "surrogateescape")
-                    await self._query(sql)
+                    await self.run_query(sql)
                     state.info = None
                 elif cmd == Commands.COM_STMT_PREPARE:
                     await self._stmt_prepare(payload[1:].decode("utf-8", "surrogateescape"))

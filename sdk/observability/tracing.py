@@ -83,6 +83,17 @@ def shutdown_tracing() -> None:
         shutdown()
 
 
+def outgoing_traceparent() -> str:
+    """The traceparent a request made now carries: the current span's, else the task's incoming one, else ""."""
+    if _enabled:
+        from opentelemetry import trace
+
+        span = trace.get_current_span()
+        if span.get_span_context().is_valid:
+            return traceparent_of(span)
+    return current_traceparent.get() or ""
+
+
 def current_trace_id() -> str | None:
     if not _enabled:
         return None

@@ -4,15 +4,27 @@ participants) reach an OTLP/HTTP receiver, share one trace id and form the expec
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.observability.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.support import ChildProcess, create_pg_database, drop_pg_database, free_port, start_process
+from tests.integration.proxy.conftest import start_proxy
+from tests.integration.proxy.xa.rig import XaRig, connect, direct
+from tests.support import (
+    ChildProcess,
+    create_mariadb_database,
+    create_pg_database,
+    drop_mariadb_database,
+    drop_pg_database,
+    free_port,
+    start_process,
+)
 from tests.support.polling import wait_until
 from txcoord.store.migrations import upgrade
 
@@ -137,3 +149,95 @@ def _ancestor(by_id: dict[str, ReceivedSpan], span: ReceivedSpan, ancestor: Rece
         if span is ancestor:
             return True
     return False
+
+
+CLIENT_TRACE, CLIENT_SPAN = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+COMMENT = f" /*traceparent='00-{CLIENT_TRACE}-{CLIENT_SPAN}-01'*/"
+
+
+@pytest.fixture
+def xa_shards() -> Iterator[list[str]]:
+    names = [create_mariadb_database("txc_trace") for _ in range(2)]
+    yield names
+    for name in names:
+        drop_mariadb_database(name)
+
+
+def _backend_statement_with_comment(shard: str) -> str | None:
+    with direct(shard).cursor() as cur:
+        cur.execute(
+            "SELECT info FROM information_schema.PROCESSLIST WHERE db = %s AND info LIKE %s AND id <> CONNECTION_ID()",
+            (shard, "%traceparent=%"),
+        )
+        row = cur.fetchone()
+    return str(row[0]) if row else None
+
+
+@pytest.mark.slow
+def test_a_mysql_client_joins_the_trace_through_dbproxy_down_to_its_backends(
+    tmp_path: Path, processes: list[ChildProcess], receiver: OtlpReceiver, xa_shards: list[str]
+) -> None:
+    rig = XaRig(tmp_path, processes, xa_shards)
+    rig.seed({0: 100, 1: 100})
+    args = ["txc", "coordinator", "--listen", rig.coordinator_address, "--store", rig.store, "--scan-interval", "0.2"]
+    processes.append(start_process(args, rig.log_dir, "coordinator", env=otel_env(receiver, "coordinator")))
+    processes[-1].wait_serving(rig.coordinator_address)
+    port = free_port()
+    processes.append(start_proxy(rig.config(port), rig.log_dir, "dbproxy", env=otel_env(receiver, "dbproxy")))
+
+    # a client transaction across both shards, every statement naming the client's span
+    conn = connect(port)
+    with conn.cursor() as cur:
+        for sql in (
+            "BEGIN",
+            "UPDATE acct SET balance = balance - 7 WHERE id = 0",
+            "UPDATE acct SET balance = balance + 7 WHERE id = 1",
+            "COMMIT",
+        ):
+            cur.execute(sql + COMMENT)
+    assert rig.balances() == {0: 93, 1: 107}
+
+    # while a backend statement waits for a row lock, the backend shows the comment the proxy sent it
+    holder = direct(xa_shards[0])
+    with holder.cursor() as cur:
+        cur.execute("BEGIN")
+        cur.execute("SELECT balance FROM acct_0 WHERE id = 0 FOR UPDATE")
+    blocked = threading.Thread(
+        target=lambda: conn.cursor().execute("UPDATE acct SET balance = balance + 1 WHERE id = 0" + COMMENT)
+    )
+    blocked.start()
+    try:
+        seen = wait_until(lambda: _backend_statement_with_comment(xa_shards[0]), 30, "the backend statement")
+    finally:
+        holder.rollback()
+        blocked.join(30)
+    conn.close()
+    sent = re.search(r"/\*traceparent='00-([0-9a-f]{32})-([0-9a-f]{16})-01'\*/$", seen)
+    assert sent is not None, seen
+    assert sent.group(1) == CLIENT_TRACE and sent.group(2) != CLIENT_SPAN  # the proxy's span is the parent now
+
+    def proxy_spans() -> list[ReceivedSpan]:
+        spans = [s for s in receiver.received() if s.trace_id == CLIENT_TRACE]
+        ids = {s.span_id for s in spans}
+        coordinator = [s for s in spans if s.service == "coordinator"]
+        proxied = [s for s in spans if s.service == "dbproxy" and s.parent_id == CLIENT_SPAN]
+        orphans = [s for s in spans if s.parent_id not in ids and s.parent_id != CLIENT_SPAN]
+        return spans if len(proxied) == 5 and coordinator and not orphans else []
+
+    spans = wait_until(proxy_spans, 30, "the proxy's five statement spans and the coordinator's")
+    statements = sorted((s.name for s in spans if s.parent_id == CLIENT_SPAN), key=str)
+    assert statements == ["BEGIN", "COMMIT", "UPDATE acct", "UPDATE acct", "UPDATE acct"]
+    for span in (s for s in spans if s.parent_id == CLIENT_SPAN):
+        assert span.service == "dbproxy"
+        assert span.attributes["db.system.name"] == "mysql"
+        assert span.attributes["db.namespace"] == "app"
+        assert span.attributes["db.query.summary"] == span.name
+    assert any(s.span_id == sent.group(2) and s.name == "UPDATE acct" for s in spans)
+    # the XA commit's coordinator calls are children of the proxy's COMMIT span
+    by_id = {s.span_id: s for s in spans}
+    (commit,) = [s for s in spans if s.name == "COMMIT"]
+    coordinator_ops = [s for s in spans if s.service == "coordinator"]
+    assert {s.attributes.get("rpc.method") for s in coordinator_ops} >= {"RegisterBranch", "Commit"}
+    assert all(_ancestor(by_id, s, commit) for s in coordinator_ops)
+    # never the query text
+    assert not [s for s in spans for v in s.attributes.values() if "balance" in str(v)]
