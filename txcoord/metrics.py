@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Histogram
@@ -136,14 +136,14 @@ class StoreCollector(Collector):
     """Read on each scrape (from the exporter's thread, run on the server's event loop): unfinished
     transactions by state, those needing a person, the oldest one's age, and whether the store answered."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, fetch: Callable[[], Awaitable[list[Any]]]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, fetch: Callable[[], Coroutine[Any, Any, list[Any]]]) -> None:
         self.loop = loop
         self.fetch = fetch
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         up = GaugeMetricFamily("txc_store_up", "1 if the coordinator store answered this scrape's query, else 0")
         try:
-            rows = asyncio.run_coroutine_threadsafe(self.fetch(), self.loop).result(SCRAPE_TIMEOUT)
+            rows: list[Any] = asyncio.run_coroutine_threadsafe(self.fetch(), self.loop).result(SCRAPE_TIMEOUT)
         except Exception as exc:  # unreachable, timed out, or the loop is closing
             log.debug("metrics: the store did not answer the scrape: %s", exc)
             up.add_metric([], 0)
@@ -174,7 +174,7 @@ class StoreCollector(Collector):
 class RegistryCollector(Collector):
     """Registry endpoints per service, read from the registry store on each scrape."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, list_all: Callable[[], Awaitable[list[Any]]]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, list_all: Callable[[], Coroutine[Any, Any, list[Any]]]) -> None:
         self.loop = loop
         self.list_all = list_all
 
@@ -183,7 +183,7 @@ class RegistryCollector(Collector):
             "txc_registry_endpoints", "Live endpoints registered per service", labels=["service"]
         )
         try:
-            endpoints = asyncio.run_coroutine_threadsafe(self.list_all(), self.loop).result(SCRAPE_TIMEOUT)
+            endpoints: list[Any] = asyncio.run_coroutine_threadsafe(self.list_all(), self.loop).result(SCRAPE_TIMEOUT)
         except Exception as exc:
             log.debug("metrics: the registry store did not answer the scrape: %s", exc)
             return
@@ -207,8 +207,8 @@ def serve(listen: str) -> MetricsEndpoint:
 
 def watch(
     *,
-    store_query: Callable[[], Awaitable[list[Any]]] | None = None,
-    registry_list: Callable[[], Awaitable[list[Any]]] | None = None,
+    store_query: Callable[[], Coroutine[Any, Any, list[Any]]] | None = None,
+    registry_list: Callable[[], Coroutine[Any, Any, list[Any]]] | None = None,
 ) -> Callable[[], None]:
     """Read the store (``store_query``: rows of state, n, oldest_s) and the registry on each scrape, on the running
     event loop. Returns the function that stops it."""
