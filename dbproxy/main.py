@@ -13,6 +13,7 @@ from dbproxy import metrics, tracing
 from dbproxy.config import ProxyConfig, load_config
 from dbproxy.errors import ConfigError
 from dbproxy.frontend.server import ProxyServer
+from dbproxy.logs import setup_logging
 from dbproxy.routing import routing_table
 from dbproxy.transactions import Committer
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--check-config", metavar="FILE", help="validate FILE, print its routing table and exit")
     parser.add_argument("--version", action="version", version=f"dbproxy {version()}")
     parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--log-format", choices=("text", "json"), help="default: $TXC_LOG_FORMAT or text")
     args = parser.parse_args(argv)
     if args.check_config:
         try:
@@ -83,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if not args.config:
         parser.error("--config FILE is required (or --check-config FILE, --version)")
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config)
     except ConfigError as exc:

@@ -8,7 +8,9 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from sdk._proto import coordinator_pb2 as pb
+from sdk.observability.json_logs import json_logs
 from sdk.observability.tracing import start_span, tracing_enabled
+from sdk.rpc.context import txn_context
 
 T = TypeVar("T")
 SERVICE = "txcoord.coordinator.v1.Coordinator"
@@ -24,7 +26,10 @@ METHODS = {
 async def session_op(req: pb.SessionRequest, op: Callable[[], Awaitable[T]]) -> T:
     """Run ``op`` (one session request) in its span when tracing is on; else just run it."""
     if not tracing_enabled():
-        return await op()
+        if not json_logs():
+            return await op()
+        with txn_context(getattr(req, req.WhichOneof("op") or "").gid or None):  # JSON log lines carry the gid
+            return await op()
     kind = req.WhichOneof("op") or ""
     body = getattr(req, kind)
     method = METHODS.get(kind, kind)
@@ -32,5 +37,8 @@ async def session_op(req: pb.SessionRequest, op: Callable[[], Awaitable[T]]) -> 
     if kind == "register":
         attributes["txc.branch_id"] = body.branch_id
         attributes["txc.service"] = body.service
-    with start_span(f"{SERVICE}/{method}", kind="server", attributes=attributes, traceparent=req.traceparent or None):
+    with (
+        txn_context(body.gid or None),
+        start_span(f"{SERVICE}/{method}", kind="server", attributes=attributes, traceparent=req.traceparent or None),
+    ):
         return await op()

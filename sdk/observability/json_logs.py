@@ -63,10 +63,20 @@ def log_format(given: str | None = None) -> str:
     return chosen
 
 
+_json = False
+
+
+def json_logs() -> bool:
+    """Whether this process logs JSON (so code may put the gid in context for its lines)."""
+    return _json
+
+
 def setup_logging(level: int | str = logging.INFO, fmt: str | None = None, text_format: str = TEXT_FORMAT) -> None:
     """Configure the root logger on stderr in the chosen format (see :func:`log_format`)."""
+    global _json
     handler = logging.StreamHandler(sys.stderr)
     if log_format(fmt) == "json":
+        _json = True
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter(text_format))

@@ -80,10 +80,10 @@ def observe_participant(participant: Participant, metrics_listen: str | None) ->
     """Before ``participant``'s server is made: trace it if ``OTEL_*`` says so, give its log lines and spans the
     call's gid and branch, and with ``metrics_listen``, serve metrics there and count its calls."""
     from sdk.observability.call_context import call_context
-    from sdk.observability.json_logs import log_format
+    from sdk.observability.json_logs import json_logs
     from sdk.observability.tracing import setup_tracing
 
-    if setup_tracing(participant.service) or log_format() == "json":
+    if setup_tracing(participant.service) or json_logs():
         participant.interceptors.insert(0, call_context())
     if metrics_listen is not None:
         serve_metrics(metrics_listen, field="metrics_listen")
