@@ -21,6 +21,7 @@ from demo.bank import balances
 from demo.transfers import BANKS, Outcome, transfer
 from sdk import CoordinatorClient
 from txc.demo import trips as trip_demo
+from txc.demo.metrics import DemoMetrics
 from txc.demo.processes import free_address, start_bank, start_coordinator
 from txc.demo.sharded import run_sharded
 from txc.processes import ChildProcess
@@ -99,6 +100,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
     address = free_address()
     children: list[ChildProcess] = []
     bank_addresses = {name: free_address() for name in BANKS}
+    metrics = DemoMetrics()  # every process serves metrics; the summary at the end is scraped from them
     try:
         coordinator = start_coordinator(
             address,
@@ -108,6 +110,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
             "0.5",
             "--lease",
             "5",
+            *metrics.listen("coordinator"),
             data_dir=settings.data_dir if store is None else None,
         )
         children.append(coordinator)
@@ -117,12 +120,19 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         for name, accounts in BANKS.items():
             opening = ",".join(f"{acct}={OPENING_BALANCE}" for acct in accounts)
             banks[name] = start_bank(
-                name, bank_dbs[name], address, settings.log_dir, opening, listen=bank_addresses[name]
+                name,
+                bank_dbs[name],
+                address,
+                settings.log_dir,
+                opening,
+                *metrics.listen(name),
+                listen=bank_addresses[name],
             )
             children.append(banks[name])
         for name, child in banks.items():
             await child.serving(bank_addresses[name])
         progress("bank-a and bank-b serving and registered")
+        progress(f"metrics: {metrics.where()}")
         before = await _snapshot(bank_dbs)
 
         outcome = Outcome()
@@ -156,7 +166,13 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
                 await asyncio.sleep(1.5)
                 opening = ",".join(f"{acct}={OPENING_BALANCE}" for acct in BANKS["bank-b"])
                 restarted = start_bank(
-                    "bank-b", bank_dbs["bank-b"], address, settings.log_dir, opening, listen=bank_addresses["bank-b"]
+                    "bank-b",
+                    bank_dbs["bank-b"],
+                    address,
+                    settings.log_dir,
+                    opening,
+                    *metrics.listen("bank-b"),
+                    listen=bank_addresses["bank-b"],
                 )
                 children.append(restarted)
                 await restarted.serving(bank_addresses["bank-b"])
@@ -175,6 +191,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         sharded: dict[str, Any] = {"skipped": "--no-proxy"}
         if settings.proxy:
             sharded = await run_sharded(address, settings.log_dir, progress)
+        scraped = await asyncio.to_thread(metrics.summary)
     finally:
         for child in reversed(children):
             child.stop()
@@ -199,4 +216,5 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         "seconds": round(time.monotonic() - started, 1),
         "logs": str(settings.log_dir),
         "sharded": sharded,
+        "metrics": scraped,
     }
