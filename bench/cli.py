@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import typer
 
+OBSERVABILITY = typer.Option(
+    False,
+    "--observability",
+    help="Run it three times: everything off, metrics on, tracing at 100 %% sampling; report each one's cost.",
+)
 app = typer.Typer(help="Benchmarks (throughput, p50/p99, ratio against a same-run baseline).", no_args_is_help=True)
 
 
@@ -13,6 +18,7 @@ def proxy(
     seconds: int = typer.Option(5, help="seconds per sysbench run"),
     threads: int = typer.Option(8, help="sysbench threads"),
     rounds: int = typer.Option(3, min=1, help="rounds; direct and proxy runs alternate, medians reported"),
+    observability: bool = OBSERVABILITY,
 ) -> None:
     """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""
     import json
@@ -22,6 +28,22 @@ def proxy(
     from bench import proxy as proxy_bench
 
     console = Console(stderr=True)
+    if observability:
+        from bench.observability import proxy_variants, render
+
+        with console.status("starting") as status:
+            out = proxy_variants(
+                proxy_bench.run,
+                lambda msg: status.update(msg),
+                seconds=seconds,
+                threads=threads,
+                rounds=rounds,
+            )
+        if json_output:
+            print(json.dumps(out, indent=2))
+        else:
+            render("txc bench proxy: transactions/s through dbproxy", out["tps"], out["cost_percent"])
+        return
     with console.status("starting") as status:
         report = proxy_bench.run(
             seconds=seconds, threads=threads, rounds=rounds, progress=lambda msg: status.update(msg)
@@ -41,6 +63,7 @@ def tcc_command(
     session: bool = typer.Option(True, help="Caller to coordinator over one stream (--no-session: unary calls)."),
     signed: bool = typer.Option(True, help="Branch signatures on (--no-signed: off, to measure their cost)."),
     json_output: bool = typer.Option(False, "--json"),
+    observability: bool = OBSERVABILITY,
 ) -> None:
     """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
     import uvloop
@@ -49,6 +72,20 @@ def tcc_command(
     from txcoord.cli.common import print_json, run
 
     uvloop.install()
+    if observability:
+        from bench.observability import render, tcc_variants
+
+        settings = BenchSettings(
+            clients=clients, seconds=seconds, server=server, rounds=rounds, session=session, signed=signed
+        )
+        out = run(tcc_variants(settings, run_bench, _err))
+        if json_output:
+            print_json(out)
+        else:
+            render(
+                "txc bench tcc: txn/s through the coordinator", {"tcc": out["txn_per_s"]}, {"tcc": out["cost_percent"]}
+            )
+        return
 
     summary = run(
         run_bench(

@@ -228,6 +228,8 @@ def run(
     rounds: int = 3,
     rows: int = 10_000,
     progress: Callable[[str], None] = lambda _: None,
+    proxy_settings: dict[str, Any] | None = None,  # merged into the proxies' config (e.g. metrics)
+    proxy_env: dict[str, str] | None = None,  # added to the proxies' environment (e.g. OTEL_*)
 ) -> Report:
     suffix = uuid.uuid4().hex[:8]
     direct_db, shard0, shard1 = (f"txc_bench_{suffix}_{n}" for n in ("direct", "s0", "s1"))
@@ -268,6 +270,7 @@ def run(
         "pool": {"lock_wait_timeout": 2},
         "transactions": {"coordinator": coordinator_address, "service": f"bench-proxy-{suffix}"},
     }
+    config.update(proxy_settings or {})
     (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
     # the same proxy without a coordinator: what the transfer costs through the proxy before atomicity
     best_effort_port = _free_port()
@@ -277,12 +280,18 @@ def run(
     dbproxy = str(Path(sys.executable).parent / "dbproxy")
     with open(log, "wb") as log_file:
         proc = subprocess.Popen(
-            [dbproxy, "--config", str(workdir / "proxy.yaml")], stdout=log_file, stderr=subprocess.STDOUT
+            [dbproxy, "--config", str(workdir / "proxy.yaml")],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(proxy_env or {})},
         )
     best_effort_log = workdir / "dbproxy-best-effort.log"
     with open(best_effort_log, "wb") as log_file:
         proc_best_effort = subprocess.Popen(
-            [dbproxy, "--config", str(workdir / "proxy-best-effort.yaml")], stdout=log_file, stderr=subprocess.STDOUT
+            [dbproxy, "--config", str(workdir / "proxy-best-effort.yaml")],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(proxy_env or {})},
         )
     measurements: list[Measurement] = []
     round_ratios: dict[str, list[float]] = {}

@@ -42,6 +42,7 @@ class BenchSettings:
     data_dir: Path = Path(".txcoord") / "bench-pg"
     log_dir: Path = Path(".txcoord") / "bench-logs"
     coordinator_args: tuple[str, ...] = ()
+    bank_args: tuple[str, ...] = ()  # extra flags of both banks (e.g. --metrics-listen)
     rounds: int = 3  # baseline and coordinator runs alternate this many times
     session: bool = True  # caller -> coordinator over one bidi stream (False: unary calls)
     signed: bool = True  # branch signatures on (a fresh TXC_BRANCH_KEY for every process); False: off
@@ -238,7 +239,9 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         await coordinator.serving(address, timeout=60)
         for name, db, prefix in (("bank-a", db_a, "a"), ("bank-b", db_b, "b")):
             opening = ",".join(f"{prefix}{i}={OPENING}" for i in range(ACCOUNTS))
-            child = start_bank(name, db, address, settings.log_dir, opening, listen=bank_addresses[name])
+            child = start_bank(
+                name, db, address, settings.log_dir, opening, *settings.bank_args, listen=bank_addresses[name]
+            )
             children.append(child)
         for child, name in zip(children[1:], bank_addresses, strict=True):
             await child.serving(bank_addresses[name], timeout=60)
