@@ -9,12 +9,13 @@ import logging
 import signal
 import sys
 
-from dbproxy import metrics, tracing
 from dbproxy.config import ProxyConfig, load_config
 from dbproxy.errors import ConfigError
 from dbproxy.frontend.server import ProxyServer
 from dbproxy.logs import setup_logging
+from dbproxy.metrics_http import serve as serve_metrics
 from dbproxy.routing import routing_table
+from dbproxy.tracing import setup_tracing
 from dbproxy.transactions import Committer
 
 log = logging.getLogger("dbproxy")
@@ -37,7 +38,7 @@ async def _serve(config: ProxyConfig) -> None:
         )
     server = ProxyServer(config, committer)
     if config.metrics is not None:  # before clients: sessions and commits are counted from the first one
-        print(f"dbproxy metrics on http://{metrics.serve(config.metrics.listen, server.context)}/metrics", flush=True)
+        print(f"dbproxy metrics on http://{serve_metrics(config.metrics.listen, server.context)}/metrics", flush=True)
     if coordination is not None:
         # registered (and recovering what a previous instance left prepared) before clients are accepted
         try:
@@ -91,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"dbproxy: {exc.message}", file=sys.stderr)
         sys.exit(2)
-    tracing.setup_tracing("dbproxy")  # only if OTEL_* variables ask for it
+    setup_tracing("dbproxy")  # only if OTEL_* variables ask for it
     try:
         import uvloop
 

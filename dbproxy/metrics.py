@@ -1,33 +1,23 @@
-"""The proxy's Prometheus metrics (``metrics: {listen: HOST:PORT}`` in its config; families listed in
+"""The proxy's Prometheus metric families (``metrics: {listen: HOST:PORT}`` in its config; listed in
 docs/operations.md, "Metrics"), on prometheus-client directly.
 
-Off unless configured: then sessions run an :class:`ObservedStatementExecutor` (a statement's route, outcome and
-latency around the plain executor), the committer is wrapped in :class:`ObservedCommitter`, and pools and
-sessions are read on each scrape. Label values are names the proxy defines (routes, commit kinds, backend
+Off unless configured (``dbproxy.metrics_http``): then sessions run the observed executor and channel
+(``dbproxy.executor.observed``), the committer is wrapped in :class:`ObservedCommitter`, and pools and sessions are
+read on each scrape. Label values are names the proxy defines (routes, commit kinds, backend
 names from its config, MySQL error numbers), never SQL text."""
 
 from __future__ import annotations
 
-import logging
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import REGISTRY, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import Counter, Gauge, Histogram
 
-from dbproxy.errors import ConfigError, ProxyError
-from dbproxy.executor.channel import ClientChannel
-from dbproxy.executor.statements import StatementExecutor
 from dbproxy.router.plan import Kind, Plan
 from dbproxy.transactions import Branch, Committer
 
 if TYPE_CHECKING:
-    from dbproxy.context import ProxyContext
-    from dbproxy.protocol.params import ExecuteRequest, ParamValue
-
-log = logging.getLogger("dbproxy.metrics")
+    from dbproxy.protocol.params import ParamValue
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 _SESSION_KINDS = (Kind.SET, Kind.USE)
@@ -84,6 +74,18 @@ class ProxyMetrics:
 _current: ProxyMetrics | None = None
 
 
+def enable() -> ProxyMetrics:
+    """Turn the proxy's metrics on (idempotent)."""
+    global _current
+    if _current is None:
+        _current = ProxyMetrics()
+    return _current
+
+
+def current() -> ProxyMetrics | None:
+    return _current
+
+
 def route_of(plan: Plan, params: Sequence[ParamValue]) -> str:
     kind = plan.kind
     if kind is Kind.ROUTE or kind is Kind.INSERT:
@@ -98,50 +100,6 @@ def route_of(plan: Plan, params: Sequence[ParamValue]) -> str:
     if kind in _SESSION_KINDS:
         return "session"
     return "local"
-
-
-class ObservedStatementExecutor(StatementExecutor):
-    """The session's executor, counting and timing each statement (used only when metrics are on)."""
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
-        assert _current is not None
-        self._metrics = _current
-        self._metrics.connections.inc()
-
-    async def execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
-        m = self._metrics
-        started = time.perf_counter()
-        try:
-            await super().execute(plan, params, req)
-        except ProxyError:
-            route = route_of(plan, params)
-            m.child(m.statements, route, "error").inc()
-            m.child(m.latency, route).observe(time.perf_counter() - started)
-            raise
-        route = route_of(plan, params)
-        m.child(m.statements, route, "ok").inc()
-        m.child(m.latency, route).observe(time.perf_counter() - started)
-
-
-class ObservedClientChannel(ClientChannel):
-    """The session's channel to its client, counting every MySQL error it sends (refused when planned, failed on
-    a backend, or a protocol error) by error number."""
-
-    def error(self, exc: ProxyError, seq: int = 1) -> None:
-        assert _current is not None
-        _current.child(_current.refusals, str(exc.code)).inc()
-        super().error(exc, seq)
-
-
-def channel_type() -> type[ClientChannel]:
-    """The channel a session answers its client on: the observed one when metrics are on."""
-    return ClientChannel if _current is None else ObservedClientChannel
-
-
-def executor_type() -> type[StatementExecutor]:
-    """The executor a session runs: the observed one when metrics are on."""
-    return StatementExecutor if _current is None else ObservedStatementExecutor
 
 
 def commit_kind(committer: Committer, gid: str | None, branches: list[Branch]) -> str:
@@ -190,49 +148,3 @@ def xa_recovered(commit: bool) -> None:
 def xa_scanned(undecided: int) -> None:
     if _current is not None:
         _current.prepared.set(undecided)
-
-
-class ProxyCollector(Collector):
-    """Read on each scrape: open client sessions, backend pool use."""
-
-    def __init__(self, ctx: ProxyContext) -> None:
-        self.ctx = ctx
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        yield GaugeMetricFamily("dbproxy_sessions", "Client sessions logged in now", value=len(self.ctx.sessions))
-        pools = GaugeMetricFamily(
-            "dbproxy_backend_connections",
-            "Backend connections by backend and state (open: all this pool holds, idle: ready for a statement)",
-            labels=["backend", "state"],
-        )
-        waiting = GaugeMetricFamily(
-            "dbproxy_backend_waiters", "Statements waiting for a free backend connection", labels=["backend"]
-        )
-        limit = GaugeMetricFamily(
-            "dbproxy_backend_connections_max", "The pool's limit per backend (pool.max_connections)", labels=["backend"]
-        )
-        for name, pool in list(self.ctx.pools.pools.items()):
-            pools.add_metric([name, "open"], pool.open)
-            pools.add_metric([name, "idle"], sum(len(conns) for conns in list(pool.idle.values())))
-            waiting.add_metric([name], len(pool._waiters))
-            limit.add_metric([name], pool.settings.max_connections)
-        yield pools
-        yield waiting
-        yield limit
-
-
-def serve(listen: str, ctx: ProxyContext) -> str:
-    """Turn the proxy's metrics on for ``ctx`` and serve them on ``listen``; returns the address bound."""
-    global _current
-    host, _, port = listen.rpartition(":")
-    try:
-        server, _thread = start_http_server(int(port), addr=host.strip("[]"))
-    except OSError as exc:
-        raise ConfigError([f"metrics.listen {listen}: cannot listen there ({exc.strerror or exc})"]) from exc
-    if _current is None:
-        _current = ProxyMetrics()
-    ctx.committer = ObservedCommitter(ctx.committer, _current)
-    REGISTRY.register(ProxyCollector(ctx))
-    address = f"{host}:{server.server_port}"
-    log.info("metrics on http://%s/metrics", address)
-    return address

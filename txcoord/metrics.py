@@ -95,6 +95,10 @@ class CoordinatorMetrics:
 _current: CoordinatorMetrics | None = None
 
 
+def enabled() -> bool:
+    return _current is not None
+
+
 def transaction_started(kind: str) -> None:
     if _current is not None:
         _current.child(_current.started, kind.lower()).inc()

@@ -13,7 +13,6 @@ import struct
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from dbproxy import tracing
 from dbproxy.config import BackendDSN
 from dbproxy.errors import BackendError, BackendUnavailable
 from dbproxy.protocol.constants import BACKEND_CAPABILITIES, MAX_PACKET, Capabilities
@@ -32,6 +31,7 @@ from dbproxy.protocol.packets import (
     read_lenenc,
 )
 from dbproxy.protocol.stream import ConnectionClosed, PacketStream
+from dbproxy.tracing import commented
 
 MAX_CACHED_STATEMENTS = 256
 _RELAY_FLUSH = 65536
@@ -192,7 +192,7 @@ class BackendConnection:
             raise self._lost(exc) from exc
 
     def _send(self, payload: bytes) -> None:
-        self.stream.write(tracing.commented(payload), 0)  # the statement's traceparent, when tracing is on
+        self.stream.write(commented(payload), 0)  # the statement's traceparent, when tracing is on
 
     def _error(self, payload: bytes) -> BackendError:
         code, state, msg = parse_err(payload)

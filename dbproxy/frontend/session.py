@@ -11,9 +11,9 @@ import struct
 import time
 from dataclasses import dataclass
 
-from dbproxy import metrics, tracing
 from dbproxy.context import ProxyContext
 from dbproxy.errors import NotSupported, ProxyError, UnknownStatement
+from dbproxy.executor.observed import channel_type, executor_type
 from dbproxy.executor.state import SessionState
 from dbproxy.executor.statements import ER_LOCK_DEADLOCK
 from dbproxy.frontend.handshake import handshake
@@ -24,6 +24,7 @@ from dbproxy.protocol.stream import ConnectionClosed, PacketStream, PacketTooLar
 from dbproxy.router.normalize import normalize
 from dbproxy.router.plan import Kind, Plan
 from dbproxy.router.split import split_statements
+from dbproxy.tracing import traced
 from dbproxy.transactions import SessionTransaction
 
 log = logging.getLogger("dbproxy.session")
@@ -88,11 +89,11 @@ class Session:
         self.ctx = ctx
         self.stream = PacketStream(reader, writer, ctx.config.limits.max_packet_before_login)
         self.state = SessionState(conn_id, SessionTransaction(ctx.pools, ctx.committer))
-        self.client = metrics.channel_type()(self.stream, self.state)
-        self.executor = metrics.executor_type()(ctx, self.state, self.client)  # counted when metrics are on
+        self.client = channel_type()(self.stream, self.state)  # the observed ones when metrics are on
+        self.executor = executor_type()(ctx, self.state, self.client)
         self.statements: dict[int, Statement] = {}
         self.next_stmt = 1
-        self.run_query = tracing.traced(self._query, lambda: self.state.database)  # _query itself if tracing is off
+        self.run_query = traced(self._query, lambda: self.state.database)  # _query itself if tracing is off
 
     # -- connection lifecycle ---------------------------------------------------------------------------------
 

@@ -137,9 +137,12 @@ class PgStore:
 
     async def _register_many(self, items: Sequence[tuple[str, float, str, str, str, str, str]]) -> list[str]:
         columns = list(zip(*items, strict=True))
-        rows = await self._retrying(Q["register_branches"], *map(list, columns))
+        if not metrics.enabled():
+            rows = await self._retrying(Q["register_branches"], *map(list, columns))
+        else:  # also says which transactions this statement began (their count is a metric)
+            rows = await self._retrying(Q["register_branches_began"], *map(list, columns))
+            metrics.registered(items, rows)
         states = {r["ord"]: r["state"] for r in rows}
-        metrics.registered(items, rows)
         return [str(states[i + 1]) for i in range(len(items))]
 
     async def _decide_many(

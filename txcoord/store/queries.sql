@@ -135,6 +135,16 @@ RETURNING gid;
 -- name: register_branches
 -- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds;
 -- one state per row
+SELECT r.ord,
+       txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb, r.kind) AS state
+  FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+       WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, kind, ord)
+ ORDER BY r.gid, r.ord;
+
+-- name: register_branches_began
+-- the same, when metrics are on
+-- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds;
+-- one state per row
 -- (began: the transaction did not exist before this statement; for the metrics' count of started transactions)
 SELECT r.ord,
        txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb, r.kind) AS state,
