@@ -49,6 +49,14 @@ def _query(address: str, expr: str) -> list[dict[str, Any]]:
     return list(body["data"]["result"])
 
 
+def _ready(address: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://{address}/-/ready", timeout=5) as reply:
+            return bool(reply.status == 200)
+    except OSError:  # 503 until its storage is open
+        return False
+
+
 @pytest.fixture
 def prometheus(tmp_path: Path, observed_system: ObservedSystem) -> Iterator[str]:
     """A Prometheus server on loopback scraping the coordinator and the dbproxy every second; its address."""
@@ -65,6 +73,7 @@ def prometheus(tmp_path: Path, observed_system: ObservedSystem) -> Iterator[str]
     proc: ChildProcess = start_process(args, tmp_path / "logs", "prometheus")
     try:
         proc.wait_listening(int(address.rsplit(":", 1)[1]), timeout=30)
+        wait_until(lambda: _ready(address), 60, "Prometheus to be ready")
         yield address
     finally:
         proc.kill()
