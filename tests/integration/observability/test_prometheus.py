@@ -79,6 +79,7 @@ def prometheus(tmp_path: Path, observed_system: ObservedSystem) -> Iterator[str]
         proc.kill()
 
 
+@pytest.mark.slow
 def test_a_prometheus_server_scrapes_the_coordinator_and_dbproxy(
     prometheus: str, workload: dict[str, list[Sample]]
 ) -> None:
