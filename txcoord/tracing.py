@@ -42,3 +42,13 @@ async def session_op(req: pb.SessionRequest, op: Callable[[], Awaitable[T]]) -> 
         start_span(f"{SERVICE}/{method}", kind="server", attributes=attributes, traceparent=req.traceparent or None),
     ):
         return await op()
+
+
+async def saga_step(op: str, gid: str, step_id: str, service: str, work: Awaitable[T]) -> T:
+    """A saga step's action or compensation (``op``) in its own span when tracing is on: the gRPC call to the
+    participant becomes its child."""
+    if not tracing_enabled():
+        return await work
+    attributes = {"txc.gid": gid, "txc.step_id": step_id, "txc.service": service, "txc.op": op}
+    with txn_context(gid), start_span(f"txc.saga.{op}", attributes=attributes):
+        return await work
