@@ -4,6 +4,7 @@ Prometheus server (Debian's) scrapes a running coordinator and dbproxy and answe
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import urllib.parse
 import urllib.request
@@ -99,3 +100,25 @@ def test_a_prometheus_server_scrapes_the_coordinator_and_dbproxy(
     # the rules loaded with it evaluate on what it scraped
     rate = wait_until(lambda: _query(prometheus, "txc:transactions_finished:rate5m"), 60, "the recording rule")
     assert {r["metric"]["mode"] for r in rate} >= {"tcc", "xa"}
+
+
+def test_every_dashboard_query_is_valid_promql_over_documented_families() -> None:
+    dashboard = json.loads((RULES.parent / "grafana" / "txcoord.json").read_text())
+    docs = (RULES.parents[1] / "docs" / "operations.md").read_text()
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    assert len(exprs) == len(dashboard["panels"]) > 10
+    # promtool parses each one as a rule's expression
+    rules = {
+        "groups": [{"name": "dashboard", "rules": [{"record": f"x:panel{i}", "expr": e} for i, e in enumerate(exprs)]}]
+    }
+    done = subprocess.run(
+        ["promtool", "check", "rules", "/dev/stdin"],
+        input=yaml.safe_dump(rules),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = {name for e in exprs for name in re.findall(r"\b((?:txc|dbproxy)_[a-z0-9_]+)", e)}
+    families = {re.sub(r"_(bucket|count|sum)$", "", name) for name in names}
+    assert [f for f in sorted(families) if f"`{f}`" not in docs] == []
