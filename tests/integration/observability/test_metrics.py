@@ -28,7 +28,10 @@ def test_counters_of_every_server_equal_what_happened(workload: dict[str, list[S
     assert value(coordinator, calls, service="bank-a", op="confirm", outcome="ok") == COMMITTED
     assert value(coordinator, calls, service="bank-b", op="confirm", outcome="ok") == COMMITTED
     assert value(coordinator, calls, service="bank-a", op="cancel", outcome="ok") == ROLLED_BACK
-    assert value(coordinator, "txc_phase2_retries_total") == 0
+    # every delivery that did not succeed was scheduled again (none, unless the machine was slow enough for a
+    # deadline): the two families count the same events from two places
+    not_ok = sum(v for k, v in values(coordinator, calls, "outcome").items() if k != "ok")
+    assert value(coordinator, "txc_phase2_retries_total") == not_ok
     assert value(coordinator, "txc_transactions_needing_person") == 0
     assert value(coordinator, "txc_transactions_unfinished") == 0
     assert value(coordinator, "txc_store_up") == 1
