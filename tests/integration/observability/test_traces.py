@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.coordinator.sagas import SERVICES, TRIP
 from tests.integration.observability.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.integration.proxy.conftest import start_proxy
 from tests.integration.proxy.xa.rig import XaRig, connect, direct
@@ -241,3 +242,54 @@ def test_a_mysql_client_joins_the_trace_through_dbproxy_down_to_its_backends(
     assert all(_ancestor(by_id, s, commit) for s in coordinator_ops)
     # never the query text
     assert not [s for s in spans for v in s.attributes.values() if "balance" in str(v)]
+
+
+@pytest.mark.slow
+def test_a_saga_is_one_trace_from_its_start_through_every_step(
+    tmp_path: Path, processes: list[ChildProcess], receiver: OtlpReceiver, databases: list[str]
+) -> None:
+    store, trips_db, _unused = databases
+    upgrade(store)
+    log_dir = tmp_path / "logs"
+    coordinator = f"127.0.0.1:{free_port()}"
+    args = ["txc", "coordinator", "--listen", coordinator, "--store", store, "--scan-interval", "0.2"]
+    processes.append(start_process(args, log_dir, "coordinator", env=otel_env(receiver, "coordinator")))
+    processes[-1].wait_serving(coordinator)
+    listen = f"127.0.0.1:{free_port()}"
+    args = [sys.executable, str(TRIP), "--db", trips_db, "--registry", coordinator, "--listen", listen]
+    for service in SERVICES:
+        args += ["--service", service]
+    processes.append(start_process(args, log_dir, "trips", env=otel_env(receiver, "trips")))
+    processes[-1].wait_serving(listen)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.integration.observability.traced_caller", coordinator, "saga"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **otel_env(receiver, "caller")},
+    )
+    assert done.returncode == 0, done.stderr
+    gid = done.stdout.strip()
+
+    def whole_tree() -> list[ReceivedSpan]:
+        spans = receiver.received()
+        steps = [s for s in spans if s.name == "txc.saga.action" and s.attributes.get("txc.gid") == gid]
+        if len(steps) != 3:
+            return []
+        trace = [s for s in spans if s.trace_id == steps[0].trace_id]
+        ids = {s.span_id for s in trace}
+        roots = [s for s in trace if s.parent_id not in ids]
+        served = [s for s in trace if s.service == "trips"]
+        return trace if len(roots) == 1 and len(served) >= 3 else []
+
+    trace = wait_until(whole_tree, 30, "the saga's spans from the caller, the coordinator and the participant")
+    by_id = {s.span_id: s for s in trace}
+    (root,) = [s for s in trace if s.parent_id not in by_id]
+    assert root.service == "caller" and root.name == "txcoord.saga.v1.Sagas/StartSaga" and root.parent_id == ""
+    steps = [s for s in trace if s.name == "txc.saga.action"]
+    assert sorted(s.attributes["txc.step_id"] for s in steps) == ["flight", "hotel", "payment"]
+    assert all(s.service == "coordinator" and _ancestor(by_id, s, root) for s in steps)
+    for step in steps:  # each step's call is served by the participant, under the step's span
+        calls = [s for s in trace if s.service == "trips" and _ancestor(by_id, s, step)]
+        assert calls and all(c.attributes.get("txc.gid") == gid for c in calls)

@@ -1,4 +1,5 @@
-"""A caller process for the trace test: one transfer between bank-a and bank-b; prints its gid."""
+"""A caller process for the trace tests: one transfer between bank-a and bank-b, or (``saga``) one saga run to
+its end; prints the gid."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import sys
 
 from demo.bank import credit, debit
 from sdk import CoordinatorClient
+from tests.integration.coordinator.sagas import LINEAR
 
 
 async def transfer(coordinator: str) -> None:
@@ -16,5 +18,12 @@ async def transfer(coordinator: str) -> None:
     print(tx.gid, flush=True)
 
 
+async def saga(coordinator: str) -> None:
+    async with CoordinatorClient(coordinator, timeout=10.0) as client:
+        await client.register_saga(LINEAR)
+        result = await client.start_saga("linear", {"user": "ann", "amount": 10}, wait=True, wait_timeout=30)
+    print(result.gid, flush=True)
+
+
 if __name__ == "__main__":
-    asyncio.run(transfer(sys.argv[1]))
+    asyncio.run(saga(sys.argv[1]) if sys.argv[2:] == ["saga"] else transfer(sys.argv[1]))
