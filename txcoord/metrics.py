@@ -269,9 +269,6 @@ def observed_delivery(delivery: Any) -> Any:
     return delivery if _current is None else ObservedDelivery(delivery)
 
 
-def saga_step_succeeded(finished_saga: bool) -> None:
-    """A step's success was recorded; with ``finished_saga`` it also ended its saga (SUCCEEDED)."""
-    if _current is not None:
-        saga_step("succeeded")
-        if finished_saga:
-            transaction_finished("SAGA", "SUCCEEDED", None)
+def saga_step_succeeded() -> None:
+    """A step's success was recorded (the saga's own success is counted where it is written)."""
+    saga_step("succeeded")

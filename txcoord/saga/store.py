@@ -142,6 +142,8 @@ class SagaStore:
             seqs: dict[int, int] = {}
             at: datetime | None = None
             for r in rows:
+                if r["seconds"] is not None:  # a saga's success, and how long it took
+                    metrics.transaction_finished("SAGA", "SUCCEEDED", r["seconds"])
                 n = row_item[r["ord"] - 1]
                 written[n] = written.get(n, 0) + 1
                 at = r["at"]  # one transaction: one now()
@@ -254,7 +256,7 @@ class SagaStore:
             rows = (*rows, (step_id, "F", "null"))
         written = await self._progress.submit(Progress(gid, owner, rows))
         if written is not None:
-            metrics.saga_step_succeeded(finish)
+            metrics.saga_step_succeeded()
         return written
 
     async def step_attempt_failed(
@@ -294,9 +296,11 @@ class SagaStore:
 
     async def finish(self, gid: str, from_state: str, final_state: str, owner: str) -> datetime | None:
         """The time the saga ended, or None when ``owner`` no longer owns it."""
-        finished: datetime | None = await self.pool.fetchval(Q["finish"], gid, from_state, final_state, owner)
-        if finished is not None:
-            metrics.transaction_finished("SAGA", final_state, None)
+        row = await self.pool.fetchrow(Q["finish"], gid, from_state, final_state, owner)
+        if row is None:
+            return None
+        metrics.transaction_finished("SAGA", final_state, row["seconds"])
+        finished: datetime = row["finished_at"]
         return finished
 
     async def add_event(self, gid: str, step_id: str | None, event: str, detail: str | None) -> None:
