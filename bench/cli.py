@@ -11,6 +11,11 @@ from txcoord.cli.common import run
 SECONDS = typer.Option(5.0, min=1.0, help="Measured seconds per round and run (after a 2 s warm-up).")
 SERVER = typer.Option(None, help="PostgreSQL server URL for all databases; default: embedded.")
 JSON_OUTPUT = typer.Option(False, "--json", help="print the summary as JSON")
+OBSERVABILITY = typer.Option(
+    False,
+    "--observability",
+    help="Run it three times: everything off, metrics on, tracing at 100 %% sampling; report each one's cost.",
+)
 
 app = typer.Typer(help="Benchmarks (throughput, p50/p99, ratio against a same-run baseline).", no_args_is_help=True)
 
@@ -21,6 +26,7 @@ def proxy(
     seconds: int = typer.Option(5, help="seconds per sysbench run"),
     threads: int = typer.Option(8, help="sysbench threads"),
     rounds: int = typer.Option(3, min=1, help="rounds; direct and proxy runs alternate, medians reported"),
+    observability: bool = OBSERVABILITY,
 ) -> None:
     """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""
     from rich.console import Console
@@ -28,6 +34,19 @@ def proxy(
     from bench import proxy as proxy_bench
 
     console = Console(stderr=True)
+    if observability:
+        from bench.observability import proxy_variants, render
+
+        with console.status("starting") as status:
+            out = proxy_variants(
+                proxy_bench.run, lambda msg: status.update(msg), seconds=seconds, threads=threads, rounds=rounds
+            )
+        print_summary(
+            out,
+            json_output,
+            lambda: render("txc bench proxy: transactions/s through dbproxy", out["tps"], out["cost_percent"]),
+        )
+        return
     with console.status("starting") as status:
         report = proxy_bench.run(
             seconds=seconds, threads=threads, rounds=rounds, progress=lambda msg: status.update(msg)
@@ -44,6 +63,7 @@ def tcc_command(
     session: bool = typer.Option(True, help="Caller to coordinator over one stream (--no-session: unary calls)."),
     signed: bool = typer.Option(True, help="Branch signatures on (--no-signed: off, to measure their cost)."),
     json_output: bool = JSON_OUTPUT,
+    observability: bool = OBSERVABILITY,
 ) -> None:
     """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
     import uvloop
@@ -51,6 +71,21 @@ def tcc_command(
     from bench.tcc import BenchSettings, report, run_bench
 
     uvloop.install()
+    if observability:
+        from bench.observability import render, tcc_variants
+
+        settings = BenchSettings(
+            clients=clients, seconds=seconds, server=server, rounds=rounds, session=session, signed=signed
+        )
+        out = run(tcc_variants(settings, run_bench, _err))
+        print_summary(
+            out,
+            json_output,
+            lambda: render(
+                "txc bench tcc: txn/s through the coordinator", {"tcc": out["txn_per_s"]}, {"tcc": out["cost_percent"]}
+            ),
+        )
+        return
 
     summary = run(
         run_bench(

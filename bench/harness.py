@@ -29,6 +29,7 @@ class BenchSettings:
     data_dir: Path = Path(".txcoord") / "bench-pg"
     log_dir: Path = Path(".txcoord") / "bench-logs"
     coordinator_args: tuple[str, ...] = ()
+    bank_args: tuple[str, ...] = ()  # extra flags of both banks (e.g. --metrics-listen)
     rounds: int = 3  # baseline and coordinator runs alternate this many times
     session: bool = True  # caller -> coordinator over one bidi stream (False: unary calls)
     signed: bool = True  # branch signatures on (a fresh TXC_BRANCH_KEY for every process); False: off

@@ -193,6 +193,8 @@ def run(
     rounds: int = 3,
     rows: int = 10_000,
     progress: Callable[[str], None] = lambda _: None,
+    proxy_settings: dict[str, Any] | None = None,  # merged into the proxies' config (e.g. metrics)
+    proxy_env: dict[str, str] | None = None,  # added to the proxies' environment (e.g. OTEL_*)
 ) -> Report:
     suffix = uuid.uuid4().hex[:8]
     direct_db, shard0, shard1 = (f"txc_bench_{suffix}_{n}" for n in ("direct", "s0", "s1"))
@@ -233,15 +235,16 @@ def run(
         "pool": {"lock_wait_timeout": 2},
         "transactions": {"coordinator": coordinator_address, "service": f"bench-proxy-{suffix}"},
     }
+    config.update(proxy_settings or {})
     (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
     # the same proxy without a coordinator: what the transfer costs through the proxy before atomicity
     best_effort_port = free_port()
     best_effort = {**config, "listen": f"127.0.0.1:{best_effort_port}", "transactions": {"mode": "best_effort"}}
     (workdir / "proxy-best-effort.yaml").write_text(yaml.safe_dump(best_effort))
     dbproxy = script_command("dbproxy", "dbproxy.main")
-    proc = ChildProcess([*dbproxy, "--config", str(workdir / "proxy.yaml")], workdir / "dbproxy.log")
+    proc = ChildProcess([*dbproxy, "--config", str(workdir / "proxy.yaml")], workdir / "dbproxy.log", proxy_env)
     proc_best_effort = ChildProcess(
-        [*dbproxy, "--config", str(workdir / "proxy-best-effort.yaml")], workdir / "dbproxy-best-effort.log"
+        [*dbproxy, "--config", str(workdir / "proxy-best-effort.yaml")], workdir / "dbproxy-best-effort.log", proxy_env
     )
     measurements: list[Measurement] = []
     round_ratios: dict[str, list[float]] = {}

@@ -98,7 +98,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         await coordinator.serving(timeout=60)
         for name, db, prefix in (("bank-a", db_a, "a"), ("bank-b", db_b, "b")):
             opening = ",".join(f"{prefix}{i}={OPENING}" for i in range(ACCOUNTS))
-            command = bank.command(name, db, address, bank_addresses[name], opening)
+            command = bank.command(name, db, address, bank_addresses[name], opening, *settings.bank_args)
             children.append(ChildProcess(command, settings.log_dir / f"{name}.log", address=bank_addresses[name]))
         for child in children[1:]:
             await child.serving(timeout=60)

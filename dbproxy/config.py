@@ -227,6 +227,20 @@ def _valid_dsn(dsn: str) -> str:
     return dsn
 
 
+class MetricsSettings(_Model):
+    """Prometheus metrics (off unless this section is given): served on ``listen`` at /metrics."""
+
+    listen: str
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ValueError(f"listen {value!r} must be HOST:PORT")
+        return value
+
+
 class ProxyConfig(_Model):
     listen: str = "127.0.0.1:3307"
     users: dict[str, str | UserSpec] = Field(min_length=1)
@@ -236,6 +250,7 @@ class ProxyConfig(_Model):
     limits: Limits = Field(default_factory=Limits)
     tls: TlsSettings | None = None
     transactions: TransactionSettings = Field(default_factory=TransactionSettings)
+    metrics: MetricsSettings | None = None
 
     @field_validator("listen")
     @classmethod

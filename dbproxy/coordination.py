@@ -25,6 +25,7 @@ from dbproxy.xa import Xid
 from dbproxy.xa_commit import CoordinatorUnreachable, DecisionRefused
 from dbproxy.xa_recovery import XaDecision, XaRecovery, finish_branch
 from sdk import CoordinatorClient, RpcError, TxcError
+from sdk.observability import enable_metrics
 from sdk.service_server import ServiceServer
 
 log = logging.getLogger("dbproxy.coordination")
@@ -42,6 +43,8 @@ class Coordination:
     def __init__(self, config: ProxyConfig) -> None:
         settings = config.transactions
         assert settings.coordinator is not None
+        if config.metrics is not None:  # the gRPC metrics interceptors of the client and server made below
+            enable_metrics()
         self.settings = settings
         self.service = settings.service
         self.backends = list(config.backends)

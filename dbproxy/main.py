@@ -14,8 +14,11 @@ from dbproxy.context import ProxyContext
 from dbproxy.errors import ConfigError, ProxyError
 from dbproxy.frontend.server import ProxyServer
 from dbproxy.grants import grants_script
+from dbproxy.logs import setup_logging
+from dbproxy.metrics_http import serve as serve_metrics
 from dbproxy.router.dialects import DEFAULT_READING, Reading, reading_of_sql_mode
 from dbproxy.routing import routing_table
+from dbproxy.tracing import setup_tracing
 from dbproxy.transactions import Committer
 
 log = logging.getLogger("dbproxy")
@@ -38,6 +41,8 @@ async def _serve(config: ProxyConfig) -> None:
         )
     server = ProxyServer(config, committer)
     server.context.reading = await _servers_reading(server.context)
+    if config.metrics is not None:  # before clients: sessions and commits are counted from the first one
+        print(f"dbproxy metrics on http://{serve_metrics(config.metrics.listen, server.context)}/metrics", flush=True)
     if coordination is not None:
         # registered (and recovering what a previous instance left prepared) before clients are accepted
         try:
@@ -110,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
         choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
         help="what the proxy logs (default WARNING)",
     )
+    parser.add_argument("--log-format", choices=("text", "json"), help="default: $TXC_LOG_FORMAT or text")
     args = parser.parse_args(argv)
     if args.check_config:
         try:
@@ -128,12 +134,13 @@ def main(argv: list[str] | None = None) -> None:
             print(f"dbproxy: {exc.message}", file=sys.stderr)
             sys.exit(2)
         return
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(args.log_level, args.log_format)
     try:
         config = load_config(args.config)
     except ConfigError as exc:
         print(f"dbproxy: {exc.message}", file=sys.stderr)
         sys.exit(2)
+    setup_tracing("dbproxy")  # only if OTEL_* variables ask for it
     try:
         import uvloop
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from dbproxy.errors import ProxyError
 from dbproxy.executor.pool import Pools
+from dbproxy.metrics import xa_recovered, xa_scanned
 from dbproxy.xa import Xid, finish, prepared
 
 log = logging.getLogger("dbproxy.xa")
@@ -84,12 +85,14 @@ class XaRecovery:
                         if await finish(conn, xid, commit):
                             (report.committed if commit else report.rolled_back).append(xid)
                             log.warning("recovery: %s %s", "committed" if commit else "rolled back", xid)
+                            xa_recovered(commit)
                 finally:
                     pool.release(conn)
             except ProxyError as exc:
                 report.failed.append(backend)
                 log.warning("recovery: cannot scan backend '%s': %s", backend, exc.message)
         self.scans += 1
+        xa_scanned(len(report.pending))
         return report
 
     def start(self) -> None:

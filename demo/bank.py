@@ -18,7 +18,18 @@ from typing import Any
 
 import asyncpg
 
-from sdk import ActionCall, ActionReply, Interceptor, Participant, PgBarrier, Proceed, RpcError, TccContext, tcc
+from sdk import (
+    ActionCall,
+    ActionReply,
+    Interceptor,
+    Participant,
+    PgBarrier,
+    Proceed,
+    RpcError,
+    TccContext,
+    setup_logging,
+    tcc,
+)
 
 log = logging.getLogger("bank")
 Ctx = TccContext[asyncpg.Connection]
@@ -157,7 +168,7 @@ async def serve(args: argparse.Namespace) -> None:
         interceptors.append(held_until(Path(args.hold_tries_until)))
     participant = Participant(args.service, [debit, credit], barrier=PgBarrier(pool), interceptors=interceptors)
     try:
-        await participant.serve(args.listen, args.registry, ttl=args.ttl)
+        await participant.serve(args.listen, args.registry, ttl=args.ttl, metrics_listen=args.metrics_listen)
     finally:
         await pool.close()
 
@@ -180,8 +191,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool-size", type=int, default=10)
     parser.add_argument("--hold-tries-until", metavar="FILE", help="hold every try back until FILE exists (tests)")
     parser.add_argument("--audit", action="store_true", help="record every phase call's barrier outcome")
+    parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="export Prometheus metrics there")
+    parser.add_argument("--log-format", choices=("text", "json"), help="default: $TXC_LOG_FORMAT or text")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(logging.INFO, args.log_format)
     try:
         import uvloop
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from sdk.coordinator_client import CoordinatorClient, GlobalTransaction, RollbackOnly, TryFailed
     from sdk.errors import ActionNotFound, ConfigError, NoEndpoints, RegistryError, RpcError, TxcError
     from sdk.interceptors import ActionCall, ActionReply, Interceptor, Proceed
+    from sdk.observability import participant_metrics, setup_logging
     from sdk.participant import Participant
     from sdk.saga import SagaDefinition, SagaDefinitionError, load_saga
     from sdk.saga.client import SagaResult
@@ -49,6 +50,8 @@ _HOME = {
     "ActionReply": "sdk.interceptors",
     "Interceptor": "sdk.interceptors",
     "Proceed": "sdk.interceptors",
+    "participant_metrics": "sdk.observability",
+    "setup_logging": "sdk.observability",
     "Participant": "sdk.participant",
     "SagaDefinition": "sdk.saga",
     "SagaDefinitionError": "sdk.saga",
@@ -95,7 +98,9 @@ __all__ = [
     "TryFailed",
     "TxcError",
     "load_saga",
+    "participant_metrics",
     "saga_step",
+    "setup_logging",
     "tcc",
 ]
 

@@ -13,6 +13,7 @@ coordinator calls travel over one long-lived stream per client, multiplexed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -28,6 +29,7 @@ from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.coordinator_stream import CoordinatorStream
 from sdk.errors import ActionNotFound, NoEndpoints, RpcError, TxcError
+from sdk.observability.tracing import close_span, open_span, outgoing_traceparent, setup_tracing, tracing_enabled
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, ClientSecurity, txn_context
 from sdk.rpc.backoff import backoff_delays
@@ -80,6 +82,7 @@ class CoordinatorClient:
     ) -> None:
         self.address = address
         self.timeout = timeout
+        setup_tracing("txc-client")  # only if OTEL_* variables ask for it; before the channels are made
         self.pool = ChannelPool(default_timeout=timeout, security=security)  # None: TXC_TLS_* / TXC_TOKEN
         self.stub = coordinator_pb2_grpc.CoordinatorStub(self.pool.channel(address))
         self.registry = RegistryClient(registry or address, pool=self.pool)
@@ -123,6 +126,8 @@ class CoordinatorClient:
         delays = backoff_delays(initial=0.05, maximum=1.0)
         while True:
             remaining = max(deadline - loop.time(), 0.01)
+            if tracing_enabled():  # the coordinator's span for this op joins the caller's trace
+                req.traceparent = outgoing_traceparent()
             try:
                 if self._session is not None:
                     return await self._session.request(req, remaining)
@@ -258,6 +263,7 @@ class GlobalTransaction:
         self.branches: list[tuple[str, str, str]] = []  # (branch id, service, action)
         self._deadline = time.monotonic() + timeout
         self._untried: list[str] = []  # branches whose try never ran: no such action at the participant
+        self._span: contextlib.ExitStack | None = None
         self._failed: str | None = (
             None  # the first branch whose try did not succeed: the transaction can only roll back
         )
@@ -327,11 +333,18 @@ class GlobalTransaction:
         return self.state
 
     async def __aenter__(self) -> GlobalTransaction:
+        self._span = open_span("txc.transaction", {"txc.gid": self.gid})  # the trace's root (None: tracing off)
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: TracebackType | None
     ) -> None:
+        try:
+            await self._end(exc_type, exc)
+        finally:
+            close_span(self._span)
+
+    async def _end(self, exc_type: type[BaseException] | None, exc: BaseException | None) -> None:
         if exc is None:
             await self.commit()
             return

@@ -21,6 +21,7 @@ from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
 from sdk.branch_mac import BranchSigner, BranchVerifier, warn_unverified
 from sdk.errors import RpcError
 from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
+from sdk.observability.participant_metrics import observe_participant
 from sdk.rpc import JsonHandler
 from sdk.saga.step import SagaStep
 from sdk.service_server import ServiceServer
@@ -185,6 +186,10 @@ class Participant:
         host.add_json_service(self.service, self.handlers())
         return host
 
-    async def serve(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> None:
-        """Serve until SIGTERM/SIGINT: register, answer phases, deregister and drain on the way out."""
+    async def serve(
+        self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0, metrics_listen: str | None = None
+    ) -> None:
+        """Serve until SIGTERM/SIGINT: register, answer phases, deregister and drain on the way out.
+        ``metrics_listen`` (HOST:PORT): export Prometheus metrics there (see sdk.observability)."""
+        observe_participant(self, metrics_listen)  # metrics, traces and log context, each only when asked for
         await self.host(listen, registry, ttl=ttl).run()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from sdk.observability.tracing import setup_tracing
 from sdk.registry import Lease, RegistryClient
 from sdk.rpc import ClientSecurity, JsonHandler, RpcServer, ServerSecurity
 
@@ -28,6 +29,7 @@ class ServiceServer:
         client_security: ClientSecurity | None = None,
         advertise: str | None = None,
     ) -> None:
+        setup_tracing(name)  # only if OTEL_* variables ask for it; before the server and its clients are made
         # None: both from the environment (TXC_TLS_*, TXC_TOKEN; see sdk.rpc.security).
         self.server = RpcServer(listen, name=name, security=security)
         self.registry = RegistryClient(registry, security=client_security)

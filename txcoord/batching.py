@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from txcoord import metrics
 
 log = logging.getLogger(__name__)
 I = TypeVar("I")  # noqa: E741 - the request
@@ -24,11 +27,13 @@ class Batcher(Generic[I, O]):
         *,
         max_batch: int = 256,
         split: Callable[[Exception], bool] | None = None,
+        metric: str | None = None,
     ) -> None:
         """``write`` takes a batch and returns one result per request, in order (or raises for all).
         (Measured: waiting 2 ms for company grew batches by a tenth and saved no CPU, so there is no linger.)"""
         self._write = write
         self._split = split  # which batch errors may belong to one request (not to the store, not to all)
+        self.metric = metric  # a store statement: its latency and batch size are exported (txcoord.metrics)
         self.max_batch = max_batch
         self._queue: list[tuple[I, asyncio.Future[O]]] = []
         self._flusher: asyncio.Task[None] | None = None
@@ -48,7 +53,10 @@ class Batcher(Generic[I, O]):
             self.batches += 1
             self.requests += len(batch)
             try:
+                started = time.perf_counter()
                 results = await self._write([item for item, _ in batch])
+                if self.metric is not None:
+                    metrics.store_written(self.metric, len(batch), time.perf_counter() - started)
             except Exception as exc:
                 if len(batch) > 1 and self._split is not None and self._split(exc):
                     # one request the store refuses must not fail the others that shared its statement

@@ -143,6 +143,7 @@ class Transaction:
     branches: list[Branch] = field(default_factory=list)
     branch_count: int = 0
     kind: str = "TCC"  # SAGA, or XA (given by its first branch, see BranchKind)
+    trace_id: str | None = None  # the trace of the caller that decided it, when it traced
 
 
 @dataclass(frozen=True)

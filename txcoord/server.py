@@ -12,8 +12,10 @@ from pathlib import Path
 
 from sdk._proto import coordinator_pb2_grpc
 from sdk.branch_mac import KEY_ENV, BranchSigner
+from sdk.observability import MetricsEndpoint, setup_tracing
 from sdk.registry import RegistryClient
 from sdk.rpc import ClientSecurity, RpcServer, ServerSecurity
+from txcoord import metrics
 from txcoord.engine.coordinator import Coordinator, CoordinatorSettings
 from txcoord.engine.delivery import RegistryDelivery
 from txcoord.engine.phase2 import Phase2Driver
@@ -49,6 +51,7 @@ class CoordinatorConfig:
     server_security: ServerSecurity | None = None  # None: from the environment (sdk.rpc.security)
     client_security: ClientSecurity | None = None  # for phase 2, saga steps and the registry; None: environment
     branch_key: bytes | None = None  # signs branches for participants (sdk.branch_mac); None: TXC_BRANCH_KEY
+    metrics_listen: str | None = None  # HOST:PORT of the Prometheus endpoint; None: no metrics
 
 
 async def open_store_url(config: CoordinatorConfig) -> str:
@@ -76,6 +79,8 @@ class CoordinatorServer:
         self.coordinator: Coordinator | None = None
         self.sagas: SagaRuntime | None = None
         self.store_url = ""
+        self.metrics: MetricsEndpoint | None = None
+        self._unwatch: Callable[[], None] | None = None
 
     @property
     def server(self) -> RpcServer:
@@ -86,6 +91,9 @@ class CoordinatorServer:
     async def start(self) -> None:
         config = self.config
         quiet_pool_outages()
+        setup_tracing("txcoord")  # only if OTEL_* variables ask for it; before the gRPC server and clients are made
+        if config.metrics_listen is not None:  # first: the gRPC server's metrics interceptor is installed only then
+            self.metrics = metrics.serve(config.metrics_listen)
         self._server = RpcServer(
             config.listen, name="coordinator", security=config.server_security, interceptors=[OutageInterceptor()]
         )
@@ -98,6 +106,9 @@ class CoordinatorServer:
             self.registry_service = RegistryServer(registry_store)
             self.registry_service.attach(self.server)
             await self.registry_service.open()
+        if self.metrics is not None:
+            hosted = self.registry_service.store.list_all if self.registry_service is not None else None
+            self._unwatch = metrics.watch(store_query=self.store.unfinished_by_state, registry_list=hosted)
         # The engine exists before the server starts, so no call ever finds it missing; what depends on the
         # bound port (node id, the hosted registry's address) is filled in right after.
         signer = BranchSigner(config.branch_key) if config.branch_key else BranchSigner.from_env()
@@ -106,7 +117,9 @@ class CoordinatorServer:
                 "coordinator: %s is not set; branches are not signed (participants cannot verify calls)", KEY_ENV
             )
         self.delivery = RegistryDelivery(None, timeout=config.phase2_timeout, signer=signer)
-        self.driver = Phase2Driver(self.store, self.delivery, config.node_id or "", config.retry)
+        self.driver = Phase2Driver(
+            self.store, metrics.observed_delivery(self.delivery), config.node_id or "", config.retry
+        )
         self.recovery = Recovery(
             self.store, self.driver, RecoverySettings(interval=config.scan_interval, lease=config.lease)
         )
@@ -169,6 +182,10 @@ class CoordinatorServer:
                 await close()
             except Exception:
                 log.exception("coordinator: error while shutting down")
+        if self._unwatch is not None:
+            self._unwatch()
+        if self.metrics is not None:
+            self.metrics.close()
 
     async def run(self) -> None:
         await self.start()

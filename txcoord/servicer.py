@@ -15,7 +15,7 @@ import grpc
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.branch_mac import BranchSigner
-from txcoord import validation
+from txcoord import tracing, validation
 from txcoord.engine.coordinator import Coordinator
 from txcoord.errors import (
     CoordinatorError,
@@ -93,6 +93,7 @@ def transaction_info(tx: Transaction) -> pb.TransactionInfo:
         finished_at=_ts(tx.finished_at),
         branch_count=tx.branch_count or len(tx.branches),
         mode=tx.kind,
+        trace_id=tx.trace_id or "",
     )
 
 
@@ -235,7 +236,7 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             )
             return
         try:
-            reply = await op()
+            reply = await tracing.session_op(req, op)  # in a span of the caller's trace when tracing is on
             self.outage.ok()
             replies.put_nowait(pb.SessionReply(id=req.id, reply=reply))
         except Exception as exc:

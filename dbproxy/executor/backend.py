@@ -33,6 +33,7 @@ from dbproxy.protocol.packets import (
 )
 from dbproxy.protocol.stream import ConnectionClosed, PacketStream
 from dbproxy.router.physical_names import PhysicalNames
+from dbproxy.tracing import commented
 
 MAX_CACHED_STATEMENTS = 256
 _RELAY_FLUSH = 65536
@@ -221,7 +222,7 @@ class BackendConnection:
             raise self._lost(exc) from exc
 
     def _send(self, payload: bytes) -> None:
-        self.stream.write(payload, 0)
+        self.stream.write(commented(payload), 0)  # the statement's traceparent, when tracing is on
 
     def _error(self, payload: bytes) -> BackendError:
         code, state, msg = parse_err(payload)

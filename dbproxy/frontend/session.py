@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from dbproxy.context import ProxyContext
 from dbproxy.errors import BackendError, NotSupported, ParseError, ProxyError, UnknownStatement
-from dbproxy.executor.channel import ClientChannel
+from dbproxy.executor.observed import channel_type, executor_type
 from dbproxy.executor.state import SessionState
-from dbproxy.executor.statements import ER_LOCK_DEADLOCK, StatementExecutor
+from dbproxy.executor.statements import ER_LOCK_DEADLOCK
 from dbproxy.frontend.handshake import handshake
 from dbproxy.protocol.constants import ColumnType, Commands, ServerStatus
 from dbproxy.protocol.packets import Column, eof_payload, frame
@@ -25,6 +25,7 @@ from dbproxy.router.normalize import normalize
 from dbproxy.router.plan import Kind, Plan
 from dbproxy.router.session_functions import slot_values
 from dbproxy.router.split import split_statements
+from dbproxy.tracing import traced
 from dbproxy.transactions import SessionTransaction
 
 log = logging.getLogger("dbproxy.session")
@@ -100,10 +101,11 @@ class Session:
         self.ctx = ctx
         self.stream = PacketStream(reader, writer, ctx.config.limits.max_packet_before_login)
         self.state = SessionState(conn_id, SessionTransaction(ctx.pools, ctx.committer), reading=ctx.reading)
-        self.client = ClientChannel(self.stream, self.state)
-        self.executor = StatementExecutor(ctx, self.state, self.client)
+        self.client = channel_type()(self.stream, self.state)  # the observed ones when metrics are on
+        self.executor = executor_type()(ctx, self.state, self.client)
         self.statements: dict[int, Statement] = {}
         self.next_stmt = 1
+        self.run_query = traced(self._query, lambda: self.state.database)  # _query itself if tracing is off
 
     # -- connection lifecycle ---------------------------------------------------------------------------------
 
@@ -177,7 +179,7 @@ class Session:
                     await self._stmt_execute(payload)
                 elif cmd == _COM_QUERY:
                     state.info = sql = payload[1:].decode("utf-8", "surrogateescape")
-                    await self._query(sql)
+                    await self.run_query(sql)
                     state.info = None
                 elif cmd == Commands.COM_STMT_PREPARE:
                     await self._stmt_prepare(payload[1:].decode("utf-8", "surrogateescape"))

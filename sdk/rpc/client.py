@@ -10,6 +10,8 @@ from typing import Any
 import grpc
 
 from sdk.errors import ActionNotFound, RpcError, rpc_error
+from sdk.observability.rpc_metrics import client_interceptors as metrics_interceptors
+from sdk.observability.rpc_tracing import client_interceptors as tracing_interceptors
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.codec import decode_json, encode_json, method_path
 from sdk.rpc.context import ContextClientInterceptor
@@ -59,7 +61,11 @@ class ChannelPool:
         # Default: the environment (TXC_TLS_CA, TXC_TOKEN, ...), so every client of a deployment dials alike.
         self.security = security if security is not None else ClientSecurity.from_env()
         self._credentials = self.security.credentials()
-        self._interceptors = [ContextClientInterceptor(default_timeout, self.security.metadata())]
+        self._interceptors: list[Any] = [
+            ContextClientInterceptor(default_timeout, self.security.metadata()),
+            *metrics_interceptors(),  # [] when metrics are off
+            *tracing_interceptors(),  # [] when tracing is off; innermost: its traceparent replaces the context's
+        ]
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._json_callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 

@@ -14,6 +14,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from sdk.errors import ConfigError, RpcError
+from sdk.observability.rpc_metrics import server_interceptors as metrics_interceptors
+from sdk.observability.rpc_tracing import server_interceptors as tracing_interceptors
 from sdk.rpc.address import format_address, parse_address
 from sdk.rpc.codec import decode_json, encode_json
 from sdk.rpc.context import ContextServerInterceptor
@@ -66,8 +68,10 @@ class RpcServer:
         auth: list[grpc.aio.ServerInterceptor] = []
         if self.security.token and not self.security.require_client_cert:  # under mTLS the handshake is the proof
             auth.append(TokenServerInterceptor(self.security.token))
+        # [] when metrics and tracing are off; outermost, so refusals are counted and traced too
+        outer = [*metrics_interceptors(), *tracing_interceptors()]
         self._server = grpc.aio.server(
-            interceptors=[*auth, ContextServerInterceptor(), *interceptors, DecodeGuardInterceptor()],
+            interceptors=[*outer, *auth, ContextServerInterceptor(), *interceptors, DecodeGuardInterceptor()],
             options=SERVER_OPTIONS,
         )
         self.health = health.aio.HealthServicer()

@@ -105,6 +105,7 @@ DBPROXY_LAYERS: list[tuple[str, ...]] = [
         "dbproxy.collation_tables",
         "dbproxy.executor.affinity",
     ),
+    ("dbproxy.tracing", "dbproxy.logs"),  # OpenTelemetry and log format: below every module that traces or logs
     ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache", "dbproxy.grants"),
     (
         "dbproxy.executor.backend",
@@ -113,12 +114,14 @@ DBPROXY_LAYERS: list[tuple[str, ...]] = [
         "dbproxy.xa",
         "dbproxy.transactions",
     ),
+    ("dbproxy.metrics",),  # the metric families, updated from the layers above
     ("dbproxy.executor.state", "dbproxy.xa_commit", "dbproxy.xa_recovery"),
     ("dbproxy.context",),
     ("dbproxy.executor.channel",),
     ("dbproxy.executor.local", "dbproxy.executor.statements"),
+    ("dbproxy.executor.observed",),
     ("dbproxy.frontend.auth", "dbproxy.frontend.handshake", "dbproxy.frontend.session"),
-    ("dbproxy.frontend.server",),
+    ("dbproxy.frontend.server", "dbproxy.metrics_http"),
     ("dbproxy.coordination",),  # the one module that uses sdk: XA phase 2, recovery's questions, registration
     ("dbproxy.main", "dbproxy"),
 ]

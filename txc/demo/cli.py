@@ -73,6 +73,25 @@ def _report_transfers(console: Console, summary: dict[str, Any]) -> None:
     )
 
 
+def _report_metrics(metrics: dict[str, Any]) -> None:
+    """The summary scraped from the demo's own processes' /metrics."""
+    table = Table(title="from the processes' metrics (bank-b counts since its restart)")
+    table.add_column("process")
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key, n in sorted(metrics.get("finished", {}).items()):
+        table.add_row("coordinator", f"txc_transactions_finished_total {key}", str(n))
+    for key, n in sorted(metrics.get("phase2_calls", {}).items()):
+        table.add_row("coordinator", f"txc_phase2_calls_total {key}", str(n))
+    table.add_row("coordinator", "txc_phase2_retries_total", str(metrics.get("phase2_retries", "-")))
+    table.add_row("coordinator", "txc_transactions_needing_person", str(metrics.get("needing_person", "-")))
+    for key, n in sorted(metrics.get("participant_calls", {}).items()):
+        table.add_row("bank-a + bank-b", f"txc_participant_calls_total {key}", str(n))
+    for name, why in metrics.get("unreachable", {}).items():
+        table.add_row(name, "not scraped", why)
+    Console().print(table)
+
+
 def demo(
     store: str | None = typer.Option(None, help="postgresql:// URL for the coordinator; default: embedded PostgreSQL."),
     transfers: int = typer.Option(40, min=2, help="How many transfers to run."),
@@ -103,6 +122,7 @@ def demo(
         print_json(summary)
     else:
         _report(summary)
+        _report_metrics(summary.get("metrics", {}))
     trips = summary.get("trips", {})
     trips_ok = "trips" not in trips or (trips["succeeded"] == len(trips["trips"]) - 1 and trips["compensated"] == 1)
     sharded_ok = summary.get("sharded", {}).get("conserved", True)

@@ -23,6 +23,7 @@ from demo.transfers import BANKS, Outcome, transfer
 from sdk import CoordinatorClient
 from sdk.processes import ChildProcess, free_address, txc_command
 from txc.demo import trips as trip_demo
+from txc.demo.metrics import DemoMetrics
 from txc.demo.sharded import run_sharded
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
@@ -99,83 +100,92 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
     trips_db = bank_dbs.pop("trips")
     progress(f"databases ready on {where}")
     address = free_address()
+    metrics = DemoMetrics()  # every process serves metrics; the summary at the end is scraped from them
     args = ["coordinator", "--listen", address, "--scan-interval", "0.5", "--lease", "5"]
     args += ["--store", store] if store is not None else ["--data-dir", str(settings.data_dir)]
+    args += metrics.listen("coordinator")
     coordinator = ChildProcess(txc_command(*args), settings.log_dir / "coordinator.log", address=address)
+    children = [coordinator]
     summary: dict[str, Any] = {"parts": sorted(settings.parts), "store": where, "logs": str(settings.log_dir)}
     try:
         await coordinator.serving(timeout=60)
         progress(f"coordinator serving on {address}")
         if "transfers" in settings.parts:
-            summary |= await _transfers(settings, address, bank_dbs, progress)
+            summary |= await _transfers(settings, address, bank_dbs, progress, metrics, children)
         if "trips" in settings.parts:
             summary["trips"] = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress)
         summary["sharded"] = {"skipped": "not asked for"}
         if "sharded" in settings.parts:
             summary["sharded"] = await run_sharded(address, settings.log_dir, progress)
+        summary["metrics"] = await asyncio.to_thread(metrics.summary)
     finally:
-        coordinator.stop()
+        for child in reversed(children):
+            child.stop()
     summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
 
 
 async def _transfers(
-    settings: DemoSettings, address: str, bank_dbs: dict[str, str], progress: Callable[[str], None]
+    settings: DemoSettings,
+    address: str,
+    bank_dbs: dict[str, str],
+    progress: Callable[[str], None],
+    metrics: DemoMetrics,
+    children: list[ChildProcess],
 ) -> dict[str, Any]:
-    """Transfers between the two banks, bank-b SIGKILLed and restarted half-way; balances before and after."""
+    """Transfers between the two banks, bank-b SIGKILLed and restarted half-way; balances before and after. The
+    banks join ``children`` (stopped by the caller once it has scraped their metrics)."""
     banks: dict[str, ChildProcess] = {}
-    try:
-        for name, accounts in BANKS.items():
-            opening = ",".join(f"{acct}={OPENING_BALANCE}" for acct in accounts)
-            listen = free_address()
-            command = demo_bank.command(name, bank_dbs[name], address, listen, opening)
-            banks[name] = ChildProcess(command, settings.log_dir / f"{name}.log", address=listen)
-        for child in banks.values():
-            await child.serving()
-        progress("bank-a and bank-b serving and registered")
-        before = await _snapshot(bank_dbs)
+    for name, accounts in BANKS.items():
+        opening = ",".join(f"{acct}={OPENING_BALANCE}" for acct in accounts)
+        listen = free_address()
+        command = demo_bank.command(name, bank_dbs[name], address, listen, opening, *metrics.listen(name))
+        banks[name] = ChildProcess(command, settings.log_dir / f"{name}.log", address=listen)
+        children.append(banks[name])
+    for child in banks.values():
+        await child.serving()
+    progress("bank-a and bank-b serving and registered")
+    progress(f"metrics: {metrics.where()}")
+    before = await _snapshot(bank_dbs)
 
-        outcome = Outcome()
-        rng = random.Random(settings.seed)
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(settings.transfers):
-            queue.put_nowait(i)
-        halfway = asyncio.Event()
-        done = 0
+    outcome = Outcome()
+    rng = random.Random(settings.seed)
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(settings.transfers):
+        queue.put_nowait(i)
+    halfway = asyncio.Event()
+    done = 0
 
-        async with CoordinatorClient(address) as client:
+    async with CoordinatorClient(address) as client:
 
-            async def worker() -> None:
-                nonlocal done
-                while not queue.empty():
-                    index = queue.get_nowait()
-                    await transfer(client, rng, index, outcome)
-                    done += 1
-                    if done % 5 == 0 or done == settings.transfers:
-                        progress(
-                            f"{done}/{settings.transfers} transfers: {outcome.committed} committed, "
-                            f"{outcome.rolled_back} rolled back"
-                        )
-                    if done == settings.transfers // 2:
-                        halfway.set()
+        async def worker() -> None:
+            nonlocal done
+            while not queue.empty():
+                index = queue.get_nowait()
+                await transfer(client, rng, index, outcome)
+                done += 1
+                if done % 5 == 0 or done == settings.transfers:
+                    progress(
+                        f"{done}/{settings.transfers} transfers: {outcome.committed} committed, "
+                        f"{outcome.rolled_back} rolled back"
+                    )
+                if done == settings.transfers // 2:
+                    halfway.set()
 
-            async def crash() -> None:
-                await halfway.wait()
-                progress("SIGKILL bank-b half-way")
-                banks["bank-b"].kill()
-                await asyncio.sleep(1.5)
-                await banks["bank-b"].restart(timeout=30)  # same arguments, same port
-                progress("bank-b restarted")
+        async def crash() -> None:
+            await halfway.wait()
+            progress("SIGKILL bank-b half-way")
+            banks["bank-b"].kill()
+            await asyncio.sleep(1.5)
+            await banks["bank-b"].restart(timeout=30)  # same arguments, same port
+            progress("bank-b restarted")
 
-            crash_task = asyncio.create_task(crash())
-            await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
-            await crash_task
-            progress("waiting for phase 2 to finish everywhere")
-            counts = await _wait_settled(client)
-        after = await _snapshot(bank_dbs)
-    finally:
-        for child in banks.values():
-            child.stop()
+        crash_task = asyncio.create_task(crash())
+        await asyncio.gather(*(worker() for _ in range(settings.concurrency)))
+        await crash_task
+        progress("waiting for phase 2 to finish everywhere")
+        counts = await _wait_settled(client)
+    after = await _snapshot(bank_dbs)
 
     total_before, total_after = _total(before), _total(after)
     pending = sum(a["frozen"] + a["incoming"] for bank in after.values() for a in bank.values())

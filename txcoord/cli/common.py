@@ -6,13 +6,14 @@ import asyncio
 import json
 import logging
 import os
-import sys
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
 import typer
 
-from sdk.errors import TxcError
+from sdk import observability
+from sdk.errors import ConfigError, TxcError
+from sdk.observability import LOG_FORMAT_ENV
 from sdk.rpc import ClientSecurity, ServerSecurity, parse_address
 from sdk.rpc.security import CA_ENV, CERT_ENV, KEY_ENV, TOKEN_ENV
 from txcoord.errors import CoordinatorError
@@ -37,12 +38,12 @@ def run(main: Coroutine[Any, Any, T]) -> T:
         raise typer.Exit(130) from None
 
 
-def setup_logging(verbose: bool = False) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def setup_logging(verbose: bool = False, log_format: str | None = None) -> None:
+    """Log to stderr as text, or as one JSON object per line (``--log-format json`` / ``TXC_LOG_FORMAT``)."""
+    try:
+        observability.setup_logging(logging.DEBUG if verbose else logging.INFO, log_format)
+    except ConfigError as exc:
+        fail(str(exc))
 
 
 def print_json(value: Any) -> None:
@@ -60,6 +61,12 @@ TLS_CLIENT_AUTH = typer.Option(
 )
 TOKEN = typer.Option(
     None, "--token", envvar=TOKEN_ENV, help="Token required for registry writes and admin calls (env: TXC_TOKEN)."
+)
+LOG_FORMAT = typer.Option(
+    None, "--log-format", help=f"Log lines as 'text' or 'json' (one object per line); env: {LOG_FORMAT_ENV}."
+)
+METRICS_LISTEN = typer.Option(
+    None, "--metrics-listen", help="HOST:PORT to serve Prometheus metrics on (/metrics); default: no metrics."
 )
 INSECURE = typer.Option(False, "--insecure", help="Allow plaintext / no token on a non-loopback --listen address.")
 

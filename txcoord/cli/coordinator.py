@@ -10,6 +10,8 @@ import uvloop
 from sdk.rpc import parse_address
 from txcoord.cli.common import (
     INSECURE,
+    LOG_FORMAT,
+    METRICS_LISTEN,
     TLS_CA,
     TLS_CERT,
     TLS_CLIENT_AUTH,
@@ -57,6 +59,8 @@ def coordinator(
     tls_client_auth: bool = TLS_CLIENT_AUTH,
     token: str | None = TOKEN,
     insecure: bool = INSECURE,
+    metrics_listen: str | None = METRICS_LISTEN,
+    log_format: str | None = LOG_FORMAT,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a coordinator: begin/register/commit/rollback over gRPC, phase 2, timeouts and recovery."""
@@ -65,6 +69,8 @@ def coordinator(
         parse_address(listen, field="--listen")
         if registry:
             parse_address(registry, field="--registry")
+        if metrics_listen:
+            parse_address(metrics_listen, field="--metrics-listen")
     except ValueError as exc:
         fail(str(exc))
     if registry_store not in ("store", "memory"):
@@ -82,7 +88,7 @@ def coordinator(
         insecure=insecure,
         dials=True,
     )
-    setup_logging(verbose)
+    setup_logging(verbose, log_format)
     config = CoordinatorConfig(
         server_security=server_security,
         client_security=client_security,
@@ -96,6 +102,7 @@ def coordinator(
         lease=lease,
         scan_interval=scan_interval,
         phase2_timeout=phase2_timeout,
+        metrics_listen=metrics_listen,
         retry=Retry(
             initial=retry_initial, maximum=retry_max, max_attempts=max_attempts, unregistered_bound=unregistered_bound
         ),

@@ -8,11 +8,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from sdk.observability import setup_tracing
 from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer, ServerSecurity
+from txcoord import metrics
 from txcoord.cli.common import (
     DEFAULT_REGISTRY,
     INSECURE,
+    LOG_FORMAT,
+    METRICS_LISTEN,
     TLS_CA,
     TLS_CERT,
     TLS_CLIENT_AUTH,
@@ -28,8 +32,12 @@ from txcoord.registry import RegistryServer, store_from_url
 app = typer.Typer(help="Service registry: run a server, or list services and endpoints.")
 
 
-async def _serve(listen: str, store_url: str | None, security: ServerSecurity) -> None:
+async def _serve(listen: str, store_url: str | None, security: ServerSecurity, metrics_listen: str | None) -> None:
     registry = RegistryServer(store_from_url(store_url))
+    # before the gRPC server is made: its metrics and tracing interceptors are installed only when asked for
+    setup_tracing("txc-registry")
+    endpoint = metrics.serve(metrics_listen) if metrics_listen is not None else None
+    unwatch = metrics.watch(registry_list=registry.store.list_all) if endpoint is not None else None
     server = RpcServer(listen, name="registry", security=security)
     registry.attach(server)
     await registry.open()
@@ -39,6 +47,8 @@ async def _serve(listen: str, store_url: str | None, security: ServerSecurity) -
         await server.serve_until_signal()
     finally:
         await registry.close()
+        if unwatch is not None:
+            unwatch()
 
 
 @app.callback(invoke_without_command=True)
@@ -52,6 +62,8 @@ def registry(
     tls_client_auth: bool = TLS_CLIENT_AUTH,
     token: str | None = TOKEN,
     insecure: bool = INSECURE,
+    metrics_listen: str | None = METRICS_LISTEN,
+    log_format: str | None = LOG_FORMAT,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
     """Run a registry server (`txc registry --listen HOST:PORT [--store URL]`)."""
@@ -66,8 +78,8 @@ def registry(
         token=token,
         insecure=insecure,
     )
-    setup_logging(verbose)
-    run(_serve(listen, store, security))
+    setup_logging(verbose, log_format)
+    run(_serve(listen, store, security, metrics_listen))
 
 
 async def _list(address: str) -> list[dict[str, object]]:

@@ -100,6 +100,7 @@ def show_command(
         f"[bold]{tx.gid}[/bold]  {tx.state}  reason: {tx.reason or '-'}  attempts: {tx.attempts}  "
         f"owner: {tx.owner or '-'}  next attempt: {_time(tx.next_attempt_at)}"
     )
+    console.print(f"trace id: {tx.trace_id or '- (not traced)'}")
     branches = Table(title="branches")
     for column in ("id", "kind", "service", "action", "state", "attempts", "last error", "next attempt"):
         branches.add_column(column)

@@ -14,7 +14,7 @@ from sdk.branch_mac import MAC_FIELD, BranchSigner
 from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.saga.wire import action_body, compensation_body
-from txcoord import validation
+from txcoord import tracing, validation
 
 NO_ENDPOINT_WAIT = 5.0
 
@@ -74,8 +74,12 @@ class RegistryInvoker:
         return body
 
     async def action(self, gid: str, step_id: str, service: str, action: str, args: Any, timeout: float) -> Any:
-        reply = await self._call(
-            service, action, self._signed(action_body(gid, step_id, args), service, action), timeout
+        reply = await tracing.saga_step(
+            "action",
+            gid,
+            step_id,
+            service,
+            self._call(service, action, self._signed(action_body(gid, step_id, args), service, action), timeout),
         )
         output = reply.get("result") if isinstance(reply, dict) else reply
         # what the participant answered is stored and fed to later steps: refuse what the store cannot keep
@@ -85,7 +89,7 @@ class RegistryInvoker:
         self, gid: str, step_id: str, service: str, action: str, args: Any, output: Any, timeout: float
     ) -> None:
         body = self._signed(compensation_body(gid, step_id, args, output), service, action)
-        await self._call(service, action, body, timeout)
+        await tracing.saga_step("compensation", gid, step_id, service, self._call(service, action, body, timeout))
 
     async def close(self) -> None:
         for client in self._clients.values():

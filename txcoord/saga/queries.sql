@@ -96,7 +96,7 @@ RETURNING s.step_id;
 UPDATE txc_transaction
    SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
  WHERE gid = $1 AND state = $2 AND owner = $4
-RETURNING finished_at;
+RETURNING finished_at, extract(epoch FROM finished_at - created_at)::float8 AS seconds;
 
 -- name: claim
 -- Sagas nobody drives (lease expired, or owned by this node before its restart): claim them, like TCC phase 2.
@@ -155,8 +155,8 @@ WITH i AS (
        SET state = 'SUCCEEDED', finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
       FROM i
      WHERE i.kind = 'F' AND t.gid = i.gid AND t.owner = $5 AND t.state = 'RUNNING'
-    RETURNING i.ord, NULL::bigint AS seq
+    RETURNING i.ord, NULL::bigint AS seq, extract(epoch FROM now() - t.created_at)::float8 AS seconds
 )
-SELECT ord, seq, now() AS at FROM done
-UNION ALL SELECT ord, seq, now() FROM started
-UNION ALL SELECT ord, seq, now() FROM finished;
+SELECT ord, seq, now() AS at, NULL::float8 AS seconds FROM done
+UNION ALL SELECT ord, seq, now(), NULL FROM started
+UNION ALL SELECT ord, seq, now(), seconds FROM finished;

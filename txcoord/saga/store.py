@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 
+from txcoord import metrics
 from txcoord.batching import Batcher
 from txcoord.saga.records import SagaInstance, StepRecord, StepState
 from txcoord.sql_queries import load_queries
@@ -63,8 +64,10 @@ class SagaStore:
         self.pool = pool
         self.owner, self.lease_s = owner, lease_s  # starts are owned by this coordinator
         # the hot path (every start, every step's start and end) is group-committed across concurrent sagas
-        self._starts: Batcher[NewSaga, Written | None] = Batcher(self._write_starts, split=refused)
-        self._progress: Batcher[Progress, Written | None] = Batcher(self._write_progress, split=refused)
+        self._starts: Batcher[NewSaga, Written | None] = Batcher(self._write_starts, split=refused, metric="saga_start")
+        self._progress: Batcher[Progress, Written | None] = Batcher(
+            self._write_progress, split=refused, metric="saga_progress"
+        )
 
     async def _write_starts(self, items: Sequence[NewSaga]) -> list[Written | None]:
         """One statement for many starts; None for a start that created nothing (its gid exists, or its
@@ -139,6 +142,8 @@ class SagaStore:
             seqs: dict[int, int] = {}
             at: datetime | None = None
             for r in rows:
+                if r["seconds"] is not None:  # a saga's success, and how long it took
+                    metrics.transaction_finished("SAGA", "SUCCEEDED", r["seconds"])
                 n = row_item[r["ord"] - 1]
                 written[n] = written.get(n, 0) + 1
                 at = r["at"]  # one transaction: one now()
@@ -180,6 +185,8 @@ class SagaStore:
             if existing is not None:
                 return str(existing), None
         written = await self._starts.submit(new)
+        if written is not None:
+            metrics.transaction_started("SAGA")
         if written is None and new.key:  # a concurrent start with the same key may have won
             existing = await self.pool.fetchval(Q["by_idempotency_key"], new.key)
             if existing is not None:
@@ -247,7 +254,10 @@ class SagaStore:
         rows = ((step_id, "S", json.dumps(output)), *((sid, "R", json.dumps(value)) for sid, value in starts))
         if finish:
             rows = (*rows, (step_id, "F", "null"))
-        return await self._progress.submit(Progress(gid, owner, rows))
+        written = await self._progress.submit(Progress(gid, owner, rows))
+        if written is not None:
+            metrics.saga_step_succeeded()
+        return written
 
     async def step_attempt_failed(
         self, gid: str, step_id: str, error: str, retry_in: float, owner: str, *, final: bool
@@ -258,6 +268,7 @@ class SagaStore:
             if ok is not None:
                 detail = error if final else f"{error} [retry in {retry_in:g}s]"
                 await conn.execute(Q["add_event"], gid, step_id, "step_failed" if final else "attempt_failed", detail)
+                metrics.saga_step("failed" if final else "retried")
         return ok is not None
 
     async def start_compensation(self, gid: str, reason: str, owner: str) -> bool:
@@ -278,11 +289,18 @@ class SagaStore:
         return ok is not None
 
     async def step_compensated(self, gid: str, step_id: str, owner: str) -> bool:
-        return await self.pool.fetchval(Q["step_compensated"], gid, step_id, owner) is not None
+        compensated = await self.pool.fetchval(Q["step_compensated"], gid, step_id, owner) is not None
+        if compensated:
+            metrics.saga_step("compensated")
+        return compensated
 
     async def finish(self, gid: str, from_state: str, final_state: str, owner: str) -> datetime | None:
         """The time the saga ended, or None when ``owner`` no longer owns it."""
-        finished: datetime | None = await self.pool.fetchval(Q["finish"], gid, from_state, final_state, owner)
+        row = await self.pool.fetchrow(Q["finish"], gid, from_state, final_state, owner)
+        if row is None:
+            return None
+        metrics.transaction_finished("SAGA", final_state, row["seconds"])
+        finished: datetime = row["finished_at"]
         return finished
 
     async def add_event(self, gid: str, step_id: str | None, event: str, detail: str | None) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import asyncpg
 
+from sdk.observability.tracing import current_trace_id
+from txcoord import metrics
 from txcoord.batching import Batcher
 from txcoord.errors import StoreUnavailable
 from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState, phase2_of
@@ -46,6 +48,7 @@ def _transaction(row: asyncpg.Record) -> Transaction:
         finished_at=row["finished_at"],
         branch_count=row.get("branch_count", 0),
         kind=row.get("kind", "TCC"),
+        trace_id=row.get("trace_id"),
     )
 
 
@@ -80,12 +83,14 @@ class PgStore:
         # the hot path (register, decide, finish) is group-committed (see txcoord.batching); a request the store
         # refuses fails alone, not with the others that shared its statement
         self._registers: Batcher[tuple[str, float, str, str, str, str, str], str] = Batcher(
-            self._register_many, split=refused
+            self._register_many, split=refused, metric="register"
         )
-        self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(
-            self._decide_many, split=refused
+        self._decides: Batcher[tuple[str, str, str, str, float, str | None], list[Branch] | None] = Batcher(
+            self._decide_many, split=refused, metric="decide"
         )
-        self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(self._finish_many, split=refused)
+        self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(
+            self._finish_many, split=refused, metric="finish"
+        )
 
     def batch_stats(self) -> str:
         return " ".join(
@@ -132,11 +137,17 @@ class PgStore:
 
     async def _register_many(self, items: Sequence[tuple[str, float, str, str, str, str, str]]) -> list[str]:
         columns = list(zip(*items, strict=True))
-        rows = await self._retrying(Q["register_branches"], *map(list, columns))
+        if not metrics.enabled():
+            rows = await self._retrying(Q["register_branches"], *map(list, columns))
+        else:  # also says which transactions this statement began (their count is a metric)
+            rows = await self._retrying(Q["register_branches_began"], *map(list, columns))
+            metrics.registered(items, rows)
         states = {r["ord"]: r["state"] for r in rows}
         return [str(states[i + 1]) for i in range(len(items))]
 
-    async def _decide_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[list[Branch] | None]:
+    async def _decide_many(
+        self, items: Sequence[tuple[str, str, str, str, float, str | None]]
+    ) -> list[list[Branch] | None]:
         # one owner and lease per coordinator: every item carries the same ones
         owner, lease_s = items[0][3], items[0][4]
         gids = [i[0] for i in items]
@@ -145,7 +156,13 @@ class PgStore:
         first = {gid: n for n, gid in reversed(list(enumerate(gids)))}
         unique = [items[n] for n in sorted(first.values())]
         rows = await self._retrying(
-            Q["decide_many"], [i[0] for i in unique], [i[1] for i in unique], [i[2] for i in unique], owner, lease_s
+            Q["decide_many"],
+            [i[0] for i in unique],
+            [i[1] for i in unique],
+            [i[2] for i in unique],
+            owner,
+            lease_s,
+            [i[5] for i in unique],
         )
         decided: dict[str, list[Branch]] = {}
         for r in rows:
@@ -168,10 +185,13 @@ class PgStore:
         columns = [[i[k] for i in items] for k in range(4)]
         rows = await self._retrying(Q["finish_many"], *columns, owner)
         done = {r["gid"] for r in rows}
+        for r in rows:
+            metrics.transaction_finished(r["kind"], r["state"], r["seconds"])
         return [i[0] in done for i in items]
 
     async def begin(self, gid: str, timeout_s: float) -> None:
-        await self.pool.execute(Q["begin"], gid, timeout_s)
+        if await self.pool.execute(Q["begin"], gid, timeout_s) == "INSERT 0 1":
+            metrics.transaction_started("TCC")
 
     async def register_branch(
         self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str, kind: str = "TCC"
@@ -180,7 +200,8 @@ class PgStore:
 
     async def decide(self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float) -> list[Branch] | None:
         state = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
-        return await self._decides.submit((gid, state.value, reason, owner, lease_s))
+        # the deciding caller's trace, kept with the transaction (`txc tx show` prints it); None: not traced
+        return await self._decides.submit((gid, state.value, reason, owner, lease_s, current_trace_id()))
 
     async def get(self, gid: str) -> Transaction | None:
         async with self.pool.acquire() as conn:
@@ -199,6 +220,10 @@ class PgStore:
     async def list_transactions(self, state: str | None, limit: int) -> list[Transaction]:
         return [_transaction(r) for r in await self.pool.fetch(Q["list"], state, limit)]
 
+    async def unfinished_by_state(self) -> list[asyncpg.Record]:
+        """Unfinished transactions per state (state, n, oldest_s): what a metrics scrape reads."""
+        return list(await self.pool.fetch(Q["unfinished_by_state"]))
+
     async def counts(self) -> dict[str, int]:
         return {r["state"]: r["n"] for r in await self.pool.fetch(Q["count_by_state"])}
 
@@ -215,6 +240,7 @@ class PgStore:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(Q["branch_failed"], gid, branch_id, error, retry_in)
             await conn.execute(Q["add_event"], gid, branch_id, "phase2_failed", f"{error} [retry in {retry_in:g}s]")
+        metrics.phase2_retry()
 
     async def transaction_failed(self, gid: str, owner: str, retry_in: float) -> int | None:
         value: Any = await self.pool.fetchval(Q["transaction_failed"], gid, owner, retry_in)

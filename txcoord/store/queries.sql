@@ -26,7 +26,7 @@ SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.st
 
 -- name: transaction
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
-       created_at, decided_at, finished_at, kind
+       created_at, decided_at, finished_at, kind, trace_id
   FROM txc_transaction WHERE gid = $1;
 
 -- name: branches
@@ -141,10 +141,23 @@ SELECT r.ord,
        WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, kind, ord)
  ORDER BY r.gid, r.ord;
 
+-- name: register_branches_began
+-- the same, when metrics are on
+-- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds;
+-- one state per row
+-- (began: the transaction did not exist before this statement; for the metrics' count of started transactions)
+SELECT r.ord,
+       txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb, r.kind) AS state,
+       NOT EXISTS (SELECT 1 FROM txc_transaction t WHERE t.gid = r.gid) AS began
+  FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+       WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, kind, ord)
+ ORDER BY r.gid, r.ord;
+
 -- name: decide_many
--- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds: like "decide", for many transactions
+-- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds, $6 trace ids (null: not traced): like
+-- "decide", for many transactions
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i(gid, state, reason)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[]) AS i(gid, state, reason, trace_id)
 ), locked AS (
     SELECT t.gid FROM txc_transaction t JOIN input i ON i.gid = t.gid
      WHERE t.state = 'BEGIN'
@@ -153,7 +166,7 @@ WITH input AS (
 ), decided AS (
     UPDATE txc_transaction t
        SET state = i.state, reason = i.reason, owner = $4, lease_until = now() + $5 * interval '1 second',
-           decided_at = now()
+           decided_at = now(), trace_id = coalesce(i.trace_id, t.trace_id)
       FROM input i, locked l
      WHERE t.gid = i.gid AND l.gid = t.gid AND t.state = 'BEGIN'
        AND (i.state = 'ROLLING_BACK' OR t.deadline >= now())
@@ -176,7 +189,7 @@ UPDATE txc_transaction t
    SET state = i.final, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
   FROM input i
  WHERE t.gid = i.gid AND t.state = i.deciding AND t.owner = $5
-RETURNING t.gid;
+RETURNING t.gid, t.kind, t.state, extract(epoch FROM t.finished_at - t.created_at)::float8 AS seconds;
 
 -- name: resolve_branch
 -- A person finished a branch by hand: $3 its state (CONFIRMED / CANCELLED). Only an open branch of a transaction
@@ -204,3 +217,11 @@ UPDATE txc_transaction
    SET state = $2, finished_at = NULL, owner = NULL, lease_until = NULL, next_attempt_at = NULL, attempts = 0
  WHERE gid = $1 AND state = $3
 RETURNING state;
+
+-- name: unfinished_by_state
+-- What a metrics scrape reads: unfinished transactions per state and the age of the oldest, from the partial
+-- index txc_transaction_unfinished (its WHERE clause must stay the same as this one's)
+SELECT state, count(*) AS n, extract(epoch FROM now() - min(created_at))::float8 AS oldest_s
+  FROM txc_transaction
+ WHERE state NOT IN ('COMMITTED', 'ROLLED_BACK', 'SUCCEEDED', 'COMPENSATED')
+ GROUP BY state;

@@ -26,6 +26,12 @@ def test_demo_conserves_money_through_a_participant_crash(tmp_path: Path) -> Non
         state: n for state, n in (("COMMITTED", summary["committed"]), ("ROLLED_BACK", summary["rolled_back"])) if n
     }
     assert "SIGKILL bank-b half-way" in done.stderr and "bank-b restarted" in done.stderr
+    # the summary scraped from the processes' own metrics says the same
+    metrics = summary["metrics"]
+    assert "metrics: coordinator http://" in done.stderr and "unreachable" not in metrics, metrics
+    assert metrics["finished"].get("tcc committed", 0) == summary["committed"]
+    assert metrics["finished"].get("tcc rolled_back", 0) == summary["rolled_back"]
+    assert (metrics["finished"]["saga succeeded"], metrics["finished"]["saga compensated"]) == (3, 1)
     trips = summary["trips"]  # the trip-booking saga: parallel steps, one payment declined and compensated
     assert (trips["succeeded"], trips["compensated"]) == (3, 1)
     failed = next(t for t in trips["trips"] if t["state"] == "COMPENSATED")

@@ -38,7 +38,9 @@ PUBLIC = [
     "TryFailed",
     "TxcError",
     "load_saga",
+    "participant_metrics",
     "saga_step",
+    "setup_logging",
     "tcc",
 ]
 

@@ -1,0 +1,150 @@
+"""The proxy's Prometheus metric families (``metrics: {listen: HOST:PORT}`` in its config; listed in
+docs/operations.md, "Metrics"), on prometheus-client directly.
+
+Off unless configured (``dbproxy.metrics_http``): then sessions run the observed executor and channel
+(``dbproxy.executor.observed``), the committer is wrapped in :class:`ObservedCommitter`, and pools and sessions are
+read on each scrape. Label values are names the proxy defines (routes, commit kinds, backend
+names from its config, MySQL error numbers), never SQL text."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from dbproxy.router.plan import Kind, Plan
+from dbproxy.transactions import BackendBranch, Committer
+
+if TYPE_CHECKING:
+    from dbproxy.protocol.params import ParamValue
+
+LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
+_SESSION_KINDS = (Kind.SET, Kind.USE)
+_TRANSACTION_KINDS = (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK)
+
+
+class ProxyMetrics:
+    def __init__(self) -> None:
+        self.connections = Counter("dbproxy_connections_total", "Client connections accepted (logged in or not)")
+        self.statements = Counter(
+            "dbproxy_statements_total",
+            "Statements run, by route (single: one backend, scatter: several chosen by the shard key, broadcast: "
+            "every backend, local: answered by the proxy, transaction: BEGIN/COMMIT/ROLLBACK, session: SET/USE) "
+            "and outcome (ok, error)",
+            ["route", "outcome"],
+        )
+        self.latency = Histogram(
+            "dbproxy_statement_duration_seconds",
+            "Time from a statement's arrival to its answer, by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+        )
+        self.refusals = Counter(
+            "dbproxy_errors_total",
+            "MySQL errors sent to clients, by error number (1235: not supported, 1044/1142: denied, "
+            "1213: deadlock, 1180: commit failed, ...)",
+            ["code"],
+        )
+        self.commits = Counter(
+            "dbproxy_commits_total",
+            "Client COMMITs by kind (local: one backend, best_effort: several without a coordinator, one_phase: "
+            "XA ONE PHASE, xa: two-phase through the coordinator) and outcome (ok, error)",
+            ["kind", "outcome"],
+        )
+        self.recovered = Counter(
+            "dbproxy_xa_branches_recovered_total",
+            "XA branches left prepared (by a crash) that recovery finished, by decision (commit, rollback)",
+            ["decision"],
+        )
+        self.prepared = Gauge(
+            "dbproxy_xa_branches_prepared",
+            "XA branches of this proxy's service found prepared and still undecided by the last recovery scan",
+        )
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def child(self, family: Any, *labels: str) -> Any:
+        key = (family._name, *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = family.labels(*labels)
+        return found
+
+
+_current: ProxyMetrics | None = None
+
+
+def enable() -> ProxyMetrics:
+    """Turn the proxy's metrics on (idempotent)."""
+    global _current
+    if _current is None:
+        _current = ProxyMetrics()
+    return _current
+
+
+def current() -> ProxyMetrics | None:
+    return _current
+
+
+def route_of(plan: Plan, params: Sequence[ParamValue]) -> str:
+    kind = plan.kind
+    if kind is Kind.ROUTE or kind is Kind.INSERT:
+        targets = plan.targets
+        if len(targets) <= 1 or plan.read_one:
+            return "single"
+        if plan.fixed:
+            return "broadcast"
+        return "single" if len(plan.choose(params) or ()) <= 1 else "scatter"
+    if kind in _TRANSACTION_KINDS:
+        return "transaction"
+    if kind in _SESSION_KINDS:
+        return "session"
+    return "local"
+
+
+def commit_kind(committer: Committer, gid: str | None, branches: list[BackendBranch]) -> str:
+    """How ``committer`` will commit ``branches`` (the same reading as XaCommitter.commit's)."""
+    if not committer.xa:
+        return "local" if len(branches) <= 1 else "best_effort"
+    if all(b.xid is None for b in branches):
+        return "local"
+    written = [b for b in branches if b.wrote and b.xid is not None]
+    if gid is None or len(written) <= 1 or any(b.xid is None for b in branches):
+        return "one_phase"
+    return "xa"
+
+
+class ObservedCommitter:
+    """A committer whose commits are counted by kind and outcome."""
+
+    def __init__(self, inner: Committer, metrics: ProxyMetrics) -> None:
+        self.inner = inner
+        self.metrics = metrics
+        self.xa = inner.xa
+        self.service = inner.service
+
+    def new_gid(self) -> str:
+        return self.inner.new_gid()
+
+    async def commit(self, gid: str | None, branches: list[BackendBranch]) -> None:
+        kind = commit_kind(self.inner, gid, branches)
+        m = self.metrics
+        try:
+            await self.inner.commit(gid, branches)
+        except BaseException:
+            m.child(m.commits, kind, "error").inc()
+            raise
+        m.child(m.commits, kind, "ok").inc()
+
+    async def rollback(self, branches: list[BackendBranch]) -> None:
+        await self.inner.rollback(branches)
+
+
+def xa_recovered(commit: bool) -> None:
+    if _current is not None:
+        _current.child(_current.recovered, "commit" if commit else "rollback").inc()
+
+
+def xa_scanned(undecided: int) -> None:
+    if _current is not None:
+        _current.prepared.set(undecided)

@@ -1,0 +1,210 @@
+"""Every gRPC method's calls and latency by status code, on both ends: one server interceptor, one client
+interceptor. Labels are the proto service and method (or a participant's service and action name) and the status
+code: names the code defines, never a value a caller sends (an unknown method is not instrumented)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from prometheus_client import Histogram
+
+from sdk.observability.metrics_http import metrics_enabled
+
+# gRPC calls here run from about a hundred microseconds (loopback) to a phase-2 deadline
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+_families: dict[str, Histogram] = {}
+
+
+def _family(side: str) -> Histogram:
+    family = _families.get(side)
+    if family is None:
+        family = _families[side] = Histogram(
+            f"txc_rpc_{side}_duration_seconds",
+            f"gRPC calls {'served' if side == 'server' else 'made'} by this process: latency by service, method and "
+            "status code (the _count series counts the calls)",
+            ["rpc_service", "rpc_method", "code"],
+            buckets=LATENCY_BUCKETS,
+        )
+    return family
+
+
+def split_method(path: str) -> tuple[str, str]:
+    """``/pkg.Service/Method`` -> (``pkg.Service``, ``Method``)."""
+    service, _, method = path.lstrip("/").rpartition("/")
+    return service, method
+
+
+class _Timings:
+    """Pre-bound histogram children per (method path, code): a call costs a dict lookup and an observe."""
+
+    def __init__(self, side: str) -> None:
+        self.family = _family(side)
+        self.children: dict[tuple[str, Any], Any] = {}
+
+    def observe(self, path: str, code: Any, seconds: float) -> None:
+        key = (path, code)
+        child = self.children.get(key)
+        if child is None:
+            service, method = split_method(path)
+            name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+            child = self.children[key] = self.family.labels(service, method, name)
+        child.observe(seconds)
+
+
+def _code_of(context: grpc.aio.ServicerContext, failed: BaseException | None) -> Any:
+    code = context.code()
+    if code is not None:
+        return code if isinstance(code, grpc.StatusCode) else _BY_VALUE.get(code, grpc.StatusCode.UNKNOWN)
+    if failed is None:
+        return grpc.StatusCode.OK
+    return grpc.StatusCode.CANCELLED if isinstance(failed, asyncio.CancelledError) else grpc.StatusCode.UNKNOWN
+
+
+_BY_VALUE = {code.value[0]: code for code in grpc.StatusCode}
+
+
+class MetricsServerInterceptor(grpc.aio.ServerInterceptor):
+    """Times every call a server answers, whatever its kind (unary or streaming)."""
+
+    def __init__(self) -> None:
+        self.timings = _Timings("server")
+
+    async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            return None  # UNIMPLEMENTED: the method name is the caller's text, not a label value
+        path = handler_call_details.method
+        if handler.unary_unary is not None:
+            return grpc.unary_unary_rpc_method_handler(
+                self._timed(path, handler.unary_unary), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream is not None:
+            return grpc.unary_stream_rpc_method_handler(
+                self._timed(path, handler.unary_stream), handler.request_deserializer, handler.response_serializer
+            )
+        if handler.stream_unary is not None:
+            return grpc.stream_unary_rpc_method_handler(
+                self._timed(path, handler.stream_unary), handler.request_deserializer, handler.response_serializer
+            )
+        return grpc.stream_stream_rpc_method_handler(
+            self._timed(path, handler.stream_stream), handler.request_deserializer, handler.response_serializer
+        )
+
+    def _timed(self, path: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+        observe = self.timings.observe
+        if inspect.isasyncgenfunction(behavior):
+
+            async def streamed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+                started = time.perf_counter()
+                failed: BaseException | None = None
+                try:
+                    async for item in behavior(request, context):
+                        yield item
+                except BaseException as exc:
+                    failed = exc
+                    raise
+                finally:
+                    observe(path, _code_of(context, failed), time.perf_counter() - started)
+
+            return streamed
+
+        async def answered(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            failed: BaseException | None = None
+            try:
+                return await behavior(request, context)
+            except BaseException as exc:
+                failed = exc
+                raise
+            finally:
+                observe(path, _code_of(context, failed), time.perf_counter() - started)
+
+        return answered
+
+
+class MetricsClientInterceptor(
+    grpc.aio.UnaryUnaryClientInterceptor,
+    grpc.aio.UnaryStreamClientInterceptor,
+    grpc.aio.StreamUnaryClientInterceptor,
+    grpc.aio.StreamStreamClientInterceptor,
+):
+    """Times every call this process makes: unary calls to their answer, streams to their end."""
+
+    def __init__(self) -> None:
+        self.timings = _Timings("client")
+
+    @staticmethod
+    def _path(details: grpc.aio.ClientCallDetails) -> str:
+        method = details.method
+        return method.decode() if isinstance(method, bytes) else method
+
+    async def intercept_unary_unary(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        call = await continuation(client_call_details, request)
+        code = grpc.StatusCode.OK
+        try:
+            await call
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+        except asyncio.CancelledError:
+            code = grpc.StatusCode.CANCELLED
+            raise
+        finally:
+            self.timings.observe(self._path(client_call_details), code, time.perf_counter() - started)
+        return call  # done: the caller's await gets its answer (or its error) at once
+
+    def _streamed(self, details: grpc.aio.ClientCallDetails, call: Any) -> Any:
+        started = time.perf_counter()
+        path = self._path(details)
+
+        async def ended() -> None:
+            try:
+                code = await call.code()
+            except asyncio.CancelledError:
+                code = grpc.StatusCode.CANCELLED
+            self.timings.observe(path, code, time.perf_counter() - started)
+
+        _pending.add(task := asyncio.ensure_future(ended()))
+        task.add_done_callback(_pending.discard)
+        return call
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return self._streamed(client_call_details, await continuation(client_call_details, request))
+
+    async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return self._streamed(client_call_details, await continuation(client_call_details, request_iterator))
+
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return self._streamed(client_call_details, await continuation(client_call_details, request_iterator))
+
+
+_pending: set[asyncio.Future[None]] = set()  # stream watchers, kept referenced until their stream ends
+
+_server_interceptor: MetricsServerInterceptor | None = None
+_client_interceptor: MetricsClientInterceptor | None = None
+
+
+def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
+    """The server-side metrics interceptor when metrics are on, else nothing (no cost when off)."""
+    global _server_interceptor
+    if not metrics_enabled():
+        return []
+    if _server_interceptor is None:
+        _server_interceptor = MetricsServerInterceptor()
+    return [_server_interceptor]
+
+
+def client_interceptors() -> list[Any]:
+    """The client-side metrics interceptor when metrics are on, else nothing."""
+    global _client_interceptor
+    if not metrics_enabled():
+        return []
+    if _client_interceptor is None:
+        _client_interceptor = MetricsClientInterceptor()
+    return [_client_interceptor]

@@ -1,0 +1,169 @@
+"""OpenTelemetry tracing, configured only by the standard ``OTEL_*`` variables and off unless they ask for it.
+
+``OTEL_TRACES_EXPORTER`` (``otlp``, ``console``, ``none``; ``otlp`` is implied by an ``OTEL_EXPORTER_OTLP_*``
+endpoint), ``OTEL_EXPORTER_OTLP_ENDPOINT`` / ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` (OTLP over HTTP),
+``OTEL_TRACES_SAMPLER`` / ``OTEL_TRACES_SAMPLER_ARG`` (read by the SDK itself), ``OTEL_SERVICE_NAME``.
+When nothing is configured no provider is installed, and code on the hot path checks :func:`tracing_enabled`
+once instead of building spans."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from sdk.errors import ConfigError
+from sdk.rpc.context import current_traceparent
+
+log = logging.getLogger(__name__)
+
+EXPORTERS = ("otlp", "console", "none")
+_enabled = False
+
+
+def tracing_enabled() -> bool:
+    return _enabled
+
+
+def _exporter_name() -> str:
+    name = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if not name:
+        endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+        return "otlp" if endpoint else "none"
+    if name not in EXPORTERS:
+        raise ConfigError(f"OTEL_TRACES_EXPORTER: expected one of {', '.join(EXPORTERS)}, got {name!r}")
+    return name
+
+
+def setup_tracing(service_name: str) -> bool:
+    """Install a tracer provider exporting as the environment says; True if tracing is now on. Idempotent."""
+    global _enabled
+    if _enabled:
+        return True
+    exporter_name = _exporter_name()
+    if exporter_name == "none":
+        return False
+    from opentelemetry import trace
+
+    if not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):  # the application installed its own
+        _enabled = True
+        return True
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
+
+    exporter: SpanExporter
+    if exporter_name == "console":
+        exporter = ConsoleSpanExporter()
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        exporter = OTLPSpanExporter()
+    # OTEL_SERVICE_NAME wins over the process's own name; the sampler comes from OTEL_TRACES_SAMPLER
+    resource = Resource.create({"service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    _enabled = True
+    log.info("tracing: exporting spans (%s) as %s", exporter_name, resource.attributes.get("service.name"))
+    return True
+
+
+def shutdown_tracing() -> None:
+    """Flush what is buffered (a process about to exit)."""
+    if not _enabled:
+        return
+    from opentelemetry import trace
+
+    provider = trace.get_tracer_provider()
+    shutdown = getattr(provider, "shutdown", None)
+    if shutdown is not None:
+        shutdown()
+
+
+def outgoing_traceparent() -> str:
+    """The traceparent a request made now carries: the current span's, else the task's incoming one, else ""."""
+    if _enabled:
+        from opentelemetry import trace
+
+        span = trace.get_current_span()
+        if span.get_span_context().is_valid:
+            return traceparent_of(span)
+    return current_traceparent.get() or ""
+
+
+def current_trace_id() -> str | None:
+    if not _enabled:
+        return None
+    from opentelemetry import trace
+
+    context = trace.get_current_span().get_span_context()
+    return format(context.trace_id, "032x") if context.is_valid else None
+
+
+TRACER = "txcoord"
+
+
+def traceparent_of(span: Any) -> str:
+    """The W3C ``traceparent`` naming ``span`` as the parent."""
+    context = span.get_span_context()
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def parent_context(traceparent: str | None) -> Any:
+    """The OpenTelemetry context to start a span in: the current span if there is one, else ``traceparent``
+    (from gRPC metadata or a SQL comment; a malformed one is ignored), else the task's incoming traceparent."""
+    from opentelemetry import trace
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    if traceparent is None and trace.get_current_span().get_span_context().is_valid:
+        return None  # the current context
+    carrier = traceparent or current_traceparent.get()
+    if not carrier:
+        return None
+    return TraceContextTextMapPropagator().extract({"traceparent": carrier})
+
+
+@contextlib.contextmanager
+def start_span(
+    name: str,
+    *,
+    kind: str = "internal",
+    attributes: Mapping[str, Any] | None = None,
+    traceparent: str | None = None,
+) -> Iterator[Any]:
+    """A span made current for the block (callers check :func:`tracing_enabled` first, so that with tracing off
+    nothing is built). While it runs, ``current_traceparent`` names it, so gRPC calls made inside carry it."""
+    from opentelemetry import trace
+
+    kinds = {
+        "internal": trace.SpanKind.INTERNAL,
+        "server": trace.SpanKind.SERVER,
+        "client": trace.SpanKind.CLIENT,
+    }
+    tracer = trace.get_tracer(TRACER)
+    with tracer.start_as_current_span(
+        name, context=parent_context(traceparent), kind=kinds[kind], attributes=dict(attributes or {})
+    ) as span:
+        token = current_traceparent.set(traceparent_of(span))
+        try:
+            yield span
+        finally:
+            current_traceparent.reset(token)
+
+
+def open_span(name: str, attributes: Mapping[str, Any]) -> contextlib.ExitStack | None:
+    """A current span that outlives one block (``__aenter__`` to ``__aexit__``); None when tracing is off.
+    End it with :func:`close_span`."""
+    if not _enabled:
+        return None
+    stack = contextlib.ExitStack()
+    stack.enter_context(start_span(name, attributes=attributes))
+    return stack
+
+
+def close_span(stack: contextlib.ExitStack | None) -> None:
+    if stack is not None:
+        stack.close()
