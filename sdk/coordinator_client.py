@@ -235,7 +235,17 @@ class CoordinatorClient:
         )
 
     async def saga(self, gid: str) -> SagaResult:
+        """One saga instance: its state, each step's state and output, and its timeline (``detail.events``)."""
         return await self.sagas.query(gid)
+
+    async def retry_saga(self, gid: str, by: str = "") -> SagaResult:
+        """Admin: compensate again a saga marked for a person (its service is back); ``by``: who, for the
+        timeline."""
+        return await self.sagas.retry(gid, by)
+
+    async def resolve_saga(self, gid: str, step_id: str, by: str = "") -> SagaResult:
+        """Admin: a person compensated ``step_id`` by hand; the coordinator then compensates what is left."""
+        return await self.sagas.resolve(gid, step_id, by)
 
     # -- participants -------------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
 from sdk.branch_mac import BranchSigner, BranchVerifier, warn_unverified
 from sdk.errors import RpcError
 from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
+from sdk.registry.model import ACTIONS_KEY
 from sdk.rpc import JsonHandler
 from sdk.saga.step import SagaStep
 from sdk.service_server import ServiceServer
@@ -181,8 +182,11 @@ class Participant:
 
     def host(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> ServiceServer:
         """A ``ServiceServer`` serving this participant (call ``start``/``stop`` or ``run`` on it)."""
-        host = ServiceServer(listen, registry, ttl=ttl, name=self.service)
-        host.add_json_service(self.service, self.handlers())
+        handlers = self.handlers()
+        # the names served travel with the registration, so a saga's actions can be checked before it runs
+        served = {ACTIONS_KEY: ",".join(sorted(handlers))}
+        host = ServiceServer(listen, registry, ttl=ttl, name=self.service, metadata=served)
+        host.add_json_service(self.service, handlers)
         return host
 
     async def serve(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> None:

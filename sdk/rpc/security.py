@@ -40,6 +40,8 @@ PROTECTED_METHODS = frozenset(
         "/txcoord.coordinator.v1.Coordinator/Abort",
         "/txcoord.coordinator.v1.Coordinator/Retry",
         "/txcoord.coordinator.v1.Coordinator/Resolve",
+        "/txcoord.saga.v1.Sagas/RetrySaga",
+        "/txcoord.saga.v1.Sagas/ResolveSaga",
     }
 )
 

@@ -133,3 +133,13 @@ class SagaClient:
         return SagaResult.from_proto(
             await self._call("QuerySaga", pb.QuerySagaRequest(gid=gid), self.timeout, retry=True)
         )
+
+    async def retry(self, gid: str, by: str = "") -> SagaResult:
+        """Admin: compensate a saga marked for a person (COMPENSATION_FAILED) again."""
+        request = pb.RetrySagaRequest(gid=gid, by=by)
+        return SagaResult.from_proto(await self._call("RetrySaga", request, self.timeout, retry=False))
+
+    async def resolve(self, gid: str, step_id: str, by: str = "") -> SagaResult:
+        """Admin: record that a person compensated ``step_id`` by hand; the coordinator compensates the rest."""
+        request = pb.ResolveSagaRequest(gid=gid, step_id=step_id, by=by)
+        return SagaResult.from_proto(await self._call("ResolveSaga", request, self.timeout, retry=False))
