@@ -17,9 +17,23 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sdk.barrier import BarrierOutcome, BarrierRefused, MySqlBarrier, PgBarrier
     from sdk.coordinator_client import CoordinatorClient, GlobalTransaction, RollbackOnly, TryFailed
-    from sdk.errors import ActionNotFound, ConfigError, NoEndpoints, RegistryError, RpcError, TxcError
+    from sdk.errors import (
+        ActionNotFound,
+        BusinessError,
+        ConfigError,
+        InfrastructureError,
+        NoEndpoints,
+        Refused,
+        RegistryError,
+        RpcError,
+        ServiceFault,
+        TransportError,
+        TxcError,
+        UsageError,
+    )
     from sdk.interceptors import ActionCall, ActionReply, Interceptor, Proceed
     from sdk.participant import Participant
+    from sdk.rpc.security import ClientSecurity
     from sdk.saga import SagaDefinition, SagaDefinitionError, load_saga
     from sdk.saga.client import SagaResult
     from sdk.saga.step import RetryLater, SagaContext, SagaStep, saga_step
@@ -62,6 +76,13 @@ _HOME = {
     "TccArgumentError": "sdk.tcc",
     "TccContext": "sdk.tcc",
     "TccDefinitionError": "sdk.tcc",
+    "BusinessError": "sdk.errors",
+    "InfrastructureError": "sdk.errors",
+    "UsageError": "sdk.errors",
+    "TransportError": "sdk.errors",
+    "Refused": "sdk.errors",
+    "ServiceFault": "sdk.errors",
+    "ClientSecurity": "sdk.rpc.security",
 }
 
 __all__ = [
@@ -70,15 +91,19 @@ __all__ = [
     "ActionReply",
     "BarrierOutcome",
     "BarrierRefused",
+    "BusinessError",
+    "ClientSecurity",
     "ConfigError",
     "CoordinatorClient",
     "GlobalTransaction",
+    "InfrastructureError",
     "Interceptor",
     "MySqlBarrier",
     "NoEndpoints",
     "Participant",
     "PgBarrier",
     "Proceed",
+    "Refused",
     "RegistryError",
     "RetryLater",
     "RollbackOnly",
@@ -88,12 +113,15 @@ __all__ = [
     "SagaDefinitionError",
     "SagaResult",
     "SagaStep",
+    "ServiceFault",
     "TccAction",
     "TccArgumentError",
     "TccContext",
     "TccDefinitionError",
+    "TransportError",
     "TryFailed",
     "TxcError",
+    "UsageError",
     "load_saga",
     "saga_step",
     "tcc",

@@ -27,7 +27,7 @@ import grpc
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.coordinator_stream import CoordinatorStream
-from sdk.errors import ActionNotFound, NoEndpoints, RpcError, TxcError
+from sdk.errors import ActionNotFound, BusinessError, ConfigError, NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, ClientSecurity, txn_context
 from sdk.rpc.backoff import backoff_delays
@@ -41,12 +41,12 @@ R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
-class RollbackOnly(TxcError):
+class RollbackOnly(BusinessError):
     """Commit refused: a try failed in this transaction (even if the caller caught the error), so it was
     rolled back instead; confirming the other branches would apply half a transaction."""
 
 
-class TryFailed(RpcError):
+class TryFailed(RpcError, BusinessError):
     """A branch's try failed in the participant (a business refusal such as insufficient funds)."""
 
     def __init__(self, service: str, action: str, error: RpcError) -> None:
@@ -110,7 +110,7 @@ class CoordinatorClient:
         """A new global transaction (use with ``async with``); ``timeout`` seconds until the coordinator
         rolls it back unless committed."""
         if not timeout > 0:
-            raise ValueError(f"timeout: must be > 0 seconds, got {timeout}")
+            raise ConfigError(f"timeout: must be > 0 seconds, got {timeout}")
         return GlobalTransaction(self, gid or new_gid(), timeout)
 
     # -- coordinator operations ---------------------------------------------------------------------

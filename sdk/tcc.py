@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from sdk.errors import TxcError
+from sdk.errors import UsageError
 from sdk.tcc_wire import Op
 
 if TYPE_CHECKING:
@@ -34,11 +34,11 @@ C = TypeVar("C")
 PhaseFn = Callable[..., Awaitable[Any]]
 
 
-class TccDefinitionError(TxcError, TypeError):
+class TccDefinitionError(UsageError, TypeError):
     """A ``@tcc`` action is defined or used wrongly (missing confirm/cancel, mismatched parameters, ...)."""
 
 
-class TccArgumentError(TxcError, ValueError):
+class TccArgumentError(UsageError, ValueError):
     """Arguments or a result do not match the action's type hints, or are not JSON values."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sdk.errors import TxcError
+from sdk.errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class SagaIssue:
         return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
 
 
-class SagaDefinitionError(TxcError, ValueError):
+class SagaDefinitionError(UsageError, ValueError):
     """A saga definition that does not validate; ``issues`` lists every problem found, in file order."""
 
     def __init__(self, issues: list[SagaIssue]) -> None:
