@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         ActionNotFound,
         BusinessError,
         ConfigError,
+        DefinitionError,
         InfrastructureError,
         NoEndpoints,
         Refused,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from sdk.rpc.security import ClientSecurity
     from sdk.saga import SagaDefinition, SagaDefinitionError, load_saga
     from sdk.saga.client import SagaResult
+    from sdk.saga.errors import SagaStepError
     from sdk.saga.step import RetryLater, SagaContext, SagaStep, saga_step
     from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError, tcc
 
@@ -83,6 +85,8 @@ _HOME = {
     "Refused": "sdk.errors",
     "ServiceFault": "sdk.errors",
     "ClientSecurity": "sdk.rpc.security",
+    "DefinitionError": "sdk.errors",
+    "SagaStepError": "sdk.saga.errors",
 }
 
 __all__ = [
@@ -95,6 +99,7 @@ __all__ = [
     "ClientSecurity",
     "ConfigError",
     "CoordinatorClient",
+    "DefinitionError",
     "GlobalTransaction",
     "InfrastructureError",
     "Interceptor",
@@ -113,6 +118,7 @@ __all__ = [
     "SagaDefinitionError",
     "SagaResult",
     "SagaStep",
+    "SagaStepError",
     "ServiceFault",
     "TccAction",
     "TccArgumentError",

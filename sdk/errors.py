@@ -14,7 +14,8 @@ derives from :class:`TxcError`, in one of three families a caller tells apart::
     │   ├── ActionNotFound     the service has no such action (a name mismatch, an old deployment)
     │   └── ServiceFault       any other status: INTERNAL, UNKNOWN, UNAUTHENTICATED, PERMISSION_DENIED, ...
     └── UsageError           a mistake in the calling code or its configuration: fix the code, not the call
-        ├── ConfigError, TccDefinitionError, TccArgumentError, SagaDefinitionError
+        ├── ConfigError, TccArgumentError, SagaDefinitionError
+        └── DefinitionError    TccDefinitionError, SagaStepError: raised where the function is decorated
 
 Every error that came from a gRPC status is also an :class:`RpcError` (``code``, ``details``, ``target``).
 The coordinator's ``CoordinatorError`` derives from ``TxcError`` too."""
@@ -40,6 +41,11 @@ class InfrastructureError(TxcError):
 class UsageError(TxcError):
     """A mistake in the calling code or its configuration (a bad argument, a wrong decorator, a malformed
     address): no retry helps; the message names what to change."""
+
+
+class DefinitionError(UsageError, TypeError):
+    """A decorated function cannot be called as the protocol will call it (no context parameter, mismatched
+    phases, not async, ...): raised where it is decorated or registered, never at call time."""
 
 
 class ConfigError(UsageError, ValueError):

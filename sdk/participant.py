@@ -20,6 +20,7 @@ import grpc
 from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
 from sdk.branch_mac import BranchSigner, BranchVerifier, warn_unverified
 from sdk.errors import RpcError
+from sdk.infrastructure import infrastructure_refusal, is_infrastructure_failure
 from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
 from sdk.registry.model import ACTIONS_KEY
 from sdk.rpc import JsonHandler
@@ -158,6 +159,8 @@ class Participant:
             except (RpcError, TccArgumentError):
                 raise
             except Exception as exc:
+                if is_infrastructure_failure(exc):  # not the business saying no (sdk.infrastructure)
+                    raise infrastructure_refusal(where, exc) from exc
                 code = grpc.StatusCode.FAILED_PRECONDITION if op == "try" else grpc.StatusCode.INTERNAL
                 if op != "try":
                     log.warning("%s failed for %s/%s: %s", where, call.gid, call.branch_id, exc)
@@ -187,7 +190,14 @@ class Participant:
         served = {ACTIONS_KEY: ",".join(sorted(handlers))}
         host = ServiceServer(listen, registry, ttl=ttl, name=self.service, metadata=served)
         host.add_json_service(self.service, handlers)
+        host.checks.append(self.check)
         return host
+
+    async def check(self) -> None:
+        """What must hold before this participant registers (its ``ServiceServer`` runs it at start): the
+        barrier's tables exist. Raises a ``UsageError`` naming the fix."""
+        if self.barrier is not None:
+            await self.barrier.check()
 
     async def serve(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> None:
         """Serve until SIGTERM/SIGINT: register, answer phases, deregister and drain on the way out."""

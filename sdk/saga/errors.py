@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sdk.errors import UsageError
+from sdk.errors import DefinitionError, UsageError
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,11 @@ class SagaIssue:
     def __str__(self) -> str:
         where = f"step '{self.step}': " if self.step else ""
         return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
+
+
+class SagaStepError(DefinitionError):
+    """A ``@saga_step`` function is defined or used wrongly (no context parameter, a compensation whose
+    parameters differ from its action's, a step called directly, ...)."""
 
 
 class SagaDefinitionError(UsageError, ValueError):

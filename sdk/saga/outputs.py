@@ -46,7 +46,7 @@ class OutputStore:
         if isinstance(self.barrier, PgBarrier):
             async with self.barrier.pool.acquire() as conn:
                 await conn.execute(_ddl("postgresql"))
-        else:
+        elif not await self.barrier.has_table("txc_saga_output"):  # IF NOT EXISTS would warn on every start
             async with self.barrier.pool.acquire() as conn, conn.cursor() as cur:
                 await cur.execute(_ddl("mysql"))
                 await conn.commit()

@@ -25,8 +25,10 @@ import grpc
 
 from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
 from sdk.errors import RpcError, TxcError
+from sdk.infrastructure import infrastructure_refusal, is_infrastructure_failure
+from sdk.saga.errors import SagaStepError
 from sdk.saga.outputs import OutputStore, outputs_for
-from sdk.tcc import TccArgumentError, TccDefinitionError, _Signature
+from sdk.tcc import TccArgumentError, _Signature
 
 
 class RetryLater(TxcError):
@@ -74,7 +76,7 @@ class SagaStep(Generic[P, R]):
 
     def __init__(self, fn: Callable[Concatenate[SagaContext, P], Awaitable[R]], *, name: str | None = None) -> None:
         self.name = name or fn.__name__
-        self._action = _Signature(fn)
+        self._action = _Signature(fn, context=SagaContext, error=SagaStepError)
         self._compensation: _Signature | None = None
         self.compensation_name: str | None = None
         self.__doc__ = fn.__doc__
@@ -90,22 +92,22 @@ class SagaStep(Generic[P, R]):
         parameters as the action."""
 
         def attach(f: Callable[Concatenate[SagaContext, P], Awaitable[Any]]) -> Any:
-            sig = _Signature(f)
+            sig = _Signature(f, context=SagaContext, error=SagaStepError)
             if sig.names != self._action.names:
-                raise TccDefinitionError(
+                raise SagaStepError(
                     f"{f.__qualname__} (compensation of {self.name}) must take the same parameters as the action: "
                     f"({', '.join(self._action.names)}), not ({', '.join(sig.names)})"
                 )
             self._compensation = sig
             self.compensation_name = f.__name__
             if self.compensation_name == self.name:
-                raise TccDefinitionError(f"{self.name}: the compensation needs a name of its own")
+                raise SagaStepError(f"{self.name}: the compensation needs a name of its own")
             return f
 
         return attach(fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise TccDefinitionError(
+        raise SagaStepError(
             f"{self.name} is a saga step: the coordinator runs it; start the saga with "
             "`await coordinator.start_saga(name, input)`"
         )
@@ -157,6 +159,8 @@ class SagaStep(Generic[P, R]):
             except RetryLater as exc:
                 raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{where}: retry later: {exc}") from exc
             except Exception as exc:
+                if is_infrastructure_failure(exc):  # retried by the coordinator, not compensated
+                    raise infrastructure_refusal(where, exc) from exc
                 # an action that raises is the business saying no: the saga compensates (not retried);
                 # a compensation that raises is retried by the coordinator until it succeeds
                 code = grpc.StatusCode.INTERNAL if compensating else grpc.StatusCode.FAILED_PRECONDITION

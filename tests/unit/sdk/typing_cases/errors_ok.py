@@ -13,6 +13,7 @@ from sdk import (
     BusinessError,
     ConfigError,
     CoordinatorClient,
+    DefinitionError,
     InfrastructureError,
     NoEndpoints,
     Refused,
@@ -20,6 +21,7 @@ from sdk import (
     RollbackOnly,
     RpcError,
     SagaDefinitionError,
+    SagaStepError,
     ServiceFault,
     TccArgumentError,
     TccContext,
@@ -78,7 +80,9 @@ async def transfer(client: CoordinatorClient) -> str:
         return f"retry later: {exc}"
     except InfrastructureError as exc:
         return f"retry later: {exc}"
-    except (ConfigError, TccArgumentError, TccDefinitionError, SagaDefinitionError) as exc:  # bugs: fix the code
+    except (ConfigError, TccArgumentError, SagaDefinitionError) as exc:  # bugs: fix the code
+        raise RuntimeError(f"a bug in the caller: {exc}") from exc
+    except (DefinitionError, TccDefinitionError, SagaStepError) as exc:
         raise RuntimeError(f"a bug in the caller: {exc}") from exc
     except UsageError:
         raise
