@@ -60,10 +60,16 @@ class ServiceServer:
         for check in self.checks:
             await check()
         await self.server.start()
-        for service in self._services:
-            self.leases.append(
-                await self.registry.register(service, self.advertise or self.server.address, self.ttl, self.metadata)
-            )
+        try:
+            for service in self._services:
+                self.leases.append(
+                    await self.registry.register(
+                        service, self.advertise or self.server.address, self.ttl, self.metadata
+                    )
+                )
+        except BaseException:  # the registry refused or is down: stop listening, nobody can find us anyway
+            await self.server.stop(0)
+            raise
 
     async def deregister(self) -> None:
         for lease in self.leases:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import socket
 from datetime import UTC, datetime
 from typing import Any
@@ -18,13 +17,14 @@ from sdk.registry import RegistryClient
 from sdk.registry.model import Endpoint
 from sdk.saga import SagaDefinitionError, load_saga, mermaid
 from sdk.saga.model import SagaDefinition
-from txcoord.cli.common import fail, print_json, run
+from txcoord.cli.common import COORDINATOR, fail, print_json, run
 from txcoord.saga.served import unserved
 from txcoord.servicer import as_dict
 
-DEFAULT_COORDINATOR = os.environ.get("TXC_COORDINATOR", "127.0.0.1:7070")
 app = typer.Typer(help="Sagas: validate, graph, register, run and show.", no_args_is_help=True)
-CoordinatorOption = typer.Option(DEFAULT_COORDINATOR, "--coordinator", "-c", help="Coordinator HOST:PORT.")
+CoordinatorOption = COORDINATOR
+# `txc saga run --wait` exit codes: scripts must not take an undone saga for a done one
+WAIT_EXIT = {"SUCCEEDED": 0, "COMPENSATED": 1, "COMPENSATION_FAILED": 1}  # anything else (still running): 3
 
 
 def read(path: str) -> SagaDefinition:
@@ -134,7 +134,8 @@ def run_command(
     json_output: bool = typer.Option(False, "--json"),
     coordinator: str = CoordinatorOption,
 ) -> None:
-    """Start a saga; prints its gid (with --wait: its final state and each step's output)."""
+    """Start a saga; prints its gid (with --wait: its final state and each step's output, and the exit code is
+    0 only when it SUCCEEDED: 1 when it ended COMPENSATED or needs a person, 3 when it had not ended in time)."""
     try:
         value = json.loads(input_json)
     except ValueError as exc:
@@ -142,6 +143,7 @@ def run_command(
     detail = run(_start(coordinator, name, value, wait, key, version, timeout))
     if json_output:
         print_json(_detail_dict(detail))
+        _exit_unless_succeeded(detail, wait)
         return
     note = "" if detail.created else " (an earlier run with this idempotency key)"
     typer.echo(f"{detail.gid}: saga {detail.name} v{detail.version} {detail.state}{note}")
@@ -151,6 +153,12 @@ def run_command(
             typer.echo(f"  {step.step_id}: {step.state} {output}")
         if detail.error:
             typer.echo(f"  error: {detail.error}")
+    _exit_unless_succeeded(detail, wait)
+
+
+def _exit_unless_succeeded(detail: Any, wait: bool) -> None:
+    if wait and detail.state != "SUCCEEDED":
+        raise typer.Exit(WAIT_EXIT.get(detail.state, 3))
 
 
 async def _query(address: str, gid: str) -> Any:

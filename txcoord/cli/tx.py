@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,12 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from sdk.coordinator_client import CoordinatorClient
-from txcoord.cli.common import print_json, run
+from txcoord.cli.common import COORDINATOR, print_json, run
 from txcoord.servicer import as_dict
 
-DEFAULT_COORDINATOR = os.environ.get("TXC_COORDINATOR", "127.0.0.1:7070")
 app = typer.Typer(help="Global transactions: list, show, retry phase 2, resolve by hand, abort.", no_args_is_help=True)
-CoordinatorOption = typer.Option(DEFAULT_COORDINATOR, "--coordinator", "-c", help="Coordinator HOST:PORT.")
+CoordinatorOption = COORDINATOR
 
 
 def _time(ts: float) -> str:
@@ -44,7 +42,9 @@ def list_command(
         print_json(as_dict(reply))
         return
     table = Table(title=f"transactions ({', '.join(f'{k} {v}' for k, v in sorted(reply.counts.items())) or 'none'})")
-    for column in ("gid", "mode", "state", "branches", "attempts", "created", "reason"):
+    # a gid is what a person copies into the next command: never cut, whatever the terminal's width
+    table.add_column("gid", no_wrap=True, min_width=max((len(tx.gid) for tx in reply.transactions), default=3))
+    for column in ("mode", "state", "branches", "attempts", "created", "reason"):
         table.add_column(column)
     for tx in reply.transactions:
         row = (tx.gid, tx.mode or "TCC", tx.state, str(tx.branch_count), str(tx.attempts), _time(tx.created_at))
@@ -95,6 +95,9 @@ def show_command(
         print_json(out)
         return
     tx = detail.transaction
+    if tx.mode == "SAGA":  # its story is its steps, not branches
+        typer.echo(f"{tx.gid}: a saga ({tx.state}); its steps and timeline: `txc saga show {tx.gid}`")
+        return
     console = Console()
     console.print(
         f"[bold]{tx.gid}[/bold]  {tx.state}  reason: {tx.reason or '-'}  attempts: {tx.attempts}  "
