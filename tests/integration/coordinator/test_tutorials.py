@@ -107,3 +107,15 @@ async def test_the_tcc_tutorial_runs_as_printed_on_postgresql_and_mariadb(
     )
     assert "transfer refused, exit code 1" in output
     assert ["C", "20", "0"] in lines, output  # the MariaDB bank, credited and confirmed
+
+
+async def test_the_security_page_makes_certificates_with_a_subject_alt_name_and_runs_a_tls_coordinator(
+    new_db: NewDb, tmp_path: Path
+) -> None:
+    settings = {"TXC_COORDINATOR": f"127.0.0.1:{free_port()}", "TXC_STORE": await new_db()}
+    output = run_page(REPO / "docs" / "security.md", settings, tmp_path / "security")
+    assert "IP Address:127.0.0.1, DNS:localhost" in output, output
+    assert "server.pem: OK" in output
+    assert f"registry {settings['TXC_COORDINATOR']}" in output, output  # `txc registry ls` over TLS
+    assert "THIS PROCESS must dial TLS: give it the CA (TXC_TLS_CA" in output, output
+    assert "refused without the CA" in output
