@@ -59,6 +59,9 @@ TryState = Literal["absent", "applied", "blocked"]
 
 
 class BarrierOutcome(enum.StrEnum):
+    """What the barrier did with a phase: ran it (APPLIED), saw it before (DUPLICATE), ran a cancel whose try
+    never applied as an empty compensation (EMPTY_CANCEL), or refused it (REFUSED, see the decision table)."""
+
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     EMPTY_CANCEL = "empty_cancel"

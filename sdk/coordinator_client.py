@@ -99,6 +99,7 @@ class CoordinatorClient:
         await self.close()
 
     async def close(self) -> None:
+        """Close the session stream, the service clients and every channel (``async with`` does it)."""
         if self._session is not None:
             await self._session.close()
         for client in self._services.values():
@@ -164,6 +165,7 @@ class CoordinatorClient:
         return reply.state, reply.branch_mac
 
     async def begin(self, gid: str, timeout: float = 0) -> str:
+        """Begin ``gid`` explicitly (``tx.call`` begins with its first branch, so callers rarely need this)."""
         msg = pb.BeginRequest(gid=gid, timeout_seconds=timeout)
         return (await self._op(pb.SessionRequest(begin=msg), "Begin", msg, None)).state
 
@@ -179,6 +181,7 @@ class CoordinatorClient:
         return (await self._op(pb.SessionRequest(finish=msg), "Finish", msg, None)).state
 
     async def rollback(self, gid: str, reason: str = "rollback", untried: Sequence[str] = ()) -> str:
+        """Decide rollback; ``untried``: branches whose try never reached a participant (nothing to cancel)."""
         msg = pb.RollbackRequest(gid=gid, reason=reason, untried_branch_ids=list(untried))
         return (await self._op(pb.SessionRequest(rollback=msg), "Rollback", msg, None)).state
 
@@ -189,15 +192,19 @@ class CoordinatorClient:
             raise translate_error(exc, target=self.address) from exc
 
     async def query(self, gid: str) -> pb.TransactionDetail:
+        """One transaction as the coordinator records it: state, branches, attempts, timeline (``txc tx show``)."""
         return await self._unary("Query", pb.QueryRequest(gid=gid))
 
     async def list(self, state: str = "", limit: int = 100) -> pb.ListReply:
+        """The newest transactions (of ``state``, if given) and a count per state (``txc tx list``)."""
         return await self._unary("List", pb.ListRequest(state=state, limit=limit))
 
     async def retry(self, gid: str) -> str:
+        """Admin: run phase 2 now, or put a transaction marked for a person back into phase 2."""
         return str((await self._unary("Retry", pb.QueryRequest(gid=gid))).state)
 
     async def abort(self, gid: str) -> str:
+        """Admin: roll back a transaction still in BEGIN."""
         return str((await self._unary("Abort", pb.QueryRequest(gid=gid))).state)
 
     async def resolve(self, gid: str, branch_id: str, outcome: str) -> str:
@@ -209,6 +216,7 @@ class CoordinatorClient:
 
     @property
     def sagas(self) -> SagaClient:
+        """The saga calls on this client's channel (``start_saga`` and the others use it)."""
         if self._sagas is None:
             self._sagas = SagaClient(self.pool, self.address, self.timeout)
         return self._sagas
@@ -323,6 +331,7 @@ class GlobalTransaction:
         return self.state
 
     async def rollback(self, reason: str = "rollback") -> str:
+        """Roll back now (leaving the ``async with`` block with an exception does it); the state after."""
         if not self.branches:
             self.state = "ROLLED_BACK"
             return self.state

@@ -44,7 +44,9 @@ class ActionReply:
     barrier: BarrierOutcome
 
 
+#: the rest of the chain (and finally the barrier and the phase function), as an interceptor calls it
 Proceed = Callable[[ActionCall], Awaitable[ActionReply]]
+#: ``async def interceptor(call: ActionCall, proceed: Proceed) -> ActionReply``: a hook around every phase call
 Interceptor = Callable[[ActionCall, Proceed], Awaitable[ActionReply]]
 
 

@@ -46,6 +46,13 @@ def _envelope(where: str, body: Any) -> tuple[str, str, dict[str, Any]]:
 
 
 class Participant:
+    """A participant process's service: its TCC actions and saga steps, served over gRPC behind the barrier.
+
+    ``Participant("bank", [debit, credit, hold], barrier=PgBarrier(pool)).serve(listen, registry)`` checks the
+    barrier's tables, registers ``bank`` in the registry with the names it serves, answers until SIGTERM, then
+    deregisters and drains. A try or saga action that raises is a business refusal; one that fails on its
+    infrastructure (database down, table missing) is answered UNAVAILABLE instead (``sdk.infrastructure``)."""
+
     def __init__(
         self,
         service: str,

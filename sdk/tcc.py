@@ -208,6 +208,7 @@ class TccAction(Generic[P, R]):
         return bound
 
     def check_complete(self) -> None:
+        """Raise ``TccDefinitionError`` unless confirm and cancel are attached (a participant checks it when built)."""
         missing = [p for p, sig in (("confirm", self._confirm), ("cancel", self._cancel)) if sig is None]
         if missing:
             raise TccDefinitionError(
@@ -216,6 +217,7 @@ class TccAction(Generic[P, R]):
             )
 
     def phase(self, op: Op) -> _Signature:
+        """The signature (function, argument and result validation) of phase ``op``."""
         sig = {"try": self._try, "confirm": self._confirm, "cancel": self._cancel}[op]
         if sig is None:
             self.check_complete()
@@ -223,6 +225,7 @@ class TccAction(Generic[P, R]):
         return sig
 
     def where(self, op: Op = "try") -> str:
+        """``service.action[.op]``: how errors and logs name this phase."""
         label = f"{self.service}.{self.name}" if self.service else self.name
         return label if op == "try" else f"{label}.{op}"
 

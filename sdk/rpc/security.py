@@ -80,6 +80,7 @@ class ClientSecurity:
 
     @classmethod
     def from_env(cls) -> ClientSecurity:
+        """TXC_TLS_CA, TXC_TLS_CERT, TXC_TLS_KEY and TXC_TOKEN (what every client uses unless given one)."""
         return cls(ca=_env(CA_ENV), cert=_env(CERT_ENV), key=_env(KEY_ENV), token=_env(TOKEN_ENV))
 
     def credentials(self) -> grpc.ChannelCredentials | None:
@@ -95,6 +96,7 @@ class ClientSecurity:
         )
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The token as gRPC metadata (sent on protected calls only)."""
         return ((AUTH_KEY, _BEARER + self.token),) if self.token else ()
 
 

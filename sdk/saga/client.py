@@ -60,10 +60,12 @@ class SagaResult:
 
     @property
     def finished(self) -> bool:
+        """It ended by itself: SUCCEEDED or COMPENSATED (not COMPENSATION_FAILED, which waits for a person)."""
         return self.state in ("SUCCEEDED", "COMPENSATED")
 
     @classmethod
     def from_proto(cls, detail: pb.SagaDetail) -> SagaResult:
+        """The result of a coordinator's ``SagaDetail`` reply."""
         steps = [StepResult(s.step_id, s.state, s.attempts, _loads(s.output_json), s.last_error) for s in detail.steps]
         return cls(
             gid=detail.gid,

@@ -54,6 +54,9 @@ class Step:
 
 @dataclass(frozen=True)
 class SagaDefinition:
+    """A validated saga (``load_saga`` / ``parse_saga`` build it from YAML): its steps in file order, each with its
+    action, compensation, dependencies, retry policy and timeout; ``source`` is the text it came from."""
+
     name: str
     version: int
     steps: tuple[Step, ...]
@@ -64,6 +67,7 @@ class SagaDefinition:
     source: str = field(default="", repr=False, compare=False)
 
     def step(self, step_id: str) -> Step:
+        """The step with this id (KeyError if there is none)."""
         for step in self.steps:
             if step.id == step_id:
                 return step
@@ -71,6 +75,7 @@ class SagaDefinition:
 
     @property
     def ids(self) -> list[str]:
+        """The step ids, in file order."""
         return [s.id for s in self.steps]
 
     def ancestors(self, step_id: str) -> set[str]:
