@@ -88,7 +88,7 @@ class Participant:
             action_name(name, op): self._handler(action, op) for name, action in self.actions.items() for op in OPS
         }
         for step in self.saga_steps:
-            for name, handler in step.handlers(self.service, self.barrier).items():
+            for name, handler in step.handlers(self.service, self.barrier, self.interceptors).items():
                 if name in handlers or name == PHASE2_BATCH_ACTION:
                     raise TccDefinitionError(f"{self.service}: two actions are named {name!r}")
                 handlers[name] = handler
