@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sdk.coordinator_client import CoordinatorClient
-from txcoord.cli.common import COORDINATOR, print_json, run
+from txcoord.cli.common import COORDINATOR, fail, print_json, run
 from txcoord.servicer import as_dict
 
 app = typer.Typer(help="Global transactions: list, show, retry phase 2, resolve by hand, abort.", no_args_is_help=True)
@@ -126,11 +126,20 @@ def show_command(
     console.print(events)
 
 
+async def _unless_saga(address: str, gid: str, instead: str, method: str, *args: Any) -> Any:
+    """``method`` on a TCC / XA transaction; a saga's steps are finished by `txc saga` instead."""
+    async with CoordinatorClient(address, session=False) as client:
+        detail = await client.query(gid)
+        if detail.transaction.mode == "SAGA":
+            fail(f"{gid} is a saga ({detail.transaction.state}): {instead} (`txc saga show {gid}` tells its story)")
+        return await getattr(client, method)(*args)
+
+
 @app.command("retry")
 def retry_command(gid: str, coordinator: str = CoordinatorOption) -> None:
     """Run the next phase-2 round of a COMMITTING / ROLLING_BACK transaction now; put one marked for a person
-    (COMMIT_FAILED / ROLLBACK_FAILED) back into phase 2."""
-    state = run(_with_client(coordinator, "retry", gid))
+    (COMMIT_FAILED / ROLLBACK_FAILED) back into phase 2. For a saga: `txc saga retry`."""
+    state = run(_unless_saga(coordinator, gid, f"use `txc saga retry {gid}`", "retry", gid))
     typer.echo(f"{gid}: {state} (after the retry request)")
 
 
@@ -143,12 +152,15 @@ def resolve_command(
 ) -> None:
     """Record that a person finished a branch of a COMMIT_FAILED / ROLLBACK_FAILED transaction by hand; the
     transaction ends when its last open branch is resolved. Recorded in the timeline."""
-    state = run(_with_client(coordinator, "resolve", gid, branch, outcome.lower()))
+    instead = f"use `txc saga resolve {gid} --step STEP`"
+    state = run(_unless_saga(coordinator, gid, instead, "resolve", gid, branch, outcome.lower()))
     typer.echo(f"{gid}: branch {branch} {outcome.lower()}; transaction {state}")
 
 
 @app.command("abort")
 def abort_command(gid: str, coordinator: str = CoordinatorOption) -> None:
     """Roll back a transaction still in BEGIN."""
-    state = run(_with_client(coordinator, "abort", gid))
+    state = run(
+        _unless_saga(coordinator, gid, "a saga is not aborted, the coordinator drives it to its end", "abort", gid)
+    )
     typer.echo(f"{gid}: {state}")

@@ -72,6 +72,8 @@ async def test_saga_run_wait_fails_unless_succeeded_and_tx_commands_point_to_the
     assert json.loads(undone.stdout)["state"] == "COMPENSATED"
     shown = txc("tx", "show", gid, coordinator=address)
     assert shown.returncode == 0 and f"its steps and timeline: `txc saga show {gid}`" in shown.stdout, shown
+    retried = txc("tx", "retry", gid, coordinator=address)
+    assert retried.returncode == 2 and f"is a saga (COMPENSATED): use `txc saga retry {gid}`" in retried.stderr, retried
     listed = txc("tx", "list", coordinator=address, columns=80)
     assert gid in listed.stdout, listed.stdout  # whole, on an 80-column terminal
 
