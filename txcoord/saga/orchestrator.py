@@ -413,8 +413,10 @@ class SagaOrchestrator:
 
     async def _never_delivered(self, gid: str, step: Step, record: StepRecord) -> bool:
         """True (and said in the timeline) when no attempt of the step's action reached a participant: its
-        compensation has nothing to undo. A step with a recorded success or an attempt in flight did run."""
-        if record.completion_seq is not None or record.state not in (StepState.FAILED, StepState.COMPENSATING):
+        compensation has nothing to undo. Every attempt is counted before it is sent and every undelivered one
+        is recorded as such, so an attempt in flight (or lost with a crash) keeps the compensation."""
+        compensable = (StepState.RUNNING, StepState.FAILED, StepState.COMPENSATING)
+        if record.completion_seq is not None or record.state not in compensable:
             return False
         if await self.store.undelivered_attempts(gid, step.id) < record.attempts:
             return False
