@@ -10,7 +10,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
+
+from sdk.errors import TransportError
 from sdk.registry import RegistryClient
+from sdk.rpc import ClientSecurity, RpcServer, ServerSecurity
 from tests.integration.coordinator.cluster import Cluster
 from tests.support.certs import make_pki
 
@@ -61,3 +65,20 @@ async def test_a_participant_without_a_certificate_under_tls_refuses_to_start(tm
     last = done.stderr.strip().splitlines()[-1]
     assert "ConfigError: shop: the registry is dialled over TLS (TXC_TLS_CA is set)" in last, done.stderr
     assert "give it a certificate (TXC_TLS_CERT and TXC_TLS_KEY" in last
+
+
+async def test_a_certificate_that_does_not_name_the_address_dialled_is_named_in_the_error(tmp_path: Path) -> None:
+    pki = make_pki(tmp_path / "pki")  # its server certificate names 127.0.0.1 and localhost only
+    server = RpcServer(
+        "127.0.0.2:0", name="registry", security=ServerSecurity(cert=pki.server_cert, key=pki.server_key)
+    )
+    await server.start()
+    client = RegistryClient(server.address, security=ClientSecurity(ca=pki.ca), timeout=3.0)
+    try:
+        with pytest.raises(TransportError) as failed:
+            await client.list_all()
+    finally:
+        await client.close(deregister=False)
+        await server.stop(0)
+    assert f"the server at {server.address} has a certificate that does not name 127.0.0.2" in str(failed.value)
+    assert "subjectAltName IP:127.0.0.2" in str(failed.value)
