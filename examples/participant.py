@@ -11,7 +11,7 @@ import asyncio
 
 import asyncpg
 
-from sdk import CoordinatorClient, Participant, PgBarrier, TccContext, tcc
+from sdk import BusinessError, CoordinatorClient, InfrastructureError, Participant, PgBarrier, TccContext, tcc
 
 Ctx = TccContext[asyncpg.Connection]  # ctx.conn: the local transaction that also holds the barrier row
 
@@ -49,8 +49,17 @@ async def serve(db: str, registry: str) -> None:
 
 
 async def call(registry: str) -> None:  # the caller: one global transaction
-    async with CoordinatorClient(registry) as client, client.transaction(timeout=30) as tx:
-        reserved = await tx.call(debit, account="A", amount=10)  # typed: checked against debit's parameters
+    async with CoordinatorClient(registry) as client:
+        tx = client.transaction(timeout=30)
+        try:
+            async with tx:  # leaving the block commits; an exception rolls back and propagates
+                reserved = await tx.call(debit, account="A", amount=10)  # typed: checked against debit's parameters
+        except BusinessError as exc:  # a participant said no (TryFailed): rolled back; retrying gets the same no
+            print(f"{tx.gid} refused: {exc}")
+            return
+        except InfrastructureError as exc:  # unreachable, timed out, nobody serves "bank": `txc tx show` the gid
+            print(f"{tx.gid} not done ({tx.state}), try again later: {exc}")
+            return
     print(f"{tx.gid} {tx.state}: {reserved}")
 
 

@@ -17,12 +17,28 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sdk.barrier import BarrierOutcome, BarrierRefused, MySqlBarrier, PgBarrier
     from sdk.coordinator_client import CoordinatorClient, GlobalTransaction, RollbackOnly, TryFailed
-    from sdk.errors import ActionNotFound, ConfigError, NoEndpoints, RegistryError, RpcError, TxcError
+    from sdk.errors import (
+        ActionNotFound,
+        BusinessError,
+        ConfigError,
+        DefinitionError,
+        InfrastructureError,
+        NoEndpoints,
+        Refused,
+        RegistryError,
+        RpcError,
+        ServiceFault,
+        TransportError,
+        TxcError,
+        UsageError,
+    )
     from sdk.interceptors import ActionCall, ActionReply, Interceptor, Proceed
     from sdk.observability import participant_metrics, setup_logging
     from sdk.participant import Participant
+    from sdk.rpc.security import ClientSecurity
     from sdk.saga import SagaDefinition, SagaDefinitionError, load_saga
     from sdk.saga.client import SagaResult
+    from sdk.saga.errors import SagaStepError
     from sdk.saga.step import RetryLater, SagaContext, SagaStep, saga_step
     from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError, tcc
 
@@ -65,6 +81,15 @@ _HOME = {
     "TccArgumentError": "sdk.tcc",
     "TccContext": "sdk.tcc",
     "TccDefinitionError": "sdk.tcc",
+    "BusinessError": "sdk.errors",
+    "InfrastructureError": "sdk.errors",
+    "UsageError": "sdk.errors",
+    "TransportError": "sdk.errors",
+    "Refused": "sdk.errors",
+    "ServiceFault": "sdk.errors",
+    "ClientSecurity": "sdk.rpc.security",
+    "DefinitionError": "sdk.errors",
+    "SagaStepError": "sdk.saga.errors",
 }
 
 __all__ = [
@@ -73,15 +98,20 @@ __all__ = [
     "ActionReply",
     "BarrierOutcome",
     "BarrierRefused",
+    "BusinessError",
+    "ClientSecurity",
     "ConfigError",
     "CoordinatorClient",
+    "DefinitionError",
     "GlobalTransaction",
+    "InfrastructureError",
     "Interceptor",
     "MySqlBarrier",
     "NoEndpoints",
     "Participant",
     "PgBarrier",
     "Proceed",
+    "Refused",
     "RegistryError",
     "RetryLater",
     "RollbackOnly",
@@ -91,12 +121,16 @@ __all__ = [
     "SagaDefinitionError",
     "SagaResult",
     "SagaStep",
+    "SagaStepError",
+    "ServiceFault",
     "TccAction",
     "TccArgumentError",
     "TccContext",
     "TccDefinitionError",
+    "TransportError",
     "TryFailed",
     "TxcError",
+    "UsageError",
     "load_saga",
     "participant_metrics",
     "saga_step",

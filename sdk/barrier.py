@@ -48,7 +48,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Generic, Literal, TypeVar
 
 from sdk.ddl import participant_ddl
-from sdk.errors import BusinessError, TxcError
+from sdk.errors import BusinessError, UsageError
 from sdk.tcc_wire import OPS
 
 T = TypeVar("T")
@@ -59,14 +59,17 @@ TryState = Literal["absent", "applied", "blocked"]
 
 
 class BarrierOutcome(enum.StrEnum):
+    """What the barrier did with a phase: ran it (APPLIED), saw it before (DUPLICATE), ran a cancel whose try
+    never applied as an empty compensation (EMPTY_CANCEL), or refused it (REFUSED, see the decision table)."""
+
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     EMPTY_CANCEL = "empty_cancel"
     REFUSED = "refused"
 
 
-class BarrierError(TxcError):
-    """The barrier could not be used (unknown op, missing table)."""
+class BarrierError(UsageError):
+    """The barrier could not be used (unknown op, missing table); the message names the fix."""
 
 
 _WHY = {
@@ -192,6 +195,23 @@ class Barrier(abc.ABC):
     async def install(self) -> None:
         """Create the barrier table if it does not exist (DDL: :func:`barrier_ddl`)."""
 
+    #: ``postgresql`` or ``mysql``: which DDL file of ``sdk/ddl`` a missing table is created by
+    dialect = ""
+
+    async def has_table(self, name: str) -> bool | None:
+        """Whether table ``name`` exists in the participant's database; None when this driver cannot tell."""
+        return None
+
+    async def check(self) -> None:
+        """Raise :class:`BarrierError` naming the fix when the barrier table is missing: every call would fail
+        (a participant checks this before it registers, see ``Participant.serve``)."""
+        if await self.has_table("txc_barrier") is False:
+            raise BarrierError(
+                "the barrier table txc_barrier is missing in the participant's database: call "
+                f"`await {type(self).__name__}(pool).install()` before serving, or apply "
+                f"the DDL in sdk/ddl/barrier_{self.dialect}.sql (its text: sdk.barrier.barrier_ddl({self.dialect!r}))"
+            )
+
     async def run(self, gid: str, branch_id: str, op: str, work: Callable[[Any], Awaitable[T]]) -> Guarded[T]:
         if op not in OPS:
             raise BarrierError(f"barrier op must be one of {', '.join(OPS)}, got {op!r}")
@@ -220,12 +240,17 @@ class PgBarrier(Barrier):
     )
     _ROWS = "SELECT op, reason FROM txc_barrier WHERE gid = $1 AND branch_id = $2 FOR UPDATE"
 
+    dialect = "postgresql"
+
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
     async def install(self) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(barrier_ddl("postgresql"))
+
+    async def has_table(self, name: str) -> bool:
+        return bool(await self.pool.fetchval("SELECT to_regclass($1) IS NOT NULL", name))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:
@@ -251,13 +276,27 @@ class MySqlBarrier(Barrier):
     )
     _ROWS = "SELECT op, reason FROM txc_barrier WHERE gid = %s AND branch_id = %s FOR UPDATE"
 
+    dialect = "mysql"
+
     def __init__(self, pool: Any) -> None:
         self.pool = pool
 
     async def install(self) -> None:
+        if await self.has_table("txc_barrier"):  # CREATE TABLE IF NOT EXISTS would warn on every start
+            return
         async with self.pool.acquire() as conn, conn.cursor() as cur:
             await cur.execute(barrier_ddl("mysql"))
             await conn.commit()
+
+    async def has_table(self, name: str) -> bool:
+        async with self.pool.acquire() as conn, conn.cursor() as cur:
+            await cur.execute(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE() AND table_name = %s",
+                (name,),
+            )
+            (count,) = await cur.fetchone()
+            await conn.commit()  # end the read's transaction: the pooled connection goes back clean
+            return bool(count)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Any]:

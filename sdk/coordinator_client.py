@@ -28,7 +28,7 @@ import grpc
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.coordinator_stream import CoordinatorStream
-from sdk.errors import ActionNotFound, NoEndpoints, RpcError, TxcError
+from sdk.errors import ActionNotFound, BusinessError, ConfigError, NoEndpoints, RpcError
 from sdk.observability.tracing import close_span, open_span, outgoing_traceparent, setup_tracing, tracing_enabled
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, ClientSecurity, txn_context
@@ -43,12 +43,12 @@ R = TypeVar("R")
 log = logging.getLogger(__name__)
 
 
-class RollbackOnly(TxcError):
+class RollbackOnly(BusinessError):
     """Commit refused: a try failed in this transaction (even if the caller caught the error), so it was
     rolled back instead; confirming the other branches would apply half a transaction."""
 
 
-class TryFailed(RpcError):
+class TryFailed(RpcError, BusinessError):
     """A branch's try failed in the participant (a business refusal such as insufficient funds)."""
 
     def __init__(self, service: str, action: str, error: RpcError) -> None:
@@ -102,6 +102,7 @@ class CoordinatorClient:
         await self.close()
 
     async def close(self) -> None:
+        """Close the session stream, the service clients and every channel (``async with`` does it)."""
         if self._session is not None:
             await self._session.close()
         for client in self._services.values():
@@ -113,7 +114,7 @@ class CoordinatorClient:
         """A new global transaction (use with ``async with``); ``timeout`` seconds until the coordinator
         rolls it back unless committed."""
         if not timeout > 0:
-            raise ValueError(f"timeout: must be > 0 seconds, got {timeout}")
+            raise ConfigError(f"timeout: must be > 0 seconds, got {timeout}")
         return GlobalTransaction(self, gid or new_gid(), timeout)
 
     # -- coordinator operations ---------------------------------------------------------------------
@@ -169,6 +170,7 @@ class CoordinatorClient:
         return reply.state, reply.branch_mac
 
     async def begin(self, gid: str, timeout: float = 0) -> str:
+        """Begin ``gid`` explicitly (``tx.call`` begins with its first branch, so callers rarely need this)."""
         msg = pb.BeginRequest(gid=gid, timeout_seconds=timeout)
         return (await self._op(pb.SessionRequest(begin=msg), "Begin", msg, None)).state
 
@@ -184,6 +186,7 @@ class CoordinatorClient:
         return (await self._op(pb.SessionRequest(finish=msg), "Finish", msg, None)).state
 
     async def rollback(self, gid: str, reason: str = "rollback", untried: Sequence[str] = ()) -> str:
+        """Decide rollback; ``untried``: branches whose try never reached a participant (nothing to cancel)."""
         msg = pb.RollbackRequest(gid=gid, reason=reason, untried_branch_ids=list(untried))
         return (await self._op(pb.SessionRequest(rollback=msg), "Rollback", msg, None)).state
 
@@ -194,15 +197,19 @@ class CoordinatorClient:
             raise translate_error(exc, target=self.address) from exc
 
     async def query(self, gid: str) -> pb.TransactionDetail:
+        """One transaction as the coordinator records it: state, branches, attempts, timeline (``txc tx show``)."""
         return await self._unary("Query", pb.QueryRequest(gid=gid))
 
     async def list(self, state: str = "", limit: int = 100) -> pb.ListReply:
+        """The newest transactions (of ``state``, if given) and a count per state (``txc tx list``)."""
         return await self._unary("List", pb.ListRequest(state=state, limit=limit))
 
     async def retry(self, gid: str) -> str:
+        """Admin: run phase 2 now, or put a transaction marked for a person back into phase 2."""
         return str((await self._unary("Retry", pb.QueryRequest(gid=gid))).state)
 
     async def abort(self, gid: str) -> str:
+        """Admin: roll back a transaction still in BEGIN."""
         return str((await self._unary("Abort", pb.QueryRequest(gid=gid))).state)
 
     async def resolve(self, gid: str, branch_id: str, outcome: str) -> str:
@@ -214,6 +221,7 @@ class CoordinatorClient:
 
     @property
     def sagas(self) -> SagaClient:
+        """The saga calls on this client's channel (``start_saga`` and the others use it)."""
         if self._sagas is None:
             self._sagas = SagaClient(self.pool, self.address, self.timeout)
         return self._sagas
@@ -240,7 +248,17 @@ class CoordinatorClient:
         )
 
     async def saga(self, gid: str) -> SagaResult:
+        """One saga instance: its state, each step's state and output, and its timeline (``detail.events``)."""
         return await self.sagas.query(gid)
+
+    async def retry_saga(self, gid: str, by: str = "") -> SagaResult:
+        """Admin: compensate again a saga marked for a person (its service is back); ``by``: who, for the
+        timeline."""
+        return await self.sagas.retry(gid, by)
+
+    async def resolve_saga(self, gid: str, step_id: str, by: str = "") -> SagaResult:
+        """Admin: a person compensated ``step_id`` by hand; the coordinator then compensates what is left."""
+        return await self.sagas.resolve(gid, step_id, by)
 
     # -- participants -------------------------------------------------------------------------------
 
@@ -319,6 +337,7 @@ class GlobalTransaction:
         return self.state
 
     async def rollback(self, reason: str = "rollback") -> str:
+        """Roll back now (leaving the ``async with`` block with an exception does it); the state after."""
         if not self.branches:
             self.state = "ROLLED_BACK"
             return self.state

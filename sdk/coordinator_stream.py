@@ -14,7 +14,7 @@ import grpc
 
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
-from sdk.errors import RpcError
+from sdk.errors import RpcError, rpc_error
 from sdk.rpc.client import translate_error
 
 _CODES = {code.value[0]: code for code in grpc.StatusCode}
@@ -64,11 +64,11 @@ class CoordinatorStream:
                     future = self._pending.get(reply.id)
                     if future is not None and not future.done():
                         future.set_result(reply)
-            error = RpcError(grpc.StatusCode.UNAVAILABLE, "coordinator closed the session stream")
+            error = rpc_error(grpc.StatusCode.UNAVAILABLE, "coordinator closed the session stream")
         except grpc.aio.AioRpcError as exc:
             error = translate_error(exc)
         except asyncio.CancelledError:
-            error = RpcError(grpc.StatusCode.CANCELLED, "session closed")
+            error = rpc_error(grpc.StatusCode.CANCELLED, "session closed")
             raise
         finally:
             if self._outbox is outbox:
@@ -91,11 +91,11 @@ class CoordinatorStream:
                 reply = await asyncio.wait_for(future, timeout)
             except TimeoutError:
                 message = f"no reply from the coordinator in {timeout:.1f}s"
-                raise RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, message) from None
+                raise rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, message) from None
         finally:
             self._pending.pop(req.id, None)
         if reply.code != 0:
-            raise RpcError(_CODES.get(reply.code, grpc.StatusCode.UNKNOWN), reply.message)
+            raise rpc_error(_CODES.get(reply.code, grpc.StatusCode.UNKNOWN), reply.message)
         return reply.reply
 
     async def close(self) -> None:

@@ -1,13 +1,23 @@
-"""The sdk's one exception hierarchy: every error a user of the sdk can catch derives from ``TxcError``.
+"""The sdk's one exception hierarchy: everything ``tx.call``, ``transaction()`` and ``start_saga`` raise
+derives from :class:`TxcError`, in one of three families a caller tells apart::
 
-Two families a caller tells apart:
+    TxcError
+    ├── BusinessError        the other side answered no; the same call gets the same answer
+    │   ├── TryFailed          a try raised in its participant (insufficient funds, ...)
+    │   ├── RollbackOnly       commit after a failed try: the transaction was rolled back instead
+    │   ├── BarrierRefused     the barrier refused a phase (its branch was cancelled already)
+    │   └── Refused            any other refusal status: FAILED_PRECONDITION, ABORTED, INVALID_ARGUMENT,
+    │                          NOT_FOUND, ALREADY_EXISTS, OUT_OF_RANGE (an unknown saga, a bad saga input)
+    ├── InfrastructureError  no answer could be had: retry later or fix the deployment
+    │   ├── TransportError     UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED (retry is safe when idempotent)
+    │   ├── RegistryError      the registry could not answer; NoEndpoints: nobody serves the service
+    │   ├── ActionNotFound     the service has no such action (a name mismatch, an old deployment)
+    │   └── ServiceFault       any other status: INTERNAL, UNKNOWN, UNAUTHENTICATED, PERMISSION_DENIED, ...
+    └── UsageError           a mistake in the calling code or its configuration: fix the code, not the call
+        ├── ConfigError, TccArgumentError, SagaDefinitionError
+        └── DefinitionError    TccDefinitionError, SagaStepError: raised where the function is decorated
 
-- :class:`TransportError` (an ``RpcError``): the call may not have reached its peer or its answer was lost
-  (UNAVAILABLE, DEADLINE_EXCEEDED, a store outage on the far side); retrying it is safe when the call is
-  idempotent, and the sdk does so for its own idempotent calls.
-- :class:`BusinessError`: the peer answered and refused (a try that raised, a barrier refusal, an invalid
-  argument); retrying the same call gets the same answer.
-
+Every error that came from a gRPC status is also an :class:`RpcError` (``code``, ``details``, ``target``).
 The coordinator's ``CoordinatorError`` derives from ``TxcError`` too."""
 
 from __future__ import annotations
@@ -19,7 +29,26 @@ class TxcError(Exception):
     """Root of every error raised by txcoord's sdk."""
 
 
-class ConfigError(TxcError, ValueError):
+class BusinessError(TxcError):
+    """The peer answered with a refusal: retrying the same call gets the same answer."""
+
+
+class InfrastructureError(TxcError):
+    """No answer could be had (unreachable, timed out, nobody serves it, a fault on the far side): the
+    business question is still open; retry later, or fix the deployment the message names."""
+
+
+class UsageError(TxcError):
+    """A mistake in the calling code or its configuration (a bad argument, a wrong decorator, a malformed
+    address): no retry helps; the message names what to change."""
+
+
+class DefinitionError(UsageError, TypeError):
+    """A decorated function cannot be called as the protocol will call it (no context parameter, mismatched
+    phases, not async, ...): raised where it is decorated or registered, never at call time."""
+
+
+class ConfigError(UsageError, ValueError):
     """A value given by the user (address, service name, TTL, ...) is malformed; the message names the field."""
 
 
@@ -40,21 +69,45 @@ TRANSPORT_CODES = frozenset(
 )
 
 
-class TransportError(RpcError):
+#: gRPC codes that mean "the peer looked at the request and said no"
+REFUSAL_CODES = frozenset(
+    {
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.ALREADY_EXISTS,
+        grpc.StatusCode.OUT_OF_RANGE,
+    }
+)
+
+
+class TransportError(RpcError, InfrastructureError):
     """The peer could not be reached or did not answer (retryable for idempotent calls)."""
 
 
-class BusinessError(TxcError):
-    """The peer answered with a refusal: retrying the same call gets the same answer."""
+class Refused(RpcError, BusinessError):
+    """The peer refused the request (see ``REFUSAL_CODES``); ``details`` says why."""
+
+
+class ServiceFault(RpcError, InfrastructureError):
+    """The peer failed or would not serve us: INTERNAL, UNKNOWN, UNAUTHENTICATED, PERMISSION_DENIED, ...;
+    the details (and the peer's log) say which side to fix."""
 
 
 def rpc_error(code: grpc.StatusCode, details: str, *, target: str = "") -> RpcError:
-    """The right family for a status: :class:`TransportError` for transport codes, ``RpcError`` otherwise."""
-    cls = TransportError if code in TRANSPORT_CODES else RpcError
+    """The error of the right family for a status (every ``RpcError`` a caller sees is built here)."""
+    cls: type[RpcError]
+    if code in TRANSPORT_CODES:
+        cls = TransportError
+    elif code in REFUSAL_CODES:
+        cls = Refused
+    else:
+        cls = ServiceFault
     return cls(code, details, target=target)
 
 
-class ActionNotFound(RpcError):
+class ActionNotFound(RpcError, InfrastructureError):
     """The service has no action of that name: it is not registered by the participant, or the name is wrong."""
 
     def __init__(self, service: str, action: str, *, target: str = "") -> None:
@@ -67,7 +120,7 @@ class ActionNotFound(RpcError):
         )
 
 
-class RegistryError(TxcError):
+class RegistryError(InfrastructureError):
     """The service registry could not answer."""
 
 

@@ -12,7 +12,8 @@ raising), after (record the barrier outcome, measure), or around (``try``/``exce
 and may call ``proceed`` with a changed ``ActionCall`` (``dataclasses.replace``). An exception an interceptor
 raises is answered like one from the phase (a failed try, a confirm or cancel to retry). The first interceptor in the
 list is the outermost. Every phase call goes through the chain, also the confirms and cancels that arrive in
-one batched phase-2 message; malformed requests are refused before it."""
+one batched phase-2 message, and saga steps (an action as op ``try``, its compensation as ``cancel``); malformed
+requests are refused before it."""
 
 from __future__ import annotations
 
@@ -44,7 +45,9 @@ class ActionReply:
     barrier: BarrierOutcome
 
 
+#: the rest of the chain (and finally the barrier and the phase function), as an interceptor calls it
 Proceed = Callable[[ActionCall], Awaitable[ActionReply]]
+#: ``async def interceptor(call: ActionCall, proceed: Proceed) -> ActionReply``: a hook around every phase call
 Interceptor = Callable[[ActionCall, Proceed], Awaitable[ActionReply]]
 
 

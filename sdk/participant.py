@@ -20,8 +20,10 @@ import grpc
 from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
 from sdk.branch_mac import BranchSigner, BranchVerifier, warn_unverified
 from sdk.errors import RpcError
+from sdk.infrastructure import infrastructure_refusal, is_infrastructure_failure
 from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
 from sdk.observability.participant_metrics import observe_participant
+from sdk.registry.model import ACTIONS_KEY
 from sdk.rpc import JsonHandler
 from sdk.saga.step import SagaStep
 from sdk.service_server import ServiceServer
@@ -45,6 +47,13 @@ def _envelope(where: str, body: Any) -> tuple[str, str, dict[str, Any]]:
 
 
 class Participant:
+    """A participant process's service: its TCC actions and saga steps, served over gRPC behind the barrier.
+
+    ``Participant("bank", [debit, credit, hold], barrier=PgBarrier(pool)).serve(listen, registry)`` checks the
+    barrier's tables, registers ``bank`` in the registry with the names it serves, answers until SIGTERM, then
+    deregisters and drains. A try or saga action that raises is a business refusal; one that fails on its
+    infrastructure (database down, table missing) is answered UNAVAILABLE instead (``sdk.infrastructure``)."""
+
     def __init__(
         self,
         service: str,
@@ -80,7 +89,7 @@ class Participant:
             action_name(name, op): self._handler(action, op) for name, action in self.actions.items() for op in OPS
         }
         for step in self.saga_steps:
-            for name, handler in step.handlers(self.service, self.barrier).items():
+            for name, handler in step.handlers(self.service, self.barrier, self.interceptors).items():
                 if name in handlers or name == PHASE2_BATCH_ACTION:
                     raise TccDefinitionError(f"{self.service}: two actions are named {name!r}")
                 handlers[name] = handler
@@ -158,6 +167,8 @@ class Participant:
             except (RpcError, TccArgumentError):
                 raise
             except Exception as exc:
+                if is_infrastructure_failure(exc):  # not the business saying no (sdk.infrastructure)
+                    raise infrastructure_refusal(where, exc) from exc
                 code = grpc.StatusCode.FAILED_PRECONDITION if op == "try" else grpc.StatusCode.INTERNAL
                 if op != "try":
                     log.warning("%s failed for %s/%s: %s", where, call.gid, call.branch_id, exc)
@@ -182,9 +193,19 @@ class Participant:
 
     def host(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> ServiceServer:
         """A ``ServiceServer`` serving this participant (call ``start``/``stop`` or ``run`` on it)."""
-        host = ServiceServer(listen, registry, ttl=ttl, name=self.service)
-        host.add_json_service(self.service, self.handlers())
+        handlers = self.handlers()
+        # the names served travel with the registration, so a saga's actions can be checked before it runs
+        served = {ACTIONS_KEY: ",".join(sorted(handlers))}
+        host = ServiceServer(listen, registry, ttl=ttl, name=self.service, metadata=served)
+        host.add_json_service(self.service, handlers)
+        host.checks.append(self.check)
         return host
+
+    async def check(self) -> None:
+        """What must hold before this participant registers (its ``ServiceServer`` runs it at start): the
+        barrier's tables exist. Raises a ``UsageError`` naming the fix."""
+        if self.barrier is not None:
+            await self.barrier.check()
 
     async def serve(
         self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0, metrics_listen: str | None = None

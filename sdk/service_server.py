@@ -9,11 +9,13 @@ a ``*Servicer`` is the handlers of one gRPC service (grpc's own word)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
+from sdk.errors import ConfigError
 from sdk.observability.tracing import setup_tracing
 from sdk.registry import Lease, RegistryClient
 from sdk.rpc import ClientSecurity, JsonHandler, RpcServer, ServerSecurity
+from sdk.rpc.security import CA_ENV, CERT_ENV, KEY_ENV
 
 
 class ServiceServer:
@@ -36,6 +38,8 @@ class ServiceServer:
         self.ttl = ttl
         self.advertise = advertise  # the address registered, when callers reach us through something in front
         self.metadata = dict(metadata or {})
+        # run before anything listens or registers: a participant that cannot serve refuses to start
+        self.checks: list[Callable[[], Awaitable[None]]] = []
         self._services: list[str] = []
         self.leases: list[Lease] = []
 
@@ -43,12 +47,31 @@ class ServiceServer:
         self.server.add_json_service(service, actions)
         self._services.append(service)
 
-    async def start(self) -> None:
-        await self.server.start()
-        for service in self._services:
-            self.leases.append(
-                await self.registry.register(service, self.advertise or self.server.address, self.ttl, self.metadata)
+    def check_trust(self) -> None:
+        """Refuse to register a plaintext endpoint in a deployment that dials TLS: every caller that trusts the
+        deployment's CA would fail its handshake with this process, and would be told to fix itself."""
+        if self.registry.pool.security.ca is not None and not self.server.security.tls:
+            raise ConfigError(
+                f"{self.server.name}: the registry is dialled over TLS ({CA_ENV} is set) but this process would "
+                f"serve plaintext, so no caller could reach it: give it a certificate ({CERT_ENV} and {KEY_ENV}; "
+                "docs/security.md says how to make one), or unset the CA to run the whole deployment in plaintext"
             )
+
+    async def start(self) -> None:
+        self.check_trust()
+        for check in self.checks:
+            await check()
+        await self.server.start()
+        try:
+            for service in self._services:
+                self.leases.append(
+                    await self.registry.register(
+                        service, self.advertise or self.server.address, self.ttl, self.metadata
+                    )
+                )
+        except BaseException:  # the registry refused or is down: stop listening, nobody can find us anyway
+            await self.server.stop(0)
+            raise
 
     async def deregister(self) -> None:
         for lease in self.leases:
@@ -62,8 +85,8 @@ class ServiceServer:
 
     async def run(self, grace: float = 5.0) -> None:
         """Start, serve until SIGTERM/SIGINT, then deregister and drain."""
-        await self.start()
         try:
+            await self.start()
             await self.server.serve_until_signal(on_shutdown=[self.deregister], grace=grace)
         finally:
             await self.registry.close()

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
-from sdk.errors import TxcError
+from sdk.errors import DefinitionError, UsageError
 from sdk.tcc_wire import Op
 
 if TYPE_CHECKING:
@@ -34,11 +34,11 @@ C = TypeVar("C")
 PhaseFn = Callable[..., Awaitable[Any]]
 
 
-class TccDefinitionError(TxcError, TypeError):
+class TccDefinitionError(DefinitionError):
     """A ``@tcc`` action is defined or used wrongly (missing confirm/cancel, mismatched parameters, ...)."""
 
 
-class TccArgumentError(TxcError, ValueError):
+class TccArgumentError(UsageError, ValueError):
     """Arguments or a result do not match the action's type hints, or are not JSON values."""
 
 
@@ -60,34 +60,47 @@ class TccContext(Generic[C]):
     conn: C = None  # type: ignore[assignment]  # set by the participant before the phase runs
 
 
-def _hints(fn: Callable[..., Any]) -> dict[str, Any]:
+def _hints(fn: Callable[..., Any], error: type[DefinitionError] = DefinitionError) -> dict[str, Any]:
     try:
         return typing.get_type_hints(fn)
     except Exception as exc:
-        raise TccDefinitionError(f"cannot read the type hints of {fn.__qualname__}: {exc}") from exc
+        raise error(f"cannot read the type hints of {fn.__qualname__}: {exc}") from exc
 
 
-def _parameters(fn: Callable[..., Any]) -> list[inspect.Parameter]:
+def _parameters(
+    fn: Callable[..., Any], hints: dict[str, Any], context: type, error: type[DefinitionError]
+) -> list[inspect.Parameter]:
+    """The parameters after the context, refused now if the protocol could not call ``fn`` with them."""
     params = list(inspect.signature(fn).parameters.values())
+    ctx = f"ctx: {context.__name__}[...]" if context is TccContext else f"ctx: {context.__name__}"
     if not params or params[0].kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
-        raise TccDefinitionError(f"{fn.__qualname__} must take the TccContext as its first parameter (ctx)")
+        raise error(f"{fn.__qualname__} must take the {context.__name__} as its first parameter ({ctx})")
+    first = hints.get(params[0].name)
+    if first not in (None, Any, object) and (typing.get_origin(first) or first) is not context:
+        # the protocol passes the context first: `reserve(order_id: str, ...)` would get it as order_id
+        raise error(
+            f"{fn.__qualname__}: its first parameter is the {context.__name__} the protocol passes, but "
+            f"{params[0].name!r} is annotated {getattr(first, '__name__', first)!s}; add `{ctx}` before it"
+        )
     for p in params[1:]:
         if p.kind not in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY):
-            raise TccDefinitionError(f"{fn.__qualname__}: parameter {p.name!r} must be a plain keyword parameter")
+            raise error(f"{fn.__qualname__}: parameter {p.name!r} must be a plain keyword parameter")
     return params[1:]
 
 
 class _Signature:
     """Validation of one phase function's arguments (a pydantic model of its parameters) and result."""
 
-    def __init__(self, fn: PhaseFn) -> None:
+    def __init__(
+        self, fn: PhaseFn, *, context: type = TccContext, error: type[DefinitionError] = TccDefinitionError
+    ) -> None:
         if not inspect.iscoroutinefunction(fn):
-            raise TccDefinitionError(f"{fn.__qualname__} must be an async function (async def)")
+            raise error(f"{fn.__qualname__} must be an async function (async def)")
         import pydantic  # here, not at the top: `import sdk` stays cheap until an action is defined
 
         self.fn = fn
-        hints = _hints(fn)
-        self.params = _parameters(fn)
+        hints = _hints(fn, error)
+        self.params = _parameters(fn, hints, context, error)
         fields: dict[str, Any] = {}
         for p in self.params:
             default = ... if p.default is inspect.Parameter.empty else p.default
@@ -195,6 +208,7 @@ class TccAction(Generic[P, R]):
         return bound
 
     def check_complete(self) -> None:
+        """Raise ``TccDefinitionError`` unless confirm and cancel are attached (a participant checks it when built)."""
         missing = [p for p, sig in (("confirm", self._confirm), ("cancel", self._cancel)) if sig is None]
         if missing:
             raise TccDefinitionError(
@@ -203,6 +217,7 @@ class TccAction(Generic[P, R]):
             )
 
     def phase(self, op: Op) -> _Signature:
+        """The signature (function, argument and result validation) of phase ``op``."""
         sig = {"try": self._try, "confirm": self._confirm, "cancel": self._cancel}[op]
         if sig is None:
             self.check_complete()
@@ -210,6 +225,7 @@ class TccAction(Generic[P, R]):
         return sig
 
     def where(self, op: Op = "try") -> str:
+        """``service.action[.op]``: how errors and logs name this phase."""
         label = f"{self.service}.{self.name}" if self.service else self.name
         return label if op == "try" else f"{label}.{op}"
 

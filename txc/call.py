@@ -13,17 +13,39 @@ import os
 import typer
 
 from sdk.coordinator_client import CoordinatorClient
+from sdk.errors import Refused
 from sdk.registry import RegistryClient, ServiceClient
+from sdk.registry.model import ACTIONS_KEY
 from sdk.rpc import txn_context
 from sdk.tcc_wire import envelope
-from txcoord.cli.common import DEFAULT_REGISTRY, fail, print_json, run
+from txcoord.cli.common import COORDINATOR_ENV, DEFAULT_REGISTRY, fail, print_json, run
+
+GID_HINT = (
+    "pass --gid GID of a transaction in BEGIN (`txc tx list --state BEGIN`), or send the whole envelope "
+    "{gid, branch_id, args} in --json"
+)
+
+
+NEEDS_GID = "gid: must be a non-empty string"
 
 
 async def _call(registry_address: str, service: str, action: str, payload: object, timeout: float) -> object:
     registry = RegistryClient(registry_address)
     client = ServiceClient(registry, service)
     try:
-        return await client.invoke(action, payload, timeout=timeout)
+        endpoints = await registry.resolve(service)
+        if not endpoints:  # say so now, not after the whole --timeout
+            fail(f"no live endpoint of service {service!r} in registry {registry_address} (see `txc registry ls`)")
+        served = {name for e in endpoints for name in e.metadata.get(ACTIONS_KEY, "").split(",")}
+        envelope_given = isinstance(payload, dict) and "gid" in payload
+        if f"{action}.confirm" in served and not envelope_given:
+            fail(f"{service}.{action} is a TCC try: it runs as a branch of a live global transaction; {GID_HINT}")
+        try:
+            return await client.invoke(action, payload, timeout=timeout)
+        except Refused as exc:
+            if NEEDS_GID in exc.details:  # a saga step or a TCC phase: it takes the barrier's envelope
+                fail(f"{exc.details}: {service}.{action} is a transaction's phase or saga step; {GID_HINT}")
+            raise
     finally:
         await client.close()
         await registry.close(deregister=False)
@@ -47,7 +69,9 @@ def call(
     json_payload: str = typer.Option("{}", "--json", help="Request payload (with --gid: the try's arguments)."),
     gid: str | None = typer.Option(None, "--gid", help="Run ACTION as a TCC try in this live transaction."),
     branch_id: str | None = typer.Option(None, "--branch", help="Branch id for --gid (default: a new one)."),
-    coordinator: str = typer.Option(DEFAULT_REGISTRY, "--coordinator", help="Coordinator HOST:PORT for --gid."),
+    coordinator: str = typer.Option(
+        "127.0.0.1:7070", "--coordinator", envvar=COORDINATOR_ENV, help="Coordinator HOST:PORT for --gid."
+    ),
     registry_address: str = typer.Option(DEFAULT_REGISTRY, "--registry", help="Registry HOST:PORT."),
     timeout: float = typer.Option(10.0, help="Deadline in seconds."),
 ) -> None:

@@ -21,6 +21,8 @@ class TxState(enum.StrEnum):
     SUCCEEDED = "SUCCEEDED"
     COMPENSATING = "COMPENSATING"
     COMPENSATED = "COMPENSATED"
+    # a compensation no retry can deliver (its service or action is gone): waits for `txc saga resolve/retry`
+    COMPENSATION_FAILED = "COMPENSATION_FAILED"
 
     @property
     def terminal(self) -> bool:
@@ -40,6 +42,7 @@ TERMINAL = frozenset(
         TxState.ROLLBACK_FAILED,
         TxState.SUCCEEDED,
         TxState.COMPENSATED,
+        TxState.COMPENSATION_FAILED,
     }
 )
 

@@ -131,7 +131,9 @@ class CoordinatorServer:
         )
         servicer = CoordinatorServicer(self.coordinator, signer)
         self.server.add_servicer(coordinator_pb2_grpc.add_CoordinatorServicer_to_server, servicer, SERVICE_NAME)
-        self.sagas = SagaRuntime(self.store, config.lease, config.scan_interval)
+        self.sagas = SagaRuntime(
+            self.store, config.lease, config.scan_interval, unregistered_bound=config.retry.unregistered_bound
+        )
         self.sagas.invoker.signer = signer
         self.sagas.attach(self.server)
         try:

@@ -19,8 +19,17 @@ from typing import Any
 
 import asyncpg
 
-from sdk import Participant, PgBarrier, RetryLater, SagaContext, saga_step
-from sdk.service_server import ServiceServer  # several services in one process: not public API yet
+from sdk import (
+    ActionCall,
+    ActionReply,
+    Interceptor,
+    Participant,
+    PgBarrier,
+    Proceed,
+    RetryLater,
+    SagaContext,
+    saga_step,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trip_booking (
@@ -105,29 +114,31 @@ async def refund(ctx: SagaContext, user: str, amount: int, items: list[Any] | No
     await ctx.conn.execute(UNDO, ctx.gid, ctx.step_id)
 
 
-def audited(pool: asyncpg.Pool, op: str, handler: Any, hold: float) -> Any:
-    """Record every call (start, end, barrier outcome or error); ``hold`` delays it before the barrier."""
+def audited(pool: asyncpg.Pool, hold: float) -> Interceptor:
+    """An interceptor recording every call (start, end, barrier outcome or error); ``hold`` delays an action
+    before the barrier."""
 
-    async def run(body: Any, context: Any) -> Any:
+    async def run(call: ActionCall, proceed: Proceed) -> ActionReply:
         started = time.time()
-        if hold:
+        op = "action" if call.op == "try" else "compensation"
+        if hold and op == "action":
             await asyncio.sleep(hold)
-        gid, step_id = str(body.get("gid")), str(body.get("branch_id"))
         try:
-            reply = await handler(body, context)
+            reply = await proceed(call)
         except Exception as exc:
-            await pool.execute(AUDIT, gid, step_id, op, f"error: {type(exc).__name__}", started, time.time())
+            outcome = f"error: {type(exc).__name__}"
+            await pool.execute(AUDIT, call.gid, call.branch_id, op, outcome, started, time.time())
             raise
-        await pool.execute(AUDIT, gid, step_id, op, reply.get("barrier", "?"), started, time.time())
+        await pool.execute(AUDIT, call.gid, call.branch_id, op, reply.barrier.value, started, time.time())
         return reply
 
-    async def handle(body: Any, context: Any) -> Any:
-        if not hold:
-            return await run(body, context)
+    async def audit(call: ActionCall, proceed: Proceed) -> ActionReply:
+        if not hold or call.op != "try":
+            return await run(call, proceed)
         # a held call outlives its caller's deadline, as a request stuck in a network queue would
-        return await asyncio.shield(asyncio.create_task(run(body, context)))
+        return await asyncio.shield(asyncio.create_task(run(call, proceed)))
 
-    return handle
+    return audit
 
 
 async def main() -> None:
@@ -150,18 +161,11 @@ async def main() -> None:
     barrier = PgBarrier(pool)
     await barrier.install()
     await pool.execute(SCHEMA)
-    host = ServiceServer(args.listen, args.registry.split(","), ttl=args.ttl, name=args.service[0])
-    ops = {"book": "action", "charge": "action", "cancel": "compensation", "refund": "compensation"}
-    for service in args.service:
-        handlers = Participant(service, [book, charge], barrier=barrier).handlers()
-        served = {
-            name: handler
-            if args.no_audit
-            else audited(pool, ops[name], handler, args.hold_action * (ops[name] == "action"))
-            for name, handler in handlers.items()
-            if name in ops
-        }
-        host.add_json_service(service, served)
+    interceptors = [] if args.no_audit else [audited(pool, args.hold_action)]
+    first, *others = (Participant(s, [book, charge], barrier=barrier, interceptors=interceptors) for s in args.service)
+    host = first.host(args.listen, args.registry.split(","), ttl=args.ttl)
+    for participant in others:  # several services on one port: each registered under its own name
+        host.add_json_service(participant.service, participant.handlers())
     try:
         await host.run()
     finally:

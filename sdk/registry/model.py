@@ -8,6 +8,10 @@ from sdk._proto import registry_pb2
 from sdk.errors import ConfigError
 from sdk.rpc.address import parse_address
 
+#: endpoint metadata key: the comma-separated action names a participant serves (``txc saga register`` checks
+#: a saga's actions against it)
+ACTIONS_KEY = "actions"
+
 
 @dataclass(frozen=True)
 class Endpoint:

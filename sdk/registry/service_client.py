@@ -9,7 +9,7 @@ from typing import Any
 
 import grpc
 
-from sdk.errors import NoEndpoints, RpcError
+from sdk.errors import NoEndpoints, RpcError, rpc_error
 from sdk.registry.balancer import Balancer
 from sdk.registry.client import RegistryClient
 from sdk.rpc.backoff import backoff_delays
@@ -72,18 +72,18 @@ class ServiceClient:
                 break
             await asyncio.sleep(delay)
         if last_error is not None:
-            raise RpcError(
+            raise rpc_error(
                 grpc.StatusCode.UNAVAILABLE,
                 f"every endpoint of {self.service!r} failed within {budget}s: {last_error.details}",
             )
         if not self._ready.is_set():
-            raise RpcError(
+            raise rpc_error(
                 grpc.StatusCode.UNAVAILABLE,
                 f"registry {self.registry.address} gave no endpoints of {self.service!r} within {budget}s",
             )
         if not self.balancer.addresses:
             raise NoEndpoints(self.service)
-        raise RpcError(grpc.StatusCode.DEADLINE_EXCEEDED, f"no reply from {self.service!r} within {budget}s")
+        raise rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, f"no reply from {self.service!r} within {budget}s")
 
     async def close(self) -> None:
         if self._watch_task is not None:

@@ -16,6 +16,7 @@ from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.codec import decode_json, encode_json, method_path
 from sdk.rpc.context import ContextClientInterceptor
 from sdk.rpc.security import ClientSecurity
+from sdk.rpc.tls_hints import tls_hint
 
 DEFAULT_TIMEOUT = 10.0
 
@@ -47,9 +48,8 @@ def translate_error(exc: grpc.aio.AioRpcError, *, service: str = "", action: str
         # gRPC's own client side reports a connection that broke mid-call as INTERNAL; it is a transport
         # failure (the peer may be restarting), so callers see UNAVAILABLE and idempotent calls are retried
         code, details = grpc.StatusCode.UNAVAILABLE, f"the connection broke during the call ({details})"
-    if code == grpc.StatusCode.UNAVAILABLE and ("Socket closed" in details or "handshake" in details.lower()):
-        # What a plaintext client sees from a TLS server (and a TLS client from a plaintext one).
-        details += "; if the server serves TLS, give its CA (--tls-ca / TXC_TLS_CA), if not, do not"
+    if code == grpc.StatusCode.UNAVAILABLE:
+        details += tls_hint(details, target)  # a failed handshake: which side needs which setting
     return rpc_error(code, details, target=target)
 
 

@@ -40,6 +40,8 @@ PROTECTED_METHODS = frozenset(
         "/txcoord.coordinator.v1.Coordinator/Abort",
         "/txcoord.coordinator.v1.Coordinator/Retry",
         "/txcoord.coordinator.v1.Coordinator/Resolve",
+        "/txcoord.saga.v1.Sagas/RetrySaga",
+        "/txcoord.saga.v1.Sagas/ResolveSaga",
     }
 )
 
@@ -78,6 +80,7 @@ class ClientSecurity:
 
     @classmethod
     def from_env(cls) -> ClientSecurity:
+        """TXC_TLS_CA, TXC_TLS_CERT, TXC_TLS_KEY and TXC_TOKEN (what every client uses unless given one)."""
         return cls(ca=_env(CA_ENV), cert=_env(CERT_ENV), key=_env(KEY_ENV), token=_env(TOKEN_ENV))
 
     def credentials(self) -> grpc.ChannelCredentials | None:
@@ -93,6 +96,7 @@ class ClientSecurity:
         )
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
+        """The token as gRPC metadata (sent on protected calls only)."""
         return ((AUTH_KEY, _BEARER + self.token),) if self.token else ()
 
 

@@ -42,7 +42,9 @@ def _json_method(service: str, action: str, handler: JsonHandler) -> grpc.RpcMet
         except RpcError as exc:
             await context.abort(exc.code, exc.details)
         except (ConfigError, ValueError, TypeError) as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"{service}.{action}: {exc}")
+            where, text = f"{service}.{action}", str(exc)  # said once, whether or not the handler said it
+            message = text if text.startswith(where) else f"{where}: {text}"
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
 
     return grpc.unary_unary_rpc_method_handler(
         behavior, request_deserializer=decode_json, response_serializer=encode_json

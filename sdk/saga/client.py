@@ -60,10 +60,12 @@ class SagaResult:
 
     @property
     def finished(self) -> bool:
+        """It ended by itself: SUCCEEDED or COMPENSATED (not COMPENSATION_FAILED, which waits for a person)."""
         return self.state in ("SUCCEEDED", "COMPENSATED")
 
     @classmethod
     def from_proto(cls, detail: pb.SagaDetail) -> SagaResult:
+        """The result of a coordinator's ``SagaDetail`` reply."""
         steps = [StepResult(s.step_id, s.state, s.attempts, _loads(s.output_json), s.last_error) for s in detail.steps]
         return cls(
             gid=detail.gid,
@@ -133,3 +135,13 @@ class SagaClient:
         return SagaResult.from_proto(
             await self._call("QuerySaga", pb.QuerySagaRequest(gid=gid), self.timeout, retry=True)
         )
+
+    async def retry(self, gid: str, by: str = "") -> SagaResult:
+        """Admin: compensate a saga marked for a person (COMPENSATION_FAILED) again."""
+        request = pb.RetrySagaRequest(gid=gid, by=by)
+        return SagaResult.from_proto(await self._call("RetrySaga", request, self.timeout, retry=False))
+
+    async def resolve(self, gid: str, step_id: str, by: str = "") -> SagaResult:
+        """Admin: record that a person compensated ``step_id`` by hand; the coordinator compensates the rest."""
+        request = pb.ResolveSagaRequest(gid=gid, step_id=step_id, by=by)
+        return SagaResult.from_proto(await self._call("ResolveSaga", request, self.timeout, retry=False))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sdk.errors import TxcError
+from sdk.errors import DefinitionError, UsageError
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,12 @@ class SagaIssue:
         return f"{self.file}:{self.line}:{self.column}: {where}{self.message}"
 
 
-class SagaDefinitionError(TxcError, ValueError):
+class SagaStepError(DefinitionError):
+    """A ``@saga_step`` function is defined or used wrongly (no context parameter, a compensation whose
+    parameters differ from its action's, a step called directly, ...)."""
+
+
+class SagaDefinitionError(UsageError, ValueError):
     """A saga definition that does not validate; ``issues`` lists every problem found, in file order."""
 
     def __init__(self, issues: list[SagaIssue]) -> None:

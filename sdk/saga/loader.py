@@ -198,11 +198,12 @@ def _saga(check: _Checker, root: Node, text: str) -> SagaDefinition | None:
     steps: list[tuple[Step, dict[str, tuple[Node, Node]], Node]] = []
     if "steps" in keys:
         steps = _steps(check, keys["steps"][1], recovery)
-    if not name or not version or not steps:
+    if not steps:
         return None
+    # a bad name or version is reported already; the steps are still checked, so one run reports every problem
     saga = SagaDefinition(
-        name=name,
-        version=version,
+        name=name or "invalid",
+        version=version or 1,
         steps=tuple(s for s, _, _ in steps),
         timeout=timeout,
         recovery=recovery,
@@ -372,7 +373,9 @@ def _step(
     if "input" in keys:
         template = check.value(keys["input"][1], "input", label)
     if not ok or action is None:
-        return None
+        # reported above; the step stays in the graph, or every step after it would be "unknown" and the
+        # checks of the steps that refer to it would be skipped
+        action = ActionRef("invalid", "invalid")
     return Step(step_id, action, compensate, template, after, retry, timeout, recovery)
 
 

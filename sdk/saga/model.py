@@ -14,10 +14,14 @@ class Recovery(enum.StrEnum):
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Attempts of a step's action before it counts as failed; backoff doubles up to ``max_backoff``."""
+    """Attempts of a step's action before it counts as failed; backoff doubles up to ``max_backoff``.
 
-    attempts: int = 3
-    backoff: float = 0.2
+    The default waits 0.5 + 1 + 2 + 4 s between its five attempts: a participant restarting for a few seconds
+    does not compensate the sagas in flight (with 3 attempts 200 ms apart, a 3 s restart compensated 1% of
+    them). A business refusal is never retried, whatever the policy."""
+
+    attempts: int = 5
+    backoff: float = 0.5
     max_backoff: float = 10.0
 
     def delay(self, failures: int) -> float:
@@ -50,6 +54,9 @@ class Step:
 
 @dataclass(frozen=True)
 class SagaDefinition:
+    """A validated saga (``load_saga`` / ``parse_saga`` build it from YAML): its steps in file order, each with its
+    action, compensation, dependencies, retry policy and timeout; ``source`` is the text it came from."""
+
     name: str
     version: int
     steps: tuple[Step, ...]
@@ -60,6 +67,7 @@ class SagaDefinition:
     source: str = field(default="", repr=False, compare=False)
 
     def step(self, step_id: str) -> Step:
+        """The step with this id (KeyError if there is none)."""
         for step in self.steps:
             if step.id == step_id:
                 return step
@@ -67,6 +75,7 @@ class SagaDefinition:
 
     @property
     def ids(self) -> list[str]:
+        """The step ids, in file order."""
         return [s.id for s in self.steps]
 
     def ancestors(self, step_id: str) -> set[str]:

@@ -42,7 +42,7 @@ class OutputStore:
         if isinstance(self.barrier, PgBarrier):
             async with self.barrier.pool.acquire() as conn:
                 await conn.execute(participant_ddl("saga_output", "postgresql"))
-        else:
+        elif not await self.barrier.has_table("txc_saga_output"):  # IF NOT EXISTS would warn on every start
             async with self.barrier.pool.acquire() as conn, conn.cursor() as cur:
                 await cur.execute(participant_ddl("saga_output", "mysql"))
                 await conn.commit()

@@ -17,7 +17,7 @@ arriving after its compensation is refused, and a compensation whose action neve
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -25,8 +25,12 @@ import grpc
 
 from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
 from sdk.errors import RpcError, TxcError
+from sdk.infrastructure import infrastructure_refusal, is_infrastructure_failure
+from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
+from sdk.saga.errors import SagaStepError
 from sdk.saga.outputs import OutputStore, outputs_for
-from sdk.tcc import TccArgumentError, TccDefinitionError, _Signature
+from sdk.tcc import TccArgumentError, _Signature
+from sdk.tcc_wire import Op
 
 
 class RetryLater(TxcError):
@@ -74,7 +78,7 @@ class SagaStep(Generic[P, R]):
 
     def __init__(self, fn: Callable[Concatenate[SagaContext, P], Awaitable[R]], *, name: str | None = None) -> None:
         self.name = name or fn.__name__
-        self._action = _Signature(fn)
+        self._action = _Signature(fn, context=SagaContext, error=SagaStepError)
         self._compensation: _Signature | None = None
         self.compensation_name: str | None = None
         self.__doc__ = fn.__doc__
@@ -90,77 +94,102 @@ class SagaStep(Generic[P, R]):
         parameters as the action."""
 
         def attach(f: Callable[Concatenate[SagaContext, P], Awaitable[Any]]) -> Any:
-            sig = _Signature(f)
+            sig = _Signature(f, context=SagaContext, error=SagaStepError)
             if sig.names != self._action.names:
-                raise TccDefinitionError(
+                raise SagaStepError(
                     f"{f.__qualname__} (compensation of {self.name}) must take the same parameters as the action: "
                     f"({', '.join(self._action.names)}), not ({', '.join(sig.names)})"
                 )
             self._compensation = sig
             self.compensation_name = f.__name__
             if self.compensation_name == self.name:
-                raise TccDefinitionError(f"{self.name}: the compensation needs a name of its own")
+                raise SagaStepError(f"{self.name}: the compensation needs a name of its own")
             return f
 
         return attach(fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        raise TccDefinitionError(
+        raise SagaStepError(
             f"{self.name} is a saga step: the coordinator runs it; start the saga with "
             "`await coordinator.start_saga(name, input)`"
         )
 
     # -- serving -------------------------------------------------------------------------------------------
-    def handlers(self, service: str, barrier: Barrier | None) -> dict[str, Handler]:
-        """The generic JSON actions to serve: the action and, if attached, its compensation."""
+    def handlers(
+        self, service: str, barrier: Barrier | None, interceptors: Sequence[Interceptor] = ()
+    ) -> dict[str, Handler]:
+        """The generic JSON actions to serve: the action and, if attached, its compensation, each call going
+        through ``interceptors`` (first one outermost) around the barrier."""
         outputs = outputs_for(barrier) if barrier is not None else None
-        served = {self.name: self._handler(service, barrier, outputs, compensating=False)}
+        served = {self.name: self._handler(service, barrier, outputs, interceptors, compensating=False)}
         if self._compensation is not None and self.compensation_name is not None:
-            served[self.compensation_name] = self._handler(service, barrier, outputs, compensating=True)
+            served[self.compensation_name] = self._handler(service, barrier, outputs, interceptors, compensating=True)
         return served
 
     def _handler(
-        self, service: str, barrier: Barrier | None, outputs: OutputStore | None, *, compensating: bool
+        self,
+        service: str,
+        barrier: Barrier | None,
+        outputs: OutputStore | None,
+        interceptors: Sequence[Interceptor],
+        *,
+        compensating: bool,
     ) -> Handler:
         signature = self._compensation if compensating else self._action
         assert signature is not None
         name = self.compensation_name if compensating else self.name
         where = f"{service}.{name}"
-        op = "cancel" if compensating else "try"
+        op: Op = "cancel" if compensating else "try"
 
         async def handle(body: Any, _context: Any) -> Any:
             gid, step_id, raw_args, output = _body(where, body)
             kwargs = signature.python_args(where, raw_args)
-            ctx = SagaContext(gid, step_id, service, str(name), compensating, output if compensating else None)
 
-            async def work(conn: Any) -> Any:
-                ctx.conn = conn
-                result = signature.json_result(where, await signature.fn(ctx, **kwargs))
-                if outputs is not None and not compensating:
-                    await outputs.write(conn, gid, step_id, result)
-                return result
+            async def run(call: ActionCall) -> ActionReply:
+                ctx = SagaContext(
+                    call.gid, call.branch_id, service, str(name), compensating, output if compensating else None
+                )
 
+                async def work(conn: Any) -> Any:
+                    ctx.conn = conn
+                    result = signature.json_result(where, await signature.fn(ctx, **call.arguments))
+                    if outputs is not None and not compensating:
+                        await outputs.write(conn, call.gid, call.branch_id, result)
+                    return result
+
+                try:
+                    if barrier is None or outputs is None:
+                        return ActionReply(await work(None), BarrierOutcome.APPLIED)
+                    await outputs.install()
+                    guarded = await barrier.run(call.gid, call.branch_id, op, work)
+                    if guarded.outcome is BarrierOutcome.REFUSED:
+                        refusal = BarrierRefused(call.gid, call.branch_id, op, guarded.why)
+                        raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {refusal}")
+                    result = guarded.result
+                    if guarded.outcome is BarrierOutcome.DUPLICATE and not compensating:
+                        result = await outputs.read(call.gid, call.branch_id)  # the first run's output
+                    return ActionReply(result, guarded.outcome)
+                except (RpcError, TccArgumentError):
+                    raise
+                except RetryLater as exc:
+                    raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{where}: retry later: {exc}") from exc
+                except Exception as exc:
+                    if is_infrastructure_failure(exc):  # retried by the coordinator, not compensated
+                        raise infrastructure_refusal(where, exc) from exc
+                    # an action that raises is the business saying no: the saga compensates (not retried);
+                    # a compensation that raises is retried by the coordinator until it succeeds
+                    code = grpc.StatusCode.INTERNAL if compensating else grpc.StatusCode.FAILED_PRECONDITION
+                    raise RpcError(code, f"{where} failed: {type(exc).__name__}: {exc}") from exc
+
+            # the participant's interceptors see a saga action as op "try" and its compensation as "cancel"
             try:
-                if barrier is None or outputs is None:
-                    return {"result": await work(None), "barrier": BarrierOutcome.APPLIED.value}
-                await outputs.install()
-                guarded = await barrier.run(gid, step_id, op, work)
-                if guarded.outcome is BarrierOutcome.REFUSED:
-                    refusal = BarrierRefused(gid, step_id, op, guarded.why)
-                    raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {refusal}")
-                result = guarded.result
-                if guarded.outcome is BarrierOutcome.DUPLICATE and not compensating:
-                    result = await outputs.read(gid, step_id)  # the first run's output
-                return {"result": result, "barrier": guarded.outcome.value}
+                reply = await chain(interceptors, run)(ActionCall(gid, step_id, op, service, str(name), kwargs))
             except (RpcError, TccArgumentError):
                 raise
-            except RetryLater as exc:
-                raise RpcError(grpc.StatusCode.UNAVAILABLE, f"{where}: retry later: {exc}") from exc
-            except Exception as exc:
-                # an action that raises is the business saying no: the saga compensates (not retried);
-                # a compensation that raises is retried by the coordinator until it succeeds
+            except Exception as exc:  # raised by an interceptor: answered like the step's own failure
                 code = grpc.StatusCode.INTERNAL if compensating else grpc.StatusCode.FAILED_PRECONDITION
-                raise RpcError(code, f"{where} failed: {type(exc).__name__}: {exc}") from exc
+                raise RpcError(code, f"{where} failed in an interceptor: {type(exc).__name__}: {exc}") from exc
+            return {"result": reply.result, "barrier": reply.barrier.value}
 
         return handle
 

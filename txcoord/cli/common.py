@@ -19,7 +19,12 @@ from sdk.rpc.security import CA_ENV, CERT_ENV, KEY_ENV, TOKEN_ENV
 from txcoord.errors import CoordinatorError
 
 T = TypeVar("T")
-DEFAULT_REGISTRY = os.environ.get("TXC_REGISTRY", "127.0.0.1:7070")
+COORDINATOR_ENV = "TXC_COORDINATOR"
+# a coordinator hosts the registry unless one is run apart: TXC_COORDINATOR alone is enough for every command
+DEFAULT_REGISTRY = os.environ.get("TXC_REGISTRY") or os.environ.get(COORDINATOR_ENV) or "127.0.0.1:7070"
+COORDINATOR = typer.Option(
+    "127.0.0.1:7070", "--coordinator", "-c", envvar=COORDINATOR_ENV, help="Coordinator HOST:PORT (env TXC_COORDINATOR)."
+)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

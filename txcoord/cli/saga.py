@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
 import json
-import os
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,14 +13,18 @@ from rich.console import Console
 from rich.table import Table
 
 from sdk.coordinator_client import CoordinatorClient
+from sdk.registry import RegistryClient
+from sdk.registry.model import Endpoint
 from sdk.saga import SagaDefinitionError, load_saga, mermaid
 from sdk.saga.model import SagaDefinition
-from txcoord.cli.common import fail, print_json, run
+from txcoord.cli.common import COORDINATOR, fail, print_json, run
+from txcoord.saga.served import unserved
 from txcoord.servicer import as_dict
 
-DEFAULT_COORDINATOR = os.environ.get("TXC_COORDINATOR", "127.0.0.1:7070")
 app = typer.Typer(help="Sagas: validate, graph, register, run and show.", no_args_is_help=True)
-CoordinatorOption = typer.Option(DEFAULT_COORDINATOR, "--coordinator", "-c", help="Coordinator HOST:PORT.")
+CoordinatorOption = COORDINATOR
+# `txc saga run --wait` exit codes: scripts must not take an undone saga for a done one
+WAIT_EXIT = {"SUCCEEDED": 0, "COMPENSATED": 1, "COMPENSATION_FAILED": 1}  # anything else (still running): 3
 
 
 def read(path: str) -> SagaDefinition:
@@ -76,13 +81,36 @@ async def _register(address: str, path: str, source: str) -> tuple[str, int, boo
         return await client.register_saga(source, path)
 
 
+async def _endpoints(registry: str) -> list[Endpoint]:
+    client = RegistryClient(registry)
+    try:
+        return await client.list_all()
+    finally:
+        await client.close(deregister=False)
+
+
 @app.command("register")
 def register_command(
-    files: list[str] = typer.Argument(..., help="Saga YAML files."), coordinator: str = CoordinatorOption
+    files: list[str] = typer.Argument(..., help="Saga YAML files."),
+    strict: bool = typer.Option(False, "--strict", help="Refuse (exit 2) a saga naming an action nobody serves."),
+    registry: str = typer.Option(
+        "", "--registry", "-r", help="Registry to check the actions against (default: the coordinator's)."
+    ),
+    coordinator: str = CoordinatorOption,
 ) -> None:
-    """Store saga definitions in the coordinator (a version, once stored, never changes)."""
-    for path in files:
-        saga = read(path)  # checked here first: errors name this file's lines
+    """Store saga definitions in the coordinator (a version, once stored, never changes). Each step's action
+    and compensation is checked against the registry first: one nobody serves is a warning (a typo would
+    otherwise show only when the saga runs), or with --strict a refusal."""
+    sagas = [(path, read(path)) for path in files]  # checked here first: errors name this file's lines
+    endpoints = run(_endpoints(registry or coordinator))
+    refused = False
+    for path, saga in sagas:
+        for problem in unserved(saga, endpoints):
+            typer.echo(f"{path}: {'error' if strict else 'warning'}: {problem}", err=True)
+            refused = refused or strict
+    if refused:
+        fail("nothing registered: every action must be served under --strict (start its participant first)")
+    for path, saga in sagas:
         name, version, created = run(_register(coordinator, path, saga.source))
         typer.echo(f"{path}: saga {name} v{version} " + ("registered" if created else "already registered"))
 
@@ -106,7 +134,8 @@ def run_command(
     json_output: bool = typer.Option(False, "--json"),
     coordinator: str = CoordinatorOption,
 ) -> None:
-    """Start a saga; prints its gid (with --wait: its final state and each step's output)."""
+    """Start a saga; prints its gid (with --wait: its final state and each step's output, and the exit code is
+    0 only when it SUCCEEDED: 1 when it ended COMPENSATED or needs a person, 3 when it had not ended in time)."""
     try:
         value = json.loads(input_json)
     except ValueError as exc:
@@ -114,6 +143,7 @@ def run_command(
     detail = run(_start(coordinator, name, value, wait, key, version, timeout))
     if json_output:
         print_json(_detail_dict(detail))
+        _exit_unless_succeeded(detail, wait)
         return
     note = "" if detail.created else " (an earlier run with this idempotency key)"
     typer.echo(f"{detail.gid}: saga {detail.name} v{detail.version} {detail.state}{note}")
@@ -123,6 +153,12 @@ def run_command(
             typer.echo(f"  {step.step_id}: {step.state} {output}")
         if detail.error:
             typer.echo(f"  error: {detail.error}")
+    _exit_unless_succeeded(detail, wait)
+
+
+def _exit_unless_succeeded(detail: Any, wait: bool) -> None:
+    if wait and detail.state != "SUCCEEDED":
+        raise typer.Exit(WAIT_EXIT.get(detail.state, 3))
 
 
 async def _query(address: str, gid: str) -> Any:
@@ -132,6 +168,40 @@ async def _query(address: str, gid: str) -> Any:
 
 def _time(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3] if ts else "-"
+
+
+def _me() -> str:
+    """Who runs this command, for the saga's timeline."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+async def _admin(address: str, method: str, *args: Any) -> Any:
+    async with CoordinatorClient(address, session=False) as client:
+        return (await getattr(client, method)(*args)).detail
+
+
+@app.command("retry")
+def retry_command(
+    gid: str,
+    by: str = typer.Option("", "--by", help="Who asks, for the timeline (default: user@host)."),
+    coordinator: str = CoordinatorOption,
+) -> None:
+    """Compensate again a saga marked for a person (COMPENSATION_FAILED), once its service is back."""
+    detail = run(_admin(coordinator, "retry_saga", gid, by or _me()))
+    typer.echo(f"{gid}: {detail.state} (compensation retried; `txc saga show {gid}` follows it)")
+
+
+@app.command("resolve")
+def resolve_command(
+    gid: str,
+    step: str = typer.Option(..., "--step", "-s", help="The step a person compensated by hand (see `txc saga show`)."),
+    by: str = typer.Option("", "--by", help="Who did it, for the timeline (default: user@host)."),
+    coordinator: str = CoordinatorOption,
+) -> None:
+    """Record that a person undid a step of a saga marked for a person (COMPENSATION_FAILED) by hand; the
+    coordinator then compensates the other steps and ends the saga COMPENSATED. Recorded in the timeline."""
+    detail = run(_admin(coordinator, "resolve_saga", gid, step, by or _me()))
+    typer.echo(f"{gid}: step {step} compensated by hand; saga {detail.state}")
 
 
 @app.command("show")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,12 +11,11 @@ from rich.console import Console
 from rich.table import Table
 
 from sdk.coordinator_client import CoordinatorClient
-from txcoord.cli.common import print_json, run
+from txcoord.cli.common import COORDINATOR, fail, print_json, run
 from txcoord.servicer import as_dict
 
-DEFAULT_COORDINATOR = os.environ.get("TXC_COORDINATOR", "127.0.0.1:7070")
 app = typer.Typer(help="Global transactions: list, show, retry phase 2, resolve by hand, abort.", no_args_is_help=True)
-CoordinatorOption = typer.Option(DEFAULT_COORDINATOR, "--coordinator", "-c", help="Coordinator HOST:PORT.")
+CoordinatorOption = COORDINATOR
 
 
 def _time(ts: float) -> str:
@@ -44,7 +42,9 @@ def list_command(
         print_json(as_dict(reply))
         return
     table = Table(title=f"transactions ({', '.join(f'{k} {v}' for k, v in sorted(reply.counts.items())) or 'none'})")
-    for column in ("gid", "mode", "state", "branches", "attempts", "created", "reason"):
+    # a gid is what a person copies into the next command: never cut, whatever the terminal's width
+    table.add_column("gid", no_wrap=True, min_width=max((len(tx.gid) for tx in reply.transactions), default=3))
+    for column in ("mode", "state", "branches", "attempts", "created", "reason"):
         table.add_column(column)
     for tx in reply.transactions:
         row = (tx.gid, tx.mode or "TCC", tx.state, str(tx.branch_count), str(tx.attempts), _time(tx.created_at))
@@ -95,6 +95,9 @@ def show_command(
         print_json(out)
         return
     tx = detail.transaction
+    if tx.mode == "SAGA":  # its story is its steps, not branches
+        typer.echo(f"{tx.gid}: a saga ({tx.state}); its steps and timeline: `txc saga show {tx.gid}`")
+        return
     console = Console()
     console.print(
         f"[bold]{tx.gid}[/bold]  {tx.state}  reason: {tx.reason or '-'}  attempts: {tx.attempts}  "
@@ -124,11 +127,20 @@ def show_command(
     console.print(events)
 
 
+async def _unless_saga(address: str, gid: str, instead: str, method: str, *args: Any) -> Any:
+    """``method`` on a TCC / XA transaction; a saga's steps are finished by `txc saga` instead."""
+    async with CoordinatorClient(address, session=False) as client:
+        detail = await client.query(gid)
+        if detail.transaction.mode == "SAGA":
+            fail(f"{gid} is a saga ({detail.transaction.state}): {instead} (`txc saga show {gid}` tells its story)")
+        return await getattr(client, method)(*args)
+
+
 @app.command("retry")
 def retry_command(gid: str, coordinator: str = CoordinatorOption) -> None:
     """Run the next phase-2 round of a COMMITTING / ROLLING_BACK transaction now; put one marked for a person
-    (COMMIT_FAILED / ROLLBACK_FAILED) back into phase 2."""
-    state = run(_with_client(coordinator, "retry", gid))
+    (COMMIT_FAILED / ROLLBACK_FAILED) back into phase 2. For a saga: `txc saga retry`."""
+    state = run(_unless_saga(coordinator, gid, f"use `txc saga retry {gid}`", "retry", gid))
     typer.echo(f"{gid}: {state} (after the retry request)")
 
 
@@ -141,12 +153,15 @@ def resolve_command(
 ) -> None:
     """Record that a person finished a branch of a COMMIT_FAILED / ROLLBACK_FAILED transaction by hand; the
     transaction ends when its last open branch is resolved. Recorded in the timeline."""
-    state = run(_with_client(coordinator, "resolve", gid, branch, outcome.lower()))
+    instead = f"use `txc saga resolve {gid} --step STEP`"
+    state = run(_unless_saga(coordinator, gid, instead, "resolve", gid, branch, outcome.lower()))
     typer.echo(f"{gid}: branch {branch} {outcome.lower()}; transaction {state}")
 
 
 @app.command("abort")
 def abort_command(gid: str, coordinator: str = CoordinatorOption) -> None:
     """Roll back a transaction still in BEGIN."""
-    state = run(_with_client(coordinator, "abort", gid))
+    state = run(
+        _unless_saga(coordinator, gid, "a saga is not aborted, the coordinator drives it to its end", "abort", gid)
+    )
     typer.echo(f"{gid}: {state}")

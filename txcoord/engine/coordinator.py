@@ -145,9 +145,8 @@ class Coordinator:
                 if skip:
                     await self.store.branches_done(gid, skip, Phase2.CANCEL)
                     for branch_id in skip:
-                        await self.store.add_event(
-                            gid, branch_id, "cancel_skipped", "its try never ran (no such action)"
-                        )
+                        why = "its try never reached a participant (no endpoint, or no such action): nothing to cancel"
+                        await self.store.add_event(gid, branch_id, "cancel_skipped", why)
                 self.driver.drive(gid, Phase2.CANCEL, [b for b in branches if b.branch_id not in skip])
                 return TxState.ROLLING_BACK
         tx = await self._existing(gid)

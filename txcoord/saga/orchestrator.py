@@ -9,7 +9,12 @@ Backward: when a step fails after its retries, or the saga passes its timeout, e
 applied (succeeded, in flight, or failed after a lost reply) is compensated in reverse order of completion
 (steps without a recorded completion first), one at a time, each retried with backoff until it succeeds.
 Forward steps are retried with backoff until they succeed; the validator guarantees they start only once
-every backward step succeeded, so they never need compensation."""
+every backward step succeeded, so they never need compensation.
+
+A name that does not exist never leaves a saga stuck: a step none of whose attempts was delivered (no
+endpoint, no such action) has nothing to undo and its compensation is skipped (said in the timeline); a
+compensation that cannot be delivered for longer than ``unregistered_bound`` marks the saga for a person
+(COMPENSATION_FAILED), who finishes it with `txc saga resolve` or `txc saga retry` (see ``txcoord.saga.attention``)."""
 
 from __future__ import annotations
 
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,7 +30,7 @@ from typing import Any
 
 import grpc
 
-from sdk.errors import RpcError
+from sdk.errors import NoEndpoints, RpcError
 from sdk.saga import EvaluationError, Recovery, SagaDefinition, Step, render
 from txcoord.errors import InvalidArgument
 from txcoord.model import TxState
@@ -72,9 +78,30 @@ def _final(exc: BaseException) -> bool:
     return isinstance(exc, RpcError) and exc.code in FINAL_CODES
 
 
+def undelivered(exc: BaseException) -> bool:
+    """The call cannot have reached a participant's code: nobody serves the service, or it has no such action."""
+    return isinstance(exc, NoEndpoints | EvaluationError) or (
+        isinstance(exc, RpcError) and exc.code == grpc.StatusCode.UNIMPLEMENTED
+    )
+
+
+class NeedsPerson(Exception):
+    """A compensation no retry can deliver: the saga was marked for a person and is no longer driven here."""
+
+
 class SagaOrchestrator:
-    def __init__(self, store: SagaStore, definitions: Definitions, invoker: StepInvoker, owner: str) -> None:
+    def __init__(
+        self,
+        store: SagaStore,
+        definitions: Definitions,
+        invoker: StepInvoker,
+        owner: str,
+        *,
+        unregistered_bound: float = 60.0,
+    ) -> None:
         self.store = store
+        # seconds a compensation may stay undeliverable (no endpoint, no such action) before a person is needed
+        self.unregistered_bound = unregistered_bound
         self.definitions = definitions
         self.invoker = invoker
         self.owner = owner
@@ -344,7 +371,10 @@ class SagaOrchestrator:
             delay = 0.0 if final else step.retry.delay(failures)
             text = describe(error)
             log.info("%s/%s: attempt %d failed: %s", gid, step.id, failures, text)
-            if not await self.store.step_attempt_failed(gid, step.id, text, delay, self.owner, final=final):
+            recorded = await self.store.step_attempt_failed(
+                gid, step.id, text, delay, self.owner, final=final, delivered=not undelivered(error)
+            )
+            if not recorded:
                 raise LostOwnership(gid) from None
             record.last_error = text
             if final:
@@ -369,16 +399,38 @@ class SagaOrchestrator:
         ]
         # newest completion first; a step with no recorded completion (in flight, failed) before all of them
         todo.sort(key=lambda item: (item[1].completion_seq is not None, -(item[1].completion_seq or 0)))
-        for step, record in todo:
-            await self._compensate_step(gid, step, record)
+        try:
+            for step, record in todo:
+                if await self._never_delivered(gid, step, record):
+                    continue
+                await self._compensate_step(gid, step, record)
+        except NeedsPerson:
+            instance.state, instance.owner = TxState.COMPENSATION_FAILED, None
+            return
         if await self.store.finish(gid, TxState.COMPENSATING, TxState.COMPENSATED, self.owner) is None:
             raise LostOwnership(gid)
         instance.state = TxState.COMPENSATED
 
+    async def _never_delivered(self, gid: str, step: Step, record: StepRecord) -> bool:
+        """True (and said in the timeline) when no attempt of the step's action reached a participant: its
+        compensation has nothing to undo. Every attempt is counted before it is sent and every undelivered one
+        is recorded as such, so an attempt in flight (or lost with a crash) keeps the compensation."""
+        compensable = (StepState.RUNNING, StepState.FAILED, StepState.COMPENSATING)
+        if record.completion_seq is not None or record.state not in compensable:
+            return False
+        if await self.store.undelivered_attempts(gid, step.id) < record.attempts:
+            return False
+        why = f"its action {step.action} was never delivered ({record.last_error or 'no endpoint'}): nothing to undo"
+        await self.store.add_event(gid, step.id, "compensation_skipped", why)
+        log.info("%s/%s: compensation skipped: %s", gid, step.id, why)
+        return True
+
     async def _compensate_step(self, gid: str, step: Step, record: StepRecord) -> None:
-        """Retried with backoff until it succeeds: a compensation is never skipped."""
+        """Retried with backoff until it succeeds; one that cannot be delivered (no endpoint, no such action)
+        for ``unregistered_bound`` seconds marks the saga for a person (raises NeedsPerson)."""
         assert step.compensate is not None
         failures = 0
+        unreachable_since: float | None = None
         await self._sleep_until(record.next_attempt_at)
         while True:
             if not await self.store.compensation_attempt(gid, step.id, self.owner):
@@ -402,6 +454,13 @@ class SagaOrchestrator:
                 log.info("%s/%s: compensation attempt %d failed: %s", gid, step.id, failures, text)
                 if not await self.store.compensation_attempt(gid, step.id, self.owner, text, delay):
                     raise LostOwnership(gid) from None
+                if not undelivered(exc):
+                    unreachable_since = None
+                else:
+                    now = time.monotonic()
+                    unreachable_since = now if unreachable_since is None else unreachable_since
+                    if now - unreachable_since >= self.unregistered_bound:
+                        await self._mark_for_person(gid, step, f"compensation {step.compensate} undeliverable: {text}")
                 if failures % ALERT_EVERY == 0:
                     log.error("ALERT %s: compensation of %s still failing after %d attempts", gid, step.id, failures)
                 await asyncio.sleep(delay)
@@ -410,3 +469,18 @@ class SagaOrchestrator:
                 raise LostOwnership(gid)
             record.state = StepState.COMPENSATED
             return
+
+    async def _mark_for_person(self, gid: str, step: Step, why: str) -> None:
+        if not await self.store.needs_person(gid, step.id, why, self.owner):
+            raise LostOwnership(gid)
+        log.error(
+            "ALERT %s: saga needs a person: %s; after compensating step %s by hand run `txc saga resolve %s "
+            "--step %s`, or once its service is back `txc saga retry %s`",
+            gid,
+            why,
+            step.id,
+            gid,
+            step.id,
+            gid,
+        )
+        raise NeedsPerson(gid)

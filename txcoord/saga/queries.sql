@@ -160,3 +160,37 @@ WITH i AS (
 SELECT ord, seq, now() AS at, NULL::float8 AS seconds FROM done
 UNION ALL SELECT ord, seq, now(), NULL FROM started
 UNION ALL SELECT ord, seq, now(), seconds FROM finished;
+
+-- Sagas a person finishes (see txcoord.saga.attention).
+
+-- name: undelivered_attempts
+-- How many of a step's attempts were never delivered (no endpoint, no such action): when that is every
+-- attempt, the action never ran and there is nothing to compensate.
+SELECT count(*) FROM txc_event
+ WHERE gid = $1 AND branch_id = $2 AND event IN ('attempt_not_delivered', 'step_not_delivered');
+
+-- name: needs_person
+-- A compensation no retry can deliver: the saga stops being driven and waits for `txc saga resolve / retry`.
+-- $1 gid, $2 owner
+UPDATE txc_transaction
+   SET state = 'COMPENSATION_FAILED', owner = NULL, lease_until = NULL, next_attempt_at = NULL
+ WHERE gid = $1 AND owner = $2 AND state = 'COMPENSATING'
+RETURNING gid;
+
+-- name: reopen
+-- `txc saga retry` / `resolve`: a saga marked for a person goes back to compensating, owned by this node.
+-- $1 gid, $2 owner, $3 lease seconds
+UPDATE txc_transaction
+   SET state = 'COMPENSATING', owner = $2, lease_until = now() + $3 * interval '1 second'
+ WHERE gid = $1 AND state = 'COMPENSATION_FAILED'
+RETURNING gid;
+
+-- name: resolve_step
+-- A person compensated a step by hand: only while the saga waits for a person, only a step that may have
+-- applied and is not compensated yet.
+UPDATE txc_saga_step s
+   SET state = 'COMPENSATED', compensated_at = now(), next_attempt_at = NULL
+  FROM txc_transaction t
+ WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.state = 'COMPENSATION_FAILED'
+   AND s.state IN ('RUNNING', 'SUCCEEDED', 'FAILED', 'COMPENSATING')
+RETURNING s.step_id;

@@ -6,6 +6,7 @@ from sdk._proto import saga_pb2_grpc
 from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer
 from txcoord.engine.lease_loop import RecoverySettings
+from txcoord.saga.attention import SagaAttention
 from txcoord.saga.definitions import Definitions
 from txcoord.saga.invoker import RegistryInvoker
 from txcoord.saga.orchestrator import SagaOrchestrator
@@ -17,18 +18,25 @@ from txcoord.store.postgres import PgStore
 
 
 class SagaRuntime:
-    def __init__(self, tx_store: PgStore, lease: float, scan_interval: float) -> None:
+    def __init__(
+        self, tx_store: PgStore, lease: float, scan_interval: float, *, unregistered_bound: float = 60.0
+    ) -> None:
         self.store = SagaStore(tx_store.pool, lease_s=lease)
         self.invoker = RegistryInvoker(None)
         self.definitions = Definitions(self.store)
-        self.orchestrator = SagaOrchestrator(self.store, self.definitions, self.invoker, "")
+        self.orchestrator = SagaOrchestrator(
+            self.store, self.definitions, self.invoker, "", unregistered_bound=unregistered_bound
+        )
         self.recovery = SagaRecovery(
             self.store, self.orchestrator, RecoverySettings(interval=scan_interval, lease=lease)
         )
         self.service = SagaService(self.store, tx_store, self.definitions, self.orchestrator, lease)
+        self.attention = SagaAttention(self.store, self.orchestrator)
 
     def attach(self, server: RpcServer) -> None:
-        server.add_servicer(saga_pb2_grpc.add_SagasServicer_to_server, SagaServicer(self.service), SERVICE_NAME)
+        server.add_servicer(
+            saga_pb2_grpc.add_SagasServicer_to_server, SagaServicer(self.service, self.attention), SERVICE_NAME
+        )
 
     def start(self, node_id: str, registry: RegistryClient) -> None:
         self.orchestrator.owner = self.store.owner = node_id

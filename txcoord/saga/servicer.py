@@ -15,6 +15,7 @@ from sdk._proto import saga_pb2_grpc
 from sdk.saga import SagaDefinition, mermaid
 from txcoord import validation
 from txcoord.model import Event
+from txcoord.saga.attention import SagaAttention
 from txcoord.saga.errors import VersionConflict
 from txcoord.saga.records import SagaInstance
 from txcoord.saga.service import SagaService
@@ -82,8 +83,9 @@ def _status(exc: BaseException) -> grpc.StatusCode:
 
 
 class SagaServicer(saga_pb2_grpc.SagasServicer):
-    def __init__(self, service: SagaService) -> None:
+    def __init__(self, service: SagaService, attention: SagaAttention) -> None:
         self.service = service
+        self.attention = attention
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
         return await answer(context, work, status=_status)
@@ -125,3 +127,23 @@ class SagaServicer(saga_pb2_grpc.SagasServicer):
             return saga_detail(*await self.service.query(request.gid))
 
         return await self._call(context, query())
+
+    async def RetrySaga(self, request: pb.RetrySagaRequest, context: grpc.aio.ServicerContext) -> pb.SagaDetail:
+        async def retry() -> pb.SagaDetail:
+            await self.attention.retry(validation.gid(request.gid), _who(request.by))
+            return saga_detail(*await self.service.query(request.gid))
+
+        return await self._call(context, retry())
+
+    async def ResolveSaga(self, request: pb.ResolveSagaRequest, context: grpc.aio.ServicerContext) -> pb.SagaDetail:
+        async def resolve() -> pb.SagaDetail:
+            step = validation.branch_id(request.step_id, "step_id")
+            await self.attention.resolve(validation.gid(request.gid), step, _who(request.by))
+            return saga_detail(*await self.service.query(request.gid))
+
+        return await self._call(context, resolve())
+
+
+def _who(by: str) -> str:
+    """Who asked, as the timeline records it."""
+    return validation.text(by, "by", limit=200) or "an unnamed admin"

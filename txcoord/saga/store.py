@@ -260,16 +260,30 @@ class SagaStore:
         return written
 
     async def step_attempt_failed(
-        self, gid: str, step_id: str, error: str, retry_in: float, owner: str, *, final: bool
+        self,
+        gid: str,
+        step_id: str,
+        error: str,
+        retry_in: float,
+        owner: str,
+        *,
+        final: bool,
+        delivered: bool = True,
     ) -> bool:
+        """``delivered`` False: the attempt never reached a participant (no endpoint, no such action); its
+        event says so, and a step none of whose attempts was delivered is not compensated."""
         state = StepState.FAILED if final else StepState.RUNNING
+        event = ("step" if final else "attempt") + ("_failed" if delivered else "_not_delivered")
         async with self.pool.acquire() as conn, conn.transaction():
             ok = await conn.fetchval(Q["step_attempt_failed"], gid, step_id, error, retry_in, owner, state.value)
             if ok is not None:
                 detail = error if final else f"{error} [retry in {retry_in:g}s]"
-                await conn.execute(Q["add_event"], gid, step_id, "step_failed" if final else "attempt_failed", detail)
+                await conn.execute(Q["add_event"], gid, step_id, event, detail)
                 metrics.saga_step("failed" if final else "retried")
         return ok is not None
+
+    async def undelivered_attempts(self, gid: str, step_id: str) -> int:
+        return int(await self.pool.fetchval(Q["undelivered_attempts"], gid, step_id))
 
     async def start_compensation(self, gid: str, reason: str, owner: str) -> bool:
         return await self.pool.fetchval(Q["start_compensation"], gid, reason, owner) is not None
@@ -287,6 +301,26 @@ class SagaStore:
                     Q["add_event"], gid, step_id, "compensation_failed", f"{error} [retry in {retry_in:g}s]"
                 )
         return ok is not None
+
+    async def needs_person(self, gid: str, step_id: str, why: str, owner: str) -> bool:
+        """COMPENSATION_FAILED, unowned, with the reason in the timeline; False when ``owner`` lost the saga."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            ok = await conn.fetchval(Q["needs_person"], gid, owner)
+            if ok is not None:
+                await conn.execute(Q["add_event"], gid, step_id, "needs_person", why)
+        return ok is not None
+
+    async def reopen(self, gid: str, owner: str, event: str, detail: str, resolved_step: str | None = None) -> bool:
+        """A saga marked for a person back to COMPENSATING, owned by ``owner``, in one commit with its timeline
+        entry; with ``resolved_step``, that step is first recorded as compensated by hand. False (nothing
+        written) when the saga is not marked for a person or the step has nothing left to compensate."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if resolved_step is not None and await conn.fetchval(Q["resolve_step"], gid, resolved_step) is None:
+                return False
+            if await conn.fetchval(Q["reopen"], gid, owner, self.lease_s) is None:
+                return False
+            await conn.execute(Q["add_event"], gid, resolved_step, event, detail)
+        return True
 
     async def step_compensated(self, gid: str, step_id: str, owner: str) -> bool:
         compensated = await self.pool.fetchval(Q["step_compensated"], gid, step_id, owner) is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from sdk import Participant, SagaContext, TccDefinitionError, saga_step
+from sdk import Participant, SagaContext, SagaStepError, saga_step
 from sdk.saga.step import SagaStep
 
 
@@ -32,12 +32,19 @@ async def test_the_action_and_its_compensation_are_served_under_their_names() ->
 
 
 def test_a_compensation_must_take_the_actions_parameters() -> None:
-    with pytest.raises(TccDefinitionError, match=r"must take the same parameters as the action: \(user, nights\)"):
+    with pytest.raises(SagaStepError, match=r"must take the same parameters as the action: \(user, nights\)"):
 
         @book.compensation
         async def wrong(ctx: SagaContext, user: str) -> None: ...
 
 
 def test_calling_a_step_directly_says_how_to_run_it() -> None:
-    with pytest.raises(TccDefinitionError, match="start_saga"):
+    with pytest.raises(SagaStepError, match="start_saga"):
         book()
+
+
+def test_a_step_without_its_context_parameter_is_refused_where_it_is_decorated() -> None:
+    with pytest.raises(SagaStepError, match=r"'order_id' is annotated str; add `ctx: SagaContext` before it"):
+
+        @saga_step
+        async def reserve(order_id: str, quantity: int) -> None: ...

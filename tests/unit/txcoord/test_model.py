@@ -33,4 +33,5 @@ def test_terminal_states() -> None:
         TxState.ROLLBACK_FAILED,
         TxState.SUCCEEDED,  # sagas
         TxState.COMPENSATED,
+        TxState.COMPENSATION_FAILED,  # a saga waiting for a person, like ROLLBACK_FAILED
     }

@@ -4,11 +4,14 @@ batch, the sagas beside it)."""
 
 from __future__ import annotations
 
+import grpc
 import pytest
 
+from sdk.errors import NoEndpoints, rpc_error
+from sdk.saga import EvaluationError
 from txcoord import validation
 from txcoord.errors import InvalidArgument
-from txcoord.saga.orchestrator import describe
+from txcoord.saga.orchestrator import describe, undelivered
 
 
 @pytest.mark.parametrize(
@@ -35,3 +38,11 @@ def test_an_error_text_is_stored_without_nul_or_lone_surrogates() -> None:
     text = describe(RuntimeError("refused\x00 by \ud800 the bank" + "x" * 1000))
     assert "\x00" not in text and len(text) == 500
     text.encode("utf-8")  # no lone surrogate left
+
+
+def test_only_a_call_that_cannot_have_reached_a_participant_counts_as_undelivered() -> None:
+    assert undelivered(NoEndpoints("paymnt"))
+    assert undelivered(rpc_error(grpc.StatusCode.UNIMPLEMENTED, "no action 'pya'"))
+    assert undelivered(EvaluationError("steps.nope: unknown step"))
+    for code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.FAILED_PRECONDITION):
+        assert not undelivered(rpc_error(code, "may have applied")), code  # a lost reply may hide an applied action
