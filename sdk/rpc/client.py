@@ -12,7 +12,7 @@ import grpc
 from sdk.errors import ActionNotFound, RpcError, rpc_error
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.codec import decode_json, encode_json, method_path
-from sdk.rpc.context import ContextClientInterceptor
+from sdk.rpc.context import ContextClientInterceptor, client_interceptors
 from sdk.rpc.security import ClientSecurity
 
 DEFAULT_TIMEOUT = 10.0
@@ -59,7 +59,7 @@ class ChannelPool:
         # Default: the environment (TXC_TLS_CA, TXC_TOKEN, ...), so every client of a deployment dials alike.
         self.security = security if security is not None else ClientSecurity.from_env()
         self._credentials = self.security.credentials()
-        self._interceptors = [ContextClientInterceptor(default_timeout, self.security.metadata())]
+        self._interceptors = client_interceptors(ContextClientInterceptor(default_timeout, self.security.metadata()))
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._json_callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 

@@ -15,10 +15,11 @@ from grpc_reflection.v1alpha import reflection
 
 from sdk.errors import ConfigError, RpcError
 from sdk.rpc.address import format_address, parse_address
+from sdk.rpc.authorization import RULES, AuthorizationInterceptor, Rule
 from sdk.rpc.codec import decode_json, encode_json
 from sdk.rpc.context import ContextServerInterceptor
 from sdk.rpc.decode_guard import DecodeGuardInterceptor
-from sdk.rpc.security import PROTECTED_METHODS, ServerSecurity, TokenServerInterceptor
+from sdk.rpc.security import ServerSecurity
 
 log = logging.getLogger(__name__)
 
@@ -63,11 +64,11 @@ class RpcServer:
         # Default: the environment (TXC_TLS_CERT, TXC_TOKEN, ...); see sdk.rpc.security.
         self.security = security if security is not None else ServerSecurity.from_env()
         self._credentials = self.security.credentials()  # bad TLS files fail here, before anything listens
-        auth: list[grpc.aio.ServerInterceptor] = []
-        if self.security.token and not self.security.require_client_cert:  # under mTLS the handshake is the proof
-            auth.append(TokenServerInterceptor(self.security.token))
+        # who may call what: one table (sdk.rpc.authorization), extended by the JSON services added here
+        self.rules: dict[str, Rule] = dict(RULES)
+        authorization = AuthorizationInterceptor(self.rules, self.security.identities())
         self._server = grpc.aio.server(
-            interceptors=[*auth, ContextServerInterceptor(), *interceptors, DecodeGuardInterceptor()],
+            interceptors=[authorization, ContextServerInterceptor(), *interceptors, DecodeGuardInterceptor()],
             options=SERVER_OPTIONS,
         )
         self.health = health.aio.HealthServicer()
@@ -89,17 +90,22 @@ class RpcServer:
         add_to_server(servicer, self._server)
         self._service_names.append(service_name)
 
-    def add_json_service(self, service: str, actions: Mapping[str, JsonHandler]) -> None:
-        """Serve ``actions`` under ``service`` with JSON request and response bodies (generic invocation)."""
+    def add_json_service(self, service: str, actions: Mapping[str, JsonHandler], rule: Rule = Rule.SIGNED) -> None:
+        """Serve ``actions`` under ``service`` with JSON request and response bodies (generic invocation).
+        ``rule``: who may call them; a participant's phase calls carry the coordinator's branch signature."""
         if not service:
             raise ConfigError("service: must not be empty")
+        self.rules.update({f"/{service}/{action}": rule for action in actions})
         handlers = {action: _json_method(service, action, fn) for action, fn in actions.items()}
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
         self._service_names.append(service)
 
     async def start(self) -> None:
         where = format_address(self._host, self._port)
-        protects = any(method.split("/")[1] in self._service_names for method in PROTECTED_METHODS)
+        protects = any(
+            method.split("/")[1] in self._service_names and rule not in (Rule.OPEN, Rule.SIGNED)
+            for method, rule in self.rules.items()
+        )
         self.security.check_listen(self._host, where, protects=protects)
         reflection.enable_server_reflection([*self._service_names, reflection.SERVICE_NAME], self._server)
         if self._credentials is None:

@@ -14,7 +14,7 @@ import typer
 
 from sdk.errors import TxcError
 from sdk.rpc import ClientSecurity, ServerSecurity, parse_address
-from sdk.rpc.security import CA_ENV, CERT_ENV, KEY_ENV, TOKEN_ENV
+from sdk.rpc.security import CA_ENV, CERT_ENV, CREDENTIALS_ENV, KEY_ENV, TOKEN_ENV
 from txcoord.errors import CoordinatorError
 
 T = TypeVar("T")
@@ -59,7 +59,13 @@ TLS_CLIENT_AUTH = typer.Option(
     False, "--tls-client-auth", help="Mutual TLS: require a client certificate signed by --tls-ca."
 )
 TOKEN = typer.Option(
-    None, "--token", envvar=TOKEN_ENV, help="Token required for registry writes and admin calls (env: TXC_TOKEN)."
+    None, "--token", envvar=TOKEN_ENV, help="The single shared token: an admin identity (env: TXC_TOKEN)."
+)
+CREDENTIALS = typer.Option(
+    None,
+    "--credentials",
+    envvar=CREDENTIALS_ENV,
+    help="TOML file of identities (tokens or certificate names, roles); re-read when it changes.",
 )
 INSECURE = typer.Option(False, "--insecure", help="Allow plaintext / no token on a non-loopback --listen address.")
 
@@ -73,16 +79,24 @@ def server_security(
     client_auth: bool,
     token: str | None,
     insecure: bool,
+    credentials: str | None = None,
     dials: bool = False,
 ) -> tuple[ServerSecurity, ClientSecurity]:
     """The server's trust settings (checked now: exit 2 with one line if they do not hold) and the matching
     client settings for the calls this process makes itself (phase 2, saga steps, the registry)."""
     security = ServerSecurity(
-        cert=cert, key=key, ca=ca, require_client_cert=client_auth, token=token, insecure=insecure
+        cert=cert,
+        key=key,
+        ca=ca,
+        require_client_cert=client_auth,
+        token=token,
+        insecure=insecure,
+        credentials_file=credentials,
     )
     try:
         host, _port = parse_address(listen, field="--listen")
         security.credentials()
+        security.identities()  # a bad credentials file fails here, with one line
         security.check_listen(host, listen, protects=True)
     except ValueError as exc:
         fail(str(exc).replace("listen: ", "--listen ", 1))

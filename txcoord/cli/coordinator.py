@@ -9,6 +9,7 @@ import uvloop
 
 from sdk.rpc import parse_address
 from txcoord.cli.common import (
+    CREDENTIALS,
     INSECURE,
     TLS_CA,
     TLS_CERT,
@@ -56,6 +57,7 @@ def coordinator(
     tls_ca: str | None = TLS_CA,
     tls_client_auth: bool = TLS_CLIENT_AUTH,
     token: str | None = TOKEN,
+    credentials: str | None = CREDENTIALS,
     insecure: bool = INSECURE,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -79,6 +81,7 @@ def coordinator(
         ca=tls_ca,
         client_auth=tls_client_auth,
         token=token,
+        credentials=credentials,
         insecure=insecure,
         dials=True,
     )

@@ -11,6 +11,7 @@ from rich.table import Table
 from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer, ServerSecurity
 from txcoord.cli.common import (
+    CREDENTIALS,
     DEFAULT_REGISTRY,
     INSECURE,
     TLS_CA,
@@ -51,6 +52,7 @@ def registry(
     tls_ca: str | None = TLS_CA,
     tls_client_auth: bool = TLS_CLIENT_AUTH,
     token: str | None = TOKEN,
+    credentials: str | None = CREDENTIALS,
     insecure: bool = INSECURE,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -64,6 +66,7 @@ def registry(
         ca=tls_ca,
         client_auth=tls_client_auth,
         token=token,
+        credentials=credentials,
         insecure=insecure,
     )
     setup_logging(verbose)

@@ -12,12 +12,16 @@ import asyncpg
 
 from txcoord.batching import Batcher
 from txcoord.errors import StoreUnavailable
-from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState, phase2_of
+from txcoord.model import Actor, Branch, BranchState, Event, Phase2, Transaction, TxState, phase2_of
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
 from txcoord.store.outage import refused
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
+# gid, timeout, branch id, service, action, payload, kind, identity (None: unchecked), admin
+RegisterItem = tuple[str, float, str, str, str, str, str, str | None, bool]
+# gid, new state, reason, owner, lease seconds, identity (None: unchecked), admin
+DecideItem = tuple[str, str, str, str, float, str | None, bool]
 
 
 def redact(url: str) -> str:
@@ -46,6 +50,7 @@ def _transaction(row: asyncpg.Record) -> Transaction:
         finished_at=row["finished_at"],
         branch_count=row.get("branch_count", 0),
         kind=row.get("kind", "TCC"),
+        initiator=row.get("initiator"),
     )
 
 
@@ -79,12 +84,8 @@ class PgStore:
         self.pool = pool
         # the hot path (register, decide, finish) is group-committed (see txcoord.batching); a request the store
         # refuses fails alone, not with the others that shared its statement
-        self._registers: Batcher[tuple[str, float, str, str, str, str, str], str] = Batcher(
-            self._register_many, split=refused
-        )
-        self._decides: Batcher[tuple[str, str, str, str, float], list[Branch] | None] = Batcher(
-            self._decide_many, split=refused
-        )
+        self._registers: Batcher[RegisterItem, tuple[str, str | None]] = Batcher(self._register_many, split=refused)
+        self._decides: Batcher[DecideItem, list[Branch] | None] = Batcher(self._decide_many, split=refused)
         self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(self._finish_many, split=refused)
 
     def batch_stats(self) -> str:
@@ -130,13 +131,13 @@ class PgStore:
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _register_many(self, items: Sequence[tuple[str, float, str, str, str, str, str]]) -> list[str]:
+    async def _register_many(self, items: Sequence[RegisterItem]) -> list[tuple[str, str | None]]:
         columns = list(zip(*items, strict=True))
         rows = await self._retrying(Q["register_branches"], *map(list, columns))
-        states = {r["ord"]: r["state"] for r in rows}
-        return [str(states[i + 1]) for i in range(len(items))]
+        answers = {r["ord"]: (str(r["state"]), r["detail"]) for r in rows}
+        return [answers[i + 1] for i in range(len(items))]
 
-    async def _decide_many(self, items: Sequence[tuple[str, str, str, str, float]]) -> list[list[Branch] | None]:
+    async def _decide_many(self, items: Sequence[DecideItem]) -> list[list[Branch] | None]:
         # one owner and lease per coordinator: every item carries the same ones
         owner, lease_s = items[0][3], items[0][4]
         gids = [i[0] for i in items]
@@ -145,7 +146,14 @@ class PgStore:
         first = {gid: n for n, gid in reversed(list(enumerate(gids)))}
         unique = [items[n] for n in sorted(first.values())]
         rows = await self._retrying(
-            Q["decide_many"], [i[0] for i in unique], [i[1] for i in unique], [i[2] for i in unique], owner, lease_s
+            Q["decide_many"],
+            [i[0] for i in unique],
+            [i[1] for i in unique],
+            [i[2] for i in unique],
+            owner,
+            lease_s,
+            [i[5] for i in unique],
+            [i[6] for i in unique],
         )
         decided: dict[str, list[Branch]] = {}
         for r in rows:
@@ -170,17 +178,29 @@ class PgStore:
         done = {r["gid"] for r in rows}
         return [i[0] in done for i in items]
 
-    async def begin(self, gid: str, timeout_s: float) -> None:
-        await self.pool.execute(Q["begin"], gid, timeout_s)
+    async def begin(self, gid: str, timeout_s: float, actor: Actor | None = None) -> None:
+        await self.pool.execute(Q["begin"], gid, timeout_s, actor.name if actor else None)
 
     async def register_branch(
-        self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str, kind: str = "TCC"
-    ) -> str:
-        return await self._registers.submit((gid, timeout_s, branch_id, service, action, payload, kind))
+        self,
+        gid: str,
+        timeout_s: float,
+        branch_id: str,
+        service: str,
+        action: str,
+        payload: str,
+        kind: str = "TCC",
+        actor: Actor | None = None,
+    ) -> tuple[str, str | None]:
+        who, admin = (actor.name, actor.admin) if actor else (None, False)
+        return await self._registers.submit((gid, timeout_s, branch_id, service, action, payload, kind, who, admin))
 
-    async def decide(self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float) -> list[Branch] | None:
+    async def decide(
+        self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float, actor: Actor | None = None
+    ) -> list[Branch] | None:
         state = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
-        return await self._decides.submit((gid, state.value, reason, owner, lease_s))
+        who, admin = (actor.name, actor.admin) if actor else (None, False)
+        return await self._decides.submit((gid, state.value, reason, owner, lease_s, who, admin))
 
     async def get(self, gid: str) -> Transaction | None:
         async with self.pool.acquire() as conn:

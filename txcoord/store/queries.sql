@@ -6,8 +6,9 @@
 SELECT txc_register_branch($1, $2, $3, $4, $5, $6::jsonb, $7) AS state;
 
 -- name: begin
-INSERT INTO txc_transaction (gid, state, timeout_s, deadline)
-VALUES ($1, 'BEGIN', $2, now() + $2 * interval '1 second')
+-- $3: the identity beginning it (NULL with security off)
+INSERT INTO txc_transaction (gid, state, timeout_s, deadline, initiator)
+VALUES ($1, 'BEGIN', $2, now() + $2 * interval '1 second', $3)
 ON CONFLICT (gid) DO NOTHING;
 
 -- name: decide
@@ -26,7 +27,7 @@ SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.st
 
 -- name: transaction
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
-       created_at, decided_at, finished_at, kind
+       created_at, decided_at, finished_at, kind, initiator
   FROM txc_transaction WHERE gid = $1;
 
 -- name: branches
@@ -42,7 +43,7 @@ SELECT gid, branch_id, at, event, detail
 
 -- name: list
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
-       created_at, decided_at, finished_at, kind,
+       created_at, decided_at, finished_at, kind, initiator,
        (SELECT count(*) FROM txc_branch b WHERE b.gid = t.gid)
        + (SELECT count(*) FROM txc_saga_step s WHERE s.gid = t.gid) AS branch_count
   FROM txc_transaction t
@@ -133,18 +134,22 @@ RETURNING gid;
 -- concurrent batches lock in the same order.
 
 -- name: register_branches
--- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds;
--- one state per row
-SELECT r.ord,
-       txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb, r.kind) AS state
-  FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-       WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, kind, ord)
- ORDER BY r.gid, r.ord;
+-- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds,
+-- $8 registering identities (NULL: not checked), $9 admin flags; one (state, detail) per row
+SELECT r.ord, c.state, c.detail
+  FROM (SELECT * FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                             $8::text[], $9::bool[])
+                 WITH ORDINALITY AS i(gid, timeout_s, branch_id, service, action, payload, kind, who, admin, ord)
+         ORDER BY i.gid, i.ord) r,
+       LATERAL txc_register_branch_checked(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb,
+                                           r.kind, r.who, r.admin) AS c;
 
 -- name: decide_many
--- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds: like "decide", for many transactions
+-- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds: like "decide", for many transactions;
+-- $6 deciding identities, $7 admin flags: only the identity that began a transaction (or an admin, or anyone
+-- when the identity is NULL: security off) decides it
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) AS i(gid, state, reason)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[], $7::bool[]) AS i(gid, state, reason, who, admin)
 ), locked AS (
     SELECT t.gid FROM txc_transaction t JOIN input i ON i.gid = t.gid
      WHERE t.state = 'BEGIN'
@@ -157,6 +162,7 @@ WITH input AS (
       FROM input i, locked l
      WHERE t.gid = i.gid AND l.gid = t.gid AND t.state = 'BEGIN'
        AND (i.state = 'ROLLING_BACK' OR t.deadline >= now())
+       AND (i.who IS NULL OR i.admin OR t.initiator = i.who)
  RETURNING t.gid
 )
 SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state

@@ -101,7 +101,7 @@ async def test_tls_coordinator_needs_the_token_for_registry_writes_and_admin(
         cluster.processes.append(proc)
         proc.wait_serving(listen, credentials=_credentials(pki))
 
-    tls = ClientSecurity(ca=pki.ca)
+    tls = ClientSecurity(ca=pki.ca, token=TOKEN)
     async with CoordinatorClient(address, security=tls) as client:
         # A whole transfer over TLS: register, tries, commit, and phase 2 from the coordinator.
         async with client.transaction(timeout=30) as tx:
@@ -114,10 +114,13 @@ async def test_tls_coordinator_needs_the_token_for_registry_writes_and_admin(
         await eventually(committed, what="COMMITTED over TLS")
         assert (await accounts(db_a))["A"][0] == 90
 
-        # Abort is an admin call: refused without the token, with no effect on the transaction.
+        # Abort is an admin call: refused without the token, with no effect on the transaction; so is
+        # beginning one (nothing that changes state is open once security is on).
         pending = client.transaction(timeout=60)
         await pending.call(debit.on("bank-a"), account="A", amount=5)
-        assert await _code_of(client.abort(pending.gid)) == grpc.StatusCode.UNAUTHENTICATED
+        async with CoordinatorClient(address, security=ClientSecurity(ca=pki.ca)) as anonymous_client:
+            assert await _code_of(anonymous_client.abort(pending.gid)) == grpc.StatusCode.UNAUTHENTICATED
+            assert await _code_of(anonymous_client.begin("g-anonymous")) == grpc.StatusCode.UNAUTHENTICATED
         assert await tx_state(cluster.store, pending.gid) == "BEGIN"
 
         # The CLI: without the token a one-line refusal, exit 2; with it the abort happens.
