@@ -1,0 +1,221 @@
+"""Issue #16's attacks, each tried through real processes with TLS, per-identity credentials and a branch key
+on: each is refused, the banks' balances are what the legitimate work alone leaves, and nothing stays frozen."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import grpc
+import pytest
+
+from demo.bank import credit, debit
+from sdk._proto import registry_pb2, registry_pb2_grpc
+from sdk.coordinator_client import CoordinatorClient
+from sdk.errors import RpcError
+from sdk.rpc import ChannelPool, ClientSecurity
+from sdk.tcc_wire import envelope
+from tests.integration.coordinator.cluster import Cluster, accounts, query, tx_state
+from tests.integration.coordinator.trust import SecureDeployment, refused
+from tests.support.certs import Pki, make_pki
+from tests.support.polling import eventually
+
+NewDb = Callable[..., Awaitable[str]]
+DENIED = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> Pki:
+    return make_pki(tmp_path / "pki")
+
+
+@pytest.fixture
+async def secure_banks(cluster: Cluster, pki: Pki, tmp_path: Path, new_db: NewDb) -> SecureDeployment:
+    secure = SecureDeployment(cluster, pki, tmp_path)
+    secure.coordinator()
+    secure.db_a, secure.db_b = await new_db(), await new_db()  # type: ignore[attr-defined]
+    secure.bank_a = secure.bank("bank-a", secure.db_a, "A=1000")  # type: ignore[attr-defined]
+    secure.bank("bank-b", secure.db_b, "B=0")  # type: ignore[attr-defined]
+    return secure
+
+
+async def _balances(secure: SecureDeployment) -> tuple[dict[str, tuple[int, int, int]], ...]:
+    return await accounts(secure.db_a), await accounts(secure.db_b)  # type: ignore[attr-defined]
+
+
+async def _settled(secure: SecureDeployment, a: int, b: int) -> None:
+    """Balances ``a`` and ``b``, nothing frozen or incoming (polled: phase 2 is asynchronous)."""
+
+    async def settled() -> bool:
+        return await _balances(secure) == ({"A": (a, 0, 0)}, {"B": (b, 0, 0)})
+
+    await eventually(settled, what=f"A={a} B={b} with nothing frozen (now {await _balances(secure)})")
+
+
+async def test_attack_1_a_branch_re_registered_with_other_arguments_is_refused(secure_banks: SecureDeployment) -> None:
+    secure = secure_banks
+    a_address: str = secure.bank_a.listen  # type: ignore[attr-defined]
+    pool = ChannelPool(security=secure.security(None))
+    async with secure.client("shop") as shop:
+        gid = shop.transaction(timeout=60).gid
+        big = {"account": "A", "amount": 300}
+        _state, mac = await shop.register_signed_branch(gid, "1", "bank-a", "debit", big, tx_timeout=60)
+        # A retry (same everything, other JSON spelling) gets the first registration's signature.
+        spelled = {"amount": 300, "account": "A"}
+        assert (await shop.register_signed_branch(gid, "1", "bank-a", "debit", spelled, tx_timeout=60))[1] == mac
+        # Anything else is refused, naming the field; the first registration stays.
+        small = {"account": "A", "amount": 1}
+        for service, action, payload, field in (
+            ("bank-a", "debit", small, "payload"),
+            ("bank-b", "debit", big, "service"),
+            ("bank-a", "credit", big, "action"),
+        ):
+            error = await refused(shop.register_signed_branch(gid, "1", service, action, payload, tx_timeout=60))
+            assert error.code == grpc.StatusCode.ALREADY_EXISTS and f"different {field}" in error.details, error
+        # The registered try is the only one the participant serves: the signature does not fit amount 1.
+        error = await refused(pool.invoke_json(a_address, "bank-a", "debit", envelope(gid, "1", small, mac)))
+        assert error.code == grpc.StatusCode.PERMISSION_DENIED
+        detail = await shop.query(gid)
+        assert [json.loads(b.payload_json) for b in detail.branches] == [big]
+        await shop.rollback(gid, "attack 1 over")
+    await pool.close()
+    await _settled(secure, 1000, 0)
+
+
+async def test_attack_2_only_the_proxy_that_began_it_reports_a_transaction_finished(
+    secure_banks: SecureDeployment,
+) -> None:
+    secure = secure_banks
+    async with secure.client("shop") as shop:
+        tx = shop.transaction(timeout=60)
+        await tx.call(debit.on("bank-a"), account="A", amount=10)
+        await tx.call(credit.on("bank-b"), account="B", amount=10)
+        assert await shop.commit(tx.gid, phase2_delay=60) == "COMMITTING"  # phase 2 waits for a Finish
+        for identity, expected in (
+            (None, grpc.StatusCode.UNAUTHENTICATED),
+            ("mallory", grpc.StatusCode.PERMISSION_DENIED),
+            ("bank-a", grpc.StatusCode.PERMISSION_DENIED),
+            ("shop", grpc.StatusCode.PERMISSION_DENIED),  # a caller is not the proxy that XA-committed
+            ("proxy", grpc.StatusCode.PERMISSION_DENIED),  # a proxy, but not the one that began it
+        ):
+            async with secure.client(identity) as other:
+                assert (await refused(other.finish(tx.gid))).code == expected, identity
+        assert await tx_state(secure.cluster.store, tx.gid) == "COMMITTING"
+        async with secure.client("ops") as ops:  # the operator drives phase 2 now instead
+            await ops.retry(tx.gid)
+    await _settled(secure, 990, 10)
+    assert await tx_state(secure.cluster.store, tx.gid) == "COMMITTED"
+
+
+async def test_attack_3_nobody_else_rolls_back_or_skips_the_cancels_of_a_transaction(
+    secure_banks: SecureDeployment,
+) -> None:
+    secure = secure_banks
+    async with secure.client("shop") as shop:
+        tx = shop.transaction(timeout=60)
+        await tx.call(debit.on("bank-a"), account="A", amount=25)
+        assert (await _balances(secure))[0] == {"A": (975, 25, 0)}
+        for identity in (None, "mallory", "bank-a"):
+            async with secure.client(identity) as other:
+                error = await refused(other.rollback(tx.gid, "hijack", untried=["1", tx.gid]))
+                assert error.code in DENIED, (identity, error)
+                assert (await refused(other.abort(tx.gid))).code in DENIED, identity
+                assert (await refused(other.commit(tx.gid))).code in DENIED, identity
+        assert await tx_state(secure.cluster.store, tx.gid) == "BEGIN"
+        await shop.rollback(tx.gid, "the owner rolls back")
+    await _settled(secure, 1000, 0)
+    events = await query(secure.cluster.store, "SELECT event FROM txc_event WHERE gid = $1", tx.gid)
+    assert "cancel_skipped" not in {e["event"] for e in events}
+
+
+SAGA = """
+name: book_trip
+steps:
+  - id: pay
+    action: bank-a.debit
+    compensate: bank-a.debit.cancel
+    input: {account: A, amount: 999999}
+"""
+
+
+async def test_attack_4_only_an_admin_registers_saga_definitions(secure_banks: SecureDeployment) -> None:
+    secure = secure_banks
+    for identity in (None, "shop", "bank-a", "proxy"):
+        async with secure.client(identity) as other:
+            assert (await refused(other.register_saga(SAGA, "evil.yaml"))).code in DENIED, identity
+    rows = await query(secure.cluster.store, "SELECT count(*) AS n FROM txc_saga_definition")
+    assert rows[0]["n"] == 0
+    await _settled(secure, 1000, 0)
+
+
+async def test_attack_5_a_lease_belongs_to_its_registrant_and_a_service_to_its_identity(
+    secure_banks: SecureDeployment,
+) -> None:
+    secure = secure_banks
+    lister = secure.registry("bank-b")
+    (victim,) = await lister.resolve("bank-a")
+
+    def meta(identity: str) -> tuple[tuple[str, str], ...]:
+        return (("authorization", f"Bearer {secure.tokens[identity]}"),)
+
+    async with grpc.aio.secure_channel(secure.address, secure.tls_credentials()) as channel:
+        stub = registry_pb2_grpc.RegistryStub(channel)
+        hijack = registry_pb2.RegisterRequest(
+            service="bank-a", address="attacker.example:443", ttl_seconds=60, lease_id=victim.lease_id
+        )
+        # Another participant may not register bank-a at all, nor take bank-a's lease for its own service.
+        for identity, request in (
+            ("bank-b", hijack),
+            ("shop", hijack),
+            (
+                "bank-b",
+                registry_pb2.RegisterRequest(
+                    service="bank-b", address="127.0.0.1:9", ttl_seconds=60, lease_id=victim.lease_id
+                ),
+            ),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as raised:
+                await stub.Register(request, metadata=meta(identity), timeout=5)
+            assert raised.value.code() == grpc.StatusCode.PERMISSION_DENIED, (identity, raised.value.details())
+        # Its keep-alives and deregistration do not reach another identity's lease.
+        gone = await stub.Deregister(registry_pb2.DeregisterRequest(lease_id=victim.lease_id), metadata=meta("bank-b"))
+        assert not gone.found
+        stream = stub.KeepAlive(metadata=meta("bank-b"))
+        await stream.write(registry_pb2.KeepAliveRequest(lease_id=victim.lease_id))
+        assert not (await stream.read()).found
+        await stream.done_writing()
+    try:
+        assert [(e.address, e.lease_id) for e in await lister.resolve("bank-a")] == [(victim.address, victim.lease_id)]
+    finally:
+        await lister.close(deregister=False)
+    # Money still moves to the real bank-a.
+    async with secure.client("shop") as shop, shop.transaction(timeout=30) as tx:
+        await tx.call(debit.on("bank-a"), account="A", amount=5)
+        await tx.call(credit.on("bank-b"), account="B", amount=5)
+    await _settled(secure, 995, 5)
+
+
+async def test_a_caller_enlists_only_its_services_and_credentials_rotate_without_a_restart(
+    secure_banks: SecureDeployment,
+) -> None:
+    secure = secure_banks
+    async with secure.client("shop") as shop:
+        error = await refused(shop.register_branch("g-enlist", "1", "bank-z", "debit", {}, tx_timeout=30))
+        assert error.code == grpc.StatusCode.PERMISSION_DENIED and "bank-z" in error.details
+    # Rotation: a second token for shop is added to the file; the running coordinator takes it, no restart.
+    rotated = "shop-rotated-token-0123456789"
+    secure.write_credentials({"shop": [rotated]})
+    security = ClientSecurity(ca=secure.pki.ca, token=rotated)
+
+    async def accepted() -> bool:
+        async with CoordinatorClient(secure.address, timeout=5.0, security=security) as client:
+            try:
+                await client.begin(f"g-rotated-{time.monotonic_ns()}", 30)
+            except RpcError as exc:
+                assert exc.code == grpc.StatusCode.PERMISSION_DENIED, exc
+                return False
+            return True
+
+    await eventually(accepted, what="the rotated token accepted without a restart")
