@@ -68,6 +68,7 @@ RULES: dict[str, Rule] = {
     _REGISTRY + "List": Rule.OPEN,
     "/grpc.health.v1.Health/Check": Rule.OPEN,
     "/grpc.health.v1.Health/Watch": Rule.OPEN,
+    "/grpc.health.v1.Health/List": Rule.OPEN,
     "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": Rule.OPEN,
 }
 
@@ -100,7 +101,12 @@ def _deny(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -
     async def deny(_request: Any, context: grpc.aio.ServicerContext) -> Any:
         await context.abort(code, message)
 
-    return _same_kind(handler, deny)
+    async def deny_stream(_request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+        await context.abort(code, message)
+        yield  # an async generator, as a streaming reply's handler is
+
+    streams = handler.unary_stream is not None or handler.stream_stream is not None
+    return _same_kind(handler, deny_stream if streams else deny)
 
 
 def _same_kind(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> grpc.RpcMethodHandler:
