@@ -219,3 +219,42 @@ async def test_a_caller_enlists_only_its_services_and_credentials_rotate_without
             return True
 
     await eventually(accepted, what="the rotated token accepted without a restart")
+
+
+async def test_attack_6_a_cancel_whose_try_never_applied_succeeds_whatever_its_arguments(
+    secure_banks: SecureDeployment,
+) -> None:
+    secure = secure_banks
+    async with secure.client("shop") as shop:
+        gid = shop.transaction(timeout=60).gid
+        await shop.register_branch(gid, "1", "bank-a", "debit", {"not": "an argument of debit"}, tx_timeout=60)
+        await shop.rollback(gid, "no try was ever sent")
+
+        async def rolled_back() -> bool:
+            return await tx_state(secure.cluster.store, gid) == "ROLLED_BACK"
+
+        await eventually(rolled_back, what="an empty cancel despite undecodable arguments (no ROLLBACK_FAILED)")
+    await _settled(secure, 1000, 0)
+
+
+async def test_attack_7_a_retried_try_whose_first_attempt_applied_returns_the_first_result(
+    secure_banks: SecureDeployment,
+) -> None:
+    secure = secure_banks
+    a_address: str = secure.bank_a.listen  # type: ignore[attr-defined]
+    pool = ChannelPool(security=secure.security(None))
+    args = {"account": "A", "amount": 40}
+    async with secure.client("shop") as shop:
+        tx = shop.transaction(timeout=60)
+        _state, mac = await shop.register_signed_branch(tx.gid, "1", "bank-a", "debit", args, tx_timeout=60)
+        body = envelope(tx.gid, "1", args, mac)
+        first = await pool.invoke_json(a_address, "bank-a", "debit", body, timeout=10)
+        again = await pool.invoke_json(a_address, "bank-a", "debit", body, timeout=10)  # its reply was "lost"
+        assert first == {"result": {"reserved": 40}, "barrier": "applied"}
+        assert again == {"result": {"reserved": 40}, "barrier": "duplicate"}
+        assert (await _balances(secure))[0] == {"A": (960, 40, 0)}  # reserved once
+        tx.branches.append(("1", "bank-a", "debit"))  # the SDK numbers the next branch after it
+        await tx.call(credit.on("bank-b"), account="B", amount=40)
+        await tx.commit()
+    await pool.close()
+    await _settled(secure, 960, 40)
