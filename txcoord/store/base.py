@@ -55,6 +55,9 @@ class Store(Protocol):
     async def transaction_failed(self, gid: str, owner: str, retry_in: float) -> int | None:
         """Count a failed phase-2 round; the new attempt count, or None if ``owner`` lost the transaction."""
 
+    async def reverse_commit(self, gid: str, owner: str, reason: str) -> bool:
+        """COMMITTING -> ROLLING_BACK (still owned by ``owner``) while no branch is confirmed; False otherwise."""
+
     async def give_up(self, gid: str, decision: Phase2, owner: str) -> None: ...
 
     async def resolve_branch(self, gid: str, branch_id: str, state: BranchState, detail: str) -> TxState | None:

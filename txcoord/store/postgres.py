@@ -240,6 +240,9 @@ class PgStore:
         value: Any = await self.pool.fetchval(Q["transaction_failed"], gid, owner, retry_in)
         return None if value is None else int(value)
 
+    async def reverse_commit(self, gid: str, owner: str, reason: str) -> bool:
+        return await self.pool.fetchval(Q["reverse_commit"], gid, owner, reason) is not None
+
     async def give_up(self, gid: str, decision: Phase2, owner: str) -> None:
         deciding = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
         await self.pool.execute(Q["give_up"], gid, deciding.value, decision.failed_state.value, owner)

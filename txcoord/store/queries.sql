@@ -85,6 +85,14 @@ UPDATE txc_transaction
  WHERE gid = $1 AND owner = $2 AND state IN ('COMMITTING', 'ROLLING_BACK')
 RETURNING attempts;
 
+-- name: reverse_commit
+-- A commit none of whose tries applied (every confirm refused for it, none confirmed): roll back instead,
+-- if $2 still owns it.
+UPDATE txc_transaction SET state = 'ROLLING_BACK', reason = $3
+ WHERE gid = $1 AND state = 'COMMITTING' AND owner = $2
+   AND NOT EXISTS (SELECT 1 FROM txc_branch WHERE gid = $1 AND state = 'CONFIRMED')
+RETURNING gid;
+
 -- name: give_up
 UPDATE txc_transaction SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL
  WHERE gid = $1 AND state = $2 AND owner = $4;
