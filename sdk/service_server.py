@@ -9,10 +9,18 @@ a ``*Servicer`` is the handlers of one gRPC service (grpc's own word)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Mapping, Sequence
 
+import grpc
+
+from sdk.errors import RpcError
 from sdk.registry import Lease, RegistryClient
 from sdk.rpc import ClientSecurity, JsonHandler, RpcServer, ServerSecurity
+from sdk.rpc.backoff import backoff_delays
+
+log = logging.getLogger(__name__)
 
 
 class ServiceServer:
@@ -44,9 +52,29 @@ class ServiceServer:
     async def start(self) -> None:
         await self.server.start()
         for service in self._services:
-            self.leases.append(
-                await self.registry.register(service, self.advertise or self.server.address, self.ttl, self.metadata)
-            )
+            self.leases.append(await self._register(service))
+
+    async def _register(self, service: str) -> Lease:
+        """Register, waiting for a registry that is not up yet (started in any order, or restarting): it
+        serves meanwhile and says once that it waits, instead of exiting."""
+        delays = backoff_delays(initial=0.2, maximum=5.0)
+        waiting = False
+        while True:
+            try:
+                lease = await self.registry.register(
+                    service, self.advertise or self.server.address, self.ttl, self.metadata
+                )
+            except RpcError as exc:
+                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                if not waiting:
+                    log.warning("%s: registry unreachable (%s); retrying until it answers", service, exc.details)
+                    waiting = True
+                await asyncio.sleep(next(delays))
+                continue
+            if waiting:
+                log.info("%s: registered; the registry answers again", service)
+            return lease
 
     async def deregister(self) -> None:
         for lease in self.leases:

@@ -85,6 +85,13 @@ class RpcServer:
         host = "127.0.0.1" if self._host in ("0.0.0.0", "") else "::1" if self._host == "::" else self._host
         return format_address(host, self._bound_port)
 
+    @property
+    def listening(self) -> str:
+        """Where it listens, as bound: ``0.0.0.0:PORT`` is every interface, and what it logs must say so."""
+        if self._bound_port is None:
+            raise RuntimeError("RpcServer.listening is known only after start()")
+        return format_address(self._host, self._bound_port)
+
     def add_servicer(self, add_to_server: Callable[[Any, Any], None], servicer: object, service_name: str) -> None:
         """Add a generated-stub servicer; ``service_name`` is its full proto name (for health and reflection)."""
         add_to_server(servicer, self._server)
@@ -117,7 +124,7 @@ class RpcServer:
         await self._server.start()
         for name in ("", *self._service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("%s serving on %s (%s)", self.name, self.address, "TLS" if self.security.tls else "plaintext")
+        log.info("%s serving on %s (%s)", self.name, self.listening, "TLS" if self.security.tls else "plaintext")
 
     async def stop(self, grace: float = 5.0) -> None:
         """Report NOT_SERVING, refuse new calls and let in-flight ones finish for up to ``grace`` seconds."""

@@ -36,7 +36,7 @@ async def _serve(listen: str, store_url: str | None, security: ServerSecurity) -
     await registry.open()
     try:
         await server.start()
-        typer.echo(f"registry serving on {server.address} (store: {store_url or 'memory'})", err=True)
+        typer.echo(f"registry serving on {server.listening} (store: {store_url or 'memory'})", err=True)
         await server.serve_until_signal()
     finally:
         await registry.close()

@@ -257,6 +257,9 @@ class PgStore:
             tx = await conn.fetchval("SELECT state FROM txc_transaction WHERE gid = $1", gid)
             decision = phase2_of(TxState(tx))
             closed = await conn.fetchval(Q["close_if_resolved"], gid, decision.final_state.value, tx)
+            if closed == TxState.RESOLVED_MIXED:
+                note = f"a person resolved it both ways: neither {decision.final_state.value} nor its opposite"
+                await conn.execute(Q["add_event"], gid, None, "resolved_mixed", note)
             return TxState(closed or tx)
 
     async def reopen(self, gid: str, decision: Phase2) -> bool:

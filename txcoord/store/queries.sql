@@ -94,7 +94,13 @@ UPDATE txc_transaction SET state = 'ROLLING_BACK', reason = $3
 RETURNING gid;
 
 -- name: give_up
-UPDATE txc_transaction SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL
+-- marked for a person: nothing is scheduled any more (no "next attempt" shown for it or its branches)
+WITH b AS (
+    UPDATE txc_branch SET next_attempt_at = NULL
+     WHERE gid = $1 AND state = 'REGISTERED'
+       AND EXISTS (SELECT 1 FROM txc_transaction WHERE gid = $1 AND state = $2 AND owner = $4)
+)
+UPDATE txc_transaction SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
  WHERE gid = $1 AND state = $2 AND owner = $4;
 
 -- name: add_event
@@ -205,9 +211,13 @@ WITH b AS (
 SELECT count(*) AS n FROM b;
 
 -- name: close_if_resolved
--- Every branch done (by phase 2 or by hand): a transaction marked for a person reaches its decision's end state.
+-- Every branch done (by phase 2 or by hand): a transaction marked for a person reaches its decision's end state,
+-- or RESOLVED_MIXED when its branches ended some confirmed and some cancelled (neither committed nor rolled back).
 UPDATE txc_transaction
-   SET state = $2, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
+   SET state = CASE WHEN EXISTS (SELECT 1 FROM txc_branch WHERE gid = $1 AND state = 'CONFIRMED')
+                     AND EXISTS (SELECT 1 FROM txc_branch WHERE gid = $1 AND state = 'CANCELLED')
+                    THEN 'RESOLVED_MIXED' ELSE $2 END,
+       finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
  WHERE gid = $1 AND state = $3
    AND NOT EXISTS (SELECT 1 FROM txc_branch WHERE gid = $1 AND state = 'REGISTERED')
 RETURNING state;
