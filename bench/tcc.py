@@ -20,10 +20,11 @@ from typing import Any
 
 import psutil
 
+from bench.secure import SecureBench
 from demo.bank import credit, debit
 from sdk.branch_mac import KEY_ENV, BranchSigner
 from sdk.coordinator_client import CoordinatorClient, new_gid
-from sdk.rpc import ChannelPool
+from sdk.rpc import ChannelPool, ClientSecurity
 from sdk.tcc_wire import envelope
 from txc.demo.processes import free_address, start_bank, start_coordinator
 from txc.processes import ChildProcess
@@ -45,6 +46,7 @@ class BenchSettings:
     rounds: int = 3  # baseline and coordinator runs alternate this many times
     session: bool = True  # caller -> coordinator over one bidi stream (False: unary calls)
     signed: bool = True  # branch signatures on (a fresh TXC_BRANCH_KEY for every process); False: off
+    secure: bool = False  # TLS everywhere and one identity per process from a credentials file (bench.secure)
 
 
 @dataclass
@@ -205,8 +207,8 @@ async def _direct_run(
     return await _drive(settings, transfer, meter)
 
 
-async def _phase2_backlog(address: str) -> int:
-    async with CoordinatorClient(address, session=False) as client:
+async def _phase2_backlog(address: str, security: ClientSecurity) -> int:
+    async with CoordinatorClient(address, session=False, security=security) as client:
         counts = (await client.list(limit=1)).counts
     return int(counts.get("COMMITTING", 0) + counts.get("BEGIN", 0) + counts.get("ROLLING_BACK", 0))
 
@@ -229,19 +231,25 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
     else:
         os.environ.pop(KEY_ENV, None)
     signer = BranchSigner.from_env()
+    secure = SecureBench.create(settings.log_dir / "secure") if settings.secure else None
+    client_security = secure.client() if secure else ClientSecurity()
+    reader_security = secure.reader() if secure else ClientSecurity()
     address = free_address()
     bank_addresses = {"bank-a": free_address(), "bank-b": free_address()}
     children: list[ChildProcess] = []
     try:
-        coordinator = start_coordinator(address, coord_db, settings.log_dir, *settings.coordinator_args)
+        extra = (*settings.coordinator_args, *(secure.coordinator_args() if secure else ()))
+        coordinator = start_coordinator(address, coord_db, settings.log_dir, *extra)
         children.append(coordinator)
-        await coordinator.serving(address, timeout=60)
+        credentials = secure.channel_credentials() if secure else None
+        await coordinator.serving(address, timeout=60, credentials=credentials)
         for name, db, prefix in (("bank-a", db_a, "a"), ("bank-b", db_b, "b")):
             opening = ",".join(f"{prefix}{i}={OPENING}" for i in range(ACCOUNTS))
-            child = start_bank(name, db, address, settings.log_dir, opening, listen=bank_addresses[name])
+            env = secure.bank_env(name) if secure else None
+            child = start_bank(name, db, address, settings.log_dir, opening, listen=bank_addresses[name], env=env)
             children.append(child)
         for child, name in zip(children[1:], bank_addresses, strict=True):
-            await child.serving(bank_addresses[name], timeout=60)
+            await child.serving(bank_addresses[name], timeout=60, credentials=credentials)
         progress(f"bench: coordinator {address}, banks {bank_addresses}; {settings.clients} clients")
 
         proc = psutil.Process(coordinator.pid)
@@ -266,8 +274,8 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         meter = CpuMeter(groups, without_children=("client",))  # the client's children are the services
         direct, tcc = Run(), Run()
         calls = {"session": 0, "try": 0, "txn": 0}
-        pool = ChannelPool()
-        client = CoordinatorClient(address, session=settings.session)
+        pool = ChannelPool(security=reader_security)
+        client = CoordinatorClient(address, session=settings.session, security=client_security)
         try:
             for round_no in range(1, settings.rounds + 1):
                 progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
@@ -281,12 +289,13 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
             await client.close()
             await pool.close()
         drain_started = time.monotonic()
-        while (backlog := await _phase2_backlog(address)) > 0 and time.monotonic() - drain_started < 60:
+        drain_until = drain_started + 60
+        while (backlog := await _phase2_backlog(address, reader_security)) > 0 and time.monotonic() < drain_until:
             await asyncio.sleep(0.1)
         drain = time.monotonic() - drain_started
         sampling = False
         await sampler
-        async with CoordinatorClient(address, session=False) as admin:
+        async with CoordinatorClient(address, session=False, security=reader_security) as admin:
             through_coordinator = int((await admin.list(limit=1)).counts.get("COMMITTED", 0))
     finally:
         for child in reversed(children):
@@ -303,6 +312,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         "rounds": settings.rounds,
         "session_stream": settings.session,
         "branch_signatures": settings.signed,
+        "secure": settings.secure,  # TLS + per-identity credentials (the authorization interceptor on)
         "tcc": tcc_summary,
         "baseline": direct_summary,
         "ratio": round(tcc_summary["txn_per_s"] / direct_summary["txn_per_s"], 2) if direct_summary["txn_per_s"] else 0,

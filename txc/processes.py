@@ -82,11 +82,15 @@ class ChildProcess:
             time.sleep(0.05)
         raise TimeoutError(f"{self.name} not SERVING at {address} after {timeout}s ({last}):\n{self.output()}")
 
-    async def serving(self, address: str, timeout: float = 30.0) -> None:
-        """:meth:`wait_serving` without blocking the event loop (the demo keeps transfers running meanwhile)."""
+    async def serving(
+        self, address: str, timeout: float = 30.0, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
+        """:meth:`wait_serving` without blocking the event loop (the demo keeps transfers running meanwhile);
+        ``credentials``: a TLS server's."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        async with grpc.aio.insecure_channel(address) as channel:
+        channel_of = grpc.aio.insecure_channel(address) if credentials is None else None
+        async with channel_of or grpc.aio.secure_channel(address, credentials) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while loop.time() < deadline:
                 if not self.alive():

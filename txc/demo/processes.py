@@ -20,9 +20,9 @@ def txc_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "txc"]
 
 
-def spawn(name: str, args: list[str], log_dir: Path) -> ChildProcess:
-    """Start ``args`` with its output in ``log_dir/name.log``."""
-    return ChildProcess(args, log_dir / f"{name}.log")
+def spawn(name: str, args: list[str], log_dir: Path, env: dict[str, str] | None = None) -> ChildProcess:
+    """Start ``args`` with its output in ``log_dir/name.log`` (``env``: added to this process's environment)."""
+    return ChildProcess(args, log_dir / f"{name}.log", env)
 
 
 def start_coordinator(
@@ -37,8 +37,15 @@ def start_coordinator(
 
 
 def start_bank(
-    service: str, db: str, registry: str, log_dir: Path, accounts: str = "", *extra: str, listen: str | None = None
+    service: str,
+    db: str,
+    registry: str,
+    log_dir: Path,
+    accounts: str = "",
+    *extra: str,
+    listen: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> ChildProcess:
     args = [sys.executable, "-m", "demo.bank", "--service", service, "--db", db, "--registry", registry]
     args += ["--listen", listen or free_address(), "--accounts", accounts, *extra]
-    return spawn(service, args, log_dir)
+    return spawn(service, args, log_dir, env)
