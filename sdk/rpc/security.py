@@ -27,6 +27,7 @@ CA_ENV = "TXC_TLS_CA"
 CERT_ENV = "TXC_TLS_CERT"
 KEY_ENV = "TXC_TLS_KEY"
 CREDENTIALS_ENV = "TXC_CREDENTIALS"
+SERVICE_NAMES_ENV = "TXC_TLS_SERVICE_NAMES"
 AUTH_KEY = "authorization"
 _BEARER = "Bearer "
 
@@ -62,10 +63,19 @@ class ClientSecurity:
     cert: str | None = None
     key: str | None = None
     token: str | None = None
+    # over TLS, a participant's certificate must name the service called (not just its address), so a registry
+    # entry alone cannot send a service's calls to another host
+    service_names: bool = False
 
     @classmethod
     def from_env(cls) -> ClientSecurity:
-        return cls(ca=_env(CA_ENV), cert=_env(CERT_ENV), key=_env(KEY_ENV), token=_env(TOKEN_ENV))
+        return cls(
+            ca=_env(CA_ENV),
+            cert=_env(CERT_ENV),
+            key=_env(KEY_ENV),
+            token=_env(TOKEN_ENV),
+            service_names=_env(SERVICE_NAMES_ENV) == "1",
+        )
 
     def credentials(self) -> grpc.ChannelCredentials | None:
         """Channel credentials, or None for a plaintext channel (no CA given)."""

@@ -81,6 +81,7 @@ def server_security(
     insecure: bool,
     credentials: str | None = None,
     dials: bool = False,
+    service_names: bool = False,
 ) -> tuple[ServerSecurity, ClientSecurity]:
     """The server's trust settings (checked now: exit 2 with one line if they do not hold) and the matching
     client settings for the calls this process makes itself (phase 2, saga steps, the registry)."""
@@ -104,4 +105,9 @@ def server_security(
         # It dials participants and its own registry over TLS: it must know which CA to trust.
         fail("--tls-ca: a coordinator serving TLS needs the CA that signed its participants' (and its own) certificate")
     # As a client, present our own certificate (mTLS peers need one) and trust the same CA.
-    return security, ClientSecurity(ca=ca, cert=cert if ca else None, key=key if ca else None, token=token)
+    if service_names and not ca:
+        fail("--tls-service-names: needs --tls-ca (it checks the certificates of the participants it dials)")
+    client = ClientSecurity(
+        ca=ca, cert=cert if ca else None, key=key if ca else None, token=token, service_names=service_names
+    )
+    return security, client

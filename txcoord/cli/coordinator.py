@@ -58,6 +58,12 @@ def coordinator(
     tls_client_auth: bool = TLS_CLIENT_AUTH,
     token: str | None = TOKEN,
     credentials: str | None = CREDENTIALS,
+    tls_service_names: bool = typer.Option(
+        False,
+        "--tls-service-names",
+        envvar="TXC_TLS_SERVICE_NAMES",
+        help="Over TLS, a participant's certificate must name the service called (a DNS name equal to it).",
+    ),
     insecure: bool = INSECURE,
     verbose: bool = typer.Option(False, "--verbose", "-v"),
 ) -> None:
@@ -84,6 +90,7 @@ def coordinator(
         credentials=credentials,
         insecure=insecure,
         dials=True,
+        service_names=tls_service_names,
     )
     setup_logging(verbose)
     config = CoordinatorConfig(

@@ -258,3 +258,45 @@ async def test_attack_7_a_retried_try_whose_first_attempt_applied_returns_the_fi
         await tx.commit()
     await pool.close()
     await _settled(secure, 960, 40)
+
+
+async def test_over_tls_a_registry_entry_alone_cannot_send_a_services_calls_to_another_host(
+    cluster: Cluster, tmp_path: Path, new_db: NewDb
+) -> None:
+    secure = SecureDeployment(cluster, make_pki(tmp_path / "pki", services=("bank-a", "bank-b")), tmp_path)
+    secure.coordinator("--tls-service-names")
+    db_a, db_b = await new_db(), await new_db()
+    bank_a = secure.bank("bank-a", db_a, "A=100")
+    bank_b = secure.bank("bank-b", db_b, "B=0")
+    async with secure.client("shop") as shop:
+        tx = shop.transaction(timeout=120)
+        await tx.call(debit.on("bank-a"), account="A", amount=30)
+        await tx.call(credit.on("bank-b"), account="B", amount=30)
+        bank_a.kill()  # its lease lapses; meanwhile an entry for bank-a points at bank-b's host
+        ops = secure.registry("ops")
+        try:
+            fake = await ops.register("bank-a", bank_b.listen, 30.0)  # type: ignore[attr-defined]
+
+            async def only_the_fake() -> bool:
+                return [e.address for e in await ops.resolve("bank-a")] == [fake.address]
+
+            await eventually(only_the_fake, what="bank-a's own lease lapsed; only the fake entry left")
+            await tx.commit()
+
+            async def refused_by_name() -> bool:
+                detail = await shop.query(tx.gid)
+                errors = [b.last_error for b in detail.branches if b.branch_id == "1"]
+                return bool(errors) and "Hostname Verification" in errors[0]  # bank-b's certificate names bank-b
+
+            await eventually(refused_by_name, what="the confirm refused at the TLS handshake, not by bank-b")
+            assert await tx_state(cluster.store, tx.gid) == "COMMITTING"
+            await ops.deregister(fake)
+        finally:
+            await ops.close(deregister=False)
+        secure.bank("bank-a", db_a, "", listen=bank_a.listen)  # type: ignore[attr-defined]
+
+        async def committed() -> bool:
+            return await tx_state(cluster.store, tx.gid) == "COMMITTED"
+
+        await eventually(committed, timeout=60, what="committed once the real bank-a is back")
+    assert (await accounts(db_a), await accounts(db_b)) == ({"A": (70, 0, 0)}, {"B": (30, 0, 0)})

@@ -58,10 +58,12 @@ class SecureDeployment:
         self.credentials.write_text("\n".join(lines) + "\n")
 
     def _env(self, identity: str) -> dict[str, str]:
+        # a certificate naming the service when the PKI has one, else the shared server certificate
+        cert, key = self.pki.services.get(identity, (self.pki.server_cert, self.pki.server_key))
         return {
             "TXC_TLS_CA": self.pki.ca,
-            "TXC_TLS_CERT": self.pki.server_cert,
-            "TXC_TLS_KEY": self.pki.server_key,
+            "TXC_TLS_CERT": cert,
+            "TXC_TLS_KEY": key,
             "TXC_TOKEN": self.tokens[identity],
             "TXC_BRANCH_KEY": self.branch_key,
         }
@@ -69,11 +71,11 @@ class SecureDeployment:
     def tls_credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(root_certificates=Path(self.pki.ca).read_bytes())
 
-    def coordinator(self) -> str:
+    def coordinator(self, *extra: str) -> str:
         self.address = f"127.0.0.1:{free_port()}"
         args = [TXC, "coordinator", "--listen", self.address, "--store", self.cluster.store, "--scan-interval", "0.2"]
         args += ["--tls-cert", self.pki.server_cert, "--tls-key", self.pki.server_key, "--tls-ca", self.pki.ca]
-        args += ["--credentials", str(self.credentials)]
+        args += ["--credentials", str(self.credentials), *extra]
         env = {"TXC_BRANCH_KEY": self.branch_key}
         proc = start_process(args, self.cluster.log_dir, "coordinator-secure", env=env)
         self.cluster.processes.append(proc)
@@ -81,8 +83,8 @@ class SecureDeployment:
         self.cluster.registry = self.address
         return self.address
 
-    def bank(self, service: str, db: str, accounts: str, *extra: str) -> ChildProcess:
-        listen = f"127.0.0.1:{free_port()}"
+    def bank(self, service: str, db: str, accounts: str, *extra: str, listen: str | None = None) -> ChildProcess:
+        listen = listen or f"127.0.0.1:{free_port()}"
         args = [sys.executable, "-m", "demo.bank", "--service", service, "--db", db, "--registry", self.address]
         args += ["--listen", listen, "--accounts", accounts, "--ttl", "2", "--audit", *extra]
         proc = start_process(args, self.cluster.log_dir, service, env=self._env(service))
