@@ -177,3 +177,26 @@ def test_a_non_loopback_listener_refuses_to_start_insecure(pki: Pki) -> None:
     assert no_token.returncode == 2 and "--token" in no_token.stderr, no_token.stderr
     coordinator = _txc("coordinator", "--listen", address, "--store", "postgresql://127.0.0.1:1/none")
     assert coordinator.returncode == 2 and "not a loopback address" in coordinator.stderr, coordinator.stderr
+
+
+async def test_under_mutual_tls_the_certificate_name_is_the_identity(
+    tmp_path: Path, processes: list[ChildProcess], pki: Pki
+) -> None:
+    credentials = tmp_path / "credentials.toml"
+    # make_pki's client certificate is named "txcoord client": a participant that may register only "svc"
+    credentials.write_text(
+        '[identity.client]\nroles = ["participant"]\ncertificates = ["txcoord client"]\nregisters = ["svc"]\n'
+    )
+    address = f"127.0.0.1:{free_port()}"
+    args = [TXC, "registry", "--listen", address, "--tls-cert", pki.server_cert, "--tls-key", pki.server_key]
+    args += ["--tls-ca", pki.ca, "--tls-client-auth", "--credentials", str(credentials)]
+    proc = start_process(args, tmp_path / "logs", "registry-mtls-identities")
+    processes.append(proc)
+    proc.wait_serving(address, credentials=_credentials(pki, client_cert=True))
+    client = RegistryClient(address, security=ClientSecurity(ca=pki.ca, cert=pki.client_cert, key=pki.client_key))
+    try:
+        await client.register("svc", "127.0.0.1:1", 5.0)
+        assert await _code_of(client.register("other", "127.0.0.1:2", 5.0)) == grpc.StatusCode.PERMISSION_DENIED
+        assert [ep.service for ep in await client.list_all()] == ["svc"]
+    finally:
+        await client.close(deregister=True)
