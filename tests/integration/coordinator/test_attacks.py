@@ -107,6 +107,15 @@ async def test_attack_2_only_the_proxy_that_began_it_reports_a_transaction_finis
             await ops.retry(tx.gid)
     await _settled(secure, 990, 10)
     assert await tx_state(secure.cluster.store, tx.gid) == "COMMITTED"
+    # The proxy reports its own transaction finished, and the timeline says who did.
+    async with secure.client("proxy") as proxy:
+        gid = proxy.transaction(timeout=60).gid
+        xid = {"backend": "ds0", "gtrid": gid, "bqual": "proxy-xa/ds0"}
+        await proxy.register_branch(gid, "ds0", "proxy-xa", "xa", xid, tx_timeout=60, kind="XA")
+        assert await proxy.commit(gid, phase2_delay=60) == "COMMITTING"
+        assert await proxy.finish(gid) == "COMMITTED"
+    events = await query(secure.cluster.store, "SELECT event, detail FROM txc_event WHERE gid = $1", gid)
+    assert ("finished_by_caller", "proxy") in [(e["event"], e["detail"]) for e in events]
 
 
 async def test_attack_3_nobody_else_rolls_back_or_skips_the_cancels_of_a_transaction(
@@ -234,6 +243,17 @@ async def test_attack_6_a_cancel_whose_try_never_applied_succeeds_whatever_its_a
             return await tx_state(secure.cluster.store, gid) == "ROLLED_BACK"
 
         await eventually(rolled_back, what="an empty cancel despite undecodable arguments (no ROLLBACK_FAILED)")
+        # Register and commit with no try at all: nothing was reserved, so it rolls back instead of an alert.
+        unused = shop.transaction(timeout=60).gid
+        await shop.register_branch(unused, "1", "bank-a", "debit", {"account": "A", "amount": 5}, tx_timeout=60)
+        await shop.commit(unused)
+
+        async def reversed_commit() -> bool:
+            return await tx_state(secure.cluster.store, unused) == "ROLLED_BACK"
+
+        await eventually(reversed_commit, what="a commit with no try rolled back (no COMMIT_FAILED)")
+    people = await query(secure.cluster.store, "SELECT gid FROM txc_event WHERE event = 'needs_person'")
+    assert people == []
     await _settled(secure, 1000, 0)
 
 
