@@ -153,8 +153,9 @@ class Participant:
             async def work(conn: Any) -> Any:
                 ctx.conn = conn
                 result = await signature.fn(ctx, **call.arguments)
-                if keeps is not None:  # in the barrier's local transaction: kept if and only if the try applied
-                    await keeps.write(conn, call.gid, call.branch_id, signature.json_result(where, result))
+                kept = signature.json_result(where, result) if keeps is not None else None
+                if keeps is not None and kept is not None:  # in the try's local transaction: kept iff it applied
+                    await keeps.write(conn, call.gid, call.branch_id, kept)
                 return result
 
             try:
