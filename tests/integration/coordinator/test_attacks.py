@@ -3,9 +3,10 @@ on: each is refused, the banks' balances are what the legitimate work alone leav
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -19,34 +20,54 @@ from sdk.rpc import ChannelPool, ClientSecurity
 from sdk.tcc_wire import envelope
 from tests.integration.coordinator.cluster import Cluster, accounts, query, tx_state
 from tests.integration.coordinator.trust import SecureDeployment, refused
-from tests.support.certs import Pki, make_pki
+from tests.support import ChildProcess, create_pg_database, drop_pg_database
+from tests.support.certs import make_pki
 from tests.support.polling import eventually
+from txcoord.store.migrations import upgrade
 
 NewDb = Callable[..., Awaitable[str]]
 DENIED = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
 
 
-@pytest.fixture
-def pki(tmp_path: Path) -> Pki:
-    return make_pki(tmp_path / "pki")
-
-
-@pytest.fixture
-async def secure_banks(cluster: Cluster, pki: Pki, tmp_path: Path, new_db: NewDb) -> SecureDeployment:
-    secure = SecureDeployment(cluster, pki, tmp_path)
-    secure.coordinator()
-    secure.db_a, secure.db_b = await new_db(), await new_db()  # type: ignore[attr-defined]
-    secure.bank_a = secure.bank("bank-a", secure.db_a, "A=1000")  # type: ignore[attr-defined]
-    secure.bank("bank-b", secure.db_b, "B=0")  # type: ignore[attr-defined]
-    return secure
+@pytest.fixture(scope="module")
+def secure_banks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureDeployment]:
+    """One secure deployment for the module's attacks (each test checks its own balance changes): a coordinator
+    on its own store, bank-a (A=1000) and bank-b (B=0), each process with its identity."""
+    directory = tmp_path_factory.mktemp("attacks")
+    databases = [asyncio.run(create_pg_database("txc_attacks")) for _ in range(3)]
+    store, db_a, db_b = databases
+    upgrade(store)
+    processes: list[ChildProcess] = []
+    try:
+        secure = SecureDeployment(Cluster(directory, processes, store), make_pki(directory / "pki"), directory)
+        secure.coordinator()
+        secure.db_a, secure.db_b = db_a, db_b  # type: ignore[attr-defined]
+        secure.bank_a = secure.bank("bank-a", db_a, "A=1000")  # type: ignore[attr-defined]
+        secure.bank("bank-b", db_b, "B=0")
+        yield secure
+    finally:
+        for proc in processes:
+            if proc.alive():
+                proc.kill()
+        for dsn in databases:
+            asyncio.run(drop_pg_database(dsn))
 
 
 async def _balances(secure: SecureDeployment) -> tuple[dict[str, tuple[int, int, int]], ...]:
     return await accounts(secure.db_a), await accounts(secure.db_b)  # type: ignore[attr-defined]
 
 
-async def _settled(secure: SecureDeployment, a: int, b: int) -> None:
-    """Balances ``a`` and ``b``, nothing frozen or incoming (polled: phase 2 is asynchronous)."""
+async def _before(secure: SecureDeployment) -> tuple[int, int]:
+    """Balances of A and B as this test starts (earlier tests of the module moved money legitimately)."""
+    (a, b) = await _balances(secure)
+    assert a["A"][1:] == (0, 0) and b["B"][1:] == (0, 0), "an earlier test left money frozen"
+    return a["A"][0], b["B"][0]
+
+
+async def _settled(secure: SecureDeployment, before: tuple[int, int], moved: int) -> None:
+    """``moved`` went from A to B since ``before``, and nothing is frozen or incoming (polled: phase 2 is
+    asynchronous)."""
+    a, b = before[0] - moved, before[1] + moved
 
     async def settled() -> bool:
         return await _balances(secure) == ({"A": (a, 0, 0)}, {"B": (b, 0, 0)})
@@ -56,6 +77,7 @@ async def _settled(secure: SecureDeployment, a: int, b: int) -> None:
 
 async def test_attack_1_a_branch_re_registered_with_other_arguments_is_refused(secure_banks: SecureDeployment) -> None:
     secure = secure_banks
+    before = await _before(secure)
     a_address: str = secure.bank_a.listen  # type: ignore[attr-defined]
     pool = ChannelPool(security=secure.security(None))
     async with secure.client("shop") as shop:
@@ -81,13 +103,14 @@ async def test_attack_1_a_branch_re_registered_with_other_arguments_is_refused(s
         assert [json.loads(b.payload_json) for b in detail.branches] == [big]
         await shop.rollback(gid, "attack 1 over")
     await pool.close()
-    await _settled(secure, 1000, 0)
+    await _settled(secure, before, 0)
 
 
 async def test_attack_2_only_the_proxy_that_began_it_reports_a_transaction_finished(
     secure_banks: SecureDeployment,
 ) -> None:
     secure = secure_banks
+    before = await _before(secure)
     async with secure.client("shop") as shop:
         tx = shop.transaction(timeout=60)
         await tx.call(debit.on("bank-a"), account="A", amount=10)
@@ -105,7 +128,7 @@ async def test_attack_2_only_the_proxy_that_began_it_reports_a_transaction_finis
         assert await tx_state(secure.cluster.store, tx.gid) == "COMMITTING"
         async with secure.client("ops") as ops:  # the operator drives phase 2 now instead
             await ops.retry(tx.gid)
-    await _settled(secure, 990, 10)
+    await _settled(secure, before, 10)
     assert await tx_state(secure.cluster.store, tx.gid) == "COMMITTED"
     # The proxy reports its own transaction finished, and the timeline says who did.
     async with secure.client("proxy") as proxy:
@@ -122,10 +145,11 @@ async def test_attack_3_nobody_else_rolls_back_or_skips_the_cancels_of_a_transac
     secure_banks: SecureDeployment,
 ) -> None:
     secure = secure_banks
+    before = await _before(secure)
     async with secure.client("shop") as shop:
         tx = shop.transaction(timeout=60)
         await tx.call(debit.on("bank-a"), account="A", amount=25)
-        assert (await _balances(secure))[0] == {"A": (975, 25, 0)}
+        assert (await _balances(secure))[0] == {"A": (before[0] - 25, 25, 0)}
         for identity in (None, "mallory", "bank-a"):
             async with secure.client(identity) as other:
                 error = await refused(other.rollback(tx.gid, "hijack", untried=["1", tx.gid]))
@@ -134,7 +158,7 @@ async def test_attack_3_nobody_else_rolls_back_or_skips_the_cancels_of_a_transac
                 assert (await refused(other.commit(tx.gid))).code in DENIED, identity
         assert await tx_state(secure.cluster.store, tx.gid) == "BEGIN"
         await shop.rollback(tx.gid, "the owner rolls back")
-    await _settled(secure, 1000, 0)
+    await _settled(secure, before, 0)
     events = await query(secure.cluster.store, "SELECT event FROM txc_event WHERE gid = $1", tx.gid)
     assert "cancel_skipped" not in {e["event"] for e in events}
 
@@ -151,18 +175,20 @@ steps:
 
 async def test_attack_4_only_an_admin_registers_saga_definitions(secure_banks: SecureDeployment) -> None:
     secure = secure_banks
+    before = await _before(secure)
     for identity in (None, "shop", "bank-a", "proxy"):
         async with secure.client(identity) as other:
             assert (await refused(other.register_saga(SAGA, "evil.yaml"))).code in DENIED, identity
     rows = await query(secure.cluster.store, "SELECT count(*) AS n FROM txc_saga_definition")
     assert rows[0]["n"] == 0
-    await _settled(secure, 1000, 0)
+    await _settled(secure, before, 0)
 
 
 async def test_attack_5_a_lease_belongs_to_its_registrant_and_a_service_to_its_identity(
     secure_banks: SecureDeployment,
 ) -> None:
     secure = secure_banks
+    before = await _before(secure)
     lister = secure.registry("bank-b")
     (victim,) = await lister.resolve("bank-a")
 
@@ -203,13 +229,14 @@ async def test_attack_5_a_lease_belongs_to_its_registrant_and_a_service_to_its_i
     async with secure.client("shop") as shop, shop.transaction(timeout=30) as tx:
         await tx.call(debit.on("bank-a"), account="A", amount=5)
         await tx.call(credit.on("bank-b"), account="B", amount=5)
-    await _settled(secure, 995, 5)
+    await _settled(secure, before, 5)
 
 
 async def test_a_caller_enlists_only_its_services_and_credentials_rotate_without_a_restart(
     secure_banks: SecureDeployment,
 ) -> None:
     secure = secure_banks
+    before = await _before(secure)
     async with secure.client("shop") as shop:
         error = await refused(shop.register_branch("g-enlist", "1", "bank-z", "debit", {}, tx_timeout=30))
         assert error.code == grpc.StatusCode.PERMISSION_DENIED and "bank-z" in error.details
@@ -228,12 +255,15 @@ async def test_a_caller_enlists_only_its_services_and_credentials_rotate_without
             return True
 
     await eventually(accepted, what="the rotated token accepted without a restart")
+    assert await tx_state(secure.cluster.store, "g-enlist") is None  # the refused registration began nothing
+    await _settled(secure, before, 0)
 
 
 async def test_attack_6_a_cancel_whose_try_never_applied_succeeds_whatever_its_arguments(
     secure_banks: SecureDeployment,
 ) -> None:
     secure = secure_banks
+    before = await _before(secure)
     async with secure.client("shop") as shop:
         gid = shop.transaction(timeout=60).gid
         await shop.register_branch(gid, "1", "bank-a", "debit", {"not": "an argument of debit"}, tx_timeout=60)
@@ -253,14 +283,15 @@ async def test_attack_6_a_cancel_whose_try_never_applied_succeeds_whatever_its_a
 
         await eventually(reversed_commit, what="a commit with no try rolled back (no COMMIT_FAILED)")
     people = await query(secure.cluster.store, "SELECT gid FROM txc_event WHERE event = 'needs_person'")
-    assert people == []
-    await _settled(secure, 1000, 0)
+    assert {p["gid"] for p in people} & {gid, unused} == set()
+    await _settled(secure, before, 0)
 
 
 async def test_attack_7_a_retried_try_whose_first_attempt_applied_returns_the_first_result(
     secure_banks: SecureDeployment,
 ) -> None:
     secure = secure_banks
+    before = await _before(secure)
     a_address: str = secure.bank_a.listen  # type: ignore[attr-defined]
     pool = ChannelPool(security=secure.security(None))
     args = {"account": "A", "amount": 40}
@@ -272,12 +303,12 @@ async def test_attack_7_a_retried_try_whose_first_attempt_applied_returns_the_fi
         again = await pool.invoke_json(a_address, "bank-a", "debit", body, timeout=10)  # its reply was "lost"
         assert first == {"result": {"reserved": 40}, "barrier": "applied"}
         assert again == {"result": {"reserved": 40}, "barrier": "duplicate"}
-        assert (await _balances(secure))[0] == {"A": (960, 40, 0)}  # reserved once
+        assert (await _balances(secure))[0] == {"A": (before[0] - 40, 40, 0)}  # reserved once
         tx.branches.append(("1", "bank-a", "debit"))  # the SDK numbers the next branch after it
         await tx.call(credit.on("bank-b"), account="B", amount=40)
         await tx.commit()
     await pool.close()
-    await _settled(secure, 960, 40)
+    await _settled(secure, before, 40)
 
 
 async def test_over_tls_a_registry_entry_alone_cannot_send_a_services_calls_to_another_host(

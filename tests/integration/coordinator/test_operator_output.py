@@ -9,13 +9,15 @@ import subprocess
 from collections.abc import Awaitable, Callable
 
 import grpc
+from typer.testing import CliRunner
 
 from demo.bank import credit, debit
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
-from tests.integration.coordinator.cluster import TXC, Cluster, accounts, query, tx_state, txc_json
+from tests.integration.coordinator.cluster import TXC, Cluster, accounts, query, tx_state
 from tests.support import ChildProcess, free_port, start_process
 from tests.support.polling import eventually
+from txc.main import app
 
 NewDb = Callable[..., Awaitable[str]]
 
@@ -60,7 +62,7 @@ def test_a_wildcard_listener_says_it_serves_every_interface(cluster: Cluster, pr
 
 
 async def test_a_transaction_resolved_both_ways_is_resolved_mixed_and_shows_no_next_attempt(cluster: Cluster) -> None:
-    _, address = cluster.coordinator("--unregistered-bound", "1", "--retry-max", "0.5")
+    _, address = cluster.coordinator("--unregistered-bound", "1", "--retry-max", "0.5", "--phase2-timeout", "1")
     gid = "two-ways"
     async with grpc.aio.insecure_channel(address) as channel:
         stub = coordinator_pb2_grpc.CoordinatorStub(channel)
@@ -75,28 +77,25 @@ async def test_a_transaction_resolved_both_ways_is_resolved_mixed_and_shows_no_n
         return await tx_state(cluster.store, gid) == "COMMIT_FAILED"
 
     await eventually(failed, timeout=60, what="COMMIT_FAILED (nobody serves its branches)")
-    shown = await asyncio.to_thread(txc_json, "tx", "show", gid, "--coordinator", address)
-    assert shown["transaction"]["next_attempt_at"] == 0
-    assert [b["next_attempt_at"] for b in shown["branches"]] == [0, 0]
-    plain = await asyncio.to_thread(txc, "tx", "show", gid, "--coordinator", address)
-    assert "next attempt: -" in plain.stdout, plain.stdout
-    for branch, outcome in (("1", "confirmed"), ("2", "cancelled")):
-        done = await asyncio.to_thread(
-            txc, "tx", "resolve", gid, "--branch", branch, "--as", outcome, "--coordinator", address
-        )
-        assert done.returncode == 0, done.stderr
-    assert await tx_state(cluster.store, gid) == "RESOLVED_MIXED"
+    async with cluster.client(address) as admin:
+        shown = await admin.query(gid)
+        assert shown.transaction.next_attempt_at == 0
+        assert [b.next_attempt_at for b in shown.branches] == [0, 0]
+        plain = await asyncio.to_thread(txc, "tx", "show", gid, "--coordinator", address)
+        assert "next attempt: -" in plain.stdout, plain.stdout
+        assert await admin.resolve(gid, "1", "confirmed") == "COMMIT_FAILED"
+        assert await admin.resolve(gid, "2", "cancelled") == "RESOLVED_MIXED"
+        assert [t.gid for t in (await admin.list("RESOLVED_MIXED")).transactions] == [gid]
     events = await query(cluster.store, "SELECT event, detail FROM txc_event WHERE gid = $1", gid)
     assert any(e["event"] == "resolved_mixed" and "both ways" in e["detail"] for e in events)
-    listed = await asyncio.to_thread(txc_json, "tx", "list", "--state", "RESOLVED_MIXED", "--coordinator", address)
-    assert [t["gid"] for t in listed["transactions"]] == [gid]
 
 
 def test_bad_command_line_values_are_named() -> None:
-    limit = txc("tx", "list", "--limit", "0")
-    assert limit.returncode == 2 and "--limit" in limit.stderr, limit.stderr
-    timeout = txc("call", "bank-a", "debit", "--timeout", "-1")
-    assert timeout.returncode == 2 and "--timeout" in timeout.stderr and "no endpoints" not in timeout.stderr
-    registry = txc("call", "bank-a", "debit", "--registry", "nonsense")
-    assert registry.returncode == 2 and "--registry" in registry.stderr, registry.stderr
-    assert "no endpoints" not in registry.stderr and "Traceback" not in registry.stderr
+    runner = CliRunner()  # in-process: these fail before any connection
+    limit = runner.invoke(app, ["tx", "list", "--limit", "0"])
+    assert limit.exit_code == 2 and "--limit" in limit.output, limit.output
+    timeout = runner.invoke(app, ["call", "bank-a", "debit", "--timeout", "-1"])
+    assert timeout.exit_code == 2 and "--timeout" in timeout.output and "no endpoints" not in timeout.output
+    registry = runner.invoke(app, ["call", "bank-a", "debit", "--registry", "nonsense"])
+    assert registry.exit_code == 2 and "--registry" in registry.output, registry.output
+    assert "no endpoints" not in registry.output and "Traceback" not in registry.output
