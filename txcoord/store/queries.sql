@@ -1,10 +1,6 @@
 -- The coordinator store's statements. Each starts with a "-- name: NAME" line; txcoord.store.queries loads them.
 -- asyncpg $n parameters only: nothing is ever interpolated.
 
--- name: register_branch
--- $1 gid, $2 timeout seconds, $3 branch id, $4 service, $5 action, $6 payload (jsonb text), $7 kind
-SELECT txc_register_branch($1, $2, $3, $4, $5, $6::jsonb, $7) AS state;
-
 -- name: begin
 -- $3: the identity beginning it (NULL with security off)
 INSERT INTO txc_transaction (gid, state, timeout_s, deadline, initiator)
