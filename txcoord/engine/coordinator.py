@@ -165,8 +165,10 @@ class Coordinator:
     async def rollback(
         self, gid: str, reason: str = "rollback", untried: Sequence[str] = (), actor: Actor | None = None
     ) -> TxState:
-        """Decide rollback. ``untried``: branches whose try the caller knows never ran (no such action at the
-        participant); they are marked cancelled without a call that could never succeed."""
+        """Decide rollback. ``untried``: branches whose try the caller says never ran (no such action at the
+        participant, or no participant at all). Only a branch whose service has no endpoint is marked cancelled
+        without a call (there is nobody a try could have reached); the others still get their cancel, and a
+        participant that answers it has no such action counts as done (provably nothing to undo)."""
         _validate_gid(gid)
         for branch in untried:
             validation.branch_id(branch, "untried_branch_ids")
@@ -176,14 +178,16 @@ class Coordinator:
                 gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease, actor
             )
             if branches is not None:
-                skip = [b.branch_id for b in branches if b.branch_id in set(untried)]
+                listed = [b for b in branches if b.branch_id in set(untried)]
+                skip = [b.branch_id for b in listed if not await self.driver.delivery.reachable(b.service)]
                 if skip:
                     await self.store.branches_done(gid, skip, Phase2.CANCEL)
                     for branch_id in skip:
                         await self.store.add_event(
-                            gid, branch_id, "cancel_skipped", "its try never ran (no such action)"
+                            gid, branch_id, "cancel_skipped", "its try never ran (its service has no endpoint)"
                         )
-                self.driver.drive(gid, Phase2.CANCEL, [b for b in branches if b.branch_id not in skip])
+                rest = [b for b in branches if b.branch_id not in skip]
+                self.driver.drive(gid, Phase2.CANCEL, rest, untried=frozenset(b.branch_id for b in listed))
                 return TxState.ROLLING_BACK
         tx = await self._existing(gid)
         _check_owner(tx, actor, "roll back")

@@ -90,12 +90,15 @@ class Phase2Driver:
         *,
         failures: int = 0,
         not_before: datetime | None = None,
+        untried: frozenset[str] = frozenset(),
     ) -> None:
-        """Start driving ``gid`` unless already driven; returns at once."""
+        """Start driving ``gid`` unless already driven; returns at once. ``untried``: branches its owner says
+        never ran their try: a cancel that finds no such action at the participant counts as done."""
         if gid in self._tasks:
             return
         self._wake[gid] = asyncio.Event()
-        task = asyncio.create_task(self._run(gid, op, list(branches), failures, not_before), name=f"phase2-{gid}")
+        run = self._run(gid, op, list(branches), failures, not_before, untried)
+        task = asyncio.create_task(run, name=f"phase2-{gid}")
         self._tasks[gid] = task
         task.add_done_callback(functools.partial(self._forget, gid))
 
@@ -126,7 +129,13 @@ class Phase2Driver:
         event.clear()
 
     async def _run(
-        self, gid: str, op: Phase2, branches: list[Branch], failures: int, not_before: datetime | None
+        self,
+        gid: str,
+        op: Phase2,
+        branches: list[Branch],
+        failures: int,
+        not_before: datetime | None,
+        untried: frozenset[str] = frozenset(),
     ) -> None:
         try:
             if not_before is not None:
@@ -136,6 +145,8 @@ class Phase2Driver:
             while True:
                 results = await asyncio.gather(*(self.delivery.deliver(b, op) for b in pending), return_exceptions=True)
                 failed = [(b, r) for b, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
+                if untried and op is Phase2.CANCEL:
+                    failed = await self._without_actions(gid, failed, untried)
                 if not failed:
                     if not await self.store.finish(gid, op, self.owner):
                         log.info("%s: finished phase 2 but another coordinator owns it now", gid)
@@ -183,6 +194,19 @@ class Phase2Driver:
                 return
             STORE_OUTAGE.failed(exc)  # one line for the outage, not one traceback per transaction
             log.debug("%s: phase 2 interrupted by the store outage; recovery will resume it", gid)
+
+    async def _without_actions(
+        self, gid: str, failed: list[tuple[Branch, BaseException]], untried: frozenset[str]
+    ) -> list[tuple[Branch, BaseException]]:
+        """The failures left once the cancels of branches said to be untried whose participant has no such
+        action (UNIMPLEMENTED: nothing of it can have run there) are counted as done."""
+        unimplemented = grpc.StatusCode.UNIMPLEMENTED
+        none = [b for b, e in failed if b.branch_id in untried and isinstance(e, RpcError) and e.code == unimplemented]
+        if none:
+            await self.store.branches_done(gid, [b.branch_id for b in none], Phase2.CANCEL)
+            for branch in none:
+                await self.store.add_event(gid, branch.branch_id, "cancel_skipped", "no such action there")
+        return [(b, e) for b, e in failed if b not in none]
 
     async def _reverse_if_nothing_tried(
         self, gid: str, branches: list[Branch], done: list[str], failed: list[tuple[Branch, BaseException]]
