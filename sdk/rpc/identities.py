@@ -166,11 +166,8 @@ class Identities:
         self._next_check = 0.0
         if self.path is not None:
             self._load(first=True)
-
-    @property
-    def enabled(self) -> bool:
-        """Whether any credential is configured: if not, nothing is checked (the loopback demo)."""
-        return bool(self.path or self._legacy or self.any_certificate)
+        # whether any credential is configured: if not, nothing is checked (the loopback demo); read per call
+        self.enabled = bool(self.path or self._legacy or self.any_certificate)
 
     def _load(self, *, first: bool = False) -> None:
         assert self.path is not None
