@@ -62,6 +62,9 @@ def tcc_command(
     server: str | None = SERVER,
     session: bool = typer.Option(True, help="Caller to coordinator over one stream (--no-session: unary calls)."),
     signed: bool = typer.Option(True, help="Branch signatures on (--no-signed: off, to measure their cost)."),
+    secure: bool = typer.Option(
+        False, "--secure", help="TLS on every server and one identity per process (credentials file): security on."
+    ),
     json_output: bool = JSON_OUTPUT,
     observability: bool = OBSERVABILITY,
 ) -> None:
@@ -90,7 +93,13 @@ def tcc_command(
     summary = run(
         run_bench(
             BenchSettings(
-                clients=clients, seconds=seconds, server=server, rounds=rounds, session=session, signed=signed
+                clients=clients,
+                seconds=seconds,
+                server=server,
+                rounds=rounds,
+                session=session,
+                signed=signed,
+                secure=secure,
             ),
             progress=_err,
         )

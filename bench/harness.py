@@ -33,6 +33,7 @@ class BenchSettings:
     rounds: int = 3  # baseline and coordinator runs alternate this many times
     session: bool = True  # caller -> coordinator over one bidi stream (False: unary calls)
     signed: bool = True  # branch signatures on (a fresh TXC_BRANCH_KEY for every process); False: off
+    secure: bool = False  # TLS everywhere and one identity per process from a credentials file (bench.secure)
 
 
 @dataclass
@@ -190,8 +191,8 @@ async def databases(settings: BenchSettings, coordinator: str, *others: str) -> 
     return urls
 
 
-def start_coordinator(address: str, store: str, settings: BenchSettings) -> ChildProcess:
-    command = txc_command("coordinator", "--listen", address, "--store", store, *settings.coordinator_args)
+def start_coordinator(address: str, store: str, settings: BenchSettings, *extra: str) -> ChildProcess:
+    command = txc_command("coordinator", "--listen", address, "--store", store, *settings.coordinator_args, *extra)
     return ChildProcess(command, settings.log_dir / "coordinator.log", address=address)
 
 

@@ -16,12 +16,13 @@ import time
 from typing import Any
 
 from bench.harness import BenchSettings, CpuMeter, PeakRss, Run, databases, drive, process_groups, start_coordinator
+from bench.secure import SecureBench
 from demo import bank
 from demo.bank import credit, debit
 from sdk.branch_mac import KEY_ENV, BranchSigner
 from sdk.coordinator_client import CoordinatorClient, new_gid
 from sdk.processes import ChildProcess, free_address
-from sdk.rpc import ChannelPool
+from sdk.rpc import ChannelPool, ClientSecurity
 from sdk.tcc_wire import envelope
 
 ACCOUNTS = 2000
@@ -75,8 +76,8 @@ async def _direct_run(
     return await drive(settings, transfer, meter)
 
 
-async def _phase2_backlog(address: str) -> int:
-    async with CoordinatorClient(address, session=False) as client:
+async def _phase2_backlog(address: str, security: ClientSecurity) -> int:
+    async with CoordinatorClient(address, session=False, security=security) as client:
         counts = (await client.list(limit=1)).counts
     return int(counts.get("COMMITTING", 0) + counts.get("BEGIN", 0) + counts.get("ROLLING_BACK", 0))
 
@@ -89,26 +90,32 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
     else:
         os.environ.pop(KEY_ENV, None)
     signer = BranchSigner.from_env()
+    secure = SecureBench.create(settings.log_dir / "secure") if settings.secure else None
+    client_security = secure.client() if secure else ClientSecurity()
+    reader_security = secure.reader() if secure else ClientSecurity()
     address = free_address()
     bank_addresses = {"bank-a": free_address(), "bank-b": free_address()}
     children: list[ChildProcess] = []
     try:
-        coordinator = start_coordinator(address, coord_db, settings)
+        coordinator = start_coordinator(address, coord_db, settings, *(secure.coordinator_args() if secure else ()))
         children.append(coordinator)
-        await coordinator.serving(timeout=60)
+        credentials = secure.channel_credentials() if secure else None
+        await coordinator.serving(timeout=60, credentials=credentials)
         for name, db, prefix in (("bank-a", db_a, "a"), ("bank-b", db_b, "b")):
             opening = ",".join(f"{prefix}{i}={OPENING}" for i in range(ACCOUNTS))
             command = bank.command(name, db, address, bank_addresses[name], opening, *settings.bank_args)
-            children.append(ChildProcess(command, settings.log_dir / f"{name}.log", address=bank_addresses[name]))
+            env = secure.bank_env(name) if secure else None
+            log = settings.log_dir / f"{name}.log"
+            children.append(ChildProcess(command, log, env, address=bank_addresses[name]))
         for child in children[1:]:
-            await child.serving(timeout=60)
+            await child.serving(timeout=60, credentials=credentials)
         progress(f"bench: coordinator {address}, banks {bank_addresses}; {settings.clients} clients")
         meter = process_groups(coordinator.pid, {"banks": [child.pid for child in children[1:]]}, settings)
         async with PeakRss(coordinator.pid) as memory:  # rounds and phase-2 drain
             direct, tcc = Run(), Run()
             calls = {"session": 0, "try": 0, "txn": 0}
-            pool = ChannelPool()
-            client = CoordinatorClient(address, session=settings.session)
+            pool = ChannelPool(security=reader_security)
+            client = CoordinatorClient(address, session=settings.session, security=client_security)
             try:
                 for round_no in range(1, settings.rounds + 1):
                     progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
@@ -122,10 +129,11 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
                 await client.close()
                 await pool.close()
             drain_started = time.monotonic()
-            while (backlog := await _phase2_backlog(address)) > 0 and time.monotonic() - drain_started < 60:
+            drain_until = drain_started + 60
+            while (backlog := await _phase2_backlog(address, reader_security)) > 0 and time.monotonic() < drain_until:
                 await asyncio.sleep(0.1)
             drain = time.monotonic() - drain_started
-        async with CoordinatorClient(address, session=False) as admin:
+        async with CoordinatorClient(address, session=False, security=reader_security) as admin:
             through_coordinator = int((await admin.list(limit=1)).counts.get("COMMITTED", 0))
     finally:
         for child in reversed(children):
@@ -142,6 +150,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         "rounds": settings.rounds,
         "session_stream": settings.session,
         "branch_signatures": settings.signed,
+        "secure": settings.secure,  # TLS + per-identity credentials (the authorization interceptor on)
         "tcc": tcc_summary,
         "baseline": direct_summary,
         "ratio": round(tcc_summary["txn_per_s"] / direct_summary["txn_per_s"], 2) if direct_summary["txn_per_s"] else 0,

@@ -25,6 +25,7 @@ from dbproxy.xa import Xid
 from dbproxy.xa_commit import CoordinatorUnreachable, DecisionRefused
 from dbproxy.xa_recovery import XaDecision, XaRecovery, finish_branch
 from sdk import CoordinatorClient, RpcError, TxcError
+from sdk.branch_mac import BranchSigner, BranchVerifier, warn_unverified
 from sdk.observability import enable_metrics
 from sdk.service_server import ServiceServer
 
@@ -57,6 +58,12 @@ class Coordination:
         self.pools: Pools | None = None
         self.phase2_calls = 0
         self._reports: set[asyncio.Task[None]] = set()
+        # phase 2 is served only for branches the coordinator signed (sdk.branch_mac), as any participant does:
+        # without it anyone who can connect could XA COMMIT a branch the coordinator decided to roll back
+        signer = BranchSigner.from_env()
+        self.verifier = BranchVerifier(self.service, signer) if signer is not None else None
+        if self.verifier is None:
+            warn_unverified(self.service)
 
     # -- lifecycle -------------------------------------------------------------------------------------------
 
@@ -164,9 +171,12 @@ class Coordination:
             PHASE2_BATCH_ACTION: self._batch,
         }
 
-    def _xid(self, body: Any) -> Xid:
+    def _xid(self, body: Any, called: str) -> Xid:
         if not isinstance(body, Mapping):
             raise ValueError("body must be an object with gid, branch_id and args")
+        refused = self.verifier.check(called, dict(body)) if self.verifier is not None else None
+        if refused is not None:
+            raise RpcError(grpc.StatusCode.PERMISSION_DENIED, refused)
         xid = Xid.from_payload(body.get("args"))
         if xid.service != self.service or xid.backend not in self.backends or xid.gtrid != body.get("gid"):
             raise ValueError(f"xid {xid} is not a branch of service {self.service!r} on a configured backend")
@@ -182,8 +192,10 @@ class Coordination:
             raise RpcError(grpc.StatusCode.UNAVAILABLE, f"XA {verb} {xid}: {exc.message}") from exc
 
     def _single(self, commit: bool) -> Any:
+        called = f"{XA_ACTION}.{'confirm' if commit else 'cancel'}"
+
         async def handle(body: Any, _context: grpc.aio.ServicerContext) -> Any:
-            await self._finish(self._xid(body), commit)
+            await self._finish(self._xid(body, called), commit)
             return {"result": None, "barrier": "applied"}
 
         return handle
@@ -199,7 +211,7 @@ class Coordination:
                     return {"ok": False, "code": "UNIMPLEMENTED", "error": f"{self.service} serves only XA branches"}
                 if item.get("op") not in ("confirm", "cancel"):
                     raise ValueError("op must be confirm or cancel")
-                await self._finish(self._xid(item), item["op"] == "confirm")
+                await self._finish(self._xid(item, f"{XA_ACTION}.{item['op']}"), item["op"] == "confirm")
                 return {"ok": True, "barrier": "applied"}
             except RpcError as exc:
                 return {"ok": False, "code": exc.code.name, "error": exc.details}

@@ -72,10 +72,13 @@ class BarrierError(UsageError):
     """The barrier could not be used (unknown op, missing table); the message names the fix."""
 
 
+# the words a confirm refused for want of a try carries: the coordinator turns such a commit into a rollback
+TRY_NEVER_APPLIED = "its try never applied"
+
 _WHY = {
     ("try", "blocked"): "the branch was already cancelled",
-    ("confirm", "absent"): "its try never applied",
-    ("confirm", "blocked"): "its try never applied (the branch was cancelled or refused)",
+    ("confirm", "absent"): TRY_NEVER_APPLIED,
+    ("confirm", "blocked"): f"{TRY_NEVER_APPLIED} (the branch was cancelled or refused)",
     ("confirm", "cancelled"): "the branch was already cancelled",
     ("cancel", "confirmed"): "the branch was already confirmed",
 }

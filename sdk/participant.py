@@ -17,7 +17,7 @@ from typing import Any
 
 import grpc
 
-from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused
+from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused, MySqlBarrier, PgBarrier
 from sdk.branch_mac import BranchSigner, BranchVerifier, warn_unverified
 from sdk.errors import RpcError
 from sdk.infrastructure import infrastructure_refusal, is_infrastructure_failure
@@ -25,6 +25,7 @@ from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
 from sdk.observability.participant_metrics import observe_participant
 from sdk.registry.model import ACTIONS_KEY
 from sdk.rpc import JsonHandler
+from sdk.saga.outputs import OutputStore, outputs_for
 from sdk.saga.step import SagaStep
 from sdk.service_server import ServiceServer
 from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError
@@ -66,6 +67,11 @@ class Participant:
         """``interceptors`` wrap every phase call, first one outermost (see :mod:`sdk.interceptors`)."""
         self.service = service
         self.barrier = barrier
+        # a try's result is kept next to its barrier row (as saga steps keep their outputs), so a retried try
+        # whose first attempt applied gets that result back instead of nothing
+        self.outputs: OutputStore | None = (
+            outputs_for(barrier) if isinstance(barrier, PgBarrier | MySqlBarrier) else None
+        )
         self.interceptors = list(interceptors)
         # Branch signatures (sdk.branch_mac): the given key, else TXC_BRANCH_KEY, else calls are not verified.
         self.signer = signer if signer is not None else BranchSigner.from_env()
@@ -152,17 +158,28 @@ class Participant:
         async def run(call: ActionCall) -> ActionReply:
             ctx: TccContext[Any] = TccContext(call.gid, call.branch_id, op, self.service, action.name)
 
+            keeps = self.outputs if op == "try" else None
+
             async def work(conn: Any) -> Any:
                 ctx.conn = conn
-                return await signature.fn(ctx, **call.arguments)
+                result = await signature.fn(ctx, **call.arguments)
+                kept = signature.json_result(where, result) if keeps is not None else None
+                if keeps is not None and kept is not None:  # in the try's local transaction: kept iff it applied
+                    await keeps.write(conn, call.gid, call.branch_id, kept)
+                return result
 
             try:
                 if self.barrier is None:
                     return ActionReply(await work(None), BarrierOutcome.APPLIED)
+                if keeps is not None:
+                    await keeps.install()
                 guarded = await self.barrier.run(call.gid, call.branch_id, op, work)
                 if guarded.outcome is BarrierOutcome.REFUSED:
                     refusal = BarrierRefused(call.gid, call.branch_id, op, guarded.why)
                     raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {refusal}")
+                if guarded.outcome is BarrierOutcome.DUPLICATE and keeps is not None:
+                    first = await keeps.read(call.gid, call.branch_id)
+                    return ActionReply(first, guarded.outcome)
                 return ActionReply(guarded.result, guarded.outcome)
             except (RpcError, TccArgumentError):
                 raise
@@ -178,7 +195,12 @@ class Participant:
 
         async def handle(body: Any, _context: grpc.aio.ServicerContext) -> Any:
             gid, branch_id, raw_args = _envelope(where, body)
-            kwargs = signature.python_args(where, raw_args)
+            try:
+                kwargs = signature.python_args(where, raw_args)
+            except TccArgumentError as exc:
+                if op == "try" or self.barrier is None:
+                    raise
+                return await self._undecodable(gid, branch_id, op, where, exc)
             try:
                 reply = await proceed(ActionCall(gid, branch_id, op, self.service, action.name, kwargs))
             except (RpcError, TccArgumentError):
@@ -186,10 +208,25 @@ class Participant:
             except Exception as exc:  # raised by an interceptor (a fault it injects): answered like the phase's own
                 code = grpc.StatusCode.FAILED_PRECONDITION if op == "try" else grpc.StatusCode.INTERNAL
                 raise RpcError(code, f"{where} failed in an interceptor: {type(exc).__name__}: {exc}") from exc
-            value = signature.json_result(where, reply.result) if reply.barrier is BarrierOutcome.APPLIED else None
+            returns = reply.barrier is BarrierOutcome.APPLIED or (op == "try" and reply.result is not None)
+            value = signature.json_result(where, reply.result) if returns else None
             return {"result": value, "barrier": reply.barrier.value}
 
         return handle
+
+    async def _undecodable(self, gid: str, branch_id: str, op: Op, where: str, error: TccArgumentError) -> Any:
+        """A confirm or cancel whose arguments do not decode: the barrier decides first. A cancel of a try that
+        never applied has nothing to undo and succeeds whatever its arguments; only work that must really run
+        on them fails, as INVALID_ARGUMENT."""
+        assert self.barrier is not None
+
+        async def work(_conn: Any) -> Any:
+            raise error
+
+        guarded = await self.barrier.run(gid, branch_id, op, work)
+        if guarded.outcome is BarrierOutcome.REFUSED:
+            raise RpcError(grpc.StatusCode.ABORTED, f"{where}: {BarrierRefused(gid, branch_id, op, guarded.why)}")
+        return {"result": None, "barrier": guarded.outcome.value}
 
     def host(self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0) -> ServiceServer:
         """A ``ServiceServer`` serving this participant (call ``start``/``stop`` or ``run`` on it)."""

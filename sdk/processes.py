@@ -161,12 +161,15 @@ class ChildProcess:
             time.sleep(0.05)
         raise ProcessNotReady(f"{self.name} not SERVING at {target} after {timeout}s ({last}):\n{self.output()}")
 
-    async def serving(self, address: str | None = None, timeout: float = 30.0) -> None:
-        """:meth:`wait_serving` without blocking the event loop."""
+    async def serving(
+        self, address: str | None = None, timeout: float = 30.0, credentials: grpc.ChannelCredentials | None = None
+    ) -> None:
+        """:meth:`wait_serving` without blocking the event loop (over TLS when ``credentials`` are given)."""
         target = self._address(address)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        async with grpc.aio.insecure_channel(target) as channel:
+        channel_of = grpc.aio.insecure_channel(target) if credentials is None else None
+        async with channel_of or grpc.aio.secure_channel(target, credentials) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while loop.time() < deadline:
                 if not self.alive():

@@ -9,13 +9,20 @@ a ``*Servicer`` is the handlers of one gRPC service (grpc's own word)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from sdk.errors import ConfigError
+import grpc
+
+from sdk.errors import ConfigError, RpcError
 from sdk.observability.tracing import setup_tracing
 from sdk.registry import Lease, RegistryClient
 from sdk.rpc import ClientSecurity, JsonHandler, RpcServer, ServerSecurity
+from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.security import CA_ENV, CERT_ENV, KEY_ENV
+
+log = logging.getLogger(__name__)
 
 
 class ServiceServer:
@@ -57,6 +64,28 @@ class ServiceServer:
                 "docs/security.md says how to make one), or unset the CA to run the whole deployment in plaintext"
             )
 
+    async def _register(self, service: str) -> Lease:
+        """Register, waiting for a registry that is not up yet (started in any order, or restarting): it
+        serves meanwhile and says once that it waits, instead of exiting."""
+        delays = backoff_delays(initial=0.2, maximum=5.0)
+        waiting = False
+        while True:
+            try:
+                lease = await self.registry.register(
+                    service, self.advertise or self.server.address, self.ttl, self.metadata
+                )
+            except RpcError as exc:
+                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                if not waiting:
+                    log.warning("%s: registry unreachable (%s); retrying until it answers", service, exc.details)
+                    waiting = True
+                await asyncio.sleep(next(delays))
+                continue
+            if waiting:
+                log.info("%s: registered; the registry answers again", service)
+            return lease
+
     async def start(self) -> None:
         self.check_trust()
         for check in self.checks:
@@ -64,12 +93,8 @@ class ServiceServer:
         await self.server.start()
         try:
             for service in self._services:
-                self.leases.append(
-                    await self.registry.register(
-                        service, self.advertise or self.server.address, self.ttl, self.metadata
-                    )
-                )
-        except BaseException:  # the registry refused or is down: stop listening, nobody can find us anyway
+                self.leases.append(await self._register(service))
+        except BaseException:  # the registry refused: stop listening, nobody can find us anyway
             await self.server.stop(0)
             raise
 

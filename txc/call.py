@@ -16,7 +16,7 @@ from sdk.coordinator_client import CoordinatorClient
 from sdk.errors import Refused
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.registry.model import ACTIONS_KEY
-from sdk.rpc import txn_context
+from sdk.rpc import parse_address, txn_context
 from sdk.tcc_wire import envelope
 from txcoord.cli.common import COORDINATOR_ENV, DEFAULT_REGISTRY, fail, print_json, run
 
@@ -76,6 +76,14 @@ def call(
     timeout: float = typer.Option(10.0, help="Deadline in seconds."),
 ) -> None:
     """Call SERVICE.ACTION with a JSON payload and print the JSON reply."""
+    if not timeout > 0:
+        fail(f"--timeout: must be a positive number of seconds, got {timeout:g}")
+    for option, address in (("--registry", registry_address), ("--coordinator", coordinator)):
+        for one in address.split(","):
+            try:
+                parse_address(one.strip(), field=option)
+            except ValueError as exc:
+                fail(str(exc))
     try:
         payload = json.loads(json_payload)
     except json.JSONDecodeError as exc:

@@ -57,3 +57,18 @@ class TransactionTimedOut(CoordinatorError):
 
 class InvalidArgument(CoordinatorError):
     """A request field is malformed; the message names the field."""
+
+
+class BranchConflict(CoordinatorError):
+    """A branch id is registered already with something else: a branch never changes once registered."""
+
+    def __init__(self, gid: str, branch_id: str, field: str) -> None:
+        super().__init__(
+            f"branch {branch_id!r} of {gid!r} is already registered with a different {field}; a registered branch "
+            "never changes (a retry must repeat it exactly; anything else needs a new branch id)"
+        )
+        self.field = field
+
+
+class NotPermitted(CoordinatorError):
+    """The caller's identity may not do this (another identity's transaction, a service it may not use)."""

@@ -233,14 +233,14 @@ def watch(
 
 
 def registered(items: Sequence[tuple[Any, ...]], rows: Sequence[Any]) -> None:
-    """Count the transactions a batch of branch registrations began (rows: ord, state, began; items: ...,
-    kind last). A gid registered twice in one batch began once."""
+    """Count the transactions a batch of branch registrations began (rows: ord, state, began; items: gid first,
+    kind seventh). A gid registered twice in one batch began once."""
     if _current is None:
         return
     seen: set[str] = set()
     for r in rows:
         if r["began"] and r["state"] == "BEGIN":
-            gid, kind = items[r["ord"] - 1][0], items[r["ord"] - 1][-1]
+            gid, kind = items[r["ord"] - 1][0], items[r["ord"] - 1][6]
             if gid not in seen:
                 seen.add(gid)
                 transaction_started(kind)

@@ -16,6 +16,9 @@ class TxState(enum.StrEnum):
     ROLLED_BACK = "ROLLED_BACK"
     COMMIT_FAILED = "COMMIT_FAILED"
     ROLLBACK_FAILED = "ROLLBACK_FAILED"
+    # a person resolved the branches of a *_FAILED transaction, some confirmed and some cancelled: neither
+    # committed nor rolled back, and said so
+    RESOLVED_MIXED = "RESOLVED_MIXED"
     # sagas (kind SAGA): orchestrated by the coordinator, see txcoord.saga
     RUNNING = "RUNNING"
     SUCCEEDED = "SUCCEEDED"
@@ -40,6 +43,7 @@ TERMINAL = frozenset(
         TxState.ROLLED_BACK,
         TxState.COMMIT_FAILED,
         TxState.ROLLBACK_FAILED,
+        TxState.RESOLVED_MIXED,
         TxState.SUCCEEDED,
         TxState.COMPENSATED,
         TxState.COMPENSATION_FAILED,
@@ -147,6 +151,17 @@ class Transaction:
     branch_count: int = 0
     kind: str = "TCC"  # SAGA, or XA (given by its first branch, see BranchKind)
     trace_id: str | None = None  # the trace of the caller that decided it, when it traced
+    initiator: str | None = None  # the identity that began it (None: begun with security off)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for an operation: the caller's identity name, and whether it acts as an admin (which may act
+    on anyone's transaction). Operations given no actor (security off, or the coordinator itself) are not
+    checked."""
+
+    name: str
+    admin: bool = False
 
 
 @dataclass(frozen=True)

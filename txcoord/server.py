@@ -149,7 +149,7 @@ class CoordinatorServer:
         log.info(
             "coordinator %s serving on %s (store %s, registry %s)",
             node_id,
-            self.server.address,
+            self.server.listening,
             redact(self.store_url),
             config.registry or "hosted here",
         )

@@ -15,17 +15,21 @@ import grpc
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
 from sdk.branch_mac import BranchSigner
+from sdk.rpc.authorization import current_identity
+from sdk.rpc.identities import Role
 from txcoord import tracing, validation
 from txcoord.engine.coordinator import Coordinator
 from txcoord.errors import (
+    BranchConflict,
     CoordinatorError,
     InvalidArgument,
     InvalidState,
+    NotPermitted,
     StoreError,
     TransactionNotFound,
     TransactionTimedOut,
 )
-from txcoord.model import Branch, Event, Transaction, TxState
+from txcoord.model import Actor, Branch, Event, Transaction, TxState
 from txcoord.store.outage import STORE_OUTAGE, OutageLog, brief
 from txcoord.store.outage import is_outage as store_outage
 
@@ -43,6 +47,10 @@ def status_of(exc: BaseException) -> grpc.StatusCode:
         return grpc.StatusCode.ABORTED
     if isinstance(exc, InvalidArgument):
         return grpc.StatusCode.INVALID_ARGUMENT
+    if isinstance(exc, BranchConflict):
+        return grpc.StatusCode.ALREADY_EXISTS
+    if isinstance(exc, NotPermitted):
+        return grpc.StatusCode.PERMISSION_DENIED
     if isinstance(exc, StoreError | OSError):
         return grpc.StatusCode.UNAVAILABLE
     return grpc.StatusCode.INTERNAL
@@ -71,6 +79,12 @@ async def answer(
         await context.abort(grpc.StatusCode.INTERNAL, f"coordinator internal error: {exc}")
     outage.ok()
     return result
+
+
+def current_actor() -> Actor | None:
+    """Who the authorization interceptor found calling (None: security off, nothing to check)."""
+    identity = current_identity.get()
+    return None if identity is None else Actor(identity.name, identity.admin)
 
 
 def _ts(value: datetime | None) -> float:
@@ -130,12 +144,15 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     # -- the operations, shared by unary calls and the session stream ---------------------------------
 
     async def _begin(self, req: pb.BeginRequest) -> pb.TransactionReply:
-        state = await self.coordinator.begin(req.gid, req.timeout_seconds)
+        state = await self.coordinator.begin(req.gid, req.timeout_seconds, current_actor())
         return pb.TransactionReply(gid=req.gid, state=state.value)
 
     async def _register(self, req: pb.RegisterBranchRequest) -> pb.TransactionReply:
+        identity = current_identity.get()
+        if identity is not None and not identity.may_enlist(req.service):
+            raise NotPermitted(f"service: identity {identity.name!r} may not enlist {validation.shown(req.service)}")
         payload = validation.payload(req.payload_json)  # before decoding or signing anything
-        state = await self.coordinator.register_branch(
+        state, stored = await self.coordinator.register_branch(
             req.gid,
             req.branch_id,
             req.service,
@@ -143,29 +160,30 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             payload,
             req.timeout_seconds,
             req.kind,
+            current_actor(),
         )
+        # the signature covers exactly what the store holds, so a retry gets the first registration's
         mac = (
             ""
             if self.signer is None
-            else self.signer.sign(
-                req.gid,
-                req.branch_id,
-                req.service,
-                req.action,
-                json.loads(payload),  # registered, so valid JSON
-            )
+            else self.signer.sign(req.gid, req.branch_id, req.service, req.action, json.loads(stored))
         )
         return pb.TransactionReply(gid=req.gid, state=state.value, branch_mac=mac)
 
     async def _commit(self, req: pb.CommitRequest) -> pb.TransactionReply:
-        state = await self.coordinator.commit(req.gid, req.phase2_delay_seconds)
+        state = await self.coordinator.commit(req.gid, req.phase2_delay_seconds, current_actor())
         return pb.TransactionReply(gid=req.gid, state=state.value)
 
     async def _finish(self, req: pb.FinishRequest) -> pb.TransactionReply:
-        return pb.TransactionReply(gid=req.gid, state=(await self.coordinator.finish(req.gid)).value)
+        identity = current_identity.get()
+        if identity is not None and not identity.has_any(frozenset({Role.PROXY})):  # also on the session stream
+            raise NotPermitted(f"finish: identity {identity.name!r} is not a proxy; only a proxy reports phase 2 done")
+        return pb.TransactionReply(gid=req.gid, state=(await self.coordinator.finish(req.gid, current_actor())).value)
 
     async def _rollback(self, req: pb.RollbackRequest) -> pb.TransactionReply:
-        state = await self.coordinator.rollback(req.gid, req.reason or "rollback", list(req.untried_branch_ids))
+        state = await self.coordinator.rollback(
+            req.gid, req.reason or "rollback", list(req.untried_branch_ids), current_actor()
+        )
         return pb.TransactionReply(gid=req.gid, state=state.value)
 
     # -- unary --------------------------------------------------------------------------------------------

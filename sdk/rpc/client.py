@@ -14,7 +14,7 @@ from sdk.observability.rpc_metrics import client_interceptors as metrics_interce
 from sdk.observability.rpc_tracing import client_interceptors as tracing_interceptors
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.codec import decode_json, encode_json, method_path
-from sdk.rpc.context import ContextClientInterceptor
+from sdk.rpc.context import ContextClientInterceptor, client_interceptors
 from sdk.rpc.security import ClientSecurity
 from sdk.rpc.tls_hints import tls_hint
 
@@ -62,31 +62,35 @@ class ChannelPool:
         self.security = security if security is not None else ClientSecurity.from_env()
         self._credentials = self.security.credentials()
         self._interceptors: list[Any] = [
-            ContextClientInterceptor(default_timeout, self.security.metadata()),
+            *client_interceptors(ContextClientInterceptor(default_timeout, self.security.metadata())),
             *metrics_interceptors(),  # [] when metrics are off
             *tracing_interceptors(),  # [] when tracing is off; innermost: its traceparent replaces the context's
         ]
-        self._channels: dict[str, grpc.aio.Channel] = {}
+        self._channels: dict[tuple[str, str | None], grpc.aio.Channel] = {}
         self._json_callables: dict[tuple[str, str], grpc.aio.UnaryUnaryMultiCallable] = {}
 
-    def channel(self, address: str) -> grpc.aio.Channel:
-        channel = self._channels.get(address)
+    def channel(self, address: str, server_name: str | None = None) -> grpc.aio.Channel:
+        """The channel to ``address``; over TLS with ``server_name``, the server's certificate must name it
+        (not the address): how a coordinator makes sure an endpoint is the service it means."""
+        key = (address, server_name if self._credentials is not None else None)
+        channel = self._channels.get(key)
         if channel is None:
             if self._credentials is None:
                 channel = grpc.aio.insecure_channel(address, options=CHANNEL_OPTIONS, interceptors=self._interceptors)
             else:
+                options = [*CHANNEL_OPTIONS, *([("grpc.ssl_target_name_override", key[1])] if key[1] else [])]
                 channel = grpc.aio.secure_channel(
-                    address, self._credentials, options=CHANNEL_OPTIONS, interceptors=self._interceptors
+                    address, self._credentials, options=options, interceptors=self._interceptors
                 )
-            self._channels[address] = channel
+            self._channels[key] = channel
         return channel
 
     async def discard(self, address: str) -> None:
-        """Forget (and close) the channel of an endpoint that went away."""
-        channel = self._channels.pop(address, None)
+        """Forget (and close) the channels of an endpoint that went away."""
+        gone = [self._channels.pop(key) for key in [k for k in self._channels if k[0] == address]]
         for key in [k for k in self._json_callables if k[0] == address]:
             del self._json_callables[key]
-        if channel is not None:
+        for channel in gone:
             await channel.close()
 
     async def close(self) -> None:
@@ -94,11 +98,12 @@ class ChannelPool:
         self._json_callables.clear()
         await asyncio.gather(*(channel.close() for channel in channels.values()), return_exceptions=True)
 
-    def _json_callable(self, address: str, path: str) -> grpc.aio.UnaryUnaryMultiCallable:
+    def _json_callable(self, address: str, service: str, path: str) -> grpc.aio.UnaryUnaryMultiCallable:
         key = (address, path)
         call = self._json_callables.get(key)
         if call is None:
-            call = self.channel(address).unary_unary(
+            server_name = service if self.security.service_names else None
+            call = self.channel(address, server_name).unary_unary(
                 path, request_serializer=encode_json, response_deserializer=decode_json
             )
             self._json_callables[key] = call
@@ -119,7 +124,7 @@ class ChannelPool:
 
         UNAVAILABLE (the endpoint is down or restarting) is retried with backoff until the deadline
         unless ``retry_unavailable`` is False (callers that fail over to another endpoint instead)."""
-        call = self._json_callable(address, method_path(service, action))
+        call = self._json_callable(address, service, method_path(service, action))
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (self.default_timeout if timeout is None else timeout)
         delays = backoff_delays()

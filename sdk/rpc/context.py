@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from sdk.rpc.security import PROTECTED_METHODS
+from sdk.rpc.authorization import sends_credential
 
 GID_KEY = "txc-gid"
 TRACEPARENT_KEY = "traceparent"
@@ -60,8 +60,9 @@ def _details_with(
     metadata = outgoing_metadata(details.metadata)
     if auth:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        if method in PROTECTED_METHODS:  # the token goes only where it is checked, never to a participant
-            metadata = [*(metadata or ()), *auth]
+        if sends_credential(method):  # to the txcoord services only, never to a participant
+            # a Metadata object: grpc.aio drops a plain list on stream calls
+            metadata = grpc.aio.Metadata(*(metadata or ()), *auth)
     return grpc.aio.ClientCallDetails(
         method=details.method,
         timeout=timeout,
@@ -143,3 +144,34 @@ class ContextServerInterceptor(grpc.aio.ServerInterceptor):
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
+
+
+class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
+    def __init__(self, inner: ContextClientInterceptor) -> None:
+        self.inner = inner
+
+    async def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
+        return await self.inner.intercept_unary_stream(continuation, client_call_details, request)
+
+
+class _StreamUnary(grpc.aio.StreamUnaryClientInterceptor):
+    def __init__(self, inner: ContextClientInterceptor) -> None:
+        self.inner = inner
+
+    async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return await self.inner.intercept_stream_unary(continuation, client_call_details, request_iterator)
+
+
+class _StreamStream(grpc.aio.StreamStreamClientInterceptor):
+    def __init__(self, inner: ContextClientInterceptor) -> None:
+        self.inner = inner
+
+    async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
+        return await self.inner.intercept_stream_stream(continuation, client_call_details, request_iterator)
+
+
+def client_interceptors(inner: ContextClientInterceptor) -> list[grpc.aio.ClientInterceptor]:
+    """``inner`` for every kind of call. grpc.aio files an interceptor under the first kind it implements (an
+    if/elif chain), so one object implementing all four would only ever see unary calls: the session stream and
+    the registry's keep-alives would go without their token and context."""
+    return [inner, _UnaryStream(inner), _StreamUnary(inner), _StreamStream(inner)]

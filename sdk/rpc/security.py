@@ -1,49 +1,35 @@
-"""Transport trust for every txcoord server and client: TLS (optionally mutual) and a bearer token on the
-calls that change who serves what (registry writes) or override the coordinator (admin calls).
+"""Transport trust for every txcoord server and client: TLS (optionally mutual) and the caller's credential.
 
-One table, ``PROTECTED_METHODS``, says which calls need the token: the client sends it only on those (so a
-participant never sees it), the server checks it only on those (read-only calls stay open). A server that
-requires client certificates (mutual TLS) accepts a protected call from any client whose certificate the CA
-signed: the handshake already proved who it is.
+Who may call what is ``sdk.rpc.authorization`` (one table, one interceptor); who a credential stands for is
+``sdk.rpc.identities`` (a credentials file of identities with roles, or the single shared token, an admin).
+A client sends its token to the txcoord services only, never to a participant.
 
 Configuration comes from arguments or, by default, the environment, so every process of a deployment is set
 up the same way: ``TXC_TLS_CA`` (CA bundle that signed the servers, and the clients under mutual TLS),
 ``TXC_TLS_CERT`` / ``TXC_TLS_KEY`` (this process's certificate and key: served by a server, presented by a
-client under mutual TLS), ``TXC_TOKEN`` (the shared admin/registry token)."""
+client under mutual TLS), ``TXC_TOKEN`` (this process's token: its identity's, or the shared admin token),
+``TXC_CREDENTIALS`` (servers: the credentials file of every identity)."""
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import grpc
 
 from sdk.errors import ConfigError
+from sdk.rpc.identities import Identities
 
 TOKEN_ENV = "TXC_TOKEN"
 CA_ENV = "TXC_TLS_CA"
 CERT_ENV = "TXC_TLS_CERT"
 KEY_ENV = "TXC_TLS_KEY"
+CREDENTIALS_ENV = "TXC_CREDENTIALS"
+SERVICE_NAMES_ENV = "TXC_TLS_SERVICE_NAMES"
 AUTH_KEY = "authorization"
 _BEARER = "Bearer "
-
-PROTECTED_METHODS = frozenset(
-    {
-        "/txcoord.registry.v1.Registry/Register",
-        "/txcoord.registry.v1.Registry/KeepAlive",
-        "/txcoord.registry.v1.Registry/Deregister",
-        "/txcoord.coordinator.v1.Coordinator/Abort",
-        "/txcoord.coordinator.v1.Coordinator/Retry",
-        "/txcoord.coordinator.v1.Coordinator/Resolve",
-        "/txcoord.saga.v1.Sagas/RetrySaga",
-        "/txcoord.saga.v1.Sagas/ResolveSaga",
-    }
-)
 
 
 def _read(path: str | Path | None, field: str) -> bytes | None:
@@ -77,11 +63,21 @@ class ClientSecurity:
     cert: str | None = None
     key: str | None = None
     token: str | None = None
+    # over TLS, a participant's certificate must name the service called (not just its address), so a registry
+    # entry alone cannot send a service's calls to another host
+    service_names: bool = False
 
     @classmethod
     def from_env(cls) -> ClientSecurity:
-        """TXC_TLS_CA, TXC_TLS_CERT, TXC_TLS_KEY and TXC_TOKEN (what every client uses unless given one)."""
-        return cls(ca=_env(CA_ENV), cert=_env(CERT_ENV), key=_env(KEY_ENV), token=_env(TOKEN_ENV))
+        """TXC_TLS_CA, TXC_TLS_CERT, TXC_TLS_KEY, TXC_TOKEN and TXC_TLS_SERVICE_NAMES (what every client uses unless
+        given one)."""
+        return cls(
+            ca=_env(CA_ENV),
+            cert=_env(CERT_ENV),
+            key=_env(KEY_ENV),
+            token=_env(TOKEN_ENV),
+            service_names=_env(SERVICE_NAMES_ENV) == "1",
+        )
 
     def credentials(self) -> grpc.ChannelCredentials | None:
         """Channel credentials, or None for a plaintext channel (no CA given)."""
@@ -103,7 +99,8 @@ class ClientSecurity:
 @dataclass(frozen=True)
 class ServerSecurity:
     """How a server listens: TLS with ``cert``/``key`` (``ca`` + ``require_client_cert`` for mutual TLS),
-    the token protected calls need, and ``insecure`` to allow plaintext on a non-loopback address."""
+    who may call (``credentials_file``: the identities file; ``token``: the single shared admin token), and
+    ``insecure`` to allow plaintext on a non-loopback address."""
 
     cert: str | None = None
     key: str | None = None
@@ -111,10 +108,26 @@ class ServerSecurity:
     require_client_cert: bool = False
     token: str | None = None
     insecure: bool = False
+    credentials_file: str | None = None
 
     @classmethod
     def from_env(cls) -> ServerSecurity:
-        return cls(cert=_env(CERT_ENV), key=_env(KEY_ENV), ca=_env(CA_ENV), token=_env(TOKEN_ENV))
+        return cls(
+            cert=_env(CERT_ENV),
+            key=_env(KEY_ENV),
+            ca=_env(CA_ENV),
+            token=_env(TOKEN_ENV),
+            credentials_file=_env(CREDENTIALS_ENV),
+        )
+
+    @property
+    def authenticates(self) -> bool:
+        """Whether callers are identified at all (else nothing is checked: the loopback demo)."""
+        return bool(self.token or self.credentials_file or self.require_client_cert)
+
+    def identities(self) -> Identities:
+        """Who the credentials stand for (a bad credentials file fails here)."""
+        return Identities(self.credentials_file, self.token, any_certificate=self.require_client_cert)
 
     @property
     def tls(self) -> bool:
@@ -141,67 +154,9 @@ class ServerSecurity:
             raise ConfigError(
                 f"listen: {address} is not a loopback address; give --tls-cert/--tls-key (or pass --insecure)"
             )
-        if protects and not self.token and not self.require_client_cert:
+        if protects and not self.authenticates:
             raise ConfigError(
-                f"listen: {address} is not a loopback address; registry writes and admin calls need "
-                f"--token (or {TOKEN_ENV}) or --tls-client-auth (or pass --insecure)"
+                f"listen: {address} is not a loopback address; state-changing calls need "
+                f"--credentials (or {CREDENTIALS_ENV}), --token (or {TOKEN_ENV}) or --tls-client-auth "
+                "(or pass --insecure)"
             )
-
-
-def token_matches(metadata: Any, token: str) -> bool | None:
-    """True / False for a right / wrong bearer token, None when none was sent; compared in constant time."""
-    for key, value in metadata or ():
-        if key == AUTH_KEY and isinstance(value, str):
-            given = value[len(_BEARER) :] if value.startswith(_BEARER) else value
-            return hmac.compare_digest(given.encode(), token.encode())
-    return None
-
-
-def _denial(handler: grpc.RpcMethodHandler, code: grpc.StatusCode, message: str) -> grpc.RpcMethodHandler:
-    """A handler of the same kind as ``handler`` that refuses the call before any of its work runs."""
-
-    async def deny(_request: Any, context: grpc.aio.ServicerContext) -> Any:
-        await context.abort(code, message)
-
-    if handler.unary_unary is not None:
-        return grpc.unary_unary_rpc_method_handler(
-            deny, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-        )
-    if handler.stream_stream is not None:
-        return grpc.stream_stream_rpc_method_handler(
-            deny, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-        )
-    if handler.unary_stream is not None:
-        return grpc.unary_stream_rpc_method_handler(
-            deny, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-        )
-    return grpc.stream_unary_rpc_method_handler(
-        deny, request_deserializer=handler.request_deserializer, response_serializer=handler.response_serializer
-    )
-
-
-class TokenServerInterceptor(grpc.aio.ServerInterceptor):
-    """Checks the bearer token on protected calls; everything else passes untouched."""
-
-    def __init__(self, token: str) -> None:
-        self.token = token
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method  # type: ignore[attr-defined]
-        if handler is None or method not in PROTECTED_METHODS:
-            return handler
-        verdict = token_matches(handler_call_details.invocation_metadata, self.token)  # type: ignore[attr-defined]
-        if verdict is None:
-            return _denial(
-                handler,
-                grpc.StatusCode.UNAUTHENTICATED,
-                f"{method}: needs a token (set {TOKEN_ENV} or pass --token)",
-            )
-        if not verdict:
-            return _denial(handler, grpc.StatusCode.PERMISSION_DENIED, f"{method}: the token given is not valid")
-        return handler

@@ -17,10 +17,11 @@ from sdk.errors import ConfigError, RpcError
 from sdk.observability.rpc_metrics import server_interceptors as metrics_interceptors
 from sdk.observability.rpc_tracing import server_interceptors as tracing_interceptors
 from sdk.rpc.address import format_address, parse_address
+from sdk.rpc.authorization import RULES, AuthorizationInterceptor, Rule
 from sdk.rpc.codec import decode_json, encode_json
 from sdk.rpc.context import ContextServerInterceptor
 from sdk.rpc.decode_guard import DecodeGuardInterceptor
-from sdk.rpc.security import PROTECTED_METHODS, ServerSecurity, TokenServerInterceptor
+from sdk.rpc.security import ServerSecurity
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +68,13 @@ class RpcServer:
         # Default: the environment (TXC_TLS_CERT, TXC_TOKEN, ...); see sdk.rpc.security.
         self.security = security if security is not None else ServerSecurity.from_env()
         self._credentials = self.security.credentials()  # bad TLS files fail here, before anything listens
-        auth: list[grpc.aio.ServerInterceptor] = []
-        if self.security.token and not self.security.require_client_cert:  # under mTLS the handshake is the proof
-            auth.append(TokenServerInterceptor(self.security.token))
+        # who may call what: one table (sdk.rpc.authorization), extended by the JSON services added here
+        self.rules: dict[str, Rule] = dict(RULES)
+        authorization = AuthorizationInterceptor(self.rules, self.security.identities())
         # [] when metrics and tracing are off; outermost, so refusals are counted and traced too
         outer = [*metrics_interceptors(), *tracing_interceptors()]
         self._server = grpc.aio.server(
-            interceptors=[*outer, *auth, ContextServerInterceptor(), *interceptors, DecodeGuardInterceptor()],
+            interceptors=[*outer, authorization, ContextServerInterceptor(), *interceptors, DecodeGuardInterceptor()],
             options=SERVER_OPTIONS,
         )
         self.health = health.aio.HealthServicer()
@@ -90,22 +91,34 @@ class RpcServer:
         host = "127.0.0.1" if self._host in ("0.0.0.0", "") else "::1" if self._host == "::" else self._host
         return format_address(host, self._bound_port)
 
+    @property
+    def listening(self) -> str:
+        """Where it listens, as bound: ``0.0.0.0:PORT`` is every interface, and what it logs must say so."""
+        if self._bound_port is None:
+            raise RuntimeError("RpcServer.listening is known only after start()")
+        return format_address(self._host, self._bound_port)
+
     def add_servicer(self, add_to_server: Callable[[Any, Any], None], servicer: object, service_name: str) -> None:
         """Add a generated-stub servicer; ``service_name`` is its full proto name (for health and reflection)."""
         add_to_server(servicer, self._server)
         self._service_names.append(service_name)
 
-    def add_json_service(self, service: str, actions: Mapping[str, JsonHandler]) -> None:
-        """Serve ``actions`` under ``service`` with JSON request and response bodies (generic invocation)."""
+    def add_json_service(self, service: str, actions: Mapping[str, JsonHandler], rule: Rule = Rule.SIGNED) -> None:
+        """Serve ``actions`` under ``service`` with JSON request and response bodies (generic invocation).
+        ``rule``: who may call them; a participant's phase calls carry the coordinator's branch signature."""
         if not service:
             raise ConfigError("service: must not be empty")
+        self.rules.update({f"/{service}/{action}": rule for action in actions})
         handlers = {action: _json_method(service, action, fn) for action, fn in actions.items()}
         self._server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
         self._service_names.append(service)
 
     async def start(self) -> None:
         where = format_address(self._host, self._port)
-        protects = any(method.split("/")[1] in self._service_names for method in PROTECTED_METHODS)
+        protects = any(
+            method.split("/")[1] in self._service_names and rule not in (Rule.OPEN, Rule.SIGNED)
+            for method, rule in self.rules.items()
+        )
         self.security.check_listen(self._host, where, protects=protects)
         reflection.enable_server_reflection([*self._service_names, reflection.SERVICE_NAME], self._server)
         if self._credentials is None:
@@ -117,7 +130,7 @@ class RpcServer:
         await self._server.start()
         for name in ("", *self._service_names):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        log.info("%s serving on %s (%s)", self.name, self.address, "TLS" if self.security.tls else "plaintext")
+        log.info("%s serving on %s (%s)", self.name, self.listening, "TLS" if self.security.tls else "plaintext")
 
     async def stop(self, grace: float = 5.0) -> None:
         """Report NOT_SERVING, refuse new calls and let in-flight ones finish for up to ``grace`` seconds."""

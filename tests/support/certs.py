@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime
 import ipaddress
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography import x509
@@ -21,6 +22,7 @@ class Pki:
     server_key: str
     client_cert: str
     client_key: str
+    services: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (cert, key) naming it
 
 
 def _name(common_name: str) -> x509.Name:
@@ -39,7 +41,8 @@ def _write_cert(cert: x509.Certificate, path: Path) -> str:
     return str(path)
 
 
-def make_pki(directory: Path) -> Pki:
+def make_pki(directory: Path, services: Sequence[str] = ()) -> Pki:
+    """``services``: also a certificate per service name, with that name as a DNS name (and 127.0.0.1)."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -55,7 +58,7 @@ def make_pki(directory: Path) -> Pki:
         .sign(ca_key, hashes.SHA256())
     )
 
-    def leaf(common_name: str, stem: str) -> tuple[str, str]:
+    def leaf(common_name: str, stem: str, names: Sequence[str] = ("localhost",)) -> tuple[str, str]:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
             x509.CertificateBuilder()
@@ -67,7 +70,7 @@ def make_pki(directory: Path) -> Pki:
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(
                 x509.SubjectAlternativeName(
-                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    [*(x509.DNSName(n) for n in names), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
                 ),
                 critical=False,
             )
@@ -77,4 +80,5 @@ def make_pki(directory: Path) -> Pki:
 
     server_cert, server_key = leaf("txcoord server", "server")
     client_cert, client_key = leaf("txcoord client", "client")
-    return Pki(_write_cert(ca, directory / "ca.pem"), server_cert, server_key, client_cert, client_key)
+    named = {name: leaf(name, f"service-{name}", (name,)) for name in services}
+    return Pki(_write_cert(ca, directory / "ca.pem"), server_cert, server_key, client_cert, client_key, named)

@@ -15,7 +15,7 @@ from sdk import observability
 from sdk.errors import ConfigError, TxcError
 from sdk.observability import LOG_FORMAT_ENV
 from sdk.rpc import ClientSecurity, ServerSecurity, parse_address
-from sdk.rpc.security import CA_ENV, CERT_ENV, KEY_ENV, TOKEN_ENV
+from sdk.rpc.security import CA_ENV, CERT_ENV, CREDENTIALS_ENV, KEY_ENV, TOKEN_ENV
 from txcoord.errors import CoordinatorError
 
 T = TypeVar("T")
@@ -65,7 +65,13 @@ TLS_CLIENT_AUTH = typer.Option(
     False, "--tls-client-auth", help="Mutual TLS: require a client certificate signed by --tls-ca."
 )
 TOKEN = typer.Option(
-    None, "--token", envvar=TOKEN_ENV, help="Token required for registry writes and admin calls (env: TXC_TOKEN)."
+    None, "--token", envvar=TOKEN_ENV, help="The single shared token: an admin identity (env: TXC_TOKEN)."
+)
+CREDENTIALS = typer.Option(
+    None,
+    "--credentials",
+    envvar=CREDENTIALS_ENV,
+    help="TOML file of identities (tokens or certificate names, roles); re-read when it changes.",
 )
 LOG_FORMAT = typer.Option(
     None, "--log-format", help=f"Log lines as 'text' or 'json' (one object per line); env: {LOG_FORMAT_ENV}."
@@ -85,16 +91,25 @@ def server_security(
     client_auth: bool,
     token: str | None,
     insecure: bool,
+    credentials: str | None = None,
     dials: bool = False,
+    service_names: bool = False,
 ) -> tuple[ServerSecurity, ClientSecurity]:
     """The server's trust settings (checked now: exit 2 with one line if they do not hold) and the matching
     client settings for the calls this process makes itself (phase 2, saga steps, the registry)."""
     security = ServerSecurity(
-        cert=cert, key=key, ca=ca, require_client_cert=client_auth, token=token, insecure=insecure
+        cert=cert,
+        key=key,
+        ca=ca,
+        require_client_cert=client_auth,
+        token=token,
+        insecure=insecure,
+        credentials_file=credentials,
     )
     try:
         host, _port = parse_address(listen, field="--listen")
         security.credentials()
+        security.identities()  # a bad credentials file fails here, with one line
         security.check_listen(host, listen, protects=True)
     except ValueError as exc:
         fail(str(exc).replace("listen: ", "--listen ", 1))
@@ -102,4 +117,9 @@ def server_security(
         # It dials participants and its own registry over TLS: it must know which CA to trust.
         fail("--tls-ca: a coordinator serving TLS needs the CA that signed its participants' (and its own) certificate")
     # As a client, present our own certificate (mTLS peers need one) and trust the same CA.
-    return security, ClientSecurity(ca=ca, cert=cert if ca else None, key=key if ca else None, token=token)
+    if service_names and not ca:
+        fail("--tls-service-names: needs --tls-ca (it checks the certificates of the participants it dials)")
+    client = ClientSecurity(
+        ca=ca, cert=cert if ca else None, key=key if ca else None, token=token, service_names=service_names
+    )
+    return security, client

@@ -9,6 +9,7 @@ import uvloop
 
 from sdk.rpc import parse_address
 from txcoord.cli.common import (
+    CREDENTIALS,
     INSECURE,
     LOG_FORMAT,
     METRICS_LISTEN,
@@ -58,6 +59,13 @@ def coordinator(
     tls_ca: str | None = TLS_CA,
     tls_client_auth: bool = TLS_CLIENT_AUTH,
     token: str | None = TOKEN,
+    credentials: str | None = CREDENTIALS,
+    tls_service_names: bool = typer.Option(
+        False,
+        "--tls-service-names",
+        envvar="TXC_TLS_SERVICE_NAMES",
+        help="Over TLS, a participant's certificate must name the service called (a DNS name equal to it).",
+    ),
     insecure: bool = INSECURE,
     metrics_listen: str | None = METRICS_LISTEN,
     log_format: str | None = LOG_FORMAT,
@@ -85,8 +93,10 @@ def coordinator(
         ca=tls_ca,
         client_auth=tls_client_auth,
         token=token,
+        credentials=credentials,
         insecure=insecure,
         dials=True,
+        service_names=tls_service_names,
     )
     setup_logging(verbose, log_format)
     config = CoordinatorConfig(

@@ -13,6 +13,7 @@ from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer, ServerSecurity
 from txcoord import metrics
 from txcoord.cli.common import (
+    CREDENTIALS,
     DEFAULT_REGISTRY,
     INSECURE,
     LOG_FORMAT,
@@ -43,7 +44,7 @@ async def _serve(listen: str, store_url: str | None, security: ServerSecurity, m
     await registry.open()
     try:
         await server.start()
-        typer.echo(f"registry serving on {server.address} (store: {store_url or 'memory'})", err=True)
+        typer.echo(f"registry serving on {server.listening} (store: {store_url or 'memory'})", err=True)
         await server.serve_until_signal()
     finally:
         await registry.close()
@@ -61,6 +62,7 @@ def registry(
     tls_ca: str | None = TLS_CA,
     tls_client_auth: bool = TLS_CLIENT_AUTH,
     token: str | None = TOKEN,
+    credentials: str | None = CREDENTIALS,
     insecure: bool = INSECURE,
     metrics_listen: str | None = METRICS_LISTEN,
     log_format: str | None = LOG_FORMAT,
@@ -76,6 +78,7 @@ def registry(
         ca=tls_ca,
         client_auth=tls_client_auth,
         token=token,
+        credentials=credentials,
         insecure=insecure,
     )
     setup_logging(verbose, log_format)

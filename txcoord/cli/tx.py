@@ -32,7 +32,7 @@ def list_command(
     state: str | None = typer.Option(
         None, "--state", "-s", help="Only this state (BEGIN, COMMITTING, ..., RUNNING, COMPENSATED)."
     ),
-    limit: int = typer.Option(50, help="At most this many, newest first."),
+    limit: int = typer.Option(50, min=1, max=10_000, help="At most this many, newest first."),
     json_output: bool = typer.Option(False, "--json"),
     coordinator: str = CoordinatorOption,
 ) -> None:

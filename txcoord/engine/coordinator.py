@@ -14,8 +14,15 @@ from datetime import UTC, datetime, timedelta
 from txcoord import validation
 from txcoord.engine.phase2 import Phase2Driver
 from txcoord.engine.recovery import Recovery
-from txcoord.errors import InvalidArgument, InvalidState, TransactionNotFound, TransactionTimedOut
-from txcoord.model import BranchKind, BranchState, Event, Phase2, Transaction, TxState, phase2_of
+from txcoord.errors import (
+    BranchConflict,
+    InvalidArgument,
+    InvalidState,
+    NotPermitted,
+    TransactionNotFound,
+    TransactionTimedOut,
+)
+from txcoord.model import Actor, BranchKind, BranchState, Event, Phase2, Transaction, TxState, phase2_of
 from txcoord.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -30,6 +37,18 @@ MAX_TIMEOUT = 24 * 3600.0
 
 def _validate_gid(gid: str) -> None:
     validation.gid(gid)
+
+
+def _not_yours(actor: Actor | None, initiator: str | None) -> str:
+    who = actor.name if actor else "anonymous"
+    return f"it belongs to the identity that began it ({initiator or 'unknown'}), not to {who}"
+
+
+def _check_owner(tx: Transaction, actor: Actor | None, operation: str) -> None:
+    """Only the identity that began a transaction (or an admin) may act on it; no actor: not checked."""
+    if actor is None or actor.admin or tx.initiator == actor.name:
+        return
+    raise NotPermitted(f"{operation} {tx.gid!r}: {_not_yours(actor, tx.initiator)}")
 
 
 @dataclass(frozen=True)
@@ -56,11 +75,12 @@ class Coordinator:
             raise InvalidArgument(f"timeout_seconds: must be in (0, {MAX_TIMEOUT:.0f}], got {timeout_s}")
         return timeout_s
 
-    async def begin(self, gid: str, timeout_s: float = 0) -> TxState:
+    async def begin(self, gid: str, timeout_s: float = 0, actor: Actor | None = None) -> TxState:
         _validate_gid(gid)
-        await self.store.begin(gid, self._timeout(timeout_s))
+        await self.store.begin(gid, self._timeout(timeout_s), actor)
         tx = await self.store.get(gid)
         assert tx is not None
+        _check_owner(tx, actor, "begin")
         return tx.state
 
     async def register_branch(
@@ -72,7 +92,10 @@ class Coordinator:
         payload: str | bytes,
         timeout_s: float = 0,
         kind: str = "",
-    ) -> TxState:
+        actor: Actor | None = None,
+    ) -> tuple[TxState, str]:
+        """Record a branch; returns the state and the payload as the store holds it (what gets signed).
+        A branch never changes: an identical re-registration is a retry, anything else is refused."""
         _validate_gid(gid)
         kind = kind or BranchKind.TCC.value
         if kind not in BranchKind.__members__:
@@ -81,11 +104,15 @@ class Coordinator:
         validation.service(service)
         validation.action(action)
         payload = validation.payload(payload)
-        state = await self.store.register_branch(
-            gid, self._timeout(timeout_s), branch_id, service, action, payload, kind
+        state, detail = await self.store.register_branch(
+            gid, self._timeout(timeout_s), branch_id, service, action, payload, kind, actor
         )
-        if state == "BEGIN":
-            return TxState.BEGIN
+        if state == "BEGIN" and detail is not None:
+            return TxState.BEGIN, detail
+        if state == "DIFFERS":
+            raise BranchConflict(gid, branch_id, detail or "registration")
+        if state == "NOT_OWNER":
+            raise NotPermitted(f"register a branch in {gid!r}: {_not_yours(actor, detail)}")
         if state == "EXPIRED":
             await self._rollback_expired(gid)
             raise InvalidState(gid, "past its timeout", "register a branch in", "it is being rolled back")
@@ -97,7 +124,7 @@ class Coordinator:
             if branches is not None:
                 self.driver.drive(gid, Phase2.CANCEL, branches)
 
-    async def commit(self, gid: str, phase2_delay: float = 0.0) -> TxState:
+    async def commit(self, gid: str, phase2_delay: float = 0.0, actor: Actor | None = None) -> TxState:
         """Decide commit. ``phase2_delay`` > 0: the caller finishes phase 2 itself and says so with ``finish``;
         phase 2 is driven only if that has not happened within the delay."""
         _validate_gid(gid)
@@ -107,12 +134,13 @@ class Coordinator:
             self.driver.drive(gid, Phase2.CONFIRM, (await self._existing(gid)).branches)
             return TxState.COMMITTING
         with self.driver.deciding(gid):
-            branches = await self.store.decide(gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease)
+            branches = await self.store.decide(gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease, actor)
             if branches is not None:
                 not_before = datetime.now(UTC) + timedelta(seconds=phase2_delay) if phase2_delay else None
                 self.driver.drive(gid, Phase2.CONFIRM, branches, not_before=not_before)
                 return TxState.COMMITTING
         tx = await self._existing(gid)
+        _check_owner(tx, actor, "commit")
         if tx.state in (TxState.COMMITTING, TxState.COMMITTED):
             return tx.state  # a retried commit
         if tx.state is TxState.BEGIN:  # not decided: it is past its deadline
@@ -120,36 +148,48 @@ class Coordinator:
             raise TransactionTimedOut(gid)
         raise InvalidState(gid, tx.state, "commit", f"it was rolled back ({tx.reason or 'no reason recorded'})")
 
-    async def finish(self, gid: str) -> TxState:
-        """The caller finished phase 2 of a transaction it committed with a phase-2 delay."""
+    async def finish(self, gid: str, actor: Actor | None = None) -> TxState:
+        """The caller finished phase 2 of a transaction it committed with a phase-2 delay: only the identity
+        that began it (the proxy that owns its XA branches) may say so."""
         _validate_gid(gid)
+        if actor is not None and not actor.admin:
+            _check_owner(await self._existing(gid), actor, "finish")
         if await self.store.finish(gid, Phase2.CONFIRM, self.node_id):
             self.driver.cancel(gid)
+            if actor is not None:  # the timeline says who finished it
+                await self.store.add_event(gid, None, "finished_by_caller", actor.name)
             return TxState.COMMITTED
         # not ours (recovered elsewhere) or not COMMITTING: phase 2 runs (or ran) as usual, harmlessly again
         return (await self._existing(gid)).state
 
-    async def rollback(self, gid: str, reason: str = "rollback", untried: Sequence[str] = ()) -> TxState:
-        """Decide rollback. ``untried``: branches whose try the caller knows never ran (no such action at the
-        participant); they are marked cancelled without a call that could never succeed."""
+    async def rollback(
+        self, gid: str, reason: str = "rollback", untried: Sequence[str] = (), actor: Actor | None = None
+    ) -> TxState:
+        """Decide rollback. ``untried``: branches whose try the caller says never ran (no such action at the
+        participant, or no participant at all). Only a branch whose service has no endpoint is marked cancelled
+        without a call (there is nobody a try could have reached); the others still get their cancel, and a
+        participant that answers it has no such action counts as done (provably nothing to undo)."""
         _validate_gid(gid)
         for branch in untried:
             validation.branch_id(branch, "untried_branch_ids")
         reason = validation.reason(reason)
         with self.driver.deciding(gid):  # recovery must not drive the untried branches meanwhile
             branches = await self.store.decide(
-                gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease
+                gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease, actor
             )
             if branches is not None:
-                skip = [b.branch_id for b in branches if b.branch_id in set(untried)]
+                listed = [b for b in branches if b.branch_id in set(untried)]
+                skip = [b.branch_id for b in listed if not await self.driver.delivery.reachable(b.service)]
                 if skip:
                     await self.store.branches_done(gid, skip, Phase2.CANCEL)
                     for branch_id in skip:
                         why = "its try never reached a participant (no endpoint, or no such action): nothing to cancel"
                         await self.store.add_event(gid, branch_id, "cancel_skipped", why)
-                self.driver.drive(gid, Phase2.CANCEL, [b for b in branches if b.branch_id not in skip])
+                rest = [b for b in branches if b.branch_id not in skip]
+                self.driver.drive(gid, Phase2.CANCEL, rest, untried=frozenset(b.branch_id for b in listed))
                 return TxState.ROLLING_BACK
         tx = await self._existing(gid)
+        _check_owner(tx, actor, "roll back")
         if tx.state in (TxState.ROLLING_BACK, TxState.ROLLED_BACK):
             return tx.state
         raise InvalidState(gid, tx.state, "roll back", "it is already committed")

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 import grpc
 
+from sdk.barrier import TRY_NEVER_APPLIED
 from sdk.errors import NoEndpoints, RpcError
 from txcoord.engine.delivery import Delivery
 from txcoord.model import Branch, Phase2, Retry
@@ -35,6 +36,11 @@ def refusal(exc: BaseException) -> bool:
     if exc.code == grpc.StatusCode.INVALID_ARGUMENT:
         return True
     return exc.code == grpc.StatusCode.ABORTED and "refused" in exc.details
+
+
+def try_never_applied(exc: BaseException) -> bool:
+    """A confirm its participant refused because the branch's try never applied (nothing was reserved)."""
+    return isinstance(exc, RpcError) and exc.code == grpc.StatusCode.ABORTED and TRY_NEVER_APPLIED in exc.details
 
 
 def unreachable(exc: BaseException) -> bool:
@@ -84,12 +90,15 @@ class Phase2Driver:
         *,
         failures: int = 0,
         not_before: datetime | None = None,
+        untried: frozenset[str] = frozenset(),
     ) -> None:
-        """Start driving ``gid`` unless already driven; returns at once."""
+        """Start driving ``gid`` unless already driven; returns at once. ``untried``: branches its owner says
+        never ran their try: a cancel that finds no such action at the participant counts as done."""
         if gid in self._tasks:
             return
         self._wake[gid] = asyncio.Event()
-        task = asyncio.create_task(self._run(gid, op, list(branches), failures, not_before), name=f"phase2-{gid}")
+        run = self._run(gid, op, list(branches), failures, not_before, untried)
+        task = asyncio.create_task(run, name=f"phase2-{gid}")
         self._tasks[gid] = task
         task.add_done_callback(functools.partial(self._forget, gid))
 
@@ -120,7 +129,13 @@ class Phase2Driver:
         event.clear()
 
     async def _run(
-        self, gid: str, op: Phase2, branches: list[Branch], failures: int, not_before: datetime | None
+        self,
+        gid: str,
+        op: Phase2,
+        branches: list[Branch],
+        failures: int,
+        not_before: datetime | None,
+        untried: frozenset[str] = frozenset(),
     ) -> None:
         try:
             if not_before is not None:
@@ -130,13 +145,18 @@ class Phase2Driver:
             while True:
                 results = await asyncio.gather(*(self.delivery.deliver(b, op) for b in pending), return_exceptions=True)
                 failed = [(b, r) for b, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
+                if untried and op is Phase2.CANCEL:
+                    failed = await self._without_actions(gid, failed, untried)
                 if not failed:
                     if not await self.store.finish(gid, op, self.owner):
                         log.info("%s: finished phase 2 but another coordinator owns it now", gid)
                     return
+                done = [b.branch_id for b in pending if all(b is not f for f, _ in failed)]
+                if op is Phase2.CONFIRM and await self._reverse_if_nothing_tried(gid, branches, done, failed):
+                    op, pending = Phase2.CANCEL, [b for b in branches if not b.done]
+                    continue
                 failures += 1
                 delay = self.retry.delay(failures)
-                done = [b.branch_id for b in pending if all(b is not f for f, _ in failed)]
                 if done:
                     await self.store.branches_done(gid, done, op)
                 for branch, error in failed:
@@ -175,6 +195,34 @@ class Phase2Driver:
             STORE_OUTAGE.failed(exc)  # one line for the outage, not one traceback per transaction
             log.debug("%s: phase 2 interrupted by the store outage; recovery will resume it", gid)
 
+    async def _without_actions(
+        self, gid: str, failed: list[tuple[Branch, BaseException]], untried: frozenset[str]
+    ) -> list[tuple[Branch, BaseException]]:
+        """The failures left once the cancels of branches said to be untried whose participant has no such
+        action (UNIMPLEMENTED: nothing of it can have run there) are counted as done."""
+        unimplemented = grpc.StatusCode.UNIMPLEMENTED
+        none = [b for b, e in failed if b.branch_id in untried and isinstance(e, RpcError) and e.code == unimplemented]
+        if none:
+            await self.store.branches_done(gid, [b.branch_id for b in none], Phase2.CANCEL)
+            for branch in none:
+                await self.store.add_event(gid, branch.branch_id, "cancel_skipped", "no such action there")
+        return [(b, e) for b, e in failed if b not in none]
+
+    async def _reverse_if_nothing_tried(
+        self, gid: str, branches: list[Branch], done: list[str], failed: list[tuple[Branch, BaseException]]
+    ) -> bool:
+        """A commit whose confirms all came back "its try never applied", with no branch confirmed before: the
+        barrier has blocked those tries for good, so the transaction cannot commit; nothing was confirmed, so
+        it can still roll back cleanly instead of waiting for a person."""
+        if done or any(b.done for b in branches) or not all(try_never_applied(e) for _b, e in failed):
+            return False
+        untried = ", ".join(b.branch_id for b, _e in failed)
+        if not await self.store.reverse_commit(gid, self.owner, f"commit without a successful try ({untried})"):
+            return False
+        await self.store.add_event(gid, None, "commit_reversed", f"no try applied (branches {untried}): rolling back")
+        log.warning("%s: committed but no branch's try applied (%s); rolling back instead", gid, untried)
+        return True
+
     def _needs_person(
         self, failed: list[tuple[Branch, BaseException]], unreachable_since: dict[str, float]
     ) -> list[tuple[Branch, str]]:
@@ -195,13 +243,16 @@ class Phase2Driver:
         """Stop retrying what no retry can fix: the transaction goes to COMMIT_FAILED / ROLLBACK_FAILED (shown by
         `txc tx list`), each branch's reason in the timeline, one alert in the log."""
         await self.store.give_up(gid, op, self.owner)
+        tx = await self.store.get(gid)  # the alert names who began it: "needs a person" is never anonymous
+        began = f"begun by {tx.initiator}" if tx is not None and tx.initiator else "begun with security off"
         for branch, why in stuck:
-            await self.store.add_event(gid, branch.branch_id, "needs_person", why)
+            await self.store.add_event(gid, branch.branch_id, "needs_person", f"{why} ({began})")
         first, why = stuck[0]
         log.error(
-            "ALERT %s: phase 2 (%s) needs a person: branch %s %s; finish it with `txc tx resolve %s --branch %s "
+            "ALERT %s (%s): phase 2 (%s) needs a person: branch %s %s; finish it with `txc tx resolve %s --branch %s "
             "--as confirmed|cancelled` or `txc tx retry %s`",
             gid,
+            began,
             op,
             first.branch_id,
             why,

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import replace
 
 from sdk.registry import Endpoint
-from txcoord.registry.store import ChangeListener
+from txcoord.registry.store import ChangeListener, LeaseNotYours
 
 
 def _noop(_services: set[str] | None) -> None:
@@ -17,6 +17,7 @@ def _noop(_services: set[str] | None) -> None:
 class MemoryRegistryStore:
     def __init__(self) -> None:
         self._leases: dict[str, tuple[Endpoint, float]] = {}  # lease_id -> (endpoint, ttl)
+        self._holders: dict[str, str | None] = {}  # lease_id -> the identity that registered it
         self._on_change: ChangeListener = _noop
 
     async def open(self, on_change: ChangeListener) -> None:
@@ -25,14 +26,20 @@ class MemoryRegistryStore:
     async def close(self) -> None:
         self._leases.clear()
 
+    def _yours(self, lease_id: str, holder: str | None) -> bool:
+        return holder is None or self._holders.get(lease_id) == holder
+
     async def register(
-        self, service: str, address: str, ttl: float, metadata: dict[str, str], lease_id: str
+        self, service: str, address: str, ttl: float, metadata: dict[str, str], lease_id: str, holder: str | None = None
     ) -> Endpoint:
+        if lease_id in self._leases and not self._yours(lease_id, holder):
+            raise LeaseNotYours(lease_id)
         now = time.time()
         # One endpoint per (service, address): a restarted process replaces its predecessor's lease.
         for old_id, (old, _) in list(self._leases.items()):
             if old.service == service and old.address == address and old_id != lease_id:
                 del self._leases[old_id]
+                self._holders.pop(old_id, None)
         previous = self._leases.get(lease_id)
         endpoint = Endpoint(
             service=service,
@@ -43,20 +50,24 @@ class MemoryRegistryStore:
             metadata=dict(metadata),
         )
         self._leases[endpoint.lease_id] = (endpoint, ttl)
+        self._holders[endpoint.lease_id] = holder
         self._on_change({service})
         return endpoint
 
-    async def keepalive(self, lease_id: str) -> float | None:
+    async def keepalive(self, lease_id: str, holder: str | None = None) -> float | None:
         entry = self._leases.get(lease_id)
         now = time.time()
-        if entry is None or entry[0].expires_at <= now:
+        if entry is None or entry[0].expires_at <= now or not self._yours(lease_id, holder):
             return None
         endpoint, ttl = entry
         endpoint = replace(endpoint, expires_at=now + ttl)
         self._leases[lease_id] = (endpoint, ttl)
         return endpoint.expires_at
 
-    async def deregister(self, lease_id: str) -> bool:
+    async def deregister(self, lease_id: str, holder: str | None = None) -> bool:
+        if not self._yours(lease_id, holder):
+            return False
+        self._holders.pop(lease_id, None)
         entry = self._leases.pop(lease_id, None)
         if entry is None:
             return False
@@ -80,5 +91,6 @@ class MemoryRegistryStore:
         gone = {lease_id: ep.service for lease_id, (ep, _) in self._leases.items() if ep.expires_at <= now}
         for lease_id in gone:
             del self._leases[lease_id]
+            self._holders.pop(lease_id, None)
         if gone:
             self._on_change(set(gone.values()))

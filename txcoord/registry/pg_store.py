@@ -18,7 +18,7 @@ import asyncpg
 
 from sdk.registry import Endpoint
 from txcoord.errors import StoreUnavailable
-from txcoord.registry.store import ChangeListener
+from txcoord.registry.store import ChangeListener, LeaseNotYours
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
 from txcoord.store.outage import report_failure
@@ -94,23 +94,28 @@ class PgRegistryStore:
                     await conn.close()
 
     async def register(
-        self, service: str, address: str, ttl: float, metadata: dict[str, str], lease_id: str
+        self, service: str, address: str, ttl: float, metadata: dict[str, str], lease_id: str, holder: str | None = None
     ) -> Endpoint:
         lease_id = lease_id or uuid.uuid4().hex
         async with self.pool.acquire() as conn, conn.transaction():
+            held = await conn.fetchrow(QUERIES["lease_holder"], lease_id)
+            if held is not None and holder is not None and held["holder"] != holder:
+                raise LeaseNotYours(lease_id)
             await conn.execute(QUERIES["drop_lease_elsewhere"], lease_id, service, address)
-            row = await conn.fetchrow(QUERIES["register"], lease_id, service, address, json.dumps(metadata), ttl)
+            row = await conn.fetchrow(
+                QUERIES["register"], lease_id, service, address, json.dumps(metadata), ttl, holder
+            )
             await conn.execute(QUERIES["notify"])
         assert row is not None
         return _endpoint(row)
 
-    async def keepalive(self, lease_id: str) -> float | None:
-        value = await self.pool.fetchval(QUERIES["keepalive"], lease_id)
+    async def keepalive(self, lease_id: str, holder: str | None = None) -> float | None:
+        value = await self.pool.fetchval(QUERIES["keepalive"], lease_id, holder)
         return None if value is None else float(value)
 
-    async def deregister(self, lease_id: str) -> bool:
+    async def deregister(self, lease_id: str, holder: str | None = None) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
-            service = await conn.fetchval(QUERIES["deregister"], lease_id)
+            service = await conn.fetchval(QUERIES["deregister"], lease_id, holder)
             if service is not None:
                 await conn.execute(QUERIES["notify"])
         return service is not None

@@ -9,10 +9,17 @@ import grpc
 from sdk._proto import registry_pb2, registry_pb2_grpc
 from sdk.errors import ConfigError
 from sdk.registry import validate_registration
+from sdk.rpc.authorization import current_identity
 from txcoord import validation
-from txcoord.errors import InvalidArgument
+from txcoord.errors import InvalidArgument, NotPermitted
 from txcoord.registry.store import RegistryStore
 from txcoord.registry.watch_hub import WatchHub
+
+
+def _holder() -> str | None:
+    """The identity a lease belongs to (None: security off, or an admin, who may touch any lease)."""
+    identity = current_identity.get()
+    return None if identity is None or identity.admin else identity.name
 
 
 class RegistryServicer(registry_pb2_grpc.RegistryServicer):
@@ -34,16 +41,31 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
                 validation.branch_id(request.lease_id, "lease_id")
         except (ConfigError, InvalidArgument) as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc)[:300])
-        endpoint = await self.store.register(
-            request.service, request.address, request.ttl_seconds, dict(request.metadata), request.lease_id
-        )
+        identity = current_identity.get()
+        if identity is not None and not identity.may_register(request.service):
+            await context.abort(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"service: identity {identity.name!r} may not register {validation.shown(request.service)}",
+            )
+        try:
+            endpoint = await self.store.register(
+                request.service,
+                request.address,
+                request.ttl_seconds,
+                dict(request.metadata),
+                request.lease_id,
+                _holder(),
+            )
+        except NotPermitted as exc:
+            await context.abort(grpc.StatusCode.PERMISSION_DENIED, str(exc))
         return registry_pb2.RegisterResponse(endpoint=endpoint.to_proto())
 
     async def KeepAlive(
         self, request_iterator: AsyncIterator[registry_pb2.KeepAliveRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[registry_pb2.KeepAliveResponse]:
+        holder = _holder()
         async for request in request_iterator:
-            expires_at = await self.store.keepalive(request.lease_id)
+            expires_at = await self.store.keepalive(request.lease_id, holder)
             yield registry_pb2.KeepAliveResponse(
                 lease_id=request.lease_id, found=expires_at is not None, expires_at=expires_at or 0.0
             )
@@ -53,7 +75,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
     ) -> registry_pb2.DeregisterResponse:
         if not request.lease_id:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "lease_id: must not be empty")
-        return registry_pb2.DeregisterResponse(found=await self.store.deregister(request.lease_id))
+        return registry_pb2.DeregisterResponse(found=await self.store.deregister(request.lease_id, _holder()))
 
     async def Resolve(
         self, request: registry_pb2.ResolveRequest, context: grpc.aio.ServicerContext

@@ -6,10 +6,18 @@ from collections.abc import Callable
 from typing import Protocol
 
 from sdk.registry import Endpoint
+from txcoord.errors import NotPermitted
 
 # Called with the services whose endpoints may have changed, or None for "any service" (the PostgreSQL
 # store only learns that *something* changed: its notifications carry a version, not a service).
 ChangeListener = Callable[[set[str] | None], None]
+
+
+class LeaseNotYours(NotPermitted):
+    """A lease belongs to the identity that registered it: another one presenting its id is refused."""
+
+    def __init__(self, lease_id: str) -> None:
+        super().__init__(f"lease_id: lease {lease_id[:40]!r} belongs to another identity; register without a lease id")
 
 
 class RegistryStore(Protocol):
@@ -18,14 +26,18 @@ class RegistryStore(Protocol):
     async def close(self) -> None: ...
 
     async def register(
-        self, service: str, address: str, ttl: float, metadata: dict[str, str], lease_id: str
-    ) -> Endpoint: ...
-
-    async def keepalive(self, lease_id: str) -> float | None:
-        """The lease's new expiry (unix seconds), or None when it is unknown or already expired."""
+        self, service: str, address: str, ttl: float, metadata: dict[str, str], lease_id: str, holder: str | None = None
+    ) -> Endpoint:
+        """``holder``: the identity registering, which the lease then belongs to (None: unchecked, with security
+        off or for an admin); raises LeaseNotYours when ``lease_id`` is another identity's."""
         ...
 
-    async def deregister(self, lease_id: str) -> bool: ...
+    async def keepalive(self, lease_id: str, holder: str | None = None) -> float | None:
+        """The lease's new expiry (unix seconds), or None when it is unknown, already expired, or not
+        ``holder``'s."""
+        ...
+
+    async def deregister(self, lease_id: str, holder: str | None = None) -> bool: ...
 
     async def resolve(self, service: str) -> list[Endpoint]: ...
 

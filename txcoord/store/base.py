@@ -5,22 +5,35 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState
+from txcoord.model import Actor, Branch, BranchState, Event, Phase2, Transaction, TxState
 
 
 class Store(Protocol):
-    async def begin(self, gid: str, timeout_s: float) -> None:
-        """Create the transaction in BEGIN unless it exists."""
+    async def begin(self, gid: str, timeout_s: float, actor: Actor | None = None) -> None:
+        """Create the transaction in BEGIN, initiated by ``actor``, unless it exists."""
 
     async def register_branch(
-        self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str, kind: str = "TCC"
-    ) -> str:
-        """Durably record a branch (beginning the transaction if needed). Returns the transaction's state:
-        ``BEGIN`` when recorded, ``EXPIRED`` past the deadline, else the state that forbids it."""
+        self,
+        gid: str,
+        timeout_s: float,
+        branch_id: str,
+        service: str,
+        action: str,
+        payload: str,
+        kind: str = "TCC",
+        actor: Actor | None = None,
+    ) -> tuple[str, str | None]:
+        """Durably record a branch (beginning the transaction, initiated by ``actor``, if needed). Returns
+        (``BEGIN``, the payload as stored) when recorded or when it is exactly the branch recorded before;
+        (``DIFFERS``, the first differing field) when the branch id holds another registration; (``NOT_OWNER``,
+        the initiator) when another identity began the transaction; (``EXPIRED``, None) past the deadline; else
+        (the state that forbids it, None)."""
 
-    async def decide(self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float) -> list[Branch] | None:
+    async def decide(
+        self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float, actor: Actor | None = None
+    ) -> list[Branch] | None:
         """BEGIN -> COMMITTING/ROLLING_BACK owned by ``owner``; the branches to drive, or None if the
-        transaction was not in BEGIN (or a commit came past its deadline)."""
+        transaction was not in BEGIN (or a commit came past its deadline, or ``actor`` did not begin it)."""
 
     async def get(self, gid: str) -> Transaction | None:
         """The transaction with its branches."""
@@ -41,6 +54,9 @@ class Store(Protocol):
 
     async def transaction_failed(self, gid: str, owner: str, retry_in: float) -> int | None:
         """Count a failed phase-2 round; the new attempt count, or None if ``owner`` lost the transaction."""
+
+    async def reverse_commit(self, gid: str, owner: str, reason: str) -> bool:
+        """COMMITTING -> ROLLING_BACK (still owned by ``owner``) while no branch is confirmed; False otherwise."""
 
     async def give_up(self, gid: str, decision: Phase2, owner: str) -> None: ...
 

@@ -14,12 +14,16 @@ from sdk.observability.tracing import current_trace_id
 from txcoord import metrics
 from txcoord.batching import Batcher
 from txcoord.errors import StoreUnavailable
-from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState, phase2_of
+from txcoord.model import Actor, Branch, BranchState, Event, Phase2, Transaction, TxState, phase2_of
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
 from txcoord.store.outage import refused
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
+# gid, timeout, branch id, service, action, payload, kind, identity (None: unchecked), admin
+RegisterItem = tuple[str, float, str, str, str, str, str, str | None, bool]
+# gid, new state, reason, owner, lease seconds, identity (None: unchecked), admin, trace id (None: not traced)
+DecideItem = tuple[str, str, str, str, float, str | None, bool, str | None]
 
 
 def redact(url: str) -> str:
@@ -49,6 +53,7 @@ def _transaction(row: asyncpg.Record) -> Transaction:
         branch_count=row.get("branch_count", 0),
         kind=row.get("kind", "TCC"),
         trace_id=row.get("trace_id"),
+        initiator=row.get("initiator"),
     )
 
 
@@ -82,10 +87,10 @@ class PgStore:
         self.pool = pool
         # the hot path (register, decide, finish) is group-committed (see txcoord.batching); a request the store
         # refuses fails alone, not with the others that shared its statement
-        self._registers: Batcher[tuple[str, float, str, str, str, str, str], str] = Batcher(
+        self._registers: Batcher[RegisterItem, tuple[str, str | None]] = Batcher(
             self._register_many, split=refused, metric="register"
         )
-        self._decides: Batcher[tuple[str, str, str, str, float, str | None], list[Branch] | None] = Batcher(
+        self._decides: Batcher[DecideItem, list[Branch] | None] = Batcher(
             self._decide_many, split=refused, metric="decide"
         )
         self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(
@@ -135,19 +140,17 @@ class PgStore:
                 await asyncio.sleep(0.01 * (attempt + 1))
         raise AssertionError("unreachable")
 
-    async def _register_many(self, items: Sequence[tuple[str, float, str, str, str, str, str]]) -> list[str]:
+    async def _register_many(self, items: Sequence[RegisterItem]) -> list[tuple[str, str | None]]:
         columns = list(zip(*items, strict=True))
         if not metrics.enabled():
             rows = await self._retrying(Q["register_branches"], *map(list, columns))
         else:  # also says which transactions this statement began (their count is a metric)
             rows = await self._retrying(Q["register_branches_began"], *map(list, columns))
             metrics.registered(items, rows)
-        states = {r["ord"]: r["state"] for r in rows}
-        return [str(states[i + 1]) for i in range(len(items))]
+        answers = {r["ord"]: (str(r["state"]), r["detail"]) for r in rows}
+        return [answers[i + 1] for i in range(len(items))]
 
-    async def _decide_many(
-        self, items: Sequence[tuple[str, str, str, str, float, str | None]]
-    ) -> list[list[Branch] | None]:
+    async def _decide_many(self, items: Sequence[DecideItem]) -> list[list[Branch] | None]:
         # one owner and lease per coordinator: every item carries the same ones
         owner, lease_s = items[0][3], items[0][4]
         gids = [i[0] for i in items]
@@ -163,6 +166,8 @@ class PgStore:
             owner,
             lease_s,
             [i[5] for i in unique],
+            [i[6] for i in unique],
+            [i[7] for i in unique],
         )
         decided: dict[str, list[Branch]] = {}
         for r in rows:
@@ -189,19 +194,31 @@ class PgStore:
             metrics.transaction_finished(r["kind"], r["state"], r["seconds"])
         return [i[0] in done for i in items]
 
-    async def begin(self, gid: str, timeout_s: float) -> None:
-        if await self.pool.execute(Q["begin"], gid, timeout_s) == "INSERT 0 1":
+    async def begin(self, gid: str, timeout_s: float, actor: Actor | None = None) -> None:
+        if await self.pool.execute(Q["begin"], gid, timeout_s, actor.name if actor else None) == "INSERT 0 1":
             metrics.transaction_started("TCC")
 
     async def register_branch(
-        self, gid: str, timeout_s: float, branch_id: str, service: str, action: str, payload: str, kind: str = "TCC"
-    ) -> str:
-        return await self._registers.submit((gid, timeout_s, branch_id, service, action, payload, kind))
+        self,
+        gid: str,
+        timeout_s: float,
+        branch_id: str,
+        service: str,
+        action: str,
+        payload: str,
+        kind: str = "TCC",
+        actor: Actor | None = None,
+    ) -> tuple[str, str | None]:
+        who, admin = (actor.name, actor.admin) if actor else (None, False)
+        return await self._registers.submit((gid, timeout_s, branch_id, service, action, payload, kind, who, admin))
 
-    async def decide(self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float) -> list[Branch] | None:
+    async def decide(
+        self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float, actor: Actor | None = None
+    ) -> list[Branch] | None:
         state = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
+        who, admin = (actor.name, actor.admin) if actor else (None, False)
         # the deciding caller's trace, kept with the transaction (`txc tx show` prints it); None: not traced
-        return await self._decides.submit((gid, state.value, reason, owner, lease_s, current_trace_id()))
+        return await self._decides.submit((gid, state.value, reason, owner, lease_s, who, admin, current_trace_id()))
 
     async def get(self, gid: str) -> Transaction | None:
         async with self.pool.acquire() as conn:
@@ -246,6 +263,9 @@ class PgStore:
         value: Any = await self.pool.fetchval(Q["transaction_failed"], gid, owner, retry_in)
         return None if value is None else int(value)
 
+    async def reverse_commit(self, gid: str, owner: str, reason: str) -> bool:
+        return await self.pool.fetchval(Q["reverse_commit"], gid, owner, reason) is not None
+
     async def give_up(self, gid: str, decision: Phase2, owner: str) -> None:
         deciding = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
         await self.pool.execute(Q["give_up"], gid, deciding.value, decision.failed_state.value, owner)
@@ -260,6 +280,9 @@ class PgStore:
             tx = await conn.fetchval("SELECT state FROM txc_transaction WHERE gid = $1", gid)
             decision = phase2_of(TxState(tx))
             closed = await conn.fetchval(Q["close_if_resolved"], gid, decision.final_state.value, tx)
+            if closed == TxState.RESOLVED_MIXED:
+                note = f"a person resolved it both ways: neither {decision.final_state.value} nor its opposite"
+                await conn.execute(Q["add_event"], gid, None, "resolved_mixed", note)
             return TxState(closed or tx)
 
     async def reopen(self, gid: str, decision: Phase2) -> bool:

@@ -1,13 +1,10 @@
 -- The coordinator store's statements. Each starts with a "-- name: NAME" line; txcoord.store.queries loads them.
 -- asyncpg $n parameters only: nothing is ever interpolated.
 
--- name: register_branch
--- $1 gid, $2 timeout seconds, $3 branch id, $4 service, $5 action, $6 payload (jsonb text), $7 kind
-SELECT txc_register_branch($1, $2, $3, $4, $5, $6::jsonb, $7) AS state;
-
 -- name: begin
-INSERT INTO txc_transaction (gid, state, timeout_s, deadline)
-VALUES ($1, 'BEGIN', $2, now() + $2 * interval '1 second')
+-- $3: the identity beginning it (NULL with security off)
+INSERT INTO txc_transaction (gid, state, timeout_s, deadline, initiator)
+VALUES ($1, 'BEGIN', $2, now() + $2 * interval '1 second', $3)
 ON CONFLICT (gid) DO NOTHING;
 
 -- name: decide
@@ -26,7 +23,7 @@ SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.st
 
 -- name: transaction
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
-       created_at, decided_at, finished_at, kind, trace_id
+       created_at, decided_at, finished_at, kind, trace_id, initiator
   FROM txc_transaction WHERE gid = $1;
 
 -- name: branches
@@ -42,7 +39,7 @@ SELECT gid, branch_id, at, event, detail
 
 -- name: list
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
-       created_at, decided_at, finished_at, kind,
+       created_at, decided_at, finished_at, kind, initiator,
        (SELECT count(*) FROM txc_branch b WHERE b.gid = t.gid)
        + (SELECT count(*) FROM txc_saga_step s WHERE s.gid = t.gid) AS branch_count
   FROM txc_transaction t
@@ -84,8 +81,22 @@ UPDATE txc_transaction
  WHERE gid = $1 AND owner = $2 AND state IN ('COMMITTING', 'ROLLING_BACK')
 RETURNING attempts;
 
+-- name: reverse_commit
+-- A commit none of whose tries applied (every confirm refused for it, none confirmed): roll back instead,
+-- if $2 still owns it.
+UPDATE txc_transaction SET state = 'ROLLING_BACK', reason = $3
+ WHERE gid = $1 AND state = 'COMMITTING' AND owner = $2
+   AND NOT EXISTS (SELECT 1 FROM txc_branch WHERE gid = $1 AND state = 'CONFIRMED')
+RETURNING gid;
+
 -- name: give_up
-UPDATE txc_transaction SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL
+-- marked for a person: nothing is scheduled any more (no "next attempt" shown for it or its branches)
+WITH b AS (
+    UPDATE txc_branch SET next_attempt_at = NULL
+     WHERE gid = $1 AND state = 'REGISTERED'
+       AND EXISTS (SELECT 1 FROM txc_transaction WHERE gid = $1 AND state = $2 AND owner = $4)
+)
+UPDATE txc_transaction SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
  WHERE gid = $1 AND state = $2 AND owner = $4;
 
 -- name: add_event
@@ -133,31 +144,35 @@ RETURNING gid;
 -- concurrent batches lock in the same order.
 
 -- name: register_branches
--- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds;
--- one state per row
-SELECT r.ord,
-       txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb, r.kind) AS state
-  FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-       WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, kind, ord)
- ORDER BY r.gid, r.ord;
+-- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds,
+-- $8 registering identities (NULL: not checked), $9 admin flags; one (state, detail) per row
+SELECT r.ord, c.state, c.detail
+  FROM (SELECT * FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                             $8::text[], $9::bool[])
+                 WITH ORDINALITY AS i(gid, timeout_s, branch_id, service, action, payload, kind, who, admin, ord)
+         ORDER BY i.gid, i.ord) r,
+       LATERAL txc_register_branch_checked(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb,
+                                           r.kind, r.who, r.admin) AS c;
 
 -- name: register_branches_began
--- the same, when metrics are on
--- $1 gids, $2 timeouts, $3 branch ids, $4 services, $5 actions, $6 payloads (jsonb text), $7 kinds;
--- one state per row
--- (began: the transaction did not exist before this statement; for the metrics' count of started transactions)
-SELECT r.ord,
-       txc_register_branch(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb, r.kind) AS state,
-       NOT EXISTS (SELECT 1 FROM txc_transaction t WHERE t.gid = r.gid) AS began
-  FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-       WITH ORDINALITY AS r(gid, timeout_s, branch_id, service, action, payload, kind, ord)
- ORDER BY r.gid, r.ord;
+-- the same, when metrics are on, also saying which transactions this statement began (for the metrics' count
+-- of started transactions: the transaction did not exist before this statement)
+SELECT r.ord, c.state, c.detail, r.began
+  FROM (SELECT i.*, NOT EXISTS (SELECT 1 FROM txc_transaction t WHERE t.gid = i.gid) AS began
+          FROM unnest($1::text[], $2::float8[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                      $8::text[], $9::bool[])
+               WITH ORDINALITY AS i(gid, timeout_s, branch_id, service, action, payload, kind, who, admin, ord)
+         ORDER BY i.gid, i.ord) r,
+       LATERAL txc_register_branch_checked(r.gid, r.timeout_s, r.branch_id, r.service, r.action, r.payload::jsonb,
+                                           r.kind, r.who, r.admin) AS c;
 
 -- name: decide_many
--- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds, $6 trace ids (null: not traced): like
--- "decide", for many transactions
+-- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds: like "decide", for many transactions;
+-- $6 deciding identities, $7 admin flags: only the identity that began a transaction (or an admin, or anyone
+-- when the identity is NULL: security off) decides it; $8 trace ids (null: not traced)
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[]) AS i(gid, state, reason, trace_id)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[], $7::bool[], $8::text[])
+        AS i(gid, state, reason, who, admin, trace_id)
 ), locked AS (
     SELECT t.gid FROM txc_transaction t JOIN input i ON i.gid = t.gid
      WHERE t.state = 'BEGIN'
@@ -170,6 +185,8 @@ WITH input AS (
       FROM input i, locked l
      WHERE t.gid = i.gid AND l.gid = t.gid AND t.state = 'BEGIN'
        AND (i.state = 'ROLLING_BACK' OR t.deadline >= now())
+       AND (i.who IS NULL OR i.admin OR t.initiator = i.who)
+       AND (i.who IS NULL OR i.admin OR t.initiator = i.who)
  RETURNING t.gid
 )
 SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state
@@ -204,9 +221,13 @@ WITH b AS (
 SELECT count(*) AS n FROM b;
 
 -- name: close_if_resolved
--- Every branch done (by phase 2 or by hand): a transaction marked for a person reaches its decision's end state.
+-- Every branch done (by phase 2 or by hand): a transaction marked for a person reaches its decision's end state,
+-- or RESOLVED_MIXED when its branches ended some confirmed and some cancelled (neither committed nor rolled back).
 UPDATE txc_transaction
-   SET state = $2, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
+   SET state = CASE WHEN EXISTS (SELECT 1 FROM txc_branch WHERE gid = $1 AND state = 'CONFIRMED')
+                     AND EXISTS (SELECT 1 FROM txc_branch WHERE gid = $1 AND state = 'CANCELLED')
+                    THEN 'RESOLVED_MIXED' ELSE $2 END,
+       finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
  WHERE gid = $1 AND state = $3
    AND NOT EXISTS (SELECT 1 FROM txc_branch WHERE gid = $1 AND state = 'REGISTERED')
 RETURNING state;

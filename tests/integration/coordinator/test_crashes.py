@@ -8,6 +8,8 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from demo.bank import credit, debit
 from tests.integration.coordinator.cluster import (
     Cluster,
@@ -196,3 +198,60 @@ async def test_two_coordinators_recovering_give_every_branch_exactly_one_effecti
 
 async def _state_is(store: str, gid: str, state: str) -> bool:
     return await tx_state(store, gid) == state
+
+
+@pytest.mark.slow
+async def test_bank_workload_under_kill_9_with_retried_tries_has_no_spurious_rollback(
+    cluster: Cluster, new_db: NewDb
+) -> None:
+    """Every try is sent twice, as a caller retrying after a lost reply does (the second gets the barrier's
+    "duplicate" and, now, the first try's result), while bank-b is SIGKILLed and restarted mid-run: every
+    transfer whose tries succeeded commits, money is conserved, and nothing stays frozen."""
+    cluster.coordinator()
+    db_a, db_b = await new_db(), await new_db()
+    cluster.bank("bank-a", db_a, "A=1000")
+    bank_b = cluster.bank("bank-b", db_b, "B=1000")
+    client = cluster.client()
+    send = client.pool.invoke_json
+
+    async def retried(address: str, service: str, action: str, payload: Any, **kwargs: Any) -> Any:
+        if "." not in action:  # a try: its first reply is "lost", the retry is the answer the caller sees
+            await send(address, service, action, payload, **kwargs)
+        return await send(address, service, action, payload, **kwargs)
+
+    client.pool.invoke_json = retried  # type: ignore[method-assign]
+    outcomes: dict[str, bool] = {}
+
+    async def transfer(n: int) -> None:
+        tx = client.transaction(timeout=60)
+        try:
+            async with tx:
+                await tx.call(debit.on("bank-a"), account="A", amount=n)
+                await tx.call(credit.on("bank-b"), account="B", amount=n)
+            outcomes[tx.gid] = True
+        except Exception:
+            outcomes[tx.gid] = False  # a try that failed (bank-b was down): rolled back, rightly
+
+    async with client:
+        await asyncio.gather(*(transfer(n) for n in range(1, 9)))
+        bank_b.kill()
+        down = asyncio.gather(*(transfer(n) for n in range(9, 13)))
+        await asyncio.sleep(0.5)
+        cluster.bank("bank-b", db_b, listen=bank_b.listen)  # type: ignore[attr-defined]
+        await down
+        await asyncio.gather(*(transfer(n) for n in range(13, 21)))
+
+    async def settled() -> bool:
+        done = await states(cluster.store)
+        return set(done) <= {"COMMITTED", "ROLLED_BACK"}
+
+    await eventually(settled, timeout=60, what="every transfer terminal")
+    for gid, ok in outcomes.items():
+        state = await tx_state(cluster.store, gid)
+        assert state == ("COMMITTED" if ok else "ROLLED_BACK"), (gid, ok, state)
+    succeeded = [gid for gid, ok in outcomes.items() if ok]
+    assert len(succeeded) >= 16  # the first and last eight never meet a dead bank
+    (a,) = (await accounts(db_a)).values()
+    (b,) = (await accounts(db_b)).values()
+    assert a[1:] == (0, 0) and b[1:] == (0, 0), (a, b)  # nothing frozen, nothing incoming
+    assert a[0] + b[0] == 2000 and a[0] < 1000  # conserved, and the transfers moved money

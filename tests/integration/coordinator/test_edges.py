@@ -50,9 +50,7 @@ async def _raw_commit(address: str, gid: str, service: str, action: str, payload
         await stub.Commit(pb.CommitRequest(gid=gid), timeout=30)
 
 
-async def test_a_commit_without_a_try_spends_nothing_and_is_marked_for_a_person(
-    cluster: Cluster, new_db: NewDb
-) -> None:
+async def test_a_commit_without_a_try_spends_nothing_and_rolls_back_instead(cluster: Cluster, new_db: NewDb) -> None:
     _, address = cluster.coordinator()
     db_a = await new_db()
     cluster.bank("bank-a", db_a, "A=100")
@@ -61,8 +59,9 @@ async def test_a_commit_without_a_try_spends_nothing_and_is_marked_for_a_person(
         other = client.transaction(timeout=60)
         await other.call(debit.on("bank-a"), account="A", amount=10)
         await _raw_commit(address, "raw-no-try", "bank-a", "debit", {"account": "A", "amount": 10})
-        await eventually(lambda: _state_is(cluster.store, "raw-no-try", "COMMIT_FAILED"), what="COMMIT_FAILED")
-        assert any("never applied" in d for d in await _needs_person(cluster.store, "raw-no-try"))
+        # no try applied, nothing was confirmed: the commit becomes a rollback, not an alert for a person
+        await eventually(lambda: _state_is(cluster.store, "raw-no-try", "ROLLED_BACK"), what="ROLLED_BACK")
+        assert await _needs_person(cluster.store, "raw-no-try") == []
         assert await accounts(db_a) == {"A": (90, 10, 0)}  # the other reservation is intact
         await other.rollback("test done")
     await eventually(lambda: _state_is(cluster.store, other.gid, "ROLLED_BACK"), what="ROLLED_BACK")

@@ -51,13 +51,18 @@ async def test_register_branch_is_write_ahead_and_idempotent(store: str) -> None
 
     pg = await PgStore.connect(store)
     try:
-        assert await pg.register_branch("g1", 30, "1", "bank", "debit", '{"a": 1}') == "BEGIN"
-        assert await pg.register_branch("g1", 30, "1", "bank", "debit", '{"a": 1}') == "BEGIN"  # a retry
+        assert await pg.register_branch("g1", 30, "1", "bank", "debit", '{"a": 1}') == ("BEGIN", '{"a": 1}')
+        assert await pg.register_branch("g1", 30, "1", "bank", "debit", '{"a":1}') == ("BEGIN", '{"a": 1}')  # retry
+        # a branch never changes: each differing field is named, and the first registration stays
+        assert await pg.register_branch("g1", 30, "1", "bank", "debit", '{"a": 1.0}') == ("DIFFERS", "payload")
+        assert await pg.register_branch("g1", 30, "1", "bank-b", "debit", '{"a": 1}') == ("DIFFERS", "service")
+        assert await pg.register_branch("g1", 30, "1", "bank", "credit", '{"a": 1}') == ("DIFFERS", "action")
+        assert await pg.register_branch("g1", 30, "1", "bank", "debit", '{"a": 1}', "XA") == ("DIFFERS", "kind")
         tx = await pg.get("g1")
         assert tx is not None and [b.branch_id for b in tx.branches] == ["1"]
         branches = await pg.decide("g1", Phase2.CONFIRM, "commit", "me", 10)
         assert branches is not None and [b.payload for b in branches] == [{"a": 1}]
         assert await pg.decide("g1", Phase2.CANCEL, "late", "me", 10) is None  # decided once
-        assert await pg.register_branch("g1", 30, "2", "bank", "debit", "{}") == "COMMITTING"
+        assert await pg.register_branch("g1", 30, "2", "bank", "debit", "{}") == ("COMMITTING", None)
     finally:
         await pg.close()

@@ -101,7 +101,7 @@ async def test_tls_coordinator_needs_the_token_for_registry_writes_and_admin(
         cluster.processes.append(proc)
         proc.wait_serving(listen, credentials=_credentials(pki))
 
-    tls = ClientSecurity(ca=pki.ca)
+    tls = ClientSecurity(ca=pki.ca, token=TOKEN)
     async with CoordinatorClient(address, security=tls) as client:
         # A whole transfer over TLS: register, tries, commit, and phase 2 from the coordinator.
         async with client.transaction(timeout=30) as tx:
@@ -114,10 +114,13 @@ async def test_tls_coordinator_needs_the_token_for_registry_writes_and_admin(
         await eventually(committed, what="COMMITTED over TLS")
         assert (await accounts(db_a))["A"][0] == 90
 
-        # Abort is an admin call: refused without the token, with no effect on the transaction.
+        # Abort is an admin call: refused without the token, with no effect on the transaction; so is
+        # beginning one (nothing that changes state is open once security is on).
         pending = client.transaction(timeout=60)
         await pending.call(debit.on("bank-a"), account="A", amount=5)
-        assert await _code_of(client.abort(pending.gid)) == grpc.StatusCode.UNAUTHENTICATED
+        async with CoordinatorClient(address, security=ClientSecurity(ca=pki.ca)) as anonymous_client:
+            assert await _code_of(anonymous_client.abort(pending.gid)) == grpc.StatusCode.UNAUTHENTICATED
+            assert await _code_of(anonymous_client.begin("g-anonymous")) == grpc.StatusCode.UNAUTHENTICATED
         assert await tx_state(cluster.store, pending.gid) == "BEGIN"
 
         # The CLI: without the token a one-line refusal, exit 2; with it the abort happens.
@@ -174,3 +177,26 @@ def test_a_non_loopback_listener_refuses_to_start_insecure(pki: Pki) -> None:
     assert no_token.returncode == 2 and "--token" in no_token.stderr, no_token.stderr
     coordinator = _txc("coordinator", "--listen", address, "--store", "postgresql://127.0.0.1:1/none")
     assert coordinator.returncode == 2 and "not a loopback address" in coordinator.stderr, coordinator.stderr
+
+
+async def test_under_mutual_tls_the_certificate_name_is_the_identity(
+    tmp_path: Path, processes: list[ChildProcess], pki: Pki
+) -> None:
+    credentials = tmp_path / "credentials.toml"
+    # make_pki's client certificate is named "txcoord client": a participant that may register only "svc"
+    credentials.write_text(
+        '[identity.client]\nroles = ["participant"]\ncertificates = ["txcoord client"]\nregisters = ["svc"]\n'
+    )
+    address = f"127.0.0.1:{free_port()}"
+    args = [TXC, "registry", "--listen", address, "--tls-cert", pki.server_cert, "--tls-key", pki.server_key]
+    args += ["--tls-ca", pki.ca, "--tls-client-auth", "--credentials", str(credentials)]
+    proc = start_process(args, tmp_path / "logs", "registry-mtls-identities")
+    processes.append(proc)
+    proc.wait_serving(address, credentials=_credentials(pki, client_cert=True))
+    client = RegistryClient(address, security=ClientSecurity(ca=pki.ca, cert=pki.client_cert, key=pki.client_key))
+    try:
+        await client.register("svc", "127.0.0.1:1", 5.0)
+        assert await _code_of(client.register("other", "127.0.0.1:2", 5.0)) == grpc.StatusCode.PERMISSION_DENIED
+        assert [ep.service for ep in await client.list_all()] == ["svc"]
+    finally:
+        await client.close(deregister=True)

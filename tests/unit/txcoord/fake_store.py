@@ -49,6 +49,15 @@ class FakeStore:
         tx.attempts += 1
         return tx.attempts
 
+    async def reverse_commit(self, gid: str, owner: str, reason: str) -> bool:
+        tx = self.transactions[gid]
+        if tx.state is not TxState.COMMITTING or tx.owner != owner:
+            return False
+        if any(b.state is BranchState.CONFIRMED for b in tx.branches):
+            return False
+        tx.state, tx.reason = TxState.ROLLING_BACK, reason
+        return True
+
     async def give_up(self, gid: str, decision: Phase2, owner: str) -> None:
         self.transactions[gid].state = decision.failed_state
 

@@ -30,6 +30,7 @@ def test_terminal_states() -> None:
         TxState.COMMITTED,
         TxState.ROLLED_BACK,
         TxState.COMMIT_FAILED,
+        TxState.RESOLVED_MIXED,
         TxState.ROLLBACK_FAILED,
         TxState.SUCCEEDED,  # sagas
         TxState.COMPENSATED,

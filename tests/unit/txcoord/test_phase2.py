@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
+
+from sdk.barrier import TRY_NEVER_APPLIED
+from sdk.errors import RpcError
 from tests.support.polling import eventually
 from tests.unit.txcoord.fake_store import FakeStore
 from txcoord.engine.lease_loop import RecoverySettings
@@ -122,3 +126,39 @@ async def test_recovery_leaves_a_transaction_alone_while_this_node_decides_it() 
     assert await recovery.scan() == 1  # left over after a crash of the decider: recovery's, as before
     await run(driver)
     assert sorted(delivery.calls) == [("1", "cancel"), ("2", "cancel")]
+
+
+class NeverTried:
+    """Refuses every confirm as a barrier does when the try never applied; cancels succeed (empty)."""
+
+    def __init__(self, tried: set[str] | None = None) -> None:
+        self.tried = tried or set()
+        self.calls: list[tuple[str, str]] = []
+
+    async def deliver(self, branch: Branch, op: Phase2) -> None:
+        self.calls.append((branch.branch_id, op.value))
+        if op is Phase2.CONFIRM and branch.branch_id not in self.tried:
+            raise RpcError(grpc.StatusCode.ABORTED, f"confirm refused: {TRY_NEVER_APPLIED}")
+
+
+async def test_a_commit_none_of_whose_tries_applied_rolls_back_instead_of_needing_a_person() -> None:
+    store, delivery = FakeStore(), NeverTried()
+    tx = store.add("g", TxState.COMMITTING, "me", branches("1", "2"))
+    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
+    driver.drive("g", Phase2.CONFIRM, tx.branches)
+    await run(driver)
+    assert tx.state is TxState.ROLLED_BACK
+    assert sorted(delivery.calls) == [("1", "cancel"), ("1", "confirm"), ("2", "cancel"), ("2", "confirm")]
+    assert "commit_reversed" in [e.event for e in store.events_log]
+
+
+async def test_a_commit_with_one_confirmed_branch_and_one_never_tried_needs_a_person() -> None:
+    store, delivery = FakeStore(), NeverTried(tried={"1"})
+    tx = store.add("g", TxState.COMMITTING, "me", branches("1", "2"))
+    tx.initiator = "shop"
+    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
+    driver.drive("g", Phase2.CONFIRM, tx.branches)
+    await run(driver)
+    assert tx.state is TxState.COMMIT_FAILED  # branch 1 confirmed: only a person can decide now
+    (event,) = [e for e in store.events_log if e.event == "needs_person"]
+    assert event.branch_id == "2" and "begun by shop" in (event.detail or "")

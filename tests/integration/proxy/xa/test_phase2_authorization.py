@@ -1,0 +1,54 @@
+"""The proxy's phase-2 service follows the authorization table's rule for participants (SIGNED): a commit or
+rollback of one of its XA branches is served only with the coordinator's branch signature, so nobody who can
+connect to it can XA COMMIT a branch the coordinator did not decide to commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+
+import pytest
+
+from sdk.errors import RpcError
+from sdk.rpc import ChannelPool, ClientSecurity
+from sdk.tcc_wire import envelope
+from tests.integration.proxy.xa.rig import XaRig, connect, transfer, txc, wait_for
+
+pytestmark = pytest.mark.timeout(120)
+
+
+async def _forge(address: str, service: str, action: str, body: object) -> str:
+    pool = ChannelPool(security=ClientSecurity())
+    try:
+        reply = await pool.invoke_json(address, service, action, body, timeout=10)
+    except RpcError as exc:
+        return exc.code.name
+    finally:
+        await pool.close()
+    return json.dumps(reply)
+
+
+def test_unsigned_phase2_calls_to_the_proxy_are_refused(rig: XaRig, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TXC_BRANCH_KEY", secrets.token_hex(32))  # the proxy started below verifies with it
+    _, port = rig.start_proxy()
+    conn = connect(port)
+    assert transfer(conn, 0, 1, 30)  # the proxy commits its own branches: no phase-2 call needed
+    listed = wait_for(
+        lambda: [
+            e
+            for e in json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
+            if e.get("service") == rig.service
+        ],
+        what="the proxy registered",
+    )
+    address = listed[0]["address"]
+    xid = {"backend": "ds0", "gtrid": "forged-gid", "bqual": f"{rig.service}/ds0"}
+    body = envelope("forged-gid", "ds0", xid)
+    assert asyncio.run(_forge(address, rig.service, "xa.confirm", body)) == "PERMISSION_DENIED"
+    assert asyncio.run(_forge(address, rig.service, "xa.cancel", {**body, "mac": "0" * 64})) == "PERMISSION_DENIED"
+    batch = {"items": [{"action": "xa", "op": "confirm", **body}]}
+    reply = json.loads(asyncio.run(_forge(address, rig.service, "txc.phase2", batch)))
+    assert [r["code"] for r in reply["results"]] == ["PERMISSION_DENIED"]
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+    assert not rig.prepared()
