@@ -28,6 +28,7 @@ from txcoord.errors import (
 from txcoord.model import Branch, Event, Transaction, TxState
 from txcoord.store.outage import STORE_OUTAGE, OutageLog, brief
 from txcoord.store.outage import is_outage as store_outage
+from txcoord.xa_reports import XaReports
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -118,8 +119,11 @@ def event_info(event: Event) -> pb.EventInfo:
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
-    def __init__(self, coordinator: Coordinator, signer: BranchSigner | None = None) -> None:
+    def __init__(
+        self, coordinator: Coordinator, signer: BranchSigner | None = None, xa_reports: XaReports | None = None
+    ) -> None:
         self.coordinator = coordinator
+        self.xa_reports = xa_reports  # a proxy's batched reports of finished XA transactions
         self.signer = signer  # signs each registered branch's try (sdk.branch_mac); None: signing off
         self.outage = STORE_OUTAGE
 
@@ -166,6 +170,11 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     async def _rollback(self, req: pb.RollbackRequest) -> pb.TransactionReply:
         state = await self.coordinator.rollback(req.gid, req.reason or "rollback", list(req.untried_branch_ids))
         return pb.TransactionReply(gid=req.gid, state=state.value)
+
+    async def _xa_report(self, req: pb.XaReportRequest) -> pb.TransactionReply:
+        assert self.xa_reports is not None
+        await self.xa_reports.record(req)
+        return pb.TransactionReply(state="RECORDED")
 
     # -- unary --------------------------------------------------------------------------------------------
 
@@ -225,6 +234,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             return lambda: self._begin(req.begin)
         if kind == "finish":
             return lambda: self._finish(req.finish)
+        if kind == "xa_report" and self.xa_reports is not None:
+            return lambda: self._xa_report(req.xa_report)
         return None
 
     async def _session_one(self, req: pb.SessionRequest, replies: asyncio.Queue[pb.SessionReply | None]) -> None:

@@ -20,8 +20,11 @@ def xa_shards() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, processes: list[ChildProcess], xa_shards: list[str]) -> XaRig:
+def rig(tmp_path: Path, processes: list[ChildProcess], xa_shards: list[str]) -> Iterator[XaRig]:
     rig = XaRig(tmp_path, processes, xa_shards)
-    rig.start_coordinator()
-    rig.seed({0: 100, 1: 100, 2: 100, 3: 100})
-    return rig
+    try:
+        rig.start_coordinator()
+        rig.seed({0: 100, 1: 100, 2: 100, 3: 100})
+        yield rig
+    finally:
+        rig.drop_decisions()

@@ -42,6 +42,7 @@ class XaRig:
         self.processes = processes
         self.shard_dbs = shard_dbs
         self.service = f"proxy-{uuid.uuid4().hex[:8]}"  # XA RECOVER is server-wide: scope to this test
+        self.decision_schema = f"txc_xad_{uuid.uuid4().hex[:8]}"  # server-wide too: dropped by the fixture
         self.store = asyncio.run(create_pg_database("txc_xa"))
         upgrade(self.store)
         self.coordinator_port = free_port()
@@ -77,6 +78,7 @@ class XaRig:
             "timeout": 4,
             "recovery_interval": 1,
             "registry_ttl": 2,
+            "decision_schema": self.decision_schema,
         }
         settings.update(transactions)
         config = proxy_config(
@@ -149,6 +151,21 @@ class XaRig:
 
         return asyncio.run(fetch())
 
+    def decision_rows(self) -> list[tuple[str, str]]:
+        """(gid, outcome) of the decision rows the proxies keep on the (shared) MariaDB server."""
+        with direct(self.shard_dbs[0]).cursor() as cur:
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s", (self.decision_schema,)
+            )
+            if not cur.fetchone()[0]:
+                return []
+            cur.execute(f"SELECT gid, outcome FROM `{self.decision_schema}`.xa_decision ORDER BY gid")
+            return [(g.decode(), o) for g, o in cur.fetchall()]
+
+    def drop_decisions(self) -> None:
+        with direct(self.shard_dbs[0]).cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{self.decision_schema}`")
+
     def transactions(self) -> dict[str, str]:
         """gid -> state of every global transaction the coordinator recorded."""
         return {r["gid"]: r["state"] for r in self.store_rows("SELECT gid, state FROM txc_transaction")}
@@ -189,6 +206,11 @@ def txc(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def settled(rig: XaRig) -> bool:
-    """Every global transaction terminal and nothing of this test left prepared."""
+    """Every global transaction terminal and recorded by the coordinator (no decision row left unreported), and
+    nothing of this test left prepared."""
     states = rig.transactions()
-    return not rig.prepared() and all(s in ("COMMITTED", "ROLLED_BACK") for s in states.values())
+    return (
+        not rig.prepared()
+        and not rig.decision_rows()
+        and all(s in ("COMMITTED", "ROLLED_BACK") for s in states.values())
+    )

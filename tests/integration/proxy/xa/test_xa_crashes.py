@@ -1,0 +1,68 @@
+"""The proxy SIGKILLed at each step of a multi-backend commit (``DBPROXY_FAILPOINTS``), with real processes:
+money is conserved, nothing stays prepared, every global transaction ends terminal in the coordinator's record,
+and that record (``txc tx show``) matches what the backends committed. docs/xa.md walks through each step."""
+
+from __future__ import annotations
+
+import json
+
+import pymysql
+import pytest
+
+from tests.integration.proxy.xa.rig import XaRig, connect, settled, transfer, txc, wait_for
+
+pytestmark = pytest.mark.timeout(180)
+
+MOVED = {0: 70, 1: 130, 2: 100, 3: 100}
+UNTOUCHED = {0: 100, 1: 100, 2: 100, 3: 100}
+
+# (failpoint, whether the transfer committed). With two backends the decider (ds0, touched first) is never
+# prepared and ds1 is the only prepared branch, so "between prepares" is the moment ds1 is prepared while the
+# decision row is still being written, and "during the commits" the moment ds1 is committed before the report.
+CRASH_POINTS = [
+    ("xa_before_prepare", False),  # branches open, nothing prepared: the server rolls back with the connection
+    ("xa_after_first_prepare", False),  # ds1 prepared, no decision committed: recovery's tombstone, rollback
+    ("xa_after_prepare", False),  # every branch prepared, decision row written but not committed: same
+    ("xa_after_decision", True),  # decision committed with ds0: recovery commits ds1 by the row
+    ("xa_after_first_commit", True),  # every branch committed, nothing reported: the sweep reports the row
+    ("xa_before_report", True),  # same, named for the step after the commits
+]
+
+
+def _record_matches(rig: XaRig, committed: bool) -> None:
+    states = rig.transactions()
+    if not states:  # only a transaction that never prepared anything may be unknown to the coordinator
+        assert not committed
+        return
+    (gid, state), *more = states.items()
+    assert not more, states
+    assert state == ("COMMITTED" if committed else "ROLLED_BACK")
+    shown = txc("tx", "show", gid, "--json", "--coordinator", rig.coordinator_address)
+    assert shown.returncode == 0, shown.stderr
+    branches = {b["branch_id"]: b["state"] for b in json.loads(shown.stdout)["branches"]}
+    assert branches == dict.fromkeys(("ds0", "ds1"), "CONFIRMED" if committed else "CANCELLED")
+
+
+@pytest.mark.parametrize(("failpoint", "committed"), CRASH_POINTS)
+def test_proxy_killed_at_a_step_of_the_commit(rig: XaRig, failpoint: str, committed: bool) -> None:
+    proc, port = rig.start_proxy(failpoints=failpoint, timeout=2)
+    with pytest.raises(pymysql.err.OperationalError):  # the connection dies with the proxy
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    rig.start_proxy(port=port, timeout=2)  # the restarted instance's recovery finishes what is left
+    wait_for(lambda: settled(rig), what=f"everything finished after a crash at {failpoint}")
+    assert rig.balances() == (MOVED if committed else UNTOUCHED)
+    _record_matches(rig, committed)
+    assert transfer(connect(port), 0, 1, 10)  # no row lock is left behind
+
+
+def test_proxy_killed_after_the_decision_another_instance_commits(rig: XaRig) -> None:
+    proc, port = rig.start_proxy(failpoints="xa_after_decision")
+    rig.start_proxy()  # another instance of the service: its recovery finishes ds1's branch
+    with pytest.raises(pymysql.err.OperationalError):
+        transfer(connect(port), 0, 1, 30)
+    proc.popen.wait(timeout=30)
+    wait_for(lambda: settled(rig), what="every branch committed by the other instance")
+    assert rig.balances() == MOVED
+    _record_matches(rig, committed=True)
+
