@@ -65,4 +65,3 @@ def test_proxy_killed_after_the_decision_another_instance_commits(rig: XaRig) ->
     wait_for(lambda: settled(rig), what="every branch committed by the other instance")
     assert rig.balances() == MOVED
     _record_matches(rig, committed=True)
-
