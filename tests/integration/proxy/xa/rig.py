@@ -60,13 +60,16 @@ class XaRig:
 
     # -- processes ----------------------------------------------------------------------------------------
 
-    def start_coordinator(self) -> ChildProcess:
-        args = [TXC, "coordinator", "--listen", self.coordinator_address, "--store", self.store]
-        args += ["--node-id", f"node-{self.coordinator_port}", "--scan-interval", "0.2"]
+    def start_coordinator(self, address: str | None = None) -> ChildProcess:
+        """The rig's coordinator (or, at ``address``, another one sharing its store)."""
+        address = address or self.coordinator_address
+        args = [TXC, "coordinator", "--listen", address, "--store", self.store]
+        args += ["--node-id", f"node-{address.rpartition(':')[2]}", "--scan-interval", "0.2"]
         proc = start_process(args, self.log_dir, self._name("coordinator"))
         self.processes.append(proc)
-        proc.wait_serving(self.coordinator_address)
-        self.coordinator_proc = proc
+        proc.wait_serving(address)
+        if address == self.coordinator_address:
+            self.coordinator_proc = proc
         return proc
 
     def config(
