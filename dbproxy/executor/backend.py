@@ -65,7 +65,7 @@ class RelayOutcome:
 
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
-_DEADLOCK_MESSAGE = (
+DEADLOCK_MESSAGE = (
     "Deadlock found when trying to get lock; try restarting transaction (dbproxy: waited longer than "
     "transactions.cross_backend_lock_wait while holding another backend; the transaction was rolled back)"
 )
@@ -73,7 +73,7 @@ _DEADLOCK_MESSAGE = (
 
 def _as_deadlock(buf: bytearray, start: int, end: int) -> int:
     """Replace the ERR packet buf[start:end] by a 1213 deadlock error; returns the packet's new end."""
-    packet = frame(err_payload(ER_LOCK_DEADLOCK, "40001", _DEADLOCK_MESSAGE), buf[start + 3])
+    packet = frame(err_payload(ER_LOCK_DEADLOCK, "40001", DEADLOCK_MESSAGE), buf[start + 3])
     buf[start:end] = packet
     return start + len(packet)
 

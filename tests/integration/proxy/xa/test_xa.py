@@ -202,3 +202,24 @@ def test_cross_backend_deadlock_is_rolled_back_with_1213(rig: XaRig) -> None:
         expected.update({0: 120, 1: 80})
     wait_for(lambda: settled(rig), what="both transactions finished")
     assert rig.balances() == expected
+
+
+def test_scatter_statement_that_times_out_on_a_lock_gets_1213_and_rolls_back_the_transaction(rig: XaRig) -> None:
+    """Like a routed statement: a scatter inside a transaction waits for a lock at most
+    transactions.cross_backend_lock_wait, and then the whole transaction is rolled back as a deadlock."""
+    _, port = rig.start_proxy(pool={"lock_wait_timeout": 60}, cross_backend_lock_wait=1)
+    holder, waiter = connect(port), connect(port)
+    with holder.cursor() as hold, waiter.cursor() as cur:
+        hold.execute("BEGIN")
+        hold.execute("UPDATE acct SET balance = balance - 5 WHERE id = 0")  # holds row 0 on ds0
+        cur.execute("BEGIN")
+        cur.execute("UPDATE acct SET balance = balance + 50 WHERE id = 3")  # ds1: must be rolled back too
+        with pytest.raises(pymysql.err.OperationalError) as err:
+            cur.execute("UPDATE acct SET balance = balance + 1 WHERE id IN (0, 1)")  # a scatter over both shards
+        assert err.value.args[0] == 1213, err.value
+        hold.execute("COMMIT")
+        cur.execute("SELECT balance FROM acct WHERE id = 3")  # the session goes on, in a new transaction
+        assert cur.fetchone() == (100,)
+        cur.execute("COMMIT")
+    wait_for(lambda: settled(rig), what="both transactions finished")
+    assert rig.balances() == {0: 95, 1: 100, 2: 100, 3: 100}
