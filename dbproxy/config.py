@@ -153,10 +153,12 @@ class TransactionSettings(_Model):
     service: str = Field(default="dbproxy", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
     listen: str = "127.0.0.1:0"  # gRPC address serving health (registered under `service`)
     advertise: str | None = None  # address registered for phase 2 when callers reach `listen` through a proxy
-    timeout: float = Field(default=30.0, gt=0)  # seconds a global transaction may take before it rolls back
+    # seconds a branch may stay prepared without a decision (seen by a recovering instance) before recovery
+    # rolls it back; also the age at which recovery reports decision rows nobody reported
+    timeout: float = Field(default=30.0, gt=0)
     recovery_interval: float = Field(default=5.0, gt=0)  # seconds between XA RECOVER scans
-    # the proxy commits its own branches after the decision and tells the coordinator; only a proxy that died
-    # before that leaves phase 2 to the coordinator, which waits this many seconds before driving it
+    # unused since commits are decided in a backend (the coordinator drives no phase 2 for the proxy); accepted
+    # so that existing configurations still load
     phase2_delay: float = Field(default=2.0, ge=0)
     # Seconds a statement may wait for a row lock on one backend while its transaction holds a branch on
     # another; then the transaction is rolled back with error 1213 (deadlock). Two transactions locking rows
