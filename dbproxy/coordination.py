@@ -10,6 +10,7 @@ dbproxy is free of gRPC.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -67,6 +68,8 @@ class Coordination:
         registry = [a.strip() for a in (settings.registry or settings.coordinator).split(",")]
         self.clients = [CoordinatorClient(a, registry=registry, timeout=10.0) for a in addresses]
         self._current = 0  # the coordinator that answered last
+        self._gid_prefix = os.urandom(4).hex()
+        self._gids = itertools.count()
         self.registry = registry
         self.host: ServiceServer | None = None
         self.recovery: XaRecovery | None = None
@@ -138,8 +141,9 @@ class Coordination:
     # -- the committer's side ------------------------------------------------------------------------------
 
     def new_gid(self) -> str:
-        """Unique and sortable by creation time (the same shape as the sdk's gids): the XA gtrid too."""
-        return f"{time.time_ns():016x}{os.urandom(6).hex()}"
+        """Unique and sortable by creation time: the XA gtrid too. The process's random prefix and a counter
+        instead of fresh random bytes: no system call per transaction (the profile showed it)."""
+        return f"{time.time_ns():016x}{self._gid_prefix}{next(self._gids) & 0xFFFFFFFF:08x}"
 
     def report(self, finished: FinishedXa) -> None:
         if self.reporter is not None:

@@ -26,9 +26,19 @@ Send = Callable[[Sequence[FinishedXa]], Awaitable[None]]
 
 class XaReporter:
     def __init__(
-        self, send: Send, pools: Pools, decisions: DecisionTable, *, max_queue: int = 100_000, max_batch: int = 5000
+        self,
+        send: Send,
+        pools: Pools,
+        decisions: DecisionTable,
+        *,
+        max_queue: int = 100_000,
+        max_batch: int = 5000,
+        linger: float = 0.05,
     ) -> None:
         self._send = send
+        # Nobody waits for a report, so it waits for company: at most ~1/linger messages a second, however many
+        # commits (each message costs the proxy and the coordinator about what a small one does).
+        self.linger = linger
         self.pools = pools
         self.decisions = decisions
         self.max_queue = max_queue
@@ -64,6 +74,7 @@ class XaReporter:
         delay = 0.05
         while True:
             await self._wake.wait()
+            await asyncio.sleep(self.linger)
             self._wake.clear()
             while self._queue:
                 if await self._send_some():

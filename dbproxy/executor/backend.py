@@ -89,10 +89,12 @@ class BackendConnection:
         self.session_vars: tuple[str, ...] = ()
         self.pending = 0  # responses to pipelined commands (BEGIN) not read yet
         self.released = False  # back in (or dropped by) its pool: guards against releasing twice
+        self._pipelined = bytearray()  # framed pipelined commands, written with the next command
 
     def send_pipelined(self, sql: str) -> None:
-        """Send a statement whose OK is read just before the next response: saves a round trip for BEGIN."""
-        self._send(b"\x03" + sql.encode())
+        """Queue a statement whose OK is read just before the next response: saves a round trip for BEGIN. It
+        goes out in the same write as the next command (one system call for both, not one each)."""
+        self._pipelined += frame(b"\x03" + sql.encode(), 0)
         self.pending += 1
 
     async def _skip_pending(self) -> None:
@@ -191,6 +193,11 @@ class BackendConnection:
             raise self._lost(exc) from exc
 
     def _send(self, payload: bytes) -> None:
+        if self._pipelined:
+            self._pipelined += frame(payload, 0)
+            self.stream.writer.write(bytes(self._pipelined))
+            self._pipelined.clear()
+            return
         self.stream.write(payload, 0)
 
     def _error(self, payload: bytes) -> BackendError:
