@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from dbproxy.errors import ProxyError
+from dbproxy.errors import BackendError, ProxyError
 from dbproxy.executor.backend import BackendConnection
 from dbproxy.executor.pool import Pools
 from dbproxy.xa import Xid, finish, prepared
@@ -36,6 +36,7 @@ from dbproxy.xa_decisions import COMMIT, DecisionTable
 log = logging.getLogger("dbproxy.xa")
 T = TypeVar("T")
 SWEEP_LIMIT = 1000  # rows per backend and scan
+ER_NO_SUCH_TABLE = 1146
 
 
 @dataclass
@@ -82,9 +83,7 @@ class XaRecovery:
         candidates: dict[str, list[tuple[str, str, list[str]]]] = {}
         for backend in self.backends:
             try:
-                candidates[backend] = await self._on(
-                    backend, lambda c: self.decisions.older_than(c, self.timeout, SWEEP_LIMIT)
-                )
+                candidates[backend] = await self._on(backend, self._candidates)
             except ProxyError as exc:
                 log.warning("recovery: cannot read decisions on backend '%s': %s", backend, exc.message)
         found: dict[str, list[Xid]] = {}
@@ -108,6 +107,15 @@ class XaRecovery:
                         report.swept.append(gid)
         self.scans += 1
         return report
+
+    async def _candidates(self, conn: BackendConnection) -> list[tuple[str, str, list[str]]]:
+        try:
+            return await self.decisions.older_than(conn, self.timeout, SWEEP_LIMIT)
+        except BackendError as exc:
+            if exc.code != ER_NO_SUCH_TABLE:
+                raise
+            await self.decisions.create(conn)  # the backend was down when the proxy started
+            return []
 
     def _finished(self, gid: str, outcome: str, decider: str, backends: list[str]) -> FinishedXa:
         """What a decision row says happened (the sweep's report; its row goes once recorded)."""

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.proxy.xa.rig import XaRig, connect, settled, transfer, txc, wait_for
+from tests.integration.proxy.xa.rig import XaRig, connect, direct, settled, transfer, txc, wait_for
 from tests.support import ChildProcess, free_port, start_process
 
 FORWARDER = Path(__file__).parents[1] / "forwarder.py"
@@ -223,3 +223,21 @@ def test_scatter_statement_that_times_out_on_a_lock_gets_1213_and_rolls_back_the
         cur.execute("COMMIT")
     wait_for(lambda: settled(rig), what="both transactions finished")
     assert rig.balances() == {0: 95, 1: 100, 2: 100, 3: 100}
+
+
+def test_a_decision_table_missing_at_start_is_created_by_recovery(rig: XaRig) -> None:
+    _, port = rig.start_proxy()
+    rig.drop_decisions()  # as if the backends were down when the proxy started
+    with pytest.raises(pymysql.err.MySQLError) as err:
+        transfer(connect(port), 0, 1, 30)
+    assert err.value.args[0] == 1180 and "rolled back" in str(err.value)
+    assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
+    wait_for(lambda: rig.decision_rows() == [] and _decision_table(rig), what="recovery creating the table")
+    assert transfer(connect(port), 0, 1, 30)
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+
+
+def _decision_table(rig: XaRig) -> bool:
+    with direct(rig.shard_dbs[0]).cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s", (rig.decision_schema,))
+        return bool(cur.fetchone()[0])

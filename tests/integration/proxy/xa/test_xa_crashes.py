@@ -43,6 +43,7 @@ def _record_matches(rig: XaRig, committed: bool) -> None:
     assert branches == dict.fromkeys(("ds0", "ds1"), "CONFIRMED" if committed else "CANCELLED")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("failpoint", "committed"), CRASH_POINTS)
 def test_proxy_killed_at_a_step_of_the_commit(rig: XaRig, failpoint: str, committed: bool) -> None:
     proc, port = rig.start_proxy(failpoints=failpoint, timeout=2)
