@@ -73,7 +73,12 @@ class XaRig:
         return proc
 
     def config(
-        self, port: int, backends: dict[str, str] | None = None, pool: dict[str, Any] | None = None, **transactions: Any
+        self,
+        port: int,
+        backends: dict[str, str] | None = None,
+        pool: dict[str, Any] | None = None,
+        sharded: dict[str, dict[str, Any]] | None = None,
+        **transactions: Any,
     ) -> dict[str, Any]:
         settings: dict[str, Any] = {
             "coordinator": self.coordinator_address,
@@ -87,7 +92,7 @@ class XaRig:
         config = proxy_config(
             port,
             backends or {"ds0": self.shard_dbs[0], "ds1": self.shard_dbs[1]},
-            ACCT,
+            sharded or ACCT,
             transactions=settings,
         )
         config["pool"].update(pool or {})
@@ -99,10 +104,11 @@ class XaRig:
         failpoints: str = "",
         backends: dict[str, str] | None = None,
         pool: dict[str, Any] | None = None,
+        sharded: dict[str, dict[str, Any]] | None = None,
         **transactions: Any,
     ) -> tuple[ChildProcess, int]:
         port = port or free_port()
-        config = self.config(port, backends, pool, **transactions)
+        config = self.config(port, backends, pool, sharded, **transactions)
         env = {"DBPROXY_FAILPOINTS": failpoints} if failpoints else None
         proc = start_proxy(config, self.log_dir, self._name("dbproxy"), env=env)
         self.processes.append(proc)
