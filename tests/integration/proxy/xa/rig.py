@@ -4,6 +4,7 @@ two MariaDB shards holding an `acct` table sharded by id (even ids on ds0, odd o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -174,6 +175,17 @@ class XaRig:
     def drop_decisions(self) -> None:
         with direct(self.shard_dbs[0]).cursor() as cur:
             cur.execute(f"DROP DATABASE IF EXISTS `{self.decision_schema}`")
+
+    def rollback_prepared(self) -> None:
+        """Roll back what a failed test left prepared: a prepared branch keeps its tables locked, and dropping the
+        test's databases would wait for it forever."""
+        with direct(self.shard_dbs[0]).cursor() as cur:
+            cur.execute("XA RECOVER")
+            for format_id, glen, blen, data in cur.fetchall():
+                bqual = data[glen : glen + blen]
+                if format_id == XA_FORMAT_ID and bqual.startswith(f"{self.service}/".encode()):
+                    with contextlib.suppress(pymysql.err.MySQLError):  # still attached to a live connection
+                        cur.execute(f"XA ROLLBACK X'{data[:glen].hex()}',X'{bqual.hex()}',{format_id}")
 
     def transactions(self) -> dict[str, str]:
         """gid -> state of every global transaction the coordinator recorded."""

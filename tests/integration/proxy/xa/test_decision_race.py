@@ -16,6 +16,7 @@ import pytest
 
 from dbproxy.config import ProxyConfig
 from dbproxy.errors import ProxyError
+from dbproxy.executor.backend import BackendConnection
 from dbproxy.executor.pool import Pools
 from dbproxy.transactions import Branch
 from dbproxy.xa import Xid, prepared, start_sql
@@ -53,11 +54,13 @@ class Parts:
     outcomes: Outcomes
     committer: XaCommitter
     recovery: XaRecovery
+    opened: list[BackendConnection] = field(default_factory=list)  # closed at the end, whatever happened
 
 
 @pytest.fixture
 async def parts(rig: XaRig) -> AsyncIterator[Parts]:
-    config = ProxyConfig.model_validate(rig.config(free_port()))
+    # a tombstone waits for the decider's commit however slow the machine is (the rig's default is 2 s)
+    config = ProxyConfig.model_validate(rig.config(free_port(), pool={"lock_wait_timeout": 30}))
     pools = Pools(config)
     decisions = DecisionTable(rig.decision_schema, rig.service)
     conn = await pools["ds0"].acquire(False, 45, ())
@@ -66,9 +69,12 @@ async def parts(rig: XaRig) -> AsyncIterator[Parts]:
     outcomes = Outcomes(rig.service, decisions)
     # timeout 0: recovery aborts an undecided prepared branch the first time it looks at it
     recovery = XaRecovery(pools, ["ds0", "ds1"], decisions, 0.0, 3600, lambda _f: True)
+    parts = Parts(pools, outcomes, XaCommitter(outcomes), recovery)
     try:
-        yield Parts(pools, outcomes, XaCommitter(outcomes), recovery)
+        yield parts
     finally:
+        for conn in parts.opened:  # a failed test's open or prepared branches must not outlive it
+            conn.close()
         pools.close()
 
 
@@ -81,6 +87,7 @@ async def _open_transfer(parts: Parts, amount: int) -> tuple[str, list[Branch]]:
         ("ds1", f"UPDATE acct_1 SET balance = balance + {amount} WHERE id = 1"),
     ):
         conn = await parts.pools[backend].acquire(False, 45, ())
+        parts.opened.append(conn)
         conn.in_transaction = True
         xid = Xid.of(gid, parts.outcomes.service, backend, "ds0")
         conn.send_pipelined(start_sql(xid))
@@ -168,7 +175,8 @@ async def test_a_tombstone_waits_for_a_decision_in_flight_and_loses(rig: XaRig, 
     await other.conn.execute(f"XA PREPARE {other.xid.sql}")
     await decider.conn.execute(parts.outcomes.decisions.insert_sql(gid, COMMIT, ["ds0", "ds1"]))  # not committed
     abort = asyncio.create_task(_abort(parts, gid, other.xid))
-    await eventually(lambda: _lock_waits(rig), 30, "the tombstone insert waiting on the decision's key", 0.02)
+    # polled from a thread: a blocking query here would starve the loop the tombstone's connection runs on
+    await eventually(lambda: asyncio.to_thread(_lock_waits, rig), 30, "the tombstone waiting on the decision", 0.02)
     assert not abort.done()
     decider.conn.send_pipelined(f"XA END {decider.xid.sql}")
     await decider.conn.execute(f"XA COMMIT {decider.xid.sql} ONE PHASE")  # the decision commits
