@@ -11,6 +11,7 @@ p50/p95/p99 latency, proxy/direct ratios, proxy and coordinator CPU per transact
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import statistics
@@ -135,6 +136,20 @@ def _parse(report: str) -> Sample:
     )
 
 
+def _store_cpu(pg_database: str) -> float:
+    """CPU seconds so far of the PostgreSQL backends serving ``pg_database`` (``coordinator_pg``: the coordinator
+    store's share of the server; a backend that exits between two readings is not counted, so it is a lower
+    bound)."""
+    total = 0.0
+    for backend in psutil.process_iter(["cmdline"]):
+        with contextlib.suppress(psutil.Error):
+            title = " ".join(backend.info["cmdline"] or ())
+            if title.startswith("postgres:") and f" {pg_database} " in f"{title} ":
+                times = backend.cpu_times()
+                total += times.user + times.system
+    return total
+
+
 def _start_coordinator(workdir: Path, store: str) -> tuple[ChildProcess, str]:
     from txcoord.store.migrations import upgrade
 
@@ -197,7 +212,7 @@ def run(
     proxy_env: dict[str, str] | None = None,  # added to the proxies' environment (e.g. OTEL_*)
 ) -> Report:
     suffix = uuid.uuid4().hex[:8]
-    direct_db, shard0, shard1 = (f"txc_bench_{suffix}_{n}" for n in ("direct", "s0", "s1"))
+    direct_db, shard0, shard1, decision_db = (f"txc_bench_{suffix}_{n}" for n in ("direct", "s0", "s1", "xa"))
     admin = _admin()
     with admin.cursor() as cur:
         for name in (direct_db, shard0, shard1):
@@ -233,7 +248,11 @@ def run(
         # read_write transactions lock rows on both shards; two of them locking in opposite order deadlock
         # across backends, which only a lock wait timeout ends (50 s by default would stall the run)
         "pool": {"lock_wait_timeout": 2},
-        "transactions": {"coordinator": coordinator_address, "service": f"bench-proxy-{suffix}"},
+        "transactions": {
+            "coordinator": coordinator_address,
+            "service": f"bench-proxy-{suffix}",
+            "decision_schema": decision_db,  # the proxy's decision rows, dropped with the run's other databases
+        },
     }
     config.update(proxy_settings or {})
     (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
@@ -283,14 +302,18 @@ def run(
                         args: tuple[Any, ...] = (at, user, password, db, str(TRANSFER_LUA), "run", *run_args, *extra)
                     else:
                         args = (*targets[target], workload, "run", *run_args)
-                    before = meter.read()
+                    before, store_before = meter.read(), _store_cpu(store_db)
                     sample = _parse(_sysbench(*args, "--histogram=on"))
                     sample.cpu = {k: v - before[k] for k, v in meter.read().items()}
+                    sample.cpu["coordinator_pg"] = _store_cpu(store_db) - store_before
                     samples[target].append(sample)
             for target, runs in samples.items():
                 txns = sum(s.tps for s in runs) * seconds
                 cpu = (
-                    {k: round(sum(s.cpu[k] for s in runs) * 1000 / txns, 3) for k in ("proxy", "coordinator")}
+                    {
+                        k: round(sum(s.cpu[k] for s in runs) * 1000 / txns, 3)
+                        for k in ("proxy", "coordinator", "coordinator_pg")
+                    }
                     if target != "direct" and txns
                     else None
                 )
@@ -325,7 +348,7 @@ def run(
             child.stop()
         _pg(f'DROP DATABASE IF EXISTS "{store_db}" WITH (FORCE)')
         with admin.cursor() as cur:
-            for name in (direct_db, shard0, shard1):
+            for name in (direct_db, shard0, shard1, decision_db):
                 cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
         admin.close()
     ratios = {w: statistics.median(r) for w, r in round_ratios.items() if r}  # median of same-round ratios
@@ -337,7 +360,7 @@ def render(report: Report) -> None:
     from rich.table import Table
 
     table = Table(
-        title=f"dbproxy (XA through a coordinator) vs MariaDB direct — sysbench, {report.threads} threads, "
+        title=f"dbproxy (atomic XA, decided in a backend) vs MariaDB direct — sysbench, {report.threads} threads, "
         f"{report.rows} rows, {report.rounds} alternating rounds of {report.seconds}s (medians; ratio = median of "
         "same-round tps ratios; transfer direct = one local transaction per shard, not atomic)"
     )
@@ -349,7 +372,7 @@ def render(report: Report) -> None:
         "target",
         "p50 ms d/p",
         "p99 ms d/p",
-        "proxy/coord CPU ms/txn",
+        "proxy/coord/its PG CPU ms/txn",
         "errors d/p",
     )
     for col in columns:
@@ -368,7 +391,7 @@ def render(report: Report) -> None:
             f"≥ {target:.2f}x",
             f"{d.p50_ms:.2f}/{p.p50_ms:.2f}",
             f"{d.p99_ms:.2f}/{p.p99_ms:.2f}",
-            f"{cpu.get('proxy', 0):.2f}/{cpu.get('coordinator', 0):.2f}",
+            f"{cpu.get('proxy', 0):.2f}/{cpu.get('coordinator', 0):.2f}/{cpu.get('coordinator_pg', 0):.2f}",
             f"{d.errors}/{p.errors}",
         )
     console = Console(width=max(110, Console().width))

@@ -1,7 +1,7 @@
 """dbproxy instances in a chaos system: a logical database sharded over physical databases of the harness's
-MariaDB, served by several proxy instances that commit multi-shard transactions with XA branches decided by the
-coordinators. Every connection of a proxy goes through a fault link: client→proxy, proxy→each backend,
-proxy→each coordinator, and coordinators→proxy (the phase-2 endpoint it registers is its link's address)."""
+MariaDB, served by several proxy instances that commit multi-shard transactions with XA branches decided in a
+backend and reported to the coordinators. Every connection of a proxy goes through a fault link: client→proxy,
+proxy→each backend, proxy→each coordinator, and coordinators→proxy (the address it registers is its link's)."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ async def start_dbproxies(system: System, spec: ProxySpec, tx_timeout: float) ->
         await system.link(f"client->{name}", mysql_port)
         phase2 = await system.link(f"coords->{name}", grpc_port)
         coordinators = []
-        # instance k asks coordinator k for its decisions (the sdk client uses the first address; the list also
-        # serves as the registry's addresses), so killing either coordinator hits some proxy's decisions
+        # instance k reports to coordinator k first and fails over to the next (the list also serves as the
+        # registry's addresses), so killing either coordinator hits some proxy's reports
         turn = (k - 1) % len(system.coordinators)
         for coordinator in [*system.coordinators[turn:], *system.coordinators[:turn]]:
             port = int(str(coordinator.address).rpartition(":")[2])

@@ -27,6 +27,48 @@ def _overlaps(op: Op, window: FaultWindow) -> bool:
     return op.start < end and op.end >= window.start
 
 
+def _merged(windows: list[FaultWindow], horizon: float) -> list[tuple[float, float]]:
+    """The windows as disjoint intervals, clipped to the run."""
+    spans = sorted((w.start, min(w.end if w.end is not None else horizon, horizon)) for w in windows)
+    merged: list[tuple[float, float]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        elif end > start:
+            merged.append((start, end))
+    return merged
+
+
+def _ok_rate(history: History, spans: list[tuple[float, float]]) -> float | None:
+    """Successful operations per second that ended inside ``spans`` (None if they last no time)."""
+    seconds = sum(end - start for start, end in spans)
+    if seconds <= 0:
+        return None
+    ok = sum(1 for op in history.ops if op.outcome == "ok" and any(s <= op.end < e for s, e in spans))
+    return round(ok / seconds, 2)
+
+
+def availability(history: History, duration: float) -> dict[str, Any]:
+    """Successful operations per second outside every fault window, and inside the windows of each kind (with
+    their ratio to the rate outside): what a fault costs the clients while it lasts."""
+    horizon = max([duration, *(op.end for op in history.ops)])
+    faulted = _merged(history.faults, horizon)
+    outside, cursor = [], 0.0
+    for start, end in faulted:
+        if start > cursor:
+            outside.append((cursor, start))
+        cursor = max(cursor, end)
+    if horizon > cursor:
+        outside.append((cursor, horizon))
+    base = _ok_rate(history, outside)
+    per_kind: dict[str, Any] = {}
+    for kind in sorted({w.kind for w in history.faults}):
+        rate = _ok_rate(history, _merged([w for w in history.faults if w.kind == kind], horizon))
+        ratio = round(rate / base, 2) if rate is not None and base else None
+        per_kind[kind] = {"ok_per_second": rate, "vs_outside": ratio}
+    return {"ok_per_second_outside_faults": base, "per_kind": per_kind}
+
+
 def summarize(
     options: RunOptions,
     history: History,
@@ -44,6 +86,11 @@ def summarize(
         for item in check.offenders:
             if "gid" in item:
                 offenders[str(item["gid"])].append(check.name)
+    # whether the operations' gids are the coordinator's (TCC, sagas); bank-xa's are its transfers' own ids, and
+    # its committed/rolled back verdict per transfer is the checker's (ledger entries), so the client's outcomes
+    # are what the table shows for it
+    tracked = any(str(op.args.get("gid")) in states for op in history.ops)
+    rates = availability(history, options.duration)
     per_kind: dict[str, dict[str, Any]] = {}
     kinds = sorted({w.kind for w in history.faults} | set(options.faults or []))
     for kind in kinds:
@@ -58,13 +105,18 @@ def summarize(
         per_kind[kind] = {
             "injected": len(windows),
             "attempted": len(ops),
-            "committed": sum(states.get(str(op.args.get("gid"))) in DONE for op in ops),
-            "rolled_back": sum(states.get(str(op.args.get("gid"))) in (*UNDONE, None) for op in ops),
+            "committed": sum(states.get(str(op.args.get("gid"))) in DONE for op in ops) if tracked else None,
+            "rolled_back": (
+                sum(states.get(str(op.args.get("gid"))) in (*UNDONE, None) for op in ops) if tracked else None
+            ),
             "client_ok": sum(op.outcome == "ok" for op in ops),
             "client_failed": sum(op.outcome == "failed" for op in ops),
             "unknown": sum(op.outcome == "unknown" for op in ops),
             "invariant_violations": sum(str(op.args.get("gid")) in offenders for op in ops),
-            "stuck": sum(states.get(str(op.args.get("gid"))) not in (*TERMINAL, None) for op in ops),
+            "stuck": (
+                sum(states.get(str(op.args.get("gid"))) not in (*TERMINAL, None) for op in ops) if tracked else None
+            ),
+            **rates["per_kind"].get(kind, {}),
             "recovery_seconds": recovery,
             # recorded by the coordinators in the store during the window or within two leases after it
             "takeovers": sum(
@@ -103,6 +155,7 @@ def summarize(
         },
         "takeovers": sum(e == "taken_over" for e, _ in events),
         "timeouts": sum(e == "timed_out" for e, _ in events),
+        "availability": rates,
         "quiescent_after_seconds": round(waited, 2),
         "slowest_transactions": slow,
         "per_kind": per_kind,
@@ -161,13 +214,31 @@ def plot_png(history: History) -> bytes:
 
 def write_html(path: Path, summary: dict[str, Any], history: History) -> None:
     png = base64.b64encode(plot_png(history)).decode()
+
+    def cell(v: dict[str, Any], key: str) -> str:
+        value = v.get(key, "")
+        return "n/a" if value is None and key in v else html.escape(str(value))
+
     rows = "".join(
         f"<tr><td>{html.escape(kind)}</td><td>{v.get('injected', 0)}</td><td>{v.get('attempted', '')}</td>"
-        f"<td>{v.get('committed', '')}</td><td>{v.get('rolled_back', '')}</td><td>{v.get('unknown', '')}</td>"
-        f"<td>{v.get('invariant_violations', '')}</td><td>{v.get('stuck', '')}</td>"
-        f"<td>{html.escape(str(v.get('recovery_seconds', v.get('not_applicable', ''))))}</td></tr>"
+        + "".join(
+            f"<td>{cell(v, k)}</td>"
+            for k in (
+                "client_ok",
+                "client_failed",
+                "unknown",
+                "committed",
+                "rolled_back",
+                "invariant_violations",
+                "stuck",
+                "ok_per_second",
+                "vs_outside",
+            )
+        )
+        + f"<td>{html.escape(str(v.get('recovery_seconds', v.get('not_applicable', ''))))}</td></tr>"
         for kind, v in summary["per_kind"].items()
     )
+    outside = summary.get("availability", {}).get("ok_per_second_outside_faults")
     checks = "".join(
         f"<tr><td>{'PASS' if c['ok'] else 'FAIL'}</td><td>{html.escape(c['name'])}</td>"
         f"<td>{html.escape(c['detail'])}</td></tr>"
@@ -182,8 +253,12 @@ def write_html(path: Path, summary: dict[str, Any], history: History) -> None:
 <code>{html.escape(summary["replay"])}</code></p>
 <img src="data:image/png;base64,{png}" alt="throughput and latency over time, fault windows shaded">
 <h2>Checks</h2><table>{checks}</table>
-<h2>Per fault kind</h2><table><tr><th>kind</th><th>injected</th><th>attempted</th><th>committed</th>
-<th>rolled back</th><th>unknown</th><th>violations</th><th>stuck</th><th>recovery (s) after each</th></tr>{rows}</table>
+<h2>Per fault kind</h2><p>operations overlapping the kind's windows: the client's view (ok / failed / unknown), and
+where the workload's ids are the coordinator's, its committed / rolled back / stuck (n/a otherwise: the checks
+judge each operation). ok/s: successful operations per second inside the kind's windows; outside every window:
+{outside} ok/s.</p><table><tr><th>kind</th><th>injected</th><th>attempted</th><th>client ok</th>
+<th>client failed</th><th>unknown</th><th>committed</th><th>rolled back</th><th>violations</th><th>stuck</th>
+<th>ok/s</th><th>vs outside</th><th>recovery (s) after each</th></tr>{rows}</table>
 <h2>Totals</h2><pre>{html.escape(json.dumps(summary["totals"], indent=2))}</pre>
 <h2>Schedule</h2><pre>{html.escape(json.dumps(summary["schedule"], indent=1))}</pre>
 </body></html>"""

@@ -145,20 +145,22 @@ class PoolSettings(_Model):
 class TransactionSettings(_Model):
     """How transactions that write on several backends commit.
 
-    With ``coordinator`` set they are atomic: XA branches of a global transaction the coordinator decides,
-    and the proxy registers as a participant (``service``) serving phase 2 of its branches. ``mode:
+    With ``coordinator`` set they are atomic: XA branches of a global transaction decided by a row in one of its
+    backends (``decision_schema``), reported to the coordinator in batches; the proxy registers as ``service``. ``mode:
     best_effort`` says in so many words that they may commit partially (each backend committed in turn)."""
 
     mode: Literal["xa", "best_effort"] = "xa"
     coordinator: str | None = None  # HOST:PORT of a coordinator (a list: several sharing one store)
     registry: str | None = None  # where to register; default: the coordinator (it hosts the registry)
     service: str = Field(default="dbproxy", min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")
-    listen: str = "127.0.0.1:0"  # gRPC address serving phase 2 and health
+    listen: str = "127.0.0.1:0"  # gRPC address serving health (registered under `service`)
     advertise: str | None = None  # address registered for phase 2 when callers reach `listen` through a proxy
-    timeout: float = Field(default=30.0, gt=0)  # seconds a global transaction may take before it rolls back
+    # seconds a branch may stay prepared without a decision (seen by a recovering instance) before recovery
+    # rolls it back; also the age at which recovery reports decision rows nobody reported
+    timeout: float = Field(default=30.0, gt=0)
     recovery_interval: float = Field(default=5.0, gt=0)  # seconds between XA RECOVER scans
-    # the proxy commits its own branches after the decision and tells the coordinator; only a proxy that died
-    # before that leaves phase 2 to the coordinator, which waits this many seconds before driving it
+    # unused since commits are decided in a backend (the coordinator drives no phase 2 for the proxy); accepted
+    # so that existing configurations still load
     phase2_delay: float = Field(default=2.0, ge=0)
     # Seconds a statement may wait for a row lock on one backend while its transaction holds a branch on
     # another; then the transaction is rolled back with error 1213 (deadlock). Two transactions locking rows
@@ -166,6 +168,9 @@ class TransactionSettings(_Model):
     # after pool.lock_wait_timeout. Whole seconds (innodb_lock_wait_timeout); null: no bound.
     cross_backend_lock_wait: int | None = Field(default=5, ge=1)
     registry_ttl: float = Field(default=10.0, gt=0)
+    # the database the proxy creates on every backend for the commit decisions of multi-backend transactions
+    # (table xa_decision); the backend account needs CREATE, SELECT, INSERT, DELETE on it
+    decision_schema: str = Field(default="txc_xa", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_]+$")
 
     @field_validator("coordinator", "registry", "advertise")
     @classmethod

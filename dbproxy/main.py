@@ -31,7 +31,10 @@ async def _serve(config: ProxyConfig) -> None:
         from dbproxy.coordination import Coordination
         from dbproxy.xa_commit import XaCommitter
 
-        coordination = Coordination(config)
+        try:
+            coordination = Coordination(config)
+        except ConfigError as exc:
+            raise SystemExit(f"dbproxy: {exc.message}") from exc
         if len(config.backends) > 1:  # one backend: a local commit is atomic already
             committer = XaCommitter(coordination)
     elif len(config.backends) > 1:
@@ -50,9 +53,11 @@ async def _serve(config: ProxyConfig) -> None:
         except Exception as exc:
             await coordination.close()
             server.context.pools.close()
-            where = config.transactions.coordinator
-            raise SystemExit(f"dbproxy: cannot join the coordinator at {where}: {exc}") from exc
-        print(f"dbproxy service {coordination.service!r} serving phase 2 on {coordination.address}", flush=True)
+            if isinstance(exc, ConfigError):
+                raise SystemExit(f"dbproxy: {exc.message}") from exc
+            where = config.transactions.registry or config.transactions.coordinator
+            raise SystemExit(f"dbproxy: cannot register at {where}: {exc}") from exc
+        print(f"dbproxy service {coordination.service!r} registered at {coordination.address}", flush=True)
     await server.start()
     print(f"dbproxy listening on {server.config.listen_host}:{server.port}", flush=True)
     stop = asyncio.Event()
@@ -60,7 +65,7 @@ async def _serve(config: ProxyConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await server.close()  # sessions end first: a commit in flight may still need the coordinator
+    await server.close()  # sessions end first: their commits queue reports that close() sends
     if coordination is not None:
         await coordination.close()
 

@@ -4,10 +4,10 @@ A session pins one backend connection per backend it touches while a transaction
 transaction goes through ``Committer``: the one place where a multi-backend commit happens. With a coordinator
 configured that is ``dbproxy.xa_commit.XaCommitter``: every branch is opened as an XA branch (``XA START``
 instead of ``BEGIN``, pipelined the same way, so it costs no round trip), and at COMMIT a transaction that
-wrote on one backend commits it in one phase (``XA COMMIT ... ONE PHASE``, no coordinator), one that wrote on
-several is committed atomically through the coordinator. ``SequentialCommitter`` (one backend, or the explicit
-``transactions.mode: best_effort``) commits each backend in turn, which is NOT atomic (a failure after the
-first commit leaves the others committed and is reported as PartialCommit).
+wrote on one backend commits it in one phase (``XA COMMIT ... ONE PHASE``), one that wrote on several is
+committed atomically, decided inside one of them (``dbproxy.xa_commit``). ``SequentialCommitter`` (one
+backend, or the explicit ``transactions.mode: best_effort``) commits each backend in turn, which is NOT atomic
+(a failure after the first commit leaves the others committed and is reported as PartialCommit).
 """
 
 from __future__ import annotations
@@ -126,6 +126,7 @@ class SessionTransaction:
         self.lost: str | None = None  # a backend whose connection died mid-transaction
         self.gid: str | None = None  # the global transaction its XA branches belong to
         self.xids: dict[str, Xid] = {}
+        self.decider = ""  # the backend of its first XA branch: where a multi-backend commit is decided
         self.written: set[str] = set()
         # backend -> the connection holding this session's own state there (executor/affinity.py): used by
         # every statement of the session on that backend, transactions included, and reset before reuse
@@ -161,8 +162,9 @@ class SessionTransaction:
             # lazily XA: the first statement cannot know whether a second backend will follow, and MySQL
             # cannot turn a local transaction into an XA branch later; XA START costs what BEGIN costs
             if self.gid is None:
-                self.gid = self.committer.new_gid()
-            xid = self.xids[backend] = Xid.of(self.gid, self.committer.service, backend)
+                # the first backend is the decider: every later branch's xid names it, for recovery
+                self.gid, self.decider = self.committer.new_gid(), backend
+            xid = self.xids[backend] = Xid.of(self.gid, self.committer.service, backend, self.decider)
             conn.send_pipelined(start_sql(xid))
         else:
             conn.send_pipelined(self.begin_sql)  # its OK is read with the first statement's response

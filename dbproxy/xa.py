@@ -1,17 +1,18 @@
 """XA on the backends: xids, the statements, and finishing a branch by xid from any connection.
 
-An xid is (gtrid, bqual, formatID). The proxy uses the global transaction's gid as gtrid, ``service/backend``
-as bqual and one formatID of its own, so ``XA RECOVER`` (which lists every prepared XA transaction of the
-server, whoever made it) tells the proxy's branches apart from anyone else's, and a proxy of one service never
-touches another service's branches. Literals are written as hex (``X'...'``): nothing a client typed ever
-reaches these statements.
+An xid is (gtrid, bqual, formatID). The proxy uses the global transaction's gid as gtrid,
+``service/backend|decider`` as bqual (``decider``: the backend holding the transaction's commit decision, see
+``dbproxy.xa_decisions``; left out on the decider's own branch) and one formatID of its own, so ``XA RECOVER``
+(which lists every prepared XA transaction of the server, whoever made it) tells the proxy's branches apart
+from anyone else's, and a proxy of one service never touches another service's branches. Literals are
+written as hex (``X'...'``): nothing a client typed ever reaches these statements.
 
 MariaDB 10.11 (verified): a prepared XA transaction survives the end of its connection and can then be
 finished by ``XA COMMIT``/``XA ROLLBACK`` from any connection; while its own connection is still attached,
 another connection gets XAER_NOTA (1397), as it does for an xid that is already finished or never existed.
 So a phase-2 call that gets XAER_NOTA is done: either the branch is finished, or the session that prepared
 it is still attached and finishes it itself (or, if it dies first, the branch becomes visible to
-``XA RECOVER`` and recovery finishes it by the coordinator's decision).
+``XA RECOVER`` and recovery finishes it by the decision row).
 """
 
 from __future__ import annotations
@@ -30,23 +31,29 @@ MAX_PART = 64  # bytes in gtrid and in bqual
 @dataclass(frozen=True, slots=True)
 class Xid:
     gtrid: str  # the global transaction's gid
-    bqual: str  # "service/backend"
+    bqual: str  # "service/backend" or "service/backend|decider"
     format_id: int = FORMAT_ID
 
     @classmethod
-    def of(cls, gid: str, service: str, backend: str) -> Xid:
-        xid = cls(gid, f"{service}/{backend}")
+    def of(cls, gid: str, service: str, backend: str, decider: str | None = None) -> Xid:
+        xid = cls(gid, f"{service}/{backend}" if decider in (None, backend) else f"{service}/{backend}|{decider}")
         if len(xid.gtrid.encode()) > MAX_PART or len(xid.bqual.encode()) > MAX_PART:
             raise ValueError(f"xid {xid}: gtrid and bqual are limited to {MAX_PART} bytes")
         return xid
 
     @property
     def backend(self) -> str:
-        return self.bqual.rpartition("/")[2]
+        return self.bqual.partition("/")[2].partition("|")[0]
+
+    @property
+    def decider(self) -> str:
+        """The backend whose decision row decides this branch (its own backend on the decider's branch)."""
+        backend, _, decider = self.bqual.partition("/")[2].partition("|")
+        return decider or backend
 
     @property
     def service(self) -> str:
-        return self.bqual.rpartition("/")[0]
+        return self.bqual.partition("/")[0]
 
     @property
     def sql(self) -> str:
@@ -55,19 +62,6 @@ class Xid:
 
     def __str__(self) -> str:
         return f"{self.gtrid},{self.bqual},{self.format_id}"
-
-    def as_payload(self) -> dict[str, str]:
-        """What the coordinator records for the branch (and hands back in phase 2)."""
-        return {"backend": self.backend, "xid": str(self), "gtrid": self.gtrid, "bqual": self.bqual}
-
-    @classmethod
-    def from_payload(cls, payload: object) -> Xid:
-        if not isinstance(payload, dict):
-            raise ValueError("XA branch payload must be an object with gtrid and bqual")
-        gtrid, bqual = payload.get("gtrid"), payload.get("bqual")
-        if not isinstance(gtrid, str) or not isinstance(bqual, str) or not gtrid or "/" not in bqual:
-            raise ValueError("XA branch payload: gtrid and bqual ('service/backend') must be non-empty strings")
-        return cls(gtrid, bqual)
 
 
 def start_sql(xid: Xid) -> str:

@@ -1,68 +1,64 @@
-"""Atomic multi-backend commit: XA branches of a global transaction decided by the coordinator.
+"""Atomic multi-backend commit: XA branches of a global transaction, decided inside one of its backends.
 
-A client transaction's branches are XA branches from their first statement (``SessionTransaction``). At
-COMMIT:
+A client transaction's branches are XA branches from their first statement (``SessionTransaction``); the
+first backend it touched is its *decider*, named in every other branch's xid. At COMMIT:
 
 - it wrote on at most one backend: every branch ends with ``XA END`` + ``XA COMMIT ... ONE PHASE`` (pipelined,
-  one round trip, like COMMIT); the coordinator is not involved;
-- it wrote on several: the written branches are registered with the coordinator (durably, before anything is
-  prepared), then ``XA END`` + ``XA PREPARE`` on each (in parallel; read-only branches are simply committed in
-  one phase, they have nothing to make durable); once every branch is prepared the coordinator records the
-  commit decision, and only then is each branch's ``XA COMMIT`` sent (by this session, which then tells the
-  coordinator so over its stream, without waiting: the coordinator makes phase-2 calls only if that report does
-  not arrive within ``transactions.phase2_delay``, e.g. because the proxy died). A prepare that fails rolls everything
-  back (the client gets the error); a commit decision that comes too late (the global transaction timed out)
-  rolls back too. If the decision's outcome is unknown (the coordinator cannot be reached), the prepared
-  branches are detached (their connections closed) and left to the coordinator: its phase 2 (delivered to
-  this proxy's service, any instance) or the proxies' recovery finishes them by the recorded decision.
+  one round trip, like COMMIT);
+- it wrote on several: in parallel, every other written branch gets ``XA END`` + ``XA PREPARE`` (pipelined),
+  read-only branches commit in one phase, and the decider inserts the decision row into its own still-open
+  branch (``dbproxy.xa_decisions``). Once all of that succeeded, the decider's ``XA END`` + ``XA COMMIT ... ONE
+  PHASE`` commits its writes and the decision in one local commit: that is the commit point. Then the prepared
+  branches are committed, and the finished transaction is queued for the coordinator's record (``XaLog``,
+  batched, off this path). Nothing outside the backends is written before the client's OK.
+
+A prepare or decision insert that fails rolls everything back (the client gets the error; a duplicate decision
+key means recovery had already rolled the transaction back, see ``dbproxy.xa_decisions``). A decider commit
+without an answer leaves the outcome unknown: the prepared branches are detached (their connections closed)
+and recovery, in any instance, finishes them by whether the decision row exists. docs/xa.md has the crash
+analysis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import time
+from dataclasses import dataclass
 from typing import Protocol
 
-from dbproxy.errors import BackendError, BackendUnavailable, ProxyError, commit_lost
+from dbproxy.errors import BackendError, BackendUnavailable, OutcomeUnknown, ProxyError, commit_lost
 from dbproxy.failpoints import broken, crash_point
 from dbproxy.transactions import BackendBranch, SequentialCommitter
 from dbproxy.xa import Xid, end_and_rollback
+from dbproxy.xa_decisions import COMMIT, ER_DUP_ENTRY, DecisionTable
 
 log = logging.getLogger("dbproxy.xa")
 
 
-class DecisionRefused(ProxyError):
-    """The coordinator rolled the global transaction back instead of committing it (e.g. past its timeout)."""
+@dataclass(frozen=True, slots=True)
+class FinishedXa:
+    """A multi-backend transaction that reached its end, for the coordinator's record."""
 
-    code = 1180  # ER_ERROR_DURING_COMMIT
+    gid: str
+    committed: bool
+    decider: str
+    xids: tuple[Xid, ...]  # every written branch (the decider's first)
+    reason: str = ""
+    started_at: float = 0.0
+    forget: bool = False  # its decision row may be deleted once the coordinator recorded it
 
 
-class CoordinatorUnreachable(ProxyError):
-    """The coordinator could not be asked; nothing is known to be decided."""
-
-    code = 1180
-
-
-class GlobalTransactions(Protocol):
-    """What the committer needs from the coordinator (implemented by ``dbproxy.coordination``)."""
+class XaLog(Protocol):
+    """What the committer needs besides the backends (implemented by ``dbproxy.coordination``)."""
 
     service: str
+    decisions: DecisionTable
 
     def new_gid(self) -> str: ...
 
-    async def register(self, gid: str, xids: Sequence[Xid]) -> None:
-        """Record the branches durably; raises CoordinatorUnreachable or DecisionRefused."""
-
-    async def commit(self, gid: str) -> None:
-        """Record the commit decision; raises DecisionRefused (rolled back instead) or OutcomeUnknown."""
-
-    async def rollback(self, gid: str, reason: str) -> None:
-        """Record a rollback decision (best effort: the coordinator's timeout rolls back anyway)."""
-
-    def finished(self, gid: str) -> None:
-        """Tell the coordinator (without waiting) that every branch is committed: it then makes no phase-2
-        calls; if this never arrives it drives phase 2 itself after a delay."""
+    def report(self, finished: FinishedXa) -> None:
+        """Queue the outcome for the coordinator (never waits: the coordinator is off the commit path)."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -72,15 +68,16 @@ def _describe(exc: BaseException) -> str:
 class XaCommitter:
     xa = True
 
-    def __init__(self, coordinator: GlobalTransactions) -> None:
-        self.coordinator = coordinator
-        self.service = coordinator.service
+    def __init__(self, xa_log: XaLog) -> None:
+        self.xa_log = xa_log
+        self.service = xa_log.service
+        self.decisions = xa_log.decisions
         self.local = SequentialCommitter()
-        self.one_phase = 0  # commits that needed no coordinator
-        self.two_phase = 0  # commits through the coordinator
+        self.one_phase = 0  # commits of at most one writer
+        self.two_phase = 0  # commits decided by a decision row
 
     def new_gid(self) -> str:
-        return self.coordinator.new_gid()
+        return self.xa_log.new_gid()
 
     async def commit(self, gid: str | None, branches: list[BackendBranch]) -> None:
         written = [b for b in branches if b.wrote and b.xid is not None]
@@ -113,7 +110,8 @@ class XaCommitter:
                 ) from failed
             await self._commit_one_phase(writer)
 
-    async def _commit_one_phase(self, branch: BackendBranch) -> None:
+    async def _commit_one_phase(self, branch: BackendBranch, rolled_back: list[BackendBranch] | None = None) -> None:
+        """Commit one branch locally; if the backend refuses, it and ``rolled_back`` are rolled back."""
         conn, xid = branch.conn, branch.xid
         try:
             if xid is None:
@@ -124,6 +122,8 @@ class XaCommitter:
         except BackendError as exc:  # the backend answered: it did not commit
             if xid is not None:
                 await end_and_rollback(conn, xid)
+            if rolled_back:
+                await self.rollback(rolled_back)
             raise ProxyError(
                 f"COMMIT failed on backend '{conn.name}' ({exc.message}); the transaction was rolled back",
                 code=exc.code,
@@ -131,59 +131,77 @@ class XaCommitter:
         except BackendUnavailable as exc:  # no answer: a one-phase commit may have happened
             raise commit_lost(conn.name, exc) from exc
 
-    # -- two phases ----------------------------------------------------------------------------------------
+    # -- two phases, decided in one backend -----------------------------------------------------------------
 
     async def _two_phase(self, gid: str, written: list[BackendBranch], readers: list[BackendBranch]) -> None:
-        xids = [b.xid for b in written if b.xid is not None]
-        try:
-            await self.coordinator.register(gid, xids)
-        except ProxyError as exc:
+        started = time.time()
+        decider = next((b for b in written if b.xid is not None and b.xid.decider == b.name), None)
+        if decider is None:  # the first backend only read: its open branch holds the decision all the same
+            decider = next((b for b in readers if b.xid is not None and b.xid.decider == b.name), None)
+            readers = [b for b in readers if b is not decider]
+        if decider is None:  # cannot happen: the first branch is pinned until the end (a lost one rolls back)
             await self.rollback(written + readers)
-            await self._tell_rollback(gid, f"register failed: {exc.message}")
-            raise ProxyError(
-                f"COMMIT refused: the coordinator could not record the transaction ({exc.message}); "
-                "it was rolled back on every backend",
-                code=1180,
-            ) from exc
-        prepared = await asyncio.gather(
-            *(self._prepare(b) for b in written), *(self._commit_one_phase(b) for b in readers), return_exceptions=True
+            raise ProxyError("COMMIT failed: the transaction's deciding branch is gone; it was rolled back", code=1180)
+        others = [b for b in written if b is not decider]
+        involved = [decider, *others]
+        xids = tuple(b.xid for b in involved if b.xid is not None)
+
+        def finished(committed: bool, reason: str = "", forget: bool = False) -> None:
+            self.xa_log.report(FinishedXa(gid, committed, decider.name, xids, reason, started, forget))
+
+        crash_point("xa_before_prepare")
+        decision_sql = self.decisions.insert_sql(gid, COMMIT, [b.name for b in involved])
+        results = await asyncio.gather(
+            self._insert_decision(decider, decision_sql),
+            *(self._prepare(b) for b in others),
+            *(self._commit_one_phase(b) for b in readers),
+            return_exceptions=True,
         )
-        failed = [(b, r) for b, r in zip(written, prepared, strict=False) if isinstance(r, BaseException)]
+        failed = [(b, r) for b, r in zip(involved, results, strict=False) if isinstance(r, BaseException)]
         if failed:
-            await self.rollback(written)
+            await self.rollback(involved)
             branch, error = failed[0]
-            await self._tell_rollback(gid, f"prepare failed on {branch.name}: {_describe(error)}")
+            if branch is decider and isinstance(error, BackendError) and error.code == ER_DUP_ENTRY:
+                reason = "recovery rolled it back: it stayed prepared longer than transactions.timeout"
+            else:
+                what = "record the commit decision" if branch is decider else "prepare its part"
+                reason = f"backend '{branch.name}' could not {what} ({_describe(error)})"
+            finished(False, reason[:500])
             raise ProxyError(
-                f"COMMIT failed: backend '{branch.name}' could not prepare its part ({_describe(error)}); "
-                "the transaction was rolled back on every backend",
-                code=error.code if isinstance(error, BackendError) else 1180,
+                f"COMMIT failed: {reason}; the transaction was rolled back on every backend",
+                code=error.code if isinstance(error, BackendError) and branch is not decider else 1180,
             ) from error
         crash_point("xa_after_prepare")
         try:
-            await self.coordinator.commit(gid)
-        except DecisionRefused:
-            await self.rollback(written)
-            raise
-        except ProxyError:
-            # The decision may or may not be recorded: only the coordinator knows. Detach the prepared
-            # branches (closing a connection keeps its prepared XA branch) so that phase 2 or recovery,
-            # in any proxy instance, finishes them by what it recorded.
-            for branch in written:
+            await self._commit_one_phase(decider, rolled_back=others)
+        except OutcomeUnknown:
+            # No answer: the decision may be committed or not. Detach the prepared branches (a closed connection
+            # keeps its prepared XA branch); recovery finishes them by whether the decision row exists.
+            for branch in others:
                 branch.conn.close()
+            raise
+        except ProxyError as exc:  # answered: nothing committed (the decider rolled back, and so did the others)
+            finished(False, exc.message[:500])
             raise
         crash_point("xa_after_decision")
         if broken("xa_commit_first_branch_only"):  # test-only: a non-atomic commit the chaos checkers must catch
-            await asyncio.gather(*(end_and_rollback(b.conn, b.xid) for b in written[1:] if b.xid is not None))
-            written = written[:1]
-        done = await asyncio.gather(*(self._xa_commit(b) for b in written))
+            await asyncio.gather(*(end_and_rollback(b.conn, b.xid) for b in others if b.xid is not None))
+            others = []
+        done = await asyncio.gather(*(self._xa_commit(b) for b in others))
+        crash_point("xa_before_report")
         if all(done):
-            self.coordinator.finished(gid)
+            finished(True, forget=True)
+        # else recovery commits the rest by the decision row; the row's sweep reports the transaction then
+
+    async def _insert_decision(self, decider: BackendBranch, sql: str) -> None:
+        await decider.conn.execute(sql)  # in the decider's open branch: committed only with it
 
     async def _prepare(self, branch: BackendBranch) -> None:
         conn, xid = branch.conn, branch.xid
         assert xid is not None
         conn.send_pipelined(f"XA END {xid.sql}")
         await conn.execute(f"XA PREPARE {xid.sql}")
+        crash_point("xa_after_first_prepare")
 
     async def _xa_commit(self, branch: BackendBranch) -> bool:
         conn, xid = branch.conn, branch.xid
@@ -191,17 +209,12 @@ class XaCommitter:
         try:
             await conn.execute(f"XA COMMIT {xid.sql}")
         except ProxyError as exc:
-            # decided: the coordinator's phase 2 (or recovery) commits it once this connection lets go of it
-            log.warning("%s: XA COMMIT on %s failed (%s); the coordinator will finish it", xid, conn.name, exc.message)
+            # decided: recovery (of any instance) commits it by the decision row once this connection lets go
+            log.warning("%s: XA COMMIT on %s failed (%s); recovery will finish it", xid, conn.name, exc.message)
             conn.close()
             return False
+        crash_point("xa_after_first_commit")
         return True
-
-    async def _tell_rollback(self, gid: str, reason: str) -> None:
-        try:
-            await self.coordinator.rollback(gid, reason[:200])
-        except ProxyError as exc:  # its timeout rolls it back; our branches are rolled back already
-            log.info("%s: could not record the rollback (%s); the coordinator's timeout will", gid, exc.message)
 
     async def rollback(self, branches: list[BackendBranch]) -> None:
         async def one(branch: BackendBranch) -> None:

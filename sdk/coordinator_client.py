@@ -19,7 +19,7 @@ import logging
 import os
 import textwrap
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
@@ -189,6 +189,23 @@ class CoordinatorClient:
         """Decide rollback; ``untried``: branches whose try never reached a participant (nothing to cancel)."""
         msg = pb.RollbackRequest(gid=gid, reason=reason, untried_branch_ids=list(untried))
         return (await self._op(pb.SessionRequest(rollback=msg), "Rollback", msg, None)).state
+
+    async def report_xa(self, outcomes: Sequence[Mapping[str, Any]], *, timeout: float | None = None) -> None:
+        """Record a proxy's finished XA transactions, many in one message (fields of ``XaOutcome`` in
+        coordinator.proto; ``branches`` as ``{"backend", "gtrid", "bqual"}`` mappings). Sent on the session
+        stream only: not retried here (the proxy keeps what failed and sends it again, or elsewhere)."""
+        if self._session is None:
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION, "report_xa needs the session stream")
+        report = pb.XaReportRequest(
+            outcomes=[
+                pb.XaOutcome(
+                    **{k: v for k, v in o.items() if k != "branches"},
+                    branches=[pb.XaBranchReport(**b) for b in o.get("branches", ())],
+                )
+                for o in outcomes
+            ]
+        )
+        await self._session.request(pb.SessionRequest(xa_report=report), self.timeout if timeout is None else timeout)
 
     async def _unary(self, method: str, message: Any) -> Any:
         try:

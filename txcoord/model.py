@@ -171,3 +171,17 @@ class Event:
     at: datetime
     event: str
     detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class XaOutcome:
+    """A proxy's finished multi-backend XA transaction, as its batched report records it (see txcoord.xa_reports):
+    decided inside one of its backends, so the coordinator only keeps the record (terminal from the start)."""
+
+    gid: str
+    committed: bool
+    service: str
+    decider: str
+    branches: tuple[tuple[str, str, str], ...]  # (backend, gtrid, bqual) of each written branch
+    reason: str = ""
+    started_at: float = 0.0  # unix seconds; 0: unknown

@@ -29,6 +29,7 @@ from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
 from txcoord.store.outage import OutageInterceptor, quiet_pool_outages
 from txcoord.store.postgres import PgStore, redact
+from txcoord.xa_reports import XaReports
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class CoordinatorServer:
             self.recovery,
             CoordinatorSettings(default_timeout=config.default_timeout, lease=config.lease),
         )
-        servicer = CoordinatorServicer(self.coordinator, signer)
+        servicer = CoordinatorServicer(self.coordinator, signer, XaReports(self.store))
         self.server.add_servicer(coordinator_pb2_grpc.add_CoordinatorServicer_to_server, servicer, SERVICE_NAME)
         self.sagas = SagaRuntime(
             self.store, config.lease, config.scan_interval, unregistered_bound=config.retry.unregistered_bound

@@ -32,6 +32,7 @@ from txcoord.errors import (
 from txcoord.model import Actor, Branch, Event, Transaction, TxState
 from txcoord.store.outage import STORE_OUTAGE, OutageLog, brief
 from txcoord.store.outage import is_outage as store_outage
+from txcoord.xa_reports import XaReports
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -133,8 +134,11 @@ def event_info(event: Event) -> pb.EventInfo:
 
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
-    def __init__(self, coordinator: Coordinator, signer: BranchSigner | None = None) -> None:
+    def __init__(
+        self, coordinator: Coordinator, signer: BranchSigner | None = None, xa_reports: XaReports | None = None
+    ) -> None:
         self.coordinator = coordinator
+        self.xa_reports = xa_reports  # a proxy's batched reports of finished XA transactions
         self.signer = signer  # signs each registered branch's try (sdk.branch_mac); None: signing off
         self.outage = STORE_OUTAGE
 
@@ -185,6 +189,18 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             req.gid, req.reason or "rollback", list(req.untried_branch_ids), current_actor()
         )
         return pb.TransactionReply(gid=req.gid, state=state.value)
+
+    async def _xa_report(self, req: pb.XaReportRequest) -> pb.TransactionReply:
+        assert self.xa_reports is not None
+        identity = current_identity.get()
+        if identity is not None:  # a proxy reports only the transactions of the service it registers
+            if not identity.has_any(frozenset({Role.PROXY})):
+                raise NotPermitted(f"xa_report: identity {identity.name!r} is not a proxy")
+            foreign = sorted({o.service for o in req.outcomes if not identity.may_register(o.service)})
+            if foreign:
+                raise NotPermitted(f"xa_report: identity {identity.name!r} may not report for service {foreign[0]!r}")
+        await self.xa_reports.record(req)
+        return pb.TransactionReply(state="RECORDED")
 
     # -- unary --------------------------------------------------------------------------------------------
 
@@ -244,6 +260,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             return lambda: self._begin(req.begin)
         if kind == "finish":
             return lambda: self._finish(req.finish)
+        if kind == "xa_report" and self.xa_reports is not None:
+            return lambda: self._xa_report(req.xa_report)
         return None
 
     async def _session_one(self, req: pb.SessionRequest, replies: asyncio.Queue[pb.SessionReply | None]) -> None:

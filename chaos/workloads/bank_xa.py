@@ -1,6 +1,7 @@
 """``bank-xa``: transfers between accounts of one logical ``bank`` database sharded over two physical databases
 of the harness's MariaDB, each transfer one client transaction through a dbproxy instance over the MySQL
-protocol. A transfer that touches both shards commits atomically with XA branches the coordinators decide.
+protocol. A transfer that touches both shards commits atomically with XA branches, decided by a row in one
+shard's database and reported to the coordinators in batches.
 
 Each transfer also writes its two ledger entries, ``entry(transfer, account, delta)`` sharded like the accounts,
 so each entry lands on its account's shard inside the same branch as the balance it explains. The checker then
@@ -30,7 +31,7 @@ OPENING = 200  # small, so some debits find too little money and the `balance >=
 CROSS_SHARD = 0.9  # the rest stay on one shard: the proxy's one-phase path, no coordinator
 STATEMENT_DEADLINE = 20.0  # for everything before COMMIT
 FAILURE_PAUSE = 0.05  # after a transfer failed for a reason other than too little money
-COMMIT_DEADLINE = 20.0  # COMMIT waits for the coordinator's decision; past this the outcome is unknown
+COMMIT_DEADLINE = 20.0  # past this the COMMIT's outcome is unknown
 DEBIT = "UPDATE account SET balance = balance - %s WHERE id = %s AND balance >= %s"
 CREDIT = "UPDATE account SET balance = balance + %s WHERE id = %s"
 ENTRIES = "INSERT INTO entry (transfer, account, delta) VALUES (%s, %s, %s), (%s, %s, %s)"

@@ -1,6 +1,6 @@
 """The ``bank-xa`` checker: after heal and quiescence, read balances and ledger entries from each shard's
-physical database directly (never through a proxy) and the XA transactions from the coordinators' store, and
-judge every transfer on its own: both entries or none, and as the client saw it."""
+physical database directly (never through a proxy) and the XA transactions the proxies reported to the
+coordinators' store, and judge every transfer on its own: both entries or none, and as the client saw it."""
 
 from __future__ import annotations
 
@@ -17,11 +17,15 @@ from chaos.history import History
 from chaos.model import Check
 from chaos.system import System
 
+DECISION_SCHEMA = "txc_xa"  # the proxies' default transactions.decision_schema (on the harness's own MariaDB)
 
-async def _wait_nothing_prepared(system: System, bound: float = 30.0) -> float:
-    """The proxies' recovery scans (every second) finish branches a crash left prepared after the coordinator's
-    transaction became terminal: give them time before reading balances (a prepared row is not visible yet).
-    The generic ``XA RECOVER`` checker afterwards says whether something stayed."""
+
+async def _wait_nothing_prepared(system: System, bound: float = 45.0) -> float:
+    """The proxies' recovery scans (every second) finish branches a crash left prepared (by their decision rows,
+    or with a tombstone past the transaction timeout) and report the decision rows nobody reported: give them
+    time before reading balances (a prepared row is not visible yet) and the coordinators' store. The generic
+    ``XA RECOVER`` checker afterwards says whether something stayed; the store check, whether a report is
+    missing."""
     assert system.mysql is not None
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -30,7 +34,16 @@ async def _wait_nothing_prepared(system: System, bound: float = 30.0) -> float:
         try:
             async with conn.cursor() as cur:
                 await cur.execute("XA RECOVER")
-                if not await cur.fetchall():
+                prepared = await cur.fetchall()
+                await cur.execute(
+                    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s", (DECISION_SCHEMA,)
+                )
+                (tables,) = await cur.fetchone()
+                rows = 0
+                if tables:
+                    await cur.execute(f"SELECT COUNT(*) FROM `{DECISION_SCHEMA}`.xa_decision")
+                    (rows,) = await cur.fetchone()
+                if not prepared and not rows:
                     break
         finally:
             conn.close()
@@ -116,7 +129,8 @@ async def check_bank(system: System, history: History, spec: ProxySpec, accounts
     committed = list(entries)
     ok = sum(op.outcome == "ok" for op in ops.values())
     unknown_committed = sum(ops[t].outcome == "unknown" for t in committed if t in ops)
-    # a transfer whose entries span two shards committed through the coordinator, exactly once
+    # a transfer whose entries span two shards was decided by a decision row and reported to the coordinators,
+    # exactly once
     cross = sum(1 for legs in entries.values() if len({a % spec.shards for a in legs}) > 1)
     open_xa = {s: n for s, n in xa.items() if s not in TERMINAL}
     total_open, total_now = sum(opening_of.values()), sum(balances.values())
@@ -128,7 +142,7 @@ async def check_bank(system: System, history: History, spec: ProxySpec, accounts
             "each transfer atomic: both ledger entries committed or neither (read from the shards)",
             not half,
             f"{len(committed)} transfers committed; {len(half)} partly or wrongly; waited {waited:.1f}s for "
-            "prepared branches to finish",
+            "prepared branches to finish and decision rows to be reported",
             half,
         ),
         Check(

@@ -68,7 +68,7 @@ class RelayOutcome:
 
 ER_LOCK_WAIT_TIMEOUT = 1205
 ER_LOCK_DEADLOCK = 1213
-_DEADLOCK_MESSAGE = (
+DEADLOCK_MESSAGE = (
     "Deadlock found when trying to get lock; try restarting transaction (dbproxy: waited longer than "
     "transactions.cross_backend_lock_wait while holding another backend; the transaction was rolled back)"
 )
@@ -103,7 +103,7 @@ async def _backpressure(out: asyncio.StreamWriter) -> None:
 
 def _as_deadlock(buf: bytearray, start: int, end: int) -> int:
     """Replace the ERR packet buf[start:end] by a 1213 deadlock error; returns the packet's new end."""
-    packet = frame(err_payload(ER_LOCK_DEADLOCK, "40001", _DEADLOCK_MESSAGE), buf[start + 3])
+    packet = frame(err_payload(ER_LOCK_DEADLOCK, "40001", DEADLOCK_MESSAGE), buf[start + 3])
     buf[start:end] = packet
     return start + len(packet)
 
@@ -120,10 +120,12 @@ class BackendConnection:
         self.handshake_charset = key[2]  # what COM_RESET_CONNECTION returns the connection to
         self.pending = 0  # responses to pipelined commands (BEGIN) not read yet
         self.released = False  # back in (or dropped by) its pool: guards against releasing twice
+        self._pipelined = bytearray()  # framed pipelined commands, written with the next command
 
     def send_pipelined(self, sql: str) -> None:
-        """Send a statement whose OK is read just before the next response: saves a round trip for BEGIN."""
-        self._send(b"\x03" + sql.encode())
+        """Queue a statement whose OK is read just before the next response: saves a round trip for BEGIN. It
+        goes out in the same write as the next command (one system call for both, not one each)."""
+        self._pipelined += frame(b"\x03" + sql.encode(), 0)
         self.pending += 1
 
     async def _skip_pending(self) -> None:
@@ -222,7 +224,13 @@ class BackendConnection:
             raise self._lost(exc) from exc
 
     def _send(self, payload: bytes) -> None:
-        self.stream.write(commented(payload), 0)  # the statement's traceparent, when tracing is on
+        payload = commented(payload)  # the statement's traceparent, when tracing is on
+        if self._pipelined:
+            self._pipelined += frame(payload, 0)
+            self.stream.writer.write(bytes(self._pipelined))
+            self._pipelined.clear()
+            return
+        self.stream.write(payload, 0)
 
     def _error(self, payload: bytes) -> BackendError:
         code, state, msg = parse_err(payload)

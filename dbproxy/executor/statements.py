@@ -11,6 +11,7 @@ from typing import Any
 
 from dbproxy.context import ProxyContext
 from dbproxy.errors import (
+    BackendError,
     BackendUnavailable,
     NotSupported,
     ProxyError,
@@ -19,7 +20,13 @@ from dbproxy.errors import (
     table_denied,
 )
 from dbproxy.executor.affinity import SESSION_STATE
-from dbproxy.executor.backend import BackendConnection, RelayOutcome, Result
+from dbproxy.executor.backend import (
+    DEADLOCK_MESSAGE,
+    ER_LOCK_WAIT_TIMEOUT,
+    BackendConnection,
+    RelayOutcome,
+    Result,
+)
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.local import run_local
 from dbproxy.executor.state import SessionState
@@ -472,6 +479,11 @@ class StatementExecutor:
         for n in nodes:
             by_backend.setdefault(plan.targets[n].backend, []).append(n)
         results: dict[int, Result] = {}
+        # inside a transaction a scatter holds branches on several backends while it waits: its lock waits are
+        # bounded like a routed statement's, and one that times out ends the whole transaction as a deadlock
+        scatter = len(nodes) > 1 and not plan.implicit_commit and not plan.extra.get("explain")
+        bound = self._scatter_bound(by_backend) if scatter else None
+        prefix = f"SET STATEMENT innodb_lock_wait_timeout={bound} FOR " if bound is not None else ""
 
         async def run(backend: str, idxs: list[int]) -> None:
             conn, pinned = await self.conn(backend, begin=not plan.implicit_commit)
@@ -479,10 +491,10 @@ class StatementExecutor:
                 for n in idxs:
                     target = plan.targets[n]
                     template = target.merge_template if merge and target.merge_template else target.template
-                    text = template.render(params, named)
+                    sql = prefix + template.render(params, named)
                     if merge:  # compared by each column's collation, which only this way shows in the metadata
-                        text = in_column_charsets(text)
-                    results[n] = await conn.query(text.encode("utf-8", "surrogateescape"))
+                        sql = in_column_charsets(sql)
+                    results[n] = await conn.query(sql.encode("utf-8", "surrogateescape"))
             finally:
                 self.done(conn, pinned)
 
@@ -492,8 +504,21 @@ class StatementExecutor:
             for e in errors:
                 if not isinstance(e, ProxyError):
                     raise e
+            if self.state.txn.active and any(
+                isinstance(e, BackendError) and e.code in (ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT) for e in errors
+            ):
+                await self.deadlocked()
+                raise ProxyError(DEADLOCK_MESSAGE, code=ER_LOCK_DEADLOCK, sqlstate="40001")
             raise next((e for e in errors if isinstance(e, BackendUnavailable)), errors[0])
         return [results[n] for n in nodes]
+
+    def _scatter_bound(self, by_backend: dict[str, list[int]]) -> int | None:
+        """The lock-wait bound of a scatter inside an XA transaction (None: not bounded)."""
+        txn = self.state.txn
+        bound = self.ctx.config.transactions.cross_backend_lock_wait
+        if bound is None or not txn.committer.xa or not (txn.active or not self.state.autocommit):
+            return None
+        return bound if len(by_backend) > 1 or any(b not in by_backend for b in txn.pinned) else None
 
     async def _insert(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         rule = plan.rule

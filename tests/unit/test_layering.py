@@ -112,17 +112,18 @@ DBPROXY_LAYERS: list[tuple[str, ...]] = [
         "dbproxy.executor.pool",
         "dbproxy.executor.keys",
         "dbproxy.xa",
+        "dbproxy.xa_decisions",
         "dbproxy.transactions",
     ),
     ("dbproxy.metrics",),  # the metric families, updated from the layers above
-    ("dbproxy.executor.state", "dbproxy.xa_commit", "dbproxy.xa_recovery"),
+    ("dbproxy.executor.state", "dbproxy.xa_commit", "dbproxy.xa_recovery", "dbproxy.xa_reporter"),
     ("dbproxy.context",),
     ("dbproxy.executor.channel",),
     ("dbproxy.executor.local", "dbproxy.executor.statements"),
     ("dbproxy.executor.observed",),
     ("dbproxy.frontend.auth", "dbproxy.frontend.handshake", "dbproxy.frontend.session"),
     ("dbproxy.frontend.server", "dbproxy.metrics_http"),
-    ("dbproxy.coordination",),  # the one module that uses sdk: XA phase 2, recovery's questions, registration
+    ("dbproxy.coordination",),  # the one module that uses sdk: registration, the XA reports to the coordinator
     ("dbproxy.main", "dbproxy"),
 ]
 

@@ -14,7 +14,7 @@ from sdk.observability.tracing import current_trace_id
 from txcoord import metrics
 from txcoord.batching import Batcher
 from txcoord.errors import StoreUnavailable
-from txcoord.model import Actor, Branch, BranchState, Event, Phase2, Transaction, TxState, phase2_of
+from txcoord.model import Actor, Branch, BranchState, Event, Phase2, Transaction, TxState, XaOutcome, phase2_of
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
 from txcoord.store.outage import refused
@@ -24,6 +24,7 @@ Q = load_queries(Path(__file__).with_name("queries.sql"))
 RegisterItem = tuple[str, float, str, str, str, str, str, str | None, bool]
 # gid, new state, reason, owner, lease seconds, identity (None: unchecked), admin, trace id (None: not traced)
 DecideItem = tuple[str, str, str, str, float, str | None, bool, str | None]
+XA_FORMAT_ID = 0x747863  # the proxy's XA formatID ("txc"), shown in the xid of its branches
 
 
 def redact(url: str) -> str:
@@ -73,6 +74,11 @@ def _branch(row: asyncpg.Record) -> Branch:
         finished_at=row["finished_at"],
         kind=row.get("kind", "TCC"),
     )
+
+
+def _xa_payload(backend: str, gtrid: str, bqual: str) -> dict[str, str]:
+    """An XA branch's payload as `txc tx show` prints it (the same shape the proxy registered under #11)."""
+    return {"backend": backend, "xid": f"{gtrid},{bqual},{XA_FORMAT_ID}", "gtrid": gtrid, "bqual": bqual}
 
 
 async def keep_session(_conn: asyncpg.Connection) -> None:
@@ -193,6 +199,30 @@ class PgStore:
         for r in rows:
             metrics.transaction_finished(r["kind"], r["state"], r["seconds"])
         return [i[0] in done for i in items]
+
+    async def record_xa_outcomes(self, outcomes: Sequence[XaOutcome]) -> set[str]:
+        """Record finished XA transactions terminal, in one statement; the gids not recorded before."""
+        branches = [
+            (o.gid, backend, o.service, json.dumps(_xa_payload(backend, gtrid, bqual)), o.committed)
+            for o in outcomes
+            for backend, gtrid, bqual in o.branches
+        ]
+        rows = await self._retrying(
+            Q["record_xa_outcomes"],
+            [o.gid for o in outcomes],
+            [(TxState.COMMITTED if o.committed else TxState.ROLLED_BACK).value for o in outcomes],
+            [o.reason for o in outcomes],
+            [o.started_at for o in outcomes],
+            [b[0] for b in branches],
+            [b[1] for b in branches],
+            [b[2] for b in branches],
+            [b[3] for b in branches],
+            [(BranchState.CONFIRMED if b[4] else BranchState.CANCELLED).value for b in branches],
+        )
+        for r in rows:
+            metrics.transaction_started("XA")
+            metrics.transaction_finished("XA", r["state"], r["seconds"])
+        return {r["gid"] for r in rows}
 
     async def begin(self, gid: str, timeout_s: float, actor: Actor | None = None) -> None:
         if await self.pool.execute(Q["begin"], gid, timeout_s, actor.name if actor else None) == "INSERT 0 1":

@@ -246,3 +246,26 @@ SELECT state, count(*) AS n, extract(epoch FROM now() - min(created_at))::float8
   FROM txc_transaction
  WHERE state NOT IN ('COMMITTED', 'ROLLED_BACK', 'SUCCEEDED', 'COMPENSATED')
  GROUP BY state;
+
+-- name: record_xa_outcomes
+-- A proxy's finished XA transactions (decided in a backend, reported in batches): recorded terminal at once.
+-- $1 gids, $2 final states, $3 reasons, $4 started-at (unix seconds, 0: now); branches: $5 gids,
+-- $6 branch ids (backends), $7 services, $8 payloads (jsonb text), $9 branch states. A gid already recorded
+-- is left alone (a report sent again after a reconnect). Returns the gids this statement recorded.
+WITH tx AS (
+    INSERT INTO txc_transaction (gid, kind, state, timeout_s, deadline, reason, created_at, decided_at, finished_at)
+    SELECT i.gid, 'XA', i.state, 0, now(), NULLIF(i.reason, ''),
+           CASE WHEN i.started > 0 THEN to_timestamp(i.started) ELSE now() END, now(), now()
+      FROM unnest($1::text[], $2::text[], $3::text[], $4::float8[]) AS i(gid, state, reason, started)
+     ORDER BY i.gid
+    ON CONFLICT (gid) DO NOTHING
+    RETURNING gid, state, extract(epoch FROM finished_at - created_at)::float8 AS seconds
+), br AS (
+    INSERT INTO txc_branch (gid, branch_id, kind, service, action, payload, state, finished_at)
+    SELECT b.gid, b.branch_id, 'XA', b.service, 'xa', b.payload::jsonb, b.state, now()
+      FROM unnest($5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+           AS b(gid, branch_id, service, payload, state)
+      JOIN tx ON tx.gid = b.gid
+    ON CONFLICT (gid, branch_id) DO NOTHING
+)
+SELECT gid, state, seconds FROM tx;

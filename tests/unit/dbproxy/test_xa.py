@@ -19,10 +19,12 @@ def test_foreign_xids_in_xa_recover_are_not_ours() -> None:
     assert parse_recover_row([str(FORMAT_ID).encode(), b"2", b"5", b"g1b1"]) is None  # lengths do not add up
 
 
-def test_xid_parts_are_bounded_and_payload_validated() -> None:
+def test_xid_parts_are_bounded() -> None:
     with pytest.raises(ValueError, match="64 bytes"):
         Xid.of("g" * 65, "svc", "ds0")
-    xid = Xid.of("gid1", "svc", "ds0")
-    assert Xid.from_payload(xid.as_payload()) == xid
-    with pytest.raises(ValueError, match="bqual"):
-        Xid.from_payload({"gtrid": "gid1", "bqual": "no-slash"})
+
+
+def test_xid_names_its_decider_except_on_the_deciders_own_branch() -> None:
+    other, own = Xid.of("gid1", "svc", "ds1", "ds0"), Xid.of("gid1", "svc", "ds0", "ds0")
+    assert (other.bqual, other.service, other.backend, other.decider) == ("svc/ds1|ds0", "svc", "ds1", "ds0")
+    assert (own.bqual, own.service, own.backend, own.decider) == ("svc/ds0", "svc", "ds0", "ds0")

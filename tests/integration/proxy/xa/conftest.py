@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.proxy.xa.rig import XaRig
-from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database
+from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, drop_pg_database
 
 
 @pytest.fixture
@@ -20,8 +21,13 @@ def xa_shards() -> Iterator[list[str]]:
 
 
 @pytest.fixture
-def rig(tmp_path: Path, processes: list[ChildProcess], xa_shards: list[str]) -> XaRig:
+def rig(tmp_path: Path, processes: list[ChildProcess], xa_shards: list[str]) -> Iterator[XaRig]:
     rig = XaRig(tmp_path, processes, xa_shards)
-    rig.start_coordinator()
-    rig.seed({0: 100, 1: 100, 2: 100, 3: 100})
-    return rig
+    try:
+        rig.start_coordinator()
+        rig.seed({0: 100, 1: 100, 2: 100, 3: 100})
+        yield rig
+    finally:
+        rig.rollback_prepared()
+        rig.drop_decisions()
+        asyncio.run(drop_pg_database(rig.store))  # the coordinators' store (they are killed after this)

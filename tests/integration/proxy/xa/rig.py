@@ -4,6 +4,7 @@ two MariaDB shards holding an `acct` table sharded by id (even ids on ds0, odd o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -42,6 +43,7 @@ class XaRig:
         self.processes = processes
         self.shard_dbs = shard_dbs
         self.service = f"proxy-{uuid.uuid4().hex[:8]}"  # XA RECOVER is server-wide: scope to this test
+        self.decision_schema = f"txc_xad_{uuid.uuid4().hex[:8]}"  # server-wide too: dropped by the fixture
         self.store = asyncio.run(create_pg_database("txc_xa"))
         upgrade(self.store)
         self.coordinator_port = free_port()
@@ -59,17 +61,25 @@ class XaRig:
 
     # -- processes ----------------------------------------------------------------------------------------
 
-    def start_coordinator(self) -> ChildProcess:
-        args = [TXC, "coordinator", "--listen", self.coordinator_address, "--store", self.store]
-        args += ["--node-id", f"node-{self.coordinator_port}", "--scan-interval", "0.2"]
+    def start_coordinator(self, address: str | None = None) -> ChildProcess:
+        """The rig's coordinator (or, at ``address``, another one sharing its store)."""
+        address = address or self.coordinator_address
+        args = [TXC, "coordinator", "--listen", address, "--store", self.store]
+        args += ["--node-id", f"node-{address.rpartition(':')[2]}", "--scan-interval", "0.2"]
         proc = start_process(args, self.log_dir, self._name("coordinator"))
         self.processes.append(proc)
-        proc.wait_serving(self.coordinator_address)
-        self.coordinator_proc = proc
+        proc.wait_serving(address)
+        if address == self.coordinator_address:
+            self.coordinator_proc = proc
         return proc
 
     def config(
-        self, port: int, backends: dict[str, str] | None = None, pool: dict[str, Any] | None = None, **transactions: Any
+        self,
+        port: int,
+        backends: dict[str, str] | None = None,
+        pool: dict[str, Any] | None = None,
+        sharded: dict[str, dict[str, Any]] | None = None,
+        **transactions: Any,
     ) -> dict[str, Any]:
         settings: dict[str, Any] = {
             "coordinator": self.coordinator_address,
@@ -77,12 +87,13 @@ class XaRig:
             "timeout": 4,
             "recovery_interval": 1,
             "registry_ttl": 2,
+            "decision_schema": self.decision_schema,
         }
         settings.update(transactions)
         config = proxy_config(
             port,
             backends or {"ds0": self.shard_dbs[0], "ds1": self.shard_dbs[1]},
-            ACCT,
+            sharded or ACCT,
             transactions=settings,
         )
         config["pool"].update(pool or {})
@@ -94,10 +105,11 @@ class XaRig:
         failpoints: str = "",
         backends: dict[str, str] | None = None,
         pool: dict[str, Any] | None = None,
+        sharded: dict[str, dict[str, Any]] | None = None,
         **transactions: Any,
     ) -> tuple[ChildProcess, int]:
         port = port or free_port()
-        config = self.config(port, backends, pool, **transactions)
+        config = self.config(port, backends, pool, sharded, **transactions)
         env = {"DBPROXY_FAILPOINTS": failpoints} if failpoints else None
         proc = start_proxy(config, self.log_dir, self._name("dbproxy"), env=env)
         self.processes.append(proc)
@@ -149,6 +161,32 @@ class XaRig:
 
         return asyncio.run(fetch())
 
+    def decision_rows(self) -> list[tuple[str, str]]:
+        """(gid, outcome) of the decision rows the proxies keep on the (shared) MariaDB server."""
+        with direct(self.shard_dbs[0]).cursor() as cur:
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s", (self.decision_schema,)
+            )
+            if not cur.fetchone()[0]:
+                return []
+            cur.execute(f"SELECT gid, outcome FROM `{self.decision_schema}`.xa_decision ORDER BY gid")
+            return [(g.decode(), o) for g, o in cur.fetchall()]
+
+    def drop_decisions(self) -> None:
+        with direct(self.shard_dbs[0]).cursor() as cur:
+            cur.execute(f"DROP DATABASE IF EXISTS `{self.decision_schema}`")
+
+    def rollback_prepared(self) -> None:
+        """Roll back what a failed test left prepared: a prepared branch keeps its tables locked, and dropping the
+        test's databases would wait for it forever."""
+        with direct(self.shard_dbs[0]).cursor() as cur:
+            cur.execute("XA RECOVER")
+            for format_id, glen, blen, data in cur.fetchall():
+                bqual = data[glen : glen + blen]
+                if format_id == XA_FORMAT_ID and bqual.startswith(f"{self.service}/".encode()):
+                    with contextlib.suppress(pymysql.err.MySQLError):  # still attached to a live connection
+                        cur.execute(f"XA ROLLBACK X'{data[:glen].hex()}',X'{bqual.hex()}',{format_id}")
+
     def transactions(self) -> dict[str, str]:
         """gid -> state of every global transaction the coordinator recorded."""
         return {r["gid"]: r["state"] for r in self.store_rows("SELECT gid, state FROM txc_transaction")}
@@ -189,6 +227,11 @@ def txc(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def settled(rig: XaRig) -> bool:
-    """Every global transaction terminal and nothing of this test left prepared."""
+    """Every global transaction terminal and recorded by the coordinator (no decision row left unreported), and
+    nothing of this test left prepared."""
     states = rig.transactions()
-    return not rig.prepared() and all(s in ("COMMITTED", "ROLLED_BACK") for s in states.values())
+    return (
+        not rig.prepared()
+        and not rig.decision_rows()
+        and all(s in ("COMMITTED", "ROLLED_BACK") for s in states.values())
+    )

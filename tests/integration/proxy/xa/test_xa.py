@@ -14,14 +14,14 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.proxy.xa.rig import XaRig, connect, settled, transfer, txc, wait_for
+from tests.integration.proxy.xa.rig import XaRig, connect, direct, settled, transfer, txc, wait_for
 from tests.support import ChildProcess, free_port, start_process
 
 FORWARDER = Path(__file__).parents[1] / "forwarder.py"
 pytestmark = pytest.mark.timeout(180)
 
 
-def test_transfer_across_backends_commits_through_the_coordinator(rig: XaRig) -> None:
+def test_transfer_across_backends_commits_and_the_coordinator_records_it(rig: XaRig) -> None:
     _, port = rig.start_proxy()
     conn = connect(port)
     assert transfer(conn, 0, 1, 30)
@@ -41,12 +41,16 @@ def test_transfer_across_backends_commits_through_the_coordinator(rig: XaRig) ->
     assert (tx["gid"], tx["mode"], tx["state"]) == (gid, "XA", "COMMITTED")
     shown = txc("tx", "show", gid, "--coordinator", rig.coordinator_address)
     assert shown.returncode == 0, shown.stderr
-    assert f"backend ds0, xid {gid},{rig.service}/ds0" in " ".join(shown.stdout.split())
+    text = " ".join(shown.stdout.split())
+    assert f"backend ds0, xid {gid},{rig.service}/ds0," in text  # ds0 was touched first: it decided
+    assert f"backend ds1, xid {gid},{rig.service}/ds1|ds0," in text  # the other branch names its decider
     assert "XA" in shown.stdout
     assert not rig.prepared()
+    # the decision row is deleted once the coordinator has recorded the transaction
+    wait_for(lambda: not rig.decision_rows(), what="the decision row deleted after the report")
 
 
-def test_single_backend_transactions_never_touch_the_coordinator(rig: XaRig) -> None:
+def test_single_backend_transactions_need_no_decision(rig: XaRig) -> None:
     _, port = rig.start_proxy()
     conn = connect(port)
     assert transfer(conn, 0, 2, 5)  # both rows on ds0
@@ -64,13 +68,13 @@ def test_single_backend_transactions_never_touch_the_coordinator(rig: XaRig) -> 
         conn.rollback()
         conn.autocommit(True)
     assert rig.balances() == {0: 95, 1: 95, 2: 105, 3: 106}
-    assert rig.transactions() == {}
-    assert transfer(conn, 2, 3, 5)  # the first one that spans both backends is the coordinator's first
-    assert list(rig.transactions().values()) in (["BEGIN"], ["COMMITTING"], ["COMMITTED"])
+    assert rig.transactions() == {} and rig.decision_rows() == []
+    assert transfer(conn, 2, 3, 5)  # the first one that spans both backends is the first decided and reported
     assert rig.balances() == {0: 95, 1: 95, 2: 100, 3: 111}
+    wait_for(lambda: list(rig.transactions().values()) == ["COMMITTED"], what="the multi-backend one reported")
 
 
-def test_single_statement_writing_on_two_backends_commits_through_the_coordinator(rig: XaRig) -> None:
+def test_single_statement_writing_on_two_backends_commits_atomically(rig: XaRig) -> None:
     _, port = rig.start_proxy()
     with connect(port).cursor() as cur:
         assert cur.execute("UPDATE acct SET balance = balance + 1 WHERE id IN (0, 1)") == 2  # autocommit
@@ -126,43 +130,6 @@ def test_two_backends_without_coordinator_refuse_to_start(rig: XaRig, tmp_path: 
     assert "Traceback" not in out.stderr
 
 
-def test_proxy_killed_after_the_decision_another_instance_commits(rig: XaRig) -> None:
-    proc, port = rig.start_proxy(failpoints="xa_after_decision")
-    rig.start_proxy()  # a second instance of the service: phase 2 can reach it
-    with pytest.raises(pymysql.err.OperationalError):
-        transfer(connect(port), 0, 1, 30)
-    proc.popen.wait(timeout=30)
-    wait_for(lambda: settled(rig), what="every branch committed by the other instance")
-    assert list(rig.transactions().values()) == ["COMMITTED"]
-    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
-
-
-def test_proxy_killed_after_the_decision_the_restarted_one_commits(rig: XaRig) -> None:
-    proc, port = rig.start_proxy(failpoints="xa_after_decision")
-    with pytest.raises(pymysql.err.OperationalError):
-        transfer(connect(port), 0, 1, 30)
-    proc.popen.wait(timeout=30)
-    assert len(wait_for(rig.prepared, what="branches left prepared by the crash")) == 2
-    rig.start_proxy(port=port)
-    wait_for(lambda: settled(rig), what="every branch committed after the restart")
-    assert list(rig.transactions().values()) == ["COMMITTED"]
-    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
-
-
-def test_proxy_killed_after_prepare_before_the_decision_rolls_back_at_the_timeout(rig: XaRig) -> None:
-    proc, port = rig.start_proxy(failpoints="xa_after_prepare")
-    with pytest.raises(pymysql.err.OperationalError):
-        transfer(connect(port), 0, 1, 30)
-    proc.popen.wait(timeout=30)
-    assert len(rig.prepared()) == 2  # both prepared, nothing decided: they hold their row locks
-    assert list(rig.transactions().values()) == ["BEGIN"]
-    rig.start_proxy(port=port)
-    wait_for(lambda: settled(rig), what="the timed-out transaction rolled back")
-    assert list(rig.transactions().values()) == ["ROLLED_BACK"]
-    assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
-    assert transfer(connect(port), 0, 1, 10)  # the rows are free again
-
-
 def test_backend_lost_during_prepare_rolls_everything_back(rig: XaRig, processes: list[ChildProcess]) -> None:
     forward_port = free_port()
     forwarder = start_process(
@@ -184,7 +151,8 @@ def test_backend_lost_during_prepare_rolls_everything_back(rig: XaRig, processes
             cur.execute("COMMIT")
     assert "rolled back" in str(err.value) and "ds1" in str(err.value)
     assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
-    # the coordinator keeps retrying the rollback of ds1's branch until the backend is back
+    # ds1's branch never prepared (its connection died with the link: the server rolled it back); the coordinator
+    # records the attempt as rolled back. Recovery keeps scanning ds1 until it is reachable again.
     processes.append(
         start_process(
             [sys.executable, str(FORWARDER), str(forward_port), "127.0.0.1", "3306"],
@@ -195,22 +163,6 @@ def test_backend_lost_during_prepare_rolls_everything_back(rig: XaRig, processes
     wait_for(lambda: settled(rig), what="everything rolled back")
     assert set(rig.transactions().values()) <= {"ROLLED_BACK"}
     assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
-
-
-def test_coordinator_killed_after_the_decision_finishes_when_restarted(rig: XaRig) -> None:
-    proc, port = rig.start_proxy(failpoints="xa_after_decision", recovery_interval=3600)
-    with pytest.raises(pymysql.err.OperationalError):
-        transfer(connect(port), 0, 1, 30)
-    proc.popen.wait(timeout=30)
-    assert rig.coordinator_proc is not None
-    rig.coordinator_proc.kill()  # decided, not finished: the only proxy instance died before committing
-    assert list(rig.transactions().values()) == ["COMMITTING"]
-    assert len(rig.prepared()) == 2
-    rig.start_coordinator()
-    rig.start_proxy(recovery_interval=3600)  # no proxy-side recovery: only the coordinator's phase 2 finishes it
-    wait_for(lambda: settled(rig), what="the restarted coordinator's phase 2")
-    assert list(rig.transactions().values()) == ["COMMITTED"]
-    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
 
 
 def test_cross_backend_deadlock_is_rolled_back_with_1213(rig: XaRig) -> None:
@@ -250,3 +202,42 @@ def test_cross_backend_deadlock_is_rolled_back_with_1213(rig: XaRig) -> None:
         expected.update({0: 120, 1: 80})
     wait_for(lambda: settled(rig), what="both transactions finished")
     assert rig.balances() == expected
+
+
+def test_scatter_statement_that_times_out_on_a_lock_gets_1213_and_rolls_back_the_transaction(rig: XaRig) -> None:
+    """Like a routed statement: a scatter inside a transaction waits for a lock at most
+    transactions.cross_backend_lock_wait, and then the whole transaction is rolled back as a deadlock."""
+    _, port = rig.start_proxy(pool={"lock_wait_timeout": 60}, cross_backend_lock_wait=1)
+    holder, waiter = connect(port), connect(port)
+    with holder.cursor() as hold, waiter.cursor() as cur:
+        hold.execute("BEGIN")
+        hold.execute("UPDATE acct SET balance = balance - 5 WHERE id = 0")  # holds row 0 on ds0
+        cur.execute("BEGIN")
+        cur.execute("UPDATE acct SET balance = balance + 50 WHERE id = 3")  # ds1: must be rolled back too
+        with pytest.raises(pymysql.err.OperationalError) as err:
+            cur.execute("UPDATE acct SET balance = balance + 1 WHERE id IN (0, 1)")  # a scatter over both shards
+        assert err.value.args[0] == 1213, err.value
+        hold.execute("COMMIT")
+        cur.execute("SELECT balance FROM acct WHERE id = 3")  # the session goes on, in a new transaction
+        assert cur.fetchone() == (100,)
+        cur.execute("COMMIT")
+    wait_for(lambda: settled(rig), what="both transactions finished")
+    assert rig.balances() == {0: 95, 1: 100, 2: 100, 3: 100}
+
+
+def test_a_decision_table_missing_at_start_is_created_by_recovery(rig: XaRig) -> None:
+    _, port = rig.start_proxy()
+    rig.drop_decisions()  # as if the backends were down when the proxy started
+    with pytest.raises(pymysql.err.MySQLError) as err:
+        transfer(connect(port), 0, 1, 30)
+    assert err.value.args[0] == 1180 and "rolled back" in str(err.value)
+    assert rig.balances() == {0: 100, 1: 100, 2: 100, 3: 100}
+    wait_for(lambda: rig.decision_rows() == [] and _decision_table(rig), what="recovery creating the table")
+    assert transfer(connect(port), 0, 1, 30)
+    assert rig.balances() == {0: 70, 1: 130, 2: 100, 3: 100}
+
+
+def _decision_table(rig: XaRig) -> bool:
+    with direct(rig.shard_dbs[0]).cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s", (rig.decision_schema,))
+        return bool(cur.fetchone()[0])
