@@ -156,7 +156,10 @@ async def serve(args: argparse.Namespace) -> None:
         interceptors.append(held_until(Path(args.hold_tries_until)))
     participant = Participant(args.service, [debit, credit], barrier=PgBarrier(pool), interceptors=interceptors)
     try:
-        await participant.serve(args.listen, args.registry, ttl=args.ttl)
+        if args.http:
+            await participant.serve_http(args.listen, args.registry, ttl=args.ttl)
+        else:
+            await participant.serve(args.listen, args.registry, ttl=args.ttl)
     finally:
         await pool.close()
 
@@ -172,6 +175,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool-size", type=int, default=10)
     parser.add_argument("--hold-tries-until", metavar="FILE", help="hold every try back until FILE exists (tests)")
     parser.add_argument("--audit", action="store_true", help="record every phase call's barrier outcome")
+    parser.add_argument("--http", action="store_true", help="serve over HTTP/JSON (ASGI under uvicorn), not gRPC")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

@@ -1,0 +1,41 @@
+"""The coordinator tests' databases and processes, and HTTP participants beside gRPC ones."""
+
+from __future__ import annotations
+
+import sys
+
+from sdk.registry import RegistryClient
+from sdk.rpc import ClientSecurity
+from tests.integration.coordinator.cluster import Cluster
+from tests.integration.coordinator.conftest import cluster, new_db, store, store_template
+from tests.support import ChildProcess, start_process
+from tests.support.polling import eventually
+
+__all__ = ["cluster", "new_db", "store", "store_template"]
+
+
+async def http_bank(cluster: Cluster, service: str, db: str, accounts: str = "", *extra: str) -> ChildProcess:
+    """``demo.bank`` served over HTTP (ASGI under uvicorn); returns once its base URL is in the registry."""
+    args = [sys.executable, "-m", "demo.bank", "--http", "--service", service, "--db", db, "--registry"]
+    args += [cluster.registry, "--listen", "127.0.0.1:0", "--accounts", accounts, "--audit", "--ttl", "2", *extra]
+    proc = start_process(args, cluster.log_dir, f"http-{service}-{len(cluster.processes)}")
+    cluster.processes.append(proc)
+    proc.listen = await http_endpoint(cluster.registry, service)  # type: ignore[attr-defined]
+    return proc
+
+
+async def http_endpoint(registry: str, service: str, *, other_than: str = "") -> str:
+    """The base URL ``service`` registered with protocol http (a new one, when ``other_than`` is given)."""
+    client = RegistryClient(registry, security=ClientSecurity())
+    try:
+
+        async def registered() -> str | None:
+            for endpoint in await client.resolve(service):
+                if endpoint.metadata.get("protocol") == "http" and endpoint.address != other_than:
+                    return endpoint.address
+            return None
+
+        found: str = await eventually(registered, what=f"{service} registered over HTTP")
+        return found
+    finally:
+        await client.close(deregister=False)
