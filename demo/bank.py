@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import random
 import re
 from pathlib import Path
 from typing import Any
@@ -135,6 +136,21 @@ def audited(pool: asyncpg.Pool) -> Interceptor:
     return audit
 
 
+def flaky(rate: float) -> Interceptor:
+    """Fails phase calls at random (tests): half before the work, half after it committed (the answer is lost,
+    so the caller or the coordinator sends it again and the barrier makes it a duplicate)."""
+
+    async def maybe_fail(call: ActionCall, proceed: Proceed) -> ActionReply:
+        if random.random() < rate / 2:
+            raise RuntimeError(f"injected failure before the {call.op}")
+        reply = await proceed(call)
+        if random.random() < rate / 2:
+            raise RuntimeError(f"injected failure after the {call.op}")
+        return reply
+
+    return maybe_fail
+
+
 async def _keep_session(_conn: asyncpg.Connection) -> None:
     """The phases change no session state: skip asyncpg's reset query (a round trip per call)."""
 
@@ -152,6 +168,8 @@ async def serve(args: argparse.Namespace) -> None:
     assert pool is not None
     await prepare(pool, parse_accounts(args.accounts), audit=args.audit)
     interceptors = [audited(pool)] if args.audit else []
+    if args.fail_rate > 0:  # inside the audit: an injected failure is audited as the error it answers
+        interceptors.append(flaky(args.fail_rate))
     if args.hold_tries_until:  # inside the audit: a held try is audited when it finally ran
         interceptors.append(held_until(Path(args.hold_tries_until)))
     participant = Participant(args.service, [debit, credit], barrier=PgBarrier(pool), interceptors=interceptors)
@@ -175,6 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool-size", type=int, default=10)
     parser.add_argument("--hold-tries-until", metavar="FILE", help="hold every try back until FILE exists (tests)")
     parser.add_argument("--audit", action="store_true", help="record every phase call's barrier outcome")
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="fail this share of phase calls (tests)")
     parser.add_argument("--http", action="store_true", help="serve over HTTP/JSON (ASGI under uvicorn), not gRPC")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -74,7 +74,10 @@ def _to_proto_json(descriptor: MessageDescriptor, body: Any, where: str) -> dict
         field = fields.get(key)
         if field is None or _is_json_bytes(field):
             raise BadBody(f"{name[:80]}: unknown field")
-        if field.type == FieldDescriptor.TYPE_MESSAGE and not _is_map(field):
+        if _is_map(field):
+            _check_map(field, value, name)
+            out[key] = value
+        elif field.type == FieldDescriptor.TYPE_MESSAGE:
             if _repeated(field):
                 if not isinstance(value, list):
                     raise BadBody(f"{name}: must be an array")
@@ -85,6 +88,14 @@ def _to_proto_json(descriptor: MessageDescriptor, body: Any, where: str) -> dict
             _check_scalar(field, value, name)
             out[key] = value
     return out
+
+
+def _check_map(field: Field, value: Any, name: str) -> None:
+    if not isinstance(value, dict):
+        raise BadBody(f"{name}: must be a JSON object")
+    value_field = field.message_type.fields_by_name["value"]
+    for key, item in value.items():
+        _check_scalar(value_field, item, f"{name}.{str(key)[:40]}")
 
 
 def _check_scalar(field: Field, value: Any, name: str) -> None:

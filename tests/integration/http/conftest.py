@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from sdk.registry import RegistryClient
 from sdk.rpc import ClientSecurity
@@ -39,3 +40,23 @@ async def http_endpoint(registry: str, service: str, *, other_than: str = "") ->
         return found
     finally:
         await client.close(deregister=False)
+
+
+NODE_BANK = Path(__file__).resolve().parents[3] / "examples" / "node" / "bank.js"
+
+
+async def node_bank(
+    cluster: Cluster, rest: str, service: str, db: str, accounts: str = "", *extra: str
+) -> ChildProcess:
+    """The Node.js example participant (examples/node), registered through the coordinator's REST API at
+    ``rest``; returns once its base URL is in the registry (a new one when it restarts)."""
+    previous = [p.listen for p in cluster.processes if getattr(p, "node_service", None) == service]  # type: ignore[attr-defined]
+    args = ["node", str(NODE_BANK), "--service", service, "--db", db, "--coordinator", f"http://{rest}"]
+    args += ["--accounts", accounts, "--ttl", "2", *extra]
+    proc = start_process(args, cluster.log_dir, f"node-{service}-{len(cluster.processes)}")
+    cluster.processes.append(proc)
+    proc.node_service = service  # type: ignore[attr-defined]
+    proc.listen = await http_endpoint(  # type: ignore[attr-defined]
+        cluster.registry, service, other_than=previous[-1] if previous else ""
+    )
+    return proc
