@@ -141,4 +141,6 @@ class RestApi:
         try:
             return json.loads(raw)
         except ValueError as exc:
-            raise BadBody(f"body: not valid JSON ({exc})") from exc
+            raise BadBody(f"body: not valid JSON ({str(exc)[:100]})") from exc
+        except RecursionError as exc:
+            raise BadBody("body: JSON nested too deep") from exc

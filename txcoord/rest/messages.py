@@ -130,8 +130,6 @@ def _b64(data: bytes) -> str:
 
 def parse(message_class: type[Message], body: Any, path_fields: dict[str, str]) -> Message:
     """The request message for ``body`` plus the fields taken from the URL path; BadBody naming the field."""
-    if body is None:
-        body = {}
     if not isinstance(body, dict):
         raise BadBody("body: must be a JSON object")
     for key in path_fields:
