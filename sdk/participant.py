@@ -243,4 +243,4 @@ class Participant:
         """As :meth:`serve`, over HTTP/JSON (uvicorn) instead of gRPC."""
         from sdk.http.serve import serve_http
 
-        await serve_http(self, listen, registry, ttl=ttl, advertise=advertise)
+        await serve_http(self.service, self.handlers(), listen, registry, ttl=ttl, advertise=advertise)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import grpc
@@ -28,6 +28,7 @@ from sdk.errors import ConfigError, RpcError
 from sdk.http.wire import GID_HEADER, HTTP, PROTOCOL_KEY, TRACEPARENT_HEADER, error_body, join_envelope, status_of
 from sdk.registry import Lease, RegistryClient
 from sdk.rpc.context import txn_context
+from sdk.rpc.server import JsonHandler
 from sdk.tcc import TccArgumentError
 
 if TYPE_CHECKING:
@@ -42,22 +43,23 @@ def _error(code: grpc.StatusCode, message: str) -> JSONResponse:
     return JSONResponse(error_body(code, message), status_code=status_of(code))
 
 
-class ParticipantApp:
-    """The ASGI app of one participant. With ``registry`` and ``base_url`` it registers itself on start-up
-    and deregisters on shutdown when it is the app a server runs (a mounted app's lifespan does not run:
-    call :meth:`register` / :meth:`deregister` from the enclosing app's lifespan instead)."""
+class ActionApp:
+    """The ASGI app serving one service's generic JSON actions (``handlers``, as ``RpcServer.add_json_service``
+    takes them). With ``registry`` and ``base_url`` it registers itself on start-up and deregisters on
+    shutdown when it is the app a server runs (a mounted app's lifespan does not run: call :meth:`register` /
+    :meth:`deregister` from the enclosing app's lifespan instead)."""
 
     def __init__(
         self,
-        participant: Participant,
+        service: str,
+        handlers: Mapping[str, JsonHandler],
         *,
         registry: str | Sequence[str] | None = None,
         base_url: str | None = None,
         ttl: float = 10.0,
     ) -> None:
-        self.participant = participant
-        self.service = participant.service
-        self.handlers = participant.handlers()
+        self.service = service
+        self.handlers = dict(handlers)
         self.ttl = ttl
         self._registry_addresses = registry
         self._base_url = base_url
@@ -113,3 +115,18 @@ class ParticipantApp:
         except (TccArgumentError, ConfigError, ValueError, TypeError) as exc:
             return _error(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: {exc}")
         return JSONResponse(reply)
+
+
+class ParticipantApp(ActionApp):
+    """A :class:`~sdk.participant.Participant`'s handlers (its @tcc actions and saga steps) as an ASGI app."""
+
+    def __init__(
+        self,
+        participant: Participant,
+        *,
+        registry: str | Sequence[str] | None = None,
+        base_url: str | None = None,
+        ttl: float = 10.0,
+    ) -> None:
+        self.participant = participant
+        super().__init__(participant.service, participant.handlers(), registry=registry, base_url=base_url, ttl=ttl)

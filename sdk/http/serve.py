@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
 
 import uvicorn
 
+from sdk.http.asgi import ActionApp
 from sdk.rpc.address import format_address, parse_address
 from sdk.rpc.security import ServerSecurity
-
-if TYPE_CHECKING:
-    from sdk.participant import Participant
+from sdk.rpc.server import JsonHandler
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +27,8 @@ def bind(listen: str) -> socket.socket:
 
 
 async def serve_http(
-    participant: Participant,
+    service: str,
+    handlers: Mapping[str, JsonHandler],
     listen: str,
     registry: str | Sequence[str],
     *,
@@ -37,9 +36,10 @@ async def serve_http(
     advertise: str | None = None,
     security: ServerSecurity | None = None,
 ) -> None:
-    """Serve ``participant`` over HTTP at ``listen``; ``advertise``: the base URL registered when callers reach
-    it through something in front (default: this socket's ``http(s)://host:port``). TLS from TXC_TLS_CERT /
-    TXC_TLS_KEY (as a gRPC participant's) unless ``security`` says otherwise."""
+    """Serve ``service``'s ``handlers`` (e.g. ``Participant.handlers()``) over HTTP at ``listen``.
+    ``advertise``: the base URL registered when callers reach it through something in front (default: this
+    socket's ``http(s)://host:port``). TLS from TXC_TLS_CERT / TXC_TLS_KEY (as a gRPC participant's) unless
+    ``security`` says otherwise."""
     security = security if security is not None else ServerSecurity.from_env()
     sock = bind(listen)
     host, port = sock.getsockname()[:2]
@@ -47,7 +47,7 @@ async def serve_http(
     scheme = "https" if security.tls else "http"
     shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
     base_url = advertise or f"{scheme}://{format_address(shown, port)}"
-    app = participant.asgi(registry=registry, base_url=base_url, ttl=ttl)
+    app = ActionApp(service, handlers, registry=registry, base_url=base_url, ttl=ttl)
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -57,5 +57,5 @@ async def serve_http(
         ssl_keyfile=security.key,
         timeout_graceful_shutdown=5,
     )
-    log.info("%s serving over HTTP on %s", participant.service, base_url)
+    log.info("%s serving over HTTP on %s", service, base_url)
     await uvicorn.Server(config).serve(sockets=[sock])

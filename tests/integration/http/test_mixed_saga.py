@@ -1,0 +1,42 @@
+"""A saga whose steps mix gRPC and HTTP participants: the coordinator drives actions and compensations over
+both protocols, with the same barrier and signatures."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from tests.integration.coordinator.cluster import Cluster
+from tests.integration.coordinator.sagas import LINEAR, TRIP, bookings, calls, trip
+from tests.integration.http.conftest import http_endpoint
+from tests.support import start_process
+
+NewDb = Callable[..., Awaitable[str]]
+
+
+async def test_a_saga_over_grpc_and_http_participants_compensates_both(
+    cluster: Cluster, new_db: NewDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TXC_BRANCH_KEY", "branch-key-for-tests-0123456789")
+    cluster.coordinator()
+    db = await new_db()
+    # flights and payments over gRPC; hotels over HTTP (the step between them)
+    trip(cluster, db, "--card-limit", "100", services=("trip-flights", "trip-payments"))
+    args = [sys.executable, str(TRIP), "--http", "--service", "trip-hotels", "--db", db]
+    args += ["--registry", cluster.registry, "--listen", "127.0.0.1:0"]
+    cluster.processes.append(start_process(args, cluster.log_dir, "http-trip-hotels"))
+    await http_endpoint(cluster.registry, "trip-hotels")
+    async with cluster.client() as client:
+        await client.register_saga(LINEAR, "linear.yaml")
+        done = await client.start_saga("linear", {"user": "ann", "amount": 50}, wait=True)
+        assert done.state == "SUCCEEDED", done
+        assert await bookings(db, done.gid) == {"flight": "BOOKED", "hotel": "BOOKED", "payment": "BOOKED"}
+        # the payment is declined: the HTTP hotel and the gRPC flight are compensated, in reverse order
+        declined = await client.start_saga("linear", {"user": "bob", "amount": 500}, wait=True)
+    assert declined.state == "COMPENSATED", declined
+    log = await calls(db, declined.gid)
+    compensations = [(c["step_id"], c["outcome"]) for c in log if c["op"] == "compensation"]
+    assert compensations == [("payment", "empty_cancel"), ("hotel", "applied"), ("flight", "applied")]
+    assert await bookings(db, declined.gid) == {"flight": "CANCELLED", "hotel": "CANCELLED"}
