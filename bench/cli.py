@@ -43,9 +43,14 @@ def tcc_command(
     secure: bool = typer.Option(
         False, "--secure", help="TLS on every server and one identity per process (credentials file): security on."
     ),
+    protocol: str = typer.Option(
+        "grpc", help="'http': also both participants over HTTP/JSON (ASGI under uvicorn), compared in the same run."
+    ),
     json_output: bool = typer.Option(False, "--json"),
 ) -> None:
     """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
+    if protocol not in ("grpc", "http"):
+        raise typer.BadParameter(f"expected 'grpc' or 'http', got {protocol!r}", param_hint="--protocol")
     import uvloop
 
     from bench.tcc import BenchSettings, report, run_bench
@@ -63,6 +68,7 @@ def tcc_command(
                 session=session,
                 signed=signed,
                 secure=secure,
+                protocol=protocol,
             ),
             progress=_err,
         )

@@ -21,9 +21,11 @@ from typing import Any
 import psutil
 
 from bench.secure import SecureBench
+from bench.tcc_http import HTTP_SERVICES, http_endpoints, http_summary, report_http
 from demo.bank import credit, debit
 from sdk.branch_mac import KEY_ENV, BranchSigner
 from sdk.coordinator_client import CoordinatorClient, new_gid
+from sdk.invocation import ActionInvoker
 from sdk.rpc import ChannelPool, ClientSecurity
 from sdk.tcc_wire import envelope
 from txc.demo.processes import free_address, start_bank, start_coordinator
@@ -47,6 +49,7 @@ class BenchSettings:
     session: bool = True  # caller -> coordinator over one bidi stream (False: unary calls)
     signed: bool = True  # branch signatures on (a fresh TXC_BRANCH_KEY for every process); False: off
     secure: bool = False  # TLS everywhere and one identity per process from a credentials file (bench.secure)
+    protocol: str = "grpc"  # "http": also both participants over HTTP/JSON (ASGI under uvicorn), same run
 
 
 @dataclass
@@ -165,13 +168,17 @@ def _accounts(rng: random.Random) -> tuple[str, str]:
 
 
 async def _tcc_run(
-    settings: BenchSettings, client: CoordinatorClient, calls: dict[str, int], meter: CpuMeter | None
+    settings: BenchSettings,
+    client: CoordinatorClient,
+    calls: dict[str, int],
+    meter: CpuMeter | None,
+    services: tuple[str, str] = ("bank-a", "bank-b"),
 ) -> Run:
     async def transfer(rng: random.Random) -> None:
         source, target = _accounts(rng)
         async with client.transaction(timeout=30) as tx:
-            await tx.call(debit.on("bank-a"), account=source, amount=1)
-            await tx.call(credit.on("bank-b"), account=target, amount=1)
+            await tx.call(debit.on(services[0]), account=source, amount=1)
+            await tx.call(credit.on(services[1]), account=target, amount=1)
         calls["session"] += 3  # register, register, commit
         calls["try"] += 2
         calls["txn"] += 1
@@ -182,12 +189,14 @@ async def _tcc_run(
 
 async def _direct_run(
     settings: BenchSettings,
-    pool: ChannelPool,
+    pool: ChannelPool | ActionInvoker,
     bank_addresses: dict[str, str],
     meter: CpuMeter | None,
     signer: BranchSigner | None = None,
+    services: tuple[str, str] = ("bank-a", "bank-b"),
 ) -> Run:
-    a, b = bank_addresses["bank-a"], bank_addresses["bank-b"]
+    a, b = bank_addresses[services[0]], bank_addresses[services[1]]
+    sa, sb = services
 
     def body(gid: str, branch: str, service: str, action: str, args: dict[str, Any]) -> dict[str, Any]:
         # Signed like the coordinator would, so the banks do the same verification work in both runs.
@@ -197,11 +206,11 @@ async def _direct_run(
         source, target = _accounts(rng)
         gid = new_gid()
         debit_args, credit_args = {"account": source, "amount": 1}, {"account": target, "amount": 1}
-        await pool.invoke_json(a, "bank-a", "debit", body(gid, "1", "bank-a", "debit", debit_args))
-        await pool.invoke_json(b, "bank-b", "credit", body(gid, "2", "bank-b", "credit", credit_args))
+        await pool.invoke_json(a, sa, "debit", body(gid, "1", sa, "debit", debit_args))
+        await pool.invoke_json(b, sb, "credit", body(gid, "2", sb, "credit", credit_args))
         await asyncio.gather(
-            pool.invoke_json(a, "bank-a", "debit.confirm", body(gid, "1", "bank-a", "debit.confirm", debit_args)),
-            pool.invoke_json(b, "bank-b", "credit.confirm", body(gid, "2", "bank-b", "credit.confirm", credit_args)),
+            pool.invoke_json(a, sa, "debit.confirm", body(gid, "1", sa, "debit.confirm", debit_args)),
+            pool.invoke_json(b, sb, "credit.confirm", body(gid, "2", sb, "credit.confirm", credit_args)),
         )
 
     return await _drive(settings, transfer, meter)
@@ -250,6 +259,12 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
             children.append(child)
         for child, name in zip(children[1:], bank_addresses, strict=True):
             await child.serving(bank_addresses[name], timeout=60, credentials=credentials)
+        if settings.protocol == "http":  # the same banks (same databases) served over HTTP too
+            for name, db in (("bank-a", db_a), ("bank-b", db_b)):
+                env = secure.bank_env(name) if secure else None
+                args = ("--http", "--pool-size", "10")
+                children.append(start_bank(HTTP_SERVICES[name], db, address, settings.log_dir, "", *args, env=env))
+            bank_addresses.update(await http_endpoints(address, reader_security, HTTP_SERVICES.values()))
         progress(f"bench: coordinator {address}, banks {bank_addresses}; {settings.clients} clients")
 
         proc = psutil.Process(coordinator.pid)
@@ -273,6 +288,9 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
             groups["postgres"] = [postmaster]
         meter = CpuMeter(groups, without_children=("client",))  # the client's children are the services
         direct, tcc = Run(), Run()
+        direct_http, tcc_http = Run(), Run()
+        invoker = ActionInvoker(ChannelPool(security=reader_security))
+        http_pair = (HTTP_SERVICES["bank-a"], HTTP_SERVICES["bank-b"])
         calls = {"session": 0, "try": 0, "txn": 0}
         pool = ChannelPool(security=reader_security)
         client = CoordinatorClient(address, session=settings.session, security=client_security)
@@ -282,12 +300,18 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
                 direct.add(await _direct_run(settings, pool, bank_addresses, meter, signer))
                 progress(f"bench: round {round_no}/{settings.rounds}: through the coordinator, {settings.seconds}s")
                 tcc.add(await _tcc_run(settings, client, calls, meter))
+                if settings.protocol == "http":
+                    progress(f"bench: round {round_no}/{settings.rounds}: HTTP participants, direct and through")
+                    direct_http.add(await _direct_run(settings, invoker, bank_addresses, meter, signer, http_pair))
+                    tcc_http.add(await _tcc_run(settings, client, calls, meter, http_pair))
             session = client.session
             stream_writes = session.writes if session is not None else 0
             stream_requests = session.requests if session is not None else 0
         finally:
             await client.close()
             await pool.close()
+            await invoker.close()
+            await invoker.grpc.close()
         drain_started = time.monotonic()
         drain_until = drain_started + 60
         while (backlog := await _phase2_backlog(address, reader_security)) > 0 and time.monotonic() < drain_until:
@@ -302,6 +326,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
             child.stop()
 
     tcc_summary, direct_summary = tcc.summary(), direct.summary()
+    http = http_summary(tcc_summary, direct_summary, tcc_http, direct_http) if settings.protocol == "http" else None
     n = max(1, calls["txn"])  # every transaction the clients ran, warm-up included, like the phase-2 count
     stats = re.findall(r"phase2_calls=(\d+) phase2_branches=(\d+)", coordinator.log_path.read_text())
     phase2_calls = int(stats[-1][0]) if stats else 0  # the log is appended to: this run's line is the last
@@ -330,6 +355,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         "phase2_backlog_after_drain": backlog,
         "cpu_count": os.cpu_count(),
         "logs": str(settings.log_dir),
+        **({"http": http} if http else {}),
     }
 
 
@@ -373,3 +399,5 @@ def report(summary: dict[str, Any]) -> None:
         f"ratio {summary['ratio']}; coordinator peak RSS {summary['coordinator_peak_rss_mb']} MB; "
         f"phase 2 drained {summary['phase2_drain_s']}s after the run (backlog {summary['phase2_backlog_after_drain']})"
     )
+    if "http" in summary:
+        report_http(console, summary["http"])
