@@ -11,6 +11,7 @@ protocol ``http`` and its base URL as the address, so the coordinator calls it o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -29,6 +30,7 @@ from sdk.http.wire import GID_HEADER, HTTP, PROTOCOL_KEY, TRACEPARENT_HEADER, er
 from sdk.registry import Lease, RegistryClient
 from sdk.rpc.context import txn_context
 from sdk.rpc.server import JsonHandler
+from sdk.service_server import register_waiting
 from sdk.tcc import TccArgumentError
 
 if TYPE_CHECKING:
@@ -72,19 +74,27 @@ class ActionApp:
 
     @contextlib.asynccontextmanager
     async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        registering: asyncio.Task[Lease] | None = None
         if self._registry_addresses is not None and self._base_url is not None:
-            await self.register(self._registry_addresses, self._base_url)
+            # in the background: it serves while a registry that is not up yet is waited for
+            registering = asyncio.create_task(self.register(self._registry_addresses, self._base_url))
         try:
             yield
         finally:
+            if registering is not None and not registering.done():
+                registering.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await registering
             await self.deregister()
 
     async def register(self, registry: str | Sequence[str] | RegistryClient, base_url: str) -> Lease:
         """Register this participant's service at ``base_url`` (where this app is reachable) with protocol
-        ``http``; the lease is kept alive until :meth:`deregister`."""
+        ``http``, waiting for the registry if it does not answer yet; the lease is kept alive until
+        :meth:`deregister`."""
         self.registry = registry if isinstance(registry, RegistryClient) else RegistryClient(registry)
-        self.lease = await self.registry.register(self.service, base_url.rstrip("/"), self.ttl, {PROTOCOL_KEY: HTTP})
-        log.info("%s: registered over HTTP at %s", self.service, base_url)
+        address = base_url.rstrip("/")
+        self.lease = await register_waiting(self.registry, self.service, address, self.ttl, {PROTOCOL_KEY: HTTP})
+        log.info("%s: registered over HTTP at %s", self.service, address)
         return self.lease
 
     async def deregister(self) -> None:

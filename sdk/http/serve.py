@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 import uvicorn
 
+from sdk.errors import ConfigError
 from sdk.http.asgi import ActionApp
 from sdk.rpc.address import format_address, parse_address
 from sdk.rpc.security import ServerSecurity
@@ -17,12 +18,18 @@ from sdk.rpc.server import JsonHandler
 log = logging.getLogger(__name__)
 
 
-def bind(listen: str) -> socket.socket:
-    host, port = parse_address(listen, field="listen")
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+def bind(listen: str, field: str = "listen") -> socket.socket:
+    """A listening TCP socket for uvicorn (bound here so port 0 can be registered as the port it got)."""
+    host, port = parse_address(listen, field=field)
+    # proto IPPROTO_TCP, not 0: asyncio sets TCP_NODELAY only on sockets that say they are TCP, and without it
+    # every answer (headers and body written apart) waits ~40 ms for a delayed ACK
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"{field} {listen}: cannot listen there ({exc.strerror}); is the port in use?") from exc
     return sock
 
 

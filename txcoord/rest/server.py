@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 from collections.abc import Generator
 
 import uvicorn
 
-from sdk.errors import ConfigError
+from sdk.http.serve import bind
 from sdk.rpc import RpcServer
 from sdk.rpc.address import format_address, parse_address
 from txcoord.rest.app import RestApi
@@ -41,15 +40,7 @@ class RestServer:
         host, port = parse_address(self.listen, field="--http-listen")
         where = format_address(host, port)
         self.security.check_listen(host, where, protects=True)
-        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            sock.close()
-            raise ConfigError(
-                f"--http-listen {where}: cannot listen there ({exc.strerror}); is the port in use?"
-            ) from exc
+        sock = bind(self.listen, "--http-listen")
         bound = sock.getsockname()[1]
         scheme = "https" if self.security.tls else "http"
         self.url = f"{scheme}://{format_address('127.0.0.1' if host in ('0.0.0.0', '') else host, bound)}"
