@@ -1,9 +1,12 @@
 """HTTP participants beside gRPC ones: the coordinator delivers phase 2 over HTTP/JSON, a caller's tries go
 over HTTP, the branch signature is checked by the Python HTTP participant, and its barrier behaves as over
-gRPC (real coordinator, real bank processes, one over gRPC and one served by uvicorn)."""
+gRPC, and `txc call --gid` reaches it too (real coordinator, real bank processes, one over gRPC and one served
+by uvicorn)."""
 
 from __future__ import annotations
 
+import json
+import subprocess
 from collections.abc import Awaitable, Callable
 
 import grpc
@@ -12,7 +15,7 @@ import pytest
 
 from demo.bank import credit, debit
 from sdk.errors import RpcError
-from tests.integration.coordinator.cluster import Cluster, accounts, audit, tx_state
+from tests.integration.coordinator.cluster import TXC, Cluster, accounts, audit, tx_state
 from tests.integration.http.conftest import http_bank
 from tests.support.polling import eventually
 
@@ -26,10 +29,10 @@ def branch_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def test_a_transfer_between_a_grpc_and_an_http_participant(cluster: Cluster, new_db: NewDb) -> None:
-    _, _address = cluster.coordinator()
+    _, address = cluster.coordinator()
     db_a, db_b = await new_db(), await new_db()
     cluster.bank("bank-a", db_a, "A=100")
-    await http_bank(cluster, "bank-b", db_b, "B=0")
+    bank_b = await http_bank(cluster, "bank-b", db_b, "B=0")
     async with cluster.client() as client:
         async with client.transaction(timeout=30) as tx:
             await tx.call(debit.on("bank-a"), account="A", amount=10)
@@ -58,12 +61,27 @@ async def test_a_transfer_between_a_grpc_and_an_http_participant(cluster: Cluste
         assert await accounts(db_a) == {"A": (90, 0, 0)}
         assert await accounts(db_b) == {"B": (10, 0, 0)}
 
+        # `txc call --gid` joins a live transaction with a try on the HTTP participant
+        gid = f"txc-call-{bank_b.pid}"
+        assert await client.begin(gid, timeout=60) == "BEGIN"
+        args = ["call", "bank-b", "credit", "--json", '{"account": "B", "amount": 3}', "--gid", gid]
+        args += ["--coordinator", address, "--registry", address]
+        done = subprocess.run([TXC, *args], capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["result"] == {"incoming": 3}
+        await client.commit(gid)
 
-async def test_unsigned_or_forged_http_phase_calls_are_refused(cluster: Cluster, new_db: NewDb) -> None:
-    cluster.coordinator()
-    db_b = await new_db()
-    bank = await http_bank(cluster, "bank-b", db_b, "B=50")
-    base: str = bank.listen  # type: ignore[attr-defined]
+        async def joined() -> bool:
+            return await accounts(db_b) == {"B": (13, 0, 0)}
+
+        await eventually(joined, what="the branch txc call added, confirmed over HTTP")
+
+    await _forged_calls_are_refused(bank_b.listen, db_b)  # type: ignore[attr-defined]
+
+
+async def _forged_calls_are_refused(base: str, db_b: str) -> None:
+    """Unsigned or forged phase calls straight to the Python HTTP participant: 403, no effect, nothing audited."""
+    before, audited = await accounts(db_b), await audit(db_b)
     async with httpx.AsyncClient() as http:
         for headers, why in [
             ({"Txc-Gid": "forged-1", "Txc-Branch-Id": "1"}, "unsigned"),
@@ -76,5 +94,5 @@ async def test_unsigned_or_forged_http_phase_calls_are_refused(cluster: Cluster,
                 assert why in reply.json()["error"]
         reply = await http.post(f"{base}/no-such-action", json={})
         assert reply.status_code == 404 and reply.json()["code"] == "UNIMPLEMENTED"
-    assert await accounts(db_b) == {"B": (50, 0, 0)}
-    assert await audit(db_b) == []  # refused before the barrier or any user code ran
+    assert await accounts(db_b) == before
+    assert await audit(db_b) == audited  # refused before the barrier or any user code ran
