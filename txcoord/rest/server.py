@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 from collections.abc import Generator
 
 import uvicorn
@@ -51,6 +52,10 @@ class RestServer:
             lifespan="off",
             ssl_certfile=self.security.cert,
             ssl_keyfile=self.security.key,
+            # under mutual TLS the handshake demands a certificate the CA signed, as the gRPC listener does; the
+            # identity on this front still comes from the token (the certificate's name is not read here)
+            ssl_ca_certs=self.security.ca if self.security.require_client_cert else None,
+            ssl_cert_reqs=ssl.CERT_REQUIRED if self.security.require_client_cert else ssl.CERT_NONE,
         )
         self._server = _Embedded(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="rest-api")
