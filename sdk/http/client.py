@@ -74,8 +74,10 @@ class HttpActionClient:
         except (TypeError, ValueError) as exc:
             raise RpcError(grpc.StatusCode.INVALID_ARGUMENT, f"{url}: the body is not JSON ({exc})") from exc
         limit = aiohttp.ClientTimeout(total=self.default_timeout if timeout is None else timeout)
+        # with --tls-service-names an https participant's certificate must name the service, not its address
+        name = service if self.security.service_names and url.startswith("https:") else None
         try:
-            async with self.session.post(url, data=data, headers=headers, timeout=limit) as reply:
+            async with self.session.post(url, data=data, headers=headers, timeout=limit, server_hostname=name) as reply:
                 status, reason, content = reply.status, reply.reason, await reply.read()
         except TimeoutError as exc:
             raise rpc_error(grpc.StatusCode.DEADLINE_EXCEEDED, f"no answer from {url}", target=address) from exc

@@ -27,7 +27,12 @@ async def http_bank(cluster: Cluster, service: str, db: str, accounts: str = "",
 
 async def http_endpoint(registry: str, service: str, *, other_than: str = "") -> str:
     """The base URL ``service`` registered with protocol http (a new one, when ``other_than`` is given)."""
-    client = RegistryClient(registry, security=ClientSecurity())
+    return await http_endpoint_secure(registry, service, ClientSecurity(), other_than=other_than)
+
+
+async def http_endpoint_secure(registry: str, service: str, security: ClientSecurity, *, other_than: str = "") -> str:
+    """As :func:`http_endpoint`, asking a registry that needs ``security``."""
+    client = RegistryClient(registry, security=security)
     try:
 
         async def registered() -> str | None:
