@@ -66,6 +66,7 @@ class ActionApp:
         self._registry_addresses = registry
         self._base_url = base_url
         self.registry: RegistryClient | None = None
+        self._own_registry = True
         self.lease: Lease | None = None
         self.app = Starlette(routes=[Route("/{action:path}", self._call, methods=["POST"])], lifespan=self._lifespan)
 
@@ -91,6 +92,7 @@ class ActionApp:
         """Register this participant's service at ``base_url`` (where this app is reachable) with protocol
         ``http``, waiting for the registry if it does not answer yet; the lease is kept alive until
         :meth:`deregister`."""
+        self._own_registry = not isinstance(registry, RegistryClient)
         self.registry = registry if isinstance(registry, RegistryClient) else RegistryClient(registry)
         address = base_url.rstrip("/")
         self.lease = await register_waiting(self.registry, self.service, address, self.ttl, {PROTOCOL_KEY: HTTP})
@@ -98,10 +100,14 @@ class ActionApp:
         return self.lease
 
     async def deregister(self) -> None:
+        """Stop serving registrations: callers stop picking this endpoint at once (before a drain)."""
         if self.registry is None:
             return
-        registry, self.registry, self.lease = self.registry, None, None
-        await registry.close()  # deregisters its leases first
+        registry, lease, self.registry, self.lease = self.registry, self.lease, None, None
+        if self._own_registry:
+            await registry.close()  # deregisters its leases first
+        elif lease is not None:
+            await registry.deregister(lease)  # the caller's client: theirs to close
 
     async def _call(self, request: Request) -> Response:
         action = request.path_params["action"]
@@ -116,7 +122,9 @@ class ActionApp:
             body = json.loads(raw) if raw else {}
             envelope = join_envelope(request.headers, body)
         except ValueError as exc:
-            return _error(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: body: not valid JSON ({exc})")
+            return _error(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: body: not valid JSON ({str(exc)[:100]})")
+        except RecursionError:
+            return _error(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: body: JSON nested too deep")
         try:
             with txn_context(request.headers.get(GID_HEADER), request.headers.get(TRACEPARENT_HEADER)):
                 reply = await handler(envelope, None)
@@ -124,6 +132,9 @@ class ActionApp:
             return _error(exc.code, exc.details)
         except (TccArgumentError, ConfigError, ValueError, TypeError) as exc:
             return _error(grpc.StatusCode.INVALID_ARGUMENT, f"{where}: {exc}")
+        except Exception as exc:  # a handler's own failure: retryable, one log line (no traceback per call)
+            log.warning("%s failed: %s: %s", where, type(exc).__name__, exc)
+            return _error(grpc.StatusCode.INTERNAL, f"{where} failed: {type(exc).__name__}: {exc}")
         return JSONResponse(reply)
 
 

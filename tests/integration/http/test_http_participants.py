@@ -94,5 +94,8 @@ async def _forged_calls_are_refused(base: str, db_b: str) -> None:
                 assert why in reply.json()["error"]
         reply = await http.post(f"{base}/no-such-action", json={})
         assert reply.status_code == 404 and reply.json()["code"] == "UNIMPLEMENTED"
+        for garbage in (b"{not json", b"[" * 100_000):  # bad input: 400, and the participant keeps serving
+            reply = await http.post(f"{base}/credit", content=garbage, headers={"Txc-Gid": "g", "Txc-Branch-Id": "1"})
+            assert reply.status_code == 400 and reply.json()["code"] == "INVALID_ARGUMENT", reply.text
     assert await accounts(db_b) == before
     assert await audit(db_b) == audited  # refused before the barrier or any user code ran
