@@ -65,10 +65,15 @@ def tcc_command(
     secure: bool = typer.Option(
         False, "--secure", help="TLS on every server and one identity per process (credentials file): security on."
     ),
+    protocol: str = typer.Option(
+        "grpc", help="'http': also both participants over HTTP/JSON (ASGI under uvicorn), compared in the same run."
+    ),
     json_output: bool = JSON_OUTPUT,
     observability: bool = OBSERVABILITY,
 ) -> None:
     """Two-branch TCC transfers through the coordinator vs the same tries and confirms called directly."""
+    if protocol not in ("grpc", "http"):
+        raise typer.BadParameter(f"expected 'grpc' or 'http', got {protocol!r}", param_hint="--protocol")
     import uvloop
 
     from bench.tcc import BenchSettings, report, run_bench
@@ -100,6 +105,7 @@ def tcc_command(
                 session=session,
                 signed=signed,
                 secure=secure,
+                protocol=protocol,
             ),
             progress=_err,
         )

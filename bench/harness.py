@@ -34,6 +34,7 @@ class BenchSettings:
     session: bool = True  # caller -> coordinator over one bidi stream (False: unary calls)
     signed: bool = True  # branch signatures on (a fresh TXC_BRANCH_KEY for every process); False: off
     secure: bool = False  # TLS everywhere and one identity per process from a credentials file (bench.secure)
+    protocol: str = "grpc"  # "http": also both participants over HTTP/JSON (ASGI under uvicorn), same run
 
 
 @dataclass

@@ -17,10 +17,12 @@ from typing import Any
 
 from bench.harness import BenchSettings, CpuMeter, PeakRss, Run, databases, drive, process_groups, start_coordinator
 from bench.secure import SecureBench
+from bench.tcc_http import HTTP_SERVICES, http_endpoints, http_summary, report_http
 from demo import bank
 from demo.bank import credit, debit
 from sdk.branch_mac import KEY_ENV, BranchSigner
 from sdk.coordinator_client import CoordinatorClient, new_gid
+from sdk.invocation import ActionInvoker
 from sdk.processes import ChildProcess, free_address
 from sdk.rpc import ChannelPool, ClientSecurity
 from sdk.tcc_wire import envelope
@@ -34,13 +36,17 @@ def _accounts(rng: random.Random) -> tuple[str, str]:
 
 
 async def _tcc_run(
-    settings: BenchSettings, client: CoordinatorClient, calls: dict[str, int], meter: CpuMeter | None
+    settings: BenchSettings,
+    client: CoordinatorClient,
+    calls: dict[str, int],
+    meter: CpuMeter | None,
+    services: tuple[str, str] = ("bank-a", "bank-b"),
 ) -> Run:
     async def transfer(rng: random.Random) -> None:
         source, target = _accounts(rng)
         async with client.transaction(timeout=30) as tx:
-            await tx.call(debit.on("bank-a"), account=source, amount=1)
-            await tx.call(credit.on("bank-b"), account=target, amount=1)
+            await tx.call(debit.on(services[0]), account=source, amount=1)
+            await tx.call(credit.on(services[1]), account=target, amount=1)
         calls["session"] += 3  # register, register, commit
         calls["try"] += 2
         calls["txn"] += 1
@@ -51,12 +57,14 @@ async def _tcc_run(
 
 async def _direct_run(
     settings: BenchSettings,
-    pool: ChannelPool,
+    pool: ChannelPool | ActionInvoker,
     bank_addresses: dict[str, str],
     meter: CpuMeter | None,
     signer: BranchSigner | None = None,
+    services: tuple[str, str] = ("bank-a", "bank-b"),
 ) -> Run:
-    a, b = bank_addresses["bank-a"], bank_addresses["bank-b"]
+    a, b = bank_addresses[services[0]], bank_addresses[services[1]]
+    sa, sb = services
 
     def body(gid: str, branch: str, service: str, action: str, args: dict[str, Any]) -> dict[str, Any]:
         # Signed like the coordinator would, so the banks do the same verification work in both runs.
@@ -66,11 +74,11 @@ async def _direct_run(
         source, target = _accounts(rng)
         gid = new_gid()
         debit_args, credit_args = {"account": source, "amount": 1}, {"account": target, "amount": 1}
-        await pool.invoke_json(a, "bank-a", "debit", body(gid, "1", "bank-a", "debit", debit_args))
-        await pool.invoke_json(b, "bank-b", "credit", body(gid, "2", "bank-b", "credit", credit_args))
+        await pool.invoke_json(a, sa, "debit", body(gid, "1", sa, "debit", debit_args))
+        await pool.invoke_json(b, sb, "credit", body(gid, "2", sb, "credit", credit_args))
         await asyncio.gather(
-            pool.invoke_json(a, "bank-a", "debit.confirm", body(gid, "1", "bank-a", "debit.confirm", debit_args)),
-            pool.invoke_json(b, "bank-b", "credit.confirm", body(gid, "2", "bank-b", "credit.confirm", credit_args)),
+            pool.invoke_json(a, sa, "debit.confirm", body(gid, "1", sa, "debit.confirm", debit_args)),
+            pool.invoke_json(b, sb, "credit.confirm", body(gid, "2", sb, "credit.confirm", credit_args)),
         )
 
     return await drive(settings, transfer, meter)
@@ -109,10 +117,21 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
             children.append(ChildProcess(command, log, env, address=bank_addresses[name]))
         for child in children[1:]:
             await child.serving(timeout=60, credentials=credentials)
+        if settings.protocol == "http":  # the same banks (same databases) served over HTTP too
+            for name, db in (("bank-a", db_a), ("bank-b", db_b)):
+                env = secure.bank_env(name) if secure else None
+                command = bank.command(
+                    HTTP_SERVICES[name], db, address, free_address(), "", "--http", "--pool-size", "10"
+                )
+                children.append(ChildProcess(command, settings.log_dir / f"{HTTP_SERVICES[name]}.log", env))
+            bank_addresses.update(await http_endpoints(address, reader_security, HTTP_SERVICES.values()))
         progress(f"bench: coordinator {address}, banks {bank_addresses}; {settings.clients} clients")
         meter = process_groups(coordinator.pid, {"banks": [child.pid for child in children[1:]]}, settings)
         async with PeakRss(coordinator.pid) as memory:  # rounds and phase-2 drain
             direct, tcc = Run(), Run()
+            direct_http, tcc_http = Run(), Run()
+            invoker = ActionInvoker(ChannelPool(security=reader_security))
+            http_pair = (HTTP_SERVICES["bank-a"], HTTP_SERVICES["bank-b"])
             calls = {"session": 0, "try": 0, "txn": 0}
             pool = ChannelPool(security=reader_security)
             client = CoordinatorClient(address, session=settings.session, security=client_security)
@@ -122,12 +141,18 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
                     direct.add(await _direct_run(settings, pool, bank_addresses, meter, signer))
                     progress(f"bench: round {round_no}/{settings.rounds}: through the coordinator, {settings.seconds}s")
                     tcc.add(await _tcc_run(settings, client, calls, meter))
+                    if settings.protocol == "http":
+                        progress(f"bench: round {round_no}/{settings.rounds}: HTTP participants, direct and through")
+                        direct_http.add(await _direct_run(settings, invoker, bank_addresses, meter, signer, http_pair))
+                        tcc_http.add(await _tcc_run(settings, client, calls, meter, http_pair))
                 session = client.session
                 stream_writes = session.writes if session is not None else 0
                 stream_requests = session.requests if session is not None else 0
             finally:
                 await client.close()
                 await pool.close()
+                await invoker.close()
+                await invoker.grpc.close()
             drain_started = time.monotonic()
             drain_until = drain_started + 60
             while (backlog := await _phase2_backlog(address, reader_security)) > 0 and time.monotonic() < drain_until:
@@ -140,6 +165,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
             child.stop()
 
     tcc_summary, direct_summary = tcc.summary(), direct.summary()
+    http = http_summary(tcc_summary, direct_summary, tcc_http, direct_http) if settings.protocol == "http" else None
     n = max(1, calls["txn"])  # every transaction the clients ran, warm-up included, like the phase-2 count
     stats = re.findall(r"phase2_calls=(\d+) phase2_branches=(\d+)", coordinator.log_path.read_text())
     phase2_calls = int(stats[-1][0]) if stats else 0  # the log is appended to: this run's line is the last
@@ -168,6 +194,7 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         "phase2_backlog_after_drain": backlog,
         "cpu_count": os.cpu_count(),
         "logs": str(settings.log_dir),
+        **({"http": http} if http else {}),
     }
 
 
@@ -201,3 +228,5 @@ def report(summary: dict[str, Any]) -> None:
         f"ratio {summary['ratio']}; coordinator peak RSS {summary['coordinator_peak_rss_mb']} MB; "
         f"phase 2 drained {summary['phase2_drain_s']}s after the run (backlog {summary['phase2_backlog_after_drain']})"
     )
+    if "http" in summary:
+        report_http(console, summary["http"])

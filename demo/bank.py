@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import random
 import re
 import sys
 from pathlib import Path
@@ -147,6 +148,21 @@ def audited(pool: asyncpg.Pool) -> Interceptor:
     return audit
 
 
+def flaky(rate: float) -> Interceptor:
+    """Fails phase calls at random (tests): half before the work, half after it committed (the answer is lost,
+    so the caller or the coordinator sends it again and the barrier makes it a duplicate)."""
+
+    async def maybe_fail(call: ActionCall, proceed: Proceed) -> ActionReply:
+        if random.random() < rate / 2:
+            raise RuntimeError(f"injected failure before the {call.op}")
+        reply = await proceed(call)
+        if random.random() < rate / 2:
+            raise RuntimeError(f"injected failure after the {call.op}")
+        return reply
+
+    return maybe_fail
+
+
 async def _keep_session(_conn: asyncpg.Connection) -> None:
     """The phases change no session state: skip asyncpg's reset query (a round trip per call)."""
 
@@ -164,11 +180,16 @@ async def serve(args: argparse.Namespace) -> None:
     assert pool is not None
     await prepare(pool, parse_accounts(args.accounts), audit=args.audit)
     interceptors = [audited(pool)] if args.audit else []
+    if args.fail_rate > 0:  # inside the audit: an injected failure is audited as the error it answers
+        interceptors.append(flaky(args.fail_rate))
     if args.hold_tries_until:  # inside the audit: a held try is audited when it finally ran
         interceptors.append(held_until(Path(args.hold_tries_until)))
     participant = Participant(args.service, [debit, credit], barrier=PgBarrier(pool), interceptors=interceptors)
     try:
-        await participant.serve(args.listen, args.registry, ttl=args.ttl, metrics_listen=args.metrics_listen)
+        if args.http:
+            await participant.serve_http(args.listen, args.registry, ttl=args.ttl)
+        else:
+            await participant.serve(args.listen, args.registry, ttl=args.ttl, metrics_listen=args.metrics_listen)
     finally:
         await pool.close()
 
@@ -193,6 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--audit", action="store_true", help="record every phase call's barrier outcome")
     parser.add_argument("--metrics-listen", metavar="HOST:PORT", help="export Prometheus metrics there")
     parser.add_argument("--log-format", choices=("text", "json"), help="default: $TXC_LOG_FORMAT or text")
+    parser.add_argument("--fail-rate", type=float, default=0.0, help="fail this share of phase calls (tests)")
+    parser.add_argument("--http", action="store_true", help="serve over HTTP/JSON (ASGI under uvicorn), not gRPC")
     args = parser.parse_args(argv)
     setup_logging(logging.INFO, args.log_format)
     try:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 
@@ -30,6 +30,9 @@ from sdk.saga.step import SagaStep
 from sdk.service_server import ServiceServer
 from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError
 from sdk.tcc_wire import OPS, PHASE2_BATCH_ACTION, Op, action_name
+
+if TYPE_CHECKING:
+    from sdk.http.asgi import ParticipantApp
 
 log = logging.getLogger(__name__)
 
@@ -251,3 +254,20 @@ class Participant:
         ``metrics_listen`` (HOST:PORT): export Prometheus metrics there (see sdk.observability)."""
         observe_participant(self, metrics_listen)  # metrics, traces and log context, each only when asked for
         await self.host(listen, registry, ttl=ttl).run()
+
+    def asgi(
+        self, *, registry: str | Sequence[str] | None = None, base_url: str | None = None, ttl: float = 10.0
+    ) -> ParticipantApp:
+        """This participant as an ASGI app (HTTP/JSON, see ``sdk.http``), to mount in a Starlette or FastAPI
+        app or to run under any ASGI server; registered as ``http`` at ``base_url``."""
+        from sdk.http.asgi import ParticipantApp  # starlette is imported only by HTTP participants
+
+        return ParticipantApp(self, registry=registry, base_url=base_url, ttl=ttl)
+
+    async def serve_http(
+        self, listen: str, registry: str | Sequence[str], *, ttl: float = 10.0, advertise: str | None = None
+    ) -> None:
+        """As :meth:`serve`, over HTTP/JSON (uvicorn) instead of gRPC."""
+        from sdk.http.serve import serve_http
+
+        await serve_http(self.service, self.handlers(), listen, registry, ttl=ttl, advertise=advertise)

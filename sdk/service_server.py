@@ -25,6 +25,29 @@ from sdk.rpc.security import CA_ENV, CERT_ENV, KEY_ENV
 log = logging.getLogger(__name__)
 
 
+async def register_waiting(
+    registry: RegistryClient, service: str, address: str, ttl: float, metadata: dict[str, str]
+) -> Lease:
+    """Register, waiting for a registry that is not up yet (started in any order, or restarting): the caller
+    serves meanwhile and this says once that it waits, instead of exiting."""
+    delays = backoff_delays(initial=0.2, maximum=5.0)
+    waiting = False
+    while True:
+        try:
+            lease = await registry.register(service, address, ttl, metadata)
+        except RpcError as exc:
+            if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise
+            if not waiting:
+                log.warning("%s: registry unreachable (%s); retrying until it answers", service, exc.details)
+                waiting = True
+            await asyncio.sleep(next(delays))
+            continue
+        if waiting:
+            log.info("%s: registered; the registry answers again", service)
+        return lease
+
+
 class ServiceServer:
     def __init__(
         self,
@@ -65,26 +88,8 @@ class ServiceServer:
             )
 
     async def _register(self, service: str) -> Lease:
-        """Register, waiting for a registry that is not up yet (started in any order, or restarting): it
-        serves meanwhile and says once that it waits, instead of exiting."""
-        delays = backoff_delays(initial=0.2, maximum=5.0)
-        waiting = False
-        while True:
-            try:
-                lease = await self.registry.register(
-                    service, self.advertise or self.server.address, self.ttl, self.metadata
-                )
-            except RpcError as exc:
-                if exc.code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    raise
-                if not waiting:
-                    log.warning("%s: registry unreachable (%s); retrying until it answers", service, exc.details)
-                    waiting = True
-                await asyncio.sleep(next(delays))
-                continue
-            if waiting:
-                log.info("%s: registered; the registry answers again", service)
-            return lease
+        address = self.advertise or self.server.address
+        return await register_waiting(self.registry, service, address, self.ttl, self.metadata)
 
     async def start(self) -> None:
         self.check_trust()

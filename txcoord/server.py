@@ -23,6 +23,7 @@ from txcoord.engine.recovery import Recovery, RecoverySettings
 from txcoord.errors import ConfigError
 from txcoord.model import Retry
 from txcoord.registry import MemoryRegistryStore, PgRegistryStore, RegistryServer, RegistryStore
+from txcoord.rest import RestServer
 from txcoord.saga.runtime import SagaRuntime
 from txcoord.servicer import SERVICE_NAME, CoordinatorServicer
 from txcoord.store import embedded
@@ -53,6 +54,7 @@ class CoordinatorConfig:
     client_security: ClientSecurity | None = None  # for phase 2, saga steps and the registry; None: environment
     branch_key: bytes | None = None  # signs branches for participants (sdk.branch_mac); None: TXC_BRANCH_KEY
     metrics_listen: str | None = None  # HOST:PORT of the Prometheus endpoint; None: no metrics
+    http_listen: str | None = None  # HOST:PORT of the REST API (txcoord.rest); None: gRPC only
 
 
 async def open_store_url(config: CoordinatorConfig) -> str:
@@ -82,6 +84,7 @@ class CoordinatorServer:
         self.store_url = ""
         self.metrics: MetricsEndpoint | None = None
         self._unwatch: Callable[[], None] | None = None
+        self.rest: RestServer | None = None
 
     @property
     def server(self) -> RpcServer:
@@ -141,6 +144,9 @@ class CoordinatorServer:
             await self.server.start()
         except RuntimeError as exc:
             raise ConfigError(f"--listen {config.listen}: cannot listen there ({exc}); is the port in use?") from exc
+        if config.http_listen:
+            self.rest = RestServer(config.http_listen, self.server)
+            await self.rest.start()
         node_id = config.node_id or f"{socket.gethostname()}:{self.server.address.rsplit(':', 1)[1]}"
         self.driver.owner = node_id
         self.registry_client = RegistryClient(config.registry or self.server.address, security=config.client_security)
@@ -168,6 +174,8 @@ class CoordinatorServer:
             closers.append(self.recovery.close)
         if self.sagas is not None:
             closers.append(self.sagas.close)
+        if self.rest is not None:
+            closers.append(self.rest.close)
         if self._server is not None:
             closers.append(lambda: self.server.stop(grace))
         if self.driver is not None:

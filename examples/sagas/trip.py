@@ -153,6 +153,7 @@ async def main() -> None:
     parser.add_argument("--card-limit", type=int, default=10**9, help="charges above this are declined")
     parser.add_argument("--no-audit", action="store_true", help="do not record calls (benchmarks)")
     parser.add_argument("--hold-action", type=float, default=0.0, help="seconds an action waits before the barrier")
+    parser.add_argument("--http", action="store_true", help="serve over HTTP/JSON (one --service), not gRPC")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     Knobs.delay, Knobs.fail_first, Knobs.card_limit = args.delay, args.fail_first, args.card_limit
@@ -167,7 +168,12 @@ async def main() -> None:
     for participant in others:  # several services on one port: each registered under its own name
         host.add_json_service(participant.service, participant.handlers())
     try:
-        await host.run()
+        if args.http:  # the same handlers as an ASGI app under uvicorn, registered as an http endpoint
+            if len(args.service) != 1:
+                parser.error("--http serves one --service")
+            await first.serve_http(args.listen, args.registry.split(","), ttl=args.ttl)
+        else:
+            await host.run()
     finally:
         await pool.close()
 

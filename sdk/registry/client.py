@@ -12,6 +12,7 @@ import grpc
 
 from sdk._proto import registry_pb2, registry_pb2_grpc
 from sdk.errors import RegistryError
+from sdk.invocation import ActionInvoker
 from sdk.registry.model import Endpoint, Lease, validate_registration
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.client import ChannelPool, translate_error
@@ -37,6 +38,7 @@ class RegistryClient:
         self._current = 0
         self._own_pool = pool is None
         self.pool = pool or ChannelPool(default_timeout=timeout, security=security)
+        self.actions = ActionInvoker(self.pool)  # calls the services it resolves, over gRPC or HTTP
         self.timeout = timeout
         self._leases: dict[str, Lease] = {}
         self._keepalive_task: asyncio.Task[None] | None = None
@@ -74,7 +76,7 @@ class RegistryClient:
         self, service: str, address: str, ttl: float = 10.0, metadata: dict[str, str] | None = None
     ) -> Lease:
         """Register ``address`` for ``service``; the lease is kept alive until ``deregister`` or ``close``."""
-        validate_registration(service, address, ttl)
+        validate_registration(service, address, ttl, metadata)
         lease = Lease(service, address, ttl, dict(metadata or {}))
         await self._register_lease(lease)
         self._leases[lease.lease_id] = lease
@@ -195,5 +197,6 @@ class RegistryClient:
             self._keepalive_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._keepalive_task
+        await self.actions.close()
         if self._own_pool:
             await self.pool.close()

@@ -59,7 +59,7 @@ class ServiceClient:
                 if remaining <= 0:
                     break
                 try:
-                    return await self.registry.pool.invoke_json(
+                    return await self.registry.actions.invoke_json(
                         address, self.service, action, payload, timeout=remaining, retry_unavailable=False
                     )
                 except RpcError as exc:

@@ -80,6 +80,7 @@ class RpcServer:
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         self._service_names: list[str] = [health_pb2.DESCRIPTOR.services_by_name["Health"].full_name]
+        self.servicers: dict[str, object] = {}  # full service name -> servicer: other fronts call the same ones
         self._bound_port: int | None = None
         self._stopped = asyncio.Event()
 
@@ -102,6 +103,7 @@ class RpcServer:
         """Add a generated-stub servicer; ``service_name`` is its full proto name (for health and reflection)."""
         add_to_server(servicer, self._server)
         self._service_names.append(service_name)
+        self.servicers[service_name] = servicer
 
     def add_json_service(self, service: str, actions: Mapping[str, JsonHandler], rule: Rule = Rule.SIGNED) -> None:
         """Serve ``actions`` under ``service`` with JSON request and response bodies (generic invocation).

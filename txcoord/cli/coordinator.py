@@ -66,6 +66,9 @@ def coordinator(
         envvar="TXC_TLS_SERVICE_NAMES",
         help="Over TLS, a participant's certificate must name the service called (a DNS name equal to it).",
     ),
+    http_listen: str | None = typer.Option(
+        None, help="HOST:PORT of the REST API (HTTP/JSON, OpenAPI at /openapi.json); same TLS and tokens as gRPC."
+    ),
     insecure: bool = INSECURE,
     metrics_listen: str | None = METRICS_LISTEN,
     log_format: str | None = LOG_FORMAT,
@@ -79,6 +82,8 @@ def coordinator(
             parse_address(registry, field="--registry")
         if metrics_listen:
             parse_address(metrics_listen, field="--metrics-listen")
+        if http_listen:
+            parse_address(http_listen, field="--http-listen")
     except ValueError as exc:
         fail(str(exc))
     if registry_store not in ("store", "memory"):
@@ -103,6 +108,7 @@ def coordinator(
         server_security=server_security,
         client_security=client_security,
         listen=listen,
+        http_listen=http_listen,
         store=store,
         data_dir=data_dir,
         node_id=node_id,

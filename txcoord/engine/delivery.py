@@ -75,7 +75,7 @@ class RegistryDelivery:
         client, address = await self._endpoint(service)
         self.calls += 1
         try:
-            return await client.registry.pool.invoke_json(
+            return await client.registry.actions.invoke_json(
                 address, service, action, body, timeout=self.timeout, retry_unavailable=False
             )
         except RpcError as exc:

@@ -34,7 +34,7 @@ class RegistryServicer(registry_pb2_grpc.RegistryServicer):
             validation.service(request.service)
             if len(request.address) > validation.MAX_NAME:
                 raise InvalidArgument(f"address: at most {validation.MAX_NAME} characters, got {len(request.address)}")
-            validate_registration(request.service, request.address, request.ttl_seconds)
+            validate_registration(request.service, request.address, request.ttl_seconds, request.metadata)
             validation.ttl(request.ttl_seconds)
             validation.metadata(request.metadata)
             if request.lease_id:

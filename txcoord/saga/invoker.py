@@ -60,7 +60,7 @@ class RegistryInvoker:
             await asyncio.sleep(0.1)
         self.calls += 1
         try:
-            return await client.registry.pool.invoke_json(
+            return await client.registry.actions.invoke_json(
                 address, service, action, body, timeout=timeout, retry_unavailable=False
             )
         except RpcError as exc:
