@@ -18,7 +18,7 @@ from dbproxy.config import ProxyConfig
 from dbproxy.errors import ProxyError
 from dbproxy.executor.backend import BackendConnection
 from dbproxy.executor.pool import Pools
-from dbproxy.transactions import Branch
+from dbproxy.transactions import BackendBranch
 from dbproxy.xa import Xid, prepared, start_sql
 from dbproxy.xa_commit import FinishedXa, XaCommitter
 from dbproxy.xa_decisions import ABORT, COMMIT, DecisionTable
@@ -78,7 +78,7 @@ async def parts(rig: XaRig) -> AsyncIterator[Parts]:
         pools.close()
 
 
-async def _open_transfer(parts: Parts, amount: int) -> tuple[str, list[Branch]]:
+async def _open_transfer(parts: Parts, amount: int) -> tuple[str, list[BackendBranch]]:
     """A transfer of ``amount`` from account 0 (ds0, the decider) to account 1 (ds1), not yet committed."""
     gid = parts.outcomes.new_gid()
     branches = []
@@ -92,17 +92,17 @@ async def _open_transfer(parts: Parts, amount: int) -> tuple[str, list[Branch]]:
         xid = Xid.of(gid, parts.outcomes.service, backend, "ds0")
         conn.send_pipelined(start_sql(xid))
         await conn.execute(sql)
-        branches.append(Branch(conn, xid, wrote=True))
+        branches.append(BackendBranch(conn, xid, wrote=True))
     return gid, branches
 
 
-def _release(parts: Parts, branches: list[Branch]) -> None:
+def _release(parts: Parts, branches: list[BackendBranch]) -> None:
     for branch in branches:
         branch.conn.in_transaction = False
         parts.pools[branch.name].release(branch.conn)
 
 
-async def _commit(parts: Parts, gid: str, branches: list[Branch]) -> bool:
+async def _commit(parts: Parts, gid: str, branches: list[BackendBranch]) -> bool:
     try:
         await parts.committer.commit(gid, branches)
     except ProxyError as exc:
