@@ -191,18 +191,21 @@ class CoordinatorClient:
     async def query(self, gid: str) -> pb.TransactionDetail:
         return await self._unary("Query", pb.QueryRequest(gid=gid))
 
-    async def list(self, state: str = "", limit: int = 100) -> pb.ListReply:
-        return await self._unary("List", pb.ListRequest(state=state, limit=limit))
+    async def list(self, state: str = "", limit: int = 100, **filters: Any) -> pb.ListReply:
+        """Transactions newest first; ``filters``: the other fields of ``ListRequest`` (mode, service,
+        gid_prefix, older_than_seconds, after_gid, skip_counts)."""
+        return await self._unary("List", pb.ListRequest(state=state, limit=limit, **filters))
 
-    async def retry(self, gid: str) -> str:
-        return str((await self._unary("Retry", pb.QueryRequest(gid=gid))).state)
+    async def retry(self, gid: str, actor: str = "") -> str:
+        """Admin: phase 2 now. ``actor``: who asks, as the timeline records it (empty: the command's name)."""
+        return str((await self._unary("Retry", pb.QueryRequest(gid=gid, actor=actor))).state)
 
-    async def abort(self, gid: str) -> str:
-        return str((await self._unary("Abort", pb.QueryRequest(gid=gid))).state)
+    async def abort(self, gid: str, actor: str = "") -> str:
+        return str((await self._unary("Abort", pb.QueryRequest(gid=gid, actor=actor))).state)
 
-    async def resolve(self, gid: str, branch_id: str, outcome: str) -> str:
+    async def resolve(self, gid: str, branch_id: str, outcome: str, actor: str = "") -> str:
         """Admin: record that a person confirmed or cancelled a branch by hand (``outcome``)."""
-        request = pb.ResolveRequest(gid=gid, branch_id=branch_id, outcome=outcome)
+        request = pb.ResolveRequest(gid=gid, branch_id=branch_id, outcome=outcome, actor=actor)
         return str((await self._unary("Resolve", request)).state)
 
     # -- sagas (see sdk.saga.client) ---------------------------------------------------------------

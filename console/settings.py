@@ -1,0 +1,22 @@
+"""What a console is told at start: where the coordinators are, the admin token, and what it may show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sdk.rpc import ClientSecurity
+
+
+@dataclass(frozen=True)
+class ConsoleSettings:
+    coordinators: tuple[str, ...]  # the first one serves every call; each is shown with its health
+    token: str | None = None  # the admin token: sent on admin calls, and what a person logs in with
+    reads_open: bool = True  # pages readable without a login (a loopback listener, or --insecure)
+    chaos_reports: Path | None = None  # a folder searched for chaos report.html files
+    client_security: ClientSecurity = field(default_factory=ClientSecurity)
+    page_size: int = 50
+
+    @property
+    def coordinator(self) -> str:
+        return self.coordinators[0]
