@@ -128,11 +128,10 @@ async def sagas(console: Console, request: Request) -> Response:
     for d in definitions:
         try:
             parsed = parse_saga(d.source, f"{d.name} v{d.version}")
-            drawing = dag.layout(dag.shapes_of_definition(parsed.steps))
-            problem = ""
+            drawing, description, problem = dag.layout(dag.shapes_of_definition(parsed.steps)), parsed.description, ""
         except SagaDefinitionError as exc:  # registered by an older version of the rules: show its text
-            drawing, problem = None, str(exc)
-        shown.append((d, drawing, problem))
+            drawing, description, problem = None, "", str(exc)
+        shown.append((d, drawing, description, problem))
     return console.render(request, "sagas.html", definitions=shown, dag=dag)
 
 

@@ -10,7 +10,9 @@ from datetime import UTC, datetime
 
 from sdk._proto import coordinator_pb2 as pb
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# control characters, and the invisible ones that reorder text (bidi overrides, isolates, marks): an operator
+# must see them, since they can make one gid look like another
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 SHORT = 300  # characters of a long text shown in a table cell; the rest behind a "more" toggle
 
 FAILED_STATES = ("COMMIT_FAILED", "ROLLBACK_FAILED")
@@ -18,10 +20,15 @@ PHASE2_STATES = ("COMMITTING", "ROLLING_BACK", *FAILED_STATES)
 
 
 def visible(value: object) -> str:
-    """Text with its control characters (NUL included) written out as ``\\xNN``; markup is escaped later,
-    by the template."""
+    """Text with its control and direction characters (NUL, U+202E, ...) written out as ``\\xNN`` /
+    ``\\uNNNN``; markup is escaped later, by the template."""
     text = value if isinstance(value, str) else str(value)
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return _CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def when(ts: float) -> str:
