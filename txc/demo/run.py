@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from demo import bank as demo_bank
 from demo.bank import balances
 from demo.transfers import BANKS, Outcome, transfer
 from sdk import CoordinatorClient
+from sdk.errors import ConfigError
 from sdk.processes import ChildProcess, free_address, txc_command
 from txc.demo import trips as trip_demo
 from txc.demo.sharded import run_sharded
@@ -42,6 +45,7 @@ class DemoSettings:
     seed: int = 7
     # transfers: two banks, one killed half-way; trips: sagas; sharded: dbproxy over two MariaDB shards with XA
     parts: frozenset[str] = PARTS
+    console: bool = False  # afterwards, keep the system running with `txc console` open on it (until Ctrl-C)
 
 
 def server_database_url(url: str, database: str) -> str:
@@ -93,8 +97,17 @@ async def _wait_settled(client: CoordinatorClient, timeout: float = 90.0) -> dic
         await asyncio.sleep(0.3)
 
 
-async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> dict[str, Any]:
+async def run_demo(
+    settings: DemoSettings,
+    progress: Callable[[str], None],
+    report: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the parts and return their summary. With ``settings.console``, ``report`` gets the summary once the
+    parts are done, then the coordinator and the participants keep running with a console open on them
+    until the demo is interrupted."""
     started = time.monotonic()
+    kept: list[ChildProcess] = []
+    keep = kept if settings.console else None
     store, bank_dbs, where = await _databases(settings)
     trips_db = bank_dbs.pop("trips")
     progress(f"databases ready on {where}")
@@ -107,22 +120,64 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         await coordinator.serving(timeout=60)
         progress(f"coordinator serving on {address}")
         if "transfers" in settings.parts:
-            summary |= await _transfers(settings, address, bank_dbs, progress)
+            summary |= await _transfers(settings, address, bank_dbs, progress, keep)
         if "trips" in settings.parts:
-            summary["trips"] = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress)
+            summary["trips"] = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress, keep)
         summary["sharded"] = {"skipped": "not asked for"}
         if "sharded" in settings.parts:
             summary["sharded"] = await run_sharded(address, settings.log_dir, progress)
+        summary["seconds"] = round(time.monotonic() - started, 1)
+        if settings.console:
+            if report is not None:
+                report(summary)
+            await _hold_with_console(address, settings.log_dir, progress, kept)
     finally:
+        for child in kept:
+            child.stop()
         coordinator.stop()
-    summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
 
 
+async def _hold_with_console(
+    address: str, log_dir: Path, progress: Callable[[str], None], kept: list[ChildProcess]
+) -> None:
+    """`txc console` on the demo's coordinator, with an admin token made for this run; wait to be interrupted."""
+    token = secrets.token_urlsafe(16)
+    listen = free_address()
+    command = txc_command("console", "--listen", listen, "--coordinator", address)
+    console = ChildProcess(command, log_dir / "console.log", {"TXC_TOKEN": token})
+    kept.append(console)
+    deadline = time.monotonic() + 60
+    while not await _answers(f"http://{listen}/registry"):
+        if not console.alive() or time.monotonic() > deadline:
+            raise ConfigError(f"the console did not start; its log: {log_dir / 'console.log'}")
+        await asyncio.sleep(0.2)
+    progress(f"console open on http://{listen}/")
+    progress(f"the console's admin token (to log in and act): {token}")
+    progress("Ctrl-C ends the demo")
+    await asyncio.Event().wait()
+
+
+async def _answers(url: str) -> bool:
+    def get() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    return await asyncio.to_thread(get)
+
+
 async def _transfers(
-    settings: DemoSettings, address: str, bank_dbs: dict[str, str], progress: Callable[[str], None]
+    settings: DemoSettings,
+    address: str,
+    bank_dbs: dict[str, str],
+    progress: Callable[[str], None],
+    keep: list[ChildProcess] | None = None,
 ) -> dict[str, Any]:
-    """Transfers between the two banks, bank-b SIGKILLed and restarted half-way; balances before and after."""
+    """Transfers between the two banks, bank-b SIGKILLed and restarted half-way; balances before and after.
+    The banks are stopped at the end, or handed to ``keep`` (still serving)."""
     banks: dict[str, ChildProcess] = {}
     try:
         for name, accounts in BANKS.items():
@@ -175,7 +230,10 @@ async def _transfers(
         after = await _snapshot(bank_dbs)
     finally:
         for child in banks.values():
-            child.stop()
+            if keep is None:
+                child.stop()
+            else:
+                keep.append(child)
 
     total_before, total_after = _total(before), _total(after)
     pending = sum(a["frozen"] + a["incoming"] for bank in after.values() for a in bank.values())
