@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.cookiejar
 import re
+import ssl
 import subprocess
 import urllib.error
 import urllib.parse
@@ -14,7 +15,9 @@ from collections.abc import Awaitable, Callable
 
 from tests.integration.console.conftest import TOKEN, start_console
 from tests.integration.coordinator.cluster import TXC, Cluster, tx_state
-from tests.support import free_port
+from tests.support import free_port, start_process
+from tests.support.certs import make_pki
+from tests.support.polling import wait_until
 
 NewDb = Callable[..., Awaitable[str]]
 
@@ -22,9 +25,12 @@ NewDb = Callable[..., Awaitable[str]]
 class Visitor:
     """A browser without a browser: cookies kept, redirects followed, every status returned (not raised)."""
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, tls: ssl.SSLContext | None = None) -> None:
         self.base = base
-        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())]
+        if tls is not None:
+            handlers.append(urllib.request.HTTPSHandler(context=tls))
+        self.opener = urllib.request.build_opener(*handlers)
 
     def request(
         self, path: str, form: dict[str, str] | None = None, headers: dict[str, str] | None = None
@@ -124,3 +130,52 @@ def test_a_non_loopback_listener_needs_tls_and_a_token_unless_insecure() -> None
     done = subprocess.run([TXC, "console", "--listen", address], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done
     assert "not a loopback address" in done.stderr and "--tls-cert" in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_on_a_non_loopback_address_with_tls_the_pages_need_a_login_or_the_token(cluster: Cluster) -> None:
+    _, address = cluster.coordinator()
+    async with cluster.client() as client:
+        await client.begin("console-closed-1", 120)
+    pki = make_pki(cluster.log_dir.parent / "pki")
+    port = free_port()
+    args = ["txc", "console", "--listen", f"0.0.0.0:{port}", "--coordinator", address]
+    args += ["--tls-cert", pki.server_cert, "--tls-key", pki.server_key]
+    proc = start_process(args, cluster.log_dir, "console-tls", env={"TXC_TOKEN": TOKEN})
+    cluster.processes.append(proc)
+    tls = ssl.create_default_context(cafile=pki.ca)
+    url = f"https://127.0.0.1:{port}"
+
+    def statuses() -> dict[str, int]:
+        def up() -> bool:
+            assert proc.alive(), proc.output()
+            try:
+                return Visitor(url, tls).request("/")[0] == 401
+            except urllib.error.URLError:
+                return False
+
+        wait_until(up, timeout=30, what="the console answering over HTTPS")
+        seen = {}
+        stranger = Visitor(url, tls)
+        for page in ("/", "/transactions", "/tx?gid=console-closed-1", "/sagas", "/registry", "/chaos"):
+            seen[page] = stranger.request(page)[0]
+        seen["bearer"] = stranger.request("/tx?gid=console-closed-1", headers={"Authorization": f"Bearer {TOKEN}"})[0]
+        seen["wrong bearer"] = stranger.request("/", headers={"Authorization": "Bearer nope"})[0]
+        bob = Visitor(url, tls)
+        seen["login"] = bob.request(
+            "/login", {"csrf": bob.csrf(), "name": "bob", "token": TOKEN, "next": "/tx?gid=console-closed-1"}
+        )[0]
+        seen["after login"] = bob.request("/transactions")[0]
+        return seen
+
+    assert await asyncio.to_thread(statuses) == {
+        "/": 401,
+        "/transactions": 401,
+        "/tx?gid=console-closed-1": 401,
+        "/sagas": 401,
+        "/registry": 401,
+        "/chaos": 401,
+        "bearer": 200,
+        "wrong bearer": 401,
+        "login": 200,
+        "after login": 200,
+    }
