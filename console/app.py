@@ -112,7 +112,8 @@ def _route(console: Console, handler: Handler, *, read: bool = True) -> Callable
         request.state.session = session or console.sessions.new()
         try:
             if read and not console.may_read(request):
-                response: Response = console.render(request, "login.html", status=401, next=str(request.url.path))
+                here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                response: Response = console.render(request, "login.html", status=401, next=here)
             else:
                 response = await handler(console, request)
         except RpcError as exc:
