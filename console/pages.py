@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from console import dag, views
+from console import chart, dag, views
 from console.chaos_reports import find_reports, report_file
 from sdk.saga import SagaDefinitionError, parse_saga
 
@@ -24,6 +24,7 @@ MODES = ("TCC", "SAGA", "XA")
 # "older than" choices of the filter, in seconds
 AGES = {"": 0.0, "1m": 60.0, "5m": 300.0, "15m": 900.0, "1h": 3600.0, "1d": 86400.0}
 REPORT_POLICY = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+CHART_MINUTES = 15
 NEEDING_A_PERSON = ("COMMIT_FAILED", "ROLLBACK_FAILED")
 
 
@@ -34,15 +35,20 @@ async def overview(console: Console, request: Request) -> Response:
     for state in NEEDING_A_PERSON:
         if listed.counts.get(state):
             needing += list((await client.list(state, 20, skip_counts=True)).transactions)
+    now = time.time()
+    activity = chart.chart(await client.activity(CHART_MINUTES), CHART_MINUTES, now)
     return console.render(
         request,
         "overview.html",
+        activity=activity,
+        chart_minutes=CHART_MINUTES,
+        outcomes=chart.OUTCOMES,
         counts=sorted(listed.counts.items()),
         modes=sorted(listed.counts_by_mode.items()),
         total=sum(listed.counts.values()),
         needing=needing,
         health=await console.coordinator.health(),
-        now=time.time(),
+        now=now,
         age=views.age,
     )
 

@@ -196,6 +196,10 @@ class CoordinatorClient:
         gid_prefix, older_than_seconds, after_gid, skip_counts)."""
         return await self._unary("List", pb.ListRequest(state=state, limit=limit, **filters))
 
+    async def activity(self, minutes: int = 15) -> Sequence[pb.ActivityMinute]:
+        """Outcomes per minute of the transactions begun in the last ``minutes``, oldest first."""
+        return list((await self._unary("Activity", pb.ActivityRequest(minutes=minutes))).minutes)
+
     async def retry(self, gid: str, actor: str = "") -> str:
         """Admin: phase 2 now. ``actor``: who asks, as the timeline records it (empty: the command's name)."""
         return str((await self._unary("Retry", pb.QueryRequest(gid=gid, actor=actor))).state)

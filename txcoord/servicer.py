@@ -209,6 +209,15 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             by_mode[mode] = by_mode.get(mode, 0) + n
         return pb.ListReply(transactions=[transaction_info(t) for t in txs], counts=by_state, counts_by_mode=by_mode)
 
+    async def Activity(self, request: pb.ActivityRequest, context: grpc.aio.ServicerContext) -> pb.ActivityReply:
+        rows = await self._call(context, self.coordinator.activity(request.minutes or 15))
+        return pb.ActivityReply(
+            minutes=[
+                pb.ActivityMinute(minute=_ts(minute), committed=ok, rolled_back=back, other=other)
+                for minute, ok, back, other in rows
+            ]
+        )
+
     async def Retry(self, request: pb.QueryRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
         state: TxState = await self._call(context, self.coordinator.retry(request.gid, request.actor))
         return pb.TransactionReply(gid=request.gid, state=state.value)

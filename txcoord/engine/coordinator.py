@@ -220,6 +220,12 @@ class Coordinator:
         tx = await self._existing(gid)
         return tx, await self.store.events(gid)
 
+    async def activity(self, minutes: int) -> list[tuple[datetime, int, int, int]]:
+        """Outcomes per minute of the transactions begun in the last ``minutes`` (oldest first)."""
+        if not 0 < minutes <= 180:
+            raise InvalidArgument(f"minutes: must be in 1..180, got {minutes}")
+        return await self.store.activity(minutes)
+
     async def list(
         self, filters: ListFilter, limit: int, *, with_counts: bool = True
     ) -> tuple[list[Transaction], dict[tuple[str, str], int]]:

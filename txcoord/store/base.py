@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from txcoord.model import Branch, BranchState, Event, ListFilter, Phase2, Transaction, TxState
@@ -30,6 +31,9 @@ class Store(Protocol):
 
     async def list_transactions(self, filters: ListFilter, limit: int) -> list[Transaction]:
         """Newest first, ``limit`` of those matching ``filters`` after its cursor."""
+
+    async def activity(self, minutes: int) -> list[tuple[datetime, int, int, int]]:
+        """(minute, committed, rolled back, other) of the transactions begun in the last ``minutes``."""
 
     async def counts(self) -> dict[tuple[str, str], int]:
         """Transactions per (state, mode) over the whole store."""

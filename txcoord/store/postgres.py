@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +201,10 @@ class PgStore:
         f = filters
         args = (f.state, limit, f.mode, f.service, f.gid_prefix or None, f.prefix_end(), f.older_than_s, f.after_gid)
         return [_transaction(r) for r in await self.pool.fetch(Q["list"], *args)]
+
+    async def activity(self, minutes: int) -> list[tuple[datetime, int, int, int]]:
+        rows = await self.pool.fetch(Q["activity"], minutes)
+        return [(r["minute"], r["committed"], r["rolled_back"], r["other"]) for r in rows]
 
     async def counts(self) -> dict[tuple[str, str], int]:
         return {(r["state"], r["kind"]): r["n"] for r in await self.pool.fetch(Q["count_by_state"])}

@@ -57,6 +57,17 @@ SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, ne
  ORDER BY created_at DESC, gid DESC
  LIMIT $2;
 
+-- name: activity
+-- by the minute each began in: a range of the (created_at, gid) index
+SELECT date_trunc('minute', created_at) AS minute,
+       count(*) FILTER (WHERE state IN ('COMMITTED', 'SUCCEEDED')) AS committed,
+       count(*) FILTER (WHERE state IN ('ROLLED_BACK', 'COMPENSATED')) AS rolled_back,
+       count(*) FILTER (WHERE state NOT IN ('COMMITTED', 'SUCCEEDED', 'ROLLED_BACK', 'COMPENSATED')) AS other
+  FROM txc_transaction
+ WHERE created_at >= date_trunc('minute', now()) - ($1::int - 1) * interval '1 minute'
+ GROUP BY 1
+ ORDER BY 1;
+
 -- name: count_by_state
 SELECT state, kind, count(*) AS n FROM txc_transaction GROUP BY state, kind;
 

@@ -50,6 +50,10 @@ async def test_find_a_stuck_transaction_open_it_and_resolve_its_branch_with_conf
     def drive() -> None:
         d.get(url + "/")
         assert "COMMIT_FAILED" in d.find_element(By.ID, "needing").text
+        bars = d.find_elements(By.CSS_SELECTOR, "#activity rect.bar")
+        assert [b.find_element(By.TAG_NAME, "title").get_attribute("textContent").split(": ")[1] for b in bars] == [
+            "1 other"  # this minute's one transaction, waiting for a person
+        ]
         browser.shot("overview")
         d.get(url + "/transactions")
         Select(d.find_element(By.ID, "f-state")).select_by_visible_text("COMMIT_FAILED")

@@ -36,6 +36,8 @@ async def test_list_filters_combine_and_pages_follow_the_cursor(cluster: Cluster
         counted = await client.list("", 1)
         assert dict(counted.counts) == {"BEGIN": 6} and dict(counted.counts_by_mode) == {"TCC": 5, "XA": 1}
         assert dict((await client.list("", 1, skip_counts=True)).counts) == {}
+        recent = await client.activity(5)  # per minute begun: the one moved two hours back is not among them
+        assert sum(m.other for m in recent) == 5 and sum(m.committed + m.rolled_back for m in recent) == 0
         for bad, named in (
             (dict(mode="NOPE"), "mode"),
             (dict(after_gid="has space"), "gid"),
