@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 
 from sdk.errors import RpcError
-from tests.integration.coordinator.cluster import Cluster, query
+from tests.integration.coordinator.cluster import Cluster, query, txc_json
 
 
 async def test_list_filters_combine_and_pages_follow_the_cursor(cluster: Cluster) -> None:
@@ -30,6 +32,9 @@ async def test_list_filters_combine_and_pages_follow_the_cursor(cluster: Cluster
         assert await gids(service="bank-a") == ["lf-a3", "lf-a1"]
         assert await gids(gid_prefix="lf-a", service="bank-b") == ["lf-a4", "lf-a2", "lf-a0"]
         assert await gids(older_than_seconds=3600) == ["lf-a0"]
+        args = ("tx", "list", "--service", "bank-a", "--after", "lf-a3", "--coordinator", address)
+        listed = await asyncio.to_thread(txc_json, *args)
+        assert [t["gid"] for t in listed["transactions"]] == ["lf-a1"]  # the same filters from the command line
         first = (await client.list("BEGIN", 2, skip_counts=True)).transactions
         assert [t.gid for t in first] == ["lf-x1", "lf-a4"]
         assert await gids(state="BEGIN", after_gid="lf-a4") == ["lf-a3", "lf-a2", "lf-a1", "lf-a0"]
