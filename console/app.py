@@ -74,7 +74,8 @@ class Console:
         return self.backend
 
     def session(self, request: Request) -> Session:
-        return request.state.session  # type: ignore[no-any-return]
+        session: Session = request.state.session
+        return session
 
     def bearer_ok(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")

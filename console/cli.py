@@ -29,6 +29,9 @@ def console(
         None, "--token", envvar=TOKEN_ENV, help="The admin token: sent on admin calls, and what a person logs in with."
     ),
     chaos_reports: Path | None = typer.Option(None, "--chaos-reports", help="A folder of chaos report.html files."),
+    tracing_url: str | None = typer.Option(
+        None, "--tracing-url", help="A tracing UI's page of one trace, with {trace_id} in it (http or https)."
+    ),
     tls_cert: str | None = typer.Option(None, "--tls-cert", help="PEM certificate to serve HTTPS with."),
     tls_key: str | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
     tls_ca: str | None = typer.Option(None, "--tls-ca", envvar=CA_ENV, help="CA of the coordinator's TLS (dial TLS)."),
@@ -38,11 +41,15 @@ def console(
 ) -> None:
     """Serve the web console: transactions, sagas, registry and chaos reports; retry, abort and resolve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    if tracing_url is not None and not tracing_url.startswith(("http://", "https://")):
+        typer.echo(f"txc: --tracing-url: expected an http:// or https:// URL, got {tracing_url!r}", err=True)
+        raise typer.Exit(2)
     base = ClientSecurity.from_env()
     settings = ConsoleSettings(
         coordinators=tuple(coordinator),
         token=token,
         chaos_reports=chaos_reports,
+        tracing_url=tracing_url,
         client_security=ClientSecurity(ca=tls_ca or base.ca, cert=base.cert, key=base.key, token=token),
     )
     listening = Listen(listen, tls_cert, tls_key, insecure)

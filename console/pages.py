@@ -10,6 +10,7 @@ from starlette.responses import FileResponse, Response
 
 from console import chart, dag, views
 from console.chaos_reports import find_reports, report_file
+from sdk._proto import coordinator_pb2 as pb
 from sdk.saga import SagaDefinitionError, parse_saga
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ async def transactions(console: Console, request: Request) -> Response:
     form, fields, problem = _filters(request)
     after = request.query_params.get("after", "")
     size = console.settings.page_size
-    rows: list[object] = []
+    rows: list[pb.TransactionInfo] = []
     more = False
     if problem is None:
         # one more than a page: whether a next page exists, without counting anything
@@ -92,7 +93,7 @@ async def transactions(console: Console, request: Request) -> Response:
         )
         rows = list(reply.transactions[:size])
         more = len(reply.transactions) > size
-    next_query = {**{k: v for k, v in form.items() if v}, "after": rows[-1].gid} if more else None  # type: ignore[attr-defined]
+    next_query = {**{k: v for k, v in form.items() if v}, "after": rows[-1].gid} if more else None
     return console.render(
         request,
         "transactions.html",
@@ -115,10 +116,13 @@ async def transaction(console: Console, request: Request) -> Response:
     if not gid:
         return console.error(request, 400, "gid: give the transaction's gid (?gid=...)")
     detail = await console.coordinator.main.query(gid)
+    trace_id = str(getattr(detail.transaction, "trace_id", ""))  # a coordinator that records trace ids sends it
     return console.render(
         request,
         "transaction.html",
         tx=detail.transaction,
+        trace_id=trace_id,
+        trace_url=views.trace_link(console.settings.tracing_url, trace_id),
         branches=detail.branches,
         timeline=views.timeline(detail),
         actions=views.actions_for(detail),

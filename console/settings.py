@@ -14,6 +14,9 @@ class ConsoleSettings:
     token: str | None = None  # the admin token: sent on admin calls, and what a person logs in with
     reads_open: bool = True  # pages readable without a login (a loopback listener, or --insecure)
     chaos_reports: Path | None = None  # a folder searched for chaos report.html files
+    tracing_url: str | None = (
+        None  # a tracing UI's link with "{trace_id}" in it, e.g. http://jaeger:16686/trace/{trace_id}
+    )
     client_security: ClientSecurity = field(default_factory=ClientSecurity)
     page_size: int = 50
 

@@ -7,6 +7,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from urllib.parse import quote
 
 from sdk._proto import coordinator_pb2 as pb
 
@@ -52,6 +53,13 @@ def payload_text(data: bytes) -> str:
         return json.dumps(json.loads(data), indent=2, ensure_ascii=False)
     except ValueError:
         return data.decode("utf-8", "replace")
+
+
+def trace_link(template: str | None, trace_id: str) -> str:
+    """The tracing UI's page of ``trace_id`` ("" without a configured UI or a trace id)."""
+    if not template or not trace_id:
+        return ""
+    return template.replace("{trace_id}", quote(trace_id, safe=""))
 
 
 def branch_what(branch: pb.BranchInfo) -> str:

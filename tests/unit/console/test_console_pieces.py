@@ -107,3 +107,8 @@ def test_chaos_reports_are_found_with_their_verdict_and_nothing_outside_the_fold
             assert report_file(tmp_path, sneaky) is None, sneaky
     finally:
         outside.unlink()
+
+
+def test_a_trace_links_to_the_tracing_ui_only_when_one_is_configured() -> None:
+    assert views.trace_link("https://traces.example/t/{trace_id}", "ab/c?d") == "https://traces.example/t/ab%2Fc%3Fd"
+    assert views.trace_link(None, "abc") == views.trace_link("https://x/{trace_id}", "") == ""
