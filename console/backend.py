@@ -28,7 +28,7 @@ class CoordinatorHealth:
 class Backend:
     """One client per coordinator address, opened for the console's life; calls go to the first one."""
 
-    def __init__(self, addresses: tuple[str, ...], security: ClientSecurity, timeout: float = 10.0) -> None:
+    def __init__(self, addresses: tuple[str, ...], security: ClientSecurity, timeout: float = 5.0) -> None:
         self.clients = [CoordinatorClient(a, session=False, timeout=timeout, security=security) for a in addresses]
 
     @property

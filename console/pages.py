@@ -11,6 +11,7 @@ from starlette.responses import FileResponse, Response
 from console import chart, dag, views
 from console.chaos_reports import find_reports, report_file
 from sdk._proto import coordinator_pb2 as pb
+from sdk.errors import RpcError
 from sdk.saga import SagaDefinitionError, parse_saga
 
 if TYPE_CHECKING:
@@ -30,25 +31,32 @@ NEEDING_A_PERSON = ("COMMIT_FAILED", "ROLLBACK_FAILED")
 
 
 async def overview(console: Console, request: Request) -> Response:
+    """Counts, the chart and who needs a person; when the coordinator (or its store) does not answer, the page
+    still comes, saying so beside each coordinator's health: the moment someone needs it most."""
     client = console.coordinator.main
-    listed = await client.list("", 1)
-    needing = []
-    for state in NEEDING_A_PERSON:
-        if listed.counts.get(state):
-            needing += list((await client.list(state, 20, skip_counts=True)).transactions)
+    health = await console.coordinator.health()
     now = time.time()
-    activity = chart.chart(await client.activity(CHART_MINUTES), CHART_MINUTES, now)
+    listed, needing, minutes, problem = pb.ListReply(), [], [], ""
+    try:
+        listed = await client.list("", 1)
+        for state in NEEDING_A_PERSON:
+            if listed.counts.get(state):
+                needing += list((await client.list(state, 20, skip_counts=True)).transactions)
+        minutes = list(await client.activity(CHART_MINUTES))
+    except RpcError as exc:
+        problem = f"{client.address} answered {exc.code.name}: {exc.details}"
     return console.render(
         request,
         "overview.html",
-        activity=activity,
+        problem=problem,
+        activity=chart.chart(minutes, CHART_MINUTES, now),
         chart_minutes=CHART_MINUTES,
         outcomes=chart.OUTCOMES,
         counts=sorted(listed.counts.items()),
         modes=sorted(listed.counts_by_mode.items()),
         total=sum(listed.counts.values()),
         needing=needing,
-        health=await console.coordinator.health(),
+        health=health,
         now=now,
         age=views.age,
     )

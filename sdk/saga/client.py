@@ -132,7 +132,7 @@ class SagaClient:
     async def definitions(self, name: str = "", limit: int = 200) -> list[pb.SagaDefinitionInfo]:
         """Registered definition versions with their YAML, newest version of each name first."""
         request = pb.ListSagaDefinitionsRequest(name=name, limit=limit)
-        reply = await self._call("ListSagaDefinitions", request, self.timeout, retry=True)
+        reply = await self._call("ListSagaDefinitions", request, self.timeout, retry=False)
         return list(reply.definitions)
 
     async def query(self, gid: str) -> SagaResult:
