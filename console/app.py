@@ -17,7 +17,7 @@ import grpc
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -26,6 +26,7 @@ from console.backend import Backend
 from console.sessions import COOKIE, Session, Sessions, token_matches
 from console.settings import ConsoleSettings
 from sdk.errors import RpcError, TxcError
+from sdk.rpc.security import is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,8 @@ def _route(console: Console, handler: Handler, *, read: bool = True) -> Callable
     errors turned into pages: one line in the log, never a traceback for a bad request."""
 
     async def endpoint(request: Request) -> Response:
+        if console.settings.loopback_hosts_only and not is_loopback((request.url.hostname or "").strip("[]")):
+            return PlainTextResponse("this console answers requests for a loopback host only", status_code=421)
         session = console.sessions.get(request.cookies.get(COOKIE))
         fresh = session is None
         request.state.session = session or console.sessions.new()

@@ -37,7 +37,8 @@ def checked(listen: Listen, settings: ConsoleSettings) -> tuple[str, int, Consol
     security = ServerSecurity(cert=listen.cert, key=listen.key, token=settings.token, insecure=listen.insecure)
     security.check_listen(host, listen.address, protects=True)
     # reads: open on loopback (only this machine), or when the operator chose --insecure; otherwise a login
-    return host, port, replace(settings, reads_open=is_loopback(host) or listen.insecure)
+    loopback = is_loopback(host)
+    return host, port, replace(settings, reads_open=loopback or listen.insecure, loopback_hosts_only=loopback)
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -19,6 +19,9 @@ class ConsoleSettings:
     )
     client_security: ClientSecurity = field(default_factory=ClientSecurity)
     page_size: int = 50
+    # a loopback console answers only requests naming a loopback host: a page on another site that rebinds
+    # its own name to 127.0.0.1 gets nothing from it (None: any host, for a console reachable by name)
+    loopback_hosts_only: bool = False
 
     @property
     def coordinator(self) -> str:

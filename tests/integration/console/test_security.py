@@ -108,6 +108,19 @@ async def test_an_action_without_the_token_or_the_csrf_token_is_refused_and_chan
     assert status == 200 and ("now ROLLING_BACK" in html or "now ROLLED_BACK" in html), html[:2000]
 
 
+async def test_a_loopback_console_answers_only_requests_for_a_loopback_host(cluster: Cluster) -> None:
+    _, address = cluster.coordinator()
+    _, url = await asyncio.to_thread(start_console, cluster, address)
+    port = url.rsplit(":", 1)[1]
+
+    def statuses() -> list[int]:
+        visitor = Visitor(url)
+        hosts = ("evil.example", f"localhost:{port}", f"127.0.0.1:{port}")  # a rebound name, then loopback ones
+        return [visitor.request("/transactions", headers={"Host": host})[0] for host in hosts]
+
+    assert await asyncio.to_thread(statuses) == [421, 200, 200]
+
+
 async def test_a_console_without_a_token_can_show_but_never_act(cluster: Cluster) -> None:
     _, address = cluster.coordinator()
     async with cluster.client() as client:
