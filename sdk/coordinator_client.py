@@ -217,21 +217,27 @@ class CoordinatorClient:
         """One transaction as the coordinator records it: state, branches, attempts, timeline (``txc tx show``)."""
         return await self._unary("Query", pb.QueryRequest(gid=gid))
 
-    async def list(self, state: str = "", limit: int = 100) -> pb.ListReply:
-        """The newest transactions (of ``state``, if given) and a count per state (``txc tx list``)."""
-        return await self._unary("List", pb.ListRequest(state=state, limit=limit))
+    async def list(self, state: str = "", limit: int = 100, **filters: Any) -> pb.ListReply:
+        """Transactions newest first; ``filters``: the other fields of ``ListRequest`` (mode, service,
+        gid_prefix, older_than_seconds, after_gid, skip_counts)."""
+        return await self._unary("List", pb.ListRequest(state=state, limit=limit, **filters))
 
-    async def retry(self, gid: str) -> str:
-        """Admin: run phase 2 now, or put a transaction marked for a person back into phase 2."""
-        return str((await self._unary("Retry", pb.QueryRequest(gid=gid))).state)
+    async def activity(self, minutes: int = 15) -> Sequence[pb.ActivityMinute]:
+        """Outcomes per minute of the transactions begun in the last ``minutes``, oldest first."""
+        return list((await self._unary("Activity", pb.ActivityRequest(minutes=minutes))).minutes)
 
-    async def abort(self, gid: str) -> str:
-        """Admin: roll back a transaction still in BEGIN."""
-        return str((await self._unary("Abort", pb.QueryRequest(gid=gid))).state)
+    async def retry(self, gid: str, actor: str = "") -> str:
+        """Admin: run phase 2 now, or put a transaction marked for a person back into phase 2. ``actor``: who
+        asks, as the timeline records it (empty: the command's name)."""
+        return str((await self._unary("Retry", pb.QueryRequest(gid=gid, actor=actor))).state)
 
-    async def resolve(self, gid: str, branch_id: str, outcome: str) -> str:
+    async def abort(self, gid: str, actor: str = "") -> str:
+        """Admin: roll back a transaction still in BEGIN. ``actor``: who asks, as the timeline records it."""
+        return str((await self._unary("Abort", pb.QueryRequest(gid=gid, actor=actor))).state)
+
+    async def resolve(self, gid: str, branch_id: str, outcome: str, actor: str = "") -> str:
         """Admin: record that a person confirmed or cancelled a branch by hand (``outcome``)."""
-        request = pb.ResolveRequest(gid=gid, branch_id=branch_id, outcome=outcome)
+        request = pb.ResolveRequest(gid=gid, branch_id=branch_id, outcome=outcome, actor=actor)
         return str((await self._unary("Resolve", request)).state)
 
     # -- sagas (see sdk.saga.client) ---------------------------------------------------------------

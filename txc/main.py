@@ -8,6 +8,7 @@ import typer
 
 from bench.cli import app as bench_app
 from chaos.cli import app as chaos_app
+from console.cli import console
 from sdk.rpc.security import CA_ENV, CERT_ENV, KEY_ENV, TOKEN_ENV
 from txc.call import call
 from txc.demo.cli import demo
@@ -41,6 +42,7 @@ def trust(
 app.command("call")(call)
 register_commands(app)
 app.command("demo")(demo)
+app.command("console")(console)
 app.add_typer(bench_app, name="bench")
 app.add_typer(chaos_app, name="chaos")
 

@@ -185,3 +185,24 @@ class XaOutcome:
     branches: tuple[tuple[str, str, str], ...]  # (backend, gtrid, bqual) of each written branch
     reason: str = ""
     started_at: float = 0.0  # unix seconds; 0: unknown
+
+
+@dataclass(frozen=True)
+class ListFilter:
+    """Which transactions a list shows (every field optional, they combine), and the keyset cursor of its page."""
+
+    state: str | None = None
+    mode: str | None = None
+    service: str | None = None
+    gid_prefix: str | None = None
+    older_than_s: float | None = None
+    after_gid: str | None = None  # the last gid of the previous page (newest first)
+
+    def prefix_end(self) -> str | None:
+        """The first string past every one starting with ``gid_prefix`` in code-point (UTF-8 byte) order."""
+        if not self.gid_prefix:
+            return None
+        last = self.gid_prefix[-1]
+        if ord(last) >= 0x10FFFF:
+            return self.gid_prefix + "\U0010ffff"
+        return self.gid_prefix[:-1] + chr(ord(last) + 1)

@@ -29,7 +29,7 @@ from txcoord.errors import (
     TransactionNotFound,
     TransactionTimedOut,
 )
-from txcoord.model import Actor, Branch, Event, Transaction, TxState
+from txcoord.model import Actor, Branch, Event, ListFilter, Transaction, TxState
 from txcoord.store.outage import STORE_OUTAGE, OutageLog, brief
 from txcoord.store.outage import is_outage as store_outage
 from txcoord.xa_reports import XaReports
@@ -227,22 +227,45 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         )
 
     async def List(self, request: pb.ListRequest, context: grpc.aio.ServicerContext) -> pb.ListReply:
-        txs, counts = await self._call(context, self.coordinator.list(request.state or None, request.limit or 100))
-        return pb.ListReply(transactions=[transaction_info(t) for t in txs], counts=counts)
+        filters = ListFilter(
+            state=request.state or None,
+            mode=request.mode or None,
+            service=request.service or None,
+            gid_prefix=request.gid_prefix or None,
+            older_than_s=request.older_than_seconds or None,
+            after_gid=request.after_gid or None,
+        )
+        work = self.coordinator.list(filters, request.limit or 100, with_counts=not request.skip_counts)
+        txs, counts = await self._call(context, work)
+        by_state: dict[str, int] = {}
+        by_mode: dict[str, int] = {}
+        for (state, mode), n in counts.items():
+            by_state[state] = by_state.get(state, 0) + n
+            by_mode[mode] = by_mode.get(mode, 0) + n
+        return pb.ListReply(transactions=[transaction_info(t) for t in txs], counts=by_state, counts_by_mode=by_mode)
+
+    async def Activity(self, request: pb.ActivityRequest, context: grpc.aio.ServicerContext) -> pb.ActivityReply:
+        rows = await self._call(context, self.coordinator.activity(request.minutes or 15))
+        return pb.ActivityReply(
+            minutes=[
+                pb.ActivityMinute(minute=_ts(minute), committed=ok, rolled_back=back, other=other)
+                for minute, ok, back, other in rows
+            ]
+        )
 
     async def Retry(self, request: pb.QueryRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
-        state: TxState = await self._call(context, self.coordinator.retry(request.gid))
+        state: TxState = await self._call(context, self.coordinator.retry(request.gid, request.actor))
         return pb.TransactionReply(gid=request.gid, state=state.value)
 
     async def Finish(self, request: pb.FinishRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
         return await self._call(context, self._finish(request))
 
     async def Abort(self, request: pb.QueryRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
-        state: TxState = await self._call(context, self.coordinator.abort(request.gid))
+        state: TxState = await self._call(context, self.coordinator.abort(request.gid, request.actor))
         return pb.TransactionReply(gid=request.gid, state=state.value)
 
     async def Resolve(self, request: pb.ResolveRequest, context: grpc.aio.ServicerContext) -> pb.TransactionReply:
-        work = self.coordinator.resolve(request.gid, request.branch_id, request.outcome)
+        work = self.coordinator.resolve(request.gid, request.branch_id, request.outcome, request.actor)
         state: TxState = await self._call(context, work)
         return pb.TransactionReply(gid=request.gid, state=state.value)
 

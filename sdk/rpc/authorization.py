@@ -54,12 +54,14 @@ RULES: dict[str, Rule] = {
     _COORDINATOR + "Finish": Rule.PROXY,
     _COORDINATOR + "Query": Rule.OPEN,
     _COORDINATOR + "List": Rule.OPEN,
+    _COORDINATOR + "Activity": Rule.OPEN,  # outcomes per minute, for the console's chart
     _COORDINATOR + "Retry": Rule.ADMIN,
     _COORDINATOR + "Abort": Rule.ADMIN,
     _COORDINATOR + "Resolve": Rule.ADMIN,
     _SAGAS + "RegisterSaga": Rule.ADMIN,
     _SAGAS + "StartSaga": Rule.CALLER,
     _SAGAS + "QuerySaga": Rule.OPEN,
+    _SAGAS + "ListSagaDefinitions": Rule.OPEN,
     _SAGAS + "RetrySaga": Rule.ADMIN,  # a saga marked for a person: compensate again
     _SAGAS + "ResolveSaga": Rule.ADMIN,  # ... or record a step compensated by hand
     _REGISTRY + "Register": Rule.PARTICIPANT,

@@ -131,6 +131,12 @@ class SagaClient:
         budget = (wait_timeout or 3600.0) + WAIT_MARGIN if wait else self.timeout
         return SagaResult.from_proto(await self._call("StartSaga", request, budget, retry=True))
 
+    async def definitions(self, name: str = "", limit: int = 200) -> list[pb.SagaDefinitionInfo]:
+        """Registered definition versions with their YAML, newest version of each name first."""
+        request = pb.ListSagaDefinitionsRequest(name=name, limit=limit)
+        reply = await self._call("ListSagaDefinitions", request, self.timeout, retry=False)
+        return list(reply.definitions)
+
     async def query(self, gid: str) -> SagaResult:
         return SagaResult.from_proto(
             await self._call("QuerySaga", pb.QuerySagaRequest(gid=gid), self.timeout, retry=True)

@@ -9,7 +9,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 # The top-level folders that hold Python code; tests/unit/test_packaging.py checks what each installs as.
-OURS = {"sdk", "demo", "examples", "txcoord", "dbproxy", "chaos", "bench", "txc", "sql"}
+OURS = {"sdk", "demo", "examples", "txcoord", "dbproxy", "chaos", "bench", "txc", "sql", "console"}
 ALLOWED = {
     "sdk": set(),
     "sql": set(),  # the alembic environment: SQL only, found by txcoord.store.migrations as txcoord.schema
@@ -20,7 +20,8 @@ ALLOWED = {
     # the harnesses may use everything but the command line (they share sdk/processes.py with it)
     "bench": {"sdk", "txcoord", "dbproxy", "demo"},
     "chaos": {"sdk", "txcoord", "dbproxy", "demo"},
-    "txc": {"sdk", "txcoord", "dbproxy", "demo", "bench", "chaos"},  # the front door: it mounts bench and chaos
+    "console": {"sdk"},  # the web console: a user of the coordinator's admin gRPC API, like any client
+    "txc": {"sdk", "txcoord", "dbproxy", "demo", "bench", "chaos", "console"},  # the front door: it mounts them
 }
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 SETUPTOOLS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
-INSTALLED_FOLDERS = ("sdk", "txcoord", "dbproxy", "txc", "demo", "chaos", "bench", "sql", "examples")
+INSTALLED_FOLDERS = ("sdk", "txcoord", "dbproxy", "txc", "console", "demo", "chaos", "bench", "sql", "examples")
 
 
 def _installed_name(folder: Path) -> str:

@@ -102,6 +102,11 @@ def demo(
     only: str | None = typer.Option(
         None, help=f"Run one part only: {', '.join(sorted(PARTS))} (the coordinator starts for each)."
     ),
+    console: bool = typer.Option(
+        False,
+        "--console",
+        help="Afterwards keep the system running with `txc console` open on it; prints its address (Ctrl-C ends).",
+    ),
 ) -> None:
     """Run the demo: two banks, transfers (some refused), bank-b killed and restarted half-way."""
     check_store_url(store)
@@ -111,18 +116,24 @@ def demo(
     if only is not None and only not in PARTS:
         raise typer.BadParameter(f"{only!r} is not a part of the demo; the parts: {', '.join(sorted(PARTS))}")
     parts = frozenset({only}) if only else PARTS - (set() if proxy else {"sharded"})
-    settings = DemoSettings(store=store, data_dir=data_dir, transfers=transfers, concurrency=concurrency, parts=parts)
-    console = Console(stderr=True)
+    settings = DemoSettings(
+        store=store, data_dir=data_dir, transfers=transfers, concurrency=concurrency, parts=parts, console=console
+    )
+    err = Console(stderr=True)
 
     def progress(message: str) -> None:
-        console.print(f"[dim]demo:[/dim] {message}")
+        err.print(f"[dim]demo:[/dim] {message}")
 
-    summary = run(run_demo(settings, progress))
-    if json_output:
-        print_json(summary)
-    else:
-        _report(summary)
-        _report_metrics(summary.get("metrics", {}))
+    def report(summary: dict[str, Any]) -> None:
+        if json_output:
+            print_json(summary)
+        else:
+            _report(summary)
+            _report_metrics(summary.get("metrics", {}))
+
+    summary = run(run_demo(settings, progress, report if console else None))
+    if not console:  # with the console, the report came before it opened
+        report(summary)
     trips = summary.get("trips", {})
     trips_ok = "trips" not in trips or (trips["succeeded"] == len(trips["trips"]) - 1 and trips["compensated"] == 1)
     sharded_ok = summary.get("sharded", {}).get("conserved", True)

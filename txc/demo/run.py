@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import random
+import secrets
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,7 @@ from demo import bank as demo_bank
 from demo.bank import balances
 from demo.transfers import BANKS, Outcome, transfer
 from sdk import CoordinatorClient
+from sdk.errors import ConfigError
 from sdk.processes import ChildProcess, free_address, txc_command
 from txc.demo import trips as trip_demo
 from txc.demo.metrics import DemoMetrics
@@ -43,6 +46,7 @@ class DemoSettings:
     seed: int = 7
     # transfers: two banks, one killed half-way; trips: sagas; sharded: dbproxy over two MariaDB shards with XA
     parts: frozenset[str] = PARTS
+    console: bool = False  # afterwards, keep the system running with `txc console` open on it (until Ctrl-C)
 
 
 def server_database_url(url: str, database: str) -> str:
@@ -94,7 +98,14 @@ async def _wait_settled(client: CoordinatorClient, timeout: float = 90.0) -> dic
         await asyncio.sleep(0.3)
 
 
-async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> dict[str, Any]:
+async def run_demo(
+    settings: DemoSettings,
+    progress: Callable[[str], None],
+    report: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Run the parts and return their summary. With ``settings.console``, ``report`` gets the summary once the
+    parts are done, then the coordinator and the participants keep running with a console open on them
+    until the demo is interrupted."""
     started = time.monotonic()
     store, bank_dbs, where = await _databases(settings)
     trips_db = bank_dbs.pop("trips")
@@ -105,7 +116,7 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
     args += ["--store", store] if store is not None else ["--data-dir", str(settings.data_dir)]
     args += metrics.listen("coordinator")
     coordinator = ChildProcess(txc_command(*args), settings.log_dir / "coordinator.log", address=address)
-    children = [coordinator]
+    children = [coordinator]  # stopped at the end; with the console, only once the demo is interrupted
     summary: dict[str, Any] = {"parts": sorted(settings.parts), "store": where, "logs": str(settings.log_dir)}
     try:
         await coordinator.serving(timeout=60)
@@ -113,16 +124,52 @@ async def run_demo(settings: DemoSettings, progress: Callable[[str], None]) -> d
         if "transfers" in settings.parts:
             summary |= await _transfers(settings, address, bank_dbs, progress, metrics, children)
         if "trips" in settings.parts:
-            summary["trips"] = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress)
+            keep = children if settings.console else None  # else the trip participants stop when done
+            summary["trips"] = await trip_demo.run_trips(address, trips_db, settings.log_dir, progress, keep)
         summary["sharded"] = {"skipped": "not asked for"}
         if "sharded" in settings.parts:
             summary["sharded"] = await run_sharded(address, settings.log_dir, progress)
         summary["metrics"] = await asyncio.to_thread(metrics.summary)
+        summary["seconds"] = round(time.monotonic() - started, 1)
+        if settings.console:
+            if report is not None:
+                report(summary)
+            await _hold_with_console(address, settings.log_dir, progress, children)
     finally:
         for child in reversed(children):
             child.stop()
-    summary["seconds"] = round(time.monotonic() - started, 1)
     return summary
+
+
+async def _hold_with_console(
+    address: str, log_dir: Path, progress: Callable[[str], None], kept: list[ChildProcess]
+) -> None:
+    """`txc console` on the demo's coordinator, with an admin token made for this run; wait to be interrupted."""
+    token = secrets.token_urlsafe(16)
+    listen = free_address()
+    command = txc_command("console", "--listen", listen, "--coordinator", address)
+    console = ChildProcess(command, log_dir / "console.log", {"TXC_TOKEN": token})
+    kept.append(console)
+    deadline = time.monotonic() + 60
+    while not await _answers(f"http://{listen}/registry"):
+        if not console.alive() or time.monotonic() > deadline:
+            raise ConfigError(f"the console did not start; its log: {log_dir / 'console.log'}")
+        await asyncio.sleep(0.2)
+    progress(f"console open on http://{listen}/")
+    progress(f"the console's admin token (to log in and act): {token}")
+    progress("Ctrl-C ends the demo")
+    await asyncio.Event().wait()
+
+
+async def _answers(url: str) -> bool:
+    def get() -> bool:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return bool(reply.status == 200)
+        except OSError:
+            return False
+
+    return await asyncio.to_thread(get)
 
 
 async def _transfers(

@@ -29,7 +29,10 @@ TRIPS = [
 ]
 
 
-async def run_trips(address: str, db: str, log_dir: Path, progress: Callable[[str], None]) -> dict[str, Any]:
+async def run_trips(
+    address: str, db: str, log_dir: Path, progress: Callable[[str], None], keep: list[ChildProcess] | None = None
+) -> dict[str, Any]:
+    """The trips; the participant is stopped at the end, or handed to ``keep`` (still serving)."""
     listen, examples = free_address(), saga_examples()
     args = [str(examples / "trip.py"), "--db", db, "--registry", address, "--listen", listen]
     args += ["--card-limit", str(CARD_LIMIT), "--delay", "0.2", *(a for s in SERVICES for a in ("--service", s))]
@@ -41,7 +44,10 @@ async def run_trips(address: str, db: str, log_dir: Path, progress: Callable[[st
             progress(f"saga {name} v{version} registered; {len(TRIPS)} trips booked at once (card limit {CARD_LIMIT})")
             results = await asyncio.gather(*(client.start_saga(name, trip, wait=True) for trip in TRIPS))
     finally:
-        participant.stop()
+        if keep is None:
+            participant.stop()
+        else:
+            keep.append(participant)
     trips = []
     for trip, result in zip(TRIPS, results, strict=True):
         detail = result.detail

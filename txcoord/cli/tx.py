@@ -27,17 +27,27 @@ async def _with_client(address: str, method: str, *args: Any) -> Any:
         return await getattr(client, method)(*args)
 
 
+async def _list(address: str, state: str, limit: int, **filters: str) -> Any:
+    async with CoordinatorClient(address, session=False) as client:
+        return await client.list(state, limit, **filters)
+
+
 @app.command("list")
 def list_command(
     state: str | None = typer.Option(
         None, "--state", "-s", help="Only this state (BEGIN, COMMITTING, ..., RUNNING, COMPENSATED)."
     ),
     limit: int = typer.Option(50, min=1, max=10_000, help="At most this many, newest first."),
+    mode: str = typer.Option("", "--mode", help="Only TCC, SAGA or XA transactions."),
+    service: str = typer.Option("", "--service", help="Only those with a branch of this service."),
+    gid_prefix: str = typer.Option("", "--gid-prefix", help="Only gids starting with this."),
+    after: str = typer.Option("", "--after", help="The page after this gid (the last one listed)."),
     json_output: bool = typer.Option(False, "--json"),
     coordinator: str = CoordinatorOption,
 ) -> None:
     """List transactions, newest first, with counts per state."""
-    reply = run(_with_client(coordinator, "list", (state or "").upper(), limit))
+    filters = {"mode": mode.upper(), "service": service, "gid_prefix": gid_prefix, "after_gid": after}
+    reply = run(_list(coordinator, (state or "").upper(), limit, **filters))
     if json_output:
         print_json(as_dict(reply))
         return

@@ -22,7 +22,7 @@ from txcoord.errors import (
     TransactionNotFound,
     TransactionTimedOut,
 )
-from txcoord.model import Actor, BranchKind, BranchState, Event, Phase2, Transaction, TxState, phase2_of
+from txcoord.model import Actor, BranchKind, BranchState, Event, ListFilter, Phase2, Transaction, TxState, phase2_of
 from txcoord.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ DEFAULT_TIMEOUT = 60.0
 # recording the commit decision. Read here and nowhere else.
 _BROKEN_SKIP_DECISION = os.environ.get("TXCOORD_TEST_BROKEN_SKIP_DECISION") == "1"
 MAX_TIMEOUT = 24 * 3600.0
+MODES = ("TCC", "SAGA", "XA")  # what a transaction is: TCC branches, a saga, or a proxy's XA branches
 
 
 def _validate_gid(gid: str) -> None:
@@ -49,6 +50,11 @@ def _check_owner(tx: Transaction, actor: Actor | None, operation: str) -> None:
     if actor is None or actor.admin or tx.initiator == actor.name:
         return
     raise NotPermitted(f"{operation} {tx.gid!r}: {_not_yours(actor, tx.initiator)}")
+
+
+def _by(actor: str, default: str) -> str:
+    """Who did an admin action, as the timeline says it: the caller's own words, or the command's name."""
+    return validation.text(actor, "actor", limit=200) or default
 
 
 @dataclass(frozen=True)
@@ -194,20 +200,22 @@ class Coordinator:
             return tx.state
         raise InvalidState(gid, tx.state, "roll back", "it is already committed")
 
-    async def abort(self, gid: str) -> TxState:
-        """Admin: roll back a transaction still in BEGIN."""
+    async def abort(self, gid: str, actor: str = "") -> TxState:
+        """Admin: roll back a transaction still in BEGIN. ``actor``: who asked, for the timeline."""
         _validate_gid(gid)
+        by = _by(actor, "txc tx abort")
         tx = await self._existing(gid)
         if tx.state is not TxState.BEGIN:
             raise InvalidState(gid, tx.state, "abort", "only a transaction in BEGIN can be aborted")
         state = await self.rollback(gid, "aborted by admin")
-        await self.store.add_event(gid, None, "aborted", "txc tx abort")
+        await self.store.add_event(gid, None, "aborted", by)
         return state
 
-    async def retry(self, gid: str) -> TxState:
+    async def retry(self, gid: str, actor: str = "") -> TxState:
         """Admin: run the next phase-2 round now instead of after the backoff wait; a transaction marked for a
         person (COMMIT_FAILED / ROLLBACK_FAILED) goes back to phase 2. Returns the state after the retry."""
         _validate_gid(gid)
+        by = _by(actor, "txc tx retry")
         tx = await self._existing(gid)
         if tx.state in (TxState.COMMIT_FAILED, TxState.ROLLBACK_FAILED):
             if not await self.store.reopen(gid, phase2_of(tx.state)):
@@ -216,15 +224,16 @@ class Coordinator:
             raise InvalidState(
                 gid, tx.state, "retry", "only COMMITTING, ROLLING_BACK or *_FAILED transactions have phase 2 left"
             )
-        await self.store.add_event(gid, None, "retry_requested", f"txc tx retry via {self.node_id}")
+        await self.store.add_event(gid, None, "retry_requested", f"{by} via {self.node_id}")
         if not self.driver.wake(gid):
             await self.store.release(gid)
             self.recovery.poke()
         return (await self._existing(gid)).state
 
-    async def resolve(self, gid: str, branch_id: str, outcome: str) -> TxState:
+    async def resolve(self, gid: str, branch_id: str, outcome: str, actor: str = "") -> TxState:
         """Admin: a person finished a branch marked for a person (confirmed or cancelled it by hand)."""
         _validate_gid(gid)
+        by = _by(actor, "txc tx resolve")
         validation.branch_id(branch_id)
         states = {"confirmed": BranchState.CONFIRMED, "cancelled": BranchState.CANCELLED}
         if outcome not in states:
@@ -232,9 +241,7 @@ class Coordinator:
         tx = await self._existing(gid)
         if not any(b.branch_id == branch_id for b in tx.branches):
             raise InvalidArgument(f"branch: {gid} has no branch {branch_id!r}")
-        state = await self.store.resolve_branch(
-            gid, branch_id, states[outcome], f"{outcome} by a person (txc tx resolve)"
-        )
+        state = await self.store.resolve_branch(gid, branch_id, states[outcome], f"{outcome} by a person ({by})")
         if state is None:
             raise InvalidState(
                 gid, tx.state, f"resolve branch {branch_id} of", "only an open branch of a *_FAILED transaction"
@@ -252,10 +259,31 @@ class Coordinator:
         tx = await self._existing(gid)
         return tx, await self.store.events(gid)
 
-    async def list(self, state: str | None, limit: int) -> tuple[list[Transaction], dict[str, int]]:
-        if state is not None and state not in TxState.__members__:
+    async def activity(self, minutes: int) -> list[tuple[datetime, int, int, int]]:
+        """Outcomes per minute of the transactions begun in the last ``minutes`` (oldest first)."""
+        if not 0 < minutes <= 180:
+            raise InvalidArgument(f"minutes: must be in 1..180, got {minutes}")
+        return await self.store.activity(minutes)
+
+    async def list(
+        self, filters: ListFilter, limit: int, *, with_counts: bool = True
+    ) -> tuple[list[Transaction], dict[tuple[str, str], int]]:
+        """A page of transactions, newest first, and (``with_counts``) how many there are per (state, mode)."""
+        if filters.state is not None and filters.state not in TxState.__members__:
             known = ", ".join(TxState.__members__)
-            raise InvalidArgument(f"state: expected one of {known}, got {validation.shown(state)}")
+            raise InvalidArgument(f"state: expected one of {known}, got {validation.shown(filters.state)}")
+        if filters.mode is not None and filters.mode not in MODES:
+            raise InvalidArgument(f"mode: expected one of {', '.join(MODES)}, got {validation.shown(filters.mode)}")
+        if filters.older_than_s is not None and not 0 <= filters.older_than_s < 10 * 365 * 86400:
+            raise InvalidArgument(
+                f"older_than_seconds: must be 0 or more (and under ten years), got {filters.older_than_s}"
+            )
+        for field, value in (("service", filters.service), ("gid_prefix", filters.gid_prefix)):
+            if value is not None:
+                validation.text(value, field, limit=200)
+        if filters.after_gid is not None:
+            _validate_gid(filters.after_gid)
         if not 0 < limit <= 10_000:
             raise InvalidArgument(f"limit: must be in 1..10000, got {limit}")
-        return await self.store.list_transactions(state, limit), await self.store.counts()
+        page = await self.store.list_transactions(filters, limit)
+        return page, (await self.store.counts() if with_counts else {})

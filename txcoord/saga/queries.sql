@@ -12,6 +12,12 @@ SELECT source FROM txc_saga_definition WHERE name = $1 AND version = $2;
 -- name: latest_definition
 SELECT name, version, source FROM txc_saga_definition WHERE name = $1 ORDER BY version DESC LIMIT 1;
 
+-- name: definitions
+SELECT name, version, source, registered_at FROM txc_saga_definition
+ WHERE ($1::text IS NULL OR name = $1)
+ ORDER BY name, version DESC
+ LIMIT $2;
+
 -- name: by_idempotency_key
 SELECT gid FROM txc_saga WHERE idempotency_key = $1;
 

@@ -14,6 +14,7 @@ from sdk._proto import saga_pb2 as pb
 from sdk._proto import saga_pb2_grpc
 from sdk.saga import SagaDefinition, mermaid
 from txcoord import validation
+from txcoord.errors import InvalidArgument
 from txcoord.model import Event
 from txcoord.saga.attention import SagaAttention
 from txcoord.saga.errors import VersionConflict
@@ -121,6 +122,25 @@ class SagaServicer(saga_pb2_grpc.SagasServicer):
             return detail
 
         return await self._call(context, start())
+
+    async def ListSagaDefinitions(
+        self, request: pb.ListSagaDefinitionsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSagaDefinitionsReply:
+        async def definitions() -> pb.ListSagaDefinitionsReply:
+            validation.text(request.name, "name")
+            if not 0 <= request.limit <= 10_000:
+                raise InvalidArgument(f"limit: must be in 0..10000, got {request.limit}")
+            rows = await self.service.store.definitions(request.name or None, request.limit or 200)
+            return pb.ListSagaDefinitionsReply(
+                definitions=[
+                    pb.SagaDefinitionInfo(
+                        name=r["name"], version=r["version"], source=r["source"], registered_at=_ts(r["registered_at"])
+                    )
+                    for r in rows
+                ]
+            )
+
+        return await self._call(context, definitions())
 
     async def QuerySaga(self, request: pb.QuerySagaRequest, context: grpc.aio.ServicerContext) -> pb.SagaDetail:
         async def query() -> pb.SagaDetail:

@@ -174,6 +174,10 @@ class SagaStore:
         row = await self.pool.fetchrow(Q["latest_definition"], name)
         return None if row is None else (row["version"], row["source"])
 
+    async def definitions(self, name: str | None, limit: int) -> list[asyncpg.Record]:
+        """(name, version, source, registered_at) of each registered version, newest version of a name first."""
+        return list(await self.pool.fetch(Q["definitions"], name, limit))
+
     # -- instances ------------------------------------------------------------------------------------------
     async def start(self, new: NewSaga) -> tuple[str, Written | None]:
         """Write the instance (RUNNING, owned by this coordinator) and its steps: PENDING, or for the steps

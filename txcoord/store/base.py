@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
-from txcoord.model import Actor, Branch, BranchState, Event, Phase2, Transaction, TxState
+from txcoord.model import Actor, Branch, BranchState, Event, ListFilter, Phase2, Transaction, TxState
 
 
 class Store(Protocol):
@@ -41,9 +42,14 @@ class Store(Protocol):
     async def events(self, gid: str, limit: int = 200) -> list[Event]:
         """The newest ``limit`` events of ``gid``, oldest first."""
 
-    async def list_transactions(self, state: str | None, limit: int) -> list[Transaction]: ...
+    async def list_transactions(self, filters: ListFilter, limit: int) -> list[Transaction]:
+        """Newest first, ``limit`` of those matching ``filters`` after its cursor."""
 
-    async def counts(self) -> dict[str, int]: ...
+    async def activity(self, minutes: int) -> list[tuple[datetime, int, int, int]]:
+        """(minute, committed, rolled back, other) of the transactions begun in the last ``minutes``."""
+
+    async def counts(self) -> dict[tuple[str, str], int]:
+        """Transactions per (state, mode) over the whole store."""
 
     async def finish(self, gid: str, decision: Phase2, owner: str) -> bool:
         """Every branch reached: mark it terminal if ``owner`` still owns it."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,18 @@ from sdk.observability.tracing import current_trace_id
 from txcoord import metrics
 from txcoord.batching import Batcher
 from txcoord.errors import StoreUnavailable
-from txcoord.model import Actor, Branch, BranchState, Event, Phase2, Transaction, TxState, XaOutcome, phase2_of
+from txcoord.model import (
+    Actor,
+    Branch,
+    BranchState,
+    Event,
+    ListFilter,
+    Phase2,
+    Transaction,
+    TxState,
+    XaOutcome,
+    phase2_of,
+)
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
 from txcoord.store.outage import refused
@@ -264,15 +276,21 @@ class PgStore:
         rows = await self.pool.fetch(Q["events"], gid, limit)
         return [Event(r["gid"], r["branch_id"], r["at"], r["event"], r["detail"]) for r in rows]
 
-    async def list_transactions(self, state: str | None, limit: int) -> list[Transaction]:
-        return [_transaction(r) for r in await self.pool.fetch(Q["list"], state, limit)]
+    async def list_transactions(self, filters: ListFilter, limit: int) -> list[Transaction]:
+        f = filters
+        args = (f.state, limit, f.mode, f.service, f.gid_prefix or None, f.prefix_end(), f.older_than_s, f.after_gid)
+        return [_transaction(r) for r in await self.pool.fetch(Q["list"], *args)]
 
     async def unfinished_by_state(self) -> list[asyncpg.Record]:
         """Unfinished transactions per state (state, n, oldest_s): what a metrics scrape reads."""
         return list(await self.pool.fetch(Q["unfinished_by_state"]))
 
-    async def counts(self) -> dict[str, int]:
-        return {r["state"]: r["n"] for r in await self.pool.fetch(Q["count_by_state"])}
+    async def activity(self, minutes: int) -> list[tuple[datetime, int, int, int]]:
+        rows = await self.pool.fetch(Q["activity"], minutes)
+        return [(r["minute"], r["committed"], r["rolled_back"], r["other"]) for r in rows]
+
+    async def counts(self) -> dict[tuple[str, str], int]:
+        return {(r["state"], r["kind"]): r["n"] for r in await self.pool.fetch(Q["count_by_state"])}
 
     async def finish(self, gid: str, decision: Phase2, owner: str) -> bool:
         deciding = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK

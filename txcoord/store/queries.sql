@@ -44,11 +44,29 @@ SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, ne
        + (SELECT count(*) FROM txc_saga_step s WHERE s.gid = t.gid) AS branch_count
   FROM txc_transaction t
  WHERE ($1::text IS NULL OR state = $1)
+   AND ($3::text IS NULL OR kind = $3)
+   AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM txc_branch b WHERE b.gid = t.gid AND b.service = $4))
+   -- a gid prefix as a byte-order range ($6: the first string past every gid starting with $5)
+   AND ($5::text IS NULL OR ((gid COLLATE "C") >= $5 AND (gid COLLATE "C") < $6::text))
+   AND ($7::float8 IS NULL OR created_at <= now() - $7 * interval '1 second')
+   -- keyset cursor: the rows after the given gid in this order
+   AND ($8::text IS NULL OR (created_at, gid) < (SELECT c.created_at, c.gid FROM txc_transaction c WHERE c.gid = $8))
  ORDER BY created_at DESC, gid DESC
  LIMIT $2;
 
+-- name: activity
+-- by the minute each began in: a range of the (created_at, gid) index
+SELECT date_trunc('minute', created_at) AS minute,
+       count(*) FILTER (WHERE state IN ('COMMITTED', 'SUCCEEDED')) AS committed,
+       count(*) FILTER (WHERE state IN ('ROLLED_BACK', 'COMPENSATED')) AS rolled_back,
+       count(*) FILTER (WHERE state NOT IN ('COMMITTED', 'SUCCEEDED', 'ROLLED_BACK', 'COMPENSATED')) AS other
+  FROM txc_transaction
+ WHERE created_at >= date_trunc('minute', now()) - ($1::int - 1) * interval '1 minute'
+ GROUP BY 1
+ ORDER BY 1;
+
 -- name: count_by_state
-SELECT state, count(*) AS n FROM txc_transaction GROUP BY state;
+SELECT state, kind, count(*) AS n FROM txc_transaction GROUP BY state, kind;
 
 -- name: finish
 -- Phase 2 reached every branch: mark the open branches done and the transaction terminal, if still ours.
