@@ -21,7 +21,7 @@ import pytest
 from tests.support import create_pg_database, drop_pg_database
 
 REPO = Path(__file__).resolve().parents[3]
-SOURCES = ("sdk", "txcoord", "dbproxy", "txc", "demo", "chaos", "bench", "sql", "examples")
+SOURCES = ("sdk", "txcoord", "dbproxy", "txc", "console", "demo", "chaos", "bench", "sql", "examples")
 USER_FOLDERS = ("sql", "demo", "bench", "examples")
 
 pytestmark = pytest.mark.slow
