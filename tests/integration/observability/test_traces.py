@@ -220,12 +220,11 @@ def test_a_mysql_client_joins_the_trace_through_dbproxy_down_to_its_backends(
     def proxy_spans() -> list[ReceivedSpan]:
         spans = [s for s in receiver.received() if s.trace_id == CLIENT_TRACE]
         ids = {s.span_id for s in spans}
-        coordinator = [s for s in spans if s.service == "coordinator"]
         proxied = [s for s in spans if s.service == "dbproxy" and s.parent_id == CLIENT_SPAN]
         orphans = [s for s in spans if s.parent_id not in ids and s.parent_id != CLIENT_SPAN]
-        return spans if len(proxied) == 5 and coordinator and not orphans else []
+        return spans if len(proxied) == 5 and not orphans else []
 
-    spans = wait_until(proxy_spans, 30, "the proxy's five statement spans and the coordinator's")
+    spans = wait_until(proxy_spans, 30, "the proxy's five statement spans")
     statements = sorted((s.name for s in spans if s.parent_id == CLIENT_SPAN), key=str)
     assert statements == ["BEGIN", "COMMIT", "UPDATE acct", "UPDATE acct", "UPDATE acct"]
     for span in (s for s in spans if s.parent_id == CLIENT_SPAN):
@@ -234,12 +233,10 @@ def test_a_mysql_client_joins_the_trace_through_dbproxy_down_to_its_backends(
         assert span.attributes["db.namespace"] == "app"
         assert span.attributes["db.query.summary"] == span.name
     assert any(s.span_id == sent.group(2) and s.name == "UPDATE acct" for s in spans)
-    # the XA commit's coordinator calls are children of the proxy's COMMIT span
-    by_id = {s.span_id: s for s in spans}
+    # the XA commit is decided by a row in one of the backends (docs/xa.md): no coordinator call on its path, the
+    # coordinator learns of it from the proxy's batched report, outside the client's trace
     (commit,) = [s for s in spans if s.name == "COMMIT"]
-    coordinator_ops = [s for s in spans if s.service == "coordinator"]
-    assert {s.attributes.get("rpc.method") for s in coordinator_ops} >= {"RegisterBranch", "Commit"}
-    assert all(_ancestor(by_id, s, commit) for s in coordinator_ops)
+    assert commit.service == "dbproxy"
     # never the query text
     assert not [s for s in spans for v in s.attributes.values() if "balance" in str(v)]
 
