@@ -12,6 +12,10 @@ from pathlib import Path
 import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.expected_conditions import staleness_of
+from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.integration.coordinator.cluster import Cluster
 from tests.integration.coordinator.conftest import cluster, new_db, store, store_template
@@ -60,6 +64,15 @@ class Browser:
     def __init__(self, driver: webdriver.Chrome, shots: Path) -> None:
         self.driver = driver
         self.shots = shots
+
+    def follow(self, element: WebElement) -> None:
+        """Click something that loads a new page, and return once that page has replaced this one: a click
+        can return before the navigation it starts, and the old page's elements then go stale under the test."""
+        old_page = self.driver.find_element(By.TAG_NAME, "html")
+        element.click()
+        wait = WebDriverWait(self.driver, 30)
+        wait.until(staleness_of(old_page))
+        wait.until(lambda d: d.execute_script("return document.readyState") == "complete")
 
     def shot(self, name: str) -> Path:
         path = self.shots / f"{name}.png"

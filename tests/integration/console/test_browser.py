@@ -59,11 +59,11 @@ async def test_find_a_stuck_transaction_open_it_and_resolve_its_branch_with_conf
         Select(d.find_element(By.ID, "f-state")).select_by_visible_text("COMMIT_FAILED")
         Select(d.find_element(By.ID, "f-mode")).select_by_visible_text("TCC")
         d.find_element(By.ID, "f-gid").send_keys(gid[:8])
-        d.find_element(By.ID, "f-go").click()
+        browser.follow(d.find_element(By.ID, "f-go"))
         rows = d.find_elements(By.CSS_SELECTOR, "#transactions tr[data-gid]")
         assert [r.get_attribute("data-gid") for r in rows] == [gid]
         browser.shot("transactions-filtered")
-        rows[0].find_element(By.CSS_SELECTOR, "a.gid").click()
+        browser.follow(rows[0].find_element(By.CSS_SELECTOR, "a.gid"))
         assert d.find_element(By.ID, "state").text == "COMMIT_FAILED"
         branches = {
             r.get_attribute("data-branch"): r.text
@@ -71,18 +71,20 @@ async def test_find_a_stuck_transaction_open_it_and_resolve_its_branch_with_conf
         }
         stuck = next(b for b, text in branches.items() if "bank-b" in text)
         browser.shot("transaction-stuck")
-        d.find_element(
-            By.CSS_SELECTOR, f'a.action[data-action="resolve"][data-branch="{stuck}"][data-outcome="confirmed"]'
-        ).click()
+        browser.follow(
+            d.find_element(
+                By.CSS_SELECTOR, f'a.action[data-action="resolve"][data-branch="{stuck}"][data-outcome="confirmed"]'
+            )
+        )
         # not logged in: the confirmation page sends the person to the login first, then back here
-        d.find_element(By.CSS_SELECTOR, "#need-login a").click()
+        browser.follow(d.find_element(By.CSS_SELECTOR, "#need-login a"))
         d.find_element(By.ID, "name").send_keys("alice")
         d.find_element(By.ID, "token").send_keys(TOKEN)
         browser.shot("login")
-        d.find_element(By.ID, "login").click()
+        browser.follow(d.find_element(By.ID, "login"))
         assert "Confirm: Resolve branch as confirmed" in d.find_element(By.TAG_NAME, "h1").text
         browser.shot("confirm")
-        d.find_element(By.ID, "confirm").click()
+        browser.follow(d.find_element(By.ID, "confirm"))
         assert "now COMMITTED" in d.find_element(By.ID, "done").text
         assert d.find_element(By.ID, "state").text == "COMMITTED"
         assert "console: alice" in d.find_element(By.ID, "timeline").text
@@ -121,7 +123,7 @@ async def test_a_compensated_saga_shows_its_failed_and_compensated_steps_coloure
         assert sorted(g.get_attribute("data-step") for g in drawn) == ["flight", "hotel", "payment"]
         browser.shot("sagas")
         d.get(url + "/transactions?mode=SAGA")
-        d.find_element(By.CSS_SELECTOR, "#transactions a.gid").click()
+        browser.follow(d.find_element(By.CSS_SELECTOR, "#transactions a.gid"))
         assert d.find_element(By.ID, "state").text == "COMPENSATED"
         browser.shot("saga")
         steps = {
@@ -136,7 +138,7 @@ async def test_a_compensated_saga_shows_its_failed_and_compensated_steps_coloure
         d.get(url + "/chaos")
         assert "FAILED" in d.find_element(By.ID, "reports").text and "bank-tcc" in d.find_element(By.ID, "reports").text
         browser.shot("chaos")
-        d.find_element(By.CSS_SELECTOR, "#reports a").click()
+        browser.follow(d.find_element(By.CSS_SELECTOR, "#reports a"))
         assert d.find_element(By.TAG_NAME, "h1").text == "a chaos run"
         return steps
 
