@@ -130,3 +130,12 @@ class NoEndpoints(RegistryError):
     def __init__(self, service: str) -> None:
         self.service = service
         super().__init__(f"no live endpoint registered for service {service!r}; is a participant for it running?")
+
+
+def describe(exc: BaseException, limit: int = 500) -> str:
+    """An error as a log record keeps it (the coordinator's timeline, a proxy's report): its text or, when it
+    has none, its type; without the NUL or lone surrogates a peer's error text could carry (PostgreSQL text
+    refuses them); at most ``limit`` characters."""
+    text = str(exc) or type(exc).__name__
+    text = text.replace("\x00", "\\0").encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,20 +1,33 @@
-"""The coordinator's exception hierarchy: every error txcoord raises derives from CoordinatorError."""
+"""The coordinator's exception hierarchy: every error txcoord raises derives from CoordinatorError.
+
+Each error says the gRPC status a service answers it with (``status``): the one error-to-status mapping of
+every coordinator service (see ``txcoord.engine.answers``)."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+import grpc
+
+from sdk import errors as sdk_errors
 from sdk.errors import TxcError
 
 
 class CoordinatorError(TxcError):
     """Root of txcoord's errors."""
 
+    status: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
 
-class ConfigError(CoordinatorError):
-    """A command-line option or setting is invalid (bad URL, bad address)."""
+
+class ConfigError(CoordinatorError, sdk_errors.ConfigError):
+    """A command-line option or setting is invalid (bad URL, bad address): the sdk's ConfigError, raised by the
+    coordinator."""
 
 
 class StoreError(CoordinatorError):
     """The coordinator store failed."""
+
+    status = grpc.StatusCode.UNAVAILABLE
 
 
 class StoreUnavailable(StoreError):
@@ -28,6 +41,8 @@ class SchemaOutOfDate(StoreError):
 class TransactionNotFound(CoordinatorError):
     """No global transaction has this gid."""
 
+    status = grpc.StatusCode.NOT_FOUND
+
     def __init__(self, gid: str) -> None:
         super().__init__(f"no global transaction {gid!r}: it was never begun here or its record was deleted")
         self.gid = gid
@@ -35,6 +50,8 @@ class TransactionNotFound(CoordinatorError):
 
 class InvalidState(CoordinatorError):
     """The transaction's state does not allow the operation (register after commit, abort after commit...)."""
+
+    status = grpc.StatusCode.FAILED_PRECONDITION
 
     def __init__(self, gid: str, state: str, operation: str, hint: str = "") -> None:
         message = f"cannot {operation} global transaction {gid!r}: it is {state}"
@@ -47,6 +64,8 @@ class InvalidState(CoordinatorError):
 class TransactionTimedOut(CoordinatorError):
     """A commit arrived after the transaction's deadline: it was rolled back instead."""
 
+    status = grpc.StatusCode.ABORTED
+
     def __init__(self, gid: str) -> None:
         super().__init__(
             f"global transaction {gid!r} passed its timeout before commit and is rolled back; "
@@ -58,9 +77,13 @@ class TransactionTimedOut(CoordinatorError):
 class InvalidArgument(CoordinatorError):
     """A request field is malformed; the message names the field."""
 
+    status = grpc.StatusCode.INVALID_ARGUMENT
+
 
 class BranchConflict(CoordinatorError):
     """A branch id is registered already with something else: a branch never changes once registered."""
+
+    status = grpc.StatusCode.ALREADY_EXISTS
 
     def __init__(self, gid: str, branch_id: str, field: str) -> None:
         super().__init__(
@@ -72,3 +95,5 @@ class BranchConflict(CoordinatorError):
 
 class NotPermitted(CoordinatorError):
     """The caller's identity may not do this (another identity's transaction, a service it may not use)."""
+
+    status = grpc.StatusCode.PERMISSION_DENIED

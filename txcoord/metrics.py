@@ -253,7 +253,7 @@ class ObservedDelivery:
         self.inner = inner
 
     async def deliver(self, branch: Any, op: Any) -> None:
-        from txcoord.engine.phase2 import refusal, unreachable  # the engine's own reading of a failure
+        from txcoord.tcc.phase2 import refusal, unreachable  # the engine's own reading of a failure
 
         try:
             await self.inner.deliver(branch, op)

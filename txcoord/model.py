@@ -1,11 +1,12 @@
-"""The global transaction model: states, the transitions between them, and the records the store keeps."""
+"""What TCC and sagas share of the global transaction model: its states, who acts on it, its timeline, list filters.
+TCC's own records (branches, the phase-2 decision) are in ``txcoord.tcc.model``, a saga's in
+``txcoord.saga.records``."""
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 
 class TxState(enum.StrEnum):
@@ -51,109 +52,6 @@ TERMINAL = frozenset(
 )
 
 
-class BranchState(enum.StrEnum):
-    REGISTERED = "REGISTERED"
-    CONFIRMED = "CONFIRMED"
-    CANCELLED = "CANCELLED"
-
-
-class BranchKind(enum.StrEnum):
-    """What a branch is: a TCC action of a participant, or an XA branch a proxy prepared on a backend (its
-    phase 2 is XA COMMIT / XA ROLLBACK, delivered to the proxy's service exactly like a TCC confirm / cancel)."""
-
-    TCC = "TCC"
-    XA = "XA"
-
-
-class Phase2(enum.StrEnum):
-    CONFIRM = "confirm"
-    CANCEL = "cancel"
-
-    @property
-    def branch_done_state(self) -> BranchState:
-        return BranchState.CONFIRMED if self is Phase2.CONFIRM else BranchState.CANCELLED
-
-    @property
-    def final_state(self) -> TxState:
-        return TxState.COMMITTED if self is Phase2.CONFIRM else TxState.ROLLED_BACK
-
-    @property
-    def failed_state(self) -> TxState:
-        return TxState.COMMIT_FAILED if self is Phase2.CONFIRM else TxState.ROLLBACK_FAILED
-
-
-def phase2_of(state: TxState) -> Phase2:
-    """Which phase-2 operation a decided transaction needs."""
-    if state in (TxState.COMMITTING, TxState.COMMITTED, TxState.COMMIT_FAILED):
-        return Phase2.CONFIRM
-    if state in (TxState.ROLLING_BACK, TxState.ROLLED_BACK, TxState.ROLLBACK_FAILED):
-        return Phase2.CANCEL
-    raise ValueError(f"a transaction in {state} has no phase-2 decision yet")
-
-
-@dataclass(frozen=True)
-class Retry:
-    """Phase-2 retry policy: capped exponential backoff; ``max_attempts`` 0 means retry forever."""
-
-    initial: float = 0.1
-    maximum: float = 30.0
-    factor: float = 2.0
-    max_attempts: int = 0
-    # a branch whose service has no endpoint (or no such action) for this long is marked for a person
-    unregistered_bound: float = 60.0
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""
-        if failures <= 0:
-            return 0.0
-        return float(min(self.maximum, self.initial * self.factor ** min(failures - 1, 64)))
-
-    def exhausted(self, failures: int) -> bool:
-        return self.max_attempts > 0 and failures >= self.max_attempts
-
-
-@dataclass
-class Branch:
-    gid: str
-    branch_id: str
-    service: str
-    action: str
-    payload: Any
-    state: BranchState = BranchState.REGISTERED
-    attempts: int = 0
-    last_error: str | None = None
-    last_attempt_at: datetime | None = None
-    next_attempt_at: datetime | None = None
-    created_at: datetime | None = None
-    finished_at: datetime | None = None
-    kind: str = "TCC"  # BranchKind value
-
-    @property
-    def done(self) -> bool:
-        return self.state is not BranchState.REGISTERED
-
-
-@dataclass
-class Transaction:
-    gid: str
-    state: TxState
-    timeout_s: float
-    deadline: datetime | None = None
-    reason: str | None = None
-    owner: str | None = None
-    lease_until: datetime | None = None
-    attempts: int = 0
-    next_attempt_at: datetime | None = None
-    created_at: datetime | None = None
-    decided_at: datetime | None = None
-    finished_at: datetime | None = None
-    branches: list[Branch] = field(default_factory=list)
-    branch_count: int = 0
-    kind: str = "TCC"  # SAGA, or XA (given by its first branch, see BranchKind)
-    trace_id: str | None = None  # the trace of the caller that decided it, when it traced
-    initiator: str | None = None  # the identity that began it (None: begun with security off)
-
-
 @dataclass(frozen=True)
 class Actor:
     """Who asks for an operation: the caller's identity name, and whether it acts as an admin (which may act
@@ -171,20 +69,6 @@ class Event:
     at: datetime
     event: str
     detail: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class XaOutcome:
-    """A proxy's finished multi-backend XA transaction, as its batched report records it (see txcoord.xa_reports):
-    decided inside one of its backends, so the coordinator only keeps the record (terminal from the start)."""
-
-    gid: str
-    committed: bool
-    service: str
-    decider: str
-    branches: tuple[tuple[str, str, str], ...]  # (backend, gtrid, bqual) of each written branch
-    reason: str = ""
-    started_at: float = 0.0  # unix seconds; 0: unknown
 
 
 @dataclass(frozen=True)

@@ -16,20 +16,22 @@ from sdk.observability import MetricsEndpoint, setup_tracing
 from sdk.registry import RegistryClient
 from sdk.rpc import ClientSecurity, RpcServer, ServerSecurity
 from txcoord import metrics
-from txcoord.engine.coordinator import Coordinator, CoordinatorSettings
-from txcoord.engine.delivery import RegistryDelivery
-from txcoord.engine.phase2 import Phase2Driver
-from txcoord.engine.recovery import Recovery, RecoverySettings
+from txcoord.engine.lease_loop import RecoverySettings
+from txcoord.engine.retry import Retry
+from txcoord.engine.signing import BranchSigning
 from txcoord.errors import ConfigError
-from txcoord.model import Retry
 from txcoord.registry import MemoryRegistryStore, PgRegistryStore, RegistryServer, RegistryStore
 from txcoord.rest import RestServer
 from txcoord.saga.runtime import SagaRuntime
-from txcoord.servicer import SERVICE_NAME, CoordinatorServicer
 from txcoord.store import embedded
 from txcoord.store.migrations import upgrade
 from txcoord.store.outage import OutageInterceptor, quiet_pool_outages
-from txcoord.store.postgres import PgStore, redact
+from txcoord.tcc.coordinator import Coordinator, CoordinatorSettings
+from txcoord.tcc.delivery import RegistryDelivery
+from txcoord.tcc.phase2 import Phase2Driver
+from txcoord.tcc.recovery import TccRecovery
+from txcoord.tcc.servicer import SERVICE_NAME, CoordinatorServicer
+from txcoord.tcc.store import PgStore, redact
 from txcoord.xa_reports import XaReports
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,7 @@ class CoordinatorServer:
         self.registry_client: RegistryClient | None = None
         self.delivery: RegistryDelivery | None = None
         self.driver: Phase2Driver | None = None
-        self.recovery: Recovery | None = None
+        self.recovery: TccRecovery | None = None
         self.coordinator: Coordinator | None = None
         self.sagas: SagaRuntime | None = None
         self.store_url = ""
@@ -120,11 +122,12 @@ class CoordinatorServer:
             log.warning(
                 "coordinator: %s is not set; branches are not signed (participants cannot verify calls)", KEY_ENV
             )
-        self.delivery = RegistryDelivery(None, timeout=config.phase2_timeout, signer=signer)
+        signing = BranchSigning(signer)
+        self.delivery = RegistryDelivery(None, timeout=config.phase2_timeout, signing=signing)
         self.driver = Phase2Driver(
             self.store, metrics.observed_delivery(self.delivery), config.node_id or "", config.retry
         )
-        self.recovery = Recovery(
+        self.recovery = TccRecovery(
             self.store, self.driver, RecoverySettings(interval=config.scan_interval, lease=config.lease)
         )
         self.coordinator = Coordinator(
@@ -133,12 +136,15 @@ class CoordinatorServer:
             self.recovery,
             CoordinatorSettings(default_timeout=config.default_timeout, lease=config.lease),
         )
-        servicer = CoordinatorServicer(self.coordinator, signer, XaReports(self.store))
+        servicer = CoordinatorServicer(self.coordinator, signing, XaReports(self.store))
         self.server.add_servicer(coordinator_pb2_grpc.add_CoordinatorServicer_to_server, servicer, SERVICE_NAME)
         self.sagas = SagaRuntime(
-            self.store, config.lease, config.scan_interval, unregistered_bound=config.retry.unregistered_bound
+            self.store.pool,
+            config.lease,
+            config.scan_interval,
+            unregistered_bound=config.retry.unregistered_bound,
+            signing=signing,
         )
-        self.sagas.invoker.signer = signer
         self.sagas.attach(self.server)
         try:
             await self.server.start()

@@ -15,7 +15,7 @@ from sdk._proto import coordinator_pb2 as pb
 from txcoord import validation
 from txcoord.batching import Batcher
 from txcoord.errors import InvalidArgument
-from txcoord.model import XaOutcome
+from txcoord.tcc.model import XaOutcome
 
 MAX_OUTCOMES = 10_000  # per report
 MAX_BRANCHES = 64  # per transaction

@@ -17,7 +17,7 @@ from sdk.barrier import MySqlBarrier, PgBarrier
 from sdk.participant import Participant
 from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer
-from txcoord.store.postgres import keep_session
+from txcoord.tcc.store import keep_session
 
 
 async def _pools(args: argparse.Namespace) -> tuple[Any, Participant]:

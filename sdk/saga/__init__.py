@@ -5,12 +5,12 @@ from sdk.saga.expressions import EvaluationError, render
 from sdk.saga.graph import mermaid
 from sdk.saga.input_schema import validate_input
 from sdk.saga.loader import load_saga, parse_saga
-from sdk.saga.model import ActionRef, Recovery, RetryPolicy, SagaDefinition, Step
+from sdk.saga.model import ActionRef, RecoveryMode, RetryPolicy, SagaDefinition, Step
 
 __all__ = [
     "ActionRef",
     "EvaluationError",
-    "Recovery",
+    "RecoveryMode",
     "RetryPolicy",
     "SagaDefinition",
     "SagaDefinitionError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from sdk.saga.model import Recovery, SagaDefinition
+from sdk.saga.model import RecoveryMode, SagaDefinition
 
 _CLASSES = {
     "SUCCEEDED": "fill:#c8f7c5",
@@ -21,7 +21,7 @@ def mermaid(saga: SagaDefinition, states: Mapping[str, str] | None = None) -> st
         label = f"{step.id}<br/>{step.action}"
         if step.compensate is not None:
             label += f"<br/>undo: {step.compensate}"
-        if step.recovery is Recovery.FORWARD:
+        if step.recovery is RecoveryMode.FORWARD:
             label += "<br/>(forward)"
         if states and step.id in states:
             label += f"<br/>[{states[step.id]}]"

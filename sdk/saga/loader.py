@@ -20,7 +20,7 @@ from sdk.saga.durations import parse_duration
 from sdk.saga.errors import SagaDefinitionError, SagaIssue
 from sdk.saga.input_schema import KEYS as SCHEMA_KEYS
 from sdk.saga.input_schema import TYPES as SCHEMA_TYPES
-from sdk.saga.model import ActionRef, Recovery, RetryPolicy, SagaDefinition, Step
+from sdk.saga.model import ActionRef, RecoveryMode, RetryPolicy, SagaDefinition, Step
 
 SAGA_KEYS = ("name", "version", "description", "input", "timeout", "recovery", "steps")
 STEP_KEYS = ("id", "action", "compensate", "input", "after", "retry", "timeout", "recovery")
@@ -93,10 +93,10 @@ class _Checker:
             self.error(node, f"{what}: {_show(node)} is not a duration; {DURATION_HINT}", step)
         return seconds
 
-    def recovery(self, node: Node, step: str | None) -> Recovery | None:
+    def recovery(self, node: Node, step: str | None) -> RecoveryMode | None:
         value = self.scalar(node)
         try:
-            return Recovery(value)
+            return RecoveryMode(value)
         except ValueError:
             self.error(node, f"recovery: {_show(node)} is not a recovery policy; write backward or forward", step)
             return None
@@ -189,7 +189,7 @@ def _saga(check: _Checker, root: Node, text: str) -> SagaDefinition | None:
     timeout = DEFAULT_SAGA_TIMEOUT
     if "timeout" in keys:
         timeout = check.duration(keys["timeout"][1], "timeout", None) or timeout
-    recovery = Recovery.BACKWARD
+    recovery = RecoveryMode.BACKWARD
     if "recovery" in keys:
         recovery = check.recovery(keys["recovery"][1], None) or recovery
     schema: dict[str, Any] | None = None
@@ -262,7 +262,7 @@ def _names(node: Node) -> list[str]:
 
 
 def _steps(
-    check: _Checker, node: Node, saga_recovery: Recovery
+    check: _Checker, node: Node, saga_recovery: RecoveryMode
 ) -> list[tuple[Step, dict[str, tuple[Node, Node]], Node]]:
     if not isinstance(node, SequenceNode) or not node.value:
         check.error(node, "steps: write a non-empty list of steps, each `- id: ...` with an action")
@@ -323,7 +323,7 @@ def _step(
     label: str,
     keys: dict[str, tuple[Node, Node]],
     node: Node,
-    saga_recovery: Recovery,
+    saga_recovery: RecoveryMode,
     previous: str | None,
     misspelled: bool = False,
 ) -> Step | None:
@@ -341,7 +341,7 @@ def _step(
     compensate: ActionRef | None = None
     if "compensate" in keys:
         compensate = check.action(keys["compensate"][1], "compensate", label)
-    elif recovery is Recovery.BACKWARD and not misspelled:  # the misspelt key is the one error to fix
+    elif recovery is RecoveryMode.BACKWARD and not misspelled:  # the misspelt key is the one error to fix
         check.error(
             node,
             "a backward step needs `compensate: service.action` to undo it; add one, "
@@ -379,7 +379,7 @@ def _step(
     return Step(step_id, action, compensate, template, after, retry, timeout, recovery)
 
 
-def _retry(check: _Checker, node: Node, label: str, recovery: Recovery) -> RetryPolicy | None:
+def _retry(check: _Checker, node: Node, label: str, recovery: RecoveryMode) -> RetryPolicy | None:
     keys = check.mapping(node, "retry", RETRY_KEYS, label)
     if keys is None:
         return None
@@ -387,7 +387,7 @@ def _retry(check: _Checker, node: Node, label: str, recovery: Recovery) -> Retry
     if "attempts" in keys:
         value_node = keys["attempts"][1]
         value = check.scalar(value_node)
-        if recovery is Recovery.FORWARD:
+        if recovery is RecoveryMode.FORWARD:
             check.error(
                 keys["attempts"][0],
                 "retry.attempts: a forward step is retried until it succeeds; "
@@ -444,10 +444,10 @@ def _check_graph(
         if "input" in keys:
             _check_expressions(check, saga, step, keys["input"][1], ancestors[step.id])
     for step, keys, node in steps:
-        if step.recovery is not Recovery.FORWARD or step.compensate is not None:
+        if step.recovery is not RecoveryMode.FORWARD or step.compensate is not None:
             continue
         for other in saga.steps:
-            if other.recovery is Recovery.BACKWARD and other.id != step.id and other.id not in ancestors[step.id]:
+            if other.recovery is RecoveryMode.BACKWARD and other.id != step.id and other.id not in ancestors[step.id]:
                 at = keys["after"][1] if "after" in keys else node
                 check.error(
                     at,

@@ -6,8 +6,12 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from sdk.rpc.backoff import Backoff
 
-class Recovery(enum.StrEnum):
+
+class RecoveryMode(enum.StrEnum):
+    """How a step recovers from its failure (a saga's ``recovery:``); not the coordinator's recovery loops."""
+
     BACKWARD = "backward"  # on failure, compensate what completed, newest first
     FORWARD = "forward"  # on failure, retry with backoff until it succeeds (steps past a pivot)
 
@@ -26,9 +30,7 @@ class RetryPolicy:
 
     def delay(self, failures: int) -> float:
         """Seconds to wait after the ``failures``-th consecutive failure (1-based)."""
-        if failures <= 0:
-            return 0.0
-        return float(min(self.max_backoff, self.backoff * 2.0 ** min(failures - 1, 64)))
+        return Backoff(self.backoff, self.max_backoff).delay(failures)
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,7 @@ class Step:
     after: tuple[str, ...]
     retry: RetryPolicy
     timeout: float
-    recovery: Recovery
+    recovery: RecoveryMode
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ class SagaDefinition:
     version: int
     steps: tuple[Step, ...]
     timeout: float = 600.0
-    recovery: Recovery = Recovery.BACKWARD
+    recovery: RecoveryMode = RecoveryMode.BACKWARD
     input_schema: dict[str, Any] | None = None
     description: str = ""
     source: str = field(default="", repr=False, compare=False)

@@ -123,3 +123,10 @@ def server_security(
         ca=ca, cert=cert if ca else None, key=key if ca else None, token=token, service_names=service_names
     )
     return security, client
+
+
+def as_dict(info: Any) -> dict[str, Any]:
+    """A protobuf message as a plain dict (for --json output)."""
+    from google.protobuf.json_format import MessageToDict
+
+    return MessageToDict(info, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)

@@ -23,7 +23,7 @@ from txcoord.cli.common import (
     setup_logging,
 )
 from txcoord.cli.common import server_security as security_options
-from txcoord.model import Retry
+from txcoord.engine.retry import Retry
 from txcoord.server import CoordinatorConfig, CoordinatorServer
 from txcoord.store import embedded
 

@@ -10,7 +10,7 @@ import typer
 from txcoord.cli.common import fail
 from txcoord.cli.coordinator import check_store_url
 from txcoord.store.migrations import current_revisions, head_revisions, upgrade
-from txcoord.store.postgres import redact
+from txcoord.tcc.store import redact
 
 app = typer.Typer(help="The coordinator store's schema (alembic migrations shipped in sql/).", no_args_is_help=True)
 

@@ -17,9 +17,8 @@ from sdk.registry import RegistryClient
 from sdk.registry.model import Endpoint
 from sdk.saga import SagaDefinitionError, load_saga, mermaid
 from sdk.saga.model import SagaDefinition
-from txcoord.cli.common import COORDINATOR, fail, print_json, run
+from txcoord.cli.common import COORDINATOR, as_dict, fail, print_json, run
 from txcoord.saga.served import unserved
-from txcoord.servicer import as_dict
 
 app = typer.Typer(help="Sagas: validate, graph, register, run and show.", no_args_is_help=True)
 CoordinatorOption = COORDINATOR

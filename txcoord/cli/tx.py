@@ -11,8 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sdk.coordinator_client import CoordinatorClient
-from txcoord.cli.common import COORDINATOR, fail, print_json, run
-from txcoord.servicer import as_dict
+from txcoord.cli.common import COORDINATOR, as_dict, fail, print_json, run
 
 app = typer.Typer(help="Global transactions: list, show, retry phase 2, resolve by hand, abort.", no_args_is_help=True)
 CoordinatorOption = COORDINATOR

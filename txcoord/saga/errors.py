@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import grpc
+
 from txcoord.errors import CoordinatorError, InvalidArgument, InvalidState, TransactionNotFound
 
 
@@ -19,6 +21,8 @@ class SagaNotFound(TransactionNotFound):
 
 class VersionConflict(InvalidState):
     """A saga version registered again with other content: versions never change once stored."""
+
+    status = grpc.StatusCode.ALREADY_EXISTS
 
     def __init__(self, name: str, version: int) -> None:
         CoordinatorError.__init__(

@@ -10,11 +10,12 @@ from typing import Any, Protocol
 
 import grpc
 
-from sdk.branch_mac import MAC_FIELD, BranchSigner
+from sdk.branch_mac import MAC_FIELD
 from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.saga.wire import action_body, compensation_body
 from txcoord import tracing, validation
+from txcoord.engine.signing import BranchSigning
 
 NO_ENDPOINT_WAIT = 5.0
 
@@ -29,9 +30,9 @@ class StepInvoker(Protocol):
 
 
 class RegistryInvoker:
-    def __init__(self, registry: RegistryClient | None, signer: BranchSigner | None = None) -> None:
+    def __init__(self, registry: RegistryClient | None, signing: BranchSigning) -> None:
         self.registry = registry
-        self.signer = signer  # signs every step and compensation sent (sdk.branch_mac); None: unsigned
+        self.signing = signing  # signs every step and compensation sent
         self._clients: dict[str, ServiceClient] = {}
         self.calls = 0
 
@@ -69,8 +70,8 @@ class RegistryInvoker:
             raise
 
     def _signed(self, body: dict[str, Any], service: str, action: str) -> dict[str, Any]:
-        if self.signer is not None:
-            body[MAC_FIELD] = self.signer.sign(body["gid"], body["branch_id"], service, action, body.get("args", {}))
+        if self.signing.on:
+            body[MAC_FIELD] = self.signing.mac(body["gid"], body["branch_id"], service, action, body.get("args", {}))
         return body
 
     async def action(self, gid: str, step_id: str, service: str, action: str, args: Any, timeout: float) -> Any:

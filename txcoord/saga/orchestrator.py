@@ -20,18 +20,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import grpc
 
-from sdk.errors import NoEndpoints, RpcError
-from sdk.saga import EvaluationError, Recovery, SagaDefinition, Step, render
+from sdk.errors import NoEndpoints, RpcError, describe
+from sdk.saga import EvaluationError, RecoveryMode, SagaDefinition, Step, render
+from txcoord.engine.driven import DrivenHere
 from txcoord.errors import InvalidArgument
 from txcoord.model import TxState
 from txcoord.saga.definitions import Definitions
@@ -54,14 +53,6 @@ FINAL_CODES = frozenset(
     }
 )
 COMPENSABLE = frozenset({StepState.RUNNING, StepState.SUCCEEDED, StepState.FAILED, StepState.COMPENSATING})
-
-
-def describe(exc: BaseException) -> str:
-    """The error as the store keeps it: bounded, and without the NUL or lone surrogates a participant's
-    error text could carry (PostgreSQL text refuses them)."""
-    text = str(exc) or type(exc).__name__
-    text = text.replace("\x00", "\\0").encode("utf-8", "replace").decode("utf-8")
-    return text if len(text) <= 500 else text[:497] + "..."
 
 
 @dataclass
@@ -105,42 +96,20 @@ class SagaOrchestrator:
         self.definitions = definitions
         self.invoker = invoker
         self.owner = owner
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.driven = DrivenHere("saga")
         self._finished: dict[str, asyncio.Event] = {}
         self._waiting: dict[str, int] = {}  # callers waiting for a saga's end, per gid
         self._ended: dict[str, SagaInstance] = {}  # sagas someone waits for, once they ended here
-        self._starting: set[str] = set()
-
-    @property
-    def active(self) -> list[str]:
-        """Sagas driven here, or being started here (see :meth:`starting`): recovery leaves them alone."""
-        return [*self._tasks, *(gid for gid in self._starting if gid not in self._tasks)]
-
-    def is_active(self, gid: str) -> bool:
-        return gid in self._tasks or gid in self._starting
-
-    @contextlib.contextmanager
-    def starting(self, gid: str) -> Iterator[None]:
-        """While ``gid``'s start is written and handed to :meth:`drive`: the start makes it this node's in
-        the store a moment before it is driven, and recovery must not take it for one left by a restart."""
-        self._starting.add(gid)
-        try:
-            yield
-        finally:
-            self._starting.discard(gid)
 
     def drive(self, gid: str, instance: SagaInstance | None = None) -> None:
         """Start driving ``gid`` unless already driven here; returns at once. ``instance``: what was just
         written at its start (saves reading it back)."""
-        if gid in self._tasks:
+        if self.driven.running(gid):
             return
         self._finished.setdefault(gid, asyncio.Event())
-        task = asyncio.create_task(self._run(gid, instance), name=f"saga-{gid}")
-        self._tasks[gid] = task
-        task.add_done_callback(functools.partial(self._forget, gid))
+        self.driven.start(gid, self._run(gid, instance), ended=self._forget)
 
-    def _forget(self, gid: str, _task: object = None) -> None:
-        self._tasks.pop(gid, None)
+    def _forget(self, gid: str) -> None:
         event = self._finished.pop(gid, None)
         if event is not None:
             event.set()
@@ -174,10 +143,7 @@ class SagaOrchestrator:
         return None
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.driven.close()
 
     # -- one instance -------------------------------------------------------------------------------------------
     async def _run(self, gid: str, instance: SagaInstance | None = None) -> None:
@@ -266,7 +232,8 @@ class SagaOrchestrator:
         """Seconds until the saga's deadline, or None once a forward step started (past the pivot the saga
         can only go forward, so its timeout no longer triggers compensation)."""
         started_forward = any(
-            s.recovery is Recovery.FORWARD and instance.steps[s.id].state is not StepState.PENDING for s in saga.steps
+            s.recovery is RecoveryMode.FORWARD and instance.steps[s.id].state is not StepState.PENDING
+            for s in saga.steps
         )
         if started_forward or instance.deadline is None:
             return None
@@ -360,7 +327,7 @@ class SagaOrchestrator:
                         progress.launched.discard(sid)  # the forward loop launches it (without a write)
                     return True
             failures += 1
-            backward = step.recovery is Recovery.BACKWARD
+            backward = step.recovery is RecoveryMode.BACKWARD
             final = backward and (
                 failures >= step.retry.attempts
                 or _final(error)

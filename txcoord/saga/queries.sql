@@ -1,4 +1,5 @@
--- The saga store's statements (see txcoord.sql_queries). Every write of an instance's progress checks that
+-- The saga store's statements (see txcoord.sql_queries); claim, renew and add_event, shared with TCC, are in
+-- txcoord/engine/queries.sql. Every write of an instance's progress checks that
 -- the writing coordinator still owns it ($owner), so a coordinator that lost its lease can change nothing.
 
 -- name: insert_definition
@@ -104,29 +105,8 @@ UPDATE txc_transaction
  WHERE gid = $1 AND state = $2 AND owner = $4
 RETURNING finished_at, extract(epoch FROM finished_at - created_at)::float8 AS seconds;
 
--- name: claim
--- Sagas nobody drives (lease expired, or owned by this node before its restart): claim them, like TCC phase 2.
-UPDATE txc_transaction t
-   SET owner = $1, lease_until = now() + $2 * interval '1 second'
-  FROM (SELECT gid, owner AS previous_owner FROM txc_transaction
-         WHERE state IN ('RUNNING', 'COMPENSATING')
-           AND (lease_until IS NULL OR lease_until < now() OR owner = $1)
-           AND NOT (gid = ANY($4::text[]))
-         ORDER BY lease_until NULLS FIRST LIMIT $3
-           FOR UPDATE SKIP LOCKED) due
- WHERE t.gid = due.gid
-RETURNING t.gid, due.previous_owner;
-
--- name: renew
-UPDATE txc_transaction SET lease_until = now() + $2 * interval '1 second'
- WHERE owner = $1 AND gid = ANY($3::text[]) AND state IN ('RUNNING', 'COMPENSATING')
-RETURNING gid;
-
 -- name: state
 SELECT state FROM txc_transaction WHERE gid = $1;
-
--- name: add_event
-INSERT INTO txc_event (gid, branch_id, event, detail) VALUES ($1, $2, $3, $4);
 
 -- Group commit (see txcoord.batching): the same two writes for many steps of many sagas in one statement.
 

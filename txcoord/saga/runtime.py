@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncpg
+
 from sdk._proto import saga_pb2_grpc
 from sdk.registry import RegistryClient
 from sdk.rpc import RpcServer
 from txcoord.engine.lease_loop import RecoverySettings
+from txcoord.engine.signing import BranchSigning
 from txcoord.saga.attention import SagaAttention
 from txcoord.saga.definitions import Definitions
 from txcoord.saga.invoker import RegistryInvoker
@@ -14,15 +17,20 @@ from txcoord.saga.recovery import SagaRecovery
 from txcoord.saga.service import SagaService
 from txcoord.saga.servicer import SERVICE_NAME, SagaServicer
 from txcoord.saga.store import SagaStore
-from txcoord.store.postgres import PgStore
 
 
 class SagaRuntime:
     def __init__(
-        self, tx_store: PgStore, lease: float, scan_interval: float, *, unregistered_bound: float = 60.0
+        self,
+        pool: asyncpg.Pool,
+        lease: float,
+        scan_interval: float,
+        *,
+        unregistered_bound: float = 60.0,
+        signing: BranchSigning | None = None,
     ) -> None:
-        self.store = SagaStore(tx_store.pool, lease_s=lease)
-        self.invoker = RegistryInvoker(None)
+        self.store = SagaStore(pool, lease_s=lease)
+        self.invoker = RegistryInvoker(None, signing or BranchSigning(None))
         self.definitions = Definitions(self.store)
         self.orchestrator = SagaOrchestrator(
             self.store, self.definitions, self.invoker, "", unregistered_bound=unregistered_bound
@@ -30,7 +38,7 @@ class SagaRuntime:
         self.recovery = SagaRecovery(
             self.store, self.orchestrator, RecoverySettings(interval=scan_interval, lease=lease)
         )
-        self.service = SagaService(self.store, tx_store, self.definitions, self.orchestrator, lease)
+        self.service = SagaService(self.store, self.definitions, self.orchestrator, lease)
         self.attention = SagaAttention(self.store, self.orchestrator)
 
     def attach(self, server: RpcServer) -> None:

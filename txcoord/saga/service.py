@@ -16,7 +16,6 @@ from txcoord.saga.errors import VersionConflict
 from txcoord.saga.orchestrator import SagaOrchestrator
 from txcoord.saga.records import SagaInstance, StepRecord, StepState
 from txcoord.saga.store import NewSaga, SagaStore
-from txcoord.store.base import Store
 
 MAX_SOURCE = 256 * 1024
 MAX_INPUT = 1024 * 1024
@@ -27,13 +26,11 @@ class SagaService:
     def __init__(
         self,
         store: SagaStore,
-        tx_store: Store,
         definitions: Definitions,
         orchestrator: SagaOrchestrator,
         lease: float,
     ) -> None:
         self.store = store
-        self.tx_store = tx_store
         self.definitions = definitions
         self.orchestrator = orchestrator
         self.lease = lease
@@ -77,7 +74,7 @@ class SagaService:
                 except EvaluationError:
                     continue  # the orchestrator records the failure
         requested = gid or new_gid()
-        with self.orchestrator.starting(requested):  # recovery must not take it for a restart's leftover
+        with self.orchestrator.driven.reserved(requested):  # recovery must not take it for a restart's leftover
             gid, written = await self.store.start(  # gid: the first instance's, when the key was used before
                 NewSaga(
                     requested,
@@ -123,12 +120,12 @@ class SagaService:
     async def query(self, gid: str, *, events: bool = True) -> tuple[SagaInstance, SagaDefinition, list[Event]]:
         instance = await self.store.load(gid)
         if instance is None:
-            other = await self.tx_store.get(gid)
-            if other is not None:  # a TCC or XA transaction: say where its story is told
-                raise InvalidArgument(f"{gid!r} is a {other.kind} transaction, not a saga: see `txc tx show {gid}`")
+            kind = await self.store.kind(gid)
+            if kind is not None:  # a TCC or XA transaction: say where its story is told
+                raise InvalidArgument(f"{gid!r} is a {kind} transaction, not a saga: see `txc tx show {gid}`")
             raise TransactionNotFound(gid)
         saga = await self.definitions.get(instance.name, instance.version)
-        return instance, saga, await self.tx_store.events(gid) if events else []
+        return instance, saga, await self.store.events(gid) if events else []
 
     @staticmethod
     def terminal(state: str) -> bool:

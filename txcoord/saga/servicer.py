@@ -1,4 +1,5 @@
-"""The Sagas gRPC service: protobuf in and out, errors mapped to status codes as for the Coordinator service."""
+"""The Sagas gRPC service: protobuf in and out, failures answered as every coordinator service answers them
+(``txcoord.engine.answers``)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,12 @@ from sdk._proto import saga_pb2 as pb
 from sdk._proto import saga_pb2_grpc
 from sdk.saga import SagaDefinition, mermaid
 from txcoord import validation
+from txcoord.engine.answers import answer
 from txcoord.errors import InvalidArgument
 from txcoord.model import Event
 from txcoord.saga.attention import SagaAttention
-from txcoord.saga.errors import VersionConflict
 from txcoord.saga.records import SagaInstance
 from txcoord.saga.service import SagaService
-from txcoord.servicer import answer, status_of
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -79,17 +79,13 @@ def saga_detail(instance: SagaInstance, saga: SagaDefinition, events: list[Event
     )
 
 
-def _status(exc: BaseException) -> grpc.StatusCode:
-    return grpc.StatusCode.ALREADY_EXISTS if isinstance(exc, VersionConflict) else status_of(exc)
-
-
 class SagaServicer(saga_pb2_grpc.SagasServicer):
     def __init__(self, service: SagaService, attention: SagaAttention) -> None:
         self.service = service
         self.attention = attention
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
-        return await answer(context, work, status=_status)
+        return await answer(context, work)
 
     async def RegisterSaga(
         self, request: pb.RegisterSagaRequest, context: grpc.aio.ServicerContext

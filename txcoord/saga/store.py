@@ -15,6 +15,8 @@ import asyncpg
 
 from txcoord import metrics
 from txcoord.batching import Batcher
+from txcoord.engine.leases import PgLeases, record_event
+from txcoord.model import TxState
 from txcoord.saga.records import SagaInstance, StepRecord, StepState
 from txcoord.sql_queries import load_queries
 from txcoord.store.outage import refused
@@ -59,9 +61,9 @@ def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-class SagaStore:
+class SagaStore(PgLeases):
     def __init__(self, pool: asyncpg.Pool, owner: str = "", lease_s: float = 10.0) -> None:
-        self.pool = pool
+        super().__init__(pool, (TxState.RUNNING, TxState.COMPENSATING))
         self.owner, self.lease_s = owner, lease_s  # starts are owned by this coordinator
         # the hot path (every start, every step's start and end) is group-committed across concurrent sagas
         self._starts: Batcher[NewSaga, Written | None] = Batcher(self._write_starts, split=refused, metric="saga_start")
@@ -282,7 +284,7 @@ class SagaStore:
             ok = await conn.fetchval(Q["step_attempt_failed"], gid, step_id, error, retry_in, owner, state.value)
             if ok is not None:
                 detail = error if final else f"{error} [retry in {retry_in:g}s]"
-                await conn.execute(Q["add_event"], gid, step_id, event, detail)
+                await record_event(conn, gid, step_id, event, detail)
                 metrics.saga_step("failed" if final else "retried")
         return ok is not None
 
@@ -301,9 +303,7 @@ class SagaStore:
         async with self.pool.acquire() as conn, conn.transaction():
             ok = await conn.fetchval(Q["compensation_attempt"], gid, step_id, error, retry_in, owner)
             if ok is not None and error is not None:
-                await conn.execute(
-                    Q["add_event"], gid, step_id, "compensation_failed", f"{error} [retry in {retry_in:g}s]"
-                )
+                await record_event(conn, gid, step_id, "compensation_failed", f"{error} [retry in {retry_in:g}s]")
         return ok is not None
 
     async def needs_person(self, gid: str, step_id: str, why: str, owner: str) -> bool:
@@ -311,7 +311,7 @@ class SagaStore:
         async with self.pool.acquire() as conn, conn.transaction():
             ok = await conn.fetchval(Q["needs_person"], gid, owner)
             if ok is not None:
-                await conn.execute(Q["add_event"], gid, step_id, "needs_person", why)
+                await record_event(conn, gid, step_id, "needs_person", why)
         return ok is not None
 
     async def reopen(self, gid: str, owner: str, event: str, detail: str, resolved_step: str | None = None) -> bool:
@@ -323,7 +323,7 @@ class SagaStore:
                 return False
             if await conn.fetchval(Q["reopen"], gid, owner, self.lease_s) is None:
                 return False
-            await conn.execute(Q["add_event"], gid, resolved_step, event, detail)
+            await record_event(conn, gid, resolved_step, event, detail)
         return True
 
     async def step_compensated(self, gid: str, step_id: str, owner: str) -> bool:
@@ -340,16 +340,3 @@ class SagaStore:
         metrics.transaction_finished("SAGA", final_state, row["seconds"])
         finished: datetime = row["finished_at"]
         return finished
-
-    async def add_event(self, gid: str, step_id: str | None, event: str, detail: str | None) -> None:
-        await self.pool.execute(Q["add_event"], gid, step_id, event, detail)
-
-    # -- ownership, as for TCC phase 2 ------------------------------------------------------------------------
-    async def claim(
-        self, owner: str, lease_s: float, limit: int, exclude: Sequence[str]
-    ) -> list[tuple[str, str | None]]:
-        rows = await self.pool.fetch(Q["claim"], owner, lease_s, limit, list(exclude))
-        return [(r["gid"], r["previous_owner"]) for r in rows]
-
-    async def renew(self, owner: str, lease_s: float, gids: Sequence[str]) -> list[str]:
-        return [r["gid"] for r in await self.pool.fetch(Q["renew"], owner, lease_s, list(gids))]

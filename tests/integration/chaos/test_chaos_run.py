@@ -86,7 +86,7 @@ def test_a_deliberately_broken_coordinator_is_caught(tmp_path: Path) -> None:
     code, output = txc_chaos(
         tmp_path,
         "--duration", "8", "--clients", "2", "--faults", "net-latency", "--settle", "12",
-        env={"TXCOORD_TEST_BROKEN_SKIP_DECISION": "1"},
+        env={"TXCOORD_FAILPOINTS": "confirm_without_decision"},
     )  # fmt: skip
     assert code == 1, output[-3000:]
     assert "chaos run FAILED" in output

@@ -15,7 +15,7 @@ import pytest
 from tests.integration.console.conftest import start_console
 from tests.integration.coordinator.cluster import Cluster, query
 from txcoord.model import ListFilter
-from txcoord.store.postgres import Q
+from txcoord.tcc.store import Q
 
 pytestmark = pytest.mark.slow
 log = logging.getLogger(__name__)

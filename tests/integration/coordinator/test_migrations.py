@@ -10,7 +10,7 @@ import pytest
 
 from txcoord.errors import SchemaOutOfDate
 from txcoord.store.migrations import check_schema, current_revisions, head_revisions, upgrade
-from txcoord.store.postgres import PgStore
+from txcoord.tcc.store import PgStore
 
 NewDb = Callable[..., Awaitable[str]]
 TABLES = "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename"
@@ -47,7 +47,7 @@ async def test_the_store_refuses_a_database_behind_the_migrations(new_db: NewDb)
 
 
 async def test_register_branch_is_write_ahead_and_idempotent(store: str) -> None:
-    from txcoord.model import Phase2
+    from txcoord.tcc.model import Phase2
 
     pg = await PgStore.connect(store)
     try:

@@ -9,7 +9,7 @@ import pytest
 from sdk.errors import ConfigError
 from sdk.http.wire import code_of, join_envelope, split_envelope, status_of
 from sdk.registry import validate_registration
-from txcoord.engine.phase2 import refusal, try_never_applied
+from txcoord.tcc.phase2 import refusal, try_never_applied
 
 
 def test_every_code_travels_as_a_status_and_comes_back_as_itself_or_its_family() -> None:

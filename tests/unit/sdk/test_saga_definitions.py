@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sdk.saga import Recovery, SagaDefinitionError, load_saga, mermaid, parse_saga, render, validate_input
+from sdk.saga import RecoveryMode, SagaDefinitionError, load_saga, mermaid, parse_saga, render, validate_input
 from sdk.saga.expressions import EvaluationError
 
 REPO = Path(__file__).resolve().parents[3]
@@ -71,7 +71,7 @@ def test_a_step_without_after_follows_the_step_written_before_it() -> None:
     assert [s.after for s in saga.steps] == [(), ("flight",), ("flight",), ("hotel", "car")]
     assert saga.ancestors("payment") == {"flight", "hotel", "car"}
     forward = load_saga(str(EXAMPLES / "order_fulfilment.yaml"))
-    assert forward.step("ship").recovery is Recovery.FORWARD and forward.step("ship").compensate is None
+    assert forward.step("ship").recovery is RecoveryMode.FORWARD and forward.step("ship").compensate is None
     assert forward.step("ship").after == ("charge",)
 
 

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from txcoord.model import Branch, BranchState, Event, Phase2, Transaction, TxState
+from txcoord.model import Event, TxState
+from txcoord.tcc.model import Branch, BranchState, Phase2, Transaction
 
 
 @dataclass

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from txcoord.model import Phase2, Retry, TxState, phase2_of
+from txcoord.engine.retry import Retry
+from txcoord.model import TxState
+from txcoord.tcc.model import Phase2, phase2_of
 
 
 def test_backoff_doubles_from_a_tenth_of_a_second_to_a_cap_of_thirty() -> None:

@@ -11,9 +11,11 @@ from sdk.errors import RpcError
 from tests.support.polling import eventually
 from tests.unit.txcoord.fake_store import FakeStore
 from txcoord.engine.lease_loop import RecoverySettings
-from txcoord.engine.phase2 import Phase2Driver
-from txcoord.engine.recovery import Recovery
-from txcoord.model import Branch, BranchState, Phase2, Retry, TxState
+from txcoord.engine.retry import Retry
+from txcoord.model import TxState
+from txcoord.tcc.model import Branch, BranchState, Phase2
+from txcoord.tcc.phase2 import Phase2Driver
+from txcoord.tcc.recovery import TccRecovery
 
 
 class ScriptedDelivery:
@@ -39,7 +41,7 @@ FAST = Retry(initial=0.001, maximum=0.004)
 
 async def run(driver: Phase2Driver, gid: str = "g", timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
-    while driver.is_active(gid):
+    while driver.driven.is_active(gid):
         assert asyncio.get_running_loop().time() < deadline, f"phase 2 of {gid} still running after {timeout}s"
         await asyncio.sleep(0.001)
 
@@ -116,13 +118,13 @@ async def test_recovery_leaves_a_transaction_alone_while_this_node_decides_it() 
     store, delivery = FakeStore(), ScriptedDelivery()
     store.add("g", TxState.ROLLING_BACK, "me", branches("1", "2"))
     driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
-    recovery = Recovery(store, driver, RecoverySettings())  # type: ignore[arg-type]
-    with driver.deciding("g"):
-        assert driver.is_active("g") and driver.active == ["g"]
+    recovery = TccRecovery(store, driver, RecoverySettings())  # type: ignore[arg-type]
+    with driver.driven.reserved("g"):
+        assert driver.driven.is_active("g") and driver.driven.active == ["g"]
         assert await recovery.scan() == 0
         await asyncio.sleep(0.01)
         assert delivery.calls == []
-    assert not driver.is_active("g")
+    assert not driver.driven.is_active("g")
     assert await recovery.scan() == 1  # left over after a crash of the decider: recovery's, as before
     await run(driver)
     assert sorted(delivery.calls) == [("1", "cancel"), ("2", "cancel")]

@@ -9,7 +9,7 @@ import pytest
 
 from sdk._proto import coordinator_pb2 as pb
 from txcoord.errors import InvalidArgument
-from txcoord.model import XaOutcome
+from txcoord.tcc.model import XaOutcome
 from txcoord.xa_reports import XaReports
 
 

@@ -1,4 +1,5 @@
-"""The Coordinator gRPC service: protobuf in and out, the engine's errors mapped to status codes."""
+"""The Coordinator gRPC service (TCC, and the log of every mode): protobuf in and out, failures answered as every
+coordinator service answers them (``txcoord.engine.answers``)."""
 
 from __future__ import annotations
 
@@ -8,78 +9,27 @@ import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import grpc
 
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
-from sdk.branch_mac import BranchSigner
 from sdk.rpc.authorization import current_identity
 from sdk.rpc.identities import Role
 from txcoord import tracing, validation
-from txcoord.engine.coordinator import Coordinator
-from txcoord.errors import (
-    BranchConflict,
-    CoordinatorError,
-    InvalidArgument,
-    InvalidState,
-    NotPermitted,
-    StoreError,
-    TransactionNotFound,
-    TransactionTimedOut,
-)
-from txcoord.model import Actor, Branch, Event, ListFilter, Transaction, TxState
-from txcoord.store.outage import STORE_OUTAGE, OutageLog, brief
-from txcoord.store.outage import is_outage as store_outage
+from txcoord.engine.answers import answer, failure
+from txcoord.engine.signing import BranchSigning
+from txcoord.errors import NotPermitted
+from txcoord.model import Actor, Event, ListFilter, TxState
+from txcoord.store.outage import STORE_OUTAGE
+from txcoord.tcc.coordinator import Coordinator
+from txcoord.tcc.model import Branch, Transaction
 from txcoord.xa_reports import XaReports
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Coordinator"].full_name
-
-
-def status_of(exc: BaseException) -> grpc.StatusCode:
-    if isinstance(exc, TransactionNotFound):
-        return grpc.StatusCode.NOT_FOUND
-    if isinstance(exc, InvalidState):
-        return grpc.StatusCode.FAILED_PRECONDITION
-    if isinstance(exc, TransactionTimedOut):
-        return grpc.StatusCode.ABORTED
-    if isinstance(exc, InvalidArgument):
-        return grpc.StatusCode.INVALID_ARGUMENT
-    if isinstance(exc, BranchConflict):
-        return grpc.StatusCode.ALREADY_EXISTS
-    if isinstance(exc, NotPermitted):
-        return grpc.StatusCode.PERMISSION_DENIED
-    if isinstance(exc, StoreError | OSError):
-        return grpc.StatusCode.UNAVAILABLE
-    return grpc.StatusCode.INTERNAL
-
-
-async def answer(
-    context: grpc.aio.ServicerContext,
-    work: Awaitable[T],
-    *,
-    outage: OutageLog = STORE_OUTAGE,
-    status: Callable[[BaseException], grpc.StatusCode] = status_of,
-) -> T:
-    """The result of ``work``, or its failure as a gRPC status: what every coordinator service answers.
-    A store outage is UNAVAILABLE (callers retry), said once per outage; a bug is INTERNAL with a traceback."""
-    try:
-        result = await work
-    except CoordinatorError as exc:
-        if isinstance(exc, StoreError):
-            outage.failed(exc)
-        await context.abort(status(exc), str(exc))
-    except Exception as exc:
-        if store_outage(exc):  # the store went away mid-call: retryable, one log line per outage
-            outage.failed(exc)
-            await context.abort(grpc.StatusCode.UNAVAILABLE, f"coordinator store unavailable, retry: {brief(exc)}")
-        log.exception("coordinator: unexpected error")
-        await context.abort(grpc.StatusCode.INTERNAL, f"coordinator internal error: {exc}")
-    outage.ok()
-    return result
 
 
 def current_actor() -> Actor | None:
@@ -135,11 +85,11 @@ def event_info(event: Event) -> pb.EventInfo:
 
 class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
     def __init__(
-        self, coordinator: Coordinator, signer: BranchSigner | None = None, xa_reports: XaReports | None = None
+        self, coordinator: Coordinator, signing: BranchSigning | None = None, xa_reports: XaReports | None = None
     ) -> None:
         self.coordinator = coordinator
         self.xa_reports = xa_reports  # a proxy's batched reports of finished XA transactions
-        self.signer = signer  # signs each registered branch's try (sdk.branch_mac); None: signing off
+        self.signing = signing or BranchSigning(None)  # signs each registered branch's try
         self.outage = STORE_OUTAGE
 
     async def _call(self, context: grpc.aio.ServicerContext, work: Awaitable[T]) -> T:
@@ -168,9 +118,9 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         )
         # the signature covers exactly what the store holds, so a retry gets the first registration's
         mac = (
-            ""
-            if self.signer is None
-            else self.signer.sign(req.gid, req.branch_id, req.service, req.action, json.loads(stored))
+            self.signing.mac(req.gid, req.branch_id, req.service, req.action, json.loads(stored))
+            if self.signing.on
+            else ""
         )
         return pb.TransactionReply(gid=req.gid, state=state.value, branch_mac=mac)
 
@@ -299,13 +249,8 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             self.outage.ok()
             replies.put_nowait(pb.SessionReply(id=req.id, reply=reply))
         except Exception as exc:
-            code = status_of(exc)
-            if store_outage(exc) or isinstance(exc, StoreError):
-                self.outage.failed(exc)
-                code = grpc.StatusCode.UNAVAILABLE
-            elif not isinstance(exc, CoordinatorError):
-                log.exception("coordinator: unexpected error in session")
-            replies.put_nowait(pb.SessionReply(id=req.id, code=code.value[0], message=str(exc)[:1000]))
+            code, message = failure(exc, self.outage)
+            replies.put_nowait(pb.SessionReply(id=req.id, code=code.value[0], message=message[:1000]))
 
     async def Session(
         self, request_iterator: AsyncIterator[pb.SessionRequests], context: grpc.aio.ServicerContext
@@ -343,10 +288,3 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await reader
-
-
-def as_dict(info: Any) -> dict[str, Any]:
-    """A protobuf message as a plain dict (for --json output)."""
-    from google.protobuf.json_format import MessageToDict
-
-    return MessageToDict(info, preserving_proto_field_name=True, always_print_fields_with_no_presence=True)

@@ -6,14 +6,12 @@ and a decision is durable before phase 2 starts; ``commit`` returns right after 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sdk.failpoints import Failpoints
 from txcoord import validation
-from txcoord.engine.phase2 import Phase2Driver
-from txcoord.engine.recovery import Recovery
 from txcoord.errors import (
     BranchConflict,
     InvalidArgument,
@@ -22,16 +20,19 @@ from txcoord.errors import (
     TransactionNotFound,
     TransactionTimedOut,
 )
-from txcoord.model import Actor, BranchKind, BranchState, Event, ListFilter, Phase2, Transaction, TxState, phase2_of
-from txcoord.store.base import Store
+from txcoord.model import Actor, Event, ListFilter, TxState
+from txcoord.tcc.model import BranchKind, BranchState, Phase2, Transaction, phase2_of
+from txcoord.tcc.phase2 import Phase2Driver
+from txcoord.tcc.recovery import TccRecovery
+from txcoord.tcc.store_protocol import TccStore
 
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 60.0
-# TEST ONLY, never set it in production: a deliberately broken build for the chaos harness's own test
-# (tests/integration/chaos), which must show its checkers catch a coordinator that confirms without first
-# recording the commit decision. Read here and nowhere else.
-_BROKEN_SKIP_DECISION = os.environ.get("TXCOORD_TEST_BROKEN_SKIP_DECISION") == "1"
+# TXCOORD_FAILPOINTS=confirm_without_decision, TEST ONLY, never in production: a deliberately broken build for
+# the chaos harness's own test (tests/integration/chaos), which must show its checkers catch a coordinator that
+# confirms without first recording the commit decision.
+FAILPOINTS = Failpoints("TXCOORD_FAILPOINTS")
 MAX_TIMEOUT = 24 * 3600.0
 MODES = ("TCC", "SAGA", "XA")  # what a transaction is: TCC branches, a saga, or a proxy's XA branches
 
@@ -64,7 +65,7 @@ class CoordinatorSettings:
 
 
 class Coordinator:
-    def __init__(self, store: Store, driver: Phase2Driver, recovery: Recovery, settings: CoordinatorSettings):
+    def __init__(self, store: TccStore, driver: Phase2Driver, recovery: TccRecovery, settings: CoordinatorSettings):
         self.store = store
         self.driver = driver
         self.recovery = recovery
@@ -125,7 +126,7 @@ class Coordinator:
         raise InvalidState(gid, state, "register a branch in", "begin a new transaction")
 
     async def _rollback_expired(self, gid: str) -> None:
-        with self.driver.deciding(gid):
+        with self.driver.driven.reserved(gid):
             branches = await self.store.decide(gid, Phase2.CANCEL, "timeout", self.node_id, self.settings.lease)
             if branches is not None:
                 self.driver.drive(gid, Phase2.CANCEL, branches)
@@ -136,10 +137,10 @@ class Coordinator:
         _validate_gid(gid)
         if not 0 <= phase2_delay <= MAX_TIMEOUT:
             raise InvalidArgument(f"phase2_delay_seconds: must be in [0, {MAX_TIMEOUT:.0f}], got {phase2_delay}")
-        if _BROKEN_SKIP_DECISION:  # TEST ONLY (see above): confirm with no durable decision
+        if FAILPOINTS.broken("confirm_without_decision"):  # TEST ONLY (see above): no durable decision
             self.driver.drive(gid, Phase2.CONFIRM, (await self._existing(gid)).branches)
             return TxState.COMMITTING
-        with self.driver.deciding(gid):
+        with self.driver.driven.reserved(gid):
             branches = await self.store.decide(gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease, actor)
             if branches is not None:
                 not_before = datetime.now(UTC) + timedelta(seconds=phase2_delay) if phase2_delay else None
@@ -179,7 +180,7 @@ class Coordinator:
         for branch in untried:
             validation.branch_id(branch, "untried_branch_ids")
         reason = validation.reason(reason)
-        with self.driver.deciding(gid):  # recovery must not drive the untried branches meanwhile
+        with self.driver.driven.reserved(gid):  # recovery must not drive the untried branches meanwhile
             branches = await self.store.decide(
                 gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease, actor
             )

@@ -10,12 +10,12 @@ from typing import Any, Protocol
 
 import grpc
 
-from sdk.branch_mac import BranchSigner
 from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.tcc_wire import PHASE2_BATCH_ACTION, action_name, envelope
 from txcoord.batching import Batcher
-from txcoord.model import Branch, Phase2
+from txcoord.engine.signing import BranchSigning
+from txcoord.tcc.model import Branch, Phase2
 
 _CODES = {code.name: code for code in grpc.StatusCode}
 _SINGLE = object()  # this item must go as a single call: the participant has no batch action
@@ -38,10 +38,10 @@ class RegistryDelivery:
         timeout: float = 10.0,
         *,
         max_batch: int = 128,
-        signer: BranchSigner | None = None,
+        signing: BranchSigning | None = None,
     ) -> None:
         self.registry = registry
-        self.signer = signer  # signs every confirm / cancel sent (sdk.branch_mac); None: unsigned
+        self.signing = signing or BranchSigning(None)  # signs every confirm / cancel sent
         self.timeout = timeout
         self.max_batch = max_batch
         self._clients: dict[str, ServiceClient] = {}
@@ -103,10 +103,8 @@ class RegistryDelivery:
             raise result
 
     def _body(self, branch: Branch, op: Phase2) -> dict[str, Any]:
-        mac = ""
-        if self.signer is not None:
-            called = action_name(branch.action, op.value)
-            mac = self.signer.sign(branch.gid, branch.branch_id, branch.service, called, branch.payload)
+        called = action_name(branch.action, op.value)
+        mac = self.signing.mac(branch.gid, branch.branch_id, branch.service, called, branch.payload)
         return envelope(branch.gid, branch.branch_id, branch.payload, mac)
 
     async def _deliver_one(self, branch: Branch, op: Phase2) -> None:

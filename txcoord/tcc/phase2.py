@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import grpc
 
 from sdk.barrier import TRY_NEVER_APPLIED
-from sdk.errors import NoEndpoints, RpcError
-from txcoord.engine.delivery import Delivery
-from txcoord.model import Branch, Phase2, Retry
-from txcoord.store.base import Store
+from sdk.errors import NoEndpoints, RpcError, describe
+from txcoord.engine.driven import DrivenHere
+from txcoord.engine.retry import Retry
 from txcoord.store.outage import STORE_OUTAGE, is_outage
+from txcoord.tcc.delivery import Delivery
+from txcoord.tcc.model import Branch, Phase2
+from txcoord.tcc.store_protocol import TccStore
 
 log = logging.getLogger(__name__)
 ALERT_EVERY = 10  # failed rounds between alerts in the log
@@ -48,39 +49,14 @@ def unreachable(exc: BaseException) -> bool:
     return isinstance(exc, NoEndpoints) or (isinstance(exc, RpcError) and exc.code == grpc.StatusCode.UNIMPLEMENTED)
 
 
-def describe(exc: BaseException) -> str:
-    text = str(exc) or type(exc).__name__
-    return text if len(text) <= 500 else text[:497] + "..."
-
-
 class Phase2Driver:
-    def __init__(self, store: Store, delivery: Delivery, owner: str, retry: Retry) -> None:
+    def __init__(self, store: TccStore, delivery: Delivery, owner: str, retry: Retry) -> None:
         self.store = store
         self.delivery = delivery
         self.owner = owner
         self.retry = retry
-        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self.driven = DrivenHere("phase2")
         self._wake: dict[str, asyncio.Event] = {}
-        self._deciding: set[str] = set()
-
-    @property
-    def active(self) -> list[str]:
-        """Gids this driver is working on, or about to (see :meth:`deciding`): recovery leaves them alone."""
-        return [*self._tasks, *(gid for gid in self._deciding if gid not in self._tasks)]
-
-    def is_active(self, gid: str) -> bool:
-        return gid in self._tasks or gid in self._deciding
-
-    @contextlib.contextmanager
-    def deciding(self, gid: str) -> Iterator[None]:
-        """While this node records ``gid``'s decision and readies its phase 2 (e.g. marks untried branches
-        done), ``gid`` counts as driven here. The decision makes the transaction this node's in the store, and a
-        recovery scan in that window would claim it and drive the branches as the log stood mid-way."""
-        self._deciding.add(gid)
-        try:
-            yield
-        finally:
-            self._deciding.discard(gid)
 
     def drive(
         self,
@@ -94,23 +70,18 @@ class Phase2Driver:
     ) -> None:
         """Start driving ``gid`` unless already driven; returns at once. ``untried``: branches its owner says
         never ran their try: a cancel that finds no such action at the participant counts as done."""
-        if gid in self._tasks:
+        if self.driven.running(gid):
             return
         self._wake[gid] = asyncio.Event()
         run = self._run(gid, op, list(branches), failures, not_before, untried)
-        task = asyncio.create_task(run, name=f"phase2-{gid}")
-        self._tasks[gid] = task
-        task.add_done_callback(functools.partial(self._forget, gid))
+        self.driven.start(gid, run, ended=self._forget)
 
-    def _forget(self, gid: str, _task: object = None) -> None:
-        self._tasks.pop(gid, None)
+    def _forget(self, gid: str) -> None:
         self._wake.pop(gid, None)
 
     def cancel(self, gid: str) -> None:
         """Stop driving ``gid``: its phase 2 was finished by its caller (see ``Coordinator.finish``)."""
-        task = self._tasks.get(gid)
-        if task is not None:
-            task.cancel()
+        self.driven.cancel(gid)
 
     def wake(self, gid: str) -> bool:
         """Cut the current backoff wait short (admin retry). False if ``gid`` is not driven here."""
@@ -262,7 +233,4 @@ class Phase2Driver:
         )
 
     async def close(self) -> None:
-        tasks = list(self._tasks.values())
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.driven.close()

@@ -1,4 +1,5 @@
-"""What the engine needs from a store. One implementation ships (PostgreSQL); tests of pure logic may fake it."""
+"""What TCC needs from a store, beyond what every mode needs (``txcoord.engine.store.Store``). One implementation
+ships (``txcoord.tcc.store.PgStore``, PostgreSQL); tests of pure logic may fake it."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
-from txcoord.model import Actor, Branch, BranchState, Event, ListFilter, Phase2, Transaction, TxState
+from txcoord.engine.store import Store
+from txcoord.model import Actor, ListFilter, TxState
+from txcoord.tcc.model import Branch, BranchState, Phase2, Transaction
 
 
-class Store(Protocol):
+class TccStore(Store, Protocol):
     async def begin(self, gid: str, timeout_s: float, actor: Actor | None = None) -> None:
         """Create the transaction in BEGIN, initiated by ``actor``, unless it exists."""
 
@@ -38,9 +41,6 @@ class Store(Protocol):
 
     async def get(self, gid: str) -> Transaction | None:
         """The transaction with its branches."""
-
-    async def events(self, gid: str, limit: int = 200) -> list[Event]:
-        """The newest ``limit`` events of ``gid``, oldest first."""
 
     async def list_transactions(self, filters: ListFilter, limit: int) -> list[Transaction]:
         """Newest first, ``limit`` of those matching ``filters`` after its cursor."""
@@ -72,18 +72,7 @@ class Store(Protocol):
     async def reopen(self, gid: str, decision: Phase2) -> bool:
         """COMMIT_FAILED/ROLLBACK_FAILED back to deciding and unowned, so recovery drives it again."""
 
-    async def add_event(self, gid: str, branch_id: str | None, event: str, detail: str | None) -> None: ...
-
     async def expire_timed_out(self, owner: str, lease_s: float, limit: int) -> list[str]: ...
-
-    async def claim(
-        self, owner: str, lease_s: float, limit: int, exclude: Sequence[str]
-    ) -> list[tuple[str, str | None]]:
-        """Claim decided transactions whose lease expired (or that ``owner`` held before a restart):
-        (gid, previous owner) pairs."""
-
-    async def renew(self, owner: str, lease_s: float, gids: Sequence[str]) -> list[str]:
-        """Extend the leases ``owner`` still holds; the gids it still owns."""
 
     async def release(self, gid: str) -> bool: ...
 

@@ -14,22 +14,13 @@ import asyncpg
 from sdk.observability.tracing import current_trace_id
 from txcoord import metrics
 from txcoord.batching import Batcher
+from txcoord.engine.leases import PgLeases, record_event
 from txcoord.errors import StoreUnavailable
-from txcoord.model import (
-    Actor,
-    Branch,
-    BranchState,
-    Event,
-    ListFilter,
-    Phase2,
-    Transaction,
-    TxState,
-    XaOutcome,
-    phase2_of,
-)
+from txcoord.model import Actor, ListFilter, TxState
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
 from txcoord.store.outage import refused
+from txcoord.tcc.model import Branch, BranchState, Phase2, Transaction, XaOutcome, phase2_of
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
 # gid, timeout, branch id, service, action, payload, kind, identity (None: unchecked), admin
@@ -98,11 +89,11 @@ async def keep_session(_conn: asyncpg.Connection) -> None:
     (a round trip on every release)."""
 
 
-class PgStore:
-    """Implements :class:`txcoord.store.base.Store`."""
+class PgStore(PgLeases):
+    """Implements :class:`txcoord.tcc.store_protocol.TccStore`."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self.pool = pool
+        super().__init__(pool, (TxState.COMMITTING, TxState.ROLLING_BACK))
         # the hot path (register, decide, finish) is group-committed (see txcoord.batching); a request the store
         # refuses fails alone, not with the others that shared its statement
         self._registers: Batcher[RegisterItem, tuple[str, str | None]] = Batcher(
@@ -272,10 +263,6 @@ class PgStore:
             tx.branch_count = len(tx.branches)
         return tx
 
-    async def events(self, gid: str, limit: int = 200) -> list[Event]:
-        rows = await self.pool.fetch(Q["events"], gid, limit)
-        return [Event(r["gid"], r["branch_id"], r["at"], r["event"], r["detail"]) for r in rows]
-
     async def list_transactions(self, filters: ListFilter, limit: int) -> list[Transaction]:
         f = filters
         args = (f.state, limit, f.mode, f.service, f.gid_prefix or None, f.prefix_end(), f.older_than_s, f.after_gid)
@@ -304,7 +291,7 @@ class PgStore:
     async def branch_failed(self, gid: str, branch_id: str, error: str, retry_in: float) -> None:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(Q["branch_failed"], gid, branch_id, error, retry_in)
-            await conn.execute(Q["add_event"], gid, branch_id, "phase2_failed", f"{error} [retry in {retry_in:g}s]")
+            await record_event(conn, gid, branch_id, "phase2_failed", f"{error} [retry in {retry_in:g}s]")
         metrics.phase2_retry()
 
     async def transaction_failed(self, gid: str, owner: str, retry_in: float) -> int | None:
@@ -324,33 +311,21 @@ class PgStore:
         async with self.pool.acquire() as conn, conn.transaction():
             if not await conn.fetchval(Q["resolve_branch"], gid, branch_id, state.value):
                 return None
-            await conn.execute(Q["add_event"], gid, branch_id, "resolved", detail)
+            await record_event(conn, gid, branch_id, "resolved", detail)
             tx = await conn.fetchval("SELECT state FROM txc_transaction WHERE gid = $1", gid)
             decision = phase2_of(TxState(tx))
             closed = await conn.fetchval(Q["close_if_resolved"], gid, decision.final_state.value, tx)
             if closed == TxState.RESOLVED_MIXED:
                 note = f"a person resolved it both ways: neither {decision.final_state.value} nor its opposite"
-                await conn.execute(Q["add_event"], gid, None, "resolved_mixed", note)
+                await record_event(conn, gid, None, "resolved_mixed", note)
             return TxState(closed or tx)
 
     async def reopen(self, gid: str, decision: Phase2) -> bool:
         deciding = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
         return await self.pool.fetchval(Q["reopen"], gid, deciding.value, decision.failed_state.value) is not None
 
-    async def add_event(self, gid: str, branch_id: str | None, event: str, detail: str | None) -> None:
-        await self.pool.execute(Q["add_event"], gid, branch_id, event, detail)
-
     async def expire_timed_out(self, owner: str, lease_s: float, limit: int) -> list[str]:
         return [r["gid"] for r in await self.pool.fetch(Q["expire_timed_out"], owner, lease_s, limit)]
-
-    async def claim(
-        self, owner: str, lease_s: float, limit: int, exclude: Sequence[str]
-    ) -> list[tuple[str, str | None]]:
-        rows = await self.pool.fetch(Q["claim"], owner, lease_s, limit, list(exclude))
-        return [(r["gid"], r["previous_owner"]) for r in rows]
-
-    async def renew(self, owner: str, lease_s: float, gids: Sequence[str]) -> list[str]:
-        return [r["gid"] for r in await self.pool.fetch(Q["renew"], owner, lease_s, list(gids))]
 
     async def release(self, gid: str) -> bool:
         return await self.pool.fetchval(Q["release"], gid) is not None

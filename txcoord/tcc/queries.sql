@@ -1,4 +1,5 @@
--- The coordinator store's statements. Each starts with a "-- name: NAME" line; txcoord.store.queries loads them.
+-- The TCC store's statements. Each starts with a "-- name: NAME" line; txcoord.sql_queries loads them. The
+-- ownership statements shared with sagas (claim, renew, add_event) are in txcoord/engine/queries.sql.
 -- asyncpg $n parameters only: nothing is ever interpolated.
 
 -- name: begin
@@ -30,12 +31,6 @@ SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, ne
 SELECT gid, branch_id, service, action, payload::text AS payload, state, attempts, last_error, last_attempt_at,
        next_attempt_at, created_at, finished_at, kind
   FROM txc_branch WHERE gid = $1 ORDER BY branch_id;
-
--- name: events
--- the newest $2 events, oldest first (a branch retried for days collects thousands)
-SELECT gid, branch_id, at, event, detail
-  FROM (SELECT * FROM txc_event WHERE gid = $1 ORDER BY id DESC LIMIT $2) newest
- ORDER BY id;
 
 -- name: list
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
@@ -117,9 +112,6 @@ WITH b AS (
 UPDATE txc_transaction SET state = $3, finished_at = now(), owner = NULL, lease_until = NULL, next_attempt_at = NULL
  WHERE gid = $1 AND state = $2 AND owner = $4;
 
--- name: add_event
-INSERT INTO txc_event (gid, branch_id, event, detail) VALUES ($1, $2, $3, $4);
-
 -- name: expire_timed_out
 -- Transactions still in BEGIN past their deadline: decide rollback, owned by the caller ($1).
 UPDATE txc_transaction t
@@ -131,25 +123,6 @@ UPDATE txc_transaction t
            FOR UPDATE SKIP LOCKED) due
  WHERE t.gid = due.gid
 RETURNING t.gid;
-
--- name: claim
--- Decided transactions nobody drives (lease expired, or owned by this node before its restart): claim them.
--- SKIP LOCKED lets several coordinators claim at once without waiting for or stealing from each other.
-UPDATE txc_transaction t
-   SET owner = $1, lease_until = now() + $2 * interval '1 second'
-  FROM (SELECT gid, owner AS previous_owner FROM txc_transaction
-         WHERE state IN ('COMMITTING', 'ROLLING_BACK')
-           AND (lease_until IS NULL OR lease_until < now() OR owner = $1)
-           AND NOT (gid = ANY($4::text[]))
-         ORDER BY lease_until NULLS FIRST LIMIT $3
-           FOR UPDATE SKIP LOCKED) due
- WHERE t.gid = due.gid
-RETURNING t.gid, due.previous_owner;
-
--- name: renew
-UPDATE txc_transaction SET lease_until = now() + $2 * interval '1 second'
- WHERE owner = $1 AND gid = ANY($3::text[]) AND state IN ('COMMITTING', 'ROLLING_BACK')
-RETURNING gid;
 
 -- name: release
 -- An admin retry: drop the schedule and the owner so the next claim (by any coordinator) drives it now.
