@@ -147,16 +147,16 @@ def _layer_of(module: str) -> int:
     return best[1]
 
 
-def dbproxy_imports() -> dict[str, set[str]]:
-    """dbproxy module -> the dbproxy modules it imports (every import statement, wherever it is)."""
+def dbproxy_imports(package: str = "dbproxy") -> dict[str, set[str]]:
+    """module of ``package`` -> the modules of ``package`` it imports (every import statement, wherever it is)."""
     found: dict[str, set[str]] = {}
-    for path in (REPO / "dbproxy").rglob("*.py"):
+    for path in (REPO / package).rglob("*.py"):
         tree = ast.parse(path.read_text(), filename=str(path))
         names: set[str] = set()
         for node in ast.walk(tree):
             if isinstance(node, ast.Import):
-                names |= {a.name for a in node.names if a.name.split(".")[0] == "dbproxy"}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("dbproxy"):
+                names |= {a.name for a in node.names if a.name.split(".")[0] == package}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith(package):
                 names.add(str(node.module))
         found[_module_name(path)] = names
     return found
@@ -224,3 +224,42 @@ def test_the_executor_does_not_import_what_builds_on_it() -> None:
     users = {m for m, deps in imports.items() if m not in in_executor and deps & in_executor} - {"dbproxy"}
     back = {(m, d) for m in in_executor for d in imports[m] if d in users}
     assert back == EXECUTOR_KNOWN_BACK_ARROWS
+
+
+# docs/design.md ("The coordinator's folders"): the two transaction modes stand side by side on what they share.
+TXCOORD_MODES = ("txcoord.tcc", "txcoord.saga")
+TXCOORD_SHARED = "txcoord.engine"  # the lease loop, the gids driven here, the Store protocol, retry, signing, answers
+TXCOORD_BELOW_THE_ENGINE = ("txcoord.model", "txcoord.errors", "txcoord.store", "txcoord.sql_queries")
+
+
+def _within(module: str, prefix: str) -> bool:
+    return module == prefix or module.startswith(prefix + ".")
+
+
+def test_txcoord_modes_share_the_engine_and_never_import_each_other() -> None:
+    imports = dbproxy_imports("txcoord")
+    crossing = {
+        (module, used)
+        for module, deps in imports.items()
+        for used in deps
+        for mine in TXCOORD_MODES
+        for other in TXCOORD_MODES
+        if mine != other and _within(module, mine) and _within(used, other)
+    }
+    assert crossing == set(), "TCC and sagas meet only in txcoord.engine"
+    upward = {
+        (module, used)
+        for module, deps in imports.items()
+        if _within(module, TXCOORD_SHARED) or any(_within(module, low) for low in TXCOORD_BELOW_THE_ENGINE)
+        for used in deps
+        if any(_within(used, mode) for mode in TXCOORD_MODES)
+    }
+    assert upward == set(), "what the modes share must not import a mode"
+    below = {
+        (module, used)
+        for module, deps in imports.items()
+        if any(_within(module, low) for low in TXCOORD_BELOW_THE_ENGINE)
+        for used in deps
+        if _within(used, TXCOORD_SHARED)
+    }
+    assert below == set(), "the model, the errors and the store plumbing sit below the engine"

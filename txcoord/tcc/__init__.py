@@ -12,8 +12,8 @@ __all__ = [
     "Coordinator",
     "CoordinatorServicer",
     "CoordinatorSettings",
-    "Phase2Driver",
     "PgStore",
+    "Phase2Driver",
     "RegistryDelivery",
     "TccRecovery",
 ]
