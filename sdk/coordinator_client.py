@@ -34,7 +34,7 @@ from sdk.registry import RegistryClient, ServiceClient
 from sdk.rpc import ChannelPool, ClientSecurity, txn_context
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.client import translate_error
-from sdk.saga.client import SagaClient, SagaResult
+from sdk.saga.client import NO_OUTPUT, SagaClient, SagaResult
 from sdk.tcc import TccAction, TccDefinitionError, as_action
 from sdk.tcc_wire import envelope
 
@@ -279,9 +279,10 @@ class CoordinatorClient:
         timeline."""
         return await self.sagas.retry(gid, by)
 
-    async def resolve_saga(self, gid: str, step_id: str, by: str = "") -> SagaResult:
-        """Admin: a person compensated ``step_id`` by hand; the coordinator then compensates what is left."""
-        return await self.sagas.resolve(gid, step_id, by)
+    async def resolve_saga(self, gid: str, step_id: str, by: str = "", *, output: Any = NO_OUTPUT) -> SagaResult:
+        """Admin: a person did ``step_id`` by hand — compensated it, or (a saga FORWARD_FAILED) completed it with
+        ``output`` as its result; the coordinator then drives what is left."""
+        return await self.sagas.resolve(gid, step_id, by, output=output)
 
     # -- participants -------------------------------------------------------------------------------
 

@@ -26,7 +26,12 @@ DURATION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 SCRAPE_TIMEOUT = 2.0  # seconds a scrape waits for the store before it reports it unreachable
-NEEDS_PERSON = (TxState.COMMIT_FAILED.value, TxState.ROLLBACK_FAILED.value, TxState.COMPENSATION_FAILED.value)
+NEEDS_PERSON = (
+    TxState.COMMIT_FAILED.value,
+    TxState.ROLLBACK_FAILED.value,
+    TxState.COMPENSATION_FAILED.value,
+    TxState.FORWARD_FAILED.value,
+)
 OUTCOMES = {
     "COMMITTED": "committed",
     "ROLLED_BACK": "rolled_back",
@@ -165,7 +170,8 @@ class StoreCollector(Collector):
         yield unfinished
         yield GaugeMetricFamily(
             "txc_transactions_needing_person",
-            "Transactions and sagas waiting for a person (COMMIT_FAILED, ROLLBACK_FAILED, COMPENSATION_FAILED)",
+            "Transactions and sagas waiting for a person (COMMIT_FAILED, ROLLBACK_FAILED, COMPENSATION_FAILED, "
+            "FORWARD_FAILED)",
             value=sum(by_state.get(s, (0, 0.0))[0] for s in NEEDS_PERSON),
         )
         yield GaugeMetricFamily(

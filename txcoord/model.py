@@ -27,6 +27,8 @@ class TxState(enum.StrEnum):
     COMPENSATED = "COMPENSATED"
     # a compensation no retry can deliver (its service or action is gone): waits for `txc saga resolve/retry`
     COMPENSATION_FAILED = "COMPENSATION_FAILED"
+    # a forward step no retry can deliver (its service or action is gone): waits for `txc saga resolve/retry`
+    FORWARD_FAILED = "FORWARD_FAILED"
 
     @property
     def terminal(self) -> bool:
@@ -48,6 +50,7 @@ TERMINAL = frozenset(
         TxState.SUCCEEDED,
         TxState.COMPENSATED,
         TxState.COMPENSATION_FAILED,
+        TxState.FORWARD_FAILED,
     }
 )
 

@@ -24,6 +24,8 @@ from sdk.rpc import ChannelPool
 from sdk.rpc.backoff import backoff_delays
 from sdk.rpc.client import translate_error
 
+NO_OUTPUT: Any = object()  # resolve of a compensating saga: the person undid the step, which returns nothing
+
 WAIT_MARGIN = 30.0
 
 
@@ -143,11 +145,15 @@ class SagaClient:
         )
 
     async def retry(self, gid: str, by: str = "") -> SagaResult:
-        """Admin: compensate a saga marked for a person (COMPENSATION_FAILED) again."""
+        """Admin: drive a saga marked for a person (COMPENSATION_FAILED, FORWARD_FAILED) again: its service is
+        back."""
         request = pb.RetrySagaRequest(gid=gid, by=by)
         return SagaResult.from_proto(await self._call("RetrySaga", request, self.timeout, retry=False))
 
-    async def resolve(self, gid: str, step_id: str, by: str = "") -> SagaResult:
-        """Admin: record that a person compensated ``step_id`` by hand; the coordinator compensates the rest."""
-        request = pb.ResolveSagaRequest(gid=gid, step_id=step_id, by=by)
+    async def resolve(self, gid: str, step_id: str, by: str = "", *, output: Any = NO_OUTPUT) -> SagaResult:
+        """Admin: record that a person did ``step_id`` by hand — compensated it (a saga COMPENSATION_FAILED), or
+        completed a forward step with ``output`` as its result (FORWARD_FAILED) — and the coordinator drives the
+        rest."""
+        output_json = b"" if output is NO_OUTPUT else json.dumps(output).encode()
+        request = pb.ResolveSagaRequest(gid=gid, step_id=step_id, by=by, output_json=output_json)
         return SagaResult.from_proto(await self._call("ResolveSaga", request, self.timeout, retry=False))

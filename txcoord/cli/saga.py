@@ -23,7 +23,9 @@ from txcoord.saga.served import unserved
 app = typer.Typer(help="Sagas: validate, graph, register, run and show.", no_args_is_help=True)
 CoordinatorOption = COORDINATOR
 # `txc saga run --wait` exit codes: scripts must not take an undone saga for a done one
-WAIT_EXIT = {"SUCCEEDED": 0, "COMPENSATED": 1, "COMPENSATION_FAILED": 1}  # anything else (still running): 3
+# anything else (still running): 3
+WAIT_EXIT = {"SUCCEEDED": 0, "COMPENSATED": 1, "COMPENSATION_FAILED": 1, "FORWARD_FAILED": 1}
+FORWARD_STATES = ("RUNNING", "SUCCEEDED", "FORWARD_FAILED")  # a saga going forward (past any compensation)
 
 
 def read(path: str) -> SagaDefinition:
@@ -174,9 +176,9 @@ def _me() -> str:
     return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
-async def _admin(address: str, method: str, *args: Any) -> Any:
+async def _admin(address: str, method: str, *args: Any, **kwargs: Any) -> Any:
     async with CoordinatorClient(address, session=False) as client:
-        return (await getattr(client, method)(*args)).detail
+        return (await getattr(client, method)(*args, **kwargs)).detail
 
 
 @app.command("retry")
@@ -185,22 +187,37 @@ def retry_command(
     by: str = typer.Option("", "--by", help="Who asks, for the timeline (default: user@host)."),
     coordinator: str = CoordinatorOption,
 ) -> None:
-    """Compensate again a saga marked for a person (COMPENSATION_FAILED), once its service is back."""
+    """Drive again a saga marked for a person (COMPENSATION_FAILED or FORWARD_FAILED), once its service is back."""
     detail = run(_admin(coordinator, "retry_saga", gid, by or _me()))
-    typer.echo(f"{gid}: {detail.state} (compensation retried; `txc saga show {gid}` follows it)")
+    what = "forward steps" if detail.state in FORWARD_STATES else "compensation"
+    typer.echo(f"{gid}: {detail.state} ({what} retried; `txc saga show {gid}` follows it)")
 
 
 @app.command("resolve")
 def resolve_command(
     gid: str,
-    step: str = typer.Option(..., "--step", "-s", help="The step a person compensated by hand (see `txc saga show`)."),
+    step: str = typer.Option(..., "--step", "-s", help="The step a person did by hand (see `txc saga show`)."),
+    output: str = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="A forward step completed by hand (FORWARD_FAILED): what it returned, as JSON (default: null).",
+    ),
     by: str = typer.Option("", "--by", help="Who did it, for the timeline (default: user@host)."),
     coordinator: str = CoordinatorOption,
 ) -> None:
-    """Record that a person undid a step of a saga marked for a person (COMPENSATION_FAILED) by hand; the
-    coordinator then compensates the other steps and ends the saga COMPENSATED. Recorded in the timeline."""
-    detail = run(_admin(coordinator, "resolve_saga", gid, step, by or _me()))
-    typer.echo(f"{gid}: step {step} compensated by hand; saga {detail.state}")
+    """Record that a person did a step of a saga marked for a person by hand, in the timeline: compensated it
+    (COMPENSATION_FAILED: the coordinator compensates the other steps and ends the saga COMPENSATED), or
+    completed a forward step with --output as its result (FORWARD_FAILED: the saga goes on forward)."""
+    kwargs: dict[str, Any] = {}
+    if output is not None:
+        try:
+            kwargs["output"] = json.loads(output)
+        except ValueError as exc:
+            fail(f"--output: not JSON ({exc}); e.g. --output '{{\"sent\": true}}'")
+    detail = run(_admin(coordinator, "resolve_saga", gid, step, by or _me(), **kwargs))
+    done = "completed" if detail.state in FORWARD_STATES else "compensated"
+    typer.echo(f"{gid}: step {step} {done} by hand; saga {detail.state}")
 
 
 @app.command("show")

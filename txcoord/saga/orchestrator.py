@@ -13,8 +13,9 @@ every backward step succeeded, so they never need compensation.
 
 A name that does not exist never leaves a saga stuck: a step none of whose attempts was delivered (no
 endpoint, no such action) has nothing to undo and its compensation is skipped (said in the timeline); a
-compensation that cannot be delivered for longer than ``unregistered_bound`` marks the saga for a person
-(COMPENSATION_FAILED), who finishes it with `txc saga resolve` or `txc saga retry` (see ``txcoord.saga.attention``)."""
+compensation, or a forward step, that cannot be delivered for longer than ``unregistered_bound`` marks the saga
+for a person (COMPENSATION_FAILED, FORWARD_FAILED), who finishes it with `txc saga resolve` (done by hand) or
+`txc saga retry` (the service is back); see ``txcoord.saga.attention``."""
 
 from __future__ import annotations
 
@@ -77,7 +78,25 @@ def undelivered(exc: BaseException) -> bool:
 
 
 class NeedsPerson(Exception):
-    """A compensation no retry can deliver: the saga was marked for a person and is no longer driven here."""
+    """A compensation or forward step no retry can deliver: the saga was marked for a person and is no longer
+    driven here."""
+
+
+class _Undeliverable:
+    """How long a step's calls have gone undelivered in a row (no endpoint, no such action): past the bound, only
+    a person can finish the step. A delivered failure starts the count again."""
+
+    def __init__(self, bound: float) -> None:
+        self.bound = bound
+        self.since: float | None = None
+
+    def past_bound(self, error: BaseException) -> bool:
+        if not undelivered(error):
+            self.since = None
+            return False
+        now = time.monotonic()
+        self.since = now if self.since is None else self.since
+        return now - self.since >= self.bound
 
 
 class SagaOrchestrator:
@@ -218,7 +237,13 @@ class SagaOrchestrator:
                     break
                 for task in done:
                     progress.launched.discard(inflight.pop(task))
+                if any(isinstance(task.exception(), NeedsPerson) for task in done):
+                    raise NeedsPerson(gid)  # before a sibling's LostOwnership: the mark took the saga's owner
+                for task in done:
                     task.result()  # LostOwnership and store errors propagate
+        except NeedsPerson:
+            instance.state, instance.owner = TxState.FORWARD_FAILED, None
+            return
         finally:
             for task in inflight:
                 task.cancel()
@@ -290,6 +315,7 @@ class SagaOrchestrator:
         """Attempts of one step's action until it succeeds (True) or fails for good (False)."""
         gid, record = instance.gid, instance.steps[step.id]
         failures = max(0, record.attempts - 1) if record.state is StepState.RUNNING else record.attempts
+        undeliverable = _Undeliverable(self.unregistered_bound)
         await self._sleep_until(record.next_attempt_at)
         while True:
             error: BaseException
@@ -347,6 +373,8 @@ class SagaOrchestrator:
             if final:
                 record.state = StepState.FAILED
                 return False
+            if step.recovery is RecoveryMode.FORWARD and undeliverable.past_bound(error):
+                await self._mark_for_person(gid, step, f"forward step {step.action} undeliverable: {text}")
             if failures % ALERT_EVERY == 0:
                 log.error("ALERT %s: step %s still failing after %d attempts: %s", gid, step.id, failures, text)
             await asyncio.sleep(delay)
@@ -397,7 +425,7 @@ class SagaOrchestrator:
         for ``unregistered_bound`` seconds marks the saga for a person (raises NeedsPerson)."""
         assert step.compensate is not None
         failures = 0
-        unreachable_since: float | None = None
+        undeliverable = _Undeliverable(self.unregistered_bound)
         await self._sleep_until(record.next_attempt_at)
         while True:
             if not await self.store.compensation_attempt(gid, step.id, self.owner):
@@ -421,13 +449,8 @@ class SagaOrchestrator:
                 log.info("%s/%s: compensation attempt %d failed: %s", gid, step.id, failures, text)
                 if not await self.store.compensation_attempt(gid, step.id, self.owner, text, delay):
                     raise LostOwnership(gid) from None
-                if not undelivered(exc):
-                    unreachable_since = None
-                else:
-                    now = time.monotonic()
-                    unreachable_since = now if unreachable_since is None else unreachable_since
-                    if now - unreachable_since >= self.unregistered_bound:
-                        await self._mark_for_person(gid, step, f"compensation {step.compensate} undeliverable: {text}")
+                if undeliverable.past_bound(exc):
+                    await self._mark_for_person(gid, step, f"compensation {step.compensate} undeliverable: {text}")
                 if failures % ALERT_EVERY == 0:
                     log.error("ALERT %s: compensation of %s still failing after %d attempts", gid, step.id, failures)
                 await asyncio.sleep(delay)
@@ -438,16 +461,20 @@ class SagaOrchestrator:
             return
 
     async def _mark_for_person(self, gid: str, step: Step, why: str) -> None:
-        if not await self.store.needs_person(gid, step.id, why, self.owner):
+        forward = step.recovery is RecoveryMode.FORWARD
+        if not await self.store.needs_person(gid, step.id, why, self.owner, forward=forward):
             raise LostOwnership(gid)
+        done_by_hand = (
+            f"after doing step {step.id} by hand run `txc saga resolve {gid} --step {step.id} --output JSON` "
+            "(JSON: what the step returned)"
+            if forward
+            else f"after compensating step {step.id} by hand run `txc saga resolve {gid} --step {step.id}`"
+        )
         log.error(
-            "ALERT %s: saga needs a person: %s; after compensating step %s by hand run `txc saga resolve %s "
-            "--step %s`, or once its service is back `txc saga retry %s`",
+            "ALERT %s: saga needs a person: %s; %s, or once its service is back `txc saga retry %s`",
             gid,
             why,
-            step.id,
-            gid,
-            step.id,
+            done_by_hand,
             gid,
         )
         raise NeedsPerson(gid)

@@ -156,20 +156,34 @@ SELECT count(*) FROM txc_event
  WHERE gid = $1 AND branch_id = $2 AND event IN ('attempt_not_delivered', 'step_not_delivered');
 
 -- name: needs_person
--- A compensation no retry can deliver: the saga stops being driven and waits for `txc saga resolve / retry`.
--- $1 gid, $2 owner
+-- A compensation (to COMPENSATION_FAILED) or a forward step (to FORWARD_FAILED) no retry can deliver: the saga
+-- stops being driven and waits for `txc saga resolve / retry`.
+-- $1 gid, $2 owner, $3 the state it is driven in (COMPENSATING or RUNNING), $4 the state it waits in
 UPDATE txc_transaction
-   SET state = 'COMPENSATION_FAILED', owner = NULL, lease_until = NULL, next_attempt_at = NULL
- WHERE gid = $1 AND owner = $2 AND state = 'COMPENSATING'
+   SET state = $4, owner = NULL, lease_until = NULL, next_attempt_at = NULL
+ WHERE gid = $1 AND owner = $2 AND state = $3
 RETURNING gid;
 
 -- name: reopen
--- `txc saga retry` / `resolve`: a saga marked for a person goes back to compensating, owned by this node.
+-- `txc saga retry` / `resolve`: a saga marked for a person goes back to being driven (compensating, or running
+-- forward), owned by this node.
 -- $1 gid, $2 owner, $3 lease seconds
 UPDATE txc_transaction
-   SET state = 'COMPENSATING', owner = $2, lease_until = now() + $3 * interval '1 second'
- WHERE gid = $1 AND state = 'COMPENSATION_FAILED'
-RETURNING gid;
+   SET state = CASE state WHEN 'COMPENSATION_FAILED' THEN 'COMPENSATING' ELSE 'RUNNING' END,
+       owner = $2, lease_until = now() + $3 * interval '1 second'
+ WHERE gid = $1 AND state IN ('COMPENSATION_FAILED', 'FORWARD_FAILED')
+RETURNING state;
+
+-- name: complete_step
+-- A person did a forward step by hand: only while the saga waits for a person going forward, only the step in
+-- flight; its output is what the person says it returned, and it completes now (its completion number).
+-- $1 gid, $2 step id, $3 output (jsonb text)
+UPDATE txc_saga_step s
+   SET state = 'SUCCEEDED', output = $3::jsonb, ended_at = now(), last_error = NULL, next_attempt_at = NULL,
+       completion_seq = nextval('txc_saga_completion_seq')
+  FROM txc_transaction t
+ WHERE s.gid = $1 AND s.step_id = $2 AND t.gid = s.gid AND t.state = 'FORWARD_FAILED' AND s.state = 'RUNNING'
+RETURNING s.step_id;
 
 -- name: resolve_step
 -- A person compensated a step by hand: only while the saga waits for a person, only a step that may have

@@ -18,7 +18,7 @@ from txcoord import validation
 from txcoord.engine.answers import answer
 from txcoord.errors import InvalidArgument
 from txcoord.model import Event
-from txcoord.saga.attention import SagaAttention
+from txcoord.saga.attention import NO_OUTPUT, SagaAttention
 from txcoord.saga.records import SagaInstance
 from txcoord.saga.service import SagaService
 
@@ -154,7 +154,12 @@ class SagaServicer(saga_pb2_grpc.SagasServicer):
     async def ResolveSaga(self, request: pb.ResolveSagaRequest, context: grpc.aio.ServicerContext) -> pb.SagaDetail:
         async def resolve() -> pb.SagaDetail:
             step = validation.branch_id(request.step_id, "step_id")
-            await self.attention.resolve(validation.gid(request.gid), step, _who(request.by))
+            output = (
+                json.loads(validation.json_text(request.output_json, "output_json"))
+                if request.output_json
+                else NO_OUTPUT
+            )
+            await self.attention.resolve(validation.gid(request.gid), step, _who(request.by), output)
             return saga_detail(*await self.service.query(request.gid))
 
         return await self._call(context, resolve())

@@ -61,6 +61,15 @@ def _json(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+@dataclass(frozen=True)
+class StepByHand:
+    """What a person did by hand for a saga marked for them: compensated ``step_id`` (``output_json`` None), or
+    completed the forward step ``step_id`` with the output ``output_json`` (JSON text)."""
+
+    step_id: str
+    output_json: str | None = None
+
+
 class SagaStore(PgLeases):
     def __init__(self, pool: asyncpg.Pool, owner: str = "", lease_s: float = 10.0) -> None:
         super().__init__(pool, (TxState.RUNNING, TxState.COMPENSATING))
@@ -306,25 +315,43 @@ class SagaStore(PgLeases):
                 await record_event(conn, gid, step_id, "compensation_failed", f"{error} [retry in {retry_in:g}s]")
         return ok is not None
 
-    async def needs_person(self, gid: str, step_id: str, why: str, owner: str) -> bool:
-        """COMPENSATION_FAILED, unowned, with the reason in the timeline; False when ``owner`` lost the saga."""
+    async def needs_person(self, gid: str, step_id: str, why: str, owner: str, *, forward: bool = False) -> bool:
+        """COMPENSATION_FAILED (or FORWARD_FAILED, for a forward step), unowned, with the reason in the timeline;
+        False when ``owner`` lost the saga."""
+        driven, waiting = (
+            (TxState.RUNNING, TxState.FORWARD_FAILED)
+            if forward
+            else (
+                TxState.COMPENSATING,
+                TxState.COMPENSATION_FAILED,
+            )
+        )
         async with self.pool.acquire() as conn, conn.transaction():
-            ok = await conn.fetchval(Q["needs_person"], gid, owner)
+            ok = await conn.fetchval(Q["needs_person"], gid, owner, driven.value, waiting.value)
             if ok is not None:
                 await record_event(conn, gid, step_id, "needs_person", why)
         return ok is not None
 
-    async def reopen(self, gid: str, owner: str, event: str, detail: str, resolved_step: str | None = None) -> bool:
-        """A saga marked for a person back to COMPENSATING, owned by ``owner``, in one commit with its timeline
-        entry; with ``resolved_step``, that step is first recorded as compensated by hand. False (nothing
-        written) when the saga is not marked for a person or the step has nothing left to compensate."""
+    async def reopen(
+        self, gid: str, owner: str, event: str, detail: str, by_hand: StepByHand | None = None
+    ) -> TxState | None:
+        """A saga marked for a person back to being driven (COMPENSATING, or RUNNING going forward), owned by
+        ``owner``, in one commit with its timeline entry; with ``by_hand``, that step is first recorded as done
+        by a person (compensated, or completed with the output they give). The state it is driven in, or None
+        (nothing written) when the saga is not marked for a person or the step has nothing left to do."""
         async with self.pool.acquire() as conn, conn.transaction():
-            if resolved_step is not None and await conn.fetchval(Q["resolve_step"], gid, resolved_step) is None:
-                return False
-            if await conn.fetchval(Q["reopen"], gid, owner, self.lease_s) is None:
-                return False
-            await record_event(conn, gid, resolved_step, event, detail)
-        return True
+            if by_hand is not None:
+                if by_hand.output_json is None:
+                    done = await conn.fetchval(Q["resolve_step"], gid, by_hand.step_id)
+                else:
+                    done = await conn.fetchval(Q["complete_step"], gid, by_hand.step_id, by_hand.output_json)
+                if done is None:
+                    return None
+            state = await conn.fetchval(Q["reopen"], gid, owner, self.lease_s)
+            if state is None:
+                return None
+            await record_event(conn, gid, by_hand.step_id if by_hand else None, event, detail)
+        return TxState(state)
 
     async def step_compensated(self, gid: str, step_id: str, owner: str) -> bool:
         compensated = await self.pool.fetchval(Q["step_compensated"], gid, step_id, owner) is not None

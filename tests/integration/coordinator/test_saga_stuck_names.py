@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.coordinator.cluster import TXC, Cluster, tx_state
+from tests.integration.coordinator.cluster import TXC, Cluster, query, tx_state
 from tests.integration.coordinator.sagas import bookings, trip
 from tests.support.polling import eventually
 
@@ -172,3 +172,87 @@ async def test_a_service_dead_for_good_marks_sagas_for_a_person_and_saga_resolve
     assert ("", "retried", "compensation retried by ops-bob") in await _events(cluster, once_back)
     again = admin("saga", "resolve", by_hand, "--step", "hotel", "-c", coordinator)
     assert again.returncode == 2 and "it is COMPENSATED" in again.stderr, again
+
+
+# payment may fail the saga; past it, hotel and car only go forward (they are never undone)
+FORWARD = """
+name: forward
+version: 1
+timeout: 120s
+steps:
+  - id: payment
+    action: trip-payments.charge
+    compensate: trip-payments.refund
+    input: {user: cat, amount: 50}
+  - id: hotel
+    action: trip-hotels.book
+    recovery: forward
+    after: [payment]
+    timeout: 1s
+    input: {user: cat, nights: 3}
+  - id: car
+    action: trip-cars.book
+    recovery: forward
+    after: [hotel]
+    input: {user: cat, pickup: "${steps.hotel.output.booking_id}"}
+"""
+
+
+@pytest.mark.slow
+async def test_a_forward_step_nobody_serves_marks_the_saga_for_a_person_who_completes_it_by_hand_or_retries(
+    cluster: Cluster, new_db: NewDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TXC_TOKEN", TOKEN)
+    _, coordinator = cluster.coordinator("--unregistered-bound", "2")
+    db = await new_db()
+    trip(cluster, db, services=("trip-payments", "trip-cars"))  # nobody serves trip-hotels yet
+    gids = [(await _start(cluster, FORWARD, "forward", wait=False)).gid for _ in range(2)]
+
+    async def marked() -> bool:
+        return all([await tx_state(cluster.store, gid) == "FORWARD_FAILED" for gid in gids])
+
+    await eventually(marked, timeout=60, what="both sagas marked for a person going forward")
+    for gid in gids:
+        assert await bookings(db, gid) == {"payment": "BOOKED"}  # charged and kept: past the pivot, nothing undone
+        needs = [(s, d) for s, e, d in await _events(cluster, gid) if e == "needs_person"]
+        assert [s for s, _ in needs] == ["hotel"] and "forward step trip-hotels.book undeliverable" in needs[0][1]
+    listed = txc("tx", "list", "--state", "FORWARD_FAILED", "--json", "-c", coordinator)
+    assert sorted(t["gid"] for t in json.loads(listed.stdout)["transactions"]) == sorted(gids), listed
+    by_hand, once_back = gids
+
+    # Only the step waiting for a person is completed by hand, and its output must be JSON.
+    pending = admin("saga", "resolve", by_hand, "--step", "car", "--output", "{}", "-c", coordinator)
+    assert pending.returncode == 2 and "only the forward step waiting for a person" in pending.stderr, pending
+    garbled = admin("saga", "resolve", by_hand, "--step", "hotel", "--output", "{oops", "-c", coordinator)
+    assert garbled.returncode == 2 and "--output: not JSON" in garbled.stderr, garbled
+    assert await tx_state(cluster.store, by_hand) == "FORWARD_FAILED"
+
+    # A person booked one hotel by phone: resolve records its output, and the car step is booked with it.
+    done = admin(
+        "saga", "resolve", by_hand, "--step", "hotel", "--output", '{"booking_id": "H-42"}', "--by", "ops-ann",
+        "-c", coordinator,
+    )  # fmt: skip
+    assert done.returncode == 0 and "step hotel completed by hand" in done.stdout, done
+
+    # The hotel service is back: retry books the other saga's hotel, then its car.
+    trip(cluster, db, services=("trip-hotels",))
+    done = admin("saga", "retry", once_back, "--by", "ops-bob", "-c", coordinator)
+    assert done.returncode == 0 and "forward steps retried" in done.stdout, done
+
+    async def succeeded() -> bool:
+        return all([await tx_state(cluster.store, gid) == "SUCCEEDED" for gid in gids])
+
+    await eventually(succeeded, timeout=60, what="both sagas succeeded")
+    assert await bookings(db, by_hand) == {"payment": "BOOKED", "car": "BOOKED"}  # its hotel: booked by hand
+    assert await bookings(db, once_back) == {"payment": "BOOKED", "hotel": "BOOKED", "car": "BOOKED"}
+    async with cluster.client() as client:
+        detail = (await client.saga(by_hand)).detail
+    assert detail is not None
+    outputs = {s.step_id: json.loads(s.output_json) for s in detail.steps}
+    assert outputs["hotel"] == {"booking_id": "H-42"}
+    car = await query(db, "SELECT detail FROM trip_booking WHERE gid = $1 AND step_id = 'car'", by_hand)
+    assert json.loads(car[0]["detail"])["pickup"] == "H-42"  # the next step ran on the person's output
+    assert ("hotel", "resolved", 'completed by hand, by ops-ann, with output {"booking_id":"H-42"}') in (
+        await _events(cluster, by_hand)
+    )
+    assert ("", "retried", "forward steps retried by ops-bob") in await _events(cluster, once_back)

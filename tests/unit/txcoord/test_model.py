@@ -37,4 +37,5 @@ def test_terminal_states() -> None:
         TxState.SUCCEEDED,  # sagas
         TxState.COMPENSATED,
         TxState.COMPENSATION_FAILED,  # a saga waiting for a person, like ROLLBACK_FAILED
+        TxState.FORWARD_FAILED,  # ... going forward, like COMMIT_FAILED
     }
