@@ -13,8 +13,8 @@ from typing import Any
 
 from txcoord.errors import InvalidArgument, InvalidState, TransactionNotFound
 from txcoord.model import TxState
-from txcoord.saga.orchestrator import COMPENSABLE, SagaOrchestrator
-from txcoord.saga.records import SagaInstance, StepState
+from txcoord.saga.orchestrator import SagaOrchestrator
+from txcoord.saga.records import COMPENSABLE, SagaInstance, StepState
 from txcoord.saga.store import SagaStore, StepByHand
 
 MARKED = (TxState.COMPENSATION_FAILED, TxState.FORWARD_FAILED)

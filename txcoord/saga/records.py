@@ -17,6 +17,10 @@ class StepState(enum.StrEnum):
     COMPENSATED = "COMPENSATED"
 
 
+# a step that may have applied: what a compensation (or a person resolving one) undoes
+COMPENSABLE = frozenset({StepState.RUNNING, StepState.SUCCEEDED, StepState.FAILED, StepState.COMPENSATING})
+
+
 @dataclass
 class StepRecord:
     step_id: str

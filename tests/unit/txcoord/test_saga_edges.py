@@ -7,11 +7,11 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from sdk.errors import NoEndpoints, rpc_error
+from sdk.errors import NoEndpoints, describe, rpc_error
 from sdk.saga import EvaluationError
 from txcoord import validation
 from txcoord.errors import InvalidArgument
-from txcoord.saga.orchestrator import describe, undelivered
+from txcoord.saga.failures import undelivered
 
 
 @pytest.mark.parametrize(
