@@ -5,7 +5,7 @@ every coordinator service (see ``txcoord.engine.answers``)."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import grpc
 
@@ -14,9 +14,14 @@ from sdk.errors import TxcError
 
 
 class CoordinatorError(TxcError):
-    """Root of txcoord's errors."""
+    """Root of txcoord's errors; a subclass names its status: ``class Gone(CoordinatorError, status=NOT_FOUND)``."""
 
     status: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+
+    def __init_subclass__(cls, status: grpc.StatusCode | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
 
 
 class ConfigError(CoordinatorError, sdk_errors.ConfigError):
@@ -24,10 +29,8 @@ class ConfigError(CoordinatorError, sdk_errors.ConfigError):
     coordinator."""
 
 
-class StoreError(CoordinatorError):
+class StoreError(CoordinatorError, status=grpc.StatusCode.UNAVAILABLE):
     """The coordinator store failed."""
-
-    status = grpc.StatusCode.UNAVAILABLE
 
 
 class StoreUnavailable(StoreError):
@@ -38,20 +41,16 @@ class SchemaOutOfDate(StoreError):
     """The store's schema is not at the migrations' head; ``txc db upgrade`` fixes it."""
 
 
-class TransactionNotFound(CoordinatorError):
+class TransactionNotFound(CoordinatorError, status=grpc.StatusCode.NOT_FOUND):
     """No global transaction has this gid."""
-
-    status = grpc.StatusCode.NOT_FOUND
 
     def __init__(self, gid: str) -> None:
         super().__init__(f"no global transaction {gid!r}: it was never begun here or its record was deleted")
         self.gid = gid
 
 
-class InvalidState(CoordinatorError):
+class InvalidState(CoordinatorError, status=grpc.StatusCode.FAILED_PRECONDITION):
     """The transaction's state does not allow the operation (register after commit, abort after commit...)."""
-
-    status = grpc.StatusCode.FAILED_PRECONDITION
 
     def __init__(self, gid: str, state: str, operation: str, hint: str = "") -> None:
         message = f"cannot {operation} global transaction {gid!r}: it is {state}"
@@ -61,10 +60,8 @@ class InvalidState(CoordinatorError):
         self.operation = operation
 
 
-class TransactionTimedOut(CoordinatorError):
+class TransactionTimedOut(CoordinatorError, status=grpc.StatusCode.ABORTED):
     """A commit arrived after the transaction's deadline: it was rolled back instead."""
-
-    status = grpc.StatusCode.ABORTED
 
     def __init__(self, gid: str) -> None:
         super().__init__(
@@ -74,16 +71,12 @@ class TransactionTimedOut(CoordinatorError):
         self.gid = gid
 
 
-class InvalidArgument(CoordinatorError):
+class InvalidArgument(CoordinatorError, status=grpc.StatusCode.INVALID_ARGUMENT):
     """A request field is malformed; the message names the field."""
 
-    status = grpc.StatusCode.INVALID_ARGUMENT
 
-
-class BranchConflict(CoordinatorError):
+class BranchConflict(CoordinatorError, status=grpc.StatusCode.ALREADY_EXISTS):
     """A branch id is registered already with something else: a branch never changes once registered."""
-
-    status = grpc.StatusCode.ALREADY_EXISTS
 
     def __init__(self, gid: str, branch_id: str, field: str) -> None:
         super().__init__(
@@ -93,7 +86,5 @@ class BranchConflict(CoordinatorError):
         self.field = field
 
 
-class NotPermitted(CoordinatorError):
+class NotPermitted(CoordinatorError, status=grpc.StatusCode.PERMISSION_DENIED):
     """The caller's identity may not do this (another identity's transaction, a service it may not use)."""
-
-    status = grpc.StatusCode.PERMISSION_DENIED

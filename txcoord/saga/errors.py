@@ -19,10 +19,8 @@ class SagaNotFound(TransactionNotFound):
         self.gid = name
 
 
-class VersionConflict(InvalidState):
+class VersionConflict(InvalidState, status=grpc.StatusCode.ALREADY_EXISTS):
     """A saga version registered again with other content: versions never change once stored."""
-
-    status = grpc.StatusCode.ALREADY_EXISTS
 
     def __init__(self, name: str, version: int) -> None:
         CoordinatorError.__init__(
