@@ -1,1 +1,3 @@
-"""The coordinator store: PostgreSQL via asyncpg, schema owned by alembic (``sql/migrations``)."""
+"""The coordinator store's plumbing, whatever the mode: the embedded PostgreSQL, the schema's migrations (alembic,
+``sql/migrations``), outage reporting. Each mode's store is in its folder (``txcoord.tcc.store``,
+``txcoord.saga.store``), on ``txcoord.engine.leases``."""

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
@@ -27,7 +26,6 @@ from txcoord.tcc.coordinator import Coordinator
 from txcoord.tcc.model import Branch, Transaction
 from txcoord.xa_reports import XaReports
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Coordinator"].full_name
 
