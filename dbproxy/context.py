@@ -7,15 +7,15 @@ from __future__ import annotations
 import ssl
 from dataclasses import dataclass, field
 
+from dbproxy.backends.pool import Pools
 from dbproxy.config import ProxyConfig
 from dbproxy.executor.keys import KeyGenerator
-from dbproxy.executor.pool import Pools
 from dbproxy.executor.state import SessionState
 from dbproxy.plan_cache import PlanCache
 from dbproxy.router.dialects import DEFAULT_READING, Reading
 from dbproxy.router.planner import Planner
 from dbproxy.router.schema import LogicalSchema
-from dbproxy.transactions import Committer, SequentialCommitter
+from dbproxy.xa.transactions import Committer, SequentialCommitter
 
 
 @dataclass(slots=True)

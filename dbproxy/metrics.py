@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import Counter, Gauge, Histogram
 
 from dbproxy.router.plan import Kind, Plan
-from dbproxy.transactions import BackendBranch, Committer
+from dbproxy.xa.transactions import BackendBranch, Committer
 
 if TYPE_CHECKING:
     from dbproxy.protocol.params import ParamValue

@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from typing import Protocol
 
+from dbproxy.backends.connection import BackendConnection
 from dbproxy.context import ProxyContext
 from dbproxy.errors import NoDatabaseSelected, ProxyError
-from dbproxy.executor.backend import BackendConnection
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.state import SessionState
 from dbproxy.protocol.constants import ColumnType

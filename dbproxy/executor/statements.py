@@ -9,6 +9,13 @@ import dataclasses
 from collections.abc import Coroutine, Sequence
 from typing import Any
 
+from dbproxy.backends.connection import (
+    DEADLOCK_MESSAGE,
+    ER_LOCK_WAIT_TIMEOUT,
+    BackendConnection,
+    RelayOutcome,
+    Result,
+)
 from dbproxy.context import ProxyContext
 from dbproxy.errors import (
     BackendError,
@@ -20,13 +27,6 @@ from dbproxy.errors import (
     table_denied,
 )
 from dbproxy.executor.affinity import SESSION_STATE
-from dbproxy.executor.backend import (
-    DEADLOCK_MESSAGE,
-    ER_LOCK_WAIT_TIMEOUT,
-    BackendConnection,
-    RelayOutcome,
-    Result,
-)
 from dbproxy.executor.channel import ClientChannel
 from dbproxy.executor.local import run_local
 from dbproxy.executor.state import SessionState

@@ -12,7 +12,7 @@ from dbproxy.config import ProxyConfig
 from dbproxy.context import ProxyContext
 from dbproxy.frontend.session import Session
 from dbproxy.protocol.packets import err_payload, frame
-from dbproxy.transactions import Committer
+from dbproxy.xa.transactions import Committer
 
 log = logging.getLogger("dbproxy")
 

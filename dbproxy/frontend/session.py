@@ -26,7 +26,7 @@ from dbproxy.router.plan import Kind, Plan
 from dbproxy.router.session_functions import slot_values
 from dbproxy.router.split import split_statements
 from dbproxy.tracing import traced
-from dbproxy.transactions import SessionTransaction
+from dbproxy.xa.transactions import SessionTransaction
 
 log = logging.getLogger("dbproxy.session")
 

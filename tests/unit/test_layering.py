@@ -100,7 +100,7 @@ DBPROXY_LAYERS: list[tuple[str, ...]] = [
         "dbproxy.protocol",
         "dbproxy.yaml_limits",
         "dbproxy.config",
-        "dbproxy.routing",
+        "dbproxy.config_printer",
         "dbproxy.failpoints",
         "dbproxy.collations",
         "dbproxy.collation_tables",
@@ -108,23 +108,17 @@ DBPROXY_LAYERS: list[tuple[str, ...]] = [
     ),
     ("dbproxy.tracing", "dbproxy.logs"),  # OpenTelemetry and log format: below every module that traces or logs
     ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache", "dbproxy.grants"),
-    (
-        "dbproxy.executor.backend",
-        "dbproxy.executor.pool",
-        "dbproxy.executor.keys",
-        "dbproxy.xa",
-        "dbproxy.xa_decisions",
-        "dbproxy.transactions",
-    ),
+    ("dbproxy.backends", "dbproxy.executor.keys"),  # connections to the backend servers and their pools
+    ("dbproxy.xa", "dbproxy.xa.statements", "dbproxy.xa.decisions", "dbproxy.xa.transactions"),
     ("dbproxy.metrics",),  # the metric families, updated from the layers above
-    ("dbproxy.executor.state", "dbproxy.xa_commit", "dbproxy.xa_recovery", "dbproxy.xa_reporter"),
+    ("dbproxy.executor.state", "dbproxy.xa.commit", "dbproxy.xa.recovery", "dbproxy.xa.reporter"),
     ("dbproxy.context",),
     ("dbproxy.executor.channel",),
     ("dbproxy.executor.local", "dbproxy.executor.statements"),
     ("dbproxy.executor.observed",),
     ("dbproxy.frontend.auth", "dbproxy.frontend.handshake", "dbproxy.frontend.session"),
     ("dbproxy.frontend.server", "dbproxy.metrics_http"),
-    ("dbproxy.coordination",),  # the one module that uses sdk: registration, the XA reports to the coordinator
+    ("dbproxy.xa.coordination",),  # the one module that uses sdk: registration, the XA reports to the coordinator
     ("dbproxy.main", "dbproxy"),
 ]
 
@@ -205,14 +199,13 @@ def test_the_session_code_has_no_back_references() -> None:
 def test_only_the_coordination_adapter_of_dbproxy_imports_sdk() -> None:
     """docs/design.md: one adapter module in dbproxy talks to the coordinator; the rest of the proxy is free of gRPC."""
     users = sorted(module for module, used in imported_packages("dbproxy").items() if "sdk" in used)
-    assert users == ["dbproxy/coordination.py"]
+    assert users == ["dbproxy/xa/coordination.py"]
 
 
 # TODO(issue 18, item 1: typed plans that execute themselves): the executor reaches up to modules that are built
 # on it (the proxy context, the client transactions); those moves touch files being edited elsewhere now.
 EXECUTOR_KNOWN_BACK_ARROWS = {
     ("dbproxy.executor.local", "dbproxy.context"),
-    ("dbproxy.executor.state", "dbproxy.transactions"),
     ("dbproxy.executor.statements", "dbproxy.context"),
 }
 
