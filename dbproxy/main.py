@@ -11,8 +11,8 @@ import sys
 
 from dbproxy.config import ProxyConfig, load_config
 from dbproxy.config_printer import routing_table
-from dbproxy.context import ProxyContext
 from dbproxy.errors import ConfigError, ProxyError
+from dbproxy.executor.context import ProxyContext
 from dbproxy.frontend.server import ProxyServer
 from dbproxy.grants import grants_script
 from dbproxy.logs import setup_logging
