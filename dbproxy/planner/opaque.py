@@ -4,6 +4,8 @@ OPTIMIZE, REPAIR, CHECKSUM TABLE) answer one row per table, named back to logica
 
 from __future__ import annotations
 
+import dataclasses
+
 from sqlglot.tokens import Token
 
 from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError
@@ -50,17 +52,7 @@ def maintenance_names(tokens: list[Token], db: LogicalDatabase) -> dict[bytes, b
 def as_maintenance(plan: Plan, tokens: list[Token], db: LogicalDatabase | None) -> Plan:
     """A parsed maintenance statement's plan, answering with logical names (``plan`` if there is nothing to
     translate: no database, or not a routed statement)."""
-    if db is None or not isinstance(plan, Route):
+    if db is None or type(plan) is not Route:  # a plain routed statement (not DDL, not a broadcast write)
         return plan
-    return SystemRead(
-        nparams=plan.nparams,
-        targets=plan.targets,
-        rule=plan.rule,
-        cond=plan.cond,
-        fixed=plan.fixed,
-        read_one=plan.read_one,
-        is_read=plan.is_read,
-        merge=plan.merge,
-        merge_error=plan.merge_error,
-        names=maintenance_names(tokens, db),
-    )
+    routed = {f.name: getattr(plan, f.name) for f in dataclasses.fields(plan)}
+    return SystemRead(**routed, names=maintenance_names(tokens, db))
