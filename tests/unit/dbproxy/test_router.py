@@ -204,6 +204,38 @@ def test_plan_cache_parses_each_statement_once(planner: Planner) -> None:
     assert len(cache) == 2
 
 
+@pytest.mark.parametrize(
+    ("sql", "params", "route", "changes_rows"),
+    [
+        ("SELECT * FROM t WHERE id = ?", (4,), "single", False),
+        ("SELECT * FROM t WHERE id IN (?, ?)", (1, 2), "scatter", False),
+        ("UPDATE settings SET v = 1", (), "broadcast", True),
+        ("SELECT * FROM settings", (), "single", False),
+        ("INSERT INTO t (id, c) VALUES (1, 'a')", (), "scatter", True),
+        ("CREATE INDEX k_1 ON t (k)", (), "broadcast", True),
+        ("BEGIN", (), "transaction", False),
+        ("ROLLBACK", (), "transaction", False),
+        ("SET autocommit = 0", (), "session", False),
+        ("USE app", (), "session", False),
+        ("SHOW DATABASES", (), "local", False),
+        ("SELECT DATABASE()", (), "local", False),
+    ],
+)
+def test_each_plan_names_its_route_and_whether_it_writes(
+    planner: Planner, sql: str, params: tuple[object, ...], route: str, changes_rows: bool
+) -> None:
+    """The statement metrics' route label and the two-phase marking come from the plan class itself."""
+    plan = planner.plan(sql, "app")
+    assert (plan.route(params), plan.changes_rows) == (route, changes_rows)  # type: ignore[arg-type]
+
+
+def test_session_state_marks_the_plan_but_never_a_set(planner: Planner) -> None:
+    cache = PlanCache(planner)
+    assert cache.get("SELECT @v := c FROM t WHERE id = 1", "app").holds_session
+    assert not cache.get("SELECT c FROM t WHERE id = 1", "app").holds_session
+    assert not cache.get("SET @v = 1", "app").holds_session  # replayed on every connection instead
+
+
 def test_decimal_keys_route_like_integers(planner: Planner) -> None:
     plan = planner.plan("SELECT * FROM t WHERE id = ?", "app")
     assert nodes(plan, (Decimal("4.0"),)) == [1]
