@@ -1,6 +1,6 @@
 """A client session: the command loop and prepared statements. Its state lives in one ``SessionState``, its
 statements run through the ``StatementExecutor`` it owns, and what it shares with other sessions comes from
-the ``ProxyContext``."""
+the ``ProxyContext`` and the server's plan cache."""
 
 from __future__ import annotations
 

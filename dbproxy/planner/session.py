@@ -4,7 +4,6 @@ the backends keep), SET STATEMENT ... FOR, and KILL."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
@@ -16,15 +15,12 @@ from dbproxy.executor.plans.insert import Insert
 from dbproxy.executor.plans.session_info import Kill
 from dbproxy.executor.plans.settings import SetVariables
 from dbproxy.executor.plans.transaction import Begin
-from dbproxy.planner.text import check_regenerable, first_word, parse, words_of
+from dbproxy.planner.text import Replan, check_regenerable, first_word, parse, words_of
 from dbproxy.router.access import check_set
 from dbproxy.router.dialects import Reading, dialect_for
 from dbproxy.router.targets import Target
 from dbproxy.router.template import Template
 from dbproxy.router.tokens import tokenize
-
-# plans a statement's text for a session database and reading (the planner, for statements that hold one)
-Replan = Callable[[str, str | None, Reading], Plan]
 
 _START_OPTIONS = {"READ", "ONLY", "WRITE", "WITH", "CONSISTENT", "SNAPSHOT", ","}
 

@@ -13,8 +13,7 @@ from dbproxy.executor.plans.explain import Explain
 from dbproxy.executor.plans.route import Route
 from dbproxy.executor.plans.session_info import Processlist, ShowGrants
 from dbproxy.executor.plans.system import SystemRead
-from dbproxy.planner.session import Replan
-from dbproxy.planner.text import NAME_TOKENS, words_of
+from dbproxy.planner.text import NAME_TOKENS, Replan, words_of
 from dbproxy.router.access import check_qualifier, qualifiers
 from dbproxy.router.dialects import Reading
 from dbproxy.router.schema import LogicalDatabase, LogicalSchema

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 
 from sqlglot import exp
 from sqlglot.errors import ParseError as SqlglotParseError
 from sqlglot.tokens import Token, TokenType
 
 from dbproxy.errors import NotSupported, ParseError
+from dbproxy.executor.plans.base import Plan
 from dbproxy.router.dialects import Reading, dialect_for
 from dbproxy.router.programs import defines_program
 from dbproxy.router.tokens import tokenize
@@ -18,6 +20,8 @@ logging.getLogger("sqlglot").setLevel(logging.ERROR)
 
 SYSTEM_SCHEMAS = frozenset({"information_schema", "mysql", "performance_schema", "sys"})
 NAME_TOKENS = {TokenType.VAR, TokenType.IDENTIFIER}
+# plans a statement held inside another (EXPLAIN ..., SET STATEMENT ... FOR ...) for a database and reading
+Replan = Callable[[str, str | None, Reading], Plan]
 _FIRST_WORD = re.compile(r"^(?:\s|/\*.*?\*/|#[^\n]*\n|--[^\n]*\n)*([A-Za-z]+)", re.S)
 
 
