@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 from dbproxy.config import parse_config
 from dbproxy.plan_cache import PlanCache
+from dbproxy.planner.planner import Planner
 from dbproxy.router.dialects import DEFAULT_READING, dialect_for
 from dbproxy.router.normalize import normalize
-from dbproxy.router.planner import Planner
 from dbproxy.router.reading import read_text, verify_tokens
 from dbproxy.router.schema import LogicalSchema
 from dbproxy.router.tokens import tokenize

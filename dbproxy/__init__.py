@@ -13,7 +13,7 @@ from dbproxy.errors import (
     ProxyError,
 )
 from dbproxy.frontend.server import ProxyServer
-from dbproxy.transactions import Committer, SequentialCommitter
+from dbproxy.xa.transactions import Committer, SequentialCommitter
 
 __all__ = [
     "AccessDenied",

@@ -92,7 +92,7 @@ class BackendError(ProxyError):
 
 
 class PartialCommit(ProxyError):
-    """A multi-shard commit failed after some shards committed (no atomic commit yet, see transactions.py)."""
+    """A multi-shard commit failed after some shards committed (no atomic commit yet, see xa/transactions.py)."""
 
     code = 1180  # ER_ERROR_DURING_COMMIT
     sqlstate = "HY000"

@@ -10,16 +10,16 @@ import signal
 import sys
 
 from dbproxy.config import ProxyConfig, load_config
-from dbproxy.context import ProxyContext
+from dbproxy.config_printer import routing_table
 from dbproxy.errors import ConfigError, ProxyError
+from dbproxy.executor.context import ProxyContext
 from dbproxy.frontend.server import ProxyServer
 from dbproxy.grants import grants_script
 from dbproxy.logs import setup_logging
 from dbproxy.metrics_http import serve as serve_metrics
 from dbproxy.router.dialects import DEFAULT_READING, Reading, reading_of_sql_mode
-from dbproxy.routing import routing_table
 from dbproxy.tracing import setup_tracing
-from dbproxy.transactions import Committer
+from dbproxy.xa.transactions import Committer
 
 log = logging.getLogger("dbproxy")
 
@@ -28,8 +28,8 @@ async def _serve(config: ProxyConfig) -> None:
     committer: Committer | None = None
     coordination = None
     if config.coordinated:
-        from dbproxy.coordination import Coordination
-        from dbproxy.xa_commit import XaCommitter
+        from dbproxy.xa.commit import XaCommitter
+        from dbproxy.xa.coordination import Coordination
 
         try:
             coordination = Coordination(config)

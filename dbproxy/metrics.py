@@ -8,20 +8,13 @@ names from its config, MySQL error numbers), never SQL text."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from dbproxy.router.plan import Kind, Plan
-from dbproxy.transactions import BackendBranch, Committer
-
-if TYPE_CHECKING:
-    from dbproxy.protocol.params import ParamValue
+from dbproxy.xa.transactions import BackendBranch, Committer
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
-_SESSION_KINDS = (Kind.SET, Kind.USE)
-_TRANSACTION_KINDS = (Kind.BEGIN, Kind.COMMIT, Kind.ROLLBACK)
 
 
 class ProxyMetrics:
@@ -84,22 +77,6 @@ def enable() -> ProxyMetrics:
 
 def current() -> ProxyMetrics | None:
     return _current
-
-
-def route_of(plan: Plan, params: Sequence[ParamValue]) -> str:
-    kind = plan.kind
-    if kind is Kind.ROUTE or kind is Kind.INSERT:
-        targets = plan.targets
-        if len(targets) <= 1 or plan.read_one:
-            return "single"
-        if plan.fixed:
-            return "broadcast"
-        return "single" if len(plan.choose(params) or ()) <= 1 else "scatter"
-    if kind in _TRANSACTION_KINDS:
-        return "transaction"
-    if kind in _SESSION_KINDS:
-        return "session"
-    return "local"
 
 
 def commit_kind(committer: Committer, gid: str | None, branches: list[BackendBranch]) -> str:

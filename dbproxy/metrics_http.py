@@ -10,8 +10,8 @@ from prometheus_client import REGISTRY, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from dbproxy.context import ProxyContext
 from dbproxy.errors import ConfigError
+from dbproxy.executor.context import ProxyContext
 from dbproxy.metrics import ObservedCommitter, enable
 
 log = logging.getLogger("dbproxy.metrics")

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from dbproxy.executor.affinity import SESSION_STATE, creates_session_state
+from dbproxy.executor.affinity import creates_session_state
+from dbproxy.executor.plans.base import Plan
+from dbproxy.planner.planner import Planner
 from dbproxy.router.dialects import DEFAULT_READING, Reading
-from dbproxy.router.plan import Plan
-from dbproxy.router.planner import Planner
 
 
 class PlanCache:
@@ -38,7 +38,7 @@ class PlanCache:
         self.misses += 1
         plan = self.planner.plan(sql, db, reading)
         if creates_session_state(sql):
-            plan.extra[SESSION_STATE] = True
+            plan = plan.holding_session()
         self._plans[key] = plan
         if len(self._plans) > self.capacity:
             self._plans.popitem(last=False)

@@ -1,1 +1,2 @@
-"""Backends: raw MySQL client connections, pools, and running plans over them."""
+"""Running plans for a client session: its state, the shared context, the ``Runner`` plans execute against, and
+the plans themselves (``plans/``, one class per shape of statement)."""

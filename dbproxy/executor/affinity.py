@@ -7,8 +7,9 @@ uses it, so the session sees its own state) and is reset with ``COM_RESET_CONNEC
 it to anyone else (``BackendPool.release_reset``). Session variables set with ``SET`` are replayed instead
 (``SessionState.variables``, part of the pool key), and prepared statements are the proxy's per session.
 
-The check runs once per distinct statement, when it is planned (``PlanCache``); executing a cached plan costs
-one dictionary lookup. It reads the whole text, comments included, so it errs towards holding a connection.
+The check runs once per distinct statement, when it is planned (``PlanCache`` marks the plan:
+``Plan.holds_session``); executing a cached plan costs one attribute read. It reads the whole text, comments
+included, so it errs towards holding a connection.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ _ANYWHERE = re.compile(_STATE, re.IGNORECASE)
 # when unsure, the scan errs towards holding.
 _OUTSIDE_QUOTES = re.compile(r"'[^']*'|\"[^\"]*\"|`[^`]*`|(?P<state>" + _STATE + ")", re.IGNORECASE)
 _COMMENT = re.compile(r"--|#|/\*")
-SESSION_STATE = "session_state"  # the Plan.extra key that marks such a statement
 
 
 def creates_session_state(sql: str) -> bool:

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from dbproxy.errors import ProxyError
 from dbproxy.executor.channel import ClientChannel
+from dbproxy.executor.plans.base import Plan
 from dbproxy.executor.statements import StatementExecutor
-from dbproxy.metrics import ProxyMetrics, current, route_of
-from dbproxy.router.plan import Plan
+from dbproxy.metrics import ProxyMetrics, current
 
 if TYPE_CHECKING:
     from dbproxy.protocol.params import ExecuteRequest, ParamValue
@@ -33,11 +33,11 @@ class ObservedStatementExecutor(StatementExecutor):
         try:
             await super().execute(plan, params, req)
         except ProxyError:
-            route = route_of(plan, params)
+            route = plan.route(params)
             m.child(m.statements, route, "error").inc()
             m.child(m.latency, route).observe(time.perf_counter() - started)
             raise
-        route = route_of(plan, params)
+        route = plan.route(params)
         m.child(m.statements, route, "ok").inc()
         m.child(m.latency, route).observe(time.perf_counter() - started)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from dbproxy.protocol.charsets import UTF8_COLLATIONS
 from dbproxy.protocol.constants import ServerStatus
 from dbproxy.router.dialects import DEFAULT_READING, Reading
-from dbproxy.transactions import SessionTransaction
+from dbproxy.xa.transactions import SessionTransaction
 
 _IN_TRANS = int(ServerStatus.SERVER_STATUS_IN_TRANS)
 _AUTOCOMMIT = int(ServerStatus.SERVER_STATUS_AUTOCOMMIT)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
-from dbproxy.context import ProxyContext
 from dbproxy.errors import AccessDenied, ProxyError, UnknownDatabase, database_denied
 from dbproxy.executor.channel import ClientChannel
+from dbproxy.executor.context import ProxyContext
 from dbproxy.executor.state import SessionState
 from dbproxy.frontend.auth import check_native_password, new_scramble
 from dbproxy.protocol.constants import SERVER_CAPABILITIES, Capabilities, ServerStatus

@@ -9,10 +9,12 @@ import socket
 import time
 
 from dbproxy.config import ProxyConfig
-from dbproxy.context import ProxyContext
+from dbproxy.executor.context import ProxyContext
 from dbproxy.frontend.session import Session
+from dbproxy.plan_cache import PlanCache
+from dbproxy.planner.planner import Planner
 from dbproxy.protocol.packets import err_payload, frame
-from dbproxy.transactions import Committer
+from dbproxy.xa.transactions import Committer
 
 log = logging.getLogger("dbproxy")
 
@@ -23,6 +25,7 @@ class ProxyServer:
     def __init__(self, config: ProxyConfig, committer: Committer | None = None) -> None:
         self.config = config
         self.context = ProxyContext.build(config, committer)
+        self.plans = PlanCache(Planner(self.context.schema, config.limits.max_parse_depth))
         self._ids = itertools.count(1)
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
@@ -54,7 +57,7 @@ class ProxyServer:
             self._sessions.add(task)
         conn_id = next(self._ids)
         try:
-            await Session(self.context, reader, writer, conn_id).run()
+            await Session(self.context, self.plans, reader, writer, conn_id).run()
         except Exception as exc:
             # the session's own handlers missed it: one line, never a traceback per connection
             log.error("connection %d ended by an internal error: %s: %s", conn_id, type(exc).__name__, exc)

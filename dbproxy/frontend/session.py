@@ -1,6 +1,6 @@
 """A client session: the command loop and prepared statements. Its state lives in one ``SessionState``, its
 statements run through the ``StatementExecutor`` it owns, and what it shares with other sessions comes from
-the ``ProxyContext``."""
+the ``ProxyContext`` and the server's plan cache."""
 
 from __future__ import annotations
 
@@ -11,22 +11,23 @@ import struct
 import time
 from dataclasses import dataclass
 
-from dbproxy.context import ProxyContext
 from dbproxy.errors import BackendError, NotSupported, ParseError, ProxyError, UnknownStatement
+from dbproxy.executor.context import ProxyContext
 from dbproxy.executor.observed import channel_type, executor_type
+from dbproxy.executor.plans.base import Plan
+from dbproxy.executor.runner import ER_LOCK_DEADLOCK
 from dbproxy.executor.state import SessionState
-from dbproxy.executor.statements import ER_LOCK_DEADLOCK
 from dbproxy.frontend.handshake import handshake
+from dbproxy.plan_cache import PlanCache
 from dbproxy.protocol.constants import ColumnType, Commands, ServerStatus
 from dbproxy.protocol.packets import Column, eof_payload, frame
 from dbproxy.protocol.params import parse_execute
 from dbproxy.protocol.stream import ConnectionClosed, PacketStream, PacketTooLarge
 from dbproxy.router.normalize import normalize
-from dbproxy.router.plan import Kind, Plan
 from dbproxy.router.session_functions import slot_values
 from dbproxy.router.split import split_statements
 from dbproxy.tracing import traced
-from dbproxy.transactions import SessionTransaction
+from dbproxy.xa.transactions import SessionTransaction
 
 log = logging.getLogger("dbproxy.session")
 
@@ -96,9 +97,15 @@ class Session:
     """One client connection: handshake, then commands until COM_QUIT or disconnect."""
 
     def __init__(
-        self, ctx: ProxyContext, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, conn_id: int
+        self,
+        ctx: ProxyContext,
+        plans: PlanCache,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        conn_id: int,
     ) -> None:
         self.ctx = ctx
+        self.plans = plans
         self.stream = PacketStream(reader, writer, ctx.config.limits.max_packet_before_login)
         self.state = SessionState(conn_id, SessionTransaction(ctx.pools, ctx.committer), reading=ctx.reading)
         self.client = channel_type()(self.stream, self.state)  # the observed ones when metrics are on
@@ -289,7 +296,7 @@ class Session:
             state.more = 0
 
     async def _one_query(self, sql: str) -> None:
-        plans = self.ctx.plans
+        plans = self.plans
         db = self.state.database
         reading = self.state.reading
         plan = plans.peek(sql, db, reading)
@@ -318,13 +325,13 @@ class Session:
         await self.executor.execute(plan, values, None)
 
     async def _stmt_prepare(self, sql: str) -> None:
-        plan = self.ctx.plans.get(sql, self.state.database, self.state.reading)
+        plan = self.plans.get(sql, self.state.database, self.state.reading)
         stmt = Statement(self.next_stmt, sql, plan, plan.nparams)
         self.next_stmt += 1
         payloads: list[bytes] = []
-        if plan.kind in (Kind.ROUTE, Kind.INSERT) and plan.targets:
+        target = plan.metadata_target
+        if target is not None:
             # prepare on a representative node so the client gets the real column and parameter metadata
-            target = plan.targets[0]
             conn, pinned = await self.executor.conn(target.backend, begin=False)
             try:
                 payloads = await conn.prepare_metadata(target.prepared_sql)

@@ -8,8 +8,8 @@ from decimal import Decimal
 
 from sqlglot import exp
 
-from dbproxy.router.plan import Cond, Ref
 from dbproxy.router.schema import ShardedInfo
+from dbproxy.router.targets import Cond, Ref
 from dbproxy.router.template import PARAM_PREFIX
 
 

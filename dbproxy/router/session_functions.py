@@ -3,7 +3,7 @@ statement: ``DATABASE()``/``SCHEMA()`` (the logical database, never the physical
 ``SESSION_USER()``, ``SYSTEM_USER()``, ``CURRENT_USER()`` (the proxy user, never the backend account) and
 ``CONNECTION_ID()`` (the proxy's connection id).
 
-Alone in a select list the proxy answers them itself (``Kind.LOCAL``). Anywhere else, the statement is sent
+Alone in a select list the proxy answers them itself (``SessionValues``). Anywhere else, the statement is sent
 with their values written in their place: the logical database as a literal when the statement is planned (the
 plan cache is keyed by database), the user and the connection id as named slots of the statement's templates
 that every execution fills from the session (``slot_values``). A bare select item keeps its column name.

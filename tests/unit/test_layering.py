@@ -100,31 +100,28 @@ DBPROXY_LAYERS: list[tuple[str, ...]] = [
         "dbproxy.protocol",
         "dbproxy.yaml_limits",
         "dbproxy.config",
-        "dbproxy.routing",
+        "dbproxy.config_printer",
         "dbproxy.failpoints",
         "dbproxy.collations",
         "dbproxy.collation_tables",
         "dbproxy.executor.affinity",
     ),
     ("dbproxy.tracing", "dbproxy.logs"),  # OpenTelemetry and log format: below every module that traces or logs
-    ("dbproxy.router", "dbproxy.merge", "dbproxy.plan_cache", "dbproxy.grants"),
-    (
-        "dbproxy.executor.backend",
-        "dbproxy.executor.pool",
-        "dbproxy.executor.keys",
-        "dbproxy.xa",
-        "dbproxy.xa_decisions",
-        "dbproxy.transactions",
-    ),
+    ("dbproxy.router", "dbproxy.merge", "dbproxy.grants"),  # statement analysis: tokens, conditions, rewrites
+    ("dbproxy.backends", "dbproxy.executor.keys"),  # connections to the backend servers and their pools
+    ("dbproxy.xa", "dbproxy.xa.statements", "dbproxy.xa.decisions", "dbproxy.xa.transactions"),
     ("dbproxy.metrics",),  # the metric families, updated from the layers above
-    ("dbproxy.executor.state", "dbproxy.xa_commit", "dbproxy.xa_recovery", "dbproxy.xa_reporter"),
-    ("dbproxy.context",),
+    ("dbproxy.executor.state", "dbproxy.xa.commit", "dbproxy.xa.recovery", "dbproxy.xa.reporter"),
+    ("dbproxy.executor.context",),
     ("dbproxy.executor.channel",),
-    ("dbproxy.executor.local", "dbproxy.executor.statements"),
-    ("dbproxy.executor.observed",),
+    ("dbproxy.executor.runner",),  # what plans execute against: the session's connections, state and channel
+    ("dbproxy.executor.plans.base",),
+    ("dbproxy.executor.plans",),  # one class per plan shape, each executing itself
+    ("dbproxy.executor.statements", "dbproxy.executor.observed", "dbproxy.executor"),
+    ("dbproxy.planner", "dbproxy.plan_cache"),  # builds the executor's plans: above the executor
     ("dbproxy.frontend.auth", "dbproxy.frontend.handshake", "dbproxy.frontend.session"),
     ("dbproxy.frontend.server", "dbproxy.metrics_http"),
-    ("dbproxy.coordination",),  # the one module that uses sdk: registration, the XA reports to the coordinator
+    ("dbproxy.xa.coordination",),  # the one module that uses sdk: registration, the XA reports to the coordinator
     ("dbproxy.main", "dbproxy"),
 ]
 
@@ -198,23 +195,15 @@ def test_dbproxy_has_no_import_cycles() -> None:
 def test_the_session_code_has_no_back_references() -> None:
     """The executor and the session's state never reach the server or the session: they get the context."""
     imports = dbproxy_imports()
-    for module in ("dbproxy.executor.statements", "dbproxy.executor.local", "dbproxy.frontend.handshake"):
+    executor = [m for m in imports if m.startswith("dbproxy.executor")]
+    for module in (*executor, "dbproxy.frontend.handshake"):
         assert not {i for i in imports[module] if i.startswith("dbproxy.frontend.s")}, module
 
 
 def test_only_the_coordination_adapter_of_dbproxy_imports_sdk() -> None:
     """docs/design.md: one adapter module in dbproxy talks to the coordinator; the rest of the proxy is free of gRPC."""
     users = sorted(module for module, used in imported_packages("dbproxy").items() if "sdk" in used)
-    assert users == ["dbproxy/coordination.py"]
-
-
-# TODO(issue 18, item 1: typed plans that execute themselves): the executor reaches up to modules that are built
-# on it (the proxy context, the client transactions); those moves touch files being edited elsewhere now.
-EXECUTOR_KNOWN_BACK_ARROWS = {
-    ("dbproxy.executor.local", "dbproxy.context"),
-    ("dbproxy.executor.state", "dbproxy.transactions"),
-    ("dbproxy.executor.statements", "dbproxy.context"),
-}
+    assert users == ["dbproxy/xa/coordination.py"]
 
 
 def test_the_executor_does_not_import_what_builds_on_it() -> None:
@@ -223,7 +212,7 @@ def test_the_executor_does_not_import_what_builds_on_it() -> None:
     in_executor = {m for m in imports if m.startswith("dbproxy.executor")}
     users = {m for m, deps in imports.items() if m not in in_executor and deps & in_executor} - {"dbproxy"}
     back = {(m, d) for m in in_executor for d in imports[m] if d in users}
-    assert back == EXECUTOR_KNOWN_BACK_ARROWS
+    assert back == set()
 
 
 # docs/design.md ("The coordinator's folders"): the two transaction modes stand side by side on what they share.

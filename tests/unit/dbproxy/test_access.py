@@ -7,7 +7,7 @@ import pytest
 
 from dbproxy.config import parse_config
 from dbproxy.errors import AccessRefused, ProxyError
-from dbproxy.router.planner import Planner
+from dbproxy.planner.planner import Planner
 from dbproxy.router.schema import LogicalSchema
 from dbproxy.router.split import split_statements
 

@@ -7,8 +7,8 @@ import struct
 
 import pytest
 
+from dbproxy.backends.connection import native_password_scramble
 from dbproxy.errors import ProxyError
-from dbproxy.executor.backend import native_password_scramble
 from dbproxy.frontend.auth import check_native_password
 from dbproxy.protocol.constants import ColumnType
 from dbproxy.protocol.packets import Column, binary_row, frame, lenenc_int, read_lenenc

@@ -8,9 +8,9 @@ import pytest
 from dbproxy.config import parse_config
 from dbproxy.errors import NotSupported, ParseError, ProxyError
 from dbproxy.plan_cache import PlanCache
+from dbproxy.planner.planner import Planner
 from dbproxy.router.dialects import DEFAULT_READING, Reading, check_client_charset, reading_of_sql_mode
 from dbproxy.router.physical_names import PhysicalNames
-from dbproxy.router.planner import Planner
 from dbproxy.router.reading import read_text, verify_tokens
 from dbproxy.router.schema import LogicalSchema
 from dbproxy.router.session_functions import slot_values, substitute, with_slots

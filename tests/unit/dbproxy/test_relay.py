@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from dbproxy.executor.backend import BackendConnection
+from dbproxy.backends.connection import BackendConnection
 from dbproxy.protocol.constants import MAX_PACKET, ColumnType
 from dbproxy.protocol.packets import Column, eof_payload, frame, lenenc_int, ok_payload
 from dbproxy.protocol.stream import PacketStream

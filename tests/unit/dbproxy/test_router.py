@@ -8,9 +8,15 @@ import pytest
 
 from dbproxy.config import parse_config
 from dbproxy.errors import NotSupported, ProxyError
+from dbproxy.executor.plans.base import Plan
+from dbproxy.executor.plans.catalog import ShowTables
+from dbproxy.executor.plans.insert import Insert
+from dbproxy.executor.plans.route import Route
+from dbproxy.executor.plans.session_info import SessionValue, SessionValues
+from dbproxy.executor.plans.settings import SetVariables, Use
+from dbproxy.executor.plans.transaction import Begin, Commit
 from dbproxy.plan_cache import PlanCache
-from dbproxy.router.plan import Kind, Plan
-from dbproxy.router.planner import Planner
+from dbproxy.planner.planner import Planner
 from dbproxy.router.schema import LogicalSchema
 
 CONFIG = """
@@ -35,6 +41,7 @@ def planner() -> Planner:
 
 
 def nodes(plan: Plan, params: tuple[object, ...] = ()) -> list[int]:
+    assert isinstance(plan, Route)
     return plan.choose(params)  # type: ignore[arg-type]
 
 
@@ -101,16 +108,17 @@ def test_column_named_like_a_table_falls_back_to_the_ast(planner: Planner) -> No
 
 def test_insert_rows_are_split_by_key(planner: Planner) -> None:
     plan = planner.plan("INSERT INTO t (id, c) VALUES (1, 'a'), (2, ?), (-3, 'c')", "app")
-    assert plan.kind is Kind.INSERT
-    keys = [row.key.get(("b",)) for row in plan.insert_rows]  # type: ignore[union-attr]
+    assert isinstance(plan, Insert)
+    keys = [row.key.get(("b",)) for row in plan.rows]  # type: ignore[union-attr]
     assert keys == [1, 2, -3]
-    assert plan.insert_prefix[1].render(("b",)) == "INSERT INTO `t_1` (id, c) VALUES"
-    rendered = [row.per_node[0].render(("b",), {"key": "K"}) for row in plan.insert_rows]
+    assert plan.prefixes[1].render(("b",)) == "INSERT INTO `t_1` (id, c) VALUES"
+    rendered = [row.per_node[0].render(("b",), {"key": "K"}) for row in plan.rows]
     assert rendered == ["(K, 'a')", "(K, 'b')", "(K, 'c')"]
 
 
 def test_insert_without_key_generates_one_only_when_configured(planner: Planner) -> None:
     plan = planner.plan("INSERT INTO t (c) VALUES ('a')", "app")
+    assert isinstance(plan, Insert)
     assert plan.key_table == "t" and plan.key_column == "id"
     with pytest.raises(NotSupported, match="without its shard column uid"):
         planner.plan("INSERT INTO u (c) VALUES ('a')", "app")
@@ -151,6 +159,7 @@ def test_unsharded_tables_go_to_the_default_backend(planner: Planner) -> None:
 def test_refusals_name_the_construct(planner: Planner, sql: str, construct: str | None) -> None:
     if construct is None:
         plan = planner.plan(sql, "app")
+        assert isinstance(plan, Route)
         assert plan.merge_error is not None and "HAVING" in plan.merge_error.construct
         return
     with pytest.raises(NotSupported) as err:
@@ -160,18 +169,22 @@ def test_refusals_name_the_construct(planner: Planner, sql: str, construct: str 
 
 
 def test_session_statements(planner: Planner) -> None:
-    assert planner.plan("START TRANSACTION", "app").kind is Kind.BEGIN
-    assert planner.plan("commit", None).kind is Kind.COMMIT
+    assert isinstance(planner.plan("START TRANSACTION", "app"), Begin)
+    assert isinstance(planner.plan("commit", None), Commit)
     s = planner.plan("SET autocommit = 0, sql_mode = 'ANSI'", "app")
-    assert s.kind is Kind.SET and s.extra["autocommit"] is False and s.extra["rest"] == "SET sql_mode = 'ANSI'"
-    assert planner.plan("SET @@session.autocommit = ON", "app").extra["autocommit"] is True
-    assert planner.plan("SELECT DATABASE()", "app").local == "database"
-    assert planner.plan("SHOW TABLES", "app").local == "show_tables"
-    assert planner.plan("USE app", None).extra["db"] == "app"
+    assert isinstance(s, SetVariables) and s.autocommit is False and s.rest == "SET sql_mode = 'ANSI'"
+    on = planner.plan("SET @@session.autocommit = ON", "app")
+    assert isinstance(on, SetVariables) and on.autocommit is True
+    database = planner.plan("SELECT DATABASE()", "app")
+    assert isinstance(database, SessionValues) and database.values == (SessionValue.DATABASE,)
+    assert isinstance(planner.plan("SHOW TABLES", "app"), ShowTables)
+    use = planner.plan("USE app", None)
+    assert isinstance(use, Use) and use.db == "app"
 
 
 def test_scatter_merge_spec(planner: Planner) -> None:
     plan = planner.plan("SELECT k, AVG(v) AS a FROM t GROUP BY k ORDER BY a DESC LIMIT 3", "app")
+    assert isinstance(plan, Route)
     assert plan.merge is not None and plan.merge.aggregate
     sql = plan.targets[0].merge_template.render()  # type: ignore[union-attr]
     assert sql == "SELECT k, SUM(v), COUNT(v) FROM `t_0` GROUP BY k"
@@ -189,6 +202,38 @@ def test_plan_cache_parses_each_statement_once(planner: Planner) -> None:
     cache.get("SELECT 1", "app")
     cache.get("SELECT 2", "app")
     assert len(cache) == 2
+
+
+@pytest.mark.parametrize(
+    ("sql", "params", "route", "changes_rows"),
+    [
+        ("SELECT * FROM t WHERE id = ?", (4,), "single", False),
+        ("SELECT * FROM t WHERE id IN (?, ?)", (1, 2), "scatter", False),
+        ("UPDATE settings SET v = 1", (), "broadcast", True),
+        ("SELECT * FROM settings", (), "single", False),
+        ("INSERT INTO t (id, c) VALUES (1, 'a')", (), "scatter", True),
+        ("CREATE INDEX k_1 ON t (k)", (), "broadcast", True),
+        ("BEGIN", (), "transaction", False),
+        ("ROLLBACK", (), "transaction", False),
+        ("SET autocommit = 0", (), "session", False),
+        ("USE app", (), "session", False),
+        ("SHOW DATABASES", (), "local", False),
+        ("SELECT DATABASE()", (), "local", False),
+    ],
+)
+def test_each_plan_names_its_route_and_whether_it_writes(
+    planner: Planner, sql: str, params: tuple[object, ...], route: str, changes_rows: bool
+) -> None:
+    """The statement metrics' route label and the two-phase marking come from the plan class itself."""
+    plan = planner.plan(sql, "app")
+    assert (plan.route(params), plan.changes_rows) == (route, changes_rows)  # type: ignore[arg-type]
+
+
+def test_session_state_marks_the_plan_but_never_a_set(planner: Planner) -> None:
+    cache = PlanCache(planner)
+    assert cache.get("SELECT @v := c FROM t WHERE id = 1", "app").holds_session
+    assert not cache.get("SELECT c FROM t WHERE id = 1", "app").holds_session
+    assert not cache.get("SET @v = 1", "app").holds_session  # replayed on every connection instead
 
 
 def test_decimal_keys_route_like_integers(planner: Planner) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbproxy.xa import FORMAT_ID, Xid, parse_recover_row
+from dbproxy.xa.statements import FORMAT_ID, Xid, parse_recover_row
 
 
 def test_xid_sql_is_hex_and_round_trips_through_xa_recover_rows() -> None:

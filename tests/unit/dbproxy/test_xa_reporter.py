@@ -1,4 +1,4 @@
-"""dbproxy.xa_reporter without a coordinator or a database: batching, the bound, retries, and the decision rows it
+"""dbproxy.xa.reporter without a coordinator or a database: batching, the bound, retries, and the decision rows it
 deletes once a report is recorded."""
 
 from __future__ import annotations
@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from dbproxy.xa import Xid
-from dbproxy.xa_commit import FinishedXa
-from dbproxy.xa_decisions import DecisionTable
-from dbproxy.xa_reporter import XaReporter
+from dbproxy.xa.commit import FinishedXa
+from dbproxy.xa.decisions import DecisionTable
+from dbproxy.xa.reporter import XaReporter
+from dbproxy.xa.statements import Xid
 from tests.support.polling import eventually
 
 

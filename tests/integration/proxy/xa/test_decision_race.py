@@ -14,15 +14,15 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from dbproxy.backends.connection import BackendConnection
+from dbproxy.backends.pool import Pools
 from dbproxy.config import ProxyConfig
 from dbproxy.errors import ProxyError
-from dbproxy.executor.backend import BackendConnection
-from dbproxy.executor.pool import Pools
-from dbproxy.transactions import BackendBranch
-from dbproxy.xa import Xid, prepared, start_sql
-from dbproxy.xa_commit import FinishedXa, XaCommitter
-from dbproxy.xa_decisions import ABORT, COMMIT, DecisionTable
-from dbproxy.xa_recovery import RecoveryReport, XaRecovery
+from dbproxy.xa.commit import FinishedXa, XaCommitter
+from dbproxy.xa.decisions import ABORT, COMMIT, DecisionTable
+from dbproxy.xa.recovery import RecoveryReport, XaRecovery
+from dbproxy.xa.statements import Xid, prepared, start_sql
+from dbproxy.xa.transactions import BackendBranch
 from tests.integration.proxy.xa.rig import XaRig, direct
 from tests.support import free_port
 from tests.support.polling import eventually

@@ -21,8 +21,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from dbproxy.backends.connection import BackendConnection
 from dbproxy.errors import BackendError
-from dbproxy.executor.backend import BackendConnection
 
 ER_DUP_ENTRY = 1062
 COMMIT, ABORT = "C", "A"

@@ -1,28 +1,26 @@
-"""What every session of one proxy shares: configuration, logical schema, plan cache, backend pools, the
-committer that ends multi-backend transactions, and the key generator. Sessions get this object instead of a
-reference to the server, so nothing below the listening server depends on it."""
+"""What every session of one proxy shares: configuration, logical schema, backend pools, the committer that ends
+multi-backend transactions, and the key generator. Sessions get this object instead of a reference to the server,
+so nothing below the listening server depends on it. (The plan cache is the frontend's: the planner builds the
+executor's plan classes, so it sits above the executor.)"""
 
 from __future__ import annotations
 
 import ssl
 from dataclasses import dataclass, field
 
+from dbproxy.backends.pool import Pools
 from dbproxy.config import ProxyConfig
 from dbproxy.executor.keys import KeyGenerator
-from dbproxy.executor.pool import Pools
 from dbproxy.executor.state import SessionState
-from dbproxy.plan_cache import PlanCache
 from dbproxy.router.dialects import DEFAULT_READING, Reading
-from dbproxy.router.planner import Planner
 from dbproxy.router.schema import LogicalSchema
-from dbproxy.transactions import Committer, SequentialCommitter
+from dbproxy.xa.transactions import Committer, SequentialCommitter
 
 
 @dataclass(slots=True)
 class ProxyContext:
     config: ProxyConfig
     schema: LogicalSchema
-    plans: PlanCache
     pools: Pools
     committer: Committer
     keys: KeyGenerator = field(default_factory=KeyGenerator)
@@ -42,7 +40,6 @@ class ProxyContext:
             tls=tls,
             config=config,
             schema=schema,
-            plans=PlanCache(Planner(schema, config.limits.max_parse_depth)),
             pools=Pools(config),
             committer=committer or SequentialCommitter(),
         )

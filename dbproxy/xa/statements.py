@@ -2,7 +2,7 @@
 
 An xid is (gtrid, bqual, formatID). The proxy uses the global transaction's gid as gtrid,
 ``service/backend|decider`` as bqual (``decider``: the backend holding the transaction's commit decision, see
-``dbproxy.xa_decisions``; left out on the decider's own branch) and one formatID of its own, so ``XA RECOVER``
+``dbproxy.xa.decisions``; left out on the decider's own branch) and one formatID of its own, so ``XA RECOVER``
 (which lists every prepared XA transaction of the server, whoever made it) tells the proxy's branches apart
 from anyone else's, and a proxy of one service never touches another service's branches. Literals are
 written as hex (``X'...'``): nothing a client typed ever reaches these statements.
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from dbproxy.backends.connection import BackendConnection
 from dbproxy.errors import BackendError, ProxyError
-from dbproxy.executor.backend import BackendConnection
 
 FORMAT_ID = 0x747863  # "txc"
 ER_XAER_NOTA = 1397  # unknown xid (finished, never prepared, or attached to another connection)
@@ -68,6 +68,27 @@ def start_sql(xid: Xid) -> str:
     return f"XA START {xid.sql}"
 
 
+def end_sql(xid: Xid) -> str:
+    return f"XA END {xid.sql}"
+
+
+async def prepare(conn: BackendConnection, xid: Xid) -> None:
+    """Phase one of a branch attached to ``conn``: ``XA END`` + ``XA PREPARE``, pipelined (one round trip)."""
+    conn.send_pipelined(end_sql(xid))
+    await conn.execute(f"XA PREPARE {xid.sql}")
+
+
+async def commit_one_phase(conn: BackendConnection, xid: Xid) -> None:
+    """Commit a branch attached to ``conn`` that was never prepared: ``XA END`` + ``XA COMMIT ... ONE PHASE``."""
+    conn.send_pipelined(end_sql(xid))
+    await conn.execute(f"XA COMMIT {xid.sql} ONE PHASE")
+
+
+async def commit_prepared(conn: BackendConnection, xid: Xid) -> None:
+    """Phase two of a branch prepared on ``conn`` (errors are the caller's: it knows whether they matter)."""
+    await conn.execute(f"XA COMMIT {xid.sql}")
+
+
 def parse_recover_row(row: list[bytes | None]) -> Xid | None:
     """One ``XA RECOVER`` row (formatID, gtrid_length, bqual_length, data) as an Xid, if it is one of ours."""
     try:
@@ -110,7 +131,7 @@ async def end_and_rollback(conn: BackendConnection, xid: Xid) -> None:
         return
     try:
         try:
-            await conn.execute(f"XA END {xid.sql}")
+            await conn.execute(end_sql(xid))
         except BackendError as exc:
             if exc.code not in (ER_XAER_RMFAIL, ER_XAER_NOTA):
                 raise

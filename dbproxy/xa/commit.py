@@ -7,13 +7,13 @@ first backend it touched is its *decider*, named in every other branch's xid. At
   one round trip, like COMMIT);
 - it wrote on several: in parallel, every other written branch gets ``XA END`` + ``XA PREPARE`` (pipelined),
   read-only branches commit in one phase, and the decider inserts the decision row into its own still-open
-  branch (``dbproxy.xa_decisions``). Once all of that succeeded, the decider's ``XA END`` + ``XA COMMIT ... ONE
+  branch (``dbproxy.xa.decisions``). Once all of that succeeded, the decider's ``XA END`` + ``XA COMMIT ... ONE
   PHASE`` commits its writes and the decision in one local commit: that is the commit point. Then the prepared
   branches are committed, and the finished transaction is queued for the coordinator's record (``XaLog``,
   batched, off this path). Nothing outside the backends is written before the client's OK.
 
 A prepare or decision insert that fails rolls everything back (the client gets the error; a duplicate decision
-key means recovery had already rolled the transaction back, see ``dbproxy.xa_decisions``). A decider commit
+key means recovery had already rolled the transaction back, see ``dbproxy.xa.decisions``). A decider commit
 without an answer leaves the outcome unknown: the prepared branches are detached (their connections closed)
 and recovery, in any instance, finishes them by whether the decision row exists. docs/xa.md has the crash
 analysis.
@@ -29,9 +29,9 @@ from typing import Protocol
 
 from dbproxy.errors import BackendError, BackendUnavailable, OutcomeUnknown, ProxyError, commit_lost
 from dbproxy.failpoints import broken, crash_point
-from dbproxy.transactions import BackendBranch, SequentialCommitter
-from dbproxy.xa import Xid, end_and_rollback
-from dbproxy.xa_decisions import COMMIT, ER_DUP_ENTRY, DecisionTable
+from dbproxy.xa.decisions import COMMIT, ER_DUP_ENTRY, DecisionTable
+from dbproxy.xa.statements import Xid, commit_one_phase, commit_prepared, end_and_rollback, prepare
+from dbproxy.xa.transactions import BackendBranch, SequentialCommitter
 
 log = logging.getLogger("dbproxy.xa")
 
@@ -50,7 +50,7 @@ class FinishedXa:
 
 
 class XaLog(Protocol):
-    """What the committer needs besides the backends (implemented by ``dbproxy.coordination``)."""
+    """What the committer needs besides the backends (implemented by ``dbproxy.xa.coordination``)."""
 
     service: str
     decisions: DecisionTable
@@ -117,8 +117,7 @@ class XaCommitter:
             if xid is None:
                 await conn.execute("COMMIT")
                 return
-            conn.send_pipelined(f"XA END {xid.sql}")
-            await conn.execute(f"XA COMMIT {xid.sql} ONE PHASE")
+            await commit_one_phase(conn, xid)
         except BackendError as exc:  # the backend answered: it did not commit
             if xid is not None:
                 await end_and_rollback(conn, xid)
@@ -199,15 +198,14 @@ class XaCommitter:
     async def _prepare(self, branch: BackendBranch) -> None:
         conn, xid = branch.conn, branch.xid
         assert xid is not None
-        conn.send_pipelined(f"XA END {xid.sql}")
-        await conn.execute(f"XA PREPARE {xid.sql}")
+        await prepare(conn, xid)
         crash_point("xa_after_first_prepare")
 
     async def _xa_commit(self, branch: BackendBranch) -> bool:
         conn, xid = branch.conn, branch.xid
         assert xid is not None
         try:
-            await conn.execute(f"XA COMMIT {xid.sql}")
+            await commit_prepared(conn, xid)
         except ProxyError as exc:
             # decided: recovery (of any instance) commits it by the decision row once this connection lets go
             log.warning("%s: XA COMMIT on %s failed (%s); recovery will finish it", xid, conn.name, exc.message)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
+from dbproxy.backends.connection import BackendConnection
 from dbproxy.config import BackendAccount, BackendDSN, PoolSettings, ProxyConfig
 from dbproxy.errors import BackendUnavailable, TooManyConnections
-from dbproxy.executor.backend import BackendConnection
 
 PoolKey = tuple[bool, int, tuple[str, ...]]
 

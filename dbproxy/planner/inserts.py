@@ -7,10 +7,11 @@ from sqlglot.dialects.dialect import Dialect
 from sqlglot.tokens import Token, TokenType
 
 from dbproxy.errors import NotSupported
+from dbproxy.executor.plans.insert import Insert, InsertRow
 from dbproxy.router.conditions import literal_ref
-from dbproxy.router.plan import InsertRow, Kind, Plan, Ref, Target
 from dbproxy.router.rename import node_template
 from dbproxy.router.schema import LogicalDatabase, ShardedInfo
+from dbproxy.router.targets import Ref, Target
 from dbproxy.router.template import Template
 from dbproxy.router.tokens import param_indexes, rewrite
 
@@ -23,7 +24,7 @@ def plan_insert(
     info: ShardedInfo,
     nparams: int,
     dialect: Dialect,
-) -> Plan:
+) -> Insert:
     schema = ast.this
     values = ast.expression
     if not isinstance(values, exp.Values):
@@ -116,18 +117,17 @@ def plan_insert(
     )
     plain = [node_template(sql, tokens, ast, r, strip, dialect) for r in renames]
     targets = tuple(Target(info.config.nodes[n].backend, plain[n]) for n in range(n_nodes))
-    return Plan(
-        Kind.INSERT,
-        nparams,
-        targets,
+    return Insert(
+        nparams=nparams,
+        targets=targets,
         rule=info.rule,
-        fixed=False,
-        insert_rows=tuple(rows),
-        insert_prefix=prefixes,
-        insert_suffix=suffixes,
+        rows=tuple(rows),
+        prefixes=prefixes,
+        suffixes=suffixes,
+        shard_column=info.config.column,
+        physical_tables=tuple(n.table for n in info.config.nodes),
         key_table=info.name if info.config.auto_increment else None,
         key_column=info.config.column if key_index is None else None,
-        extra={"shard_column": info.config.column, "physical": [n.table for n in info.config.nodes]},
     )
 
 

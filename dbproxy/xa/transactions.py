@@ -2,10 +2,10 @@
 
 A session pins one backend connection per backend it touches while a transaction is open. Ending the
 transaction goes through ``Committer``: the one place where a multi-backend commit happens. With a coordinator
-configured that is ``dbproxy.xa_commit.XaCommitter``: every branch is opened as an XA branch (``XA START``
+configured that is ``dbproxy.xa.commit.XaCommitter``: every branch is opened as an XA branch (``XA START``
 instead of ``BEGIN``, pipelined the same way, so it costs no round trip), and at COMMIT a transaction that
 wrote on one backend commits it in one phase (``XA COMMIT ... ONE PHASE``), one that wrote on several is
-committed atomically, decided inside one of them (``dbproxy.xa_commit``). ``SequentialCommitter`` (one
+committed atomically, decided inside one of them (``dbproxy.xa.commit``). ``SequentialCommitter`` (one
 backend, or the explicit ``transactions.mode: best_effort``) commits each backend in turn, which is NOT atomic
 (a failure after the first commit leaves the others committed and is reported as PartialCommit).
 """
@@ -16,10 +16,10 @@ import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
+from dbproxy.backends.connection import BackendConnection
+from dbproxy.backends.pool import Pools
 from dbproxy.errors import BackendError, BackendUnavailable, PartialCommit, ProxyError, commit_lost
-from dbproxy.executor.backend import BackendConnection
-from dbproxy.executor.pool import Pools
-from dbproxy.xa import Xid, start_sql
+from dbproxy.xa.statements import Xid, start_sql
 
 _PLAIN_BEGIN = {"BEGIN", "BEGIN WORK", "START TRANSACTION", "START TRANSACTION READ WRITE"}
 

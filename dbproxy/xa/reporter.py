@@ -5,7 +5,7 @@ report of many transactions; while it is in flight the next one fills), then del
 coordinator has now recorded (one ``DELETE`` per decider backend and batch). While no coordinator answers,
 reports wait in a bounded queue and are retried; past the bound they are dropped from memory, which loses
 nothing durable: a committed transaction's decision row stays until reported, and recovery's sweep reports
-rows that nobody did (``dbproxy.xa_recovery``)."""
+rows that nobody did (``dbproxy.xa.recovery``)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from dbproxy.backends.pool import Pools
 from dbproxy.errors import ProxyError
-from dbproxy.executor.pool import Pools
-from dbproxy.xa_commit import FinishedXa
-from dbproxy.xa_decisions import DecisionTable
+from dbproxy.xa.commit import FinishedXa
+from dbproxy.xa.decisions import DecisionTable
 
 log = logging.getLogger("dbproxy.xa")
 

@@ -1,28 +1,15 @@
-"""Plans: what the proxy does with one distinct statement, computed once and cached."""
+"""What a plan is made of: the statement as each node runs it (``Target``) and the shard-key condition that
+picks the nodes of one execution from its parameters (``Cond`` over ``Ref`` values)."""
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbproxy.errors import NotSupported
-from dbproxy.merge import MergeSpec
 from dbproxy.protocol.params import ParamValue
 from dbproxy.router.rules import ShardRule
 from dbproxy.router.template import Template
-
-
-class Kind(enum.Enum):
-    ROUTE = "route"  # run on backends chosen by the shard condition (or fixed targets)
-    INSERT = "insert"  # sharded INSERT: rows split per node
-    BEGIN = "begin"
-    COMMIT = "commit"
-    ROLLBACK = "rollback"
-    SET = "set"
-    USE = "use"
-    LOCAL = "local"  # answered by the proxy itself (SHOW DATABASES, SELECT DATABASE(), ...)
 
 
 # A value in a shard condition: a parameter index or a constant.
@@ -116,47 +103,3 @@ class Target:
         object.__setattr__(
             self, "relayable", all(isinstance(s, int) for s in slots) and list(slots) == list(range(len(slots)))
         )
-
-
-@dataclass(frozen=True, slots=True)
-class InsertRow:
-    key: Ref | None  # None: the row has no shard-key value (the proxy generates one)
-    per_node: tuple[Template, ...] = ()
-
-
-@dataclass(frozen=True)
-class Plan:
-    kind: Kind
-    nparams: int = 0
-    targets: tuple[Target, ...] = ()
-    rule: ShardRule | None = None
-    cond: Cond | None = None
-    fixed: bool = True  # run on every target (DDL, broadcast writes, unsharded single target)
-    read_one: bool = False  # broadcast read: any one target has the answer
-    is_read: bool = False
-    merge: MergeSpec | None = None
-    merge_error: NotSupported | None = None  # raised only when the statement really spans several nodes
-    insert_rows: tuple[InsertRow, ...] = ()
-    insert_prefix: tuple[Template, ...] = ()
-    insert_suffix: tuple[Template, ...] = ()
-    key_table: str | None = None  # sharded table whose key the proxy generates for rows without one
-    key_column: str | None = None
-    implicit_commit: bool = False  # DDL: MySQL commits an open transaction first
-    local: str = ""  # name of the local handler for Kind.LOCAL
-    extra: dict[str, object] = field(default_factory=dict)
-    # what per-user grants are checked against (router/access.py refused everything no user may do)
-    database: str | None = None  # the logical database the statement reads or writes
-    writes: bool = False  # needs a read-write grant
-    command: str = ""  # the privilege word MySQL's 1142 names (INSERT, UPDATE, CREATE ...)
-    table: str = ""  # the table it names in that message
-
-    def choose(self, params: Sequence[ParamValue]) -> list[int]:
-        """Indexes into ``targets`` this execution runs on."""
-        if self.fixed or self.rule is None:
-            return [0] if self.read_one else list(range(len(self.targets)))
-        if self.cond is None:
-            return list(range(len(self.targets)))
-        nodes = self.cond.nodes(self.rule, params)
-        if nodes is None:
-            return list(range(len(self.targets)))
-        return sorted(nodes)

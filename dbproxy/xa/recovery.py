@@ -26,12 +26,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from dbproxy.backends.connection import BackendConnection
+from dbproxy.backends.pool import Pools
 from dbproxy.errors import BackendError, ProxyError
-from dbproxy.executor.backend import BackendConnection
-from dbproxy.executor.pool import Pools
-from dbproxy.xa import Xid, finish, prepared
-from dbproxy.xa_commit import FinishedXa
-from dbproxy.xa_decisions import COMMIT, DecisionTable
+from dbproxy.xa.commit import FinishedXa
+from dbproxy.xa.decisions import COMMIT, DecisionTable
+from dbproxy.xa.statements import Xid, finish, prepared
 
 log = logging.getLogger("dbproxy.xa")
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 
 It registers the proxy in the registry under ``transactions.service`` (with the standard gRPC health service),
 creates the decision tables on the backends, runs recovery, and sends the batched reports of finished
-multi-backend transactions to the coordinator (``dbproxy.xa_reporter``) over the sdk's session stream. The
+multi-backend transactions to the coordinator (``dbproxy.xa.reporter``) over the sdk's session stream. The
 coordinator is off the commit path (the decision is a row in one backend), so this is where the proxy fails
 over between the coordinators it is given: each report goes to the first that answers. Everything else in
 dbproxy is free of gRPC.
@@ -17,19 +17,19 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from dbproxy.backends.pool import Pools
 from dbproxy.config import ProxyConfig
 from dbproxy.errors import BackendError, ConfigError, ProxyError
-from dbproxy.executor.pool import Pools
-from dbproxy.xa import MAX_PART
-from dbproxy.xa_commit import FinishedXa
-from dbproxy.xa_decisions import DecisionTable
-from dbproxy.xa_recovery import XaRecovery
-from dbproxy.xa_reporter import XaReporter
+from dbproxy.xa.commit import FinishedXa
+from dbproxy.xa.decisions import DecisionTable
+from dbproxy.xa.recovery import XaRecovery
+from dbproxy.xa.reporter import XaReporter
+from dbproxy.xa.statements import MAX_PART
 from sdk import CoordinatorClient, RpcError
 from sdk.observability import enable_metrics
 from sdk.service_server import ServiceServer
 
-log = logging.getLogger("dbproxy.coordination")
+log = logging.getLogger("dbproxy.xa.coordination")
 
 # MariaDB's answers to a missing privilege: the decision table's grant is missing
 _ACCESS_DENIED = {1044, 1045, 1142, 1143, 1227}
@@ -48,7 +48,7 @@ def outcome_message(finished: FinishedXa, service: str) -> dict[str, Any]:
 
 
 class Coordination:
-    """Implements ``dbproxy.xa_commit.XaLog``; ``start`` once the pools exist."""
+    """Implements ``dbproxy.xa.commit.XaLog``; ``start`` once the pools exist."""
 
     def __init__(self, config: ProxyConfig) -> None:
         settings = config.transactions
