@@ -26,7 +26,10 @@ class PgLeases:
 
     def __init__(self, pool: asyncpg.Pool, driving: Sequence[TxState]) -> None:
         self.pool = pool
-        self.driving = [state.value for state in driving]  # the states in which this mode drives a transaction
+        # the states in which this mode drives a transaction, as the literal list its partial index names
+        in_driving = ", ".join(f"'{state.value}'" for state in driving)
+        self._claim = Q["claim"].replace("{driving}", in_driving)
+        self._renew = Q["renew"].replace("{driving}", in_driving)
 
     async def kind(self, gid: str) -> str | None:
         value = await self.pool.fetchval(Q["kind"], gid)
@@ -42,8 +45,8 @@ class PgLeases:
     async def claim(
         self, owner: str, lease_s: float, limit: int, exclude: Sequence[str]
     ) -> list[tuple[str, str | None]]:
-        rows = await self.pool.fetch(Q["claim"], owner, lease_s, limit, list(exclude), self.driving)
+        rows = await self.pool.fetch(self._claim, owner, lease_s, limit, list(exclude))
         return [(r["gid"], r["previous_owner"]) for r in rows]
 
     async def renew(self, owner: str, lease_s: float, gids: Sequence[str]) -> list[str]:
-        return [r["gid"] for r in await self.pool.fetch(Q["renew"], owner, lease_s, list(gids), self.driving)]
+        return [r["gid"] for r in await self.pool.fetch(self._renew, owner, lease_s, list(gids))]
