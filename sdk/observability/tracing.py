@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -129,6 +130,9 @@ class _Cached:
             "client": trace.SpanKind.CLIENT,
         }
         self.get_current_span = trace.get_current_span
+        self.span_context = trace.SpanContext
+        self.non_recording_span = trace.NonRecordingSpan
+        self.trace_flags = trace.TraceFlags
         self.set_span_in_context = trace.set_span_in_context
         self.attach = context.attach
         self.detach = context.detach
@@ -137,6 +141,8 @@ class _Cached:
 
 
 _cached: _Cached | None = None
+# a W3C traceparent of version 00 and nothing more (later versions may append fields: the propagator reads those)
+_VERSION_00 = re.compile(r"00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}\Z")
 
 
 def _spans() -> _Cached:
@@ -158,7 +164,16 @@ def parent_context(traceparent: str | None) -> Any:
     carrier = traceparent or current_traceparent.get()
     if not carrier:
         return None
-    return spans.propagator.extract({"traceparent": carrier})
+    if _VERSION_00.match(carrier):  # what every txcoord process sends: parsed without the propagator's detours
+        context = spans.span_context(
+            int(carrier[3:35], 16),
+            int(carrier[36:52], 16),
+            is_remote=True,
+            trace_flags=spans.trace_flags(int(carrier[53:55], 16)),
+        )
+        if context.is_valid:
+            return spans.set_span_in_context(spans.non_recording_span(context))
+    return spans.propagator.extract({"traceparent": carrier})  # anything else, as the W3C rules say
 
 
 class _CurrentSpan:
