@@ -1,8 +1,8 @@
 """The OTLP/HTTP span exporter txcoord's processes use: the SDK's own (every ``OTEL_EXPORTER_OTLP_*`` setting,
 its HTTP client, retries and compression), with its requests written by :class:`TraceRequestEncoder` (a quarter of
 the CPU of the SDK's encoder). It depends on how the exporter hands bytes to its HTTP client, which is not public
-API: where that is not as expected (another SDK version), or the SDK's own exporter metrics are on, it exports
-exactly as the SDK does."""
+API: where that is not as expected (another SDK version, whose encoder's pieces may be elsewhere too), or the SDK's
+own exporter metrics are on, it exports exactly as the SDK does."""
 
 from __future__ import annotations
 
@@ -22,13 +22,18 @@ log = logging.getLogger(__name__)
 class EncodingSpanExporter(OTLPSpanExporter):
     def __init__(self) -> None:
         super().__init__()
-        self._encoder = TraceRequestEncoder()
+        self._encoder: TraceRequestEncoder | None
+        try:  # it borrows the SDK encoder's pieces for resources, scopes and unusual spans
+            self._encoder = TraceRequestEncoder()
+        except ImportError:
+            log.debug("OTLP: this SDK's encoder is laid out differently; exporting as the SDK does", exc_info=True)
+            self._encoder = None
         client = getattr(self, "_client", None)
         metrics_on = os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true"
-        self._sends_bytes = callable(getattr(client, "export", None)) and not metrics_on
+        self._sends_bytes = self._encoder is not None and callable(getattr(client, "export", None)) and not metrics_on
 
     def export(self, spans: Sequence[Any]) -> SpanExportResult:
-        if not self._sends_bytes or getattr(self, "_shutdown", True):
+        if self._encoder is None or not self._sends_bytes or getattr(self, "_shutdown", True):
             return super().export(spans)
         try:
             data = self._encoder.encode(spans)

@@ -91,7 +91,9 @@ def test_a_batch_of_two_resources_keeps_them_apart_and_in_order() -> None:
         assert ExportTraceServiceRequest.FromString(encoder.encode(batch)) == encode_spans(batch)
 
 
-def test_the_exporter_sends_the_encoded_request_over_http(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("sdk_metrics", [False, True])
+def test_the_exporter_sends_the_encoded_request_over_http(monkeypatch: pytest.MonkeyPatch, sdk_metrics: bool) -> None:
+    """With the SDK's exporter metrics on it exports as the SDK does: the same request either way."""
     bodies: list[bytes] = []
 
     class Receiver(BaseHTTPRequestHandler):
@@ -108,9 +110,11 @@ def test_the_exporter_sends_the_encoded_request_over_http(monkeypatch: pytest.Mo
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     monkeypatch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}/v1/traces")
+    monkeypatch.setenv("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", str(sdk_metrics).lower())
     try:
         exporter = EncodingSpanExporter()
-        assert exporter._sends_bytes  # this SDK hands its HTTP client bytes: the encoder is in use
+        # this SDK hands its HTTP client bytes: the encoder is in use unless the SDK's metrics want its own path
+        assert exporter._sends_bytes is not sdk_metrics
         spans = _finished(Resource.create({"service.name": "bank-a"}), _txcoord_spans)
         assert exporter.export(spans) == SpanExportResult.SUCCESS
         exporter.shutdown()
