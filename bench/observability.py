@@ -22,6 +22,8 @@ METRICS_ANY_PORT = ("--metrics-listen", "127.0.0.1:0")
 
 
 class _Discard(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keeps the exporters' connections open, as a collector does
+
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.send_response(200)

@@ -86,34 +86,62 @@ def query_summary(sql: str) -> str:
     return f"{op} {table.group(1).strip('`')}" if table else op
 
 
-def traced(query: Callable[[str], Awaitable[None]], database: Callable[[], str | None]) -> Callable[[str], Any]:
-    """``query`` (a session's COM_QUERY handler) in a span per statement when tracing is on, else ``query``."""
-    if not _enabled:
-        return query
-    from opentelemetry import trace
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+class StatementSpans:
+    """One span per statement a session runs (text or prepared), child of the client's span when the statement's
+    sqlcommenter comment names one. Looked up once per session: a statement's span is on the proxy's hottest
+    path."""
 
-    tracer = trace.get_tracer("dbproxy")
-    propagator = TraceContextTextMapPropagator()
+    def __init__(self, database: Callable[[], str | None]) -> None:
+        from opentelemetry import context, trace
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        self._database = database
+        self._tracer = trace.get_tracer("dbproxy")
+        self._propagator = TraceContextTextMapPropagator()
+        self._context, self._trace = context, trace
+
+    async def run(self, sql: str, work: Callable[[str], Awaitable[None]]) -> None:
+        """``work`` (given ``sql`` without its comment) in the statement's span."""
+        trace = self._trace
+        sql, parent = split_traceparent(sql)
+        summary = query_summary(sql)
+        attributes = {"db.system.name": "mysql", "db.query.summary": summary, "db.namespace": self._database() or ""}
+        span = self._tracer.start_span(
+            summary,
+            context=self._propagator.extract({"traceparent": parent}) if parent else None,
+            kind=trace.SpanKind.SERVER,
+            attributes=attributes,
+        )
+        # current for the statement (what start_as_current_span does, without its two generator layers)
+        context_token = self._context.attach(trace.set_span_in_context(span))
+        ctx = span.get_span_context()
+        own = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
+        token = _backend_comment.set(f" /*traceparent='{own}'*/".encode())
+        try:
+            await work(sql)
+        except Exception as exc:
+            span.set_attribute("error.type", type(exc).__name__)
+            span.record_exception(exc)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        finally:
+            _backend_comment.reset(token)
+            self._context.detach(context_token)
+            span.end()
+
+
+def statement_spans(database: Callable[[], str | None]) -> StatementSpans | None:
+    """A session's statement spans when tracing is on, else None."""
+    return StatementSpans(database) if _enabled else None
+
+
+def traced(query: Callable[[str], Awaitable[None]], spans: StatementSpans | None) -> Callable[[str], Any]:
+    """``query`` (a session's COM_QUERY handler) in a span per statement when tracing is on, else ``query``."""
+    if spans is None:
+        return query
 
     async def run(sql: str) -> None:
-        sql, parent = split_traceparent(sql)
-        context = propagator.extract({"traceparent": parent}) if parent else None
-        summary = query_summary(sql)
-        attributes = {"db.system.name": "mysql", "db.query.summary": summary, "db.namespace": database() or ""}
-        with tracer.start_as_current_span(
-            summary, context=context, kind=trace.SpanKind.SERVER, attributes=attributes
-        ) as span:
-            ctx = span.get_span_context()
-            own = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}"
-            token = _backend_comment.set(f" /*traceparent='{own}'*/".encode())
-            try:
-                await query(sql)
-            except Exception as exc:
-                span.set_attribute("error.type", type(exc).__name__)
-                raise
-            finally:
-                _backend_comment.reset(token)
+        await spans.run(sql, query)
 
     return run
 

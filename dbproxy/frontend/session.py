@@ -26,7 +26,7 @@ from dbproxy.protocol.stream import ConnectionClosed, PacketStream, PacketTooLar
 from dbproxy.router.normalize import normalize
 from dbproxy.router.session_functions import slot_values
 from dbproxy.router.split import split_statements
-from dbproxy.tracing import traced
+from dbproxy.tracing import statement_spans, traced
 from dbproxy.xa.transactions import SessionTransaction
 
 log = logging.getLogger("dbproxy.session")
@@ -112,7 +112,8 @@ class Session:
         self.executor = executor_type()(ctx, self.state, self.client)
         self.statements: dict[int, Statement] = {}
         self.next_stmt = 1
-        self.run_query = traced(self._query, lambda: self.state.database)  # _query itself if tracing is off
+        self.statement_spans = statement_spans(lambda: self.state.database)  # None: tracing off
+        self.run_query = traced(self._query, self.statement_spans)  # _query itself if tracing is off
 
     # -- connection lifecycle ---------------------------------------------------------------------------------
 
@@ -366,5 +367,8 @@ class Session:
         if stmt.nparams:
             stmt.types = req.types
         self.state.info = stmt.sql  # what SHOW PROCESSLIST shows while it runs
-        await self.executor.execute(stmt.plan, req.values, req)
+        if self.statement_spans is None:
+            await self.executor.execute(stmt.plan, req.values, req)
+        else:  # traced like the same statement sent as text: its span, the client's traceparent, the backends'
+            await self.statement_spans.run(stmt.sql, lambda _sql: self.executor.execute(stmt.plan, req.values, req))
         self.state.info = None

@@ -14,6 +14,8 @@ import grpc
 from prometheus_client import Histogram
 
 from sdk.observability.metrics_http import metrics_enabled
+from sdk.rpc.context import EveryCallKindInterceptor
+from sdk.rpc.context import client_interceptors as every_call_kind
 
 # gRPC calls here run from about a hundred microseconds (loopback) to a phase-2 deadline
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -128,13 +130,9 @@ class MetricsServerInterceptor(grpc.aio.ServerInterceptor):
         return answered
 
 
-class MetricsClientInterceptor(
-    grpc.aio.UnaryUnaryClientInterceptor,
-    grpc.aio.UnaryStreamClientInterceptor,
-    grpc.aio.StreamUnaryClientInterceptor,
-    grpc.aio.StreamStreamClientInterceptor,
-):
-    """Times every call this process makes: unary calls to their answer, streams to their end."""
+class MetricsClientInterceptor(EveryCallKindInterceptor):
+    """Times every call this process makes: unary calls to their answer, streams to their end. Installed through
+    ``sdk.rpc.context.client_interceptors``: grpc.aio would file it under unary-unary calls only."""
 
     def __init__(self) -> None:
         self.timings = _Timings("client")
@@ -187,7 +185,7 @@ class MetricsClientInterceptor(
 _pending: set[asyncio.Future[None]] = set()  # stream watchers, kept referenced until their stream ends
 
 _server_interceptor: MetricsServerInterceptor | None = None
-_client_interceptor: MetricsClientInterceptor | None = None
+_client_interceptors: list[grpc.aio.ClientInterceptor] = []
 
 
 def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
@@ -201,10 +199,9 @@ def server_interceptors() -> list[grpc.aio.ServerInterceptor]:
 
 
 def client_interceptors() -> list[Any]:
-    """The client-side metrics interceptor when metrics are on, else nothing."""
-    global _client_interceptor
+    """The client-side metrics interceptor, once per kind of call, when metrics are on, else nothing."""
     if not metrics_enabled():
         return []
-    if _client_interceptor is None:
-        _client_interceptor = MetricsClientInterceptor()
-    return [_client_interceptor]
+    if not _client_interceptors:
+        _client_interceptors.extend(every_call_kind(MetricsClientInterceptor()))
+    return list(_client_interceptors)

@@ -72,12 +72,16 @@ def _details_with(
     )
 
 
-class ContextClientInterceptor(
+class EveryCallKindInterceptor(
     grpc.aio.UnaryUnaryClientInterceptor,
     grpc.aio.UnaryStreamClientInterceptor,
     grpc.aio.StreamUnaryClientInterceptor,
     grpc.aio.StreamStreamClientInterceptor,
 ):
+    """A client interceptor for all four kinds of call: install it through :func:`client_interceptors`."""
+
+
+class ContextClientInterceptor(EveryCallKindInterceptor):
     """Adds gid + traceparent to every call, the token (``auth`` metadata) to protected calls, and a default
     deadline to unary calls that have none. Streams (watch, keep-alive) are long-lived by design and get no
     default deadline."""
@@ -147,7 +151,7 @@ class ContextServerInterceptor(grpc.aio.ServerInterceptor):
 
 
 class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
-    def __init__(self, inner: ContextClientInterceptor) -> None:
+    def __init__(self, inner: EveryCallKindInterceptor) -> None:
         self.inner = inner
 
     async def intercept_unary_stream(self, continuation, client_call_details, request):  # type: ignore[no-untyped-def]
@@ -155,7 +159,7 @@ class _UnaryStream(grpc.aio.UnaryStreamClientInterceptor):
 
 
 class _StreamUnary(grpc.aio.StreamUnaryClientInterceptor):
-    def __init__(self, inner: ContextClientInterceptor) -> None:
+    def __init__(self, inner: EveryCallKindInterceptor) -> None:
         self.inner = inner
 
     async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
@@ -163,15 +167,15 @@ class _StreamUnary(grpc.aio.StreamUnaryClientInterceptor):
 
 
 class _StreamStream(grpc.aio.StreamStreamClientInterceptor):
-    def __init__(self, inner: ContextClientInterceptor) -> None:
+    def __init__(self, inner: EveryCallKindInterceptor) -> None:
         self.inner = inner
 
     async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # type: ignore[no-untyped-def]
         return await self.inner.intercept_stream_stream(continuation, client_call_details, request_iterator)
 
 
-def client_interceptors(inner: ContextClientInterceptor) -> list[grpc.aio.ClientInterceptor]:
+def client_interceptors(inner: EveryCallKindInterceptor) -> list[grpc.aio.ClientInterceptor]:
     """``inner`` for every kind of call. grpc.aio files an interceptor under the first kind it implements (an
     if/elif chain), so one object implementing all four would only ever see unary calls: the session stream and
-    the registry's keep-alives would go without their token and context."""
+    the registry's keep-alives would go without their token and context (or uncounted, for the metrics)."""
     return [inner, _UnaryStream(inner), _StreamUnary(inner), _StreamStream(inner)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import struct
 import subprocess
 import sys
 import threading
@@ -15,7 +16,8 @@ import pytest
 
 from tests.integration.coordinator.sagas import SERVICES, TRIP
 from tests.integration.observability.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.integration.proxy.conftest import start_proxy
+from tests.integration.proxy.conftest import LOGICAL_DB, PASSWORD, USER, start_proxy
+from tests.integration.proxy.rawclient import RawClient, error_code
 from tests.integration.proxy.xa.rig import XaRig, connect, direct
 from tests.support import (
     ChildProcess,
@@ -239,6 +241,44 @@ def test_a_mysql_client_joins_the_trace_through_dbproxy_down_to_its_backends(
     assert commit.service == "dbproxy"
     # never the query text
     assert not [s for s in spans for v in s.attributes.values() if "balance" in str(v)]
+
+
+@pytest.mark.slow
+def test_a_prepared_statement_execution_is_traced_like_a_text_statement(
+    tmp_path: Path, processes: list[ChildProcess], receiver: OtlpReceiver, xa_shards: list[str]
+) -> None:
+    rig = XaRig(tmp_path, processes, xa_shards)
+    rig.seed({0: 100, 1: 100})
+    args = ["txc", "coordinator", "--listen", rig.coordinator_address, "--store", rig.store]
+    processes.append(start_process(args, rig.log_dir, "coordinator", env=otel_env(receiver, "coordinator")))
+    processes[-1].wait_serving(rig.coordinator_address)
+    port = free_port()
+    processes.append(start_proxy(rig.config(port), rig.log_dir, "dbproxy", env=otel_env(receiver, "dbproxy")))
+
+    # the binary protocol, as sysbench and most connectors use it: COM_STMT_PREPARE, then COM_STMT_EXECUTE
+    client = RawClient(port)
+    try:
+        assert error_code(client.login(USER, PASSWORD, LOGICAL_DB)) is None
+        prepared = client.command(b"\x16UPDATE acct SET balance = balance - 3 WHERE id = 0" + COMMENT.encode())
+        assert prepared[0] == 0, prepared
+        stmt_id, columns, params = struct.unpack_from("<IHH", prepared, 1)
+        assert (columns, params) == (0, 0)
+        for _ in range(2):
+            assert error_code(client.command(b"\x17" + struct.pack("<IBI", stmt_id, 0, 1))) is None
+    finally:
+        client.close()
+    assert rig.balances() == {0: 94, 1: 100}
+
+    def executions() -> list[ReceivedSpan]:
+        spans = [s for s in receiver.received() if s.trace_id == CLIENT_TRACE and s.parent_id == CLIENT_SPAN]
+        return spans if len(spans) == 2 else []
+
+    for span in wait_until(executions, 30, "the proxy's spans of both executions"):
+        assert span.service == "dbproxy" and span.name == "UPDATE acct"
+        assert span.attributes["db.system.name"] == "mysql"
+        assert span.attributes["db.namespace"] == LOGICAL_DB
+        assert span.attributes["db.query.summary"] == "UPDATE acct"
+        assert not [v for v in span.attributes.values() if "balance" in str(v)]  # never the query text
 
 
 @pytest.mark.slow

@@ -1,0 +1,47 @@
+"""The OTLP/HTTP span exporter txcoord's processes use: the SDK's own (every ``OTEL_EXPORTER_OTLP_*`` setting,
+its HTTP client, retries and compression), with its requests written by :class:`TraceRequestEncoder` (a quarter of
+the CPU of the SDK's encoder). It depends on how the exporter hands bytes to its HTTP client, which is not public
+API: where that is not as expected (another SDK version, whose encoder's pieces may be elsewhere too), or the SDK's
+own exporter metrics are on, it exports exactly as the SDK does."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.trace.export import SpanExportResult
+
+from sdk.observability.otlp_encoding import TraceRequestEncoder
+
+log = logging.getLogger(__name__)
+
+
+class EncodingSpanExporter(OTLPSpanExporter):
+    def __init__(self) -> None:
+        super().__init__()
+        self._encoder: TraceRequestEncoder | None
+        try:  # it borrows the SDK encoder's pieces for resources, scopes and unusual spans
+            self._encoder = TraceRequestEncoder()
+        except ImportError:
+            log.debug("OTLP: this SDK's encoder is laid out differently; exporting as the SDK does", exc_info=True)
+            self._encoder = None
+        client = getattr(self, "_client", None)
+        metrics_on = os.environ.get("OTEL_PYTHON_SDK_INTERNAL_METRICS_ENABLED", "").strip().lower() == "true"
+        self._sends_bytes = self._encoder is not None and callable(getattr(client, "export", None)) and not metrics_on
+
+    def export(self, spans: Sequence[Any]) -> SpanExportResult:
+        if self._encoder is None or not self._sends_bytes or getattr(self, "_shutdown", True):
+            return super().export(spans)
+        try:
+            data = self._encoder.encode(spans)
+        except Exception:  # a span this encoder does not expect: the SDK's encoder says what is wrong with it
+            log.debug("OTLP: encoding a batch of %d spans fell back to the SDK's encoder", len(spans), exc_info=True)
+            return super().export(spans)
+        limit = getattr(self, "_max_request_size", None)
+        if isinstance(limit, int) and 0 < limit < len(data):
+            return super().export(spans)  # it drops the batch and says why
+        result = self._client.export(data)
+        return SpanExportResult.SUCCESS if getattr(result, "success", False) else SpanExportResult.FAILURE
