@@ -53,9 +53,10 @@ def setup_tracing(service_name: str = "dbproxy") -> bool:
     if exporter == "console":
         span_exporter = ConsoleSpanExporter()
     elif exporter == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        # the SDK's OTLP/HTTP exporter with a leaner encoder, shared with every txcoord process (no gRPC in it)
+        from sdk.observability.otlp_export import EncodingSpanExporter
 
-        span_exporter = OTLPSpanExporter()
+        span_exporter = EncodingSpanExporter()
     else:
         raise SystemExit(f"dbproxy: OTEL_TRACES_EXPORTER: expected otlp, console or none, got {exporter!r}")
     name = os.environ.get("OTEL_SERVICE_NAME") or service_name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -201,9 +202,13 @@ def test_the_session_code_has_no_back_references() -> None:
 
 
 def test_only_the_coordination_adapter_of_dbproxy_imports_sdk() -> None:
-    """docs/design.md: one adapter module in dbproxy talks to the coordinator; the rest of the proxy is free of gRPC."""
+    """docs/design.md: one adapter module in dbproxy talks to the coordinator; the rest of the proxy is free of gRPC.
+    The one other use is the OTLP span exporter every process shares (dbproxy/tracing.py, only when tracing is
+    on): encoding spans, nothing of the coordinator's API."""
     users = sorted(module for module, used in imported_packages("dbproxy").items() if "sdk" in used)
-    assert users == ["dbproxy/xa/coordination.py"]
+    assert users == ["dbproxy/tracing.py", "dbproxy/xa/coordination.py"]
+    tracing = (REPO / "dbproxy" / "tracing.py").read_text()
+    assert re.findall(r"from (sdk[\w.]*) import", tracing) == ["sdk.observability.otlp_export"]
 
 
 def test_the_executor_does_not_import_what_builds_on_it() -> None:
