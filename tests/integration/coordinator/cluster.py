@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient
 from tests.support import ChildProcess, free_port, start_process
 
@@ -68,6 +69,19 @@ class Cluster:
 
     def client(self, address: str | None = None) -> CoordinatorClient:
         return CoordinatorClient(address or self.registry, timeout=10.0)
+
+    async def commit_with_bank_b_gone(self, db_a: str, db_b: str) -> tuple[str, ChildProcess]:
+        """Start bank-a (A=100) and bank-b (B=100), try a transfer of 10 from A to B, SIGKILL bank-b, commit:
+        phase 2 cannot confirm bank-b's branch. Returns the gid and the dead bank-b (to restart it)."""
+        self.bank("bank-a", db_a, "A=100")
+        bank_b = self.bank("bank-b", db_b, "B=100")
+        async with self.client() as client:
+            tx = client.transaction(timeout=60)
+            await tx.call(debit.on("bank-a"), account="A", amount=10)
+            await tx.call(credit.on("bank-b"), account="B", amount=10)
+            bank_b.kill()
+            await tx.commit()
+        return tx.gid, bank_b
 
 
 def txc_json(*args: str) -> Any:
