@@ -12,7 +12,9 @@ import asyncpg
 
 from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient
+from sdk.registry import RegistryClient
 from tests.support import ChildProcess, free_port, start_process
+from tests.support.polling import eventually
 
 TXC = str(Path(sys.executable).with_name("txc"))
 
@@ -69,6 +71,18 @@ class Cluster:
 
     def client(self, address: str | None = None) -> CoordinatorClient:
         return CoordinatorClient(address or self.registry, timeout=10.0)
+
+    async def serve_example_participant(self, example: Path, db: str, registry: str, log_name: str) -> None:
+        """Run ``example serve`` (the README's participant, service 'bank') until the registry lists it."""
+        serving = start_process(
+            [sys.executable, str(example), "serve", "--db", db, "--registry", registry], self.log_dir, log_name
+        )
+        self.processes.append(serving)
+        client = RegistryClient(registry)
+        try:
+            await eventually(lambda: client.resolve("bank"), what="the example registered as 'bank'")
+        finally:
+            await client.close(deregister=False)
 
     async def commit_with_bank_b_gone(self, db_a: str, db_b: str) -> tuple[str, ChildProcess]:
         """Start bank-a (A=100) and bank-b (B=100), try a transfer of 10 from A to B, SIGKILL bank-b, commit:
