@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from sdk import errors as sdk_errors
+
 
 class ProxyError(Exception):
     """Root of every dbproxy error; ``code`` and ``sqlstate`` are what the client receives."""
@@ -18,8 +20,9 @@ class ProxyError(Exception):
             self.sqlstate = sqlstate
 
 
-class ConfigError(ProxyError):
-    """The YAML configuration is invalid; ``problems`` lists each one as 'file:line: key: problem'."""
+class ConfigError(ProxyError, sdk_errors.ConfigError):
+    """The YAML configuration is invalid; ``problems`` lists each one as 'file:line: key: problem'. Also the sdk's
+    ConfigError (as ``txcoord.errors.ConfigError`` is), so one ``except`` catches a bad setting of any process."""
 
     def __init__(self, problems: list[str]) -> None:
         super().__init__("invalid configuration:\n  " + "\n  ".join(problems))

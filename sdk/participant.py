@@ -28,26 +28,13 @@ from sdk.rpc import JsonHandler
 from sdk.saga.outputs import OutputStore, outputs_for
 from sdk.saga.step import SagaStep
 from sdk.service_server import ServiceServer
-from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError
+from sdk.tcc import TccAction, TccArgumentError, TccContext, TccDefinitionError, parse_envelope
 from sdk.tcc_wire import OPS, PHASE2_BATCH_ACTION, Op, action_name
 
 if TYPE_CHECKING:
     from sdk.http.asgi import ParticipantApp
 
 log = logging.getLogger(__name__)
-
-
-def _envelope(where: str, body: Any) -> tuple[str, str, dict[str, Any]]:
-    if not isinstance(body, Mapping):
-        raise TccArgumentError(f"{where}: body must be a JSON object with gid, branch_id and args")
-    gid, branch_id, args = body.get("gid"), body.get("branch_id"), body.get("args", {})
-    if not isinstance(gid, str) or not gid:
-        raise TccArgumentError(f"{where}: gid: must be a non-empty string")
-    if not isinstance(branch_id, str) or not branch_id:
-        raise TccArgumentError(f"{where}: branch_id: must be a non-empty string")
-    if not isinstance(args, Mapping):
-        raise TccArgumentError(f"{where}: args: must be a JSON object of the action's arguments")
-    return gid, branch_id, dict(args)
 
 
 class Participant:
@@ -197,7 +184,7 @@ class Participant:
         proceed = chain(self.interceptors, run)
 
         async def handle(body: Any, _context: grpc.aio.ServicerContext) -> Any:
-            gid, branch_id, raw_args = _envelope(where, body)
+            gid, branch_id, raw_args = parse_envelope(where, body)
             try:
                 kwargs = signature.python_args(where, raw_args)
             except TccArgumentError as exc:

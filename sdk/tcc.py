@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import inspect
 import typing
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -148,6 +148,27 @@ class _Signature:
             raise TccArgumentError(f"{where}: result does not match its type hint: {_errors(exc)}") from None
         except pydantic_core.PydanticSerializationError as exc:
             raise TccArgumentError(f"{where}: result is not a JSON value: {exc}") from None
+
+
+def parse_envelope(
+    where: str,
+    body: Any,
+    *,
+    branch_id_rule: str = "must be a non-empty string",
+    args_are: str = "the action's arguments",
+) -> tuple[str, str, dict[str, Any]]:
+    """The gid, branch id and args of a call's body (the barrier's envelope, ``sdk.tcc_wire``), for a TCC phase
+    and a saga step alike; ``TccArgumentError`` names what is wrong, in the caller's words."""
+    if not isinstance(body, Mapping):
+        raise TccArgumentError(f"{where}: body must be a JSON object with gid, branch_id and args")
+    gid, branch_id, args = body.get("gid"), body.get("branch_id"), body.get("args", {})
+    if not isinstance(gid, str) or not gid:
+        raise TccArgumentError(f"{where}: gid: must be a non-empty string")
+    if not isinstance(branch_id, str) or not branch_id:
+        raise TccArgumentError(f"{where}: branch_id: {branch_id_rule}")
+    if not isinstance(args, Mapping):
+        raise TccArgumentError(f"{where}: args: must be a JSON object of {args_are}")
+    return gid, branch_id, dict(args)
 
 
 def _errors(exc: pydantic.ValidationError) -> str:

@@ -40,11 +40,16 @@ def shown(value: object) -> str:
     return repr(head) + more
 
 
-def _key(field: str, value: str, limit: int) -> str:
+def _bounded(field: str, value: str, limit: int) -> None:
+    """Not empty and at most ``limit`` characters: the first checks of every name and key."""
     if not value:
         raise InvalidArgument(f"{field}: must not be empty")
     if len(value) > limit:
         raise InvalidArgument(f"{field}: at most {limit} characters, got {len(value)}: {shown(value)}")
+
+
+def _key(field: str, value: str, limit: int) -> str:
+    _bounded(field, value, limit)
     if not _KEY_RE.fullmatch(value):
         raise InvalidArgument(f"{field}: printable ASCII without spaces only, got {shown(value)}")
     return value
@@ -59,20 +64,14 @@ def branch_id(value: str, field: str = "branch_id") -> str:
 
 
 def service(value: str, field: str = "service") -> str:
-    if not value:
-        raise InvalidArgument(f"{field}: must not be empty")
-    if len(value) > MAX_NAME:
-        raise InvalidArgument(f"{field}: at most {MAX_NAME} characters, got {len(value)}: {shown(value)}")
+    _bounded(field, value, MAX_NAME)
     if not _SERVICE_RE.fullmatch(value):
         raise InvalidArgument(f"{field}: letters, digits, '_', '.', '-', starting with a letter; got {shown(value)}")
     return value
 
 
 def action(value: str, field: str = "action") -> str:
-    if not value:
-        raise InvalidArgument(f"{field}: must not be empty")
-    if len(value) > MAX_NAME:
-        raise InvalidArgument(f"{field}: at most {MAX_NAME} characters, got {len(value)}: {shown(value)}")
+    _bounded(field, value, MAX_NAME)
     if "." in value:
         raise InvalidArgument(
             f"{field}: {shown(value)} names a phase of another action; register the try's name (e.g. 'debit')"

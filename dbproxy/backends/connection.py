@@ -286,24 +286,23 @@ class BackendConnection:
     def _raise(error: BackendError) -> Result:
         raise error
 
-    async def ping(self) -> None:
-        """One round trip (COM_PING): proves the connection, and so its open transaction, is still there."""
-        self._send(b"\x0e")
+    async def _simple_command(self, command: bytes) -> None:
+        """Send a command answered by one OK (after any pipelined replies still unread); raise its error."""
+        self._send(command)
         if self.pending:
             await self._skip_pending()
         reply = await self._read()
         if reply[0] == 0xFF:
             raise self._error(reply)
 
+    async def ping(self) -> None:
+        """One round trip (COM_PING): proves the connection, and so its open transaction, is still there."""
+        await self._simple_command(b"\x0e")
+
     async def reset(self) -> None:
         """COM_RESET_CONNECTION: MariaDB drops user variables, temporary tables, named locks, prepared
         statements and session variables, and returns to the handshake's character set."""
-        self._send(b"\x1f")
-        if self.pending:
-            await self._skip_pending()
-        reply = await self._read()
-        if reply[0] == 0xFF:
-            raise self._error(reply)
+        await self._simple_command(b"\x1f")
         self.statements.clear()
         self.session_vars = ()
         self.key = (self.key[0], self.key[1], self.handshake_charset)

@@ -10,6 +10,7 @@ filtered to the logical database's physical schema, so no expression over its ro
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import UnionType
 
 from sqlglot import exp
 from sqlglot.tokens import Token, TokenType
@@ -267,23 +268,21 @@ def check_table(table: exp.Table, command: str, schema_names: set[str]) -> None:
     raise database_denied(table.db)
 
 
+# statement class -> the privilege word MySQL names in 1142 for it
+_COMMAND_WORDS: tuple[tuple[type[exp.Expr] | UnionType, str], ...] = (
+    (exp.Select | exp.Union, "SELECT"),
+    (exp.Insert, "INSERT"),
+    (exp.Update, "UPDATE"),
+    (exp.Delete, "DELETE"),
+    (exp.Drop, "DROP"),
+    (exp.Alter, "ALTER"),
+    (exp.Create, "CREATE"),
+)
+
+
 def command_of(ast: exp.Expr, word: str) -> str:
     """The privilege word MySQL names in 1142 for a statement."""
-    if isinstance(ast, exp.Select | exp.Union):
-        return "SELECT"
-    if isinstance(ast, exp.Insert):
-        return "INSERT"
-    if isinstance(ast, exp.Update):
-        return "UPDATE"
-    if isinstance(ast, exp.Delete):
-        return "DELETE"
-    if isinstance(ast, exp.Drop):
-        return "DROP"
-    if isinstance(ast, exp.Alter):
-        return "ALTER"
-    if isinstance(ast, exp.Create):
-        return "CREATE"
-    return word or "SELECT"
+    return next((command for kind, command in _COMMAND_WORDS if isinstance(ast, kind)), word or "SELECT")
 
 
 def check_functions(ast: exp.Expr) -> None:

@@ -28,12 +28,19 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dbproxy.errors import BackendError, BackendUnavailable, OutcomeUnknown, ProxyError, commit_lost
-from dbproxy.failpoints import broken, crash_point
 from dbproxy.xa.decisions import COMMIT, ER_DUP_ENTRY, DecisionTable
 from dbproxy.xa.statements import Xid, commit_one_phase, commit_prepared, end_and_rollback, prepare
 from dbproxy.xa.transactions import BackendBranch, SequentialCommitter
+from sdk.errors import describe
+from sdk.failpoints import Failpoints
 
 log = logging.getLogger("dbproxy.xa")
+
+# DBPROXY_FAILPOINTS, TEST ONLY (the crash and chaos tests): ``xa_after_prepare`` and the other ``crash_point``
+# names below make the proxy SIGKILL itself the first time it reaches that step of a commit;
+# ``xa_commit_first_branch_only`` is a deliberately broken build: after the commit decision only the first written
+# branch is committed and the others rolled back, so the chaos checkers can show they catch a non-atomic commit.
+FAILPOINTS = Failpoints("DBPROXY_FAILPOINTS")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +66,6 @@ class XaLog(Protocol):
 
     def report(self, finished: FinishedXa) -> None:
         """Queue the outcome for the coordinator (never waits: the coordinator is off the commit path)."""
-
-
-def _describe(exc: BaseException) -> str:
-    return exc.message if isinstance(exc, ProxyError) else (str(exc) or type(exc).__name__)
 
 
 class XaCommitter:
@@ -106,7 +109,7 @@ class XaCommitter:
             if failed is not None:
                 await self.rollback([writer])
                 raise ProxyError(
-                    f"COMMIT failed ({_describe(failed)}); the transaction was rolled back", code=1180
+                    f"COMMIT failed ({describe(failed)}); the transaction was rolled back", code=1180
                 ) from failed
             await self._commit_one_phase(writer)
 
@@ -148,7 +151,7 @@ class XaCommitter:
         def finished(committed: bool, reason: str = "", forget: bool = False) -> None:
             self.xa_log.report(FinishedXa(gid, committed, decider.name, xids, reason, started, forget))
 
-        crash_point("xa_before_prepare")
+        FAILPOINTS.crash_point("xa_before_prepare")
         decision_sql = self.decisions.insert_sql(gid, COMMIT, [b.name for b in involved])
         results = await asyncio.gather(
             self._insert_decision(decider, decision_sql),
@@ -164,13 +167,13 @@ class XaCommitter:
                 reason = "recovery rolled it back: it stayed prepared longer than transactions.timeout"
             else:
                 what = "record the commit decision" if branch is decider else "prepare its part"
-                reason = f"backend '{branch.name}' could not {what} ({_describe(error)})"
+                reason = f"backend '{branch.name}' could not {what} ({describe(error)})"
             finished(False, reason[:500])
             raise ProxyError(
                 f"COMMIT failed: {reason}; the transaction was rolled back on every backend",
                 code=error.code if isinstance(error, BackendError) and branch is not decider else 1180,
             ) from error
-        crash_point("xa_after_prepare")
+        FAILPOINTS.crash_point("xa_after_prepare")
         try:
             await self._commit_one_phase(decider, rolled_back=others)
         except OutcomeUnknown:
@@ -182,12 +185,14 @@ class XaCommitter:
         except ProxyError as exc:  # answered: nothing committed (the decider rolled back, and so did the others)
             finished(False, exc.message[:500])
             raise
-        crash_point("xa_after_decision")
-        if broken("xa_commit_first_branch_only"):  # test-only: a non-atomic commit the chaos checkers must catch
+        FAILPOINTS.crash_point("xa_after_decision")
+        if FAILPOINTS.broken(
+            "xa_commit_first_branch_only"
+        ):  # test-only: a non-atomic commit the chaos checkers must catch
             await asyncio.gather(*(end_and_rollback(b.conn, b.xid) for b in others if b.xid is not None))
             others = []
         done = await asyncio.gather(*(self._xa_commit(b) for b in others))
-        crash_point("xa_before_report")
+        FAILPOINTS.crash_point("xa_before_report")
         if all(done):
             finished(True, forget=True)
         # else recovery commits the rest by the decision row; the row's sweep reports the transaction then
@@ -199,7 +204,7 @@ class XaCommitter:
         conn, xid = branch.conn, branch.xid
         assert xid is not None
         await prepare(conn, xid)
-        crash_point("xa_after_first_prepare")
+        FAILPOINTS.crash_point("xa_after_first_prepare")
 
     async def _xa_commit(self, branch: BackendBranch) -> bool:
         conn, xid = branch.conn, branch.xid
@@ -211,7 +216,7 @@ class XaCommitter:
             log.warning("%s: XA COMMIT on %s failed (%s); recovery will finish it", xid, conn.name, exc.message)
             conn.close()
             return False
-        crash_point("xa_after_first_commit")
+        FAILPOINTS.crash_point("xa_after_first_commit")
         return True
 
     async def rollback(self, branches: list[BackendBranch]) -> None:

@@ -8,10 +8,12 @@ and a wrapper decodes them, so a bad body is an ordinary refusal."""
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
+
+from sdk.rpc.handler_wrapping import HandlerWrappingInterceptor
 
 Deserializer = Callable[[bytes], Any]
 
@@ -93,25 +95,8 @@ def guarded(handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
     return replaced
 
 
-class DecodeGuardInterceptor(grpc.aio.ServerInterceptor):
+class DecodeGuardInterceptor(HandlerWrappingInterceptor):
     """Wraps every method's handler with :func:`guarded` (once per method, then cached)."""
 
-    def __init__(self) -> None:
-        self._cache: dict[str, grpc.RpcMethodHandler | None] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method
-        if method in self._cache:
-            cached = self._cache[method]
-            if cached is not None:
-                return cached
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        wrapped = guarded(handler)
-        self._cache[method] = wrapped
-        return wrapped
+    def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        return guarded(handler)

@@ -17,7 +17,7 @@ arriving after its compensation is refused, and a compensation whose action neve
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -29,7 +29,7 @@ from sdk.infrastructure import infrastructure_refusal, is_infrastructure_failure
 from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
 from sdk.saga.errors import SagaStepError
 from sdk.saga.outputs import OutputStore, outputs_for
-from sdk.tcc import TccArgumentError, _Signature
+from sdk.tcc import TccArgumentError, _Signature, parse_envelope
 from sdk.tcc_wire import Op
 
 
@@ -58,16 +58,9 @@ class SagaContext:
 
 
 def _body(where: str, body: Any) -> tuple[str, str, dict[str, Any], Any]:
-    if not isinstance(body, Mapping):
-        raise TccArgumentError(f"{where}: body must be a JSON object with gid, branch_id and args")
-    gid, step_id, args = body.get("gid"), body.get("branch_id"), body.get("args", {})
-    if not isinstance(gid, str) or not gid:
-        raise TccArgumentError(f"{where}: gid: must be a non-empty string")
-    if not isinstance(step_id, str) or not step_id:
-        raise TccArgumentError(f"{where}: branch_id: must be the step id")
-    if not isinstance(args, Mapping):
-        raise TccArgumentError(f"{where}: args: must be a JSON object of the step's input")
-    return gid, step_id, dict(args), body.get("output")
+    """The envelope of a step's call, and the action's output a compensation gets."""
+    gid, step_id, args = parse_envelope(where, body, branch_id_rule="must be the step id", args_are="the step's input")
+    return gid, step_id, args, body.get("output")
 
 
 Handler = Callable[[Any, Any], Awaitable[Any]]

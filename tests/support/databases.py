@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import asyncpg
 import pymysql
@@ -67,3 +69,14 @@ def create_mariadb_database(prefix: str = "txc_test") -> str:
 
 def drop_mariadb_database(name: str) -> None:
     _maria_admin(f"DROP DATABASE IF EXISTS `{name}`")
+
+
+@contextmanager
+def mariadb_databases(prefix: str, count: int) -> Iterator[list[str]]:
+    """``count`` fresh MariaDB databases (one per proxy backend, say), dropped when the block ends."""
+    names = [create_mariadb_database(prefix) for _ in range(count)]
+    try:
+        yield names
+    finally:
+        for name in names:
+            drop_mariadb_database(name)

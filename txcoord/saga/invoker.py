@@ -8,13 +8,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-import grpc
-
 from sdk.branch_mac import MAC_FIELD
-from sdk.errors import NoEndpoints, RpcError
-from sdk.registry import RegistryClient, ServiceClient
+from sdk.errors import NoEndpoints
+from sdk.registry import RegistryClient
 from sdk.saga.wire import action_body, compensation_body
 from txcoord import tracing, validation
+from txcoord.engine.participants import ParticipantCaller
 from txcoord.engine.signing import BranchSigning
 
 NO_ENDPOINT_WAIT = 5.0
@@ -29,20 +28,12 @@ class StepInvoker(Protocol):
     ) -> None: ...
 
 
-class RegistryInvoker:
-    def __init__(self, registry: RegistryClient | None, signing: BranchSigning) -> None:
-        self.registry = registry
-        self.signing = signing  # signs every step and compensation sent
-        self._clients: dict[str, ServiceClient] = {}
-        self.calls = 0
+class RegistryInvoker(ParticipantCaller):
+    what = "saga step invoker"
 
-    def _client(self, service: str) -> ServiceClient:
-        client = self._clients.get(service)
-        if client is None:
-            if self.registry is None:
-                raise RuntimeError("saga step invoker used before its registry client was set")
-            client = self._clients[service] = ServiceClient(self.registry, service)
-        return client
+    def __init__(self, registry: RegistryClient | None, signing: BranchSigning) -> None:
+        super().__init__(registry)
+        self.signing = signing  # signs every step and compensation sent
 
     async def _call(self, service: str, action: str, body: Any, timeout: float) -> Any:
         client = self._client(service)
@@ -59,15 +50,7 @@ class RegistryInvoker:
             if loop.time() >= give_up:
                 raise NoEndpoints(service)
             await asyncio.sleep(0.1)
-        self.calls += 1
-        try:
-            return await client.registry.actions.invoke_json(
-                address, service, action, body, timeout=timeout, retry_unavailable=False
-            )
-        except RpcError as exc:
-            if exc.code == grpc.StatusCode.UNAVAILABLE:
-                client.balancer.mark_down(address)
-            raise
+        return await self._invoke(client, address, service, action, body, timeout)
 
     def _signed(self, body: dict[str, Any], service: str, action: str) -> dict[str, Any]:
         if self.signing.on:
@@ -91,8 +74,3 @@ class RegistryInvoker:
     ) -> None:
         body = self._signed(compensation_body(gid, step_id, args, output), service, action)
         await tracing.saga_step("compensation", gid, step_id, service, self._call(service, action, body, timeout))
-
-    async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
-        self._clients.clear()

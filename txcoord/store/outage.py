@@ -9,12 +9,13 @@ from __future__ import annotations
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import asyncpg
 import grpc
 
+from sdk.rpc.handler_wrapping import HandlerWrappingInterceptor
 from txcoord.errors import StoreUnavailable
 
 log = logging.getLogger("txcoord.store")
@@ -138,31 +139,16 @@ def _guarded(behavior: Callable[..., Any]) -> Callable[..., Any]:
     return unary
 
 
-class OutageInterceptor(grpc.aio.ServerInterceptor):
+class OutageInterceptor(HandlerWrappingInterceptor):
     """Every service of a coordinator process (registry and sagas included) answers a store outage with
     UNAVAILABLE and a readable message, reported to :data:`STORE_OUTAGE`, instead of grpc's UNKNOWN and a
     traceback per request."""
 
-    def __init__(self) -> None:
-        self._cache: dict[str, grpc.RpcMethodHandler] = {}
-
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        method = handler_call_details.method
-        cached = self._cache.get(method)
-        if cached is not None:
-            return cached
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
+    def wrap(self, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         kind = ("stream" if handler.request_streaming else "unary") + (
             "_stream" if handler.response_streaming else "_unary"
         )
         wrapped: grpc.RpcMethodHandler = handler._replace(  # type: ignore[attr-defined]  # a namedtuple
             **{kind: _guarded(getattr(handler, kind))}
         )
-        self._cache[method] = wrapped
         return wrapped

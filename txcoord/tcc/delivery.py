@@ -14,6 +14,7 @@ from sdk.errors import NoEndpoints, RpcError
 from sdk.registry import RegistryClient, ServiceClient
 from sdk.tcc_wire import PHASE2_BATCH_ACTION, action_name, envelope
 from txcoord.batching import Batcher
+from txcoord.engine.participants import ParticipantCaller
 from txcoord.engine.signing import BranchSigning
 from txcoord.tcc.model import Branch, Phase2
 
@@ -29,8 +30,10 @@ class Delivery(Protocol):
         """Whether ``service`` has an endpoint now (a try could have been sent to it)."""
 
 
-class RegistryDelivery:
+class RegistryDelivery(ParticipantCaller):
     """Delivers over generic JSON invocation, one cached ``ServiceClient`` per participant service."""
+
+    what = "phase-2 delivery"
 
     def __init__(
         self,
@@ -40,23 +43,13 @@ class RegistryDelivery:
         max_batch: int = 128,
         signing: BranchSigning | None = None,
     ) -> None:
-        self.registry = registry
+        super().__init__(registry)
         self.signing = signing or BranchSigning(None)  # signs every confirm / cancel sent
         self.timeout = timeout
         self.max_batch = max_batch
-        self._clients: dict[str, ServiceClient] = {}
         self._batchers: dict[str, Batcher[tuple[Branch, Phase2], Any]] = {}
         self._single: set[str] = set()  # services without the batch action
-        self.calls = 0  # RPCs made
         self.deliveries = 0  # branch phases delivered (or attempted)
-
-    def _client(self, service: str) -> ServiceClient:
-        client = self._clients.get(service)
-        if client is None:
-            if self.registry is None:
-                raise RuntimeError("phase-2 delivery used before its registry client was set")
-            client = self._clients[service] = ServiceClient(self.registry, service)
-        return client
 
     async def _endpoint(self, service: str) -> tuple[ServiceClient, str]:
         client = self._client(service)
@@ -73,15 +66,7 @@ class RegistryDelivery:
     async def _call(self, service: str, action: str, body: Any) -> Any:
         """One attempt: one call to one endpoint (the driver, not this call, owns retries and backoff)."""
         client, address = await self._endpoint(service)
-        self.calls += 1
-        try:
-            return await client.registry.actions.invoke_json(
-                address, service, action, body, timeout=self.timeout, retry_unavailable=False
-            )
-        except RpcError as exc:
-            if exc.code == grpc.StatusCode.UNAVAILABLE:
-                client.balancer.mark_down(address)
-            raise
+        return await self._invoke(client, address, service, action, body, self.timeout)
 
     async def deliver(self, branch: Branch, op: Phase2) -> None:
         self.deliveries += 1
@@ -136,6 +121,4 @@ class RegistryDelivery:
     async def close(self) -> None:
         for batcher in self._batchers.values():
             await batcher.close()
-        for client in self._clients.values():
-            await client.close()
-        self._clients.clear()
+        await super().close()

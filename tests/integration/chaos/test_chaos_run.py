@@ -31,6 +31,14 @@ def txc_chaos(report: Path, *args: str, env: dict[str, str] | None = None, timeo
     return done.returncode, done.stdout + done.stderr
 
 
+def failed_checks(report: Path, code: int, output: str) -> dict[str, dict[str, Any]]:
+    """The checks a run that must fail failed (it exited 1 and said so), by name, as its report has them."""
+    assert code == 1, output[-3000:]
+    assert "chaos run FAILED" in output
+    summary = json.loads((report / "report.json").read_text())
+    return {c["name"]: c for c in summary["checks"] if not c["ok"]}
+
+
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     report = tmp_path_factory.mktemp("chaos-full")
@@ -88,14 +96,11 @@ def test_a_deliberately_broken_coordinator_is_caught(tmp_path: Path) -> None:
         "--duration", "8", "--clients", "2", "--faults", "net-latency", "--settle", "12",
         env={"TXCOORD_FAILPOINTS": "confirm_without_decision"},
     )  # fmt: skip
-    assert code == 1, output[-3000:]
-    assert "chaos run FAILED" in output
-    summary = json.loads((tmp_path / "report.json").read_text())
-    failed = {c["name"] for c in summary["checks"] if not c["ok"]}
+    failed = failed_checks(tmp_path, code, output)
     assert "client-observed outcomes agree with the balances" in failed, failed
     assert "committed branches confirmed, rolled-back ones never (barrier tables)" in failed, failed
     # the offending transactions are printed, by gid
-    offender = next(c for c in summary["checks"] if not c["ok"] and c["offenders"])["offenders"][0]
+    offender = next(c for c in failed.values() if c["offenders"])["offenders"][0]
     assert offender["gid"] in output
 
 

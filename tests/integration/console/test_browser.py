@@ -10,7 +10,6 @@ from pathlib import Path
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select
 
-from demo.bank import credit, debit
 from tests.integration.console.conftest import TOKEN, Browser, start_console
 from tests.integration.coordinator.cluster import Cluster, tx_state, txc_json
 from tests.integration.coordinator.sagas import LINEAR, trip
@@ -23,21 +22,13 @@ async def _stuck_transaction(cluster: Cluster, new_db: NewDb) -> tuple[str, str]
     """A commit whose bank-b branch cannot be confirmed (bank-b is gone): COMMIT_FAILED after two rounds.
     Returns (coordinator address, gid)."""
     _, address = cluster.coordinator("--max-attempts", "2", "--retry-initial", "0.1", "--retry-max", "0.2")
-    db_a, db_b = await new_db(), await new_db()
-    cluster.bank("bank-a", db_a, "A=100")
-    bank_b = cluster.bank("bank-b", db_b, "B=100")
-    async with cluster.client() as client:
-        tx = client.transaction(timeout=60)
-        await tx.call(debit.on("bank-a"), account="A", amount=10)
-        await tx.call(credit.on("bank-b"), account="B", amount=10)
-        bank_b.kill()
-        await tx.commit()
+    gid, _bank_b = await cluster.commit_with_bank_b_gone(await new_db(), await new_db())
 
     async def failed() -> bool:
-        return await tx_state(cluster.store, tx.gid) == "COMMIT_FAILED"
+        return await tx_state(cluster.store, gid) == "COMMIT_FAILED"
 
     await eventually(failed, timeout=60, what="COMMIT_FAILED")
-    return address, tx.gid
+    return address, gid
 
 
 async def test_find_a_stuck_transaction_open_it_and_resolve_its_branch_with_confirmation(

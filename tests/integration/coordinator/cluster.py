@@ -10,8 +10,11 @@ from typing import Any
 
 import asyncpg
 
+from demo.bank import credit, debit
 from sdk.coordinator_client import CoordinatorClient
+from sdk.registry import RegistryClient
 from tests.support import ChildProcess, free_port, start_process
+from tests.support.polling import eventually
 
 TXC = str(Path(sys.executable).with_name("txc"))
 
@@ -68,6 +71,31 @@ class Cluster:
 
     def client(self, address: str | None = None) -> CoordinatorClient:
         return CoordinatorClient(address or self.registry, timeout=10.0)
+
+    async def serve_example_participant(self, example: Path, db: str, registry: str, log_name: str) -> None:
+        """Run ``example serve`` (the README's participant, service 'bank') until the registry lists it."""
+        serving = start_process(
+            [sys.executable, str(example), "serve", "--db", db, "--registry", registry], self.log_dir, log_name
+        )
+        self.processes.append(serving)
+        client = RegistryClient(registry)
+        try:
+            await eventually(lambda: client.resolve("bank"), what="the example registered as 'bank'")
+        finally:
+            await client.close(deregister=False)
+
+    async def commit_with_bank_b_gone(self, db_a: str, db_b: str) -> tuple[str, ChildProcess]:
+        """Start bank-a (A=100) and bank-b (B=100), try a transfer of 10 from A to B, SIGKILL bank-b, commit:
+        phase 2 cannot confirm bank-b's branch. Returns the gid and the dead bank-b (to restart it)."""
+        self.bank("bank-a", db_a, "A=100")
+        bank_b = self.bank("bank-b", db_b, "B=100")
+        async with self.client() as client:
+            tx = client.transaction(timeout=60)
+            await tx.call(debit.on("bank-a"), account="A", amount=10)
+            await tx.call(credit.on("bank-b"), account="B", amount=10)
+            bank_b.kill()
+            await tx.commit()
+        return tx.gid, bank_b
 
 
 def txc_json(*args: str) -> Any:

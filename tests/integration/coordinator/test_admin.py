@@ -6,7 +6,7 @@ import asyncio
 import subprocess
 from collections.abc import Awaitable, Callable
 
-from demo.bank import credit, debit
+from demo.bank import debit
 from sdk.coordinator_client import CoordinatorClient
 from tests.integration.coordinator.cluster import TXC, Cluster, accounts, query, tx_state, txc_json
 from tests.support import free_port
@@ -46,27 +46,20 @@ async def test_tx_abort_rolls_back_a_transaction_still_in_begin(cluster: Cluster
 async def test_tx_retry_runs_phase_2_now_instead_of_after_the_backoff(cluster: Cluster, new_db: NewDb) -> None:
     # A long first backoff (60 s): without `txc tx retry` the confirm would wait a minute after bank-b returns.
     _, address = cluster.coordinator("--retry-initial", "60")
-    db_a, db_b = await new_db(), await new_db()
-    cluster.bank("bank-a", db_a, "A=100")
-    bank_b = cluster.bank("bank-b", db_b, "B=100")
-    async with cluster.client() as client:
-        tx = client.transaction(timeout=60)
-        await tx.call(debit.on("bank-a"), account="A", amount=10)
-        await tx.call(credit.on("bank-b"), account="B", amount=10)
-        bank_b.kill()
-        await tx.commit()
+    db_b = await new_db()
+    gid, bank_b = await cluster.commit_with_bank_b_gone(await new_db(), db_b)
 
     async def failed_once() -> bool:
-        rows = await query(cluster.store, "SELECT attempts FROM txc_transaction WHERE gid = $1", tx.gid)
+        rows = await query(cluster.store, "SELECT attempts FROM txc_transaction WHERE gid = $1", gid)
         return rows[0]["attempts"] >= 1
 
     await eventually(failed_once, what="first failed phase-2 round")
     cluster.bank("bank-b", db_b, listen=bank_b.listen)  # type: ignore[attr-defined]
-    done = await asyncio.to_thread(txc, "tx", "retry", tx.gid, "--coordinator", address)
+    done = await asyncio.to_thread(txc, "tx", "retry", gid, "--coordinator", address)
     assert done.returncode == 0, done.stderr
 
     async def committed() -> bool:
-        return await tx_state(cluster.store, tx.gid) == "COMMITTED"
+        return await tx_state(cluster.store, gid) == "COMMITTED"
 
     await eventually(committed, timeout=20, what="COMMITTED right after txc tx retry")
     assert await accounts(db_b) == {"B": (110, 0, 0)}

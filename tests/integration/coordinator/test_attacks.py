@@ -30,7 +30,7 @@ DENIED = (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED)
 
 
 @pytest.fixture(scope="module")
-def secure_banks(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureDeployment]:
+def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureDeployment]:
     """One secure deployment for the module's attacks (each test checks its own balance changes): a coordinator
     on its own store, bank-a (A=1000) and bank-b (B=0), each process with its identity."""
     directory = tmp_path_factory.mktemp("attacks")
@@ -57,14 +57,18 @@ async def _balances(secure: SecureDeployment) -> tuple[dict[str, tuple[int, int,
     return await accounts(secure.db_a), await accounts(secure.db_b)  # type: ignore[attr-defined]
 
 
-async def _before(secure: SecureDeployment) -> tuple[int, int]:
+Balances = tuple[int, int]  # A's and B's
+
+
+@pytest.fixture
+async def before(secure: SecureDeployment) -> Balances:
     """Balances of A and B as this test starts (earlier tests of the module moved money legitimately)."""
     (a, b) = await _balances(secure)
     assert a["A"][1:] == (0, 0) and b["B"][1:] == (0, 0), "an earlier test left money frozen"
     return a["A"][0], b["B"][0]
 
 
-async def _settled(secure: SecureDeployment, before: tuple[int, int], moved: int) -> None:
+async def _settled(secure: SecureDeployment, before: Balances, moved: int) -> None:
     """``moved`` went from A to B since ``before``, and nothing is frozen or incoming (polled: phase 2 is
     asynchronous)."""
     a, b = before[0] - moved, before[1] + moved
@@ -75,9 +79,9 @@ async def _settled(secure: SecureDeployment, before: tuple[int, int], moved: int
     await eventually(settled, what=f"A={a} B={b} with nothing frozen (now {await _balances(secure)})")
 
 
-async def test_attack_1_a_branch_re_registered_with_other_arguments_is_refused(secure_banks: SecureDeployment) -> None:
-    secure = secure_banks
-    before = await _before(secure)
+async def test_attack_1_a_branch_re_registered_with_other_arguments_is_refused(
+    secure: SecureDeployment, before: Balances
+) -> None:
     a_address: str = secure.bank_a.listen  # type: ignore[attr-defined]
     pool = ChannelPool(security=secure.security(None))
     async with secure.client("shop") as shop:
@@ -107,10 +111,9 @@ async def test_attack_1_a_branch_re_registered_with_other_arguments_is_refused(s
 
 
 async def test_attack_2_only_the_proxy_that_began_it_reports_a_transaction_finished(
-    secure_banks: SecureDeployment,
+    secure: SecureDeployment,
+    before: Balances,
 ) -> None:
-    secure = secure_banks
-    before = await _before(secure)
     async with secure.client("shop") as shop:
         tx = shop.transaction(timeout=60)
         await tx.call(debit.on("bank-a"), account="A", amount=10)
@@ -142,10 +145,9 @@ async def test_attack_2_only_the_proxy_that_began_it_reports_a_transaction_finis
 
 
 async def test_attack_3_nobody_else_rolls_back_or_skips_the_cancels_of_a_transaction(
-    secure_banks: SecureDeployment,
+    secure: SecureDeployment,
+    before: Balances,
 ) -> None:
-    secure = secure_banks
-    before = await _before(secure)
     async with secure.client("shop") as shop:
         tx = shop.transaction(timeout=60)
         await tx.call(debit.on("bank-a"), account="A", amount=25)
@@ -175,9 +177,7 @@ steps:
 """
 
 
-async def test_attack_4_only_an_admin_registers_saga_definitions(secure_banks: SecureDeployment) -> None:
-    secure = secure_banks
-    before = await _before(secure)
+async def test_attack_4_only_an_admin_registers_saga_definitions(secure: SecureDeployment, before: Balances) -> None:
     for identity in (None, "shop", "bank-a", "proxy"):
         async with secure.client(identity) as other:
             assert (await refused(other.register_saga(SAGA, "evil.yaml"))).code in DENIED, identity
@@ -187,10 +187,9 @@ async def test_attack_4_only_an_admin_registers_saga_definitions(secure_banks: S
 
 
 async def test_attack_5_a_lease_belongs_to_its_registrant_and_a_service_to_its_identity(
-    secure_banks: SecureDeployment,
+    secure: SecureDeployment,
+    before: Balances,
 ) -> None:
-    secure = secure_banks
-    before = await _before(secure)
     lister = secure.registry("bank-b")
     (victim,) = await lister.resolve("bank-a")
 
@@ -235,10 +234,9 @@ async def test_attack_5_a_lease_belongs_to_its_registrant_and_a_service_to_its_i
 
 
 async def test_a_caller_enlists_only_its_services_and_credentials_rotate_without_a_restart(
-    secure_banks: SecureDeployment,
+    secure: SecureDeployment,
+    before: Balances,
 ) -> None:
-    secure = secure_banks
-    before = await _before(secure)
     async with secure.client("shop") as shop:
         error = await refused(shop.register_branch("g-enlist", "1", "bank-z", "debit", {}, tx_timeout=30))
         assert error.code == grpc.StatusCode.PERMISSION_DENIED and "bank-z" in error.details
@@ -262,10 +260,9 @@ async def test_a_caller_enlists_only_its_services_and_credentials_rotate_without
 
 
 async def test_attack_6_a_cancel_whose_try_never_applied_succeeds_whatever_its_arguments(
-    secure_banks: SecureDeployment,
+    secure: SecureDeployment,
+    before: Balances,
 ) -> None:
-    secure = secure_banks
-    before = await _before(secure)
     async with secure.client("shop") as shop:
         gid = shop.transaction(timeout=60).gid
         await shop.register_branch(gid, "1", "bank-a", "debit", {"not": "an argument of debit"}, tx_timeout=60)
@@ -290,10 +287,9 @@ async def test_attack_6_a_cancel_whose_try_never_applied_succeeds_whatever_its_a
 
 
 async def test_attack_7_a_retried_try_whose_first_attempt_applied_returns_the_first_result(
-    secure_banks: SecureDeployment,
+    secure: SecureDeployment,
+    before: Balances,
 ) -> None:
-    secure = secure_banks
-    before = await _before(secure)
     a_address: str = secure.bank_a.listen  # type: ignore[attr-defined]
     pool = ChannelPool(security=secure.security(None))
     args = {"account": "A", "amount": 40}

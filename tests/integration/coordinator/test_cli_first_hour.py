@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import warnings
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,12 +12,9 @@ from pathlib import Path
 import aiomysql
 
 from sdk import MySqlBarrier
-from sdk.registry import RegistryClient
 from tests.integration.coordinator.cluster import TXC, Cluster
 from tests.integration.coordinator.sagas import LINEAR, trip
-from tests.support import start_process
 from tests.support.databases import MARIADB_HOST, MARIADB_PORT
-from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "participant.py"
@@ -35,15 +31,7 @@ def txc(*args: str, coordinator: str = "", columns: int = 0) -> subprocess.Compl
 
 async def test_txc_call_of_a_tcc_try_without_gid_says_at_once_what_to_pass(cluster: Cluster, new_db: NewDb) -> None:
     _, address = cluster.coordinator()
-    serving = start_process(
-        [sys.executable, str(EXAMPLE), "serve", "--db", await new_db(), "--registry", address], cluster.log_dir, "bank"
-    )
-    cluster.processes.append(serving)
-    registry = RegistryClient(address)
-    try:
-        await eventually(lambda: registry.resolve("bank"), what="the example registered as 'bank'")
-    finally:
-        await registry.close(deregister=False)
+    await cluster.serve_example_participant(EXAMPLE, await new_db(), address, "bank")
     tried = txc("call", "bank", "debit", "--json", '{"account": "A", "amount": 1}', coordinator=address)
     assert tried.returncode == 2, tried
     assert tried.stderr.startswith("txc: bank.debit is a TCC try: it runs as a branch of a live global transaction")

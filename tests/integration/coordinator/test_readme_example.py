@@ -8,9 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from sdk.registry import RegistryClient
 from tests.integration.coordinator.cluster import Cluster, query
-from tests.support import start_process
 from tests.support.polling import eventually
 
 REPO = Path(__file__).resolve().parents[3]
@@ -31,15 +29,7 @@ async def test_the_example_participant_serves_and_its_caller_commits(
 ) -> None:
     _, address = cluster.coordinator()
     db = await new_db()
-    serving = start_process(
-        [sys.executable, str(EXAMPLE), "serve", "--db", db, "--registry", address], cluster.log_dir, "example"
-    )
-    cluster.processes.append(serving)
-    registry = RegistryClient(address)
-    try:
-        await eventually(lambda: registry.resolve("bank"), what="the example registered as 'bank'")
-    finally:
-        await registry.close(deregister=False)
+    await cluster.serve_example_participant(EXAMPLE, db, address, "example")
     done = subprocess.run(
         [sys.executable, str(EXAMPLE), "call", "--registry", address], capture_output=True, text=True, timeout=60
     )

@@ -22,6 +22,16 @@ async def _register(cluster: Cluster, source: str) -> None:
         await client.register_saga(source, "test.yaml")
 
 
+async def _deployed(cluster: Cluster, new_db: NewDb, source: str, *trip_options: str) -> tuple[str, str]:
+    """A coordinator, the trip participants (started with ``trip_options``) on a fresh database, and the saga
+    ``source`` registered. Returns (coordinator address, the participants' database)."""
+    _, address = cluster.coordinator()
+    db = await new_db()
+    trip(cluster, db, *trip_options)
+    await _register(cluster, source)
+    return address, db
+
+
 def _actions(log: list[dict[str, object]], op: str) -> list[tuple[object, object]]:
     return [(c["step_id"], c["outcome"]) for c in log if c["op"] == op]
 
@@ -29,10 +39,7 @@ def _actions(log: list[dict[str, object]], op: str) -> list[tuple[object, object
 async def test_linear_three_step_saga_succeeds_and_outputs_flow_into_later_inputs(
     cluster: Cluster, new_db: NewDb
 ) -> None:
-    cluster.coordinator()
-    db = await new_db()
-    trip(cluster, db)
-    await _register(cluster, LINEAR)
+    _, db = await _deployed(cluster, new_db, LINEAR)
     async with cluster.client() as client:
         result = await client.start_saga("linear", {"user": "ann", "amount": 50}, wait=True, idempotency_key="k1")
         assert result.state == "SUCCEEDED", result
@@ -52,10 +59,7 @@ async def test_linear_three_step_saga_succeeds_and_outputs_flow_into_later_input
 
 
 async def test_failure_at_step_3_compensates_step_2_then_step_1(cluster: Cluster, new_db: NewDb) -> None:
-    cluster.coordinator()
-    db = await new_db()
-    trip(cluster, db, "--card-limit", "100")
-    await _register(cluster, LINEAR)
+    _, db = await _deployed(cluster, new_db, LINEAR, "--card-limit", "100")
     async with cluster.client() as client:
         result = await client.start_saga("linear", {"user": "bob", "amount": 500}, wait=True)
     assert result.state == "COMPENSATED", result
@@ -74,10 +78,7 @@ async def test_failure_at_step_3_compensates_step_2_then_step_1(cluster: Cluster
 async def test_parallel_steps_really_overlap_and_compensation_follows_reverse_completion_order(
     cluster: Cluster, new_db: NewDb
 ) -> None:
-    cluster.coordinator()
-    db = await new_db()
-    trip(cluster, db, "--delay", "1.0", "--card-limit", "100")
-    await _register(cluster, BOOK_TRIP)
+    _, db = await _deployed(cluster, new_db, BOOK_TRIP, "--delay", "1.0", "--card-limit", "100")
     async with cluster.client() as client:
         result = await client.start_saga(
             "book_trip", {"user": "cy", "city": "Oslo", "nights": 2, "amount": 900}, wait=True
@@ -117,10 +118,7 @@ async def test_coordinator_sigkilled_mid_saga_restarts_and_finishes_without_reru
 
 
 async def test_caller_sigkilled_right_after_the_start_the_saga_still_finishes(cluster: Cluster, new_db: NewDb) -> None:
-    _, address = cluster.coordinator()
-    db = await new_db()
-    trip(cluster, db, "--delay", "0.5")
-    await _register(cluster, LINEAR)
+    address, _ = await _deployed(cluster, new_db, LINEAR, "--delay", "0.5")
     caller = subprocess.Popen(
         [TXC, "saga", "run", "linear", "--input", '{"user": "eve", "amount": 7}', "--wait", "-c", address],
         stdout=subprocess.PIPE,
@@ -209,10 +207,7 @@ steps:
 
 
 async def test_forward_recovery_retries_past_failures_until_success(cluster: Cluster, new_db: NewDb) -> None:
-    cluster.coordinator()
-    db = await new_db()
-    trip(cluster, db, "--fail-first", "3")
-    await _register(cluster, FORWARD)
+    _, db = await _deployed(cluster, new_db, FORWARD, "--fail-first", "3")
     async with cluster.client() as client:
         result = await client.start_saga("forward", wait=True)
     assert result.state == "SUCCEEDED", result
@@ -227,10 +222,7 @@ async def test_forward_recovery_retries_past_failures_until_success(cluster: Clu
 
 
 async def test_a_saga_past_its_timeout_is_compensated(cluster: Cluster, new_db: NewDb) -> None:
-    cluster.coordinator()
-    db = await new_db()
-    trip(cluster, db, "--delay", "4")
-    await _register(cluster, SLOW)
+    _, db = await _deployed(cluster, new_db, SLOW, "--delay", "4")
     async with cluster.client() as client:
         result = await client.start_saga("slow", wait=True)
     assert result.state == "COMPENSATED", result
@@ -256,10 +248,7 @@ steps:
 async def test_disorder_an_action_delayed_past_its_compensation_is_refused_with_no_effect(
     cluster: Cluster, new_db: NewDb
 ) -> None:
-    cluster.coordinator()
-    db = await new_db()
-    trip(cluster, db, "--hold-action", "4")
-    await _register(cluster, DISORDER)
+    _, db = await _deployed(cluster, new_db, DISORDER, "--hold-action", "4")
     async with cluster.client() as client:
         result = await client.start_saga("disorder", wait=True)
     assert result.state == "COMPENSATED", result

@@ -13,9 +13,8 @@ import yaml
 
 from tests.support import (
     ChildProcess,
-    create_mariadb_database,
-    drop_mariadb_database,
     free_port,
+    mariadb_databases,
     start_process,
 )
 
@@ -96,10 +95,8 @@ def start_proxy(
 @pytest.fixture(scope="module")
 def shard_dbs() -> Iterator[list[str]]:
     """Two fresh physical databases, one per backend."""
-    names = [create_mariadb_database("txc_proxy") for _ in range(2)]
-    yield names
-    for name in names:
-        drop_mariadb_database(name)
+    with mariadb_databases("txc_proxy", 2) as names:
+        yield names
 
 
 @pytest.fixture(scope="module")

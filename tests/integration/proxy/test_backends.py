@@ -9,15 +9,13 @@ import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import Proxy, mod_table, proxy_config, start_proxy
-from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port
+from tests.support import ChildProcess, free_port, mariadb_databases
 
 
 @pytest.fixture
 def databases() -> Iterator[list[str]]:
-    names = [create_mariadb_database("txc_proxy") for _ in range(2)]
-    yield names
-    for name in names:
-        drop_mariadb_database(name)
+    with mariadb_databases("txc_proxy", 2) as names:
+        yield names
 
 
 def test_backend_over_unix_socket(databases: list[str], tmp_path: Path, processes: list[ChildProcess]) -> None:

@@ -11,7 +11,7 @@ import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import PASSWORD, USER, direct, proxy_config, start_proxy
-from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port
+from tests.support import ChildProcess, free_port, mariadb_databases
 
 ALGORITHMS = ("mod", "hash", "range")
 # table suffix -> (character set, collation); the last is one dbproxy does not implement
@@ -66,42 +66,40 @@ def _fits_latin1(word: str) -> bool:
 
 @pytest.fixture(scope="module")
 def collated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
-    dbs = [create_mariadb_database("txc_coll") for _ in range(3)]  # two backends + the unsharded reference
-    proc: ChildProcess | None = None
-    try:
-        port = free_port()
-        config = proxy_config(port, {"ds0": dbs[0], "ds1": dbs[1]}, {})
-        config["databases"] = {
-            f"by_{alg}": {
-                "default_backend": "ds0",
-                "sharded_tables": {
-                    f"t_{suffix}": {
-                        "column": "id",
-                        "algorithm": alg,
-                        "nodes": [f"ds0.{alg}_{suffix}_0", f"ds1.{alg}_{suffix}_1"],
-                        **({"boundaries": [ROWS // 2]} if alg == "range" else {}),
-                    }
-                    for suffix in COLLATIONS
-                },
+    with mariadb_databases("txc_coll", 3) as dbs:  # two backends + the unsharded reference
+        proc: ChildProcess | None = None
+        try:
+            port = free_port()
+            config = proxy_config(port, {"ds0": dbs[0], "ds1": dbs[1]}, {})
+            config["databases"] = {
+                f"by_{alg}": {
+                    "default_backend": "ds0",
+                    "sharded_tables": {
+                        f"t_{suffix}": {
+                            "column": "id",
+                            "algorithm": alg,
+                            "nodes": [f"ds0.{alg}_{suffix}_0", f"ds1.{alg}_{suffix}_1"],
+                            **({"boundaries": [ROWS // 2]} if alg == "range" else {}),
+                        }
+                        for suffix in COLLATIONS
+                    },
+                }
+                for alg in ALGORITHMS
             }
-            for alg in ALGORITHMS
-        }
-        proc = start_proxy(config, tmp_path_factory.mktemp("coll"))
-        for alg in ALGORITHMS:
-            with _proxy(port, f"by_{alg}") as conn, conn.cursor() as cur:
+            proc = start_proxy(config, tmp_path_factory.mktemp("coll"))
+            for alg in ALGORITHMS:
+                with _proxy(port, f"by_{alg}") as conn, conn.cursor() as cur:
+                    for suffix in COLLATIONS:
+                        cur.execute(_schema(f"t_{suffix}", suffix))
+                        cur.executemany(f"INSERT INTO t_{suffix} (id, grp, s) VALUES (%s, %s, %s)", _rows(suffix))
+            with direct(dbs[2]) as conn, conn.cursor() as cur:
                 for suffix in COLLATIONS:
                     cur.execute(_schema(f"t_{suffix}", suffix))
                     cur.executemany(f"INSERT INTO t_{suffix} (id, grp, s) VALUES (%s, %s, %s)", _rows(suffix))
-        with direct(dbs[2]) as conn, conn.cursor() as cur:
-            for suffix in COLLATIONS:
-                cur.execute(_schema(f"t_{suffix}", suffix))
-                cur.executemany(f"INSERT INTO t_{suffix} (id, grp, s) VALUES (%s, %s, %s)", _rows(suffix))
-        yield port, dbs[2]
-    finally:
-        if proc is not None:
-            proc.kill()
-        for name in dbs:
-            drop_mariadb_database(name)
+            yield port, dbs[2]
+        finally:
+            if proc is not None:
+                proc.kill()
 
 
 def _proxy(port: int, database: str) -> pymysql.connections.Connection:

@@ -14,7 +14,7 @@ import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import PASSWORD, USER, direct, proxy_config, start_proxy
-from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port
+from tests.support import ChildProcess, free_port, mariadb_databases
 
 ROWS = 300
 QUERIES = int(os.environ.get("TXC_DIFF_QUERIES", "250"))
@@ -102,44 +102,42 @@ def _norm(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
-    dbs = [create_mariadb_database("txc_diff") for _ in range(5)]  # 4 backends + the unsharded reference
-    proc: ChildProcess | None = None
-    try:
-        port = free_port()
-        backends = {f"ds{i}": dbs[i] for i in range(4)}
-        config = proxy_config(port, backends, {})
-        config["databases"] = {
-            "two": {
-                "default_backend": "ds0",
-                "sharded_tables": {"dt": {"column": "id", "algorithm": "mod", "nodes": ["ds0.dt2_0", "ds1.dt2_1"]}},
-            },
-            "four": {
-                "default_backend": "ds0",
-                "sharded_tables": {
-                    "dt": {"column": "id", "algorithm": "hash", "nodes": [f"ds{i}.dt4_{i}" for i in range(4)]}
+    with mariadb_databases("txc_diff", 5) as dbs:  # 4 backends + the unsharded reference
+        proc: ChildProcess | None = None
+        try:
+            port = free_port()
+            backends = {f"ds{i}": dbs[i] for i in range(4)}
+            config = proxy_config(port, backends, {})
+            config["databases"] = {
+                "two": {
+                    "default_backend": "ds0",
+                    "sharded_tables": {"dt": {"column": "id", "algorithm": "mod", "nodes": ["ds0.dt2_0", "ds1.dt2_1"]}},
                 },
-            },
-        }
-        proc = start_proxy(config, tmp_path_factory.mktemp("diff"))
-        rows = _data(random.Random(7))
-        for target in ("two", "four"):
-            with (
-                pymysql.connect(
-                    host="127.0.0.1", port=port, user=USER, password=PASSWORD, database=target, autocommit=True
-                ) as conn,
-                conn.cursor() as cur,
-            ):
+                "four": {
+                    "default_backend": "ds0",
+                    "sharded_tables": {
+                        "dt": {"column": "id", "algorithm": "hash", "nodes": [f"ds{i}.dt4_{i}" for i in range(4)]}
+                    },
+                },
+            }
+            proc = start_proxy(config, tmp_path_factory.mktemp("diff"))
+            rows = _data(random.Random(7))
+            for target in ("two", "four"):
+                with (
+                    pymysql.connect(
+                        host="127.0.0.1", port=port, user=USER, password=PASSWORD, database=target, autocommit=True
+                    ) as conn,
+                    conn.cursor() as cur,
+                ):
+                    cur.execute(SCHEMA)
+                    cur.executemany("INSERT INTO dt (id, a, b, c, d) VALUES (%s, %s, %s, %s, %s)", rows)
+            with direct(dbs[4]) as conn, conn.cursor() as cur:
                 cur.execute(SCHEMA)
                 cur.executemany("INSERT INTO dt (id, a, b, c, d) VALUES (%s, %s, %s, %s, %s)", rows)
-        with direct(dbs[4]) as conn, conn.cursor() as cur:
-            cur.execute(SCHEMA)
-            cur.executemany("INSERT INTO dt (id, a, b, c, d) VALUES (%s, %s, %s, %s, %s)", rows)
-        yield port, dbs[4]
-    finally:
-        if proc is not None:
-            proc.kill()
-        for name in dbs:
-            drop_mariadb_database(name)
+            yield port, dbs[4]
+        finally:
+            if proc is not None:
+                proc.kill()
 
 
 @pytest.mark.parametrize("logical", ["two", "four"])

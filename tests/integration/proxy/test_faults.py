@@ -14,17 +14,15 @@ import pymysql
 import pytest
 
 from tests.integration.proxy.conftest import Proxy, direct, mod_table, proxy_config, start_proxy, wait_port
-from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, free_port, start_process
+from tests.support import ChildProcess, free_port, mariadb_databases, start_process
 
 FORWARDER = Path(__file__).with_name("forwarder.py")
 
 
 @pytest.fixture
 def two_shards() -> Iterator[list[str]]:
-    names = [create_mariadb_database("txc_proxy") for _ in range(2)]
-    yield names
-    for name in names:
-        drop_mariadb_database(name)
+    with mariadb_databases("txc_proxy", 2) as names:
+        yield names
 
 
 def test_stopped_backend_gives_clear_error_and_other_shard_still_served(

@@ -46,12 +46,17 @@ async def run(driver: Phase2Driver, gid: str = "g", timeout: float = 30.0) -> No
         await asyncio.sleep(0.001)
 
 
+async def drive_to_end(store: FakeStore, delivery: object, phase: Phase2, retry: Retry = FAST) -> None:
+    """One Phase2Driver (node "me") drives phase 2 of transaction "g" of ``store`` until it stops."""
+    driver = Phase2Driver(store, delivery, "me", retry)  # type: ignore[arg-type]
+    driver.drive("g", phase, store.transactions["g"].branches)
+    await run(driver)
+
+
 async def test_all_branches_reached_finishes_the_transaction() -> None:
     store, delivery = FakeStore(), ScriptedDelivery()
     tx = store.add("g", TxState.COMMITTING, "me", branches("1", "2"))
-    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
-    driver.drive("g", Phase2.CONFIRM, tx.branches)
-    await run(driver)
+    await drive_to_end(store, delivery, Phase2.CONFIRM)
     assert tx.state is TxState.COMMITTED
     assert sorted(delivery.calls) == [("1", "confirm"), ("2", "confirm")]
 
@@ -59,9 +64,7 @@ async def test_all_branches_reached_finishes_the_transaction() -> None:
 async def test_a_failing_branch_is_retried_alone_and_its_attempts_recorded() -> None:
     store, delivery = FakeStore(), ScriptedDelivery({"2": 3})
     tx = store.add("g", TxState.ROLLING_BACK, "me", branches("1", "2"))
-    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
-    driver.drive("g", Phase2.CANCEL, tx.branches)
-    await run(driver)
+    await drive_to_end(store, delivery, Phase2.CANCEL)
     assert tx.state is TxState.ROLLED_BACK
     assert delivery.calls.count(("1", "cancel")) == 1
     assert delivery.calls.count(("2", "cancel")) == 4
@@ -72,9 +75,7 @@ async def test_a_failing_branch_is_retried_alone_and_its_attempts_recorded() -> 
 async def test_losing_ownership_stops_the_driver() -> None:
     store, delivery = FakeStore(lost={"g"}), ScriptedDelivery({"1": 100})
     tx = store.add("g", TxState.COMMITTING, "me", branches("1"))
-    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
-    driver.drive("g", Phase2.CONFIRM, tx.branches)
-    await run(driver)
+    await drive_to_end(store, delivery, Phase2.CONFIRM)
     assert delivery.calls == [("1", "confirm")]
     assert tx.state is TxState.COMMITTING
 
@@ -82,9 +83,7 @@ async def test_losing_ownership_stops_the_driver() -> None:
 async def test_a_retry_limit_turns_the_transaction_into_commit_failed() -> None:
     store, delivery = FakeStore(), ScriptedDelivery({"1": 100})
     tx = store.add("g", TxState.COMMITTING, "me", branches("1"))
-    driver = Phase2Driver(store, delivery, "me", Retry(initial=0.001, maximum=0.001, max_attempts=3))  # type: ignore[arg-type]
-    driver.drive("g", Phase2.CONFIRM, tx.branches)
-    await run(driver)
+    await drive_to_end(store, delivery, Phase2.CONFIRM, Retry(initial=0.001, maximum=0.001, max_attempts=3))
     assert tx.state is TxState.COMMIT_FAILED
     assert [e.event for e in store.events_log][-1] == "gave_up"
 
@@ -93,10 +92,8 @@ async def test_done_branches_are_skipped_after_a_takeover() -> None:
     store, delivery = FakeStore(), ScriptedDelivery()
     bs = branches("1", "2")
     bs[0].state = BranchState.CONFIRMED
-    tx = store.add("g", TxState.COMMITTING, "me", bs)
-    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
-    driver.drive("g", Phase2.CONFIRM, tx.branches)
-    await run(driver)
+    store.add("g", TxState.COMMITTING, "me", bs)
+    await drive_to_end(store, delivery, Phase2.CONFIRM)
     assert delivery.calls == [("2", "confirm")]
 
 
@@ -146,9 +143,7 @@ class NeverTried:
 async def test_a_commit_none_of_whose_tries_applied_rolls_back_instead_of_needing_a_person() -> None:
     store, delivery = FakeStore(), NeverTried()
     tx = store.add("g", TxState.COMMITTING, "me", branches("1", "2"))
-    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
-    driver.drive("g", Phase2.CONFIRM, tx.branches)
-    await run(driver)
+    await drive_to_end(store, delivery, Phase2.CONFIRM)
     assert tx.state is TxState.ROLLED_BACK
     assert sorted(delivery.calls) == [("1", "cancel"), ("1", "confirm"), ("2", "cancel"), ("2", "confirm")]
     assert "commit_reversed" in [e.event for e in store.events_log]
@@ -158,9 +153,7 @@ async def test_a_commit_with_one_confirmed_branch_and_one_never_tried_needs_a_pe
     store, delivery = FakeStore(), NeverTried(tried={"1"})
     tx = store.add("g", TxState.COMMITTING, "me", branches("1", "2"))
     tx.initiator = "shop"
-    driver = Phase2Driver(store, delivery, "me", FAST)  # type: ignore[arg-type]
-    driver.drive("g", Phase2.CONFIRM, tx.branches)
-    await run(driver)
+    await drive_to_end(store, delivery, Phase2.CONFIRM)
     assert tx.state is TxState.COMMIT_FAILED  # branch 1 confirmed: only a person can decide now
     (event,) = [e for e in store.events_log if e.event == "needs_person"]
     assert event.branch_id == "2" and "begun by shop" in (event.detail or "")

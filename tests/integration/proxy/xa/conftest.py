@@ -9,15 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.integration.proxy.xa.rig import XaRig
-from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, drop_pg_database
+from tests.support import ChildProcess, drop_pg_database, mariadb_databases
 
 
 @pytest.fixture
 def xa_shards() -> Iterator[list[str]]:
-    names = [create_mariadb_database("txc_xa") for _ in range(2)]
-    yield names
-    for name in names:
-        drop_mariadb_database(name)
+    with mariadb_databases("txc_xa", 2) as names:
+        yield names
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import subprocess
 import sys
@@ -224,6 +225,19 @@ def txc(*args: str) -> subprocess.CompletedProcess[str]:
     # wide enough that tables do not wrap the xids
     env = {**os.environ, "COLUMNS": "300"}
     return subprocess.run([TXC, *args], capture_output=True, text=True, timeout=60, env=env)
+
+
+def registered_addresses(rig: XaRig) -> list[str]:
+    """The addresses `txc registry ls` lists for the rig's proxy service (waits until it lists one)."""
+    addresses: list[str] = wait_for(
+        lambda: [
+            e["address"]
+            for e in json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
+            if e.get("service") == rig.service
+        ],
+        what="the proxy in `txc registry ls`",
+    )
+    return addresses
 
 
 def settled(rig: XaRig) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from sdk.errors import RpcError
 from sdk.rpc import ChannelPool, ClientSecurity
 from sdk.tcc_wire import envelope
-from tests.integration.proxy.xa.rig import XaRig, connect, transfer, txc, wait_for
+from tests.integration.proxy.xa.rig import XaRig, connect, registered_addresses, transfer
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -34,15 +34,7 @@ def test_the_proxy_serves_no_phase2_call_to_anyone(rig: XaRig, monkeypatch: pyte
     _, port = rig.start_proxy()
     conn = connect(port)
     assert transfer(conn, 0, 1, 30)  # the proxy commits its own branches: no phase-2 call needed
-    listed = wait_for(
-        lambda: [
-            e
-            for e in json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
-            if e.get("service") == rig.service
-        ],
-        what="the proxy registered",
-    )
-    address = listed[0]["address"]
+    address = registered_addresses(rig)[0]
     xid = {"backend": "ds0", "gtrid": "forged-gid", "bqual": f"{rig.service}/ds0"}
     body = envelope("forged-gid", "ds0", xid)
     assert asyncio.run(_forge(address, rig.service, "xa.confirm", body)) == "UNIMPLEMENTED"

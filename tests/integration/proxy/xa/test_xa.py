@@ -14,7 +14,16 @@ import pytest
 import yaml
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from tests.integration.proxy.xa.rig import XaRig, connect, direct, settled, transfer, txc, wait_for
+from tests.integration.proxy.xa.rig import (
+    XaRig,
+    connect,
+    direct,
+    registered_addresses,
+    settled,
+    transfer,
+    txc,
+    wait_for,
+)
 from tests.support import ChildProcess, free_port, start_process
 
 FORWARDER = Path(__file__).parents[1] / "forwarder.py"
@@ -86,15 +95,7 @@ def test_single_statement_writing_on_two_backends_commits_atomically(rig: XaRig)
 
 def test_proxy_registers_and_answers_health(rig: XaRig) -> None:
     proc, _ = rig.start_proxy()
-    listed = wait_for(
-        lambda: [
-            e
-            for e in json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
-            if e.get("service") == rig.service
-        ],
-        what="the proxy in `txc registry ls`",
-    )
-    address = listed[0]["address"]
+    address = registered_addresses(rig)[0]
     with grpc.insecure_channel(address) as channel:
         check = health_pb2.HealthCheckRequest(service=rig.service)
         reply = health_pb2_grpc.HealthStub(channel).Check(check, timeout=10)
@@ -107,15 +108,7 @@ def test_proxy_registers_and_answers_health(rig: XaRig) -> None:
 def test_proxy_registers_the_advertised_phase2_address_when_one_is_in_front(rig: XaRig) -> None:
     listen, front = f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"  # e.g. a fault link (chaos)
     rig.start_proxy(listen=listen, advertise=front)
-    listed = wait_for(
-        lambda: [
-            e["address"]
-            for e in json.loads(txc("registry", "ls", "--json", "--registry", rig.coordinator_address).stdout or "[]")
-            if e.get("service") == rig.service
-        ],
-        what="the proxy in `txc registry ls`",
-    )
-    assert listed == [front]
+    assert registered_addresses(rig) == [front]
 
 
 def test_two_backends_without_coordinator_refuse_to_start(rig: XaRig, tmp_path: Path) -> None:
