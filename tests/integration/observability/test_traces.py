@@ -62,17 +62,25 @@ def _children(spans: list[ReceivedSpan], parent: ReceivedSpan) -> list[ReceivedS
     return [s for s in spans if s.parent_id == parent.span_id]
 
 
-@pytest.mark.slow
-def test_a_transfer_is_one_trace_through_caller_coordinator_and_both_participants(
-    tmp_path: Path, processes: list[ChildProcess], receiver: OtlpReceiver, databases: list[str]
-) -> None:
-    store, bank_a, bank_b = databases
+def _traced_coordinator(
+    tmp_path: Path, processes: list[ChildProcess], receiver: OtlpReceiver, store: str
+) -> tuple[str, Path]:
+    """A coordinator on a migrated ``store`` exporting its spans to ``receiver``: (its address, the log folder)."""
     upgrade(store)
     log_dir = tmp_path / "logs"
     coordinator = f"127.0.0.1:{free_port()}"
     args = ["txc", "coordinator", "--listen", coordinator, "--store", store, "--scan-interval", "0.2"]
     processes.append(start_process(args, log_dir, "coordinator", env=otel_env(receiver, "coordinator")))
     processes[-1].wait_serving(coordinator)
+    return coordinator, log_dir
+
+
+@pytest.mark.slow
+def test_a_transfer_is_one_trace_through_caller_coordinator_and_both_participants(
+    tmp_path: Path, processes: list[ChildProcess], receiver: OtlpReceiver, databases: list[str]
+) -> None:
+    store, bank_a, bank_b = databases
+    coordinator, log_dir = _traced_coordinator(tmp_path, processes, receiver, store)
     for service, db, account in (("bank-a", bank_a, "A=100"), ("bank-b", bank_b, "B=100")):
         listen = f"127.0.0.1:{free_port()}"
         args = [sys.executable, "-m", "demo.bank", "--service", service, "--db", db, "--registry", coordinator]
@@ -286,12 +294,7 @@ def test_a_saga_is_one_trace_from_its_start_through_every_step(
     tmp_path: Path, processes: list[ChildProcess], receiver: OtlpReceiver, databases: list[str]
 ) -> None:
     store, trips_db, _unused = databases
-    upgrade(store)
-    log_dir = tmp_path / "logs"
-    coordinator = f"127.0.0.1:{free_port()}"
-    args = ["txc", "coordinator", "--listen", coordinator, "--store", store, "--scan-interval", "0.2"]
-    processes.append(start_process(args, log_dir, "coordinator", env=otel_env(receiver, "coordinator")))
-    processes[-1].wait_serving(coordinator)
+    coordinator, log_dir = _traced_coordinator(tmp_path, processes, receiver, store)
     listen = f"127.0.0.1:{free_port()}"
     args = [sys.executable, str(TRIP), "--db", trips_db, "--registry", coordinator, "--listen", listen]
     for service in SERVICES:
