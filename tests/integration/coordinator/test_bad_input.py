@@ -11,6 +11,7 @@ import pytest
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc, registry_pb2, registry_pb2_grpc, saga_pb2, saga_pb2_grpc
 from tests.integration.coordinator.cluster import Cluster, query
+from txcoord.validation import MAX_PAYLOAD_BYTES
 
 GOOD = {"gid": "g-ok", "branch_id": "1", "service": "bank", "action": "debit", "payload_json": b'{"amount": 1}'}
 
@@ -78,6 +79,19 @@ SAGA_CASES = [  # the same edge checks on a saga start (the saga need not exist:
 ]
 
 
+def resolve(output_json: bytes) -> saga_pb2.ResolveSagaRequest:
+    return saga_pb2.ResolveSagaRequest(gid="saga-1", step_id="hotel", by="ops", output_json=output_json)
+
+
+RESOLVE_CASES = [  # a forward step completed by hand: its output is checked before the saga is looked up
+    ("output not JSON", resolve(b"{oops"), "output_json"),
+    ("invalid UTF-8 output", resolve(b'{"a": "\xff\xfe"}'), "output_json"),
+    ("escaped NUL in output", resolve(b'{"a": "x\\u0000"}'), "output_json"),
+    ("output nested 100k deep", resolve(b"[" * 100_000), "output_json"),
+    ("output over the payload bound", resolve(b'"' + b"a" * (MAX_PAYLOAD_BYTES + 1) + b'"'), "output_json"),
+]
+
+
 @pytest.fixture
 async def channel(cluster: Cluster) -> Any:
     _, address = cluster.coordinator()
@@ -117,3 +131,13 @@ async def test_bad_saga_starts_are_invalid_argument_naming_the_field(cluster: Cl
     for _name, request, field in SAGA_CASES:
         await _refused(stub.StartSaga, request, field)
     assert await query(cluster.store, "SELECT gid FROM txc_saga") == []
+
+
+async def test_bad_saga_resolve_outputs_are_invalid_argument_naming_the_field(cluster: Cluster, channel: Any) -> None:
+    stub = saga_pb2_grpc.SagasStub(channel)
+    for _name, request, field in RESOLVE_CASES:
+        await _refused(stub.ResolveSaga, request, field)
+    # the same request with a good output gets as far as looking the saga up
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await stub.ResolveSaga(resolve(b'{"booking_id": "H-1"}'), timeout=30)
+    assert info.value.code() is grpc.StatusCode.NOT_FOUND, info.value.details()
