@@ -75,6 +75,20 @@ def _traced_coordinator(
     return coordinator, log_dir
 
 
+def _traced_caller(receiver: OtlpReceiver, coordinator: str, *mode: str) -> str:
+    """tests/integration/observability/traced_caller.py run once, tracing to ``receiver``: the gid it printed."""
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.integration.observability.traced_caller", coordinator, *mode],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **otel_env(receiver, "caller")},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 @pytest.mark.slow
 def test_a_transfer_is_one_trace_through_caller_coordinator_and_both_participants(
     tmp_path: Path, processes: list[ChildProcess], receiver: OtlpReceiver, databases: list[str]
@@ -87,16 +101,7 @@ def test_a_transfer_is_one_trace_through_caller_coordinator_and_both_participant
         args += ["--listen", listen, "--accounts", account, "--ttl", "2"]
         processes.append(start_process(args, log_dir, service, env=otel_env(receiver, service)))
         processes[-1].wait_serving(listen)
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.integration.observability.traced_caller", coordinator],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **otel_env(receiver, "caller")},
-    )
-    assert done.returncode == 0, done.stderr
-    gid = done.stdout.strip()
+    gid = _traced_caller(receiver, coordinator)
 
     def whole_tree() -> list[ReceivedSpan]:
         """The transaction's trace once every process exported its part: both confirms, and no span whose
@@ -301,16 +306,7 @@ def test_a_saga_is_one_trace_from_its_start_through_every_step(
         args += ["--service", service]
     processes.append(start_process(args, log_dir, "trips", env=otel_env(receiver, "trips")))
     processes[-1].wait_serving(listen)
-    done = subprocess.run(
-        [sys.executable, "-m", "tests.integration.observability.traced_caller", coordinator, "saga"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **otel_env(receiver, "caller")},
-    )
-    assert done.returncode == 0, done.stderr
-    gid = done.stdout.strip()
+    gid = _traced_caller(receiver, coordinator, "saga")
 
     def whole_tree() -> list[ReceivedSpan]:
         spans = receiver.received()
