@@ -30,14 +30,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def _trace_id() -> str | None:
-    from dbproxy.tracing import tracing_enabled
+    from dbproxy.tracing import current_trace_id
 
-    if not tracing_enabled():
-        return None
-    from opentelemetry import trace
-
-    context = trace.get_current_span().get_span_context()
-    return f"{context.trace_id:032x}" if context.is_valid else None
+    return current_trace_id()
 
 
 def setup_logging(level: str, log_format: str | None) -> None:

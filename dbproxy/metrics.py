@@ -8,31 +8,71 @@ names from its config, MySQL error numbers), never SQL text."""
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
+from itertools import accumulate
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
 from dbproxy.xa.transactions import BackendBranch, Committer
 
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
 
-class ProxyMetrics:
-    def __init__(self) -> None:
-        self.connections = Counter("dbproxy_connections_total", "Client connections accepted (logged in or not)")
-        self.statements = Counter(
-            "dbproxy_statements_total",
+class StatementStats(Collector):
+    """``dbproxy_statements_total`` and ``dbproxy_statement_duration_seconds``: plain counts the event loop bumps
+    once per statement, turned into the two families on each scrape. A prometheus-client child's ``inc`` and
+    ``observe`` take a lock each and cost about 3 us a statement, 7 % of a point select's."""
+
+    def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
+        self._bounds = buckets
+        self._les = [floatToGoString(b) for b in buckets] + ["+Inf"]
+        self.counts: dict[tuple[str, str], int] = {}  # (route, outcome) -> statements
+        self._buckets: dict[str, list[int]] = {}  # route -> statements per latency bucket (not cumulative)
+        self._sums: dict[str, float] = {}  # route -> seconds
+
+    def record(self, route: str, outcome: str, seconds: float) -> None:
+        key = (route, outcome)
+        counts = self.counts
+        counts[key] = counts.get(key, 0) + 1
+        buckets = self._buckets.get(route)
+        if buckets is None:
+            buckets = self._buckets[route] = [0] * (len(self._bounds) + 1)
+            self._sums[route] = 0.0
+        buckets[bisect_left(self._bounds, seconds)] += 1  # the first bound >= seconds: Prometheus's le
+        self._sums[route] += seconds
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        statements = CounterMetricFamily(
+            "dbproxy_statements",
             "Statements run, by route (single: one backend, scatter: several chosen by the shard key, broadcast: "
             "every backend, local: answered by the proxy, transaction: BEGIN/COMMIT/ROLLBACK, session: SET/USE) "
             "and outcome (ok, error)",
-            ["route", "outcome"],
+            labels=["route", "outcome"],
         )
-        self.latency = Histogram(
+        for (route, outcome), n in list(self.counts.items()):
+            statements.add_metric([route, outcome], n)
+        yield statements
+        latency = HistogramMetricFamily(
             "dbproxy_statement_duration_seconds",
             "Time from a statement's arrival to its answer, by route",
-            ["route"],
-            buckets=LATENCY_BUCKETS,
+            labels=["route"],
         )
+        for route, per_bucket in list(self._buckets.items()):
+            cumulative = list(accumulate(list(per_bucket)))  # a copy first: the event loop keeps counting
+            latency.add_metric([route], list(zip(self._les, cumulative, strict=True)), self._sums[route])
+        yield latency
+
+
+class ProxyMetrics:
+    def __init__(self) -> None:
+        self.connections = Counter("dbproxy_connections_total", "Client connections accepted (logged in or not)")
+        self.statements = StatementStats()
+        REGISTRY.register(self.statements)
         self.refusals = Counter(
             "dbproxy_errors_total",
             "MySQL errors sent to clients, by error number (1235: not supported, 1044/1142: denied, "

@@ -28,18 +28,15 @@ class ObservedStatementExecutor(StatementExecutor):
         self._metrics.connections.inc()
 
     async def execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
-        m = self._metrics
+        stats = self._metrics.statements
         started = time.perf_counter()
+        self.ran_on = 0
         try:
             await super().execute(plan, params, req)
         except ProxyError:
-            route = plan.route(params)
-            m.child(m.statements, route, "error").inc()
-            m.child(m.latency, route).observe(time.perf_counter() - started)
+            stats.record(plan.route(params, self.ran_on), "error", time.perf_counter() - started)
             raise
-        route = plan.route(params)
-        m.child(m.statements, route, "ok").inc()
-        m.child(m.latency, route).observe(time.perf_counter() - started)
+        stats.record(plan.route(params, self.ran_on), "ok", time.perf_counter() - started)
 
 
 class ObservedClientChannel(ClientChannel):

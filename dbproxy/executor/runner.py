@@ -36,13 +36,14 @@ def _logical_column(column: Column, names: PhysicalNames) -> Column:
 
 
 class Runner:
-    __slots__ = ("client", "ctx", "hold", "state")
+    __slots__ = ("client", "ctx", "hold", "ran_on", "state")
 
     def __init__(self, ctx: ProxyContext, state: SessionState, client: ClientChannel) -> None:
         self.ctx = ctx
         self.state = state
         self.client = client
         self.hold = False  # the running statement leaves session state: its connections stay with the session
+        self.ran_on = 0  # how many nodes the last routed statement ran on (0: none known), for its metrics
 
     def use(self, name: str) -> None:
         db = self.ctx.schema.get(name.strip("`"))

@@ -44,9 +44,12 @@ _HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200
 _FIXED64 = struct.Struct("<Q").pack
 _DOUBLE_BYTES = struct.Struct("<d").pack
 _FIXED32 = struct.Struct("<I").pack
+_EMPTY_STATUS = _STATUS + b"\x00"
+_ERROR_CODE = _STATUS_CODE + b"\x02"  # STATUS_CODE_ERROR
 _MAX_CACHED_KEYS = 256  # attribute keys are names in code, but a bound keeps a stray dynamic key harmless
 _MAX_CACHED_VALUES = 64  # per key: methods, services, status codes; never every gid
 _CACHED_TYPES = (str, bool, int)
+_MAX_CACHED_DESCRIPTIONS = 4096  # records' (name, kind, attributes): statement summaries times databases
 
 
 def _varint(value: int) -> bytes:
@@ -83,6 +86,7 @@ class TraceRequestEncoder:
         # attribute key -> (type, value) -> its encoded field: "rpc.method" has a few values, "txc.gid" fills its
         # share once and is encoded each time after that
         self._pairs: dict[str, dict[tuple[type, Any], bytes]] = {}
+        self._described: dict[tuple[str, Any, tuple[tuple[str, Any], ...]], bytes] = {}  # records' name/attributes
         self._resources: dict[int, tuple[Any, bytes]] = {}  # id(resource) -> (resource, its encoded field)
         self._scopes: dict[int, tuple[Any, bytes]] = {}
 
@@ -106,6 +110,49 @@ class TraceRequestEncoder:
                 body.append(_field(_SCHEMA_URL_3, resource.schema_url.encode()))
             out.append(_field(_REQUEST_RESOURCE_SPANS, b"".join(body)))
         return b"".join(out)
+
+    def encode_records(self, resource: Any, scope: Any, records: Sequence[Any]) -> bytes:
+        """The request for a batch of ``SpanRecord`` s (``sdk.observability.span_records``) of one resource and
+        scope. A hot path's spans repeat a few names and attribute sets: each is encoded once."""
+        described = self._described
+        spans = []
+        for record in records:
+            key = (record.name, record.kind, record.attributes)
+            middle = described.get(key)
+            if middle is None:
+                middle = self._description(record)
+                if len(described) < _MAX_CACHED_DESCRIPTIONS:
+                    described[key] = middle
+            parts = [_TRACE_ID, record.trace_id.to_bytes(16, "big"), _SPAN_ID, record.span_id.to_bytes(8, "big")]
+            if record.parent_span_id:
+                parts += (_PARENT_SPAN_ID, record.parent_span_id.to_bytes(8, "big"))
+            parts += (middle, _START, _FIXED64(record.start_time), _END, _FIXED64(record.end_time))
+            if record.error is None:
+                parts.append(_EMPTY_STATUS)
+            else:
+                message = record.error.encode()
+                parts.append(_field(_STATUS, _STATUS_MESSAGE + _varint(len(message)) + message + _ERROR_CODE))
+            remote = _IS_REMOTE if record.parent_span_id and record.parent_is_remote else 0
+            parts += (_FLAGS, _FIXED32(_HAS_IS_REMOTE | remote))
+            spans.append(_field(_SPANS, b"".join(parts)))
+        scope_spans = [self._scope(scope), *spans]
+        if scope is not None and scope.schema_url:
+            scope_spans.append(_field(_SCHEMA_URL_3, scope.schema_url.encode()))
+        body = [self._resource(resource), _field(_SCOPE_SPANS, b"".join(scope_spans))]
+        if resource.schema_url:
+            body.append(_field(_SCHEMA_URL_3, resource.schema_url.encode()))
+        return _field(_REQUEST_RESOURCE_SPANS, b"".join(body))
+
+    def _description(self, record: Any) -> bytes:
+        """A record's name, kind and attributes, encoded (fields may come in any order on the wire)."""
+        parts = [_field(_NAME, record.name.encode())] if record.name else []
+        parts.append(self._kinds[record.kind])
+        for key, value in record.attributes:
+            encoded = self._attribute(key, value)
+            if encoded is None:
+                raise TypeError(f"span attribute {key!r}: {type(value).__name__} is not a str, bool, int or float")
+            parts.append(encoded)
+        return b"".join(parts)
 
     def _resource(self, resource: Any) -> bytes:
         cached = self._resources.get(id(resource))

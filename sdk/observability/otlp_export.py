@@ -45,3 +45,19 @@ class EncodingSpanExporter(OTLPSpanExporter):
             return super().export(spans)  # it drops the batch and says why
         result = self._client.export(data)
         return SpanExportResult.SUCCESS if getattr(result, "success", False) else SpanExportResult.FAILURE
+
+    def export_records(self, resource: Any, scope: Any, records: Sequence[Any]) -> SpanExportResult:
+        """Export ``SpanRecord`` s (``sdk.observability.span_records``): written to the wire directly when this
+        exporter sends bytes, else as SDK spans."""
+        if self._encoder is None or not self._sends_bytes or getattr(self, "_shutdown", True):
+            from sdk.observability.span_records import readable_spans
+
+            return self.export(readable_spans(resource, scope, records))
+        data = self._encoder.encode_records(resource, scope, records)
+        limit = getattr(self, "_max_request_size", None)
+        if isinstance(limit, int) and 0 < limit < len(data):
+            from sdk.observability.span_records import readable_spans
+
+            return super().export(readable_spans(resource, scope, records))
+        result = self._client.export(data)
+        return SpanExportResult.SUCCESS if getattr(result, "success", False) else SpanExportResult.FAILURE

@@ -200,8 +200,13 @@ def test_the_session_code_has_no_back_references() -> None:
 
 
 # sdk modules every part of dbproxy may use: plain code shared by every process, no client or server in them
-# (the OTLP span exporter: dbproxy/tracing.py, only when tracing is on)
-DBPROXY_SHARED_FROM_SDK = {"sdk.errors", "sdk.failpoints", "sdk.observability.otlp_export"}
+# (the OTLP span exporter and the span records: dbproxy/tracing.py, only when tracing is on)
+DBPROXY_SHARED_FROM_SDK = {
+    "sdk.errors",
+    "sdk.failpoints",
+    "sdk.observability.otlp_export",
+    "sdk.observability.span_records",
+}
 
 
 def sdk_modules_imported(path: Path) -> set[str]:
@@ -219,8 +224,8 @@ def sdk_modules_imported(path: Path) -> set[str]:
 
 def test_only_the_coordination_adapter_of_dbproxy_imports_sdk() -> None:
     """docs/design.md: one adapter module in dbproxy talks to the coordinator; the rest of the proxy uses only the
-    sdk's shared plain modules (the error hierarchy with ``describe``, the failpoint switch, the OTLP span exporter),
-    no client or server."""
+    sdk's shared plain modules (the error hierarchy with ``describe``, the failpoint switch, the OTLP span exporter and
+    span records), no client or server."""
     users = sorted(module for module, used in imported_packages("dbproxy").items() if "sdk" in used)
     beyond_shared = {
         module: sorted(sdk_modules_imported(REPO / module) - DBPROXY_SHARED_FROM_SDK)

@@ -32,8 +32,9 @@ class Plan:
         and send its answer to the client."""
         raise NotImplementedError
 
-    def route(self, params: Sequence[ParamValue]) -> str:
-        """How it ran, for the statement metrics: single, scatter, broadcast, local, transaction or session."""
+    def route(self, params: Sequence[ParamValue], ran_on: int = 0) -> str:
+        """How it ran, for the statement metrics: single, scatter, broadcast, local, transaction or session
+        (``ran_on``: the number of nodes ``execute`` ran it on, when it says; 0: work it out from ``params``)."""
         return "local"
 
     @property

@@ -36,7 +36,7 @@ class Insert(Routed):
     def changes_rows(self) -> bool:
         return True
 
-    def route(self, params: Sequence[ParamValue]) -> str:
+    def route(self, params: Sequence[ParamValue], ran_on: int = 0) -> str:
         return "single" if len(self.targets) <= 1 else "scatter"
 
     async def execute(self, run: Runner, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:

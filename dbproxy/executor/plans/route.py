@@ -44,15 +44,18 @@ class Route(Routed):
             return list(range(len(self.targets)))
         return sorted(nodes)
 
-    def route(self, params: Sequence[ParamValue]) -> str:
-        if len(self.targets) <= 1 or self.read_one:
+    def route(self, params: Sequence[ParamValue], ran_on: int = 0) -> str:
+        if len(self.targets) <= 1 or self.read_one or ran_on == 1:
             return "single"
+        if ran_on:
+            return "broadcast" if self.fixed else "scatter"
         if self.fixed:
             return "broadcast"
         return "single" if len(self.choose(params) or ()) <= 1 else "scatter"
 
     async def execute(self, run: Runner, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         nodes = self.choose(params) or [0]
+        run.ran_on = len(nodes)  # its route, for the metrics, without choosing again
         begin = not self.implicit_commit  # DDL commits implicitly: it never opens a transaction
         if len(nodes) == 1:
             target = self.targets[nodes[0]]

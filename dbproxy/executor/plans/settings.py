@@ -27,7 +27,7 @@ class SetVariables(Plan):
     wait_timeout: int | None = None  # enforced by the proxy towards the client
     rest: str | None = None  # a SET of what the backends keep, replayed on every connection of the session
 
-    def route(self, params: Sequence[ParamValue]) -> str:
+    def route(self, params: Sequence[ParamValue], ran_on: int = 0) -> str:
         return "session"
 
     def holding_session(self) -> Self:
@@ -93,7 +93,7 @@ async def _set_names(run: Runner, name: str) -> None:
 class Use(Plan):
     db: str
 
-    def route(self, params: Sequence[ParamValue]) -> str:
+    def route(self, params: Sequence[ParamValue], ran_on: int = 0) -> str:
         return "session"
 
     async def execute(self, run: Runner, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:

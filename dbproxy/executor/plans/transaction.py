@@ -12,7 +12,7 @@ from dbproxy.protocol.params import ExecuteRequest, ParamValue
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TransactionPlan(Plan):
-    def route(self, params: Sequence[ParamValue]) -> str:
+    def route(self, params: Sequence[ParamValue], ran_on: int = 0) -> str:
         return "transaction"
 
 
