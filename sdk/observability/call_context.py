@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sdk.interceptors import ActionCall, ActionReply, Interceptor, Proceed
 from sdk.observability.json_logs import current_branch
-from sdk.observability.tracing import tracing_enabled
+from sdk.observability.tracing import current_span, tracing_enabled
 from sdk.rpc.context import current_gid
 
 
@@ -15,9 +15,7 @@ def call_context() -> Interceptor:
 
     async def known(call: ActionCall, proceed: Proceed) -> ActionReply:
         if traced:
-            from opentelemetry import trace
-
-            span = trace.get_current_span()
+            span = current_span()
             span.set_attribute("txc.gid", call.gid)
             span.set_attribute("txc.branch_id", call.branch_id)
             span.set_attribute("txc.op", call.op)

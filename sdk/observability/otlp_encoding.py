@@ -121,8 +121,9 @@ class TraceRequestEncoder:
             middle = described.get(key)
             if middle is None:
                 middle = self._description(record)
-                if len(described) < _MAX_CACHED_DESCRIPTIONS:
-                    described[key] = middle
+                if len(described) >= _MAX_CACHED_DESCRIPTIONS:
+                    described.clear()  # spans whose attributes name a gid never repeat: start again
+                described[key] = middle
             parts = [_TRACE_ID, record.trace_id.to_bytes(16, "big"), _SPAN_ID, record.span_id.to_bytes(8, "big")]
             if record.parent_span_id:
                 parts += (_PARENT_SPAN_ID, record.parent_span_id.to_bytes(8, "big"))

@@ -75,6 +75,7 @@ class SpanRecords:
     """Records of one instrumentation scope's spans, exported by a thread of their own."""
 
     def __init__(self, provider: TracerProvider, exporter: SpanExporter, scope_name: str) -> None:
+        self.provider = provider
         self._sampler = provider.sampler
         self._decide = _fast_decision(provider.sampler)
         self._resource = provider.resource
@@ -96,8 +97,7 @@ class SpanRecords:
         atexit.register(self.shutdown)
 
     def begin(self, name: str, kind: SpanKind, parent: SpanContext | None) -> SpanIds:
-        """The ids of a span starting now, and whether the sampler keeps it (a child of remote ``parent`` if
-        given)."""
+        """The ids of a span starting now, and whether the sampler keeps it (a child of ``parent`` if given)."""
         trace_id = parent.trace_id if parent is not None else random.getrandbits(128)
         span_id = random.getrandbits(64)
         if parent is None:
@@ -210,7 +210,7 @@ def _by_trace_id(sampler: Sampler) -> _Decision | None:
 
 
 def _fast_decision(sampler: Sampler) -> Callable[[int, SpanContext | None], bool] | None:
-    """The provider's sampling decision for a span with no parent or a remote one, without the sampler's
+    """The provider's sampling decision for a span with no parent, a remote or a local one, without the sampler's
     ``SamplingResult`` (its attributes mapping and trace state cost more than the rest of a record): for the SDK's
     own samplers (``OTEL_TRACES_SAMPLER`` = always_on, always_off, traceidratio and their parentbased_ forms);
     None for any other (it is asked each time)."""
@@ -220,14 +220,18 @@ def _fast_decision(sampler: Sampler) -> Callable[[int, SpanContext | None], bool
     if type(sampler) is not ParentBased:
         return None
     root = _by_trace_id(getattr(sampler, "_root", None))  # type: ignore[arg-type]
-    if_sampled = _by_trace_id(getattr(sampler, "_remote_parent_sampled", None))  # type: ignore[arg-type]
-    if_not = _by_trace_id(getattr(sampler, "_remote_parent_not_sampled", None))  # type: ignore[arg-type]
-    if root is None or if_sampled is None or if_not is None:
+    by_parent = {
+        (remote, sampled): _by_trace_id(getattr(sampler, f"_{where}_parent_{state}", None))  # type: ignore[arg-type]
+        for remote, where in ((True, "remote"), (False, "local"))
+        for sampled, state in ((True, "sampled"), (False, "not_sampled"))
+    }
+    if root is None or None in by_parent.values():
         return None
+    decisions: dict[tuple[bool, bool], _Decision] = by_parent  # type: ignore[assignment]
 
     def decide(trace_id: int, parent: SpanContext | None) -> bool:
         if parent is None:
             return root(trace_id)
-        return (if_sampled if parent.trace_flags.sampled else if_not)(trace_id)
+        return decisions[(parent.is_remote, parent.trace_flags.sampled)](trace_id)
 
     return decide

@@ -48,6 +48,7 @@ SAMPLERS = [
     ParentBased(TraceIdRatioBased(0.5)),
     ParentBased(ALWAYS_OFF),
     ParentBased(ALWAYS_ON, remote_parent_sampled=ALWAYS_OFF, remote_parent_not_sampled=ALWAYS_ON),
+    ParentBased(ALWAYS_OFF, local_parent_sampled=TraceIdRatioBased(0.5), local_parent_not_sampled=ALWAYS_ON),
     OddTraces(),
 ]
 
@@ -66,7 +67,8 @@ def test_records_are_sampled_as_the_providers_sampler_decides(sampler: Sampler) 
             parent = None
             if rng.random() < 0.5:
                 flags = TraceFlags(rng.choice((0, 1)))
-                parent = SpanContext(rng.getrandbits(128) or 1, rng.getrandbits(64) or 1, True, flags)
+                remote = rng.random() < 0.5
+                parent = SpanContext(rng.getrandbits(128) or 1, rng.getrandbits(64) or 1, remote, flags)
             ids = records.begin("SELECT t", SpanKind.SERVER, parent)
             context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
             expected = sampler.should_sample(context, ids.trace_id, "SELECT t", SpanKind.SERVER).decision.is_sampled()
@@ -75,7 +77,7 @@ def test_records_are_sampled_as_the_providers_sampler_decides(sampler: Sampler) 
                 assert (ids.trace_id, ids.parent_span_id, ids.parent_is_remote) == (
                     parent.trace_id,
                     parent.span_id,
-                    True,
+                    parent.is_remote,
                 )
             assert ids.traceparent() == f"00-{ids.trace_id:032x}-{ids.span_id:016x}-{'01' if expected else '00'}"
     finally:
