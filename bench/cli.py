@@ -83,7 +83,13 @@ def tcc_command(
         from bench.observability import render, tcc_variants
 
         settings = BenchSettings(
-            clients=clients, seconds=seconds, server=server, rounds=rounds, session=session, signed=signed
+            clients=clients,
+            seconds=seconds,
+            server=server,
+            rounds=rounds,
+            session=session,
+            signed=signed,
+            secure=secure,
         )
         out = run(tcc_variants(settings, run_bench, _err))
         print_summary(

@@ -5,7 +5,8 @@ The interceptor decides from the table and the caller's credential alone (a dict
 no I/O per call), before the handler runs. Rules that depend on the request (this gid is the caller's, this
 service is one it may use, this lease is its own) are the handler's half of the same rule: it reads the
 identity the interceptor found from :data:`current_identity`. A method with no rule is refused once security is
-on, and ``tests/unit/sdk/test_authorization_table.py`` fails when a service gains a method without one.
+on, and ``tests/integration/coordinator/test_authorization_walk.py`` fails when a server serves a method
+without one.
 
 With no credential configured at all (the plaintext loopback demo) nothing is checked and the interceptor
 costs nothing: it hands back the handler untouched."""

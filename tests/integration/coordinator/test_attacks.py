@@ -167,6 +167,44 @@ async def test_attack_3_nobody_else_rolls_back_or_skips_the_cancels_of_a_transac
     assert "cancel_skipped" not in {e["event"] for e in events}
 
 
+async def test_nobody_else_begins_or_joins_a_transaction_and_only_a_proxy_reports_its_own_xa(
+    secure: SecureDeployment,
+    before: Balances,
+) -> None:
+    """Another caller may not add a branch (a credit to itself, say) to a transaction someone else began, nor
+    claim its gid with Begin: on the session stream and as unary calls alike. A caller may not report XA
+    outcomes, and a proxy may report only for the service it registers."""
+    credit_b = {"account": "B", "amount": 20}
+    async with secure.client("shop") as shop:
+        tx = shop.transaction(timeout=60)
+        await tx.call(debit.on("bank-a"), account="A", amount=20)
+        for session in (True, False):
+            security = secure.security("mallory")
+            async with CoordinatorClient(secure.address, timeout=10.0, session=session, security=security) as mallory:
+                error = await refused(mallory.register_branch(tx.gid, "2", "bank-b", "credit", credit_b, tx_timeout=60))
+                assert error.code == grpc.StatusCode.PERMISSION_DENIED and "shop" in error.details, (session, error)
+                error = await refused(mallory.begin(tx.gid, 60))
+                assert error.code == grpc.StatusCode.PERMISSION_DENIED, (session, error)
+        detail = await shop.query(tx.gid)
+        assert [(b.branch_id, b.service) for b in detail.branches] == [("1", "bank-a")]  # nothing joined
+        outcome = {
+            "gid": f"{tx.gid}-xa",
+            "committed": True,
+            "service": "proxy-xa",
+            "decider": "ds0",
+            "branches": [{"backend": "ds0", "gtrid": f"{tx.gid}-xa", "bqual": "proxy-xa/ds0"}],
+        }
+        error = await refused(shop.report_xa([outcome]))
+        assert error.code == grpc.StatusCode.PERMISSION_DENIED and "not a proxy" in error.details, error
+        async with secure.client("proxy") as proxy:
+            error = await refused(proxy.report_xa([{**outcome, "service": "bank-a"}]))
+            assert error.code == grpc.StatusCode.PERMISSION_DENIED and "bank-a" in error.details, error
+        assert await tx_state(secure.cluster.store, f"{tx.gid}-xa") is None
+        assert await tx_state(secure.cluster.store, tx.gid) == "BEGIN"
+        await shop.rollback(tx.gid, "the owner rolls back")
+    await _settled(secure, before, 0)
+
+
 SAGA = """
 name: book_trip
 steps:

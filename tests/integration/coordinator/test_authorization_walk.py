@@ -1,21 +1,27 @@
 """Every method of every gRPC service a txcoord server serves has a rule in the authorization table, and every
-method that changes state is refused, through a real TLS coordinator with credentials on, to a caller with no
-credential and to one whose identity lacks the role — before any of its work runs."""
+method that changes state is refused, through a real TLS coordinator and a real TLS registry server with
+credentials on, to a caller with no credential and to one whose identity lacks the role — before any of its
+work runs. The methods are read from each running server's reflection service, so a service a server gains
+without rules fails here even if nobody adds it to the list below."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import asyncio
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import grpc
 from google.protobuf.descriptor import ServiceDescriptor
+from google.protobuf.descriptor_pool import DescriptorPool
 from grpc_health.v1 import health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
-from sdk._proto import coordinator_pb2, registry_pb2, saga_pb2
+from sdk._proto import coordinator_pb2, registry_pb2, registry_pb2_grpc, saga_pb2
 from sdk.rpc.authorization import RULES, Rule
-from tests.integration.coordinator.cluster import Cluster, query
+from tests.integration.coordinator.cluster import TXC, Cluster, query
 from tests.integration.coordinator.trust import SecureDeployment
+from tests.support import free_port, start_process
 from tests.support.certs import make_pki
 
 NewDb = Callable[..., Awaitable[str]]
@@ -31,12 +37,23 @@ SERVICES: list[ServiceDescriptor] = [
 WRONG_IDENTITY = {Rule.CALLER: "bank-a", Rule.PARTICIPANT: "shop", Rule.PROXY: "shop", Rule.ADMIN: "shop"}
 
 
-def _methods() -> list[tuple[str, bool, bool]]:
+Method = tuple[str, bool, bool]  # path, client streaming, server streaming
+
+
+def _methods(services: list[ServiceDescriptor] = SERVICES) -> list[Method]:
     return [
         (f"/{service.full_name}/{m.name}", m.client_streaming, m.server_streaming)
-        for service in SERVICES
+        for service in services
         for m in service.methods
     ]
+
+
+def _served(address: str, credentials: grpc.ChannelCredentials) -> list[Method]:
+    """Every method of every service the server at ``address`` serves, as its reflection service describes it."""
+    with grpc.secure_channel(address, credentials) as channel:
+        database = ProtoReflectionDescriptorDatabase(channel)
+        pool = DescriptorPool(database)
+        return _methods([pool.FindServiceByName(name) for name in database.get_services()])
 
 
 def test_every_method_of_every_service_has_a_rule() -> None:
@@ -45,38 +62,38 @@ def test_every_method_of_every_service_has_a_rule() -> None:
     assert set(RULES) == {path for path, _cs, _ss in _methods()}, "rules for methods no service has"
 
 
-async def _call(channel: grpc.aio.Channel, path: str, client_stream: bool, server_stream: bool, token: str | None):  # type: ignore[no-untyped-def]
-    """Call ``path`` with one empty request message: the status code it ends with (OK for success)."""
+async def _call(
+    channel: grpc.aio.Channel, path: str, client_stream: bool, server_stream: bool, token: str | None
+) -> grpc.StatusCode:
+    """Call ``path`` (a unary request: one empty message; a request stream: none) and return the status code it
+    ends with (OK for success). A refusal comes before any request message is read; a client that writes into a
+    stream the server already closed gets a client-side INTERNAL instead of the server's status, so the stream is
+    left open and its status read (a method that wrongly accepts the call ends DEADLINE_EXCEEDED)."""
     metadata = (("authorization", f"Bearer {token}"),) if token else None
     kwargs = {"request_serializer": lambda _m: b"", "response_deserializer": lambda b: b}
-
-    async def one() -> AsyncIterator[bytes]:
-        yield b""
-
+    if client_stream:
+        make = channel.stream_stream if server_stream else channel.stream_unary
+        call = make(path, **kwargs)(metadata=metadata, timeout=10)
+        return await call.code()
     try:
-        if not client_stream and not server_stream:
+        if not server_stream:
             await channel.unary_unary(path, **kwargs)(b"", metadata=metadata, timeout=10)
-        elif not client_stream:
-            async for _ in channel.unary_stream(path, **kwargs)(b"", metadata=metadata, timeout=10):
-                break
-        elif not server_stream:
-            await channel.stream_unary(path, **kwargs)(one(), metadata=metadata, timeout=10)
         else:
-            async for _ in channel.stream_stream(path, **kwargs)(one(), metadata=metadata, timeout=10):
+            async for _ in channel.unary_stream(path, **kwargs)(b"", metadata=metadata, timeout=10):
                 break
     except grpc.aio.AioRpcError as exc:
         return exc.code()
     return grpc.StatusCode.OK
 
 
-async def test_every_state_changing_method_refuses_no_credential_and_the_wrong_identity(
-    cluster: Cluster, tmp_path: Path
-) -> None:
-    secure = SecureDeployment(cluster, make_pki(tmp_path / "pki"), tmp_path)
-    secure.coordinator()
-    before = await query(cluster.store, "SELECT count(*) AS n FROM txc_transaction")
-    async with grpc.aio.secure_channel(secure.address, secure.tls_credentials()) as channel:
-        for path, client_stream, server_stream in _methods():
+async def _refuses_every_state_changing_method(secure: SecureDeployment, address: str) -> list[Method]:
+    """Walk the services the server at ``address`` serves: each method has a rule, and each one that is not
+    open refuses no credential, a wrong identity's and a forged one. Returns the methods walked."""
+    served = await asyncio.to_thread(_served, address, secure.tls_credentials())
+    missing = [path for path, _cs, _ss in served if path not in RULES]
+    assert missing == [], f"{address} serves methods without an authorization rule: {missing}"
+    async with grpc.aio.secure_channel(address, secure.tls_credentials()) as channel:
+        for path, client_stream, server_stream in served:
             rule = RULES[path]
             if rule is Rule.OPEN:
                 continue
@@ -86,7 +103,32 @@ async def test_every_state_changing_method_refuses_no_credential_and_the_wrong_i
             assert wrong == grpc.StatusCode.PERMISSION_DENIED, (path, wrong)
             forged = await _call(channel, path, client_stream, server_stream, "not-a-token-of-anyone-here")
             assert forged == grpc.StatusCode.PERMISSION_DENIED, (path, forged)
-    # Nothing reached the store.
+    return served
+
+
+async def test_every_state_changing_method_refuses_no_credential_and_the_wrong_identity(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    secure = SecureDeployment(cluster, make_pki(tmp_path / "pki"), tmp_path)
+    secure.coordinator()
+    registry = f"127.0.0.1:{free_port()}"  # a registry server of its own (`txc registry`), secured the same way
+    args = [TXC, "registry", "--listen", registry, "--credentials", str(secure.credentials)]
+    args += ["--tls-cert", secure.pki.server_cert, "--tls-key", secure.pki.server_key, "--tls-ca", secure.pki.ca]
+    proc = start_process(args, cluster.log_dir, "registry-secure")
+    cluster.processes.append(proc)
+    proc.wait_serving(registry, credentials=secure.tls_credentials())
+    before = await query(cluster.store, "SELECT count(*) AS n FROM txc_transaction")
+    walked = await _refuses_every_state_changing_method(secure, secure.address)
+    assert {path for path, _cs, _ss in walked} >= set(RULES), "the coordinator serves fewer services than expected"
+    walked = await _refuses_every_state_changing_method(secure, registry)
+    assert {path.split("/")[1] for path, _cs, _ss in walked} >= {
+        "txcoord.registry.v1.Registry",
+        "grpc.health.v1.Health",
+    }
+    # Nothing reached the store, and the registry server holds no lease.
     assert await query(cluster.store, "SELECT count(*) AS n FROM txc_transaction") == before
     rows = await query(cluster.store, "SELECT count(*) AS n FROM txc_registry_lease")
     assert rows[0]["n"] == 0
+    async with grpc.aio.secure_channel(registry, secure.tls_credentials()) as channel:
+        listed = await registry_pb2_grpc.RegistryStub(channel).List(registry_pb2.ListRequest(), timeout=10)
+    assert list(listed.endpoints) == [], listed
