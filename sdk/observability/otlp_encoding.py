@@ -10,7 +10,7 @@ request is the same message either way (the tests compare both decoded)."""
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 # field tags (field number << 3 | wire type): 0 varint, 1 fixed64, 2 length-delimited, 5 fixed32
@@ -83,10 +83,13 @@ class TraceRequestEncoder:
         self._sdk_resource: Callable[[Any], Any] = _encode_resource
         self._sdk_scope: Callable[[Any], Any] = _encode_instrumentation_scope
         self._kinds = {kind: _KIND + _varint(int(value)) for kind, value in _SPAN_KIND_MAP.items()}
+        self._kinds_by_value = {
+            kind._value_: encoded for kind, encoded in self._kinds.items()
+        }  # hashing an Enum is slow
         # attribute key -> (type, value) -> its encoded field: "rpc.method" has a few values, "txc.gid" fills its
         # share once and is encoded each time after that
         self._pairs: dict[str, dict[tuple[type, Any], bytes]] = {}
-        self._described: dict[tuple[str, Any, tuple[tuple[str, Any], ...]], bytes] = {}  # records' name/attributes
+        self._described: dict[tuple[str, int, tuple[tuple[str, Any], ...]], bytes] = {}  # records' name/attributes
         self._resources: dict[int, tuple[Any, bytes]] = {}  # id(resource) -> (resource, its encoded field)
         self._scopes: dict[int, tuple[Any, bytes]] = {}
 
@@ -117,7 +120,7 @@ class TraceRequestEncoder:
         described = self._described
         spans = []
         for record in records:
-            key = (record.name, record.kind, record.attributes)
+            key = (record.name, record.kind._value_, record.attributes)
             middle = described.get(key)
             if middle is None:
                 middle = self._description(record)
@@ -147,12 +150,11 @@ class TraceRequestEncoder:
     def _description(self, record: Any) -> bytes:
         """A record's name, kind and attributes, encoded (fields may come in any order on the wire)."""
         parts = [_field(_NAME, record.name.encode())] if record.name else []
-        parts.append(self._kinds[record.kind])
-        for key, value in record.attributes:
-            encoded = self._attribute(key, value)
-            if encoded is None:
-                raise TypeError(f"span attribute {key!r}: {type(value).__name__} is not a str, bool, int or float")
-            parts.append(encoded)
+        parts.append(self._kinds_by_value[record.kind._value_])
+        attributes = self._attributes(record.attributes)
+        if attributes is None:
+            raise TypeError(f"span {record.name!r}: an attribute is not a str, bool, int or float")
+        parts += attributes
         return b"".join(parts)
 
     def _resource(self, resource: Any) -> bytes:
@@ -183,7 +185,7 @@ class TraceRequestEncoder:
             or span.dropped_links
         ):
             return bytes(self._sdk_span(span).SerializeToString())
-        attributes = self._attributes(span.attributes)
+        attributes = self._attributes((span.attributes or {}).items())
         if attributes is None:  # a value of another type (a list): the SDK knows how
             return bytes(self._sdk_span(span).SerializeToString())
         parent = span.parent
@@ -204,9 +206,9 @@ class TraceRequestEncoder:
         parts += (_FLAGS, _FIXED32(flags))
         return b"".join(parts)
 
-    def _attributes(self, attributes: Any) -> list[bytes] | None:
+    def _attributes(self, pairs: Iterable[tuple[str, Any]]) -> list[bytes] | None:
         out = []
-        for key, value in (attributes or {}).items():
+        for key, value in pairs:
             by_value = self._pairs.get(key)
             if by_value is None:
                 by_value = {} if len(self._pairs) >= _MAX_CACHED_KEYS else self._pairs.setdefault(key, {})

@@ -239,12 +239,24 @@ def start_span(
 
 
 def _parent_span_context(spans: _Cached, traceparent: str | None) -> Any:
-    """The parent's ``SpanContext`` as :func:`parent_context` finds it (None: a root span)."""
-    found = parent_context(traceparent)
-    if found is None:
-        context = spans.get_current_span().get_span_context()
-        return context if context.is_valid else None
-    context = spans.get_current_span(found).get_span_context()
+    """The parent's ``SpanContext`` as :func:`parent_context` finds it (None: a root span), without building an
+    OpenTelemetry context around it."""
+    if traceparent is None:
+        current = spans.get_current_span().get_span_context()
+        if current.is_valid:
+            return current
+        traceparent = current_traceparent.get()
+        if not traceparent:
+            return None
+    if _VERSION_00.match(traceparent):
+        context = spans.span_context(
+            int(traceparent[3:35], 16),
+            int(traceparent[36:52], 16),
+            is_remote=True,
+            trace_flags=spans.trace_flags(int(traceparent[53:55], 16)),
+        )
+    else:  # anything else, as the W3C rules say
+        context = spans.get_current_span(spans.propagator.extract({"traceparent": traceparent})).get_span_context()
     return context if context.is_valid else None
 
 
