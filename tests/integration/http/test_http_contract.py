@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,7 @@ class Recorder:
         return sum(1 for s in self.seen if s.path == action)
 
 
-async def _serve(recorder: Recorder) -> AsyncIterator[str]:
+async def _serve(recorder: Recorder) -> AsyncGenerator[str, None]:
     app = web.Application()
     app.router.add_post("/{action}", recorder.handle)
     runner = web.AppRunner(app, access_log=None)
