@@ -94,9 +94,11 @@ def server_security(
     credentials: str | None = None,
     dials: bool = False,
     service_names: bool = False,
+    http_listen: str | None = None,
 ) -> tuple[ServerSecurity, ClientSecurity]:
     """The server's trust settings (checked now: exit 2 with one line if they do not hold) and the matching
-    client settings for the calls this process makes itself (phase 2, saga steps, the registry)."""
+    client settings for the calls this process makes itself (phase 2, saga steps, the registry). ``http_listen``
+    (the REST API's listener, same TLS and identities) is held to the same rule as ``listen``."""
     security = ServerSecurity(
         cert=cert,
         key=key,
@@ -113,6 +115,12 @@ def server_security(
         security.check_listen(host, listen, protects=True)
     except ValueError as exc:
         fail(str(exc).replace("listen: ", "--listen ", 1))
+    if http_listen is not None:
+        try:
+            host, _port = parse_address(http_listen, field="--http-listen")
+            security.check_listen(host, http_listen, protects=True)
+        except ValueError as exc:
+            fail(str(exc).replace("listen: ", "--http-listen ", 1))
     if dials and cert and not ca:
         # It dials participants and its own registry over TLS: it must know which CA to trust.
         fail("--tls-ca: a coordinator serving TLS needs the CA that signed its participants' (and its own) certificate")

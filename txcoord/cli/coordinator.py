@@ -102,6 +102,7 @@ def coordinator(
         insecure=insecure,
         dials=True,
         service_names=tls_service_names,
+        http_listen=http_listen,
     )
     setup_logging(verbose, log_format)
     config = CoordinatorConfig(

@@ -3,7 +3,9 @@
 Each route (``txcoord.rest.routes``) parses its body into the gRPC request message, checks the caller against
 the method's rule in the one authorization table (``sdk.rpc.authorization``) with the same identities as the
 gRPC server, and calls the servicer's method itself; a refusal it makes (``context.abort``) comes back as the
-HTTP status of its code (``sdk.http.wire``) with ``{"code", "error"}``."""
+HTTP status of its code (``sdk.http.wire``) with ``{"code", "error"}``. Anything else a servicer raises is
+answered as ``txcoord.engine.answers.failure`` answers it on the gRPC front: a store outage is 503 UNAVAILABLE
+(retryable, one log line per outage), a coordinator error its own status, a bug 500 INTERNAL; always JSON."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from sdk.http.wire import TRACEPARENT_HEADER, error_body, status_of
 from sdk.rpc.authorization import ROLES, Rule, current_identity
 from sdk.rpc.context import txn_context
 from sdk.rpc.identities import Identities, Identity
+from txcoord.engine.answers import failure
 from txcoord.rest.messages import BadBody, parse, render
 from txcoord.rest.openapi import openapi_document
 from txcoord.rest.routes import ROUTES, RestRoute
@@ -124,6 +127,8 @@ class RestApi:
                 return _error(exc.code, exc.details)
             except BadBody as exc:
                 return _error(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            except Exception as exc:  # what the gRPC front's outage interceptor and answers would say
+                return _error(*failure(exc))
             if reply is None:
                 return _error(grpc.StatusCode.INTERNAL, f"{route.grpc_path}: no reply")
             return JSONResponse(render(reply))

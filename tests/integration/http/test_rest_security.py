@@ -4,13 +4,15 @@ services); without a token nothing is registered or aborted."""
 
 from __future__ import annotations
 
+import os
 import ssl
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.integration.coordinator.cluster import Cluster, tx_state
+from tests.integration.coordinator.cluster import TXC, Cluster, tx_state
 from tests.integration.coordinator.trust import SecureDeployment
 from tests.support import free_port
 from tests.support.certs import make_pki
@@ -64,3 +66,19 @@ async def test_rest_api_takes_tls_and_tokens_as_grpc_does(cluster: Cluster, tmp_
         assert await status("POST", "/v1/transactions/g-1/abort", "ops") == (200, "")
         assert await status("GET", "/v1/transactions/g-1", None) == (200, "")  # open: read-only
     assert await tx_state(cluster.store, "g-1") in ("ROLLING_BACK", "ROLLED_BACK")
+
+
+def test_a_non_loopback_http_listener_refuses_to_start_insecure(cluster: Cluster, tmp_path: Path) -> None:
+    """As a non-loopback --listen: one line naming --http-listen, exit 2, before anything serves (the store
+    here is a real one, so nothing else stops it)."""
+    pki = make_pki(tmp_path / "pki")
+    base = [TXC, "coordinator", "--listen", f"127.0.0.1:{free_port()}", "--store", cluster.store]
+    wild = ["--http-listen", f"0.0.0.0:{free_port()}"]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TXC_")}
+    tls = ["--tls-cert", pki.server_cert, "--tls-key", pki.server_key, "--tls-ca", pki.ca]
+    for extra, wanted in [([], "--insecure"), (tls, "--token")]:  # TLS alone: writes would be open to anyone
+        done = subprocess.run([*base, *wild, *extra], capture_output=True, text=True, timeout=60, env=env)
+        assert done.returncode == 2, done.stderr[-2000:]
+        assert done.stderr.strip().count("\n") == 0, done.stderr[-2000:]
+        assert "--http-listen" in done.stderr and "not a loopback address" in done.stderr, done.stderr
+        assert wanted in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -7,13 +7,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import httpx
 import pytest
 
-from sdk._proto import coordinator_pb2, saga_pb2
+from sdk._proto import coordinator_pb2, registry_pb2_grpc, saga_pb2
 from sdk.rpc.authorization import RULES, Rule
+from sdk.rpc.identities import Identities
+from txcoord.errors import NotPermitted
+from txcoord.rest.app import RestApi
 from txcoord.rest.messages import BadBody, parse, render
 from txcoord.rest.openapi import openapi_document
-from txcoord.rest.routes import ROUTES
+from txcoord.rest.routes import REGISTRY, ROUTES
+from txcoord.store.outage import STORE_OUTAGE
 
 DOCS = Path(__file__).resolve().parents[3] / "docs"
 
@@ -37,9 +42,11 @@ def test_json_values_travel_as_json_and_bad_fields_are_named() -> None:
         {"branch_id": "1", "service": "bank", "action": "debit", "payload": {"amount": 5}},
         {"gid": "g1"},
     )
+    assert isinstance(message, coordinator_pb2.RegisterBranchRequest)
     assert message.payload_json == b'{"amount":5}'
     assert render(message)["payload"] == {"amount": 5}
     started = parse(saga_pb2.StartSagaRequest, {"input": [1, "two"], "wait": True}, {"name": "trip"})
+    assert isinstance(started, saga_pb2.StartSagaRequest)
     assert started.input_json == b'[1,"two"]' and started.wait
     for body, field in [
         ({"gid": "other"}, "gid"),  # the path says g1
@@ -50,3 +57,37 @@ def test_json_values_travel_as_json_and_bad_fields_are_named() -> None:
     ]:
         with pytest.raises(BadBody, match=field):
             parse(coordinator_pb2.RegisterBranchRequest, body, {"gid": "g1"})
+
+
+class _FailingRegistry(registry_pb2_grpc.RegistryServicer):
+    """A registry servicer whose Register raises what a store call can raise (a fake in a unit test of the
+    REST front's error mapping; the gRPC front's answers come from the outage interceptor and answers)."""
+
+    def __init__(self, exc: Exception) -> None:
+        self.exc = exc
+
+    async def Register(self, request: object, context: object) -> object:
+        raise self.exc
+
+
+@pytest.mark.parametrize(
+    ("raised", "status", "code"),
+    [
+        (ConnectionResetError(104, "Connection reset by peer"), 503, "UNAVAILABLE"),  # a store outage: retry
+        (NotPermitted("lease_id: another's lease"), 403, "PERMISSION_DENIED"),  # a coordinator error: its status
+        (RuntimeError("a bug"), 500, "INTERNAL"),
+    ],
+)
+async def test_what_a_servicer_raises_is_a_json_error_with_the_grpc_fronts_code(
+    raised: Exception, status: int, code: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("down", "_ok_since"):  # the process's one outage log: left as it was for other tests
+        monkeypatch.setattr(STORE_OUTAGE, name, getattr(STORE_OUTAGE, name))
+    api = RestApi({REGISTRY: _FailingRegistry(raised)}, RULES, Identities())
+    endpoint = {"service": "bank", "address": "127.0.0.1:1", "ttl_seconds": 5}
+    transport = httpx.ASGITransport(app=api.app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://rest") as http:
+        reply = await http.post("/v1/registry/endpoints", json=endpoint)
+    assert reply.status_code == status, reply.text
+    assert reply.headers["content-type"] == "application/json"
+    assert reply.json()["code"] == code
