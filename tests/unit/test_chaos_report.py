@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from chaos.history import FaultWindow, History, Op
-from chaos.report import availability, summarize
+from chaos.report import availability, summarize, write_html
 from chaos.runner import RunOptions
 
 
@@ -56,6 +56,28 @@ def test_availability_is_the_ok_rate_inside_each_kinds_windows_against_the_rate_
     }
 
 
+def test_each_window_has_its_own_rate_and_names_its_target(history: History) -> None:
+    _fill(history)
+    history.faults += [  # a second kill-coordinator window, with nothing done in it, and a cut link
+        FaultWindow("kill-coordinator", 30.0, 32.0, {"target": "coord-2"}),
+        FaultWindow("net-blackhole", 32.0, 34.0, {"link": "proxy-1->coord-1"}),
+    ]
+    _op(history, 32.5, 33.0, "ok", "n0")
+    _op(history, 33.0, 40.0, "ok", "end")  # the horizon: outside [34, 40) now, nothing ok ends inside it
+    rates = availability(history, 30.0)
+    assert rates["ok_per_second_outside_faults"] == 0.38  # still 10 ok, now in 26 s
+    assert rates["per_window"] == [
+        {"kind": "kill-coordinator", "target": "coord-1", "start": 10.0, "end": 15.0, "ok_per_second": 0.6,
+         "vs_outside": 1.58},
+        {"kind": "pause", "target": "coord-2", "start": 15.0, "end": 20.0, "ok_per_second": 0.2, "vs_outside": 0.53},
+        {"kind": "kill-coordinator", "target": "coord-2", "start": 30.0, "end": 32.0, "ok_per_second": 0.0,
+         "vs_outside": 0.0},
+        {"kind": "net-blackhole", "target": "proxy-1->coord-1", "start": 32.0, "end": 34.0, "ok_per_second": 0.5,
+         "vs_outside": 1.32},
+    ]  # fmt: skip
+    assert rates["per_kind"]["kill-coordinator"] == {"ok_per_second": 0.43, "vs_outside": 1.13}  # 3 ok in 7 s
+
+
 def test_a_window_still_open_at_the_end_counts_until_the_last_operation(history: History) -> None:
     history.faults.append(FaultWindow("net-reset", 4.0, None, {}))
     for i in range(4):
@@ -93,3 +115,13 @@ def test_per_kind_counts_of_a_workload_whose_ids_are_the_coordinators_come_from_
     row = _summary(history, states)["per_kind"]["kill-coordinator"]
     assert (row["committed"], row["rolled_back"], row["stuck"]) == (2, 1, 1)
     assert (row["client_ok"], row["unknown"]) == (3, 1)
+
+
+def test_the_html_report_shows_n_a_for_bank_xa_and_the_rate_of_each_window(history: History, tmp_path: Path) -> None:
+    _fill(history)
+    summary = _summary(history, {})
+    write_html(tmp_path / "report.html", summary, history)
+    page = (tmp_path / "report.html").read_text()
+    kill = page.split("<tr><td>kill-coordinator</td>")[1].split("</tr>")[0]  # the per-kind row
+    assert "<td>n/a</td>" in kill and "<td>0.6</td><td>1.2</td>" in kill, kill
+    assert "<tr><td>pause</td><td>coord-2</td><td>15.0</td><td>20.0</td><td>0.2</td><td>0.4</td></tr>" in page
