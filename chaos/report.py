@@ -61,12 +61,21 @@ def availability(history: History, duration: float) -> dict[str, Any]:
     if horizon > cursor:
         outside.append((cursor, horizon))
     base = _ok_rate(history, outside)
+
+    def versus(rate: float | None) -> float | None:
+        return round(rate / base, 2) if rate is not None and base else None
+
     per_kind: dict[str, Any] = {}
     for kind in sorted({w.kind for w in history.faults}):
         rate = _ok_rate(history, _merged([w for w in history.faults if w.kind == kind], horizon))
-        ratio = round(rate / base, 2) if rate is not None and base else None
-        per_kind[kind] = {"ok_per_second": rate, "vs_outside": ratio}
-    return {"ok_per_second_outside_faults": base, "per_kind": per_kind}
+        per_kind[kind] = {"ok_per_second": rate, "vs_outside": versus(rate)}
+    per_window = []
+    for w in history.faults:  # each window on its own: which target (a coordinator, a link to one) costs what
+        rate = _ok_rate(history, _merged([w], horizon))
+        target = w.plan.get("target", w.plan.get("link"))
+        span = {"start": round(w.start, 2), "end": None if w.end is None else round(w.end, 2)}
+        per_window.append({"kind": w.kind, "target": target, **span, "ok_per_second": rate, "vs_outside": versus(rate)})
+    return {"ok_per_second_outside_faults": base, "per_kind": per_kind, "per_window": per_window}
 
 
 def summarize(
@@ -239,6 +248,12 @@ def write_html(path: Path, summary: dict[str, Any], history: History) -> None:
         for kind, v in summary["per_kind"].items()
     )
     outside = summary.get("availability", {}).get("ok_per_second_outside_faults")
+    windows = "".join(
+        f"<tr><td>{html.escape(w['kind'])}</td><td>{html.escape(str(w['target']))}</td><td>{w['start']}</td>"
+        f"<td>{'' if w['end'] is None else w['end']}</td><td>{cell(w, 'ok_per_second')}</td>"
+        f"<td>{cell(w, 'vs_outside')}</td></tr>"
+        for w in summary.get("availability", {}).get("per_window", [])
+    )
     checks = "".join(
         f"<tr><td>{'PASS' if c['ok'] else 'FAIL'}</td><td>{html.escape(c['name'])}</td>"
         f"<td>{html.escape(c['detail'])}</td></tr>"
@@ -259,6 +274,9 @@ judge each operation). ok/s: successful operations per second inside the kind's 
 {outside} ok/s.</p><table><tr><th>kind</th><th>injected</th><th>attempted</th><th>client ok</th>
 <th>client failed</th><th>unknown</th><th>committed</th><th>rolled back</th><th>violations</th><th>stuck</th>
 <th>ok/s</th><th>vs outside</th><th>recovery (s) after each</th></tr>{rows}</table>
+<h2>Per fault window</h2><p>successful operations per second that ended inside each window, and the ratio to the
+rate outside every window.</p><table><tr><th>kind</th><th>target</th><th>start (s)</th><th>end (s)</th><th>ok/s</th>
+<th>vs outside</th></tr>{windows}</table>
 <h2>Totals</h2><pre>{html.escape(json.dumps(summary["totals"], indent=2))}</pre>
 <h2>Schedule</h2><pre>{html.escape(json.dumps(summary["schedule"], indent=1))}</pre>
 </body></html>"""

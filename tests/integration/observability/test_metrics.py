@@ -68,6 +68,15 @@ def test_counters_of_every_server_equal_what_happened(workload: dict[str, list[S
     # when it ends: tests/integration/rpc/test_client_metrics.py counts a stream call)
     registered = value(proxy, "txc_rpc_client_duration_seconds_count", rpc_method="Register", code="OK")
     assert registered == 1, [s for s in proxy if s.name == "txc_rpc_client_duration_seconds_count"]
+    # ... and nothing else: the XA commits made no unary call to a coordinator (#19: decided in a backend, their
+    # reports batched on the session stream, the one streaming method)
+    called = {
+        (s.labels["rpc_service"], s.labels["rpc_method"])
+        for s in proxy
+        if s.name == "txc_rpc_client_duration_seconds_count" and s.value > 0
+    }
+    assert called <= {("txcoord.registry.v1.Registry", "Register"), ("txcoord.coordinator.v1.Coordinator", "Session")}
+    assert ("txcoord.registry.v1.Registry", "Register") in called
 
 
 def _proxy_service(workload: dict[str, list[Sample]]) -> str:
