@@ -46,7 +46,8 @@ def console(
         False, "--insecure", help="Allow plain HTTP / no token on a non-loopback address (pages readable by anyone)."
     ),
 ) -> None:
-    """Serve the web console: transactions, sagas, registry and chaos reports; retry, abort and resolve."""
+    """Serve the web console: transactions, sagas, registry and chaos reports; retry, abort and resolve
+    transactions, retry and resolve sagas waiting for a person."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if tracing_url is not None and not tracing_url.startswith(("http://", "https://")):
         typer.echo(f"txc: --tracing-url: expected an http:// or https:// URL, got {tracing_url!r}", err=True)

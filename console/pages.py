@@ -169,6 +169,8 @@ async def saga(console: Console, request: Request) -> Response:
         drawing=dag.layout(dag.shapes_of_instance(detail.steps)),
         dag=dag,
         payload=views.payload_text,
+        actions=views.saga_actions_for(detail),
+        done=request.query_params.get("done", ""),
     )
 
 
