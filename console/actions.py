@@ -3,11 +3,13 @@
 An action is two steps: a GET shows what will happen (and to what) with a form; only that form's POST, with
 the session's CSRF token and ``confirmed``, calls the coordinator. The coordinator records the action in the
 transaction's timeline with the actor: "console: NAME" (the name given at login), or "console: token" for a
-script that sent the token as a bearer header."""
+script that sent the token as a bearer header. A transaction's actions are `txc tx retry/abort/resolve`; a
+saga marked for a person has `txc saga retry` and `txc saga resolve --step S [--output JSON]`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
@@ -15,12 +17,12 @@ from starlette.responses import RedirectResponse, Response
 
 from console import views
 from console.sessions import token_matches
+from sdk.saga.client import NO_OUTPUT
 
 if TYPE_CHECKING:
     from console.app import Console
 
 ACTIONS = tuple(views.LABELS)
-OUTCOMES = ("confirmed", "cancelled")
 MAX_NAME = 80
 
 
@@ -28,14 +30,26 @@ def _action_of(values: dict[str, str]) -> tuple[views.Action | None, str]:
     name = values.get("action", "")
     if name not in ACTIONS:
         return None, f"action: expected one of {', '.join(ACTIONS)}"
-    if name != "resolve":
+    outcomes = views.OUTCOMES.get(name)
+    if outcomes is None:
         return views.action(name), ""
     branch, outcome = values.get("branch", ""), values.get("outcome", "")
     if not branch:
-        return None, "branch: which branch to resolve"
-    if outcome not in OUTCOMES:
-        return None, f"outcome: expected one of {', '.join(OUTCOMES)}"
+        return None, "branch: which branch (or saga step) to resolve"
+    if outcome not in outcomes:
+        return None, f"outcome: expected one of {', '.join(outcomes)}"
     return views.action(name, branch, outcome), ""
+
+
+def _output(action: views.Action, form: dict[str, str]) -> tuple[Any, str]:
+    """(the output a forward step completed by hand returned, or NO_OUTPUT; a problem with it to show)."""
+    text = form.get("output", "").strip()
+    if action.outcome != "completed" or not text:
+        return NO_OUTPUT, ""
+    try:
+        return json.loads(text), ""
+    except ValueError as exc:
+        return NO_OUTPUT, f"output: not JSON ({exc})"
 
 
 async def confirm(console: Console, request: Request) -> Response:
@@ -77,15 +91,23 @@ async def act(console: Console, request: Request) -> Response:
         return console.error(request, 400, problem or "gid: which transaction")
     if form.get("confirmed") != "yes":
         return console.error(request, 400, "confirmed: an action runs only from its confirmation form")
+    output, problem = _output(action, form)
+    if problem:
+        return console.error(request, 400, problem)
     client = console.coordinator.main
     if action.name == "retry":
         state = await client.retry(gid, actor)
     elif action.name == "abort":
         state = await client.abort(gid, actor)
-    else:
+    elif action.name == "resolve":
         state = await client.resolve(gid, action.branch, action.outcome, actor)
+    elif action.name == "saga-retry":
+        state = (await client.sagas.retry(gid, actor)).state
+    else:
+        state = (await client.sagas.resolve(gid, action.branch, actor, output=output)).state
     done = f"{action.label} ({action.branch}): now {state}" if action.branch else f"{action.label}: now {state}"
-    return RedirectResponse("/tx?" + urlencode({"gid": gid, "done": done}), status_code=303)
+    page = "/saga?" if action.on_saga else "/tx?"
+    return RedirectResponse(page + urlencode({"gid": gid, "done": done}), status_code=303)
 
 
 async def login_form(console: Console, request: Request) -> Response:

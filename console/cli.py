@@ -32,6 +32,13 @@ def console(
     tracing_url: str | None = typer.Option(
         None, "--tracing-url", help="A tracing UI's page of one trace, with {trace_id} in it (http or https)."
     ),
+    warmup: float = typer.Option(
+        0.0,
+        "--warmup",
+        min=0.0,
+        help="Seconds of warm-up your callers' balancers use (ServiceClient(warmup=...)): the registry page shows "
+        "each endpoint's weight under it, counted from its registration. 0: no warm-up, every weight 1.",
+    ),
     tls_cert: str | None = typer.Option(None, "--tls-cert", help="PEM certificate to serve HTTPS with."),
     tls_key: str | None = typer.Option(None, "--tls-key", help="PEM private key of --tls-cert."),
     tls_ca: str | None = typer.Option(None, "--tls-ca", envvar=CA_ENV, help="CA of the coordinator's TLS (dial TLS)."),
@@ -39,7 +46,8 @@ def console(
         False, "--insecure", help="Allow plain HTTP / no token on a non-loopback address (pages readable by anyone)."
     ),
 ) -> None:
-    """Serve the web console: transactions, sagas, registry and chaos reports; retry, abort and resolve."""
+    """Serve the web console: transactions, sagas, registry and chaos reports; retry, abort and resolve
+    transactions, retry and resolve sagas waiting for a person."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     if tracing_url is not None and not tracing_url.startswith(("http://", "https://")):
         typer.echo(f"txc: --tracing-url: expected an http:// or https:// URL, got {tracing_url!r}", err=True)
@@ -50,6 +58,7 @@ def console(
         token=token,
         chaos_reports=chaos_reports,
         tracing_url=tracing_url,
+        warmup=warmup,
         client_security=ClientSecurity(ca=tls_ca or base.ca, cert=base.cert, key=base.key, token=token),
     )
     listening = Listen(listen, tls_cert, tls_key, insecure)

@@ -12,6 +12,7 @@ from console import chart, dag, views
 from console.chaos_reports import find_reports, report_file
 from sdk._proto import coordinator_pb2 as pb
 from sdk.errors import RpcError
+from sdk.registry.balancer import warmup_weight
 from sdk.saga import SagaDefinitionError, parse_saga
 
 if TYPE_CHECKING:
@@ -168,12 +169,16 @@ async def saga(console: Console, request: Request) -> Response:
         drawing=dag.layout(dag.shapes_of_instance(detail.steps)),
         dag=dag,
         payload=views.payload_text,
+        actions=views.saga_actions_for(detail),
+        done=request.query_params.get("done", ""),
     )
 
 
 async def registry(console: Console, request: Request) -> Response:
     endpoints = sorted(await console.coordinator.registry(), key=lambda e: (e.service, e.address))
-    return console.render(request, "registry.html", endpoints=endpoints, now=time.time())
+    now, warmup = time.time(), console.settings.warmup
+    weights = {e: warmup_weight(now - e.registered_at, warmup) for e in endpoints}
+    return console.render(request, "registry.html", endpoints=endpoints, now=now, weights=weights, warmup=warmup)
 
 
 async def chaos(console: Console, request: Request) -> Response:

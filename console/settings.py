@@ -19,6 +19,8 @@ class ConsoleSettings:
     )
     client_security: ClientSecurity = field(default_factory=ClientSecurity)
     page_size: int = 50
+    # the warm-up of the callers' balancers (ServiceClient(warmup=...)), to show each endpoint's weight; 0: none
+    warmup: float = 0.0
     # a loopback console answers only requests naming a loopback host: a page on another site that rebinds
     # its own name to 127.0.0.1 gets nothing from it (None: any host, for a console reachable by name)
     loopback_hosts_only: bool = False

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from urllib.parse import quote
 
 from sdk._proto import coordinator_pb2 as pb
+from sdk._proto import saga_pb2
 
 # control characters, and the invisible ones that reorder text (bidi overrides, isolates, marks): an operator
 # must see them, since they can make one gid look like another
@@ -17,6 +18,10 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200e\u200f\u202a-\u202e
 SHORT = 300  # characters of a long text shown in a table cell; the rest behind a "more" toggle
 
 FAILED_STATES = ("COMMIT_FAILED", "ROLLBACK_FAILED")
+# a saga waiting for a person: its compensation, or a forward step, could not be delivered
+SAGA_MARKED = ("COMPENSATION_FAILED", "FORWARD_FAILED")
+# the step states a person may say they compensated by hand (the coordinator's rule)
+SAGA_COMPENSABLE = ("RUNNING", "SUCCEEDED", "FAILED", "COMPENSATING")
 PHASE2_STATES = ("COMMITTING", "ROLLING_BACK", *FAILED_STATES)
 
 
@@ -105,13 +110,25 @@ def timeline(detail: pb.TransactionDetail) -> list[Moment]:
 class Action:
     """One thing a person may do to a transaction, as its confirmation page and form need it."""
 
-    name: str  # retry, abort, resolve
+    name: str  # retry, abort, resolve; saga-retry, saga-resolve
     label: str
-    branch: str = ""
-    outcome: str = ""  # resolve: confirmed / cancelled
+    branch: str = ""  # resolve: the branch; saga-resolve: the step
+    outcome: str = ""  # resolve: confirmed / cancelled; saga-resolve: compensated / completed
+
+    @property
+    def on_saga(self) -> bool:
+        return self.name.startswith("saga-")
 
 
-LABELS = {"retry": "Retry phase 2 now", "abort": "Abort (roll back)", "resolve": "Resolve branch as {outcome}"}
+LABELS = {
+    "retry": "Retry phase 2 now",
+    "abort": "Abort (roll back)",
+    "resolve": "Resolve branch as {outcome}",
+    "saga-retry": "Retry the saga now",
+    "saga-resolve": "Resolve step as {outcome} by hand",
+}
+# what a resolve may say happened
+OUTCOMES = {"resolve": ("confirmed", "cancelled"), "saga-resolve": ("compensated", "completed")}
 
 
 def action(name: str, branch: str = "", outcome: str = "") -> Action:
@@ -134,3 +151,18 @@ def actions_for(detail: pb.TransactionDetail) -> list[Action]:
                 for outcome in ("confirmed", "cancelled"):
                     found.append(action("resolve", b.branch_id, outcome))
     return found
+
+
+def saga_actions_for(detail: saga_pb2.SagaDetail) -> list[Action]:
+    """What a person may do to a saga marked for one (`txc saga retry` / `txc saga resolve`): deliver again, or
+    say a step was done by hand — compensated (the saga was compensating: the steps its needs_person events
+    name, else any it may compensate), or completed with an output (going forward: the step still running)."""
+    if detail.state not in SAGA_MARKED:
+        return []
+    found = [action("saga-retry")]
+    if detail.state == "FORWARD_FAILED":
+        return found + [action("saga-resolve", s.step_id, "completed") for s in detail.steps if s.state == "RUNNING"]
+    compensable = [s.step_id for s in detail.steps if s.state in SAGA_COMPENSABLE]
+    named = {e.step_id for e in detail.events if e.event == "needs_person"}
+    waiting = [step for step in compensable if step in named] or compensable
+    return found + [action("saga-resolve", step, "compensated") for step in waiting]

@@ -9,6 +9,13 @@ from collections.abc import Callable, Iterable
 MIN_WARMUP_WEIGHT = 0.05
 
 
+def warmup_weight(age: float, warmup: float) -> float:
+    """The weight of an endpoint seen ``age`` seconds ago by a balancer with a ``warmup`` of that many seconds."""
+    if warmup <= 0:
+        return 1.0
+    return max(MIN_WARMUP_WEIGHT, min(1.0, age / warmup))
+
+
 class Balancer:
     """Picks endpoints in proportion to their weight; with equal weights this is plain round robin.
 
@@ -45,10 +52,7 @@ class Balancer:
         self._addresses = new
 
     def weight(self, address: str) -> float:
-        if self.warmup <= 0:
-            return 1.0
-        age = self._clock() - self._first_seen.get(address, 0.0)
-        return max(MIN_WARMUP_WEIGHT, min(1.0, age / self.warmup))
+        return warmup_weight(self._clock() - self._first_seen.get(address, 0.0), self.warmup)
 
     def mark_down(self, address: str, seconds: float = 1.0) -> None:
         self._down_until[address] = self._clock() + seconds

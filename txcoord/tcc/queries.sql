@@ -40,11 +40,30 @@ SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, ne
   FROM txc_transaction t
  WHERE ($1::text IS NULL OR state = $1)
    AND ($3::text IS NULL OR kind = $3)
-   AND ($4::text IS NULL OR EXISTS (SELECT 1 FROM txc_branch b WHERE b.gid = t.gid AND b.service = $4))
+   -- a service is list_by_service's filter ($4 stays in the signature so both take the same arguments)
+   AND $4::text IS NULL
    -- a gid prefix as a byte-order range ($6: the first string past every gid starting with $5)
    AND ($5::text IS NULL OR ((gid COLLATE "C") >= $5 AND (gid COLLATE "C") < $6::text))
    AND ($7::float8 IS NULL OR created_at <= now() - $7 * interval '1 second')
    -- keyset cursor: the rows after the given gid in this order
+   AND ($8::text IS NULL OR (created_at, gid) < (SELECT c.created_at, c.gid FROM txc_transaction c WHERE c.gid = $8))
+ ORDER BY created_at DESC, gid DESC
+ LIMIT $2;
+
+-- name: list_by_service
+-- list with a service: its branches in a semi-join at the top of the WHERE (inside an OR, as list's optional
+-- filters are, PostgreSQL only checks it row by row), so a rare service's few branches come from their index
+-- (txc_branch_service) and a common one's from walking the newest transactions, whichever is cheaper
+SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
+       created_at, decided_at, finished_at, kind, initiator,
+       (SELECT count(*) FROM txc_branch b WHERE b.gid = t.gid)
+       + (SELECT count(*) FROM txc_saga_step s WHERE s.gid = t.gid) AS branch_count
+  FROM txc_transaction t
+ WHERE gid IN (SELECT b.gid FROM txc_branch b WHERE b.service = $4)
+   AND ($1::text IS NULL OR state = $1)
+   AND ($3::text IS NULL OR kind = $3)
+   AND ($5::text IS NULL OR ((gid COLLATE "C") >= $5 AND (gid COLLATE "C") < $6::text))
+   AND ($7::float8 IS NULL OR created_at <= now() - $7 * interval '1 second')
    AND ($8::text IS NULL OR (created_at, gid) < (SELECT c.created_at, c.gid FROM txc_transaction c WHERE c.gid = $8))
  ORDER BY created_at DESC, gid DESC
  LIMIT $2;

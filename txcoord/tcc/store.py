@@ -266,7 +266,8 @@ class PgStore(PgLeases):
     async def list_transactions(self, filters: ListFilter, limit: int) -> list[Transaction]:
         f = filters
         args = (f.state, limit, f.mode, f.service, f.gid_prefix or None, f.prefix_end(), f.older_than_s, f.after_gid)
-        return [_transaction(r) for r in await self.pool.fetch(Q["list"], *args)]
+        statement = Q["list_by_service"] if f.service else Q["list"]
+        return [_transaction(r) for r in await self.pool.fetch(statement, *args)]
 
     async def unfinished_by_state(self) -> list[asyncpg.Record]:
         """Unfinished transactions per state (state, n, oldest_s): what a metrics scrape reads."""

@@ -91,6 +91,8 @@ def _pages() -> list[str]:
         "/registry",
         "/chaos",
         f"/login?next={q(MARKUP)}",
+        f"/tx/confirm?gid={q(SAGA_GID)}&action=saga-resolve&branch={q(BRANCH)}&outcome=completed",
+        f"/saga?gid={q(SAGA_GID)}&done={q(HOSTILE)}",
     ]
 
 

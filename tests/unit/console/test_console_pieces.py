@@ -112,3 +112,30 @@ def test_chaos_reports_are_found_with_their_verdict_and_nothing_outside_the_fold
 def test_a_trace_links_to_the_tracing_ui_only_when_one_is_configured() -> None:
     assert views.trace_link("https://traces.example/t/{trace_id}", "ab/c?d") == "https://traces.example/t/ab%2Fc%3Fd"
     assert views.trace_link(None, "abc") == views.trace_link("https://x/{trace_id}", "") == ""
+
+
+def test_a_saga_offers_retry_and_resolve_only_while_it_waits_for_a_person() -> None:
+    def saga(state: str, *steps: tuple[str, str], waiting: str = "") -> saga_pb2.SagaDetail:
+        events = [saga_pb2.SagaEvent(step_id=waiting, event="needs_person")] if waiting else []
+        return saga_pb2.SagaDetail(
+            gid="s", state=state, steps=[saga_pb2.StepInfo(step_id=i, state=s) for i, s in steps], events=events
+        )
+
+    def offered(detail: saga_pb2.SagaDetail) -> list[tuple[str, str, str]]:
+        return [(a.name, a.branch, a.outcome) for a in views.saga_actions_for(detail)]
+
+    assert offered(saga("RUNNING", ("a", "RUNNING"))) == []
+    assert offered(saga("COMPENSATED", ("a", "COMPENSATED"))) == []
+    # going forward: the step still running is the one a person completes, with an output
+    assert offered(saga("FORWARD_FAILED", ("pay", "SUCCEEDED"), ("hotel", "RUNNING"), ("car", "PENDING"))) == [
+        ("saga-retry", "", ""),
+        ("saga-resolve", "hotel", "completed"),
+    ]
+    # compensating: the step its needs_person event names; without one, any step it may compensate
+    stuck = (("flight", "SUCCEEDED"), ("hotel", "SUCCEEDED"), ("payment", "COMPENSATED"))
+    assert offered(saga("COMPENSATION_FAILED", *stuck, waiting="hotel")) == [
+        ("saga-retry", "", ""),
+        ("saga-resolve", "hotel", "compensated"),
+    ]
+    assert [step for _, step, _ in offered(saga("COMPENSATION_FAILED", *stuck))] == ["", "flight", "hotel"]
+    assert all(a.on_saga for a in views.saga_actions_for(saga("FORWARD_FAILED", ("h", "RUNNING"))))
