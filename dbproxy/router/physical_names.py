@@ -2,9 +2,10 @@
 physical database (``shop_0``) and shard tables (``orders_1``); the client sees the logical ones (``shop``,
 ``orders``).
 
-A column definition is rewritten field by field (schema, table, org_table); an error message has each
-physical name that stands as a whole word replaced. Both work on one packet in place in a relay buffer
-(``rewrite_column``/``rewrite_error`` return the packet's new end), so the relay keeps copying bytes.
+A column definition is rewritten field by field (schema, table, org_table); an error message (and a text
+value, such as an EXPLAIN row's table) has each physical name that stands as a whole word replaced. Both work
+on one packet in place in a relay buffer (``rewrite_column``/``rewrite_error`` return the packet's new end), so
+the relay keeps copying bytes.
 """
 
 from __future__ import annotations
@@ -63,6 +64,12 @@ class PhysicalNames:
             return message
         raw = message.encode("utf-8", "surrogateescape")
         return self._pattern.sub(self._logical, raw).decode("utf-8", "surrogateescape")
+
+    def text(self, value: bytes) -> bytes:
+        """A text value of an answer (an EXPLAIN row's table, its JSON plan) with physical names replaced."""
+        if self._pattern is None:
+            return value
+        return self._pattern.sub(self._logical, value)
 
     def _logical(self, match: re.Match[bytes]) -> bytes:
         word = match.group(1)

@@ -1,6 +1,7 @@
 """Physical names and the backend account never reach a client: USER() and friends answer the proxy user,
 DATABASE() and CONNECTION_ID() the session's logical view even among other columns, and column metadata,
-error texts, SHOW OPEN TABLES and table maintenance answers name logical databases and tables."""
+error texts, EXPLAIN, the process list, SHOW OPEN TABLES and table maintenance answers name logical databases and
+tables."""
 
 from __future__ import annotations
 
@@ -95,3 +96,45 @@ def test_table_maintenance_answers_name_logical_tables(tables: Proxy) -> None:
         assert [r[0] for r in cur.fetchall()] == [f"{LOGICAL_DB}.plain"]
         cur.execute("CHECK TABLE plain")
         assert [r[0] for r in cur.fetchall()] == [f"{LOGICAL_DB}.plain"]
+
+
+def test_the_process_list_shows_the_proxy_user_and_the_logical_database(tables: Proxy) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute("SHOW FULL PROCESSLIST")
+        rows = cur.fetchall()
+        mine = {row[0]: row for row in rows}[conn.thread_id()]
+        assert (mine[1], mine[3]) == (USER, LOGICAL_DB)
+        text = repr(rows)
+        assert not [name for name in [*physical(tables), "root"] if name in text], text
+        try:
+            cur.execute("SELECT ID, USER, DB, INFO FROM information_schema.PROCESSLIST")
+        except pymysql.err.MySQLError as exc:  # refusing is fine; answering with the backends' sessions is not
+            assert exc.args[0] in (1044, 1142, 1235), exc.args
+        else:
+            rows = cur.fetchall()
+            text = repr(rows)
+            assert not [name for name in [*physical(tables), "root"] if name in text], text
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "EXPLAIN SELECT id, k FROM items WHERE k > 0",  # every shard's plan
+        "EXPLAIN SELECT id, k FROM items WHERE id = 1",  # one shard's
+        "EXPLAIN FORMAT=JSON SELECT id, k FROM items WHERE k > 0",
+        "EXPLAIN FORMAT=JSON SELECT items.id FROM items WHERE items.k > 0",
+        "EXPLAIN EXTENDED SELECT i.id, i.k FROM items i WHERE i.k > 0",
+        "DESCRIBE SELECT id FROM items WHERE k > 0",
+    ],
+)
+def test_explain_names_the_logical_tables(tables: Proxy, sql: str) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute(sql)
+        rows = cur.fetchall()
+    assert rows
+    text = repr(rows)
+    assert not [name for name in physical(tables) if name in text], text
+    if "JSON" in sql:
+        assert '"table_name": "items"' in text
+    elif " i " not in sql:
+        assert "items" in {row[3] for row in rows}  # node, id, select_type, table
