@@ -25,7 +25,7 @@ class Explain(Route):
             run.reply(results, params, binary=req is not None, merge=self.merge)
             return
         columns = [Column("node", ColumnType.VAR_STRING, 45, 256), *first.columns]
-        names = run.ctx.schema.physical_names(self.database or run.state.database)
+        names = run.physical_names()
         rows = [
             [self.labels[n].encode(), *(v if v is None or names is None else names.text(v) for v in row)]
             for n, result in zip(nodes, results, strict=True)

@@ -102,7 +102,7 @@ class Route(Routed):
             conn.send(command)
             unread[backend] = n
 
-        names = run.ctx.schema.physical_names(state.database)
+        names = run.physical_names()
         try:
             for backend in by_backend:
                 conns[backend] = await run.conn(backend)

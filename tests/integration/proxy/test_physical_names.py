@@ -10,7 +10,18 @@ from collections.abc import Iterator
 import pymysql
 import pytest
 
-from tests.integration.proxy.conftest import LOGICAL_DB, USER, Proxy, direct
+from tests.integration.proxy.conftest import (
+    LOGICAL_DB,
+    PASSWORD,
+    USER,
+    Proxy,
+    direct,
+    mod_table,
+    proxy_config,
+    start_proxy,
+)
+from tests.integration.proxy.rawclient import RawClient, frame
+from tests.support import free_port, mariadb_databases
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +149,79 @@ def test_explain_names_the_logical_tables(tables: Proxy, sql: str) -> None:
         assert '"table_name": "items"' in text
     elif " i " not in sql:
         assert "items" in {row[3] for row in rows}  # node, id, select_type, table
+
+
+@pytest.fixture(scope="module")
+def two_databases(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proxy, list[str]]]:
+    """A proxy whose user may use two logical databases: LOGICAL_DB (items sharded) and `other` (things
+    sharded over two more backends, plainx on its default one)."""
+    with mariadb_databases("txc_names", 4) as dbs:
+        port = free_port()
+        config = proxy_config(port, {"ds0": dbs[0], "ds1": dbs[1]}, {"items": mod_table("id", 2, "items")})
+        config["backends"].update({f"ds{i}": f"mysql://root:@127.0.0.1:3306/{dbs[i]}" for i in (2, 3)})
+        things = {"column": "id", "algorithm": "mod", "nodes": ["ds2.things_0", "ds3.things_1"]}
+        config["databases"]["other"] = {"default_backend": "ds2", "sharded_tables": {"things": things}}
+        proc = start_proxy(config, tmp_path_factory.mktemp("names"))
+        proxy = Proxy(port, dbs, proc, config)
+        try:
+            with proxy.connect(database="other") as conn, conn.cursor() as cur:
+                cur.execute("CREATE TABLE things (id INT PRIMARY KEY, v INT)")
+                cur.execute("CREATE TABLE plainx (id INT PRIMARY KEY)")
+                cur.execute("INSERT INTO things (id, v) VALUES (1, 1), (2, 2)")
+            yield proxy, [*dbs, "things_0", "things_1"]
+        finally:
+            proc.kill()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT id, v FROM other.things WHERE id = 1",  # relayed from one shard
+        "SELECT id, v FROM other.things ORDER BY id",  # merged
+        "SELECT id, v FROM other.things",  # concatenated
+        "SELECT id FROM other.plainx",
+        "EXPLAIN SELECT id, v FROM other.things",
+    ],
+)
+def test_a_statement_on_another_logical_database_shows_its_logical_names(
+    two_databases: tuple[Proxy, list[str]], sql: str
+) -> None:
+    proxy, hidden = two_databases
+    with proxy.connect() as conn, conn.cursor() as cur:  # the session's database is LOGICAL_DB
+        cur.execute(sql)
+        rows = cur.fetchall()
+        fields = [(f.db, f.table_name, f.org_table) for f in cur._result.fields]  # type: ignore[union-attr]
+    text = repr((rows, fields))
+    assert not [name for name in hidden if name in text], text
+    if not sql.startswith("EXPLAIN"):
+        assert {f[0] for f in fields} == {b"other"}
+        assert {f[1] for f in fields} == {"plainx" if "plainx" in sql else "things"}
+
+
+@pytest.mark.parametrize("sql", ["SELECT * FROM other.missing", "SELECT things.nope FROM other.things WHERE id = 1"])
+def test_an_error_on_another_logical_database_names_it_logically(
+    two_databases: tuple[Proxy, list[str]], sql: str
+) -> None:
+    proxy, hidden = two_databases
+    with proxy.connect() as conn, conn.cursor() as cur, pytest.raises(pymysql.err.MySQLError) as info:
+        cur.execute(sql)
+    message = str(info.value.args[1])
+    assert not [name for name in hidden if name in message], message
+    assert "other.missing" in message or "things.nope" in message, message
+
+
+def test_a_prepared_statement_on_another_logical_database_describes_its_logical_names(
+    two_databases: tuple[Proxy, list[str]],
+) -> None:
+    proxy, hidden = two_databases
+    client = RawClient(proxy.port)
+    try:
+        assert client.login(USER, PASSWORD, LOGICAL_DB)[0] == 0
+        client.send_raw(frame(b"\x16SELECT id, v FROM other.things WHERE id = ?", 0))
+        packets = [client.read_packet()[1] for _ in range(6)]  # OK, one parameter + EOF, two columns + EOF
+    finally:
+        client.close()
+    assert packets[0][:1] == b"\x00", packets[0]
+    described = b"".join(packets)
+    assert not [name for name in hidden if name.encode() in described], described
+    assert b"\x05other\x06things" in packets[3]  # the first column's schema and table
