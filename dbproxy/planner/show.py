@@ -68,8 +68,13 @@ def plan_show(
         info = db.sharded.get(name)
         if info is not None:
             node = info.config.nodes[0]
-            template = rewrite(sql, tokens, {name: node.table}, {db.name.lower()})
+            on_node = {name: node.table}
             logical = {node.table.encode(): info.name.encode()}
+            if db.name.lower() in names:  # SHOW COLUMNS FROM t FROM app: the node's physical database
+                physical = schema.backend_databases[node.backend]
+                on_node[db.name.lower()] = physical
+                logical[physical.encode()] = db.name.encode()
+            template = rewrite(sql, tokens, on_node, {db.name.lower()})
             target = Target(node.backend, template)
             return SystemRead(nparams=nparams, targets=(target,), is_read=True, names=logical, database=db.name)
     if words[1:3] == ["OPEN", "TABLES"] and not any(t.token_type in (TokenType.FROM, TokenType.IN) for t in tokens):

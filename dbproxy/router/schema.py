@@ -74,6 +74,8 @@ class LogicalSchema:
                 node.table.encode(): info.name.encode() for info in db.sharded.values() for node in info.config.nodes
             }
             self.physical[key] = PhysicalNames(dbs, tables)
+        # backend -> its physical database (what a statement naming a logical database is sent with on it)
+        self.backend_databases = {name: config.backend_dsn(name).database for name in config.backends}
 
     def physical_names(self, name: str | None) -> PhysicalNames | None:
         return self.physical.get(name.lower()) if name else None

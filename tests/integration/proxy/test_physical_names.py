@@ -225,3 +225,21 @@ def test_a_prepared_statement_on_another_logical_database_describes_its_logical_
     described = b"".join(packets)
     assert not [name for name in hidden if name.encode() in described], described
     assert b"\x05other\x06things" in packets[3]  # the first column's schema and table
+
+
+@pytest.mark.parametrize(
+    ("sql", "column", "expected"),
+    [
+        (f"SHOW COLUMNS FROM items FROM {LOGICAL_DB}", 0, {"id", "k"}),
+        (f"SHOW INDEX FROM items IN {LOGICAL_DB}", 0, {"items"}),
+        (f"SHOW FULL COLUMNS FROM items FROM {LOGICAL_DB} LIKE 'k'", 0, {"k"}),
+    ],
+)
+def test_show_about_a_sharded_table_from_the_logical_database(
+    tables: Proxy, sql: str, column: int, expected: set[str]
+) -> None:
+    with tables.connect() as conn, conn.cursor() as cur:
+        cur.execute(sql)  # was 1146: the logical database's name was sent to the shard's server as written
+        rows = cur.fetchall()
+    assert {row[column] for row in rows} == expected
+    assert not [name for name in physical(tables) if name in repr(rows)], rows
