@@ -79,6 +79,14 @@ def test_refused_statements(planner: Planner, sql: str, code: int) -> None:
         ("DELETE FROM other_app.x", "other_app", True, "DELETE"),
         ("SHOW CREATE TABLE t", "app", False, ""),
         ("SELECT 1", None, False, ""),
+        # advancing or setting a sequence is a write (MariaDB asks INSERT on it), whichever way it is written
+        ("SELECT NEXTVAL(seq)", "app", True, "INSERT"),
+        ("SELECT SETVAL(seq, 5)", "app", True, "INSERT"),
+        ("SELECT NEXT VALUE FOR seq", "app", True, "INSERT"),
+        ("SELECT nextval(seq), id FROM plain", "app", True, "SELECT"),
+        ("SELECT LASTVAL(seq)", None, False, ""),
+        ("SELECT PREVIOUS VALUE FOR seq", "app", False, "SELECT"),
+        ("SELECT 'nextval(' AS s", None, False, ""),
     ],
 )
 def test_plans_record_the_grant_they_need(
