@@ -320,13 +320,15 @@ class BackendConnection:
         status: int,
         lock_timeout_as_deadlock: bool = False,
         names: PhysicalNames | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> RelayOutcome:
         """Send ``command`` and copy the response packets to ``out``.
 
         The final OK/EOF gets the session's autocommit/in-transaction bits, since the backend's own bits describe
         its connection, not the client's session. With ``lock_timeout_as_deadlock`` a lock wait timeout (1205)
         reaches the client as a deadlock (1213): the session rolls the whole transaction back, as for one.
-        ``names`` makes column definitions and error texts name logical databases and tables.
+        ``names`` makes column definitions and error texts name logical databases and tables, and error texts
+        name the client's ``identity`` (user, host) where a backend named its account.
         """
         self._send(command)
         if self.pending:
@@ -392,7 +394,7 @@ class BackendConnection:
                             end = _as_deadlock(buf, pos, end)
                             outcome.error = ER_LOCK_DEADLOCK
                         elif names is not None:
-                            end = names.rewrite_error(buf, pos, end)
+                            end = names.rewrite_error(buf, pos, end, identity)
                     else:
                         n, _ = read_lenenc(buf, pos + 4)
                         remaining = n or 0
@@ -413,7 +415,7 @@ class BackendConnection:
                     terminal = True
                     soff = -1
                     if names is not None:
-                        end = names.rewrite_error(buf, pos, end)
+                        end = names.rewrite_error(buf, pos, end, identity)
                 pos = end
                 if terminal:
                     more = False

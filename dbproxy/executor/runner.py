@@ -47,6 +47,11 @@ class Runner:
         # errors may name that database's physical names
         self.answer_database: str | None = None
 
+    @property
+    def identity(self) -> tuple[str, str]:
+        """The client's user and address, as access errors name them."""
+        return self.state.user, self.state.host
+
     def physical_names(self) -> PhysicalNames | None:
         """Physical -> logical names for the running statement's answers and errors."""
         return self.ctx.schema.physical_names(self.answer_database or self.state.database)
@@ -151,7 +156,7 @@ class Runner:
                 command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
             names = self.physical_names()
             outcome: RelayOutcome = await conn.relay(
-                command, self.client.writer, self.state.status, bound is not None, names
+                command, self.client.writer, self.state.status, bound is not None, names, self.identity
             )
         except BackendUnavailable:
             # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read

@@ -255,8 +255,11 @@ class Session:
         """A backend's error as the client may see it: logical names in place of physical ones."""
         if isinstance(exc, BackendError):
             names = self.executor.physical_names()
+            identity = (self.state.user, self.state.host)
             if names is not None:
-                exc.message = names.error_message(exc.message)
+                exc.message = names.error_message(exc.message, identity)
+            else:
+                exc.message = self.ctx.schema.accounts.hidden(exc.message, *identity)
         return exc
 
     # -- statements -------------------------------------------------------------------------------------------
