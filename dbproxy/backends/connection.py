@@ -440,14 +440,20 @@ class BackendConnection:
         self._send(command)
 
     async def stream_result(
-        self, out: asyncio.StreamWriter, seq: int, started: bool, status: int, names: PhysicalNames | None = None
+        self,
+        out: asyncio.StreamWriter,
+        seq: int,
+        started: bool,
+        status: int,
+        names: PhysicalNames | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> int:
         """Read the result set answering a command sent with ``send`` and write it to ``out`` as packets numbered
         from ``seq``: the column definitions only when the client's answer has not ``started`` (one result set
         made of several shards' rows), then the rows, never more than the client's buffer ahead. Returns the
         next sequence id, or -1 when the answer ended with an error written to ``out``. An error before anything
-        of the answer was written is raised instead. ``names`` makes column definitions name logical databases
-        and tables."""
+        of the answer was written is raised instead. ``names`` makes column definitions and a written error name
+        logical databases and tables (and the client's ``identity`` for a backend account)."""
         frames: list[bytes] = []
         written = started
         try:
@@ -505,7 +511,8 @@ class BackendConnection:
             if not written:
                 raise
             # the client has part of the answer: it ends with the error, in sequence
-            frames.append(frame(err_payload(exc.code, exc.sqlstate, exc.message), seq))
+            message = exc.message if names is None else names.error_message(exc.message, identity)
+            frames.append(frame(err_payload(exc.code, exc.sqlstate, message), seq))
             out.write(b"".join(frames))
             return -1
 

@@ -243,3 +243,21 @@ def test_show_about_a_sharded_table_from_the_logical_database(
         rows = cur.fetchall()
     assert {row[column] for row in rows} == expected
     assert not [name for name in physical(tables) if name in repr(rows)], rows
+
+
+def test_an_error_ending_a_streamed_scatter_names_logical_names(two_databases: tuple[Proxy, list[str]]) -> None:
+    """The first shard's rows reach the client before the second shard's error: that error is translated too."""
+    proxy, hidden = two_databases
+    shard = proxy.databases[3]  # ds3 holds things_1
+    with direct(shard) as conn, conn.cursor() as cur:
+        cur.execute("RENAME TABLE things_1 TO things_1_away")
+    try:
+        with proxy.connect() as conn, conn.cursor() as cur, pytest.raises(pymysql.err.MySQLError) as info:
+            cur.execute("SELECT id, v FROM other.things")  # every shard's rows in turn, streamed
+    finally:
+        with direct(shard) as conn, conn.cursor() as cur:
+            cur.execute("RENAME TABLE things_1_away TO things_1")
+    message = str(info.value.args[1])
+    assert info.value.args[0] == 1146, message
+    assert not [name for name in hidden if name in message], message
+    assert "other.things" in message, message
