@@ -320,13 +320,15 @@ class BackendConnection:
         status: int,
         lock_timeout_as_deadlock: bool = False,
         names: PhysicalNames | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> RelayOutcome:
         """Send ``command`` and copy the response packets to ``out``.
 
         The final OK/EOF gets the session's autocommit/in-transaction bits, since the backend's own bits describe
         its connection, not the client's session. With ``lock_timeout_as_deadlock`` a lock wait timeout (1205)
         reaches the client as a deadlock (1213): the session rolls the whole transaction back, as for one.
-        ``names`` makes column definitions and error texts name logical databases and tables.
+        ``names`` makes column definitions and error texts name logical databases and tables, and error texts
+        name the client's ``identity`` (user, host) where a backend named its account.
         """
         self._send(command)
         if self.pending:
@@ -392,7 +394,7 @@ class BackendConnection:
                             end = _as_deadlock(buf, pos, end)
                             outcome.error = ER_LOCK_DEADLOCK
                         elif names is not None:
-                            end = names.rewrite_error(buf, pos, end)
+                            end = names.rewrite_error(buf, pos, end, identity)
                     else:
                         n, _ = read_lenenc(buf, pos + 4)
                         remaining = n or 0
@@ -413,7 +415,7 @@ class BackendConnection:
                     terminal = True
                     soff = -1
                     if names is not None:
-                        end = names.rewrite_error(buf, pos, end)
+                        end = names.rewrite_error(buf, pos, end, identity)
                 pos = end
                 if terminal:
                     more = False
@@ -438,14 +440,20 @@ class BackendConnection:
         self._send(command)
 
     async def stream_result(
-        self, out: asyncio.StreamWriter, seq: int, started: bool, status: int, names: PhysicalNames | None = None
+        self,
+        out: asyncio.StreamWriter,
+        seq: int,
+        started: bool,
+        status: int,
+        names: PhysicalNames | None = None,
+        identity: tuple[str, str] | None = None,
     ) -> int:
         """Read the result set answering a command sent with ``send`` and write it to ``out`` as packets numbered
         from ``seq``: the column definitions only when the client's answer has not ``started`` (one result set
         made of several shards' rows), then the rows, never more than the client's buffer ahead. Returns the
         next sequence id, or -1 when the answer ended with an error written to ``out``. An error before anything
-        of the answer was written is raised instead. ``names`` makes column definitions name logical databases
-        and tables."""
+        of the answer was written is raised instead. ``names`` makes column definitions and a written error name
+        logical databases and tables (and the client's ``identity`` for a backend account)."""
         frames: list[bytes] = []
         written = started
         try:
@@ -503,7 +511,8 @@ class BackendConnection:
             if not written:
                 raise
             # the client has part of the answer: it ends with the error, in sequence
-            frames.append(frame(err_payload(exc.code, exc.sqlstate, exc.message), seq))
+            message = exc.message if names is None else names.error_message(exc.message, identity)
+            frames.append(frame(err_payload(exc.code, exc.sqlstate, message), seq))
             out.write(b"".join(frames))
             return -1
 

@@ -36,7 +36,7 @@ def _logical_column(column: Column, names: PhysicalNames) -> Column:
 
 
 class Runner:
-    __slots__ = ("client", "ctx", "hold", "ran_on", "state")
+    __slots__ = ("answer_database", "client", "ctx", "hold", "ran_on", "state")
 
     def __init__(self, ctx: ProxyContext, state: SessionState, client: ClientChannel) -> None:
         self.ctx = ctx
@@ -44,6 +44,18 @@ class Runner:
         self.client = client
         self.hold = False  # the running statement leaves session state: its connections stay with the session
         self.ran_on = 0  # how many nodes the last routed statement ran on (0: none known), for its metrics
+        # the logical database the running statement reads or writes (None: the session's); its answers and
+        # errors may name that database's physical names
+        self.answer_database: str | None = None
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """The client's user and address, as access errors name them."""
+        return self.state.user, self.state.host
+
+    def physical_names(self) -> PhysicalNames | None:
+        """Physical -> logical names for the running statement's answers and errors."""
+        return self.ctx.schema.physical_names(self.answer_database or self.state.database)
 
     def use(self, name: str) -> None:
         db = self.ctx.schema.get(name.strip("`"))
@@ -143,9 +155,9 @@ class Runner:
                 cached = conn.statements.get(sql)
                 stmt_id, nparams = (cached[0], cached[1]) if cached else await conn.prepare(sql)
                 command = conn.execute_command(stmt_id, nparams, req.null_bitmap, req.types, req.raw_values)
-            names = self.ctx.schema.physical_names(self.state.database)
+            names = self.physical_names()
             outcome: RelayOutcome = await conn.relay(
-                command, self.client.writer, self.state.status, bound is not None, names
+                command, self.client.writer, self.state.status, bound is not None, names, self.identity
             )
         except BackendUnavailable:
             # A pooled connection the server closed while idle (wait_timeout, restart) fails on first use; a read
@@ -200,7 +212,7 @@ class Runner:
         else:
             columns = first.columns
             rows = [row for r in results for row in r.rows]
-        names = self.ctx.schema.physical_names(self.state.database)
+        names = self.physical_names()
         if names is not None:
             columns = [_logical_column(c, names) for c in columns]
         self.client.result(columns, rows, binary)

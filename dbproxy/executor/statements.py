@@ -18,6 +18,7 @@ class StatementExecutor(Runner):
     async def execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
         """Run one planned statement and send its answer to the client."""
         state = self.state
+        self.answer_database = plan.database  # whose physical names its answers and errors may hold
         if state.grants is not None and plan.database is not None:
             self._check_grant(plan)
         # backends a changing statement runs on become branches that need two-phase commit

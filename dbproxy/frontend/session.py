@@ -254,9 +254,12 @@ class Session:
     def _for_client(self, exc: ProxyError) -> ProxyError:
         """A backend's error as the client may see it: logical names in place of physical ones."""
         if isinstance(exc, BackendError):
-            names = self.ctx.schema.physical_names(self.state.database)
+            names = self.executor.physical_names()
+            identity = (self.state.user, self.state.host)
             if names is not None:
-                exc.message = names.error_message(exc.message)
+                exc.message = names.error_message(exc.message, identity)
+            else:
+                exc.message = self.ctx.schema.accounts.hidden(exc.message, *identity)
         return exc
 
     # -- statements -------------------------------------------------------------------------------------------
@@ -338,7 +341,7 @@ class Session:
                 payloads = await conn.prepare_metadata(target.prepared_sql)
             finally:
                 self.executor.done(conn, pinned)
-        names = self.ctx.schema.physical_names(self.state.database)
+        names = self.ctx.schema.physical_names(plan.database or self.state.database)
         if names is not None:
             # parameter and column definitions (EOF packets start with 0xfe and are short) name logical tables
             payloads[1:] = [

@@ -12,7 +12,7 @@ from dbproxy.errors import NoDatabaseSelected, NotSupported, ParseError
 from dbproxy.executor.plans.base import Plan
 from dbproxy.executor.plans.route import Route
 from dbproxy.executor.plans.system import SystemRead
-from dbproxy.router.access import check_opaque_names
+from dbproxy.router.access import changes_a_sequence, check_opaque_names
 from dbproxy.router.schema import LogicalDatabase
 from dbproxy.router.targets import Target
 from dbproxy.router.tokens import names_in, rewrite
@@ -34,12 +34,21 @@ def plan_opaque(
         raise NotSupported(f"{word} on a sharded or broadcast table")
     targets = (Target(db.default_backend, rewrite(sql, tokens, {}, {db.name.lower()})),)
     writes = word not in READ_WORDS
+    command = word
+    if not writes and changes_a_sequence(tokens):  # SELECT NEXT VALUE FOR s: MariaDB asks INSERT on s
+        writes, command = True, "INSERT"
     if word in MAINTENANCE:
         names_back = maintenance_names(tokens, db)
         return SystemRead(
-            nparams=nparams, targets=targets, names=names_back, database=db.name, writes=writes, command=word, table="*"
+            nparams=nparams,
+            targets=targets,
+            names=names_back,
+            database=db.name,
+            writes=writes,
+            command=command,
+            table="*",
         )
-    return Route(nparams=nparams, targets=targets, database=db.name, writes=writes, command=word, table="*")
+    return Route(nparams=nparams, targets=targets, database=db.name, writes=writes, command=command, table="*")
 
 
 def maintenance_names(tokens: list[Token], db: LogicalDatabase) -> dict[bytes, bytes]:

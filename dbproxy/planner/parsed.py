@@ -19,6 +19,7 @@ from dbproxy.planner.local_select import local_select, select_list_text
 from dbproxy.planner.opaque import MAINTENANCE, as_maintenance
 from dbproxy.planner.text import SYSTEM_SCHEMAS, check_regenerable, first_word
 from dbproxy.router.access import (
+    changes_a_sequence,
     check_functions,
     check_parsed_qualifiers,
     check_table,
@@ -57,11 +58,14 @@ def plan_parsed(
         check_table(t, command, logical)
     check_parsed_qualifiers(tokens, ast, logical)
     plan = _plan_tree(schema, sql, tokens, ast, db, nparams, tables, reading)
+    sequence_write = changes_a_sequence(tokens)
     if not tables:
+        if sequence_write and db is not None:  # SELECT NEXTVAL(s): a write on the session database
+            return dataclasses.replace(plan, database=db.name, writes=True, command="INSERT", table="*")
         return plan
     target_db = next((schema.get(t.db) for t in tables if t.db and t.db.lower() in logical), None) or db
     # anything but a read needs a read-write grant (ANALYZE TABLE too: MariaDB asks SELECT and INSERT)
-    writes = not isinstance(ast, exp.Select | exp.Union | exp.Describe)
+    writes = sequence_write or not isinstance(ast, exp.Select | exp.Union | exp.Describe)
     if first_word(sql) in MAINTENANCE:
         plan = as_maintenance(plan, tokens, db)
     user_tables = [t for t in tables if t.db.lower() not in SYSTEM_SCHEMAS]

@@ -42,11 +42,12 @@ def plan_show(
     reading: Reading,
 ) -> Plan:
     rest = words[1:]
+    explained = _explained_statement(words_of(tokens[:5]))  # ``words`` holds only the first four
     if words[0] == "SHOW":
         local = _check_show(schema, tokens, db)
         if local is not None:
             return local
-    else:  # DESCRIBE/EXPLAIN t: a qualifier must be the session's logical database
+    elif explained is None:  # DESCRIBE/EXPLAIN t: a qualifier must be the session's logical database
         for _, name in qualifiers(tokens):
             check_qualifier(name, db.name if db else None)
     if rest[:1] in (["DATABASES"], ["SCHEMAS"]):
@@ -57,8 +58,8 @@ def plan_show(
         if words[0] == "SHOW":
             return ForwardAny(sql=sql)
         raise NoDatabaseSelected()
-    if words[0] == "EXPLAIN" and rest[:1] and rest[0] in ("SELECT", "UPDATE", "DELETE", "INSERT"):
-        return _plan_explain(replan, sql, tokens, db, nparams, reading)
+    if explained is not None:  # the statement is planned, and checked, as if it were run
+        return _plan_explain(replan, sql, tokens, explained, db, nparams, reading)
     # DESCRIBE t, SHOW COLUMNS FROM t, SHOW CREATE TABLE t, SHOW INDEX FROM t ...: ask the table's first node
     # (answers name physical tables: they are translated back to logical names); each is checked against the
     # grant of the session's database
@@ -67,8 +68,13 @@ def plan_show(
         info = db.sharded.get(name)
         if info is not None:
             node = info.config.nodes[0]
-            template = rewrite(sql, tokens, {name: node.table}, {db.name.lower()})
+            on_node = {name: node.table}
             logical = {node.table.encode(): info.name.encode()}
+            if db.name.lower() in names:  # SHOW COLUMNS FROM t FROM app: the node's physical database
+                physical = schema.backend_databases[node.backend]
+                on_node[db.name.lower()] = physical
+                logical[physical.encode()] = db.name.encode()
+            template = rewrite(sql, tokens, on_node, {db.name.lower()})
             target = Target(node.backend, template)
             return SystemRead(nparams=nparams, targets=(target,), is_read=True, names=logical, database=db.name)
     if words[1:3] == ["OPEN", "TABLES"] and not any(t.token_type in (TokenType.FROM, TokenType.IN) for t in tokens):
@@ -87,14 +93,28 @@ def plan_show(
     return SystemRead(nparams=nparams, targets=(target,), is_read=True, names=db.logical_names(), database=db.name)
 
 
+def _explained_statement(words: list[str]) -> int | None:
+    """Where the statement an EXPLAIN/DESCRIBE explains starts (EXPLAIN [EXTENDED | PARTITIONS | FORMAT = x]
+    SELECT/UPDATE/DELETE/INSERT ...), or None when it explains a table."""
+    if words[0] not in ("EXPLAIN", "DESCRIBE", "DESC"):
+        return None
+    i = 1
+    if words[i : i + 1] in (["EXTENDED"], ["PARTITIONS"]):
+        i += 1
+    elif words[i : i + 2] == ["FORMAT", "="]:
+        i += 3
+    return i if words[i : i + 1] and words[i] in ("SELECT", "UPDATE", "DELETE", "INSERT") else None
+
+
 def _plan_explain(
-    replan: Replan, sql: str, tokens: list[Token], db: LogicalDatabase, nparams: int, reading: Reading
+    replan: Replan, sql: str, tokens: list[Token], start: int, db: LogicalDatabase, nparams: int, reading: Reading
 ) -> Explain:
-    """Routed like the statement it explains: the nodes it would run on, each node's plan labelled."""
-    inner = replan(sql[tokens[1].start :], db.name, reading)
+    """Routed like the statement it explains (from token ``start``): the nodes it would run on, each node's plan
+    labelled."""
+    inner = replan(sql[tokens[start].start :], db.name, reading)
     if not isinstance(inner, Routed) or not inner.targets:
         raise NotSupported("EXPLAIN of this statement")
-    prefix = sql[: tokens[1].start]
+    prefix = sql[: tokens[start].start]
     targets = tuple(
         Target(t.backend, Template((prefix + t.template.parts[0], *t.template.parts[1:]), t.template.slots))
         for t in inner.targets

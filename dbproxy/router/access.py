@@ -180,6 +180,20 @@ def _check_set_charset(tokens: Sequence[Token]) -> None:
                 raise NotSupported("SET character_set_client to anything but a character set's name")
 
 
+def changes_a_sequence(tokens: Sequence[Token]) -> bool:
+    """Whether the statement advances or sets a sequence (``NEXTVAL(s)``, ``SETVAL(s, n)``, ``NEXT VALUE FOR s``):
+    a write, though it may be a SELECT (MariaDB asks INSERT on the sequence)."""
+    for i, tok in enumerate(tokens[:-1]):
+        if tok.token_type in (TokenType.STRING, TokenType.NATIONAL_STRING, TokenType.IDENTIFIER):
+            continue
+        word = tok.text.upper()
+        if word in ("NEXTVAL", "SETVAL") and tokens[i + 1].token_type == TokenType.L_PAREN:
+            return True
+        if word == "NEXT" and [t.text.upper() for t in tokens[i + 1 : i + 3]] == ["VALUE", "FOR"]:
+            return True
+    return False
+
+
 def qualifiers(tokens: Sequence[Token]) -> list[tuple[int, str]]:
     """(token index, lower-case name) of every name directly followed by a dot that is not itself after a dot
     or an ``@``/``@@`` (``db.t``, ``db.t.c``, ``t.c``; not ``@@session.x``)."""

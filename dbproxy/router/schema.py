@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dbproxy.config import Database, ProxyConfig, ShardedTable
-from dbproxy.router.physical_names import PhysicalNames
+from dbproxy.router.physical_names import BackendAccounts, PhysicalNames
 from dbproxy.router.rules import ShardRule
 
 
@@ -67,13 +67,23 @@ class LogicalSchema:
             for name, db in config.databases.items()
         }
         # what backends' answers are translated with, per logical database (lower-case name)
+        # the backend accounts (DSNs' and users' own): errors that name one name the client's user instead
+        accounts = {config.backend_dsn(name).user for name in config.backends}
+        accounts |= {
+            spec.backend_account.user
+            for spec in config.users.values()
+            if not isinstance(spec, str) and spec.backend_account is not None
+        }
+        self.accounts = BackendAccounts(frozenset(accounts))
         self.physical: dict[str, PhysicalNames] = {}
         for key, db in self.databases.items():
             dbs = {config.backend_dsn(b).database.encode(): db.name.encode() for b in db.backends}
             tables = {
                 node.table.encode(): info.name.encode() for info in db.sharded.values() for node in info.config.nodes
             }
-            self.physical[key] = PhysicalNames(dbs, tables)
+            self.physical[key] = PhysicalNames(dbs, tables, self.accounts)
+        # backend -> its physical database (what a statement naming a logical database is sent with on it)
+        self.backend_databases = {name: config.backend_dsn(name).database for name in config.backends}
 
     def physical_names(self, name: str | None) -> PhysicalNames | None:
         return self.physical.get(name.lower()) if name else None

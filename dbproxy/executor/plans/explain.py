@@ -25,7 +25,10 @@ class Explain(Route):
             run.reply(results, params, binary=req is not None, merge=self.merge)
             return
         columns = [Column("node", ColumnType.VAR_STRING, 45, 256), *first.columns]
+        names = run.physical_names()
         rows = [
-            [self.labels[n].encode(), *row] for n, result in zip(nodes, results, strict=True) for row in result.rows
-        ]
+            [self.labels[n].encode(), *(v if v is None or names is None else names.text(v) for v in row)]
+            for n, result in zip(nodes, results, strict=True)
+            for row in result.rows
+        ]  # a shard's plan names its physical table (items_1): the client sees the logical one
         run.client.result(columns, rows, req is not None)

@@ -105,7 +105,7 @@ class Route(Routed):
             conn.send(command)
             unread[backend] = n
 
-        names = run.ctx.schema.physical_names(state.database)
+        names = run.physical_names()
         try:
             for backend in by_backend:
                 conns[backend] = await run.conn(backend)
@@ -116,7 +116,7 @@ class Route(Routed):
             for n in nodes:
                 backend = self.targets[n].backend
                 del unread[backend]  # read now: whatever happens, this answer is consumed or its connection closed
-                seq = await conns[backend][0].stream_result(out, seq, seq > 1, state.status, names)
+                seq = await conns[backend][0].stream_result(out, seq, seq > 1, state.status, names, run.identity)
                 if seq < 0:
                     return  # the answer ended with an error
                 following = by_backend[backend].index(n) + 1

@@ -172,3 +172,24 @@ def test_escapes_are_refused_with_either_backend_account(setup: str, tmp_path: P
             proc.kill()
         for db in (mine, theirs):
             drop_mariadb_database(db)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "CREATE PROCEDURE p_wall() SELECT 1",  # relayed: the account has no CREATE ROUTINE
+        "CREATE FUNCTION f_wall() RETURNS INT RETURN 1",
+    ],
+)
+def test_a_refusal_by_the_second_wall_names_the_proxy_user_not_its_account(
+    walls: tuple[int, str, str, dict[str, Any]], sql: str
+) -> None:
+    port, mine, _, config = walls
+    account = config["users"][WRITER]["backend_account"]["user"]
+    client = pymysql.connect(host="127.0.0.1", port=port, user=WRITER, password="w-pw", database="app")
+    with client, pytest.raises(pymysql.err.MySQLError) as refused, client.cursor() as cur:
+        cur.execute(sql)
+    code, message = refused.value.args[0], str(refused.value.args[1])
+    assert code in (1044, 1142, 1227), message  # MariaDB's refusal, relayed
+    assert account not in message and mine not in message, message
+    assert f"'{WRITER}'@'127.0.0.1'" in message, message

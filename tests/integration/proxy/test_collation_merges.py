@@ -170,6 +170,12 @@ LITERAL_AND_ROLLUP_QUERIES = [
     "SELECT id FROM t_general WHERE grp = 0x01 ORDER BY id",  # a hex number, not the string x'01'
     "SELECT id FROM t_general WHERE grp = b'10' ORDER BY id",
     "SELECT id, s FROM t_general WHERE s = 0x61 ORDER BY id",  # as a string: 'a' under the collation
+    "SELECT id FROM t_general WHERE s = _utf8mb4 0x61 ORDER BY id",  # _charset introducers as written
+    "SELECT id FROM t_general WHERE s = _binary'e' ORDER BY id",  # a binary string introducer
+    "SELECT id FROM t_general WHERE s = _utf8mb4'e' COLLATE utf8mb4_bin ORDER BY id",
+    "SELECT id FROM t_latin1 WHERE s = _latin1 x'E9' ORDER BY id",  # 'é' in latin1
+    "SELECT id, s FROM t_general WHERE s > _latin1'd' ORDER BY s, id LIMIT 9",
+    "SELECT id FROM t_general WHERE s = N'e' ORDER BY id",
     "SELECT id FROM t_general WHERE s REGEXP '^a' ORDER BY id",
     "SELECT id FROM t_general WHERE s NOT RLIKE 'e' ORDER BY id LIMIT 12",
     "SELECT s REGEXP '^s' AS r, COUNT(*) FROM t_general GROUP BY r ORDER BY r",

@@ -117,6 +117,9 @@ CORPUS: list[Escape] = [
     Escape("SET SESSION binlog_format", "SET SESSION binlog_format = 'STATEMENT'", 1227),
     Escape("read-only ANALYZE TABLE", "ANALYZE TABLE plain", 1142, user="reader"),
     Escape("read-only OPTIMIZE TABLE", "OPTIMIZE TABLE plain", 1142, user="reader"),
+    Escape("read-only NEXTVAL", "SELECT NEXTVAL(seq)", 1142, user="reader"),  # advancing a sequence is a write
+    Escape("read-only SETVAL", "SELECT SETVAL(seq, 100)", 1142, user="reader"),
+    Escape("read-only NEXT VALUE FOR", "SELECT NEXT VALUE FOR seq", 1142, user="reader"),
 ]
 
 
@@ -157,6 +160,7 @@ def _escapes_with(
     with proxy.connect() as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE plain (id INT PRIMARY KEY)")
         cur.execute("CREATE TABLE mv (s VARCHAR(40))")
+        cur.execute("CREATE SEQUENCE seq NOCACHE")  # every NEXTVAL writes the sequence's row
     try:
         yield Fixture(proxy, other, shards, f"/tmp/txc_escape_{uuid.uuid4().hex}", directory)
     finally:
@@ -180,6 +184,8 @@ def server_state(fx: Fixture) -> dict[str, object]:
         state["secret rows"] = cur.fetchall()
         cur.execute("SELECT s FROM `%s`.mv" % fx.shards[0])  # noqa: UP031 - a name, not a value
         state["mv rows"] = cur.fetchall()
+        cur.execute("SELECT next_not_cached_value FROM `%s`.seq" % fx.shards[0])  # noqa: UP031 - a name
+        state["sequence"] = cur.fetchall()
         cur.execute("SELECT LOAD_FILE(%s) IS NOT NULL", (fx.file,))
         state["file via server"] = cur.fetchall()
     state["file"] = os.path.exists(fx.file)

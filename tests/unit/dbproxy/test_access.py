@@ -7,6 +7,8 @@ import pytest
 
 from dbproxy.config import parse_config
 from dbproxy.errors import AccessRefused, ProxyError
+from dbproxy.executor.plans.base import Routed
+from dbproxy.executor.plans.explain import Explain
 from dbproxy.planner.planner import Planner
 from dbproxy.router.schema import LogicalSchema
 from dbproxy.router.split import split_statements
@@ -77,6 +79,14 @@ def test_refused_statements(planner: Planner, sql: str, code: int) -> None:
         ("DELETE FROM other_app.x", "other_app", True, "DELETE"),
         ("SHOW CREATE TABLE t", "app", False, ""),
         ("SELECT 1", None, False, ""),
+        # advancing or setting a sequence is a write (MariaDB asks INSERT on it), whichever way it is written
+        ("SELECT NEXTVAL(seq)", "app", True, "INSERT"),
+        ("SELECT SETVAL(seq, 5)", "app", True, "INSERT"),
+        ("SELECT NEXT VALUE FOR seq", "app", True, "INSERT"),
+        ("SELECT nextval(seq), id FROM plain", "app", True, "SELECT"),
+        ("SELECT LASTVAL(seq)", None, False, ""),
+        ("SELECT PREVIOUS VALUE FOR seq", "app", False, "SELECT"),
+        ("SELECT 'nextval(' AS s", None, False, ""),
     ],
 )
 def test_plans_record_the_grant_they_need(
@@ -90,10 +100,13 @@ def test_plans_record_the_grant_they_need(
 
 def test_information_schema_reads_are_confined_to_the_physical_schema(planner: Planner) -> None:
     plan = planner.plan("SELECT TABLE_NAME FROM information_schema.TABLES t WHERE t.TABLE_SCHEMA = 'app'", "app")
+    assert isinstance(plan, Routed)
     sql = plan.targets[0].template.render()
     assert "(SELECT * FROM information_schema.`TABLES` WHERE `TABLE_SCHEMA` = 'phys0') t" in sql
     assert "'phys0'" in sql.split("WHERE t.")[1]  # the logical name in the filter is the physical one there
-    bare = planner.plan("SELECT COUNT(*) FROM information_schema.SCHEMATA", "app").targets[0].template.render()
+    schemata = planner.plan("SELECT COUNT(*) FROM information_schema.SCHEMATA", "app")
+    assert isinstance(schemata, Routed)
+    bare = schemata.targets[0].template.render()
     assert "WHERE `SCHEMA_NAME` = 'phys0') AS `SCHEMATA`" in bare
 
 
@@ -103,3 +116,28 @@ def test_split_statements_on_tokens() -> None:
         "SELECT ';'",
         "-- a; b\nSELECT 3",
     ]
+
+
+@pytest.mark.parametrize(
+    ("sql", "nodes"),
+    [
+        ("EXPLAIN SELECT t.id FROM t WHERE t.id = 3", 1),  # a qualified column is not a database
+        ("EXPLAIN SELECT o.k FROM t o", 2),
+        ("EXPLAIN FORMAT=JSON SELECT id FROM t WHERE id = 3", 1),  # routed like the statement, not to node 0
+        ("EXPLAIN EXTENDED SELECT id FROM t", 2),
+        ("DESCRIBE SELECT t.id FROM t", 2),
+    ],
+)
+def test_explain_plans_the_statement_it_explains(planner: Planner, sql: str, nodes: int) -> None:
+    plan = planner.plan(sql, "app")
+    assert isinstance(plan, Explain)
+    assert len(plan.targets) == 2
+    assert len(plan.choose([]) or range(2)) == nodes
+
+
+@pytest.mark.parametrize(
+    "sql", ["EXPLAIN SELECT * FROM mysql.user", "EXPLAIN FORMAT=JSON SELECT s FROM phys1.t_1", "EXPLAIN other_app.t"]
+)
+def test_explain_of_what_the_user_may_not_run_is_refused(planner: Planner, sql: str) -> None:
+    with pytest.raises(AccessRefused):
+        planner.plan(sql, "app")

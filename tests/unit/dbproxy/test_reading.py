@@ -10,7 +10,7 @@ from dbproxy.errors import NotSupported, ParseError, ProxyError
 from dbproxy.plan_cache import PlanCache
 from dbproxy.planner.planner import Planner
 from dbproxy.router.dialects import DEFAULT_READING, Reading, check_client_charset, reading_of_sql_mode
-from dbproxy.router.physical_names import PhysicalNames
+from dbproxy.router.physical_names import BackendAccounts, PhysicalNames
 from dbproxy.router.reading import read_text, verify_tokens
 from dbproxy.router.schema import LogicalSchema
 from dbproxy.router.session_functions import slot_values, substitute, with_slots
@@ -148,6 +148,20 @@ def test_physical_names_in_column_definitions_and_errors_become_logical() -> Non
     assert names.column_definition(b"\x03def\x00\x00\x00\x01?\x00\x0c" + b"\x00" * 12) is None
     message = "Table 'shop_0.orders_1' doesn't exist; shop_01 stays"
     assert names.error_message(message) == "Table 'shop.orders' doesn't exist; shop_01 stays"
+
+
+def test_a_backend_account_in_an_error_becomes_the_clients_user() -> None:
+    names = PhysicalNames({b"shop_0": b"shop"}, {}, BackendAccounts(frozenset({"txc_app", "dbproxy"})))
+    message = "INSERT command denied to user 'txc_app'@'%' for table `shop_0`.`seq`"
+    expected = "INSERT command denied to user 'app'@'10.0.0.7' for table `shop`.`seq`"
+    assert names.error_message(message, ("app", "10.0.0.7")) == expected
+    payload = b"\xff\x8e\x04#42000" + message.encode()
+    buf = bytearray(bytes((len(payload), 0, 0, 1)) + payload)
+    end = names.rewrite_error(buf, 0, len(buf), ("app", "10.0.0.7"))
+    assert bytes(buf[13:end]) == expected.encode()  # header, 0xff, code, #sqlstate
+    assert names.error_message("Access denied for user 'txc_appx'@'%'", ("app", "h")) == (
+        "Access denied for user 'txc_appx'@'%'"  # another name, not an account of the proxy's
+    )
 
 
 def test_pipes_as_concat_is_refused_only_where_the_proxy_rewrites_the_statement() -> None:
