@@ -22,7 +22,7 @@ from txcoord.errors import (
 )
 from txcoord.model import Actor, Event, ListFilter, TxState
 from txcoord.tcc.model import BranchKind, BranchState, Phase2, Transaction, phase2_of
-from txcoord.tcc.phase2 import Phase2Driver
+from txcoord.tcc.phase2 import UNTRIED_EVENT, Phase2Driver
 from txcoord.tcc.recovery import TccRecovery
 from txcoord.tcc.store_protocol import TccStore
 
@@ -187,6 +187,9 @@ class Coordinator:
             )
             if branches is not None:
                 listed = frozenset(b.branch_id for b in branches if b.branch_id in set(untried))
+                who = actor.name if actor is not None else "its caller (security off)"
+                for branch_id in sorted(listed):  # in the timeline, and for recovery (after a restart or takeover)
+                    await self.store.add_event(gid, branch_id, UNTRIED_EVENT, f"{who} says its try was never sent")
                 self.driver.drive(gid, Phase2.CANCEL, branches, untried=listed)
                 return TxState.ROLLING_BACK
         tx = await self._existing(gid)

@@ -27,6 +27,8 @@ from txcoord.tcc.store_protocol import TccStore
 
 log = logging.getLogger(__name__)
 ALERT_EVERY = 10  # failed rounds between alerts in the log
+# a branch its owner listed untried when rolling back (the timeline event; recovery reads it back)
+UNTRIED_EVENT = "listed_untried"
 
 
 def refusal(exc: BaseException) -> bool:

@@ -19,6 +19,7 @@ from sdk.registry import RegistryClient
 from sdk.tcc import TccContext, tcc
 from sdk.tcc_wire import envelope
 from tests.integration.coordinator.cluster import Cluster, accounts, audit, query, tx_state
+from tests.support import free_port
 from tests.support.polling import eventually
 
 NewDb = Callable[..., Awaitable[str]]
@@ -103,6 +104,28 @@ async def test_a_try_on_a_service_nobody_serves_fails_fast_and_rolls_back_after_
     assert await _needs_person(cluster.store, tx.gid) == []
     branch = await query(cluster.store, "SELECT state, attempts FROM txc_branch WHERE gid = $1", tx.gid)
     assert [(b["state"], b["attempts"] > 0) for b in branch] == [("CANCELLED", True)]  # its cancel was tried first
+
+
+async def test_what_the_owner_listed_untried_survives_a_coordinator_restart(cluster: Cluster, new_db: NewDb) -> None:
+    """The rollback's list of untried branches is in the timeline (``listed_untried``), so the coordinator that
+    resumes the rollback after a crash still counts an untried branch done once its service has had no endpoint
+    for the bound, instead of marking it for a person."""
+    port = free_port()
+    first, _ = cluster.coordinator("--unregistered-bound", "3600", port=port)  # never skips before the crash
+    async with cluster.client() as client:
+        tx = client.transaction(timeout=600)
+        with pytest.raises(NoEndpoints):
+            async with tx:
+                await tx.call(ghost, account="A")
+    events = await query(cluster.store, "SELECT branch_id, event FROM txc_event WHERE gid = $1", tx.gid)
+    assert ("1", "listed_untried") in [(e["branch_id"], e["event"]) for e in events]
+    first.kill()
+    assert await tx_state(cluster.store, tx.gid) == "ROLLING_BACK"
+    cluster.coordinator("--unregistered-bound", "1", "--retry-max", "0.5", port=port)  # same node: reclaims at once
+    await eventually(lambda: _state_is(cluster.store, tx.gid, "ROLLED_BACK"), timeout=60, what="ROLLED_BACK")
+    events = await query(cluster.store, "SELECT event FROM txc_event WHERE gid = $1", tx.gid)
+    assert "cancel_skipped" in [e["event"] for e in events]
+    assert await _needs_person(cluster.store, tx.gid) == []
 
 
 async def test_an_untried_branch_whose_participant_is_back_within_the_bound_gets_its_cancel(
