@@ -7,7 +7,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from sdk._proto import coordinator_pb2_grpc
@@ -155,7 +155,8 @@ class CoordinatorServer:
             await self.rest.start()
         node_id = config.node_id or f"{socket.gethostname()}:{self.server.address.rsplit(':', 1)[1]}"
         self.driver.owner = node_id
-        self.registry_client = RegistryClient(config.registry or self.server.address, security=config.client_security)
+        registry = config.registry or self.server.address
+        self.registry_client = RegistryClient(registry, security=self._registry_security())
         self.delivery.registry = self.registry_client
         self.recovery.start()
         self.sagas.start(node_id, self.registry_client)
@@ -166,6 +167,18 @@ class CoordinatorServer:
             redact(self.store_url),
             config.registry or "hosted here",
         )
+
+    def _registry_security(self) -> ClientSecurity | None:
+        """How the coordinator's own registry client dials. Resolving needs a credential on a listener other
+        machines reach: with no token of its own, a coordinator hosting the registry uses an in-process one
+        (an identity with no role: read-only methods only)."""
+        security = self.config.client_security
+        if self.config.registry is not None or not self.server.identities.enabled:
+            return security
+        security = security if security is not None else ClientSecurity.from_env()
+        if security.token:
+            return security
+        return replace(security, token=self.server.identities.internal("coordinator (hosted registry)"))
 
     async def close(self, grace: float = 5.0) -> None:
         if self.delivery is not None:

@@ -27,7 +27,8 @@ _BEARER = "Bearer "
 
 
 class Rule(enum.StrEnum):
-    OPEN = "open"  # read-only: anyone who can connect (loopback, or past TLS)
+    OPEN = "open"  # health and reflection: anyone who can connect (loopback, or past TLS)
+    READ = "read"  # read-only: open on a loopback-only listener (or with security off), else any valid identity
     CALLER = "caller"  # a caller (or proxy); the handler checks the gid is theirs and the services they enlist
     PARTICIPANT = "participant"  # a participant (or proxy); the handler checks the service and lease are theirs
     PROXY = "proxy"  # the proxy's own report about its own transaction
@@ -53,24 +54,24 @@ RULES: dict[str, Rule] = {
     _COORDINATOR + "Rollback": Rule.CALLER,
     _COORDINATOR + "Session": Rule.CALLER,  # each operation on it is checked like its unary twin
     _COORDINATOR + "Finish": Rule.PROXY,
-    _COORDINATOR + "Query": Rule.OPEN,
-    _COORDINATOR + "List": Rule.OPEN,
-    _COORDINATOR + "Activity": Rule.OPEN,  # outcomes per minute, for the console's chart
+    _COORDINATOR + "Query": Rule.READ,
+    _COORDINATOR + "List": Rule.READ,
+    _COORDINATOR + "Activity": Rule.READ,  # outcomes per minute, for the console's chart
     _COORDINATOR + "Retry": Rule.ADMIN,
     _COORDINATOR + "Abort": Rule.ADMIN,
     _COORDINATOR + "Resolve": Rule.ADMIN,
     _SAGAS + "RegisterSaga": Rule.ADMIN,
     _SAGAS + "StartSaga": Rule.CALLER,
-    _SAGAS + "QuerySaga": Rule.OPEN,
-    _SAGAS + "ListSagaDefinitions": Rule.OPEN,
+    _SAGAS + "QuerySaga": Rule.READ,
+    _SAGAS + "ListSagaDefinitions": Rule.READ,
     _SAGAS + "RetrySaga": Rule.ADMIN,  # a saga marked for a person: compensate again
     _SAGAS + "ResolveSaga": Rule.ADMIN,  # ... or record a step compensated by hand
     _REGISTRY + "Register": Rule.PARTICIPANT,
     _REGISTRY + "KeepAlive": Rule.PARTICIPANT,
     _REGISTRY + "Deregister": Rule.PARTICIPANT,
-    _REGISTRY + "Resolve": Rule.OPEN,
-    _REGISTRY + "Watch": Rule.OPEN,
-    _REGISTRY + "List": Rule.OPEN,
+    _REGISTRY + "Resolve": Rule.READ,
+    _REGISTRY + "Watch": Rule.READ,
+    _REGISTRY + "List": Rule.READ,
     "/grpc.health.v1.Health/Check": Rule.OPEN,
     "/grpc.health.v1.Health/Watch": Rule.OPEN,
     "/grpc.health.v1.Health/List": Rule.OPEN,
@@ -79,6 +80,21 @@ RULES: dict[str, Rule] = {
 
 # The identity the interceptor found for the call being handled; None when security is off.
 current_identity: ContextVar[Identity | None] = ContextVar("txc_identity", default=None)
+
+
+def needs_no_credential(rule: Rule, loopback: bool) -> bool:
+    """Whether a call under ``rule`` is let through without a credential (security on): health and reflection,
+    participants' phase calls (the branch signature in the body is the credential), and read-only methods when
+    the listener is on loopback only (``loopback``: nobody off this machine can connect to it)."""
+    return rule is Rule.OPEN or rule is Rule.SIGNED or (rule is Rule.READ and loopback)
+
+
+def wrong_identity(rule: Rule, identity: Identity, method: str) -> str | None:
+    """Why ``identity`` may not call ``method`` under ``rule`` (None: it may). A read-only method takes any
+    identity the credentials know, whatever its roles."""
+    if rule is Rule.READ or identity.has_any(ROLES[rule]):
+        return None
+    return f"{method}: identity {identity.name!r} is not a {' or '.join(sorted(ROLES[rule]))}"
 
 
 def sends_credential(method: str) -> bool:
@@ -129,11 +145,13 @@ def _same_kind(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> 
 
 
 class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
-    """Enforces ``rules`` (the server's table: :data:`RULES` plus its JSON services) for ``identities``."""
+    """Enforces ``rules`` (the server's table: :data:`RULES` plus its JSON services) for ``identities``.
+    ``loopback``: the server listens on a loopback address only (read-only methods need no credential then)."""
 
-    def __init__(self, rules: MutableMapping[str, Rule], identities: Identities) -> None:
+    def __init__(self, rules: MutableMapping[str, Rule], identities: Identities, *, loopback: bool = False) -> None:
         self.rules = rules
         self.identities = identities
+        self.loopback = loopback
 
     async def intercept_service(
         self,
@@ -147,7 +165,7 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
         rule = self.rules.get(method)
         if rule is None:
             return _deny(handler, grpc.StatusCode.PERMISSION_DENIED, f"{method}: no authorization rule; refused")
-        if rule is Rule.OPEN or rule is Rule.SIGNED:
+        if needs_no_credential(rule, self.loopback):
             return handler
         token = bearer_token(handler_call_details.invocation_metadata)  # type: ignore[attr-defined]
         if token is not None:
@@ -160,11 +178,9 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
     def _checked(
         self, handler: grpc.RpcMethodHandler, method: str, rule: Rule, identity: Identity
     ) -> grpc.RpcMethodHandler:
-        if not identity.has_any(ROLES[rule]):
-            wanted = " or ".join(sorted(ROLES[rule]))
-            return _deny(
-                handler, grpc.StatusCode.PERMISSION_DENIED, f"{method}: identity {identity.name!r} is not a {wanted}"
-            )
+        why = wrong_identity(rule, identity, method)
+        if why is not None:
+            return _deny(handler, grpc.StatusCode.PERMISSION_DENIED, why)
         return _same_kind(handler, _as(identity, handler))
 
     def _by_certificate(self, handler: grpc.RpcMethodHandler, method: str, rule: Rule) -> grpc.RpcMethodHandler:
@@ -179,11 +195,9 @@ class AuthorizationInterceptor(grpc.aio.ServerInterceptor):
                     f"{method}: needs a credential (a token: TXC_TOKEN or --token; or a client certificate)",
                 )
             assert identity is not None
-            if not identity.has_any(ROLES[rule]):
-                wanted = " or ".join(sorted(ROLES[rule]))
-                await context.abort(
-                    grpc.StatusCode.PERMISSION_DENIED, f"{method}: identity {identity.name!r} is not a {wanted}"
-                )
+            why = wrong_identity(rule, identity, method)
+            if why is not None:
+                await context.abort(grpc.StatusCode.PERMISSION_DENIED, why)
             current_identity.set(identity)  # this call's own task: nothing else sees it
             return inner(request, context)
 

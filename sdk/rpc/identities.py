@@ -34,6 +34,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import logging
+import secrets
 import time
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -193,6 +194,14 @@ class Identities:
                 self._next_check = now + _RECHECK_SECONDS
                 self._load()
         return self._parsed
+
+    def internal(self, name: str) -> str:
+        """A token (new, random, never written anywhere) for ``name``, a client inside this server's own process
+        (the coordinator's client of the registry it hosts): an identity with no role, enough for read-only
+        methods and nothing else."""
+        token = secrets.token_urlsafe(32)
+        self._legacy[_digest(token)] = Identity(name, frozenset())
+        return token
 
     def by_token(self, token: str) -> Identity | None:
         digest = _digest(token)

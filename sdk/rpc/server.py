@@ -21,7 +21,7 @@ from sdk.rpc.authorization import RULES, AuthorizationInterceptor, Rule
 from sdk.rpc.codec import decode_json, encode_json
 from sdk.rpc.context import ContextServerInterceptor
 from sdk.rpc.decode_guard import DecodeGuardInterceptor
-from sdk.rpc.security import ServerSecurity
+from sdk.rpc.security import ServerSecurity, is_loopback
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,9 @@ class RpcServer:
         self._credentials = self.security.credentials()  # bad TLS files fail here, before anything listens
         # who may call what: one table (sdk.rpc.authorization), extended by the JSON services added here
         self.rules: dict[str, Rule] = dict(RULES)
-        authorization = AuthorizationInterceptor(self.rules, self.security.identities())
+        self.identities = self.security.identities()
+        # read-only methods need no credential on a loopback-only listener (nobody off this machine reaches it)
+        authorization = AuthorizationInterceptor(self.rules, self.identities, loopback=is_loopback(self._host))
         # [] when metrics and tracing are off; outermost, so refusals are counted and traced too
         outer = [*metrics_interceptors(), *tracing_interceptors()]
         self._server = grpc.aio.server(

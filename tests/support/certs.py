@@ -41,8 +41,9 @@ def _write_cert(cert: x509.Certificate, path: Path) -> str:
     return str(path)
 
 
-def make_pki(directory: Path, services: Sequence[str] = ()) -> Pki:
-    """``services``: also a certificate per service name, with that name as a DNS name (and 127.0.0.1)."""
+def make_pki(directory: Path, services: Sequence[str] = (), addresses: Sequence[str] = ()) -> Pki:
+    """``services``: also a certificate per service name, with that name as a DNS name (and 127.0.0.1).
+    ``addresses``: IP addresses the server certificate names besides 127.0.0.1 (a non-loopback listener)."""
     directory.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -58,7 +59,9 @@ def make_pki(directory: Path, services: Sequence[str] = ()) -> Pki:
         .sign(ca_key, hashes.SHA256())
     )
 
-    def leaf(common_name: str, stem: str, names: Sequence[str] = ("localhost",)) -> tuple[str, str]:
+    def leaf(
+        common_name: str, stem: str, names: Sequence[str] = ("localhost",), ips: Sequence[str] = ()
+    ) -> tuple[str, str]:
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
             x509.CertificateBuilder()
@@ -70,7 +73,10 @@ def make_pki(directory: Path, services: Sequence[str] = ()) -> Pki:
             .not_valid_after(now + datetime.timedelta(days=1))
             .add_extension(
                 x509.SubjectAlternativeName(
-                    [*(x509.DNSName(n) for n in names), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                    [
+                        *(x509.DNSName(n) for n in names),
+                        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", *ips)),
+                    ]
                 ),
                 critical=False,
             )
@@ -78,7 +84,7 @@ def make_pki(directory: Path, services: Sequence[str] = ()) -> Pki:
         )
         return _write_cert(cert, directory / f"{stem}.pem"), _write_key(key, directory / f"{stem}.key")
 
-    server_cert, server_key = leaf("txcoord server", "server")
+    server_cert, server_key = leaf("txcoord server", "server", ips=addresses)
     client_cert, client_key = leaf("txcoord client", "client")
     named = {name: leaf(name, f"service-{name}", (name,)) for name in services}
     return Pki(_write_cert(ca, directory / "ca.pem"), server_cert, server_key, client_cert, client_key, named)

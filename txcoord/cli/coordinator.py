@@ -50,7 +50,9 @@ def coordinator(
     retry_initial: float = typer.Option(0.1, help="First phase-2 retry delay in seconds (doubles each time)."),
     retry_max: float = typer.Option(30.0, help="Cap of the phase-2 retry delay in seconds."),
     unregistered_bound: float = typer.Option(
-        60.0, help="Seconds a phase-2 branch's service may stay without endpoints before it is marked for a person."
+        60.0,
+        help="Seconds a phase-2 branch's service may stay without endpoints before it is marked for a person "
+        "(the cancel of a branch its owner listed untried counts as done instead).",
     ),
     max_attempts: int = typer.Option(0, help="Phase-2 attempts before COMMIT_FAILED/ROLLBACK_FAILED (0: forever)."),
     phase2_timeout: float = typer.Option(10.0, help="Deadline of one confirm/cancel call in seconds."),

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sdk.http.wire import TRACEPARENT_HEADER, error_body, status_of
-from sdk.rpc.authorization import ROLES, Rule, current_identity
+from sdk.rpc.authorization import Rule, current_identity, needs_no_credential, wrong_identity
 from sdk.rpc.context import txn_context
 from sdk.rpc.identities import Identities, Identity
 from txcoord.engine.answers import failure
@@ -63,14 +63,17 @@ def _error(code: grpc.StatusCode, message: str) -> JSONResponse:
     return JSONResponse(error_body(code, message[:500]), status_code=status_of(code))
 
 
-def authorize(identities: Identities, rule: Rule | None, method: str, headers: Mapping[str, str]) -> Identity | None:
+def authorize(
+    identities: Identities, rule: Rule | None, method: str, headers: Mapping[str, str], *, loopback: bool = False
+) -> Identity | None:
     """The caller's identity for ``method`` under its rule, as the gRPC interceptor decides it (a token in
-    ``Authorization: Bearer``); Refused when it may not call. None: security off, or an open method."""
+    ``Authorization: Bearer``; ``loopback``: the REST listener is on loopback only); Refused when it may not
+    call. None: security off, or a method that needs no credential."""
     if not identities.enabled:
         return None
     if rule is None:
         raise Refused(grpc.StatusCode.PERMISSION_DENIED, f"{method}: no authorization rule; refused")
-    if rule is Rule.OPEN or rule is Rule.SIGNED:
+    if needs_no_credential(rule, loopback):
         return None
     header = headers.get("authorization")
     if header is None:
@@ -78,9 +81,9 @@ def authorize(identities: Identities, rule: Rule | None, method: str, headers: M
     identity = identities.by_token(header[len(_BEARER) :] if header.startswith(_BEARER) else header)
     if identity is None:
         raise Refused(grpc.StatusCode.PERMISSION_DENIED, f"{method}: the token given is not valid")
-    if not identity.has_any(ROLES[rule]):
-        wanted = " or ".join(sorted(ROLES[rule]))
-        raise Refused(grpc.StatusCode.PERMISSION_DENIED, f"{method}: identity {identity.name!r} is not a {wanted}")
+    why = wrong_identity(rule, identity, method)
+    if why is not None:
+        raise Refused(grpc.StatusCode.PERMISSION_DENIED, why)
     return identity
 
 
@@ -91,10 +94,13 @@ async def _one(message: Message) -> AsyncIterator[Message]:
 class RestApi:
     """``servicers``: full gRPC service name -> servicer object (as the gRPC server holds them)."""
 
-    def __init__(self, servicers: Mapping[str, Any], rules: Mapping[str, Rule], identities: Identities) -> None:
+    def __init__(
+        self, servicers: Mapping[str, Any], rules: Mapping[str, Rule], identities: Identities, *, loopback: bool = False
+    ) -> None:
         self.servicers = servicers
         self.rules = rules
         self.identities = identities
+        self.loopback = loopback  # the listener is on loopback only: read-only methods need no credential
         self.document = openapi_document()
         routes = [
             Route(route.path, self._endpoint(route), methods=[route.http_method])
@@ -113,7 +119,8 @@ class RestApi:
 
         async def endpoint(request: Request) -> Response:
             try:
-                identity = authorize(self.identities, self.rules.get(route.grpc_path), route.grpc_path, request.headers)
+                rule = self.rules.get(route.grpc_path)
+                identity = authorize(self.identities, rule, route.grpc_path, request.headers, loopback=self.loopback)
                 message = parse(request_class, await self._body(request), dict(request.path_params))
                 current_identity.set(identity)  # this request's own task
                 with txn_context(None, request.headers.get(TRACEPARENT_HEADER)):

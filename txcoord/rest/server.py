@@ -14,6 +14,7 @@ import uvicorn
 from sdk.http.serve import bind
 from sdk.rpc import RpcServer
 from sdk.rpc.address import format_address, parse_address
+from sdk.rpc.security import is_loopback
 from txcoord.rest.app import RestApi
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,9 @@ class RestServer:
         self.listen = listen
         security = grpc_server.security
         self.security = security
-        self.api = RestApi(grpc_server.servicers, grpc_server.rules, security.identities())
+        host, _port = parse_address(listen, field="--http-listen")
+        loopback = is_loopback(host)  # read-only methods need no credential on a loopback-only listener
+        self.api = RestApi(grpc_server.servicers, grpc_server.rules, security.identities(), loopback=loopback)
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.url = ""

@@ -22,7 +22,7 @@ from txcoord.errors import (
 )
 from txcoord.model import Actor, Event, ListFilter, TxState
 from txcoord.tcc.model import BranchKind, BranchState, Phase2, Transaction, phase2_of
-from txcoord.tcc.phase2 import Phase2Driver
+from txcoord.tcc.phase2 import UNTRIED_EVENT, Phase2Driver
 from txcoord.tcc.recovery import TccRecovery
 from txcoord.tcc.store_protocol import TccStore
 
@@ -172,10 +172,11 @@ class Coordinator:
     async def rollback(
         self, gid: str, reason: str = "rollback", untried: Sequence[str] = (), actor: Actor | None = None
     ) -> TxState:
-        """Decide rollback. ``untried``: branches whose try the caller says never ran (no such action at the
-        participant, or no participant at all). Only a branch whose service has no endpoint is marked cancelled
-        without a call (there is nobody a try could have reached); the others still get their cancel, and a
-        participant that answers it has no such action counts as done (provably nothing to undo)."""
+        """Decide rollback. ``untried``: branches whose try the owner says never ran (no such action at the
+        participant, or no participant at all). Their cancels are still sent, retried like any phase-2 call: a
+        participant mid-restart whose try did apply gets its cancel when it is back. Only an untried branch whose
+        participant answers it has no such action, or whose service stays unreachable past the coordinator's
+        ``unregistered_bound``, counts as cancelled without one (``cancel_skipped`` in the timeline)."""
         _validate_gid(gid)
         for branch in untried:
             validation.branch_id(branch, "untried_branch_ids")
@@ -185,15 +186,11 @@ class Coordinator:
                 gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease, actor
             )
             if branches is not None:
-                listed = [b for b in branches if b.branch_id in set(untried)]
-                skip = [b.branch_id for b in listed if not await self.driver.delivery.reachable(b.service)]
-                if skip:
-                    await self.store.branches_done(gid, skip, Phase2.CANCEL)
-                    for branch_id in skip:
-                        why = "its try never reached a participant (no endpoint, or no such action): nothing to cancel"
-                        await self.store.add_event(gid, branch_id, "cancel_skipped", why)
-                rest = [b for b in branches if b.branch_id not in skip]
-                self.driver.drive(gid, Phase2.CANCEL, rest, untried=frozenset(b.branch_id for b in listed))
+                listed = frozenset(b.branch_id for b in branches if b.branch_id in set(untried))
+                who = actor.name if actor is not None else "its caller (security off)"
+                for branch_id in sorted(listed):  # in the timeline, and for recovery (after a restart or takeover)
+                    await self.store.add_event(gid, branch_id, UNTRIED_EVENT, f"{who} says its try was never sent")
+                self.driver.drive(gid, Phase2.CANCEL, branches, untried=listed)
                 return TxState.ROLLING_BACK
         tx = await self._existing(gid)
         _check_owner(tx, actor, "roll back")

@@ -26,9 +26,6 @@ class Delivery(Protocol):
     async def deliver(self, branch: Branch, op: Phase2) -> None:
         """Run confirm/cancel of ``branch`` on its participant; raise on any failure (it will be retried)."""
 
-    async def reachable(self, service: str) -> bool:
-        """Whether ``service`` has an endpoint now (a try could have been sent to it)."""
-
 
 class RegistryDelivery(ParticipantCaller):
     """Delivers over generic JSON invocation, one cached ``ServiceClient`` per participant service."""
@@ -59,9 +56,6 @@ class RegistryDelivery(ParticipantCaller):
         if address is None:
             raise NoEndpoints(service)
         return client, address
-
-    async def reachable(self, service: str) -> bool:
-        return bool(await self._client(service).endpoints(min(self.timeout, 2.0)))
 
     async def _call(self, service: str, action: str, body: Any) -> Any:
         """One attempt: one call to one endpoint (the driver, not this call, owns retries and backoff)."""

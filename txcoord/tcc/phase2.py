@@ -27,6 +27,8 @@ from txcoord.tcc.store_protocol import TccStore
 
 log = logging.getLogger(__name__)
 ALERT_EVERY = 10  # failed rounds between alerts in the log
+# a branch its owner listed untried when rolling back (the timeline event; recovery reads it back)
+UNTRIED_EVENT = "listed_untried"
 
 
 def refusal(exc: BaseException) -> bool:
@@ -69,7 +71,8 @@ class Phase2Driver:
         untried: frozenset[str] = frozenset(),
     ) -> None:
         """Start driving ``gid`` unless already driven; returns at once. ``untried``: branches its owner says
-        never ran their try: a cancel that finds no such action at the participant counts as done."""
+        never ran their try: a cancel that finds no such action at the participant, or no endpoint for
+        ``retry.unregistered_bound`` seconds, counts as done."""
         if self.driven.running(gid):
             return
         self._wake[gid] = asyncio.Event()
@@ -118,6 +121,7 @@ class Phase2Driver:
                 failed = [(b, r) for b, r in zip(pending, results, strict=True) if isinstance(r, BaseException)]
                 if untried and op is Phase2.CANCEL:
                     failed = await self._without_actions(gid, failed, untried)
+                    failed = await self._gone_for_good(gid, failed, untried, unreachable_since)
                 if not failed:
                     if not await self.store.finish(gid, op, self.owner):
                         log.info("%s: finished phase 2 but another coordinator owns it now", gid)
@@ -178,6 +182,34 @@ class Phase2Driver:
             for branch in none:
                 await self.store.add_event(gid, branch.branch_id, "cancel_skipped", "no such action there")
         return [(b, e) for b, e in failed if b not in none]
+
+    async def _gone_for_good(
+        self,
+        gid: str,
+        failed: list[tuple[Branch, BaseException]],
+        untried: frozenset[str],
+        unreachable_since: dict[str, float],
+    ) -> list[tuple[Branch, BaseException]]:
+        """The failures left once the cancels of branches said to be untried whose service has had no endpoint
+        for ``unregistered_bound`` seconds are counted as done: the owner says no try was sent, and no
+        participant has come back for it since. Before the bound their cancels are retried like any other (a
+        participant mid-restart whose try did apply gets its cancel; its barrier answers a cancel without a
+        try cleanly). A branch not listed untried is marked for a person after the bound instead."""
+        now = time.monotonic()
+        gone: list[tuple[Branch, float]] = []
+        for branch, error in failed:
+            if branch.branch_id not in untried or not isinstance(error, NoEndpoints):
+                continue
+            since = unreachable_since.setdefault(branch.branch_id, now)
+            if now - since >= self.retry.unregistered_bound:
+                gone.append((branch, now - since))
+        if gone:
+            await self.store.branches_done(gid, [b.branch_id for b, _s in gone], Phase2.CANCEL)
+            for branch, seconds in gone:
+                why = f"its owner says its try was never sent; {branch.service} had no endpoint for {seconds:.0f} s"
+                await self.store.add_event(gid, branch.branch_id, "cancel_skipped", f"{why}: nothing to cancel")
+        skipped = {b.branch_id for b, _s in gone}
+        return [(b, e) for b, e in failed if b.branch_id not in skipped]
 
     async def _reverse_if_nothing_tried(
         self, gid: str, branches: list[Branch], done: list[str], failed: list[tuple[Branch, BaseException]]

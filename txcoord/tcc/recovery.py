@@ -5,8 +5,8 @@ is ``txcoord.engine.lease_loop``)."""
 from __future__ import annotations
 
 from txcoord.engine.lease_loop import LeaseLoop, RecoverySettings
-from txcoord.tcc.model import phase2_of
-from txcoord.tcc.phase2 import Phase2Driver
+from txcoord.tcc.model import Phase2, phase2_of
+from txcoord.tcc.phase2 import UNTRIED_EVENT, Phase2Driver
 from txcoord.tcc.store_protocol import TccStore
 
 __all__ = ["RecoverySettings", "TccRecovery"]
@@ -31,11 +31,18 @@ class TccRecovery(LeaseLoop):
     async def take(self, gid: str, previous: str | None) -> int:
         if previous and previous != self.driver.owner:
             await self.store.add_event(gid, None, "taken_over", f"from {previous} (lease expired)")
-        return await self._drive(gid)
+        return await self._drive(gid, owner_rolled_back=True)
 
-    async def _drive(self, gid: str) -> int:
+    async def _drive(self, gid: str, *, owner_rolled_back: bool = False) -> int:
         tx = await self.tcc_store.get(gid)
         if tx is None or not tx.state.deciding_phase2 or self.driver.driven.is_active(gid):
             return 0
-        self.phase2.drive(gid, phase2_of(tx.state), tx.branches, failures=tx.attempts, not_before=tx.next_attempt_at)
+        op = phase2_of(tx.state)
+        untried: frozenset[str] = frozenset()
+        if owner_rolled_back and op is Phase2.CANCEL and any(not b.done for b in tx.branches):
+            # the branches its owner listed untried (Coordinator.rollback): their cancels keep that meaning here
+            untried = frozenset(
+                e.branch_id for e in await self.store.events(gid) if e.event == UNTRIED_EVENT and e.branch_id
+            )
+        self.phase2.drive(gid, op, tx.branches, failures=tx.attempts, not_before=tx.next_attempt_at, untried=untried)
         return 1

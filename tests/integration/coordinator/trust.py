@@ -71,8 +71,9 @@ class SecureDeployment:
     def tls_credentials(self) -> grpc.ChannelCredentials:
         return grpc.ssl_channel_credentials(root_certificates=Path(self.pki.ca).read_bytes())
 
-    def coordinator(self, *extra: str) -> str:
-        self.address = f"127.0.0.1:{free_port()}"
+    def coordinator(self, *extra: str, host: str = "127.0.0.1") -> str:
+        """``host``: the address it listens on (a non-loopback one needs a server certificate naming it)."""
+        self.address = f"{host}:{free_port()}"
         args = [TXC, "coordinator", "--listen", self.address, "--store", self.cluster.store, "--scan-interval", "0.2"]
         args += ["--tls-cert", self.pki.server_cert, "--tls-key", self.pki.server_key, "--tls-ca", self.pki.ca]
         args += ["--credentials", str(self.credentials), *extra]

@@ -64,7 +64,7 @@ async def test_rest_api_takes_tls_and_tokens_as_grpc_does(cluster: Cluster, tmp_
         # mallory is a caller too, but g-1 is shop's
         assert (await status("POST", "/v1/transactions/g-1/commit", "mallory"))[0] == 403
         assert await status("POST", "/v1/transactions/g-1/abort", "ops") == (200, "")
-        assert await status("GET", "/v1/transactions/g-1", None) == (200, "")  # open: read-only
+        assert await status("GET", "/v1/transactions/g-1", None) == (200, "")  # read-only, on a loopback listener
     assert await tx_state(cluster.store, "g-1") in ("ROLLING_BACK", "ROLLED_BACK")
 
 

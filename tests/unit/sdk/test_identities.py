@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from sdk.errors import ConfigError
+from sdk.rpc.authorization import RULES, Rule, needs_no_credential, wrong_identity
 from sdk.rpc.identities import Identities, Role, parse_credentials
 
 GOOD = """
@@ -75,3 +76,23 @@ def test_a_changed_file_is_re_read_and_a_broken_one_keeps_the_identities_before(
     assert identities.by_token("shop-token-rotated-0123") is not None  # a typo does not lock everyone out
     with pytest.raises(ConfigError, match="--credentials"):
         Identities(path)  # at start-up a broken file is an error
+
+
+def test_read_only_methods_are_open_on_loopback_only_and_take_any_identity_beyond_it() -> None:
+    """The one decision the gRPC interceptor and the REST front share (sdk.rpc.authorization)."""
+    reads = {path for path, rule in RULES.items() if rule is Rule.READ}
+    assert "/txcoord.coordinator.v1.Coordinator/List" in reads and "/txcoord.registry.v1.Registry/Resolve" in reads
+    assert needs_no_credential(Rule.READ, loopback=True) and not needs_no_credential(Rule.READ, loopback=False)
+    for rule in (Rule.CALLER, Rule.PARTICIPANT, Rule.PROXY, Rule.ADMIN):  # loopback opens only reads
+        assert not needs_no_credential(rule, loopback=True)
+    identities = Identities(None, "legacy-admin-token-0123")
+    identities._parsed = parse_credentials(GOOD)
+    internal = identities.by_token(identities.internal("coordinator (hosted registry)"))
+    for identity in (identities.by_token("shop-token-0123456789"), identities.by_token("bank-a-token-0123456789")):
+        assert identity is not None and wrong_identity(Rule.READ, identity, "m") is None
+    assert internal is not None and internal.roles == frozenset()
+    assert wrong_identity(Rule.READ, internal, "m") is None  # an identity with no role reads ...
+    assert (
+        wrong_identity(Rule.CALLER, internal, "m")
+        == "m: identity 'coordinator (hosted registry)' is not a caller or proxy"
+    )

@@ -65,6 +65,9 @@ class FakeStore:
     async def add_event(self, gid: str, branch_id: str | None, event: str, detail: str | None) -> None:
         self.events_log.append(Event(gid, branch_id, datetime.now(UTC), event, detail))
 
+    async def events(self, gid: str, limit: int = 200) -> list[Event]:
+        return [e for e in self.events_log if e.gid == gid][-limit:]
+
     # -- what recovery asks (ownership is the owner column only: no clock, no leases) --------------------------
     async def expire_timed_out(self, owner: str, lease_s: float, limit: int) -> list[str]:
         return []
