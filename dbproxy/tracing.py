@@ -83,12 +83,6 @@ def setup_tracing(service_name: str = "dbproxy") -> bool:
     return True
 
 
-def shutdown_tracing() -> None:
-    """Export what is recorded (the proxy is stopping)."""
-    if _records is not None:
-        _records.shutdown()
-
-
 def split_traceparent(sql: str) -> tuple[str, str | None]:
     """``sql`` without its sqlcommenter comment, and the ``traceparent`` it carried (None: none or malformed)."""
     found = _TRACEPARENT.search(sql)

@@ -15,6 +15,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from sdk.observability.otlp_encoding import TraceRequestEncoder
+from sdk.observability.span_records import readable_spans
 
 log = logging.getLogger(__name__)
 
@@ -50,14 +51,10 @@ class EncodingSpanExporter(OTLPSpanExporter):
         """Export ``SpanRecord`` s (``sdk.observability.span_records``): written to the wire directly when this
         exporter sends bytes, else as SDK spans."""
         if self._encoder is None or not self._sends_bytes or getattr(self, "_shutdown", True):
-            from sdk.observability.span_records import readable_spans
-
             return self.export(readable_spans(resource, scope, records))
         data = self._encoder.encode_records(resource, scope, records)
         limit = getattr(self, "_max_request_size", None)
         if isinstance(limit, int) and 0 < limit < len(data):
-            from sdk.observability.span_records import readable_spans
-
             return super().export(readable_spans(resource, scope, records))
         result = self._client.export(data)
         return SpanExportResult.SUCCESS if getattr(result, "success", False) else SpanExportResult.FAILURE
