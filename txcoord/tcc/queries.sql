@@ -8,20 +8,6 @@ INSERT INTO txc_transaction (gid, state, timeout_s, deadline, initiator)
 VALUES ($1, 'BEGIN', $2, now() + $2 * interval '1 second', $3)
 ON CONFLICT (gid) DO NOTHING;
 
--- name: decide
--- BEGIN -> COMMITTING / ROLLING_BACK, owned by the deciding coordinator; a commit past the deadline does not
--- match (the caller rolls back instead). Returns the branches phase 2 must reach.
-WITH decided AS (
-    UPDATE txc_transaction
-       SET state = $2, reason = $3, owner = $4, lease_until = now() + $5 * interval '1 second',
-           decided_at = now()
-     WHERE gid = $1 AND state = 'BEGIN' AND ($2 = 'ROLLING_BACK' OR deadline >= now())
- RETURNING gid
-)
-SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state
-  FROM decided d LEFT JOIN txc_branch b ON b.gid = d.gid
- ORDER BY b.branch_id;
-
 -- name: transaction
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
        created_at, decided_at, finished_at, kind, trace_id, initiator
@@ -177,29 +163,58 @@ SELECT r.ord, c.state, c.detail, r.began
                                            r.kind, r.who, r.admin) AS c;
 
 -- name: decide_many
--- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds: like "decide", for many transactions;
--- $6 deciding identities, $7 admin flags: only the identity that began a transaction (or an admin, or anyone
--- when the identity is NULL: security off) decides it; $8 trace ids (null: not traced)
+-- BEGIN -> COMMITTING / ROLLING_BACK, owned by the deciding coordinator ($4, lease $5 seconds), for many
+-- transactions: $1 gids, $2 new states, $3 reasons. A commit past the deadline does not match (the caller rolls
+-- back instead). $6 deciding identities, $7 admin flags: only the identity that began a transaction (or an
+-- admin, or anyone when the identity is NULL: security off) decides it; $8 trace ids (null: not traced).
+-- Try receipts: $9 per request, whether its commit is checked (NULL/false: signing off); $10 / $11 the
+-- (gid, branch id) pairs with a valid receipt. A checked commit with a TCC branch not among them (XA branches
+-- are the proxy's) is decided ROLLING_BACK instead, with the branch in the reason and a commit_refused event:
+-- in this one statement, so no decision to commit is ever durable for a branch whose try did not succeed.
+-- Returns each decided transaction's state and reason, and the branches phase 2 must reach.
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[], $7::bool[], $8::text[])
-        AS i(gid, state, reason, who, admin, trace_id)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[], $7::bool[], $8::text[], $9::bool[])
+        AS i(gid, state, reason, who, admin, trace_id, checked)
 ), locked AS (
     SELECT t.gid FROM txc_transaction t JOIN input i ON i.gid = t.gid
      WHERE t.state = 'BEGIN'
      ORDER BY t.gid
        FOR UPDATE OF t
+), unreceipted AS (
+    SELECT b.gid, b.branch_id, b.service, b.action,
+           row_number() OVER (PARTITION BY b.gid ORDER BY b.branch_id) AS n,
+           count(*) OVER (PARTITION BY b.gid) AS total
+      FROM input i JOIN locked l ON l.gid = i.gid JOIN txc_branch b ON b.gid = i.gid
+     WHERE i.state = 'COMMITTING' AND i.checked AND b.kind = 'TCC'
+       AND NOT EXISTS (SELECT 1 FROM unnest($10::text[], $11::text[]) AS r(gid, branch_id)
+                        WHERE r.gid = b.gid AND r.branch_id = b.branch_id)
+), verdict AS (
+    SELECT i.gid, i.who, i.admin, i.trace_id, u.gid IS NOT NULL AS refused,
+           CASE WHEN u.gid IS NULL THEN i.state ELSE 'ROLLING_BACK' END AS state,
+           CASE WHEN u.gid IS NULL THEN i.reason
+                ELSE format('commit without a try receipt for branch %s (%s.%s)%s: its try did not succeed, or '
+                            '%s has no TXC_BRANCH_KEY; rolled back instead',
+                            u.branch_id, u.service, u.action,
+                            CASE WHEN u.total > 1 THEN format(' and %s more', u.total - 1) ELSE '' END, u.service)
+           END AS reason
+      FROM input i LEFT JOIN unreceipted u ON u.gid = i.gid AND u.n = 1
 ), decided AS (
     UPDATE txc_transaction t
-       SET state = i.state, reason = i.reason, owner = $4, lease_until = now() + $5 * interval '1 second',
-           decided_at = now(), trace_id = coalesce(i.trace_id, t.trace_id)
-      FROM input i, locked l
-     WHERE t.gid = i.gid AND l.gid = t.gid AND t.state = 'BEGIN'
-       AND (i.state = 'ROLLING_BACK' OR t.deadline >= now())
-       AND (i.who IS NULL OR i.admin OR t.initiator = i.who)
-       AND (i.who IS NULL OR i.admin OR t.initiator = i.who)
- RETURNING t.gid
+       SET state = v.state, reason = v.reason, owner = $4, lease_until = now() + $5 * interval '1 second',
+           decided_at = now(), trace_id = coalesce(v.trace_id, t.trace_id)
+      FROM verdict v, locked l
+     WHERE t.gid = v.gid AND l.gid = t.gid AND t.state = 'BEGIN'
+       AND (v.state = 'ROLLING_BACK' OR t.deadline >= now())
+       AND (v.who IS NULL OR v.admin OR t.initiator = v.who)
+ RETURNING t.gid, t.state, t.reason
+), refusals AS (
+    INSERT INTO txc_event (gid, branch_id, event, detail)
+    SELECT u.gid, u.branch_id, 'commit_refused',
+           format('%s committed without a receipt for the try of %s.%s: rolling back',
+                  coalesce(v.who, 'its caller (security off)'), u.service, u.action)
+      FROM decided d JOIN verdict v ON v.gid = d.gid AND v.refused JOIN unreceipted u ON u.gid = d.gid
 )
-SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state
+SELECT d.gid, d.state AS decided, d.reason, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state
   FROM decided d LEFT JOIN txc_branch b ON b.gid = d.gid
  ORDER BY d.gid, b.branch_id;
 
