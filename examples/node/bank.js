@@ -338,4 +338,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { canonicalJson, sign, decide };
+module.exports = { canonicalJson, sign, receipt, decide };
