@@ -170,53 +170,14 @@ SELECT r.ord, c.state, c.detail, r.began
 -- Try receipts: $9 per request, whether its commit is checked (NULL/false: signing off); $10 / $11 the
 -- (gid, branch id) pairs with a valid receipt. A checked commit with a TCC branch not among them (XA branches
 -- are the proxy's) is decided ROLLING_BACK instead, with the branch in the reason and a commit_refused event:
--- in this one statement, so no decision to commit is ever durable for a branch whose try did not succeed.
--- Returns each decided transaction's state and reason, and the branches phase 2 must reach.
-WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[], $7::bool[], $8::text[], $9::bool[])
-        AS i(gid, state, reason, who, admin, trace_id, checked)
-), locked AS (
-    SELECT t.gid FROM txc_transaction t JOIN input i ON i.gid = t.gid
-     WHERE t.state = 'BEGIN'
-     ORDER BY t.gid
-       FOR UPDATE OF t
-), unreceipted AS (
-    SELECT b.gid, b.branch_id, b.service, b.action,
-           row_number() OVER (PARTITION BY b.gid ORDER BY b.branch_id) AS n,
-           count(*) OVER (PARTITION BY b.gid) AS total
-      FROM input i JOIN locked l ON l.gid = i.gid JOIN txc_branch b ON b.gid = i.gid
-     WHERE i.state = 'COMMITTING' AND i.checked AND b.kind = 'TCC'
-       AND NOT EXISTS (SELECT 1 FROM unnest($10::text[], $11::text[]) AS r(gid, branch_id)
-                        WHERE r.gid = b.gid AND r.branch_id = b.branch_id)
-), verdict AS (
-    SELECT i.gid, i.who, i.admin, i.trace_id, u.gid IS NOT NULL AS refused,
-           CASE WHEN u.gid IS NULL THEN i.state ELSE 'ROLLING_BACK' END AS state,
-           CASE WHEN u.gid IS NULL THEN i.reason
-                ELSE format('commit without a try receipt for branch %s (%s.%s)%s: its try did not succeed, or '
-                            '%s has no TXC_BRANCH_KEY; rolled back instead',
-                            u.branch_id, u.service, u.action,
-                            CASE WHEN u.total > 1 THEN format(' and %s more', u.total - 1) ELSE '' END, u.service)
-           END AS reason
-      FROM input i LEFT JOIN unreceipted u ON u.gid = i.gid AND u.n = 1
-), decided AS (
-    UPDATE txc_transaction t
-       SET state = v.state, reason = v.reason, owner = $4, lease_until = now() + $5 * interval '1 second',
-           decided_at = now(), trace_id = coalesce(v.trace_id, t.trace_id)
-      FROM verdict v, locked l
-     WHERE t.gid = v.gid AND l.gid = t.gid AND t.state = 'BEGIN'
-       AND (v.state = 'ROLLING_BACK' OR t.deadline >= now())
-       AND (v.who IS NULL OR v.admin OR t.initiator = v.who)
- RETURNING t.gid, t.state, t.reason
-), refusals AS (
-    INSERT INTO txc_event (gid, branch_id, event, detail)
-    SELECT u.gid, u.branch_id, 'commit_refused',
-           format('%s committed without a receipt for the try of %s.%s: rolling back',
-                  coalesce(v.who, 'its caller (security off)'), u.service, u.action)
-      FROM decided d JOIN verdict v ON v.gid = d.gid AND v.refused JOIN unreceipted u ON u.gid = d.gid
-)
-SELECT d.gid, d.state AS decided, d.reason, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state
-  FROM decided d LEFT JOIN txc_branch b ON b.gid = d.gid
- ORDER BY d.gid, b.branch_id;
+-- in the same call, so no decision to commit is ever durable for a branch whose try did not succeed. The
+-- function (sql/migrations/versions/0011_decide_with_receipts.py) locks first and reads the branches after,
+-- so a registration that committed while it waited for the lock is seen. Returns each decided transaction's
+-- state and reason, and the branches phase 2 must reach.
+SELECT o_gid AS gid, o_decided AS decided, o_reason AS reason, o_branch_id AS branch_id, o_service AS service,
+       o_action AS action, o_payload AS payload, o_state AS state
+  FROM txc_decide($1::text[], $2::text[], $3::text[], $4::text, $5::float8, $6::text[], $7::bool[], $8::text[],
+                  $9::bool[], $10::text[], $11::text[]);
 
 -- name: finish_many
 -- $1 gids, $2 deciding states, $3 final states, $4 branch states, $5 owner: like "finish", for many

@@ -1,11 +1,15 @@
 """The commit decision checks try receipts in its own statement (txcoord/tcc/queries.sql, decide_many): on a real
 PostgreSQL store, a commit whose TCC branches all have a receipt commits; one with a TCC branch without a receipt
 is decided ROLLING_BACK, naming the branch, with a commit_refused event; XA branches are exempt; no receipts
-checked (signing off) commits as before. Concurrent decisions share one statement and are judged one by one."""
+checked (signing off) commits as before. Concurrent decisions share one statement and are judged one by one,
+and a branch whose registration commits while the decision waits for the transaction's row is seen."""
 
 from __future__ import annotations
 
 import asyncio
+
+import asyncpg
+import pytest
 
 from tests.integration.coordinator.cluster import query
 from txcoord.model import Actor
@@ -73,4 +77,35 @@ async def test_a_commit_with_a_tcc_branch_without_a_receipt_is_decided_a_rollbac
         # decided once: a second commit, with every receipt, changes nothing
         assert await pg.decide("one", Phase2.CONFIRM, "commit", "me", 10, SHOP, frozenset({"1", "2"})) is None
     finally:
+        await pg.close()
+
+
+REGISTER = "SELECT * FROM txc_register_branch_checked($1, 30, $2, 'bank-b', 'credit', '{}'::jsonb, 'TCC', NULL, false)"
+
+
+@pytest.mark.parametrize("checked", [True, False])
+async def test_a_branch_registered_while_the_decision_waits_for_its_lock_is_seen(store: str, checked: bool) -> None:
+    """A registration holding the transaction's row when a commit's decision begins, and committing while the
+    decision waits for that row: the decision still sees its branch, both to check its receipt (none: a
+    rollback) and, unchecked, to send it its confirm."""
+    pg = await PgStore.connect(store)
+    registering = await asyncpg.connect(store)
+    try:
+        await pg.register_branch("g", 30, "1", "bank-a", "debit", "{}")
+        late = registering.transaction()
+        await late.start()
+        await registering.fetch(REGISTER, "g", "2")  # holds the row (FOR SHARE) until it commits
+        receipted = frozenset({"1"}) if checked else None
+        deciding = asyncio.create_task(pg.decide("g", Phase2.CONFIRM, "commit", "me", 10, None, receipted))
+        await asyncio.sleep(0.5)
+        assert not deciding.done(), "the decision waits for the registration's lock"
+        await late.commit()
+        decided = await deciding
+        assert decided is not None and [b.branch_id for b in decided.branches] == ["1", "2"]
+        if checked:
+            assert decided.op is Phase2.CANCEL and "for branch 2 (bank-b.credit)" in decided.reason
+        else:
+            assert decided.op is Phase2.CONFIRM
+    finally:
+        await registering.close()
         await pg.close()
