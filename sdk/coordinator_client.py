@@ -185,7 +185,7 @@ class CoordinatorClient:
         msg = pb.CommitRequest(gid=gid, phase2_delay_seconds=phase2_delay, receipts=dict(receipts or {}))
         reply = await self._op(pb.SessionRequest(commit=msg), "Commit", msg, None)
         if reply.state == "ROLLING_BACK":  # the coordinator rolled it back instead
-            raise RollbackOnly(f"global transaction {gid} cannot commit: {reply.reason}; it is rolled back instead")
+            raise RollbackOnly(f"global transaction {gid} cannot commit: {reply.reason or 'rolled back instead'}")
         return reply.state
 
     async def finish(self, gid: str) -> str:
