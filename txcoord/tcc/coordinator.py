@@ -141,7 +141,7 @@ class Coordinator:
         """Decide commit; returns the state and, when it became a rollback instead, why. ``phase2_delay`` > 0:
         the caller finishes phase 2 itself and says so with ``finish``; phase 2 is driven only if that has not
         happened within the delay. ``receipted`` (signing on): the branches whose try receipt the caller showed;
-        a TCC branch without one turns the decision into a rollback, in the same store statement (None: signing
+        a TCC branch without one turns the decision into a rollback, in the same store call (None: signing
         off, not checked)."""
         _validate_gid(gid)
         if not 0 <= phase2_delay <= MAX_TIMEOUT:

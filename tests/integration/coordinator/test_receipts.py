@@ -1,4 +1,4 @@
-"""The commit decision checks try receipts in its own statement (txcoord/tcc/queries.sql, decide_many): on a real
+"""The commit decision checks try receipts in its own store call (decide_many, the txc_decide function): on a real
 PostgreSQL store, a commit whose TCC branches all have a receipt commits; one with a TCC branch without a receipt
 is decided ROLLING_BACK, naming the branch, with a commit_refused event; XA branches are exempt; no receipts
 checked (signing off) commits as before. Concurrent decisions share one statement and are judged one by one,
