@@ -23,13 +23,14 @@ from urllib.parse import unquote
 if TYPE_CHECKING:
     from opentelemetry.trace import SpanContext
 
-    from sdk.observability.span_records import SpanRecords
+    from sdk.observability.span_records import SpanIds, SpanRecords
 
 log = logging.getLogger("dbproxy.tracing")
 
 _records: SpanRecords | None = None  # set when tracing is on
-#: the running statement's span: its trace id, and the comment to append to queries sent to backends
-_statement: ContextVar[tuple[int, bytes] | None] = ContextVar("dbproxy_statement_span", default=None)
+#: the running statement's span (its comment for backends is written only when a query is sent: prepared
+#: statements and local answers never need one)
+_statement: ContextVar[SpanIds | None] = ContextVar("dbproxy_statement_span", default=None)
 
 # sqlcommenter: key='url-encoded value' pairs in a comment; the traceparent one, anywhere in the text
 _TRACEPARENT = re.compile(r"/\*[^*]*?traceparent='([^']+)'[^*]*\*/")
@@ -47,7 +48,7 @@ def tracing_enabled() -> bool:
 def current_trace_id() -> str | None:
     """The trace id of the statement running in this task, for log lines."""
     running = _statement.get()
-    return None if running is None else f"{running[0]:032x}"
+    return None if running is None else f"{running.trace_id:032x}"
 
 
 def setup_tracing(service_name: str = "dbproxy") -> bool:
@@ -123,7 +124,7 @@ class StatementSpans:
         sql, parent = split_traceparent(sql)
         summary = query_summary(sql)
         ids = self._records.begin(summary, self._server, _remote_parent(parent) if parent else None)
-        token = _statement.set((ids.trace_id, f" /*traceparent='{ids.traceparent()}'*/".encode()))
+        token = _statement.set(ids)
         start = time.time_ns()
         error: str | None = None
         try:
@@ -177,4 +178,4 @@ def commented(payload: bytes) -> bytes:
     if _records is None or payload[0] != _QUERY:
         return payload
     running = _statement.get()
-    return payload if running is None else payload + running[1]
+    return payload if running is None else payload + f" /*traceparent='{running.traceparent()}'*/".encode()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import json
 import ssl
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import aiohttp
 import grpc
 
 from sdk.errors import ActionNotFound, RpcError, rpc_error
@@ -22,6 +21,9 @@ from sdk.rpc.security import ClientSecurity
 DEFAULT_TIMEOUT = 10.0
 MAX_CONNECTIONS = 256  # per client, shared by every HTTP participant it calls
 _JSON = {"content-type": "application/json"}
+
+if TYPE_CHECKING:
+    import aiohttp
 
 
 def _ssl(security: ClientSecurity) -> ssl.SSLContext | bool:
@@ -46,6 +48,8 @@ class HttpActionClient:
     @property
     def session(self) -> aiohttp.ClientSession:
         if self._session is None:
+            import aiohttp  # here: every process has this client, few call HTTP participants (0.15 s to import)
+
             connector = aiohttp.TCPConnector(limit=MAX_CONNECTIONS, ssl=_ssl(self.security))
             self._session = aiohttp.ClientSession(connector=connector, trust_env=False)
         return self._session
@@ -63,6 +67,7 @@ class HttpActionClient:
     ) -> Any:
         """One attempt (the caller owns retries): the decoded JSON reply, or RpcError with the code the
         answer maps to (UNAVAILABLE when the participant cannot be reached, DEADLINE_EXCEEDED on timeout)."""
+        import aiohttp
         del retry_unavailable  # HTTP callers fail over to the next endpoint; the driver retries with backoff
         headers, body = split_envelope(payload)
         headers.update(metadata)

@@ -23,13 +23,21 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 _families: dict[str, Histogram] = {}
 
 
+_FAMILIES = {
+    "server": ("txc_rpc_server_duration_seconds", "gRPC calls served by this process"),
+    "client": ("txc_rpc_client_duration_seconds", "gRPC calls made by this process"),
+    # the coordinator's REST API: each route is its gRPC method, labelled as that method's calls are
+    "rest": ("txc_rest_server_duration_seconds", "REST API calls served by this process (each route is a gRPC method)"),
+}
+
+
 def _family(side: str) -> Histogram:
     family = _families.get(side)
     if family is None:
+        name, what = _FAMILIES[side]
         family = _families[side] = Histogram(
-            f"txc_rpc_{side}_duration_seconds",
-            f"gRPC calls {'served' if side == 'server' else 'made'} by this process: latency by service, method and "
-            "status code (the _count series counts the calls)",
+            name,
+            f"{what}: latency by service, method and status code (the _count series counts the calls)",
             ["rpc_service", "rpc_method", "code"],
             buckets=LATENCY_BUCKETS,
         )
@@ -42,7 +50,7 @@ def split_method(path: str) -> tuple[str, str]:
     return service, method
 
 
-class _Timings:
+class Timings:
     """Pre-bound histogram children per (method path, code): a call costs a dict lookup and an observe."""
 
     def __init__(self, side: str) -> None:
@@ -75,7 +83,7 @@ class MetricsServerInterceptor(grpc.aio.ServerInterceptor):
     """Times every call a server answers, whatever its kind (unary or streaming)."""
 
     def __init__(self) -> None:
-        self.timings = _Timings("server")
+        self.timings = Timings("server")
 
     async def intercept_service(self, continuation, handler_call_details):  # type: ignore[no-untyped-def]
         handler = await continuation(handler_call_details)
@@ -135,7 +143,7 @@ class MetricsClientInterceptor(EveryCallKindInterceptor):
     ``sdk.rpc.context.client_interceptors``: grpc.aio would file it under unary-unary calls only."""
 
     def __init__(self) -> None:
-        self.timings = _Timings("client")
+        self.timings = Timings("client")
 
     @staticmethod
     def _path(details: grpc.aio.ClientCallDetails) -> str:

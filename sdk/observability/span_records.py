@@ -90,6 +90,7 @@ class SpanRecords:
         self._flushed = threading.Condition()
         self._exported_through = 0  # records taken off the queue and exported
         self._added = 0
+        self._flush_through = 0  # force_flush's target: export whatever was added before it, full batch or not
         self.dropped = 0
         self._stopping = False
         self._thread = threading.Thread(target=self._work, name="SpanRecords", daemon=True)
@@ -122,12 +123,13 @@ class SpanRecords:
             return
         queue.append(record)
         self._added += 1
-        if len(queue) >= self._batch:
+        if len(queue) >= self._batch and not self._wake.is_set():
             self._wake.set()
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Export every record added so far; False if that took longer than ``timeout`` seconds."""
         target = self._added
+        self._flush_through = max(self._flush_through, target)
         self._wake.set()
         with self._flushed:
             return self._flushed.wait_for(lambda: self._exported_through >= target or self._stopping, timeout)
@@ -143,10 +145,15 @@ class SpanRecords:
             log.warning("%d spans were dropped: the span queue was full", self.dropped)
 
     def _work(self) -> None:
+        # Full batches only, as the SDK's BatchSpanProcessor: draining the queue after each batch would send the
+        # few records that arrived meanwhile as a request of their own, and per request is where HTTP costs.
+        # What is left goes at the schedule delay or on a flush.
         while not self._stopping:
-            self._wake.wait(self._delay)
+            timed_out = not self._wake.wait(self._delay)
             self._wake.clear()
-            while self._queue:
+            while self._queue and (
+                timed_out or len(self._queue) >= self._batch or self._exported_through < self._flush_through
+            ):
                 batch = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
                 self._export(batch)
                 with self._flushed:

@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 
 from sdk.errors import ConfigError
+from sdk.rpc.certificate_files import ServerCertificateFiles
 from sdk.rpc.identities import Identities
 
 TOKEN_ENV = "TXC_TOKEN"
@@ -136,15 +137,17 @@ class ServerSecurity:
     def credentials(self) -> grpc.ServerCredentials | None:
         if (self.cert is None) != (self.key is None):
             raise ConfigError("--tls-cert/--tls-key: a server needs both its certificate and its key")
-        if self.cert is None:
+        if self.cert is None or self.key is None:
             if self.require_client_cert:
                 raise ConfigError("--tls-client-auth: mutual TLS needs --tls-cert and --tls-key too")
             return None
-        ca = _read(self.ca, "--tls-ca") if self.require_client_cert else None
-        if self.require_client_cert and ca is None:
+        if self.require_client_cert and not self.ca:
             raise ConfigError("--tls-client-auth: needs --tls-ca, the CA that signs client certificates")
-        pair = (_read(self.key, "--tls-key") or b"", _read(self.cert, "--tls-cert") or b"")
-        return grpc.ssl_server_credentials([pair], root_certificates=ca, require_client_auth=self.require_client_cert)
+        # renewed files are served from the next connection on (sdk.rpc.certificate_files): no restart
+        files = ServerCertificateFiles(self.cert, self.key, self.ca if self.require_client_cert else None)
+        return grpc.dynamic_ssl_server_credentials(
+            files.configuration, files.changed, require_client_authentication=self.require_client_cert
+        )
 
     def check_listen(self, host: str, address: str, *, protects: bool) -> None:
         """Refuse plaintext (or unauthenticated writes) on an address other machines can reach."""

@@ -159,7 +159,10 @@ class ShardedDemo:
             t.start()
         while sum(outcomes.values()) < transfers // 2:
             time.sleep(0.05)
-        self.progress("SIGKILL dbproxy half-way (its prepared branches are finished by the coordinator's decision)")
+        self.progress(
+            "SIGKILL dbproxy half-way (when it is back, its prepared branches are finished by the decision row"
+            " each commit wrote in one backend)"
+        )
         children[0].kill()
         children.append(self._start_proxy("dbproxy-restarted"))
         self.progress("dbproxy restarted")

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -22,8 +23,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sdk.http.wire import TRACEPARENT_HEADER, error_body, status_of
+from sdk.observability.metrics_http import metrics_enabled
+from sdk.observability.rpc_metrics import Timings, split_method
+from sdk.observability.tracing import start_span, tracing_enabled
 from sdk.rpc.authorization import Rule, current_identity, needs_no_credential, wrong_identity
-from sdk.rpc.context import txn_context
+from sdk.rpc.context import current_traceparent, txn_context
 from sdk.rpc.identities import Identities, Identity
 from txcoord.engine.answers import failure
 from txcoord.rest.messages import BadBody, parse, render
@@ -114,16 +118,40 @@ class RestApi:
         return JSONResponse(self.document)
 
     def _endpoint(self, route: RestRoute) -> Any:
+        answer = self._answer(route)
+        timings = Timings("rest") if metrics_enabled() else None
+        name = f"{route.http_method} {route.path}"  # the span's name: method and route, never the path's values
+        service, method = split_method(route.grpc_path)
+        attributes = {"http.request.method": route.http_method, "http.route": route.path, "rpc.service": service,
+                      "rpc.method": method}  # fmt: skip
+
+        async def endpoint(request: Request) -> Response:
+            started = time.perf_counter()
+            if tracing_enabled():
+                parent = request.headers.get(TRACEPARENT_HEADER)
+                with start_span(name, kind="server", attributes=attributes, traceparent=parent) as span:
+                    code, response = await answer(request)
+                    span.set_attribute("http.response.status_code", response.status_code)
+            else:
+                code, response = await answer(request)
+            if timings is not None:
+                timings.observe(route.grpc_path, code, time.perf_counter() - started)
+            return response
+
+        return endpoint
+
+    def _answer(self, route: RestRoute) -> Callable[[Request], Awaitable[tuple[grpc.StatusCode, Response]]]:
+        """The route's handler: its status code (for the metrics) and its response."""
         request_class = route.request
         handler = getattr(self.servicers[route.service], route.method)
 
-        async def endpoint(request: Request) -> Response:
+        async def answer(request: Request) -> tuple[grpc.StatusCode, Response]:
             try:
                 rule = self.rules.get(route.grpc_path)
                 identity = authorize(self.identities, rule, route.grpc_path, request.headers, loopback=self.loopback)
                 message = parse(request_class, await self._body(request), dict(request.path_params))
                 current_identity.set(identity)  # this request's own task
-                with txn_context(None, request.headers.get(TRACEPARENT_HEADER)):
+                with txn_context(None, current_traceparent.get() or request.headers.get(TRACEPARENT_HEADER)):
                     if route.streams:  # one request in, its one reply out
                         replies = handler(_one(message), RestContext())
                         reply = await anext(replies, None)
@@ -131,16 +159,17 @@ class RestApi:
                     else:
                         reply = await handler(message, RestContext())
             except Refused as exc:
-                return _error(exc.code, exc.details)
+                return exc.code, _error(exc.code, exc.details)
             except BadBody as exc:
-                return _error(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+                return grpc.StatusCode.INVALID_ARGUMENT, _error(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
             except Exception as exc:  # what the gRPC front's outage interceptor and answers would say
-                return _error(*failure(exc))
+                code, message_text = failure(exc)
+                return code, _error(code, message_text)
             if reply is None:
-                return _error(grpc.StatusCode.INTERNAL, f"{route.grpc_path}: no reply")
-            return JSONResponse(render(reply))
+                return grpc.StatusCode.INTERNAL, _error(grpc.StatusCode.INTERNAL, f"{route.grpc_path}: no reply")
+            return grpc.StatusCode.OK, JSONResponse(render(reply))
 
-        return endpoint
+        return answer
 
     async def _body(self, request: Request) -> Any:
         if request.method in ("GET", "DELETE"):

@@ -13,8 +13,7 @@ import pytest
 
 from tests.integration.console.conftest import start_console
 from tests.integration.coordinator.cluster import TXC, Cluster, txc_json
-from tests.integration.observability.otlp_receiver import OtlpReceiver
-from tests.integration.observability.test_traces import otel_env
+from tests.integration.observability.otlp_receiver import OtlpReceiver, otel_env
 from tests.support import free_port, start_process
 
 TRACING_UI = "https://traces.example/trace/{trace_id}?from=txc"

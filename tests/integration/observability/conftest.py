@@ -4,16 +4,23 @@ and every server scraped after; the tests read what it exported."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
 from demo.bank import credit, debit
 from sdk import CoordinatorClient, TryFailed
 from tests.integration.coordinator.cluster import states
+from tests.integration.observability.otlp_receiver import OtlpReceiver
 from tests.integration.observability.rig import ObservedSystem
 from tests.integration.observability.scrape import Sample, scrape, value
-from tests.support import ChildProcess, create_mariadb_database, drop_mariadb_database, drop_pg_database
+from tests.support import (
+    ChildProcess,
+    create_mariadb_database,
+    create_pg_database,
+    drop_mariadb_database,
+    drop_pg_database,
+)
 from tests.support.polling import wait_until
 
 
@@ -90,3 +97,20 @@ def workload(observed_system: ObservedSystem) -> dict[str, list[Sample]]:
     scraped["proxy connections before"] = [Sample("dbproxy_connections_total", {}, connections_before)]
     system.gids = gids  # type: ignore[attr-defined]
     return scraped
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    """An OTLP/HTTP receiver for one test's spans."""
+    found = OtlpReceiver()
+    yield found
+    found.close()
+
+
+@pytest.fixture
+async def databases() -> AsyncIterator[list[str]]:
+    """Three PostgreSQL databases for one test."""
+    made = [await create_pg_database("txc_trace") for _ in range(3)]
+    yield made
+    for dsn in made:
+        await drop_pg_database(dsn)

@@ -82,3 +82,13 @@ class OtlpReceiver:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+
+def otel_env(receiver: OtlpReceiver, service: str) -> dict[str, str]:
+    """The OTEL_* environment of a process exporting its spans to ``receiver`` under ``service``, promptly."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+        "OTEL_SERVICE_NAME": service,
+        "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds: export soon, the test is waiting
+        "OTEL_TRACES_SAMPLER": "always_on",
+    }

@@ -9,22 +9,20 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.integration.coordinator.sagas import SERVICES, TRIP
-from tests.integration.observability.otlp_receiver import OtlpReceiver, ReceivedSpan
+from tests.integration.observability.otlp_receiver import OtlpReceiver, ReceivedSpan, otel_env
 from tests.integration.proxy.conftest import LOGICAL_DB, PASSWORD, USER, start_proxy
 from tests.integration.proxy.rawclient import RawClient, error_code
 from tests.integration.proxy.xa.rig import XaRig, connect, direct
 from tests.support import (
     ChildProcess,
     create_mariadb_database,
-    create_pg_database,
     drop_mariadb_database,
-    drop_pg_database,
     free_port,
     start_process,
 )
@@ -32,30 +30,6 @@ from tests.support.polling import wait_until
 from txcoord.store.migrations import upgrade
 
 REPO = Path(__file__).resolve().parents[3]
-
-
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
-    found = OtlpReceiver()
-    yield found
-    found.close()
-
-
-def otel_env(receiver: OtlpReceiver, service: str) -> dict[str, str]:
-    return {
-        "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
-        "OTEL_SERVICE_NAME": service,
-        "OTEL_BSP_SCHEDULE_DELAY": "100",  # milliseconds: export soon, the test is waiting
-        "OTEL_TRACES_SAMPLER": "always_on",
-    }
-
-
-@pytest.fixture
-async def databases() -> AsyncIterator[list[str]]:
-    made = [await create_pg_database("txc_trace") for _ in range(3)]
-    yield made
-    for dsn in made:
-        await drop_pg_database(dsn)
 
 
 def _children(spans: list[ReceivedSpan], parent: ReceivedSpan) -> list[ReceivedSpan]:
