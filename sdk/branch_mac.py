@@ -8,6 +8,11 @@ and compensation it drives the same way, so a caller that saw its try's MAC stil
 itself. The participant recomputes the MAC and refuses
 a call whose MAC is missing or wrong before any of its code or its barrier runs: no round trip, no effect.
 
+The other way round, a try that applied (or a repeat of one, answered "duplicate") is answered with a **receipt**:
+HMAC-SHA256 over (gid, branch id), with a key derived from the branch key (so no receipt is ever the MAC of a
+call). The caller hands the receipts to the coordinator with its commit; a coordinator that signs rolls back a
+commit with a TCC branch that has no valid receipt instead of confirming a branch whose try did not succeed.
+
 Key distribution: the operator puts the same secret (at least 16 bytes; e.g. ``openssl rand -hex 32``) in the
 environment of the coordinators and of every participant, as it does for ``TXC_TOKEN``. No key on a
 participant means "not verified" (the loopback demo without a key); it says so once in its log."""
@@ -25,6 +30,9 @@ from sdk.errors import ConfigError
 
 KEY_ENV = "TXC_BRANCH_KEY"
 MAC_FIELD = "mac"
+RECEIPT_FIELD = "receipt"  # a try's reply: the participant's proof that the try applied
+# what the receipt key is derived with: a receipt can never equal a call MAC of any action
+RECEIPT_LABEL = b"txc try receipt"
 MIN_KEY_BYTES = 16
 
 log = logging.getLogger(__name__)
@@ -37,6 +45,11 @@ def payload_digest(args: Any) -> bytes:
     return hashlib.sha256(canonical.encode()).digest()
 
 
+def _framed(*fields: str) -> bytes:
+    """Each field after its length, so no two different tuples can run together into the same bytes."""
+    return b"".join(len(b).to_bytes(4, "big") + b for b in (f.encode() for f in fields))
+
+
 class BranchSigner:
     """Signs (coordinator) and verifies (participant) branch calls with one shared key."""
 
@@ -44,6 +57,7 @@ class BranchSigner:
         if len(key) < MIN_KEY_BYTES:
             raise ConfigError(f"{KEY_ENV}: the branch key must be at least {MIN_KEY_BYTES} bytes")
         self._key = key
+        self._receipt_key = hmac.digest(key, RECEIPT_LABEL, "sha256")
 
     @classmethod
     def from_env(cls) -> BranchSigner | None:
@@ -53,10 +67,18 @@ class BranchSigner:
 
     def sign(self, gid: str, branch_id: str, service: str, action: str, args: Any) -> str:
         """``action`` is the generic action called: ``debit`` (try), ``debit.confirm``, a saga step's name."""
-        # Lengths first, so no two different tuples can run together into the same bytes.
-        fields = [gid.encode(), branch_id.encode(), service.encode(), action.encode()]
-        message = b"".join(len(f).to_bytes(4, "big") + f for f in fields) + payload_digest(args)
+        message = _framed(gid, branch_id, service, action) + payload_digest(args)
         return hmac.digest(self._key, message, "sha256").hex()  # one-shot: the C fast path
+
+    def receipt(self, gid: str, branch_id: str) -> str:
+        """The participant's proof that the try of (gid, branch) applied. Nothing more is covered: the
+        registration it belongs to never changes, and the coordinator checks it without reading the branch."""
+        return hmac.digest(self._receipt_key, _framed(gid, branch_id), "sha256").hex()
+
+    def valid_receipt(self, receipt: object, gid: str, branch_id: str) -> bool:
+        if not isinstance(receipt, str):
+            return False
+        return hmac.compare_digest(receipt.encode(), self.receipt(gid, branch_id).encode())
 
     def verify(self, mac: object, gid: str, branch_id: str, service: str, action: str, args: Any) -> bool:
         if not isinstance(mac, str):

@@ -27,6 +27,7 @@ import grpc
 
 from sdk._proto import coordinator_pb2 as pb
 from sdk._proto import coordinator_pb2_grpc
+from sdk.branch_mac import RECEIPT_FIELD
 from sdk.coordinator_stream import CoordinatorStream
 from sdk.errors import ActionNotFound, BusinessError, ConfigError, NoEndpoints, RpcError
 from sdk.observability.tracing import close_span, open_span, outgoing_traceparent, setup_tracing, tracing_enabled
@@ -44,8 +45,9 @@ log = logging.getLogger(__name__)
 
 
 class RollbackOnly(BusinessError):
-    """Commit refused: a try failed in this transaction (even if the caller caught the error), so it was
-    rolled back instead; confirming the other branches would apply half a transaction."""
+    """Commit refused: a try failed in this transaction (even if the caller caught the error), or the
+    coordinator found a branch without a try receipt, so it was rolled back instead; confirming the other
+    branches would apply half a transaction. The message names the branch."""
 
 
 class TryFailed(RpcError, BusinessError):
@@ -174,11 +176,17 @@ class CoordinatorClient:
         msg = pb.BeginRequest(gid=gid, timeout_seconds=timeout)
         return (await self._op(pb.SessionRequest(begin=msg), "Begin", msg, None)).state
 
-    async def commit(self, gid: str, *, phase2_delay: float = 0.0) -> str:
+    async def commit(self, gid: str, *, phase2_delay: float = 0.0, receipts: Mapping[str, str] | None = None) -> str:
         """Decide commit. ``phase2_delay`` > 0: the caller finishes phase 2 itself and reports it with
-        ``finish``; the coordinator drives phase 2 only if no report came within that many seconds."""
-        msg = pb.CommitRequest(gid=gid, phase2_delay_seconds=phase2_delay)
-        return (await self._op(pb.SessionRequest(commit=msg), "Commit", msg, None)).state
+        ``finish``; the coordinator drives phase 2 only if no report came within that many seconds.
+        ``receipts``: branch id -> the receipt its try was answered with (``"receipt"`` in the reply); a
+        coordinator with a branch key rolls back a commit with a TCC branch that has none, and this raises
+        :class:`RollbackOnly` naming it."""
+        msg = pb.CommitRequest(gid=gid, phase2_delay_seconds=phase2_delay, receipts=dict(receipts or {}))
+        reply = await self._op(pb.SessionRequest(commit=msg), "Commit", msg, None)
+        if reply.state == "ROLLING_BACK":  # the coordinator rolled it back instead
+            raise RollbackOnly(f"global transaction {gid} cannot commit: {reply.reason or 'rolled back instead'}")
+        return reply.state
 
     async def finish(self, gid: str) -> str:
         """Report that the caller finished phase 2 of every branch of ``gid`` (see ``commit``)."""
@@ -303,6 +311,8 @@ class GlobalTransaction:
         self.timeout = timeout
         self.state = "BEGIN"
         self.branches: list[tuple[str, str, str]] = []  # (branch id, service, action)
+        # branch id -> its try's receipt (sdk.branch_mac), sent with the commit as the tries' proof
+        self.receipts: dict[str, str] = {}
         self._deadline = time.monotonic() + timeout
         self._untried: list[str] = []  # branches whose try never ran: no such action at the participant
         self._span: contextlib.ExitStack | None = None
@@ -345,6 +355,8 @@ class GlobalTransaction:
             ):
                 raise TryFailed(act.service, act.name, exc) from exc
             raise
+        if isinstance(reply, dict) and isinstance(reply.get(RECEIPT_FIELD), str):
+            self.receipts[branch_id] = reply[RECEIPT_FIELD]
         return act.parse_result(reply.get("result") if isinstance(reply, dict) else reply)  # type: ignore[no-any-return]
 
     async def commit(self) -> str:
@@ -356,8 +368,12 @@ class GlobalTransaction:
             )
         if not self.branches:
             self.state = "COMMITTED"
-        else:
-            self.state = await self.client.commit(self.gid)
+            return self.state
+        try:
+            self.state = await self.client.commit(self.gid, receipts=self.receipts)
+        except RollbackOnly:
+            self.state = "ROLLING_BACK"
+            raise
         return self.state
 
     async def rollback(self, reason: str = "rollback") -> str:

@@ -4,7 +4,7 @@ derives from :class:`TxcError`, in one of three families a caller tells apart::
     TxcError
     ├── BusinessError        the other side answered no; the same call gets the same answer
     │   ├── TryFailed          a try raised in its participant (insufficient funds, ...)
-    │   ├── RollbackOnly       commit after a failed try: the transaction was rolled back instead
+    │   ├── RollbackOnly       commit after a failed try (or without a try receipt): rolled back instead
     │   ├── BarrierRefused     the barrier refused a phase (its branch was cancelled already)
     │   └── Refused            any other refusal status: FAILED_PRECONDITION, ABORTED, INVALID_ARGUMENT,
     │                          NOT_FOUND, ALREADY_EXISTS, OUT_OF_RANGE (an unknown saga, a bad saga input)

@@ -3,9 +3,11 @@
     participant = Participant("bank-a", [debit, credit], barrier=PgBarrier(pool))
     await participant.serve("127.0.0.1:0", registry="127.0.0.1:7070")
 
-Each phase answers ``{"result": ..., "barrier": outcome}``. A try that raises becomes FAILED_PRECONDITION
-(the caller's transaction rolls back); a try refused by the barrier (its branch was already cancelled)
-becomes ABORTED; invalid arguments become INVALID_ARGUMENT. Confirm and cancel errors are retried by the
+Each phase answers ``{"result": ..., "barrier": outcome}``; with a branch key, a try that applied (or a repeat
+of one) also carries ``"receipt"``, the proof its caller passes on with the commit (``sdk.branch_mac``). A try
+that raises becomes FAILED_PRECONDITION (the caller's transaction rolls back); a try refused by the barrier (its
+branch was already cancelled) becomes ABORTED; invalid arguments become INVALID_ARGUMENT. Confirm and cancel
+errors are retried by the
 coordinator until they succeed."""
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 
 from sdk.barrier import Barrier, BarrierOutcome, BarrierRefused, MySqlBarrier, PgBarrier
-from sdk.branch_mac import BranchSigner, BranchVerifier, warn_unverified
+from sdk.branch_mac import RECEIPT_FIELD, BranchSigner, BranchVerifier, warn_unverified
 from sdk.errors import RpcError
 from sdk.infrastructure import infrastructure_refusal, is_infrastructure_failure
 from sdk.interceptors import ActionCall, ActionReply, Interceptor, chain
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     from sdk.http.asgi import ParticipantApp
 
 log = logging.getLogger(__name__)
+# a try answered with these applied (now, or the first time it came): its reply carries a receipt
+TRIED = (BarrierOutcome.APPLIED, BarrierOutcome.DUPLICATE)
 
 
 class Participant:
@@ -200,7 +204,11 @@ class Participant:
                 raise RpcError(code, f"{where} failed in an interceptor: {type(exc).__name__}: {exc}") from exc
             returns = reply.barrier is BarrierOutcome.APPLIED or (op == "try" and reply.result is not None)
             value = signature.json_result(where, reply.result) if returns else None
-            return {"result": value, "barrier": reply.barrier.value}
+            answer: dict[str, Any] = {"result": value, "barrier": reply.barrier.value}
+            if op == "try" and self.signer is not None and reply.barrier in TRIED:
+                # the caller's proof, passed on with its commit, that this try applied (sdk.branch_mac)
+                answer[RECEIPT_FIELD] = self.signer.receipt(gid, branch_id)
+            return answer
 
         return handle
 

@@ -2,8 +2,11 @@
 
 A TCC try is a branch of a global transaction: with ``--gid`` the call joins that live transaction (the
 branch is registered with the coordinator first, which signs it, and the coordinator confirms or cancels it
-with the rest). Without ``--gid`` the payload is sent as is; a participant with a branch key refuses it,
-since no coordinator registered it (sdk.branch_mac)."""
+with the rest). Its output is the try's reply with the ``branch_id`` it ran as: with a branch key the reply
+carries the try's ``receipt``, which whoever commits the transaction passes on (``receipts`` in the commit,
+by branch id); a coordinator with a branch key rolls back a commit missing one. Without ``--gid`` the
+payload is sent as is; a participant with a branch key refuses it, since no coordinator registered it
+(sdk.branch_mac)."""
 
 from __future__ import annotations
 
@@ -60,14 +63,21 @@ async def _call_in(
             fail(f"--gid {gid}: the transaction is {state}; a branch can join only while it is BEGIN")
         _state, mac = await client.register_signed_branch(gid, branch_id, service, action, args, tx_timeout=timeout)
         with txn_context(gid):
-            return await client.invoke(service, action, envelope(gid, branch_id, args, mac), timeout=timeout)
+            reply = await client.invoke(service, action, envelope(gid, branch_id, args, mac), timeout=timeout)
+        # the branch the reply (and its receipt, for the commit) belongs to
+        return {"branch_id": branch_id, **reply} if isinstance(reply, dict) else reply
 
 
 def call(
     service: str = typer.Argument(..., help="Registered service name."),
     action: str = typer.Argument(..., help="Action (method) of that service."),
     json_payload: str = typer.Option("{}", "--json", help="Request payload (with --gid: the try's arguments)."),
-    gid: str | None = typer.Option(None, "--gid", help="Run ACTION as a TCC try in this live transaction."),
+    gid: str | None = typer.Option(
+        None,
+        "--gid",
+        help="Run ACTION as a TCC try in this live transaction; prints its branch_id and (with a branch key) the "
+        "receipt to pass to the commit.",
+    ),
     branch_id: str | None = typer.Option(None, "--branch", help="Branch id for --gid (default: a new one)."),
     coordinator: str = typer.Option(
         "127.0.0.1:7070", "--coordinator", envvar=COORDINATOR_ENV, help="Coordinator HOST:PORT for --gid."

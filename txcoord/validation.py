@@ -24,6 +24,7 @@ MAX_REASON = 1000
 MAX_TTL = 3600.0
 MAX_METADATA_ENTRIES = 32
 MAX_METADATA_BYTES = 4096
+MAX_RECEIPTS = 10_000  # a commit's try receipts: one per branch
 _PREFIX = 24
 
 _KEY_RE = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space
@@ -180,3 +181,11 @@ def metadata(value: Mapping[str, str], field: str = "metadata") -> dict[str, str
         if "\x00" in key or "\x00" in item:
             raise InvalidArgument(f"{field}: must not contain NUL")
     return dict(value)
+
+
+def receipts(value: Mapping[str, str]) -> Mapping[str, str]:
+    """A commit's try receipts (branch id -> receipt): bounded, since each is checked with an HMAC. A key
+    that is no branch id, or a receipt that is wrong, just proves nothing."""
+    if len(value) > MAX_RECEIPTS:
+        raise InvalidArgument(f"receipts: at most {MAX_RECEIPTS} (one per branch), got {len(value)}")
+    return value

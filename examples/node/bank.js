@@ -1,5 +1,6 @@
 // A txcoord TCC participant in Node.js, over HTTP/JSON: the demo bank (debit / credit with try, confirm,
-// cancel) on PostgreSQL, with the participant-side barrier of docs/barrier.md and the branch-signature check.
+// cancel) on PostgreSQL, with the participant-side barrier of docs/barrier.md, the branch-signature check and try
+// receipts.
 // It registers itself through the coordinator's REST API and keeps its lease alive.
 //
 //   node bank.js --service bank-b --db postgresql://... --coordinator http://127.0.0.1:8080 --accounts B=100
@@ -56,6 +57,13 @@ function sign(key, gid, branchId, service, action, args) {
   const digest = crypto.createHash('sha256').update(canonicalJson(args), 'utf8').digest();
   const message = Buffer.concat([gid, branchId, service, action].map(lengthPrefixed).concat([digest]));
   return crypto.createHmac('sha256', key).update(message).digest('hex');
+}
+
+// A try that applied (or a repeat of one) answers with a receipt, the caller's proof for its commit:
+// HMAC-SHA256(HMAC-SHA256(key, "txc try receipt"), len4(gid) gid len4(branch) branch), hex.
+function receipt(key, gid, branchId) {
+  const receiptKey = crypto.createHmac('sha256', key).update('txc try receipt').digest();
+  return crypto.createHmac('sha256', receiptKey).update(Buffer.concat([gid, branchId].map(lengthPrefixed))).digest('hex');
 }
 
 function signatureRefusal(key, service, action, gid, branchId, signature, args) {
@@ -242,7 +250,11 @@ function makeHandler(options, pool, key) {
         return fail(res, op === 'try' ? 503 : 500, op === 'try' ? 'UNAVAILABLE' : 'INTERNAL',
           `${where}: injected failure after the work`);
       }
-      return reply(res, 200, { result: done.result === undefined ? null : done.result, barrier: done.outcome });
+      const answer = { result: done.result === undefined ? null : done.result, barrier: done.outcome };
+      if (key && op === 'try' && ['applied', 'duplicate'].includes(done.outcome)) {
+        answer.receipt = receipt(key, gid, branchId);
+      }
+      return reply(res, 200, answer);
     } catch (error) {
       if (error instanceof Refusal) return fail(res, 422, 'FAILED_PRECONDITION', `${where} failed: ${error.message}`);
       if (error.invalid) return fail(res, 400, 'INVALID_ARGUMENT', `${where}: ${error.message}`);
@@ -326,4 +338,4 @@ if (require.main === module) {
   });
 }
 
-module.exports = { canonicalJson, sign, decide };
+module.exports = { canonicalJson, sign, receipt, decide };

@@ -14,7 +14,8 @@ object); the branch travels in headers:
 ====================  ===================================================================================
 
 The batch path keeps the gRPC shape: body ``{"items": [{"action", "op", "gid", "branch_id", "args", "mac"}]}``,
-answer ``{"results": [...]}``. A success is 200 with ``{"result": ..., "barrier": ...}``; a failure is a status
+answer ``{"results": [...]}``. A success is 200 with ``{"result": ..., "barrier": ...}`` (and a try's ``"receipt"``,
+``sdk.branch_mac``); a failure is a status
 below with ``{"code": "<one of the error vocabulary>", "error": "<message>"}``. The status alone decides when
 ``code`` is absent, so a participant in another language only has to pick the right status."""
 

@@ -61,7 +61,8 @@ ROUTES: list[RestRoute] = [
         "Commit",
         coordinator_pb2.CommitRequest,
         coordinator_pb2.TransactionReply,
-        "Commit: the coordinator confirms every branch",
+        "Commit with each try's receipt: the coordinator confirms every branch (with a branch key, a TCC branch "
+        "without a valid receipt makes it a rollback; the reply says ROLLING_BACK and why)",
     ),
     RestRoute(
         "POST",

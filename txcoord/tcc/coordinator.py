@@ -127,29 +127,45 @@ class Coordinator:
 
     async def _rollback_expired(self, gid: str) -> None:
         with self.driver.driven.reserved(gid):
-            branches = await self.store.decide(gid, Phase2.CANCEL, "timeout", self.node_id, self.settings.lease)
-            if branches is not None:
-                self.driver.drive(gid, Phase2.CANCEL, branches)
+            decided = await self.store.decide(gid, Phase2.CANCEL, "timeout", self.node_id, self.settings.lease)
+            if decided is not None:
+                self.driver.drive(gid, Phase2.CANCEL, decided.branches)
 
-    async def commit(self, gid: str, phase2_delay: float = 0.0, actor: Actor | None = None) -> TxState:
-        """Decide commit. ``phase2_delay`` > 0: the caller finishes phase 2 itself and says so with ``finish``;
-        phase 2 is driven only if that has not happened within the delay."""
+    async def commit(
+        self,
+        gid: str,
+        phase2_delay: float = 0.0,
+        actor: Actor | None = None,
+        receipted: frozenset[str] | None = None,
+    ) -> tuple[TxState, str]:
+        """Decide commit; returns the state and, when it became a rollback instead, why. ``phase2_delay`` > 0:
+        the caller finishes phase 2 itself and says so with ``finish``; phase 2 is driven only if that has not
+        happened within the delay. ``receipted`` (signing on): the branches whose try receipt the caller showed;
+        a TCC branch without one turns the decision into a rollback, in the same store call (None: signing
+        off, not checked)."""
         _validate_gid(gid)
         if not 0 <= phase2_delay <= MAX_TIMEOUT:
             raise InvalidArgument(f"phase2_delay_seconds: must be in [0, {MAX_TIMEOUT:.0f}], got {phase2_delay}")
         if FAILPOINTS.broken("confirm_without_decision"):  # TEST ONLY (see above): no durable decision
             self.driver.drive(gid, Phase2.CONFIRM, (await self._existing(gid)).branches)
-            return TxState.COMMITTING
+            return TxState.COMMITTING, ""
         with self.driver.driven.reserved(gid):
-            branches = await self.store.decide(gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease, actor)
-            if branches is not None:
+            decided = await self.store.decide(
+                gid, Phase2.CONFIRM, "commit", self.node_id, self.settings.lease, actor, receipted
+            )
+            if decided is not None and decided.op is Phase2.CANCEL:  # a branch without a try receipt
+                who = actor.name if actor is not None else "its caller (security off)"
+                log.warning("%s: commit by %s refused, rolling back: %s", gid, who, decided.reason)
+                self.driver.drive(gid, Phase2.CANCEL, decided.branches)
+                return TxState.ROLLING_BACK, decided.reason
+            if decided is not None:
                 not_before = datetime.now(UTC) + timedelta(seconds=phase2_delay) if phase2_delay else None
-                self.driver.drive(gid, Phase2.CONFIRM, branches, not_before=not_before)
-                return TxState.COMMITTING
+                self.driver.drive(gid, Phase2.CONFIRM, decided.branches, not_before=not_before)
+                return TxState.COMMITTING, ""
         tx = await self._existing(gid)
         _check_owner(tx, actor, "commit")
         if tx.state in (TxState.COMMITTING, TxState.COMMITTED):
-            return tx.state  # a retried commit
+            return tx.state, ""  # a retried commit
         if tx.state is TxState.BEGIN:  # not decided: it is past its deadline
             await self._rollback_expired(gid)
             raise TransactionTimedOut(gid)
@@ -182,10 +198,11 @@ class Coordinator:
             validation.branch_id(branch, "untried_branch_ids")
         reason = validation.reason(reason)
         with self.driver.driven.reserved(gid):  # recovery must not drive the untried branches meanwhile
-            branches = await self.store.decide(
+            decided = await self.store.decide(
                 gid, Phase2.CANCEL, reason or "rollback", self.node_id, self.settings.lease, actor
             )
-            if branches is not None:
+            if decided is not None:
+                branches = decided.branches
                 listed = frozenset(b.branch_id for b in branches if b.branch_id in set(untried))
                 who = actor.name if actor is not None else "its caller (security off)"
                 for branch_id in sorted(listed):  # in the timeline, and for recovery (after a restart or takeover)

@@ -71,6 +71,16 @@ class Branch:
         return self.state is not BranchState.REGISTERED
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What a decision recorded: the phase 2 it drives and the branches to reach. A commit the store refused
+    (a TCC branch without a try receipt) is a rollback: ``op`` CANCEL, ``reason`` saying which branch."""
+
+    op: Phase2
+    reason: str
+    branches: list[Branch]
+
+
 @dataclass
 class Transaction:
     gid: str

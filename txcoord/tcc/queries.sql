@@ -8,20 +8,6 @@ INSERT INTO txc_transaction (gid, state, timeout_s, deadline, initiator)
 VALUES ($1, 'BEGIN', $2, now() + $2 * interval '1 second', $3)
 ON CONFLICT (gid) DO NOTHING;
 
--- name: decide
--- BEGIN -> COMMITTING / ROLLING_BACK, owned by the deciding coordinator; a commit past the deadline does not
--- match (the caller rolls back instead). Returns the branches phase 2 must reach.
-WITH decided AS (
-    UPDATE txc_transaction
-       SET state = $2, reason = $3, owner = $4, lease_until = now() + $5 * interval '1 second',
-           decided_at = now()
-     WHERE gid = $1 AND state = 'BEGIN' AND ($2 = 'ROLLING_BACK' OR deadline >= now())
- RETURNING gid
-)
-SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state
-  FROM decided d LEFT JOIN txc_branch b ON b.gid = d.gid
- ORDER BY b.branch_id;
-
 -- name: transaction
 SELECT gid, state, timeout_s, deadline, reason, owner, lease_until, attempts, next_attempt_at,
        created_at, decided_at, finished_at, kind, trace_id, initiator
@@ -177,31 +163,21 @@ SELECT r.ord, c.state, c.detail, r.began
                                            r.kind, r.who, r.admin) AS c;
 
 -- name: decide_many
--- $1 gids, $2 new states, $3 reasons, $4 owner, $5 lease seconds: like "decide", for many transactions;
--- $6 deciding identities, $7 admin flags: only the identity that began a transaction (or an admin, or anyone
--- when the identity is NULL: security off) decides it; $8 trace ids (null: not traced)
-WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $6::text[], $7::bool[], $8::text[])
-        AS i(gid, state, reason, who, admin, trace_id)
-), locked AS (
-    SELECT t.gid FROM txc_transaction t JOIN input i ON i.gid = t.gid
-     WHERE t.state = 'BEGIN'
-     ORDER BY t.gid
-       FOR UPDATE OF t
-), decided AS (
-    UPDATE txc_transaction t
-       SET state = i.state, reason = i.reason, owner = $4, lease_until = now() + $5 * interval '1 second',
-           decided_at = now(), trace_id = coalesce(i.trace_id, t.trace_id)
-      FROM input i, locked l
-     WHERE t.gid = i.gid AND l.gid = t.gid AND t.state = 'BEGIN'
-       AND (i.state = 'ROLLING_BACK' OR t.deadline >= now())
-       AND (i.who IS NULL OR i.admin OR t.initiator = i.who)
-       AND (i.who IS NULL OR i.admin OR t.initiator = i.who)
- RETURNING t.gid
-)
-SELECT d.gid, b.branch_id, b.service, b.action, b.payload::text AS payload, b.state
-  FROM decided d LEFT JOIN txc_branch b ON b.gid = d.gid
- ORDER BY d.gid, b.branch_id;
+-- BEGIN -> COMMITTING / ROLLING_BACK, owned by the deciding coordinator ($4, lease $5 seconds), for many
+-- transactions: $1 gids, $2 new states, $3 reasons. A commit past the deadline does not match (the caller rolls
+-- back instead). $6 deciding identities, $7 admin flags: only the identity that began a transaction (or an
+-- admin, or anyone when the identity is NULL: security off) decides it; $8 trace ids (null: not traced).
+-- Try receipts: $9 per request, whether its commit is checked (NULL/false: signing off); $10 / $11 the
+-- (gid, branch id) pairs with a valid receipt. A checked commit with a TCC branch not among them (XA branches
+-- are the proxy's) is decided ROLLING_BACK instead, with the branch in the reason and a commit_refused event:
+-- in the same call, so no decision to commit is ever durable for a branch whose try did not succeed. The
+-- function (sql/migrations/versions/0011_decide_with_receipts.py) locks first and reads the branches after,
+-- so a registration that committed while it waited for the lock is seen. Returns each decided transaction's
+-- state and reason, and the branches phase 2 must reach.
+SELECT o_gid AS gid, o_decided AS decided, o_reason AS reason, o_branch_id AS branch_id, o_service AS service,
+       o_action AS action, o_payload AS payload, o_state AS state
+  FROM txc_decide($1::text[], $2::text[], $3::text[], $4::text, $5::float8, $6::text[], $7::bool[], $8::text[],
+                  $9::bool[], $10::text[], $11::text[]);
 
 -- name: finish_many
 -- $1 gids, $2 deciding states, $3 final states, $4 branch states, $5 owner: like "finish", for many

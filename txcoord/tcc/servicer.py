@@ -123,8 +123,10 @@ class CoordinatorServicer(coordinator_pb2_grpc.CoordinatorServicer):
         return pb.TransactionReply(gid=req.gid, state=state.value, branch_mac=mac)
 
     async def _commit(self, req: pb.CommitRequest) -> pb.TransactionReply:
-        state = await self.coordinator.commit(req.gid, req.phase2_delay_seconds, current_actor())
-        return pb.TransactionReply(gid=req.gid, state=state.value)
+        # signing on: which branches' tries the caller proved applied; the decision checks the rest
+        receipted = self.signing.receipted(req.gid, validation.receipts(req.receipts))
+        state, reason = await self.coordinator.commit(req.gid, req.phase2_delay_seconds, current_actor(), receipted)
+        return pb.TransactionReply(gid=req.gid, state=state.value, reason=reason)
 
     async def _finish(self, req: pb.FinishRequest) -> pb.TransactionReply:
         identity = current_identity.get()

@@ -20,13 +20,14 @@ from txcoord.model import Actor, ListFilter, TxState
 from txcoord.sql_queries import load_queries
 from txcoord.store.migrations import check_schema
 from txcoord.store.outage import refused
-from txcoord.tcc.model import Branch, BranchState, Phase2, Transaction, XaOutcome, phase2_of
+from txcoord.tcc.model import Branch, BranchState, Decision, Phase2, Transaction, XaOutcome, phase2_of
 
 Q = load_queries(Path(__file__).with_name("queries.sql"))
 # gid, timeout, branch id, service, action, payload, kind, identity (None: unchecked), admin
 RegisterItem = tuple[str, float, str, str, str, str, str, str | None, bool]
-# gid, new state, reason, owner, lease seconds, identity (None: unchecked), admin, trace id (None: not traced)
-DecideItem = tuple[str, str, str, str, float, str | None, bool, str | None]
+# gid, new state, reason, owner, lease seconds, identity (None: unchecked), admin, trace id (None: not traced),
+# the branches with a valid try receipt (None: not checked)
+DecideItem = tuple[str, str, str, str, float, str | None, bool, str | None, frozenset[str] | None]
 XA_FORMAT_ID = 0x747863  # the proxy's XA formatID ("txc"), shown in the xid of its branches
 
 
@@ -99,9 +100,7 @@ class PgStore(PgLeases):
         self._registers: Batcher[RegisterItem, tuple[str, str | None]] = Batcher(
             self._register_many, split=refused, metric="register"
         )
-        self._decides: Batcher[DecideItem, list[Branch] | None] = Batcher(
-            self._decide_many, split=refused, metric="decide"
-        )
+        self._decides: Batcher[DecideItem, Decision | None] = Batcher(self._decide_many, split=refused, metric="decide")
         self._finishes: Batcher[tuple[str, str, str, str, str], bool] = Batcher(
             self._finish_many, split=refused, metric="finish"
         )
@@ -159,7 +158,7 @@ class PgStore(PgLeases):
         answers = {r["ord"]: (str(r["state"]), r["detail"]) for r in rows}
         return [answers[i + 1] for i in range(len(items))]
 
-    async def _decide_many(self, items: Sequence[DecideItem]) -> list[list[Branch] | None]:
+    async def _decide_many(self, items: Sequence[DecideItem]) -> list[Decision | None]:
         # one owner and lease per coordinator: every item carries the same ones
         owner, lease_s = items[0][3], items[0][4]
         gids = [i[0] for i in items]
@@ -167,6 +166,7 @@ class PgStore(PgLeases):
         # others see "not in BEGIN" and answer from the state the first one left.
         first = {gid: n for n, gid in reversed(list(enumerate(gids)))}
         unique = [items[n] for n in sorted(first.values())]
+        receipted = [(i[0], branch) for i in unique for branch in sorted(i[8] or ())]
         rows = await self._retrying(
             Q["decide_many"],
             [i[0] for i in unique],
@@ -177,12 +177,18 @@ class PgStore(PgLeases):
             [i[5] for i in unique],
             [i[6] for i in unique],
             [i[7] for i in unique],
+            [i[8] is not None for i in unique],
+            [r[0] for r in receipted],
+            [r[1] for r in receipted],
         )
-        decided: dict[str, list[Branch]] = {}
+        decided: dict[str, Decision] = {}
         for r in rows:
-            branches = decided.setdefault(r["gid"], [])
+            decision = decided.get(r["gid"])
+            if decision is None:
+                op = phase2_of(TxState(r["decided"]))
+                decision = decided[r["gid"]] = Decision(op, r["reason"] or "", [])
             if r["branch_id"] is not None:
-                branches.append(
+                decision.branches.append(
                     Branch(
                         r["gid"],
                         r["branch_id"],
@@ -246,12 +252,21 @@ class PgStore(PgLeases):
         return await self._registers.submit((gid, timeout_s, branch_id, service, action, payload, kind, who, admin))
 
     async def decide(
-        self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float, actor: Actor | None = None
-    ) -> list[Branch] | None:
+        self,
+        gid: str,
+        decision: Phase2,
+        reason: str,
+        owner: str,
+        lease_s: float,
+        actor: Actor | None = None,
+        receipted: frozenset[str] | None = None,
+    ) -> Decision | None:
         state = TxState.COMMITTING if decision is Phase2.CONFIRM else TxState.ROLLING_BACK
         who, admin = (actor.name, actor.admin) if actor else (None, False)
+        checked = receipted if decision is Phase2.CONFIRM else None
         # the deciding caller's trace, kept with the transaction (`txc tx show` prints it); None: not traced
-        return await self._decides.submit((gid, state.value, reason, owner, lease_s, who, admin, current_trace_id()))
+        item = (gid, state.value, reason, owner, lease_s, who, admin, current_trace_id(), checked)
+        return await self._decides.submit(item)
 
     async def get(self, gid: str) -> Transaction | None:
         async with self.pool.acquire() as conn:

@@ -9,7 +9,7 @@ from typing import Protocol
 
 from txcoord.engine.store import Store
 from txcoord.model import Actor, ListFilter, TxState
-from txcoord.tcc.model import Branch, BranchState, Phase2, Transaction
+from txcoord.tcc.model import BranchState, Decision, Phase2, Transaction
 
 
 class TccStore(Store, Protocol):
@@ -34,10 +34,19 @@ class TccStore(Store, Protocol):
         (the state that forbids it, None)."""
 
     async def decide(
-        self, gid: str, decision: Phase2, reason: str, owner: str, lease_s: float, actor: Actor | None = None
-    ) -> list[Branch] | None:
-        """BEGIN -> COMMITTING/ROLLING_BACK owned by ``owner``; the branches to drive, or None if the
-        transaction was not in BEGIN (or a commit came past its deadline, or ``actor`` did not begin it)."""
+        self,
+        gid: str,
+        decision: Phase2,
+        reason: str,
+        owner: str,
+        lease_s: float,
+        actor: Actor | None = None,
+        receipted: frozenset[str] | None = None,
+    ) -> Decision | None:
+        """BEGIN -> COMMITTING/ROLLING_BACK owned by ``owner``: what was decided and the branches to drive, or
+        None if the transaction was not in BEGIN (or a commit came past its deadline, or ``actor`` did not begin
+        it). ``receipted`` (a commit with signing on): the branches with a valid try receipt; a TCC branch not
+        among them makes the same statement decide a rollback instead, naming it (None: not checked)."""
 
     async def get(self, gid: str) -> Transaction | None:
         """The transaction with its branches."""

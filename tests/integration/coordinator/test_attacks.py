@@ -14,7 +14,7 @@ import pytest
 
 from demo.bank import credit, debit
 from sdk._proto import registry_pb2, registry_pb2_grpc
-from sdk.coordinator_client import CoordinatorClient
+from sdk.coordinator_client import CoordinatorClient, RollbackOnly
 from sdk.errors import RpcError
 from sdk.rpc import ChannelPool, ClientSecurity
 from sdk.tcc_wire import envelope
@@ -118,7 +118,8 @@ async def test_attack_2_only_the_proxy_that_began_it_reports_a_transaction_finis
         tx = shop.transaction(timeout=60)
         await tx.call(debit.on("bank-a"), account="A", amount=10)
         await tx.call(credit.on("bank-b"), account="B", amount=10)
-        assert await shop.commit(tx.gid, phase2_delay=60) == "COMMITTING"  # phase 2 waits for a Finish
+        # phase 2 waits for a Finish; the tries' receipts come from their replies
+        assert await shop.commit(tx.gid, phase2_delay=60, receipts=tx.receipts) == "COMMITTING"
         for identity, expected in (
             (None, grpc.StatusCode.UNAUTHENTICATED),
             ("mallory", grpc.StatusCode.PERMISSION_DENIED),
@@ -310,10 +311,11 @@ async def test_attack_6_a_cancel_whose_try_never_applied_succeeds_whatever_its_a
             return await tx_state(secure.cluster.store, gid) == "ROLLED_BACK"
 
         await eventually(rolled_back, what="an empty cancel despite undecodable arguments (no ROLLBACK_FAILED)")
-        # Register and commit with no try at all: nothing was reserved, so it rolls back instead of an alert.
+        # Register and commit with no try at all: no receipt, so it rolls back instead of an alert.
         unused = shop.transaction(timeout=60).gid
         await shop.register_branch(unused, "1", "bank-a", "debit", {"account": "A", "amount": 5}, tx_timeout=60)
-        await shop.commit(unused)
+        with pytest.raises(RollbackOnly, match=r"without a try receipt for branch 1 \(bank-a.debit\)"):
+            await shop.commit(unused)
 
         async def reversed_commit() -> bool:
             return await tx_state(secure.cluster.store, unused) == "ROLLED_BACK"
@@ -337,14 +339,58 @@ async def test_attack_7_a_retried_try_whose_first_attempt_applied_returns_the_fi
         body = envelope(tx.gid, "1", args, mac)
         first = await pool.invoke_json(a_address, "bank-a", "debit", body, timeout=10)
         again = await pool.invoke_json(a_address, "bank-a", "debit", body, timeout=10)  # its reply was "lost"
-        assert first == {"result": {"reserved": 40}, "barrier": "applied"}
-        assert again == {"result": {"reserved": 40}, "barrier": "duplicate"}
+        receipt = first["receipt"]  # the proof the try applied, for the commit; the same on the duplicate
+        assert first == {"result": {"reserved": 40}, "barrier": "applied", "receipt": receipt}
+        assert again == {"result": {"reserved": 40}, "barrier": "duplicate", "receipt": receipt}
         assert (await _balances(secure))[0] == {"A": (before[0] - 40, 40, 0)}  # reserved once
         tx.branches.append(("1", "bank-a", "debit"))  # the SDK numbers the next branch after it
+        tx.receipts["1"] = receipt
         await tx.call(credit.on("bank-b"), account="B", amount=40)
         await tx.commit()
     await pool.close()
     await _settled(secure, before, 40)
+
+
+async def test_a_commit_with_a_branch_whose_try_did_not_succeed_rolls_back_without_an_alert(
+    secure: SecureDeployment,
+    before: Balances,
+) -> None:
+    """A caller with its own identity tries branch 1 properly, never tries branch 2, and commits with branch 1's
+    receipt only, or with branch 1's receipt shown for branch 2 too: each commit is decided a rollback, naming
+    branch 2, and its cancels run; nobody is asked to decide anything."""
+    a_address: str = secure.bank_a.listen  # type: ignore[attr-defined]
+    pool = ChannelPool(security=secure.security(None))
+    debit_a, credit_b = {"account": "A", "amount": 30}, {"account": "B", "amount": 30}
+    gids = []
+    async with secure.client("shop") as shop:
+        for forged in (False, True):
+            gid = shop.transaction(timeout=60).gid
+            gids.append(gid)
+            _state, mac = await shop.register_signed_branch(gid, "1", "bank-a", "debit", debit_a, tx_timeout=60)
+            tried = await pool.invoke_json(a_address, "bank-a", "debit", envelope(gid, "1", debit_a, mac))
+            assert tried["barrier"] == "applied"
+            assert (await _balances(secure))[0] == {"A": (before[0] - 30, 30, 0)}  # reserved by the try
+            await shop.register_signed_branch(gid, "2", "bank-b", "credit", credit_b, tx_timeout=60)  # never tried
+            receipts = {"1": tried["receipt"], **({"2": tried["receipt"]} if forged else {})}
+            with pytest.raises(RollbackOnly, match=r"without a try receipt for branch 2 \(bank-b.credit\)"):
+                await shop.commit(gid, receipts=receipts)
+            detail = await shop.query(gid)
+            assert detail.transaction.reason.startswith("commit without a try receipt for branch 2 (bank-b.credit)")
+            await _settled(secure, before, 0)  # the debit's reservation is given back by its cancel
+
+            async def rolled_back(gid: str = gid) -> bool:
+                return await tx_state(secure.cluster.store, gid) == "ROLLED_BACK"
+
+            await eventually(rolled_back, what="the refused commit rolled back")
+    await pool.close()
+    events = await query(
+        secure.cluster.store, "SELECT gid, branch_id, event, detail FROM txc_event WHERE gid = ANY($1)", gids
+    )
+    assert "needs_person" not in {e["event"] for e in events}
+    refused_events = [(e["gid"], e["branch_id"], e["detail"]) for e in events if e["event"] == "commit_refused"]
+    assert [(g, b) for g, b, _d in refused_events] == [(gids[0], "2"), (gids[1], "2")]
+    assert all(d.startswith("shop committed without a receipt") for _g, _b, d in refused_events)  # who did it
+    await _settled(secure, before, 0)
 
 
 async def test_over_tls_a_registry_entry_alone_cannot_send_a_services_calls_to_another_host(

@@ -120,8 +120,12 @@ async def test_only_registered_branches_are_served(cluster: Cluster, new_db: New
             "--coordinator", address, "--registry", address,
         )  # fmt: skip
         assert ok.returncode == 0, ok.stderr
-        assert json.loads(ok.stdout)["barrier"] == "applied"
-        assert await client.commit(joined.gid) in ("COMMITTING", "COMMITTED")
+        tried = json.loads(ok.stdout)
+        assert tried["barrier"] == "applied"
+        # its output names the branch and carries its receipt, which the commit passes on
+        assert tried["branch_id"].startswith("call-") and tried["receipt"]
+        receipts = {tried["branch_id"]: tried["receipt"]}
+        assert await client.commit(joined.gid, receipts=receipts) in ("COMMITTING", "COMMITTED")
 
         async def joined_committed() -> bool:
             return await tx_state(cluster.store, joined.gid) == "COMMITTED"

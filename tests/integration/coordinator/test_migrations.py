@@ -60,8 +60,9 @@ async def test_register_branch_is_write_ahead_and_idempotent(store: str) -> None
         assert await pg.register_branch("g1", 30, "1", "bank", "debit", '{"a": 1}', "XA") == ("DIFFERS", "kind")
         tx = await pg.get("g1")
         assert tx is not None and [b.branch_id for b in tx.branches] == ["1"]
-        branches = await pg.decide("g1", Phase2.CONFIRM, "commit", "me", 10)
-        assert branches is not None and [b.payload for b in branches] == [{"a": 1}]
+        decided = await pg.decide("g1", Phase2.CONFIRM, "commit", "me", 10)
+        assert decided is not None and decided.op is Phase2.CONFIRM
+        assert [b.payload for b in decided.branches] == [{"a": 1}]
         assert await pg.decide("g1", Phase2.CANCEL, "late", "me", 10) is None  # decided once
         assert await pg.register_branch("g1", 30, "2", "bank", "debit", "{}") == ("COMMITTING", None)
     finally:

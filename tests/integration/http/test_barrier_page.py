@@ -125,3 +125,19 @@ def test_the_signature_scheme_gives_the_pages_example_and_the_same_signatures_in
     from_python = [BranchSigner(key).sign(g, b, s, a, json.loads(body)) for g, b, s, a, body in cases]
     assert from_node == from_python
     assert len(set(from_python)) == len(ARGS)
+
+
+def test_the_receipt_scheme_gives_the_pages_example_and_the_same_receipts_in_python_and_node() -> None:
+    example = re.search(r"print\(S\((b\"k\"\*20)\)\.receipt\((.*?)\)\)'\n# ([0-9a-f]{64})", PAGE)
+    assert example is not None, "the page's receipt example"
+    gid, branch = json.loads(f"[{example.group(2).replace(chr(39), chr(34))}]")
+    key = b"k" * 20
+    assert BranchSigner(key).receipt(gid, branch) == example.group(3)
+    cases = [["g-1", "7"], ["g-17", ""], ["gé \U0001f600", "call-0a1b"]]
+    from_node = _node(
+        "const key = Buffer.from('k'.repeat(20));"
+        "console.log(JSON.stringify(data.map(([g, b]) => bank.receipt(key, g, b))))",
+        cases,
+    )
+    assert from_node == [BranchSigner(key).receipt(g, b) for g, b in cases]
+    assert len(set(from_node)) == len(cases)

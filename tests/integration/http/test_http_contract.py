@@ -61,7 +61,11 @@ class Recorder:
         if action == "credit.confirm" and self.fail_first_confirm and self.calls("credit.confirm") == 1:
             return web.json_response({"code": "INTERNAL", "error": "injected: try again"}, status=500)
         if action in ("credit", "credit.confirm", "credit.cancel"):
-            return web.json_response({"result": {"incoming": body.get("amount")}, "barrier": "applied"})
+            answer = {"result": {"incoming": body.get("amount")}, "barrier": "applied"}
+            if action == "credit":  # a try that applied proves it with a receipt, which the commit carries
+                gid, branch = request.headers["Txc-Gid"], request.headers["Txc-Branch-Id"]
+                answer["receipt"] = BranchSigner(KEY.encode()).receipt(gid, branch)
+            return web.json_response(answer)
         return web.json_response({"code": "UNIMPLEMENTED", "error": action}, status=404)
 
     def calls(self, action: str) -> int:

@@ -68,8 +68,9 @@ async def test_a_transfer_between_a_grpc_and_an_http_participant(cluster: Cluste
         args += ["--coordinator", address, "--registry", address]
         done = subprocess.run([TXC, *args], capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr
-        assert json.loads(done.stdout)["result"] == {"incoming": 3}
-        await client.commit(gid)
+        tried = json.loads(done.stdout)
+        assert tried["result"] == {"incoming": 3}
+        await client.commit(gid, receipts={tried["branch_id"]: tried["receipt"]})  # the HTTP try's receipt
 
         async def joined() -> bool:
             return await accounts(db_b) == {"B": (13, 0, 0)}

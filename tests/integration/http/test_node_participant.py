@@ -97,7 +97,8 @@ SCENARIOS = {
 
 
 async def _play(base: str, service: str, run: str) -> dict[str, list[tuple[int, str]]]:
-    """Per scenario, (status, barrier outcome or error code) of each phase sent."""
+    """Per scenario, (status, barrier outcome or error code) of each phase sent; a phase answered with a valid
+    try receipt (sdk.branch_mac: the same bytes from Node as from Python) is marked "+receipt"."""
     signer = BranchSigner(KEY.encode())
     args = {"account": "B", "amount": 7}
     seen: dict[str, list[tuple[int, str]]] = {}
@@ -110,7 +111,11 @@ async def _play(base: str, service: str, run: str) -> dict[str, list[tuple[int, 
                     f"{base}/{action}", json=args, headers=_signed(signer, service, gid, "1", action, args)
                 )
                 body = reply.json()
-                seen.setdefault(name, []).append((reply.status_code, body.get("barrier") or body.get("code")))
+                outcome = body.get("barrier") or body.get("code")
+                if "receipt" in body:
+                    assert signer.valid_receipt(body["receipt"], gid, "1"), (service, name, op, body)
+                    outcome += "+receipt"
+                seen.setdefault(name, []).append((reply.status_code, outcome))
     return seen
 
 
@@ -124,10 +129,16 @@ async def test_node_barrier_answers_disorder_exactly_as_the_python_barrier(clust
     from_node = await _play(node.listen, "bank-js", "js")  # type: ignore[attr-defined]
     assert from_node == from_python
     assert from_python == {
-        "duplicates": [(200, "applied"), (200, "duplicate"), (200, "applied"), (200, "duplicate"), (409, "ABORTED")],
+        "duplicates": [
+            (200, "applied+receipt"),
+            (200, "duplicate+receipt"),  # the first try's answer again, receipt included
+            (200, "applied"),
+            (200, "duplicate"),
+            (409, "ABORTED"),
+        ],
         "cancel_before_try": [(200, "empty_cancel"), (409, "ABORTED"), (409, "ABORTED"), (200, "duplicate")],
         "confirm_without_try": [(409, "ABORTED"), (409, "ABORTED"), (200, "empty_cancel")],
-        "cancel_then_late_confirm": [(200, "applied"), (200, "applied"), (200, "duplicate"), (409, "ABORTED")],
+        "cancel_then_late_confirm": [(200, "applied+receipt"), (200, "applied"), (200, "duplicate"), (409, "ABORTED")],
     }
     # one applied credit (7) confirmed; every other branch left nothing behind
     assert await accounts(db_node) == await accounts(db_python) == {"B": (7, 0, 0)}

@@ -60,8 +60,10 @@ async def test_the_asgi_app_runs_the_participants_interceptors_signature_check_a
         forged = await http.post("/reserve.cancel", json=args, headers=_headers("g1", "reserve.cancel", args, None))
         too_many = {"item": "pen", "qty": 11}
         refused = await http.post("/reserve", json=too_many, headers=_headers("g2", "reserve", too_many, signer))
-    assert tried.status_code == 200 and tried.json() == {"result": {"pen": 3}, "barrier": "applied"}
-    assert confirmed.status_code == 200, confirmed.text
+    # the try's reply carries its receipt (the caller's proof for the commit); a confirm's carries none
+    receipt = signer.receipt("g1", "1")
+    assert tried.status_code == 200 and tried.json() == {"result": {"pen": 3}, "barrier": "applied", "receipt": receipt}
+    assert confirmed.status_code == 200 and "receipt" not in confirmed.json(), confirmed.text
     assert forged.status_code == 403 and forged.json()["code"] == "PERMISSION_DENIED"
     assert refused.status_code == 422 and refused.json()["code"] == "FAILED_PRECONDITION", refused.text
     assert "only 10 pen left" in refused.json()["error"]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 
 from sdk.branch_mac import BranchSigner, BranchVerifier
@@ -24,6 +27,26 @@ def test_the_mac_binds_every_field_and_ignores_json_key_order() -> None:
     ):
         assert not SIGNER.verify(mac, *changed)
     assert not BranchSigner(b"x" * 32).verify(mac, "g", "1", "bank", "debit", {"a": 1, "b": [1, 2]})
+
+
+def test_a_receipt_binds_gid_and_branch_and_is_never_a_call_mac() -> None:
+    receipt = SIGNER.receipt("g", "1")
+    assert SIGNER.valid_receipt(receipt, "g", "1")
+    assert len({receipt, SIGNER.receipt("h", "1"), SIGNER.receipt("g", "2"), SIGNER.receipt("g1", "")}) == 4
+    assert SIGNER.receipt("g1", "") != SIGNER.receipt("g", "1")  # fields cannot slide into each other
+    for wrong in (SIGNER.receipt("g", "2"), receipt.upper(), receipt[:-1], "", None, 5):
+        assert not SIGNER.valid_receipt(wrong, "g", "1")
+    assert not BranchSigner(b"x" * 32).valid_receipt(receipt, "g", "1")  # another key
+    # a derived key: no call MAC of any action of the branch (nor the key's HMAC of the same bytes) equals it
+    macs = {
+        SIGNER.sign("g", "1", service, action, args)
+        for service in ("bank", "")
+        for action in ("debit", "")
+        for args in ({}, None, {"amount": 1})
+    }
+    assert receipt not in macs
+    framed = b"".join(len(f).to_bytes(4, "big") + f for f in (b"g", b"1"))
+    assert receipt != hmac.new(b"k" * 32, framed, hashlib.sha256).hexdigest()
 
 
 def test_the_verifier_names_unsigned_and_badly_signed_calls() -> None:
