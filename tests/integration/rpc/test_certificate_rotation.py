@@ -24,7 +24,10 @@ def _served_serial(address: str, ca: str) -> int:
     host, port = address.rsplit(":", 1)
     context = ssl.create_default_context(cafile=ca)
     context.set_alpn_protocols(["h2"])
-    with socket.create_connection((host, int(port)), timeout=5) as raw, context.wrap_socket(raw, server_hostname=host) as tls:
+    with (
+        socket.create_connection((host, int(port)), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as tls,
+    ):
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return x509.load_der_x509_certificate(der).serial_number
