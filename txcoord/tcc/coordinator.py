@@ -27,6 +27,8 @@ from txcoord.tcc.recovery import TccRecovery
 from txcoord.tcc.store_protocol import TccStore
 
 log = logging.getLogger(__name__)
+# every registration checks its kind: a tuple once, not the Enum's __members__ mapping built per call
+BRANCH_KINDS = tuple(BranchKind.__members__)
 
 DEFAULT_TIMEOUT = 60.0
 # TXCOORD_FAILPOINTS=confirm_without_decision, TEST ONLY, never in production: a deliberately broken build for
@@ -105,8 +107,8 @@ class Coordinator:
         A branch never changes: an identical re-registration is a retry, anything else is refused."""
         _validate_gid(gid)
         kind = kind or BranchKind.TCC.value
-        if kind not in BranchKind.__members__:
-            raise InvalidArgument(f"kind: expected one of {', '.join(BranchKind.__members__)}, got {kind[:20]!r}")
+        if kind not in BRANCH_KINDS:
+            raise InvalidArgument(f"kind: expected one of {', '.join(BRANCH_KINDS)}, got {kind[:20]!r}")
         validation.branch_id(branch_id)
         validation.service(service)
         validation.action(action)
