@@ -15,7 +15,9 @@ commit with a TCC branch that has no valid receipt instead of confirming a branc
 
 Key distribution: the operator puts the same secret (at least 16 bytes; e.g. ``openssl rand -hex 32``) in the
 environment of the coordinators and of every participant, as it does for ``TXC_TOKEN``. No key on a
-participant means "not verified" (the loopback demo without a key); it says so once in its log."""
+participant means "not verified" (the loopback demo without a key); it says so once in its log. A rotation adds
+the other key to ``TXC_BRANCH_KEY_ACCEPT`` (verified, never used to sign) for its duration
+(docs/security.md#rotation)."""
 
 from __future__ import annotations
 
@@ -24,11 +26,14 @@ import hmac
 import json
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from sdk.errors import ConfigError
 
 KEY_ENV = "TXC_BRANCH_KEY"
+# keys verified beside it, comma-separated, while the branch key is rotated (docs/security.md#rotation)
+ACCEPT_ENV = "TXC_BRANCH_KEY_ACCEPT"
 MAC_FIELD = "mac"
 RECEIPT_FIELD = "receipt"  # a try's reply: the participant's proof that the try applied
 # what the receipt key is derived with: a receipt can never equal a call MAC of any action
@@ -53,22 +58,30 @@ def _framed(*fields: str) -> bytes:
 class BranchSigner:
     """Signs (coordinator) and verifies (participant) branch calls with one shared key."""
 
-    def __init__(self, key: bytes) -> None:
-        if len(key) < MIN_KEY_BYTES:
-            raise ConfigError(f"{KEY_ENV}: the branch key must be at least {MIN_KEY_BYTES} bytes")
+    def __init__(self, key: bytes, accepted: Sequence[bytes] = ()) -> None:
+        """``key`` signs (and verifies); ``accepted``: keys that are only verified, while a key is rotated in
+        or out (``TXC_BRANCH_KEY_ACCEPT``)."""
+        for k in (key, *accepted):
+            if len(k) < MIN_KEY_BYTES:
+                raise ConfigError(f"{KEY_ENV}: the branch key must be at least {MIN_KEY_BYTES} bytes")
         self._key = key
-        self._receipt_key = hmac.digest(key, RECEIPT_LABEL, "sha256")
+        self._receipt_key = _receipt_key(key)
+        self._accepted = tuple(accepted)
+        self._accepted_receipt_keys = tuple(_receipt_key(k) for k in accepted)
 
     @classmethod
     def from_env(cls) -> BranchSigner | None:
-        """The signer for ``TXC_BRANCH_KEY``, or None when it is unset (signing off)."""
+        """The signer for ``TXC_BRANCH_KEY`` (and ``TXC_BRANCH_KEY_ACCEPT``), or None when it is unset (signing
+        off)."""
         value = os.environ.get(KEY_ENV)
-        return cls(value.encode()) if value else None
+        accepted = [k.strip().encode() for k in os.environ.get(ACCEPT_ENV, "").split(",") if k.strip()]
+        if accepted and not value:
+            raise ConfigError(f"{ACCEPT_ENV}: keys to accept beside {KEY_ENV}, which is not set")
+        return cls(value.encode(), accepted) if value else None
 
     def sign(self, gid: str, branch_id: str, service: str, action: str, args: Any) -> str:
         """``action`` is the generic action called: ``debit`` (try), ``debit.confirm``, a saga step's name."""
-        message = _framed(gid, branch_id, service, action) + payload_digest(args)
-        return hmac.digest(self._key, message, "sha256").hex()  # one-shot: the C fast path
+        return _call_mac(self._key, gid, branch_id, service, action, payload_digest(args))
 
     def receipt(self, gid: str, branch_id: str) -> str:
         """The participant's proof that the try of (gid, branch) applied. Nothing more is covered: the
@@ -78,16 +91,33 @@ class BranchSigner:
     def valid_receipt(self, receipt: object, gid: str, branch_id: str) -> bool:
         if not isinstance(receipt, str):
             return False
-        return hmac.compare_digest(receipt.encode(), self.receipt(gid, branch_id).encode())
+        if hmac.compare_digest(receipt.encode(), self.receipt(gid, branch_id).encode()):
+            return True
+        message = _framed(gid, branch_id)
+        return any(  # made with a key being rotated
+            hmac.compare_digest(receipt.encode(), hmac.digest(k, message, "sha256").hex().encode())
+            for k in self._accepted_receipt_keys
+        )
 
     def verify(self, mac: object, gid: str, branch_id: str, service: str, action: str, args: Any) -> bool:
         if not isinstance(mac, str):
             return False
         try:
-            expected = self.sign(gid, branch_id, service, action, args)
+            digest = payload_digest(args)
         except (TypeError, ValueError):  # arguments that are not JSON (NaN, ...) cannot have been registered
             return False
-        return hmac.compare_digest(mac.encode(), expected.encode())
+        for key in (self._key, *self._accepted):  # the signing key first: the others only during a rotation
+            if hmac.compare_digest(mac.encode(), _call_mac(key, gid, branch_id, service, action, digest).encode()):
+                return True
+        return False
+
+
+def _receipt_key(key: bytes) -> bytes:
+    return hmac.digest(key, RECEIPT_LABEL, "sha256")
+
+
+def _call_mac(key: bytes, gid: str, branch_id: str, service: str, action: str, digest: bytes) -> str:
+    return hmac.digest(key, _framed(gid, branch_id, service, action) + digest, "sha256").hex()  # one-shot: C
 
 
 class BranchVerifier:

@@ -153,3 +153,32 @@ async def test_saga_steps_are_signed_and_a_forged_step_is_refused(cluster: Clust
     assert await bookings(db, "forged-saga") == {}
     # The example's audit is an interceptor, user code: a forged call is refused before any of it runs.
     assert await calls(db, "forged-saga") == []
+
+
+async def test_processes_mid_rotation_of_the_branch_key_still_transfer(
+    cluster: Cluster, new_db: NewDb, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """docs/security.md#rotation, second step, caught half-way: the coordinator still signs with the old key and
+    accepts the new one; bank-a already signs its receipts with the new key and accepts the old; bank-b has not
+    been touched yet. Every MAC and receipt is understood: nothing is refused, nothing rolls back."""
+    old, new = KEY, "rotated-branch-key-0123456789"
+    monkeypatch.setenv("TXC_BRANCH_KEY", old)
+    monkeypatch.setenv("TXC_BRANCH_KEY_ACCEPT", new)
+    cluster.coordinator()
+    db_a, db_b = await new_db(), await new_db()
+    monkeypatch.setenv("TXC_BRANCH_KEY", new)
+    monkeypatch.setenv("TXC_BRANCH_KEY_ACCEPT", old)
+    cluster.bank("bank-a", db_a, "A=100")
+    monkeypatch.setenv("TXC_BRANCH_KEY", old)
+    monkeypatch.delenv("TXC_BRANCH_KEY_ACCEPT")
+    cluster.bank("bank-b", db_b, "B=0")
+    async with cluster.client() as client:
+        for _ in range(3):
+            async with client.transaction(timeout=30) as tx:
+                await tx.call(debit.on("bank-a"), account="A", amount=10)
+                await tx.call(credit.on("bank-b"), account="B", amount=10)
+
+        async def committed() -> bool:
+            return await accounts(db_a) == {"A": (70, 0, 0)} and await accounts(db_b) == {"B": (30, 0, 0)}
+
+        await eventually(committed, what="three transfers confirmed across processes on different keys")

@@ -64,3 +64,31 @@ def test_the_verifier_names_unsigned_and_badly_signed_calls() -> None:
 def test_a_short_key_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="TXC_BRANCH_KEY"):
         BranchSigner(b"short")
+
+
+def test_during_a_rotation_the_accepted_key_verifies_and_only_the_signing_key_signs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    old, new = b"old-branch-key-0123456789", b"new-branch-key-0123456789"
+    args = {"amount": 1}
+    by_old, by_new = BranchSigner(old), BranchSigner(new)
+    rotating = BranchSigner(new, [old])
+    assert rotating.sign("g", "1", "bank", "debit", args) == by_new.sign("g", "1", "bank", "debit", args)
+    assert rotating.receipt("g", "1") == by_new.receipt("g", "1")
+    for signer in (by_old, by_new):  # a process on either key is understood
+        assert rotating.verify(signer.sign("g", "1", "bank", "debit", args), "g", "1", "bank", "debit", args)
+        assert rotating.valid_receipt(signer.receipt("g", "1"), "g", "1")
+    assert not rotating.verify(by_old.sign("g", "1", "bank", "debit", args), "g", "2", "bank", "debit", args)
+    assert not by_old.verify(by_new.sign("g", "1", "bank", "debit", args), "g", "1", "bank", "debit", args)
+    assert not by_old.valid_receipt(by_new.receipt("g", "1"), "g", "1")
+
+    monkeypatch.setenv("TXC_BRANCH_KEY", new.decode())
+    monkeypatch.setenv("TXC_BRANCH_KEY_ACCEPT", f" {old.decode()} , ")
+    from_env = BranchSigner.from_env()
+    assert from_env is not None and from_env.valid_receipt(by_old.receipt("g", "1"), "g", "1")
+    monkeypatch.setenv("TXC_BRANCH_KEY_ACCEPT", "short")
+    with pytest.raises(ConfigError, match="at least 16 bytes"):
+        BranchSigner.from_env()
+    monkeypatch.delenv("TXC_BRANCH_KEY")
+    with pytest.raises(ConfigError, match="TXC_BRANCH_KEY_ACCEPT"):
+        BranchSigner.from_env()
