@@ -44,7 +44,14 @@ def proxy(
         print_summary(
             out,
             json_output,
-            lambda: render("txc bench proxy: transactions/s through dbproxy", out["tps"], out["cost_percent"]),
+            lambda: render(
+                f"txc bench proxy: dbproxy ÷ MariaDB direct, same-run ratios ({out['rounds']} rounds, variants "
+                "alternating; cost = ratio lost against off in the same round, median)",
+                out["ratio"],
+                out["cost_percent"],
+                out["proxy_cpu_ms"],
+                out["cpu_cost_percent"],
+            ),
         )
         return
     with console.status("starting") as status:
