@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,11 +44,39 @@ class ProcessNotReady(ProcessFailed, TimeoutError):
     """A child still running but not ready after the timeout."""
 
 
+_issued: set[int] = set()
+_issuing = threading.Lock()
+_LOWEST = 20000  # above the well-known services (PostgreSQL, MariaDB, Prometheus, ...)
+
+
+def _ephemeral_low() -> int:
+    """The first port the OS gives outgoing connections (Linux: ip_local_port_range, 32768 by default)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port on 127.0.0.1, free now and never handed out before by this process.
+
+    Drawn below the OS's ephemeral range when there is room: a port the OS picked (bind to 0) and this process
+    released can be picked again by the next such call before its child binds it (two servers given one port),
+    or taken meanwhile as the source port of any outgoing connection."""
+    low = _ephemeral_low()
+    with _issuing:
+        for _ in range(200):
+            port = random.randrange(_LOWEST, low) if low - _LOWEST > 1000 else 0
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                port = int(sock.getsockname()[1])
+            if port not in _issued:
+                _issued.add(port)
+                return port
+    raise RuntimeError("free_port: no free TCP port on 127.0.0.1 after 200 tries")
 
 
 def free_address() -> str:
