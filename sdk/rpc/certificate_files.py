@@ -41,17 +41,8 @@ class ServerCertificateFiles:
             stamps.append((info.st_mtime_ns, info.st_size) if info is not None else None)
         return tuple(stamps)
 
-    def _read(self, field: str) -> bytes | None:
-        path = self.paths[field]
-        if not path:
-            return None
-        try:
-            return Path(path).read_bytes()
-        except OSError as exc:
-            raise ConfigError(f"{field}: cannot read {path!r} ({exc.strerror or exc})") from exc
-
     def _load(self) -> grpc.ServerCertificateConfiguration:
-        cert, key, ca = self._read("--tls-cert"), self._read("--tls-key"), self._read("--tls-ca")
+        cert, key, ca = (read_pem(self.paths[field], field) for field in ("--tls-cert", "--tls-key", "--tls-ca"))
         assert cert is not None and key is not None
         _check_pair(cert, key)
         return grpc.ssl_server_certificate_configuration([(key, cert)], root_certificates=ca)
@@ -73,6 +64,16 @@ class ServerCertificateFiles:
                 return None
             log.info("TLS files changed: serving %s from the next connection on", self.paths["--tls-cert"])
             return self.configuration
+
+
+def read_pem(path: str | Path | None, field: str) -> bytes | None:
+    """The file named by option ``field`` (None when not given); ConfigError naming the option if unreadable."""
+    if path is None or str(path) == "":
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{field}: cannot read {str(path)!r} ({exc.strerror or exc})") from exc
 
 
 def _check_pair(cert: bytes, key: bytes) -> None:

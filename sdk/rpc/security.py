@@ -15,12 +15,11 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import grpc
 
 from sdk.errors import ConfigError
-from sdk.rpc.certificate_files import ServerCertificateFiles
+from sdk.rpc.certificate_files import ServerCertificateFiles, read_pem
 from sdk.rpc.identities import Identities
 
 TOKEN_ENV = "TXC_TOKEN"
@@ -31,15 +30,6 @@ CREDENTIALS_ENV = "TXC_CREDENTIALS"
 SERVICE_NAMES_ENV = "TXC_TLS_SERVICE_NAMES"
 AUTH_KEY = "authorization"
 _BEARER = "Bearer "
-
-
-def _read(path: str | Path | None, field: str) -> bytes | None:
-    if path is None or str(path) == "":
-        return None
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{field}: cannot read {str(path)!r} ({exc.strerror or exc})") from exc
 
 
 def _env(name: str) -> str | None:
@@ -87,9 +77,9 @@ class ClientSecurity:
         if (self.cert is None) != (self.key is None):
             raise ConfigError("--tls-cert/--tls-key: give both (a client certificate needs its key) or neither")
         return grpc.ssl_channel_credentials(
-            root_certificates=_read(self.ca, "--tls-ca"),
-            private_key=_read(self.key, "--tls-key"),
-            certificate_chain=_read(self.cert, "--tls-cert"),
+            root_certificates=read_pem(self.ca, "--tls-ca"),
+            private_key=read_pem(self.key, "--tls-key"),
+            certificate_chain=read_pem(self.cert, "--tls-cert"),
         )
 
     def metadata(self) -> tuple[tuple[str, str], ...]:
