@@ -45,7 +45,14 @@ _FIXED64 = struct.Struct("<Q").pack
 _DOUBLE_BYTES = struct.Struct("<d").pack
 _FIXED32 = struct.Struct("<I").pack
 _EMPTY_STATUS = _STATUS + b"\x00"
+# a record's fixed-size fields in one pack each: the ids (trace id as two big-endian halves), the times, the flags
+_IDS = struct.Struct(">2sQQ2sQ").pack
+_PARENT = struct.Struct(">2sQ").pack
+_TIMES = struct.Struct("<1sQ1sQ").pack
+_LOW64 = (1 << 64) - 1
 _ERROR_CODE = _STATUS_CODE + b"\x02"  # STATUS_CODE_ERROR
+_LOCAL_FLAGS = _FLAGS + _FIXED32(_HAS_IS_REMOTE)
+_REMOTE_FLAGS = _FLAGS + _FIXED32(_HAS_IS_REMOTE | _IS_REMOTE)
 _MAX_CACHED_KEYS = 256  # attribute keys are names in code, but a bound keeps a stray dynamic key harmless
 _MAX_CACHED_VALUES = 64  # per key: methods, services, status codes; never every gid
 _CACHED_TYPES = (str, bool, int)
@@ -63,6 +70,10 @@ def _varint(value: int) -> bytes:
         value >>= 7
     out.append(value)
     return bytes(out)
+
+
+_SMALL = 4096  # a span message's length is below this: its varint is looked up
+_SMALL_VARINTS = [_varint(n) for n in range(_SMALL)]
 
 
 def _field(tag: bytes, payload: bytes) -> bytes:
@@ -118,7 +129,8 @@ class TraceRequestEncoder:
         """The request for a batch of ``SpanRecord`` s (``sdk.observability.span_records``) of one resource and
         scope. A hot path's spans repeat a few names and attribute sets: each is encoded once."""
         described = self._described
-        spans = []
+        spans: list[bytes] = []  # tag, length, span message: joined once for the whole request
+        append = spans.append
         for record in records:
             key = (record.name, record.kind._value_, record.attributes)
             middle = described.get(key)
@@ -127,25 +139,31 @@ class TraceRequestEncoder:
                 if len(described) >= _MAX_CACHED_DESCRIPTIONS:
                     described.clear()  # spans whose attributes name a gid never repeat: start again
                 described[key] = middle
-            parts = [_TRACE_ID, record.trace_id.to_bytes(16, "big"), _SPAN_ID, record.span_id.to_bytes(8, "big")]
-            if record.parent_span_id:
-                parts += (_PARENT_SPAN_ID, record.parent_span_id.to_bytes(8, "big"))
-            parts += (middle, _START, _FIXED64(record.start_time), _END, _FIXED64(record.end_time))
+            parent = record.parent_span_id
             if record.error is None:
-                parts.append(_EMPTY_STATUS)
+                status = _EMPTY_STATUS
             else:
                 message = record.error.encode()
-                parts.append(_field(_STATUS, _STATUS_MESSAGE + _varint(len(message)) + message + _ERROR_CODE))
-            remote = _IS_REMOTE if record.parent_span_id and record.parent_is_remote else 0
-            parts += (_FLAGS, _FIXED32(_HAS_IS_REMOTE | remote))
-            spans.append(_field(_SPANS, b"".join(parts)))
+                status = _field(_STATUS, _STATUS_MESSAGE + _varint(len(message)) + message + _ERROR_CODE)
+            body = b"".join((
+                _IDS(_TRACE_ID, record.trace_id >> 64, record.trace_id & _LOW64, _SPAN_ID, record.span_id),
+                _PARENT(_PARENT_SPAN_ID, parent) if parent else b"",
+                middle,
+                _TIMES(_START, record.start_time, _END, record.end_time),
+                status,
+                _REMOTE_FLAGS if parent and record.parent_is_remote else _LOCAL_FLAGS,
+            ))  # fmt: skip
+            append(_SPANS)
+            size = len(body)
+            append(_SMALL_VARINTS[size] if size < _SMALL else _varint(size))
+            append(body)
         scope_spans = [self._scope(scope), *spans]
         if scope is not None and scope.schema_url:
             scope_spans.append(_field(_SCHEMA_URL_3, scope.schema_url.encode()))
-        body = [self._resource(resource), _field(_SCOPE_SPANS, b"".join(scope_spans))]
+        request = [self._resource(resource), _field(_SCOPE_SPANS, b"".join(scope_spans))]
         if resource.schema_url:
-            body.append(_field(_SCHEMA_URL_3, resource.schema_url.encode()))
-        return _field(_REQUEST_RESOURCE_SPANS, b"".join(body))
+            request.append(_field(_SCHEMA_URL_3, resource.schema_url.encode()))
+        return _field(_REQUEST_RESOURCE_SPANS, b"".join(request))
 
     def _description(self, record: Any) -> bytes:
         """A record's name, kind and attributes, encoded (fields may come in any order on the wire)."""

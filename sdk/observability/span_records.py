@@ -82,6 +82,13 @@ class SpanRecords:
         self._scope = InstrumentationScope(scope_name)
         self._exporter = exporter
         self._export_records = getattr(exporter, "export_records", None)  # the OTLP exporter's direct path
+        # With the OTLP exporter, a full batch is encoded by the thread that filled it (the event loop) and only
+        # sent by the export thread, which then holds the GIL for a moment per request: the exporter thread
+        # encoding batches took the GIL from the event loop at each of its system calls, and made every
+        # statement of the loop slower than the encoding itself (see docs/operations.md, What tracing costs).
+        self._encode = exporter.encode_records if getattr(exporter, "sends_bytes", False) else None  # type: ignore[attr-defined]
+        self._send = getattr(exporter, "send_encoded", None)
+        self._ready: deque[tuple[bytes, int] | list[SpanRecord]] = deque()  # encoded requests, or batches to export
         self._max_queue = _env_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
         self._batch = min(_env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512), self._max_queue)
         self._delay = _env_int("OTEL_BSP_SCHEDULE_DELAY", 5000) / 1000
@@ -123,8 +130,28 @@ class SpanRecords:
             return
         queue.append(record)
         self._added += 1
-        if len(queue) >= self._batch and not self._wake.is_set():
-            self._wake.set()
+        if len(queue) >= self._batch:
+            if self._encode is not None:
+                self._encode_batch()
+            if not self._wake.is_set():
+                self._wake.set()
+
+    def _encode_batch(self) -> None:
+        """Encode a full batch here, in the thread that filled it, for the export thread to send."""
+        queue, batch = self._queue, []
+        try:
+            for _ in range(self._batch):
+                batch.append(queue.popleft())
+        except IndexError:  # the export thread took the rest (a flush or the schedule delay)
+            if not batch:
+                return
+        try:
+            data = self._encode(self._resource, self._scope, batch)  # type: ignore[misc]
+        except Exception:  # an attribute the encoder does not take (an application's list value): the SDK's way
+            log.debug("encoding %d spans: the SDK's exporter takes them", len(batch), exc_info=True)
+            self._ready.append(batch)
+            return
+        self._ready.append((data, len(batch)))
 
     def force_flush(self, timeout: float = 30.0) -> bool:
         """Export every record added so far; False if that took longer than ``timeout`` seconds."""
@@ -151,16 +178,38 @@ class SpanRecords:
         while not self._stopping:
             timed_out = not self._wake.wait(self._delay)
             self._wake.clear()
-            while self._queue and (
-                timed_out or len(self._queue) >= self._batch or self._exported_through < self._flush_through
-            ):
-                batch = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
-                self._export(batch)
+            while True:
+                if self._ready:
+                    sent = self._send_ready(self._ready.popleft())
+                elif self._queue and (
+                    timed_out
+                    or (self._encode is None and len(self._queue) >= self._batch)
+                    or self._exported_through < self._flush_through
+                ):
+                    batch = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
+                    self._export(batch)
+                    sent = len(batch)
+                else:
+                    break
                 with self._flushed:
-                    self._exported_through += len(batch)
+                    self._exported_through += sent
                     self._flushed.notify_all()
             with self._flushed:
                 self._flushed.notify_all()
+
+    def _send_ready(self, ready: tuple[bytes, int] | list[SpanRecord]) -> int:
+        if isinstance(ready, list):  # a batch the encoder refused: as SDK spans
+            try:
+                self._exporter.export(readable_spans(self._resource, self._scope, ready))
+            except Exception:
+                log.exception("exporting %d spans failed", len(ready))
+            return len(ready)
+        data, spans = ready
+        try:
+            self._send(data, spans)  # type: ignore[misc]
+        except Exception:  # as _export: later requests may get through
+            log.exception("exporting %d spans failed", spans)
+        return spans
 
     def _export(self, batch: Sequence[SpanRecord]) -> None:
         try:

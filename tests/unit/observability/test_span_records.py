@@ -176,3 +176,54 @@ def test_only_full_batches_go_out_before_the_schedule_delay_or_a_flush(monkeypat
     finally:
         records.shutdown()
     assert exporter.sizes == [2, 1]
+
+
+class _BytesExporter(InMemorySpanExporter):
+    """An exporter that sends bytes (as the OTLP one): notes which thread encodes and which sends."""
+
+    sends_bytes = True
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoded_in: list[int] = []
+        self.sent: list[tuple[int, int]] = []  # (thread, spans)
+        self.encoder = TraceRequestEncoder()
+
+    def encode_records(self, resource: Any, scope: Any, records: Sequence[SpanRecord]) -> bytes:
+        self.encoded_in.append(threading.get_ident())
+        return self.encoder.encode_records(resource, scope, records)
+
+    def send_encoded(self, data: bytes, spans: int) -> Any:
+        assert len(ExportTraceServiceRequest.FromString(data).resource_spans[0].scope_spans[0].spans) == spans
+        self.sent.append((threading.get_ident(), spans))
+
+    def export_records(self, resource: Any, scope: Any, records: Sequence[SpanRecord]) -> Any:
+        return self.send_encoded(self.encode_records(resource, scope, records), len(records))  # a flush's rest
+
+
+def test_a_full_batch_is_encoded_by_the_thread_that_filled_it_and_sent_by_the_export_thread(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The event loop encodes (a couple of microseconds a span) and the export thread only sends: an export
+    thread encoding took the GIL from the loop at each of its system calls and slowed every statement."""
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    exporter = _BytesExporter()
+    records = _records(ALWAYS_ON, exporter)
+    odd = SpanRecord(1, 2, 0, False, "SELECT t", SpanKind.SERVER, 1, 2, (("tags", ("a", "b")),), None)  # type: ignore[arg-type]
+    here = threading.get_ident()
+    try:
+        first, second, third = _sample_records()[:3]
+        records.add(first)
+        assert exporter.encoded_in == []  # half a batch: nothing to do yet
+        records.add(second)
+        assert exporter.encoded_in == [here]  # encoded at once, in this thread
+        records.add(third)
+        records.add(odd)  # a list attribute: this encoder refuses it, the SDK's exporter takes the batch
+        assert records.force_flush(10)
+    finally:
+        records.shutdown()
+    assert [spans for _thread, spans in exporter.sent] == [2]
+    assert all(thread != here for thread, _spans in exporter.sent)  # sent by the export thread
+    assert [s.name for s in exporter.get_finished_spans()] == ["SELECT t", "SELECT t"]
+    assert dict(exporter.get_finished_spans()[1].attributes or {})["tags"] == ("a", "b")
