@@ -55,9 +55,9 @@ def test_statement_spans_name_their_parent_summary_and_errors_and_keep_only_plai
     assert [s.name for s in finished] == ["SELECT sbtest1", "SELECT sbtest1", "UPDATE acct", "SELECT sbtest1"]
     for span, (_sql, comment) in zip(finished, seen, strict=False):
         context = span.get_span_context()
-        assert (
-            comment == f"\x03SELECT 1 /*traceparent='00-{context.trace_id:032x}-{context.span_id:016x}-01'*/".encode()
-        )
+        assert context is not None
+        traceparent = f"00-{context.trace_id:032x}-{context.span_id:016x}-01"
+        assert comment == f"\x03SELECT 1 /*traceparent='{traceparent}'*/".encode()
     joined = finished[2]
     assert joined.parent is not None and joined.parent.is_remote
     assert f"{joined.context.trace_id:032x}" == PARENT.split("-")[1]
