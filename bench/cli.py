@@ -25,7 +25,7 @@ def proxy(
     json_output: bool = typer.Option(False, "--json", help="print the report as JSON"),
     seconds: int = typer.Option(5, help="seconds per sysbench run"),
     threads: int = typer.Option(8, help="sysbench threads"),
-    rounds: int = typer.Option(3, min=1, help="rounds; direct and proxy runs alternate, medians reported"),
+    rounds: int | None = typer.Option(None, min=1, help="rounds, medians reported (default 3; 5 with --observability)"),
     observability: bool = OBSERVABILITY,
 ) -> None:
     """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""
@@ -39,15 +39,17 @@ def proxy(
 
         with console.status("starting") as status:
             out = proxy_variants(
-                proxy_bench.run, lambda msg: status.update(msg), seconds=seconds, threads=threads, rounds=rounds
-            )
+                proxy_bench.run_variants, lambda msg: status.update(msg), seconds=seconds, threads=threads,
+                rounds=rounds or 5,
+            )  # fmt: skip
         print_summary(
             out,
             json_output,
             lambda: render(
-                f"txc bench proxy: dbproxy ÷ MariaDB direct, same-run ratios ({out['rounds']} rounds, variants "
-                "alternating; cost = ratio lost against off in the same round, median)",
-                out["ratio"],
+                f"txc bench proxy --observability: tps through dbproxy per variant ({out['rounds']} rounds; the "
+                "variants' proxies run in turn within a round; cost = tps lost against off in the same round, "
+                "median)",
+                out["tps"],
                 out["cost_percent"],
                 out["proxy_cpu_ms"],
                 out["cpu_cost_percent"],
@@ -56,7 +58,7 @@ def proxy(
         return
     with console.status("starting") as status:
         report = proxy_bench.run(
-            seconds=seconds, threads=threads, rounds=rounds, progress=lambda msg: status.update(msg)
+            seconds=seconds, threads=threads, rounds=rounds or 3, progress=lambda msg: status.update(msg)
         )
     print_summary(report.to_dict(), json_output, lambda: proxy_bench.render(report))
 

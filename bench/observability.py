@@ -3,9 +3,9 @@ sampling, in one command; throughput of each and its cost against "off".
 
 Tracing exports over OTLP/HTTP to a sink in this process that reads and drops every batch (the SDK's whole
 path, protobuf encoding and HTTP included, without a collector's own cost). The caller traces too (its
-transaction() is each trace's root). Each variant runs with fresh processes: the proxy's variants alternate round
-by round (sysbench is their client), the TCC bench's run one after another (its caller is this process, and a
-tracer once set up stays for the life of the process, so tracing goes last)."""
+transaction() is each trace's root). The proxy's variants are proxies of their own on the same shards, measured in
+turn within each round (sysbench is their client); the TCC bench's run one after another with fresh processes (its
+caller is this process, and a tracer once set up stays for the life of the process, so tracing goes last)."""
 
 from __future__ import annotations
 
@@ -96,59 +96,43 @@ async def tcc_variants(
     return {"txn_per_s": rates, "cost_percent": _costs(rates), "runs": runs}
 
 
-def _proxy_variant(run: Callable[..., Any], variant: str, **kwargs: Any) -> Any:
-    if variant == "off":
-        return run(**kwargs)
-    if variant == "metrics":
-        return run(proxy_settings={"metrics": {"listen": "127.0.0.1:0"}}, **kwargs)
-    with null_otlp_sink() as env:
-        return run(proxy_env=env, **kwargs)
-
-
 def proxy_variants(
-    run: Callable[..., Any], progress: Callable[[str], None], rounds: int = 3, **kwargs: Any
+    run_variants: Callable[..., dict[str, Any]], progress: Callable[[str], None], rounds: int = 5, **kwargs: Any
 ) -> dict[str, Any]:
-    """``txc bench proxy --observability``: the proxy bench once per variant and round, the variants alternating
-    within each round (their order reversed every other round), so the machine's drift over the minutes a run
-    takes falls on every variant alike. Each run measures its own direct baseline; a variant's cost in a round is
-    its proxy ÷ direct ratio against "off"'s in the same round, and the median over the rounds is reported,
-    beside the proxy's CPU per transaction (the steadier figure)."""
-    reports: dict[str, list[Any]] = {variant: [] for variant in VARIANTS}
-    for r in range(rounds):
-        for variant in VARIANTS if r % 2 == 0 else VARIANTS[::-1]:
-            progress(f"observability round {r + 1}/{rounds}: {variant}")
-            report = _proxy_variant(run, variant, progress=progress, rounds=1, **kwargs)
-            reports[variant].append(report)
-    out: dict[str, Any] = {"rounds": rounds, "tps": {}, "ratio": {}, "cost_percent": {}, "proxy_cpu_ms": {}}
-    out["cpu_cost_percent"] = {}
-    workloads = [*reports["off"][0].targets, "transfer_best_effort"]
-    for workload in workloads:
-        ratios = {v: [rep.ratios.get(workload, 0.0) for rep in reports[v]] for v in VARIANTS}
-        cpus = {v: [_proxy_cpu(rep, workload) for rep in reports[v]] for v in VARIANTS}
-        out["tps"][workload] = {v: round(statistics.median(_proxy_tps(rep, workload) for rep in reports[v]), 1)
-                                for v in VARIANTS}  # fmt: skip
-        out["ratio"][workload] = {v: round(statistics.median(ratios[v]), 3) for v in VARIANTS}
-        out["proxy_cpu_ms"][workload] = {v: round(statistics.median(cpus[v]), 3) for v in VARIANTS}
-        out["cost_percent"][workload] = {v: _median_cost(ratios[v], ratios["off"]) for v in VARIANTS[1:]}
-        # CPU: more CPU per transaction is a cost, so the sign is turned to match
-        out["cpu_cost_percent"][workload] = {v: -_median_cost(cpus[v], cpus["off"]) for v in VARIANTS[1:]}
-    out["runs"] = {variant: [rep.to_dict() for rep in reps] for variant, reps in reports.items()}
+    """``txc bench proxy --observability``: one proxy per variant (and one more without a coordinator for the
+    best-effort transfer), all on the same shards, measured in turn (``bench.proxy.run_variants``). A variant's
+    cost in a round is the throughput it lost against "off" run just before or after it; the median over the
+    rounds is reported, beside the proxy's CPU per transaction and its growth (the steadier figure: this machine's
+    throughput moves by up to 30 % from one minute to the next)."""
+    with null_otlp_sink() as env:
+        variants = {
+            "off": ({}, {}),
+            "metrics": ({"metrics": {"listen": "127.0.0.1:0"}}, {}),
+            "tracing": ({}, env),
+        }
+        measured = run_variants(variants, progress=progress, rounds=rounds, **kwargs)
+    out: dict[str, Any] = {"rounds": rounds, "tps": {}, "cost_percent": {}, "proxy_cpu_ms": {}, "cpu_cost_percent": {}}
+    out["p50_ms"], out["p99_ms"] = {}, {}
+    for workload, by_variant in measured["workloads"].items():
+
+        def medians(key: str, runs: dict[str, list[dict[str, float]]] = by_variant) -> dict[str, float]:
+            return {v: round(statistics.median(run[key] for run in runs[v]), 3) for v in VARIANTS}
+
+        out["tps"][workload] = medians("tps")
+        out["p50_ms"][workload] = medians("p50_ms")
+        out["p99_ms"][workload] = medians("p99_ms")
+        out["proxy_cpu_ms"][workload] = medians("proxy_cpu_ms")
+        off = by_variant["off"]
+        out["cost_percent"][workload] = {
+            v: _median_cost([run["tps"] for run in by_variant[v]], [run["tps"] for run in off]) for v in VARIANTS[1:]
+        }
+        # more CPU per transaction is a cost: the sign turned to match
+        out["cpu_cost_percent"][workload] = {
+            v: -_median_cost([run["proxy_cpu_ms"] for run in by_variant[v]], [run["proxy_cpu_ms"] for run in off])
+            for v in VARIANTS[1:]
+        }
+    out["runs"] = measured["workloads"]
     return out
-
-
-def _proxy_measurement(report: Any, workload: str) -> Any:
-    """The proxy's measurement of ``workload`` (``transfer_best_effort``: the transfer through the proxy
-    without a coordinator)."""
-    workload, target = ("transfer", "proxy_best_effort") if workload == "transfer_best_effort" else (workload, "proxy")
-    return next(m for m in report.measurements if m.workload == workload and m.target == target)
-
-
-def _proxy_tps(report: Any, workload: str) -> float:
-    return float(_proxy_measurement(report, workload).tps)
-
-
-def _proxy_cpu(report: Any, workload: str) -> float:
-    return float((_proxy_measurement(report, workload).cpu_ms_per_txn or {}).get("proxy", 0.0))
 
 
 def _median_cost(values: list[float], off: list[float]) -> float:

@@ -202,29 +202,11 @@ def _rss_with_connections(pid: int, port: int, n: int) -> float:
             c.close()
 
 
-def run(
-    seconds: int = 5,
-    threads: int = 8,
-    rounds: int = 3,
-    rows: int = 10_000,
-    progress: Callable[[str], None] = lambda _: None,
-    proxy_settings: dict[str, Any] | None = None,  # merged into the proxies' config (e.g. metrics)
-    proxy_env: dict[str, str] | None = None,  # added to the proxies' environment (e.g. OTEL_*)
-) -> Report:
-    suffix = uuid.uuid4().hex[:8]
-    direct_db, shard0, shard1, decision_db = (f"txc_bench_{suffix}_{n}" for n in ("direct", "s0", "s1", "xa"))
-    admin = _admin()
-    with admin.cursor() as cur:
-        for name in (direct_db, shard0, shard1):
-            cur.execute(f"CREATE DATABASE `{name}`")
-    _seed_transfer([shard0, shard1], rows)
-    port = free_port()
-    workdir = Path(tempfile.mkdtemp(prefix="txc_bench_proxy_"))
-    store_db = f"txc_bench_{suffix}_coord"
-    _pg(f'CREATE DATABASE "{store_db}"')
-    progress("starting a coordinator")
-    coordinator, coordinator_address = _start_coordinator(workdir, PG_URL.rsplit("/", 1)[0] + f"/{store_db}")
-    config = {
+def proxy_config(
+    port: int, shard0: str, shard1: str, coordinator_address: str, service: str, decision_db: str
+) -> dict[str, Any]:
+    """The bench proxy's config: ``sbtest1`` and ``acct`` sharded over two databases, atomic commits by XA."""
+    return {
         "listen": f"127.0.0.1:{port}",
         "users": {"bench": "bench"},
         "backends": {
@@ -250,10 +232,35 @@ def run(
         "pool": {"lock_wait_timeout": 2},
         "transactions": {
             "coordinator": coordinator_address,
-            "service": f"bench-proxy-{suffix}",
+            "service": service,
             "decision_schema": decision_db,  # the proxy's decision rows, dropped with the run's other databases
         },
     }
+
+
+def run(
+    seconds: int = 5,
+    threads: int = 8,
+    rounds: int = 3,
+    rows: int = 10_000,
+    progress: Callable[[str], None] = lambda _: None,
+    proxy_settings: dict[str, Any] | None = None,  # merged into the proxies' config (e.g. metrics)
+    proxy_env: dict[str, str] | None = None,  # added to the proxies' environment (e.g. OTEL_*)
+) -> Report:
+    suffix = uuid.uuid4().hex[:8]
+    direct_db, shard0, shard1, decision_db = (f"txc_bench_{suffix}_{n}" for n in ("direct", "s0", "s1", "xa"))
+    admin = _admin()
+    with admin.cursor() as cur:
+        for name in (direct_db, shard0, shard1):
+            cur.execute(f"CREATE DATABASE `{name}`")
+    _seed_transfer([shard0, shard1], rows)
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="txc_bench_proxy_"))
+    store_db = f"txc_bench_{suffix}_coord"
+    _pg(f'CREATE DATABASE "{store_db}"')
+    progress("starting a coordinator")
+    coordinator, coordinator_address = _start_coordinator(workdir, PG_URL.rsplit("/", 1)[0] + f"/{store_db}")
+    config = proxy_config(port, shard0, shard1, coordinator_address, f"bench-proxy-{suffix}", decision_db)
     config.update(proxy_settings or {})
     (workdir / "proxy.yaml").write_text(yaml.safe_dump(config))
     # the same proxy without a coordinator: what the transfer costs through the proxy before atomicity
@@ -410,3 +417,102 @@ def render(report: Report) -> None:
         f"proxy RSS with 64 client connections: {rss_mark}{report.proxy_rss_mb_64_connections:.0f} MB"
         f"[/] (target ≤ {report.proxy_rss_target_mb} MB)"
     )
+
+
+VARIANT_WORKLOADS = ("oltp_point_select", "oltp_read_write", "transfer", "transfer_best_effort")
+
+
+def run_variants(
+    variants: dict[str, tuple[dict[str, Any], dict[str, str]]],
+    seconds: int = 5,
+    threads: int = 8,
+    rounds: int = 5,
+    rows: int = 10_000,
+    progress: Callable[[str], None] = lambda _: None,
+) -> dict[str, Any]:
+    """The same workloads through several proxies that differ only by ``variants`` (name -> settings merged into
+    the config, environment added), all serving the same shards at once and measured in turn: within a round
+    every variant runs each workload back to back (the order reversed every other round), so a variant is
+    compared with its neighbours in time, not with a run minutes away. Per workload, variant and round: tps,
+    p50/p99 and the proxy's CPU per transaction (``transfer_best_effort``: the transfer through a proxy of the
+    same variant without a coordinator)."""
+    suffix = uuid.uuid4().hex[:8]
+    shard0, shard1 = f"txc_bench_{suffix}_s0", f"txc_bench_{suffix}_s1"
+    decision_dbs = [f"txc_bench_{suffix}_xa{i}" for i in range(len(variants))]
+    admin = _admin()
+    with admin.cursor() as cur:
+        for name in (shard0, shard1):
+            cur.execute(f"CREATE DATABASE `{name}`")
+    _seed_transfer([shard0, shard1], rows)
+    workdir = Path(tempfile.mkdtemp(prefix="txc_bench_proxy_variants_"))
+    store_db = f"txc_bench_{suffix}_coord"
+    _pg(f'CREATE DATABASE "{store_db}"')
+    children: list[ChildProcess] = []
+    try:
+        progress("starting a coordinator")
+        coordinator, coordinator_address = _start_coordinator(workdir, PG_URL.rsplit("/", 1)[0] + f"/{store_db}")
+        children.append(coordinator)
+        proxies: dict[str, dict[str, tuple[ChildProcess, int]]] = {}  # variant -> "xa" / "best_effort" -> proxy
+        for i, (variant, (settings, env)) in enumerate(variants.items()):
+            progress(f"starting the {variant} proxies")
+            proxies[variant] = {}
+            for kind in ("xa", "best_effort"):
+                port = free_port()
+                config = proxy_config(
+                    port, shard0, shard1, coordinator_address, f"bench-proxy-{suffix}-{i}", decision_dbs[i]
+                )
+                if kind == "best_effort":
+                    config["transactions"] = {"mode": "best_effort"}
+                config.update(settings)
+                path = workdir / f"proxy-{i}-{kind}.yaml"
+                path.write_text(yaml.safe_dump(config))
+                proc = ChildProcess(
+                    [*script_command("dbproxy", "dbproxy.main"), "--config", str(path)],
+                    workdir / f"dbproxy-{i}-{kind}.log",
+                    env,
+                )
+                children.append(proc)
+                proc.wait_listening(port)
+                proxies[variant][kind] = (proc, port)
+        size = f"--table-size={rows}"
+        progress("preparing 10,000 rows through the proxy")
+        first_port = next(iter(proxies.values()))["xa"][1]
+        _sysbench(first_port, "bench", "bench", "app", "oltp_read_write", "prepare", size)
+        run_args = (size, f"--threads={threads}", f"--time={seconds}", "--percentile=95", "--report-interval=0")
+        results: dict[str, dict[str, list[dict[str, float]]]] = {
+            w: {v: [] for v in variants} for w in VARIANT_WORKLOADS
+        }
+        names = list(variants)
+        for workload in VARIANT_WORKLOADS:
+            for r in range(rounds):
+                for variant in names if r % 2 == 0 else names[::-1]:
+                    progress(f"{workload}, round {r + 1}/{rounds}: {variant} ({threads} threads for {seconds}s)")
+                    proc, port = proxies[variant]["best_effort" if workload == "transfer_best_effort" else "xa"]
+                    if workload.startswith("transfer"):
+                        lua = (str(TRANSFER_LUA), "run", *run_args, f"--rows={rows}", "--second_db=")
+                        args: tuple[Any, ...] = (port, "bench", "bench", "app", *lua)
+                    else:
+                        args = (port, "bench", "bench", "app", workload, "run", *run_args)
+                    meter = CpuMeter({"proxy": [proc.pid]}, without_children=("proxy",))
+                    before = meter.read()
+                    sample = _parse(_sysbench(*args, "--histogram=on"))
+                    used = meter.read()["proxy"] - before["proxy"]
+                    txns = sample.tps * seconds
+                    results[workload][variant].append(
+                        {
+                            "tps": sample.tps,
+                            "p50_ms": sample.p50,
+                            "p99_ms": sample.p99,
+                            "errors": sample.errors,
+                            "proxy_cpu_ms": round(used * 1000 / txns, 4) if txns else 0.0,
+                        }
+                    )
+        return {"rounds": rounds, "seconds": seconds, "threads": threads, "workloads": results}
+    finally:
+        for child in children:
+            child.stop()
+        _pg(f'DROP DATABASE IF EXISTS "{store_db}" WITH (FORCE)')
+        with admin.cursor() as cur:
+            for name in (shard0, shard1, *decision_dbs):
+                cur.execute(f"DROP DATABASE IF EXISTS `{name}`")
+        admin.close()
