@@ -3,18 +3,12 @@ MySQL error sent (``dbproxy.metrics`` families). Sessions use them only when met
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dbproxy.errors import ProxyError
 from dbproxy.executor.channel import ClientChannel
-from dbproxy.executor.plans.base import Plan
 from dbproxy.executor.statements import StatementExecutor
-from dbproxy.metrics import ProxyMetrics, current
-
-if TYPE_CHECKING:
-    from dbproxy.protocol.params import ExecuteRequest, ParamValue
+from dbproxy.metrics import current
 
 
 class ObservedStatementExecutor(StatementExecutor):
@@ -24,19 +18,8 @@ class ObservedStatementExecutor(StatementExecutor):
         super().__init__(*args)
         found = current()
         assert found is not None
-        self._metrics: ProxyMetrics = found
-        self._metrics.connections.inc()
-
-    async def execute(self, plan: Plan, params: Sequence[ParamValue], req: ExecuteRequest | None) -> None:
-        stats = self._metrics.statements
-        started = time.perf_counter()
-        self.ran_on = 0
-        try:
-            await super().execute(plan, params, req)
-        except ProxyError:
-            stats.record(plan.route(params, self.ran_on), "error", time.perf_counter() - started)
-            raise
-        stats.record(plan.route(params, self.ran_on), "ok", time.perf_counter() - started)
+        found.connections.inc()
+        self.statement_stats = found.statements
 
 
 class ObservedClientChannel(ClientChannel):
