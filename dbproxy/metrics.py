@@ -23,6 +23,18 @@ from dbproxy.xa.transactions import BackendBranch, Committer
 LATENCY_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
 
+class _RouteCounts:
+    """One route's statements: by outcome, per latency bucket (not cumulative), and their seconds."""
+
+    __slots__ = ("buckets", "error", "ok", "seconds")
+
+    def __init__(self, buckets: int) -> None:
+        self.ok = 0
+        self.error = 0
+        self.buckets = [0] * buckets
+        self.seconds = 0.0
+
+
 class StatementStats(Collector):
     """``dbproxy_statements_total`` and ``dbproxy_statement_duration_seconds``: plain counts the event loop bumps
     once per statement, turned into the two families on each scrape. A prometheus-client child's ``inc`` and
@@ -31,20 +43,18 @@ class StatementStats(Collector):
     def __init__(self, buckets: tuple[float, ...] = LATENCY_BUCKETS) -> None:
         self._bounds = buckets
         self._les = [floatToGoString(b) for b in buckets] + ["+Inf"]
-        self.counts: dict[tuple[str, str], int] = {}  # (route, outcome) -> statements
-        self._buckets: dict[str, list[int]] = {}  # route -> statements per latency bucket (not cumulative)
-        self._sums: dict[str, float] = {}  # route -> seconds
+        self._routes: dict[str, _RouteCounts] = {}
 
     def record(self, route: str, outcome: str, seconds: float) -> None:
-        key = (route, outcome)
-        counts = self.counts
-        counts[key] = counts.get(key, 0) + 1
-        buckets = self._buckets.get(route)
-        if buckets is None:
-            buckets = self._buckets[route] = [0] * (len(self._bounds) + 1)
-            self._sums[route] = 0.0
-        buckets[bisect_left(self._bounds, seconds)] += 1  # the first bound >= seconds: Prometheus's le
-        self._sums[route] += seconds
+        counts = self._routes.get(route)
+        if counts is None:
+            counts = self._routes[route] = _RouteCounts(len(self._bounds) + 1)
+        if outcome == "ok":
+            counts.ok += 1
+        else:
+            counts.error += 1
+        counts.buckets[bisect_left(self._bounds, seconds)] += 1  # the first bound >= seconds: Prometheus's le
+        counts.seconds += seconds
 
     def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
         statements = CounterMetricFamily(
@@ -54,17 +64,20 @@ class StatementStats(Collector):
             "and outcome (ok, error)",
             labels=["route", "outcome"],
         )
-        for (route, outcome), n in list(self.counts.items()):
-            statements.add_metric([route, outcome], n)
+        routes = list(self._routes.items())  # the event loop may add a route meanwhile
+        for route, counts in routes:
+            for outcome, n in (("ok", counts.ok), ("error", counts.error)):
+                if n:
+                    statements.add_metric([route, outcome], n)
         yield statements
         latency = HistogramMetricFamily(
             "dbproxy_statement_duration_seconds",
             "Time from a statement's arrival to its answer, by route",
             labels=["route"],
         )
-        for route, per_bucket in list(self._buckets.items()):
-            cumulative = list(accumulate(list(per_bucket)))  # a copy first: the event loop keeps counting
-            latency.add_metric([route], list(zip(self._les, cumulative, strict=True)), self._sums[route])
+        for route, counts in routes:
+            cumulative = list(accumulate(list(counts.buckets)))  # a copy first: the event loop keeps counting
+            latency.add_metric([route], list(zip(self._les, cumulative, strict=True)), counts.seconds)
         yield latency
 
 
