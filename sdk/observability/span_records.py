@@ -6,8 +6,8 @@ per statement and runs a point select in about 45 us, so every statement would c
 exporter needs of a finished span that has no children in this process: ids, name, kind, times, attributes and
 status. Records are sampled by the tracer provider's own sampler (``OTEL_TRACES_SAMPLER``), batched by the
 ``OTEL_BSP_*`` settings as the SDK's ``BatchSpanProcessor`` batches, carry the provider's resource, and are
-written to the wire by the OTLP encoder; any other exporter (the console one) gets SDK ``ReadableSpan`` objects
-built in the export thread."""
+written to the wire by the OTLP encoder (in the thread that fills a batch: see ``SpanRecords``); any other
+exporter (the console one) gets SDK ``ReadableSpan`` objects built in the export thread."""
 
 from __future__ import annotations
 
@@ -72,7 +72,8 @@ def _env_int(name: str, default: int) -> int:
 
 
 class SpanRecords:
-    """Records of one instrumentation scope's spans, exported by a thread of their own."""
+    """Records of one instrumentation scope's spans, exported by a thread of their own (with the OTLP exporter, a
+    full batch is encoded by the thread that filled it and the export thread only sends it)."""
 
     def __init__(self, provider: TracerProvider, exporter: SpanExporter, scope_name: str) -> None:
         self.provider = provider
