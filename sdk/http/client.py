@@ -68,6 +68,7 @@ class HttpActionClient:
         """One attempt (the caller owns retries): the decoded JSON reply, or RpcError with the code the
         answer maps to (UNAVAILABLE when the participant cannot be reached, DEADLINE_EXCEEDED on timeout)."""
         import aiohttp
+
         del retry_unavailable  # HTTP callers fail over to the next endpoint; the driver retries with backoff
         headers, body = split_envelope(payload)
         headers.update(metadata)

@@ -124,7 +124,8 @@ class SpanRecords:
     def add(self, record: SpanRecord) -> None:
         """Queue a finished, sampled span; beyond ``OTEL_BSP_MAX_QUEUE_SIZE`` waiting ones it is dropped."""
         queue = self._queue
-        if len(queue) >= self._max_queue:
+        # waiting: the records queued and the encoded batches not sent yet (a full batch each, at most)
+        if len(queue) + len(self._ready) * self._batch >= self._max_queue:
             self.dropped += 1
             if self.dropped == 1:
                 log.warning("span queue full (%d): dropping spans until the exporter catches up", self._max_queue)

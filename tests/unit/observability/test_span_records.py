@@ -227,3 +227,38 @@ def test_a_full_batch_is_encoded_by_the_thread_that_filled_it_and_sent_by_the_ex
     assert all(thread != here for thread, _spans in exporter.sent)  # sent by the export thread
     assert [s.name for s in exporter.get_finished_spans()] == ["SELECT t", "SELECT t"]
     assert dict(exporter.get_finished_spans()[1].attributes or {})["tags"] == ("a", "b")
+
+
+def test_encoded_batches_waiting_to_be_sent_count_against_the_queue_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exporter that cannot send (a collector down, retries running) must not let encoded requests pile up:
+    beyond ``OTEL_BSP_MAX_QUEUE_SIZE`` waiting spans, new ones are dropped and counted, as before encoding."""
+    monkeypatch.setenv("OTEL_BSP_MAX_QUEUE_SIZE", "4")
+    monkeypatch.setenv("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", "2")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "60000")
+    exporter = _BytesExporter()
+    sending, release = threading.Event(), threading.Event()
+    send = exporter.send_encoded
+
+    def stuck_send(data: bytes, spans: int) -> Any:
+        sending.set()
+        assert release.wait(10)
+        return send(data, spans)
+
+    exporter.send_encoded = stuck_send  # type: ignore[method-assign]
+    records = _records(ALWAYS_ON, exporter)
+    record = _sample_records()[1]
+    try:
+        records.add(record)
+        records.add(record)  # a batch: encoded, and the export thread is stuck sending it
+        assert sending.wait(10)
+        for _ in range(4):
+            records.add(record)  # two more batches wait, encoded: four spans waiting
+        assert records.dropped == 0
+        records.add(record)
+        assert records.dropped == 1
+        release.set()
+        assert records.force_flush(10)
+    finally:
+        release.set()
+        records.shutdown()
+    assert sum(spans for _thread, spans in exporter.sent) == 6
