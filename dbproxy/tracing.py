@@ -159,6 +159,7 @@ class StatementSpans:
 
 
 _MAX_CACHED = 4096  # distinct statement texts / (summary, database) pairs kept; past it they start again
+_MAX_CACHED_TEXT = 4096  # characters: a longer text is analysed each time (4096 of 16 MB texts would be 64 GB)
 _Analysis = tuple[str, "SpanContext | None", str]
 #: a statement's text -> (the text without its comment, its client's span, its summary); texts that name a
 #: client's span are new each time and not kept
@@ -170,7 +171,7 @@ def _analyse(sql: str) -> _Analysis:
     stripped, traceparent = split_traceparent(sql)
     parent = _remote_parent(traceparent) if traceparent else None
     analysis = (stripped, parent, query_summary(stripped))
-    if parent is None:
+    if parent is None and len(sql) <= _MAX_CACHED_TEXT:
         if len(_analyses) >= _MAX_CACHED:
             _analyses.clear()
         _analyses[sql] = analysis
