@@ -25,7 +25,7 @@ def proxy(
     json_output: bool = typer.Option(False, "--json", help="print the report as JSON"),
     seconds: int = typer.Option(5, help="seconds per sysbench run"),
     threads: int = typer.Option(8, help="sysbench threads"),
-    rounds: int | None = typer.Option(None, min=1, help="rounds, medians reported (default 3; 5 with --observability)"),
+    rounds: int | None = typer.Option(None, min=1, help="rounds, medians reported (default 3; 8 with --observability)"),
     observability: bool = OBSERVABILITY,
 ) -> None:
     """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""
@@ -35,26 +35,14 @@ def proxy(
 
     console = Console(stderr=True)
     if observability:
-        from bench.observability import proxy_variants, render
+        from bench.observability import proxy_variants, render_proxy
 
         with console.status("starting") as status:
             out = proxy_variants(
                 proxy_bench.run_variants, lambda msg: status.update(msg), seconds=seconds, threads=threads,
-                rounds=rounds or 5,
+                rounds=rounds or 8,
             )  # fmt: skip
-        print_summary(
-            out,
-            json_output,
-            lambda: render(
-                f"txc bench proxy --observability: tps through dbproxy per variant ({out['rounds']} rounds; the "
-                "variants' proxies run in turn within a round; cost = tps lost against off in the same round, "
-                "median)",
-                out["tps"],
-                out["cost_percent"],
-                out["proxy_cpu_ms"],
-                out["cpu_cost_percent"],
-            ),
-        )
+        print_summary(out, json_output, lambda: render_proxy(out))
         return
     with console.status("starting") as status:
         report = proxy_bench.run(

@@ -10,6 +10,7 @@ caller is this process, and a tracer once set up stays for the life of the proce
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -97,77 +98,105 @@ async def tcc_variants(
 
 
 def proxy_variants(
-    run_variants: Callable[..., dict[str, Any]], progress: Callable[[str], None], rounds: int = 5, **kwargs: Any
+    run_variants: Callable[..., dict[str, Any]], progress: Callable[[str], None], rounds: int = 8, **kwargs: Any
 ) -> dict[str, Any]:
     """``txc bench proxy --observability``: one proxy per variant (and one more without a coordinator for the
-    best-effort transfer), all on the same shards, measured in turn (``bench.proxy.run_variants``). A variant's
-    cost in a round is the throughput it lost against "off" run just before or after it; the median over the
-    rounds is reported, beside the proxy's CPU per transaction and its growth (the steadier figure: this machine's
-    throughput moves by up to 30 % from one minute to the next)."""
+    best-effort transfer), all on the same shards; each variant runs side by side with "off"
+    (``bench.proxy.run_variants``). A variant's cost in a round is the throughput it lost against "off" running
+    at the same time; the median over the rounds is reported with a 95 % interval, beside the proxy's CPU per
+    transaction and its growth. "control" is a second proxy with everything off: what it "costs" is the noise
+    floor of two identical proxies (this machine's throughput moves by up to 30 % from one run to the next)."""
     with null_otlp_sink() as env:
         variants = {
             "off": ({}, {}),
             "metrics": ({"metrics": {"listen": "127.0.0.1:0"}}, {}),
             "tracing": ({}, env),
+            "control": ({}, {}),
         }
         measured = run_variants(variants, progress=progress, rounds=rounds, **kwargs)
-    out: dict[str, Any] = {"rounds": rounds, "tps": {}, "cost_percent": {}, "proxy_cpu_ms": {}, "cpu_cost_percent": {}}
-    out["p50_ms"], out["p99_ms"] = {}, {}
+    out: dict[str, Any] = {"rounds": rounds, "tps": {}, "cost_percent": {}, "cost_interval": {}}
+    out.update(proxy_cpu_ms={}, cpu_cost_percent={}, p50_ms={}, p99_ms={})
     for workload, by_variant in measured["workloads"].items():
-
-        def medians(key: str, runs: dict[str, list[dict[str, float]]] = by_variant) -> dict[str, float]:
-            return {v: round(statistics.median(run[key] for run in runs[v]), 3) for v in VARIANTS}
-
-        out["tps"][workload] = medians("tps")
-        out["p50_ms"][workload] = medians("p50_ms")
-        out["p99_ms"][workload] = medians("p99_ms")
-        out["proxy_cpu_ms"][workload] = medians("proxy_cpu_ms")
-        off = by_variant["off"]
-        out["cost_percent"][workload] = {
-            v: _median_cost([run["tps"] for run in by_variant[v]], [run["tps"] for run in off]) for v in VARIANTS[1:]
-        }
-        # more CPU per transaction is a cost: the sign turned to match
-        out["cpu_cost_percent"][workload] = {
-            v: -_median_cost([run["proxy_cpu_ms"] for run in by_variant[v]], [run["proxy_cpu_ms"] for run in off])
-            for v in VARIANTS[1:]
-        }
+        beside_off = [run["reference"] for runs in by_variant.values() for run in runs]
+        columns = {"off": beside_off, **by_variant}
+        for key in ("tps", "p50_ms", "p99_ms", "proxy_cpu_ms"):
+            out[key][workload] = {
+                v: round(statistics.median(run[key] for run in runs), 3) for v, runs in columns.items()
+            }
+        out["cost_percent"][workload], out["cost_interval"][workload] = {}, {}
+        out["cpu_cost_percent"][workload] = {}
+        for variant, runs in by_variant.items():
+            losses = [(1 - run["tps"] / run["reference"]["tps"]) * 100 for run in runs if run["reference"]["tps"]]
+            out["cost_percent"][workload][variant] = round(statistics.median(losses), 1) if losses else 0.0
+            out["cost_interval"][workload][variant] = median_interval(losses)
+            # more CPU per transaction is a cost: the sign turned to match
+            growth = [
+                (run["proxy_cpu_ms"] / run["reference"]["proxy_cpu_ms"] - 1) * 100
+                for run in runs
+                if run["reference"]["proxy_cpu_ms"]
+            ]
+            out["cpu_cost_percent"][workload][variant] = round(statistics.median(growth), 1) if growth else 0.0
     out["runs"] = measured["workloads"]
     return out
 
 
-def _median_cost(values: list[float], off: list[float]) -> float:
-    """Median over the rounds of what a variant lost against "off" in the same round, in percent."""
-    costs = [(1 - v / o) * 100 for v, o in zip(values, off, strict=True) if o]
-    return round(statistics.median(costs), 1) if costs else 0.0
+def median_interval(values: list[float], confidence: float = 0.95, resamples: int = 2000) -> list[float]:
+    """A bootstrap interval of the median of ``values`` (fixed seed: the same rounds give the same interval)."""
+    if len(values) < 2:
+        return [round(v, 1) for v in values * 2][:2] if values else [0.0, 0.0]
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(resamples))
+    tail = (1 - confidence) / 2
+    return [round(medians[int(tail * resamples)], 1), round(medians[int((1 - tail) * resamples) - 1], 1)]
 
 
-def render(
-    title: str,
-    rates: dict[str, dict[str, float]],
-    costs: dict[str, dict[str, float]],
-    cpu: dict[str, dict[str, float]] | None = None,
-    cpu_costs: dict[str, dict[str, float]] | None = None,
-) -> None:
+def render(title: str, rates: dict[str, dict[str, float]], costs: dict[str, dict[str, float]]) -> None:
+    """The TCC bench's table: throughput per variant and each variant's cost against "off"."""
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title=title)
-    columns = ["workload", *VARIANTS, "metrics cost %", "tracing cost %"]
-    if cpu is not None:
-        columns += ["CPU ms off/metrics/tracing", "CPU cost % metrics/tracing"]
-    for column in columns:
+    for column in ("workload", *VARIANTS, "metrics cost %", "tracing cost %"):
         table.add_column(column, justify="left" if column == "workload" else "right")
     for workload, by_variant in rates.items():
         cost = costs.get(workload, {})
-        row = [
+        table.add_row(
             workload,
             *(str(by_variant.get(v, "-")) for v in VARIANTS),
             str(cost.get("metrics", "-")),
             str(cost.get("tracing", "-")),
-        ]
-        if cpu is not None:
-            used, more = cpu.get(workload, {}), (cpu_costs or {}).get(workload, {})
-            row.append(" / ".join(str(used.get(v, "-")) for v in VARIANTS))
-            row.append(" / ".join(str(more.get(v, "-")) for v in VARIANTS[1:]))
-        table.add_row(*row)
+        )
+    Console().print(table)
+
+
+def render_proxy(out: dict[str, Any]) -> None:
+    """The proxy bench's table: per workload, tps of each variant, what metrics and tracing cost against "off"
+    beside them (median and 95 % interval over the rounds), the control's noise floor, and the proxy's CPU."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"txc bench proxy --observability: {out['rounds']} rounds, each variant side by side with off; "
+        "cost = tps lost against off at the same time (median [95 % interval])"
+    )
+    columns = ["workload", "tps off / metrics / tracing", "metrics cost %", "tracing cost %", "control (noise) %"]
+    columns += ["proxy CPU us off / metrics / tracing", "CPU growth % metrics / tracing"]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "workload" else "right")
+
+    def cost(workload: str, variant: str) -> str:
+        low, high = out["cost_interval"][workload][variant]
+        return f"{out['cost_percent'][workload][variant]} [{low}, {high}]"
+
+    for workload, tps in out["tps"].items():
+        cpu, growth = out["proxy_cpu_ms"][workload], out["cpu_cost_percent"][workload]
+        table.add_row(
+            workload,
+            " / ".join(str(round(tps[v])) for v in VARIANTS),
+            cost(workload, "metrics"),
+            cost(workload, "tracing"),
+            cost(workload, "control"),
+            " / ".join(str(round(cpu[v] * 1000, 1)) for v in VARIANTS),
+            " / ".join(str(growth[v]) for v in VARIANTS[1:]),
+        )
     Console().print(table)

@@ -19,7 +19,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -75,8 +75,10 @@ def _admin() -> pymysql.connections.Connection:
     return pymysql.connect(host=MARIADB_HOST, port=MARIADB_PORT, user="root", password="", autocommit=True)
 
 
-def _sysbench(port: int, user: str, password: str, db: str, workload: str, command: str, *extra: str) -> str:
-    args = [
+def _sysbench_command(
+    port: int, user: str, password: str, db: str, workload: str, command: str, *extra: str
+) -> list[str]:
+    return [
         "sysbench",
         "--db-driver=mysql",
         f"--mysql-host={MARIADB_HOST if port == MARIADB_PORT else '127.0.0.1'}",
@@ -90,10 +92,22 @@ def _sysbench(port: int, user: str, password: str, db: str, workload: str, comma
         workload,
         command,
     ]
+
+
+def _sysbench(port: int, user: str, password: str, db: str, workload: str, command: str, *extra: str) -> str:
+    args = _sysbench_command(port, user, password, db, workload, command, *extra)
     out = subprocess.run(args, capture_output=True, text=True, timeout=600)
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
     return out.stdout
+
+
+def _finished(proc: subprocess.Popen[str]) -> str:
+    """The report of a sysbench started with Popen, once it ends."""
+    stdout, stderr = proc.communicate(timeout=600)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sysbench ({proc.args!r}) failed:\n{stdout}\n{stderr}")
+    return stdout
 
 
 @dataclass
@@ -419,6 +433,9 @@ def render(report: Report) -> None:
     )
 
 
+# the variants' proxies hash strings alike: a random seed per process lays out dicts differently, enough to move
+# one process's CPU per statement by a few percent against another's with the same code
+SAME_HASHES = {"PYTHONHASHSEED": "0"}
 VARIANT_WORKLOADS = ("oltp_point_select", "oltp_read_write", "transfer", "transfer_best_effort")
 
 
@@ -430,15 +447,84 @@ def run_variants(
     rows: int = 10_000,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
-    """The same workloads through several proxies that differ only by ``variants`` (name -> settings merged into
-    the config, environment added), all serving the same shards at once and measured in turn: within a round
-    every variant runs each workload back to back (the order reversed every other round), so a variant is
-    compared with its neighbours in time, not with a run minutes away. Per workload, variant and round: tps,
-    p50/p99 and the proxy's CPU per transaction (``transfer_best_effort``: the transfer through a proxy of the
-    same variant without a coordinator)."""
+    """The same workloads through proxies that differ only by ``variants`` (name -> settings merged into the
+    config, environment added; the first is the reference), all serving the same shards. Each other variant is
+    measured side by side with the reference: two sysbench runs of ``threads / 2`` threads each, started
+    together, one through each proxy. Both see the same moment of the machine, so a burst of load elsewhere
+    slows both alike and their ratio keeps only what the variant costs (this machine's throughput moves by up
+    to 30 % from one run to the next). Per workload, variant and round: tps, p50/p99 and the proxy's CPU per
+    transaction, of the variant and of the reference beside it (``transfer_best_effort``: the transfer through
+    proxies of the same variants without a coordinator)."""
+    names = list(variants)
+    reference, others = names[0], names[1:]
+    half = max(1, threads // 2)
+    with _variant_proxies(variants, rows, progress) as proxies:
+        size = f"--table-size={rows}"
+        run_args = (size, f"--threads={half}", f"--time={seconds}", "--percentile=95", "--report-interval=0")
+        results: dict[str, dict[str, list[dict[str, Any]]]] = {w: {v: [] for v in others} for w in VARIANT_WORKLOADS}
+        for workload in VARIANT_WORKLOADS:
+            kind = "best_effort" if workload == "transfer_best_effort" else "xa"
+            for r in range(rounds):
+                for variant in others:
+                    progress(
+                        f"{workload}, round {r + 1}/{rounds}: {variant} beside {reference} "
+                        f"({half} + {half} threads for {seconds}s)"
+                    )
+                    pair = {name: proxies[name][kind] for name in (reference, variant)}
+                    samples = _side_by_side(pair, workload, run_args, rows, seconds)
+                    results[workload][variant].append({**samples[variant], "reference": samples[reference]})
+        return {"rounds": rounds, "seconds": seconds, "threads": threads, "reference": reference, "workloads": results}
+
+
+def _side_by_side(
+    pair: dict[str, tuple[ChildProcess, int]], workload: str, run_args: tuple[str, ...], rows: int, seconds: int
+) -> dict[str, dict[str, float]]:
+    """One sysbench run through each proxy of ``pair``, started together; each one's tps, p50/p99 and proxy CPU
+    per transaction."""
+    meter = CpuMeter({name: [proc.pid] for name, (proc, _port) in pair.items()}, without_children=tuple(pair))
+    before = meter.read()
+    running = {
+        name: subprocess.Popen(
+            _sysbench_command(
+                port, "bench", "bench", "app", *_workload_args(workload, run_args, rows), "--histogram=on"
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (_proc, port) in pair.items()
+    }
+    reports = {name: _finished(proc) for name, proc in running.items()}
+    used = meter.read()
+    out: dict[str, dict[str, float]] = {}
+    for name, report in reports.items():
+        sample = _parse(report)
+        txns = sample.tps * seconds
+        out[name] = {
+            "tps": sample.tps,
+            "p50_ms": sample.p50,
+            "p99_ms": sample.p99,
+            "errors": sample.errors,
+            "proxy_cpu_ms": round((used[name] - before[name]) * 1000 / txns, 4) if txns else 0.0,
+        }
+    return out
+
+
+def _workload_args(workload: str, run_args: tuple[str, ...], rows: int) -> tuple[str, ...]:
+    if workload.startswith("transfer"):
+        return (str(TRANSFER_LUA), "run", *run_args, f"--rows={rows}", "--second_db=")
+    return (workload, "run", *run_args)
+
+
+@contextlib.contextmanager
+def _variant_proxies(
+    variants: dict[str, tuple[dict[str, Any], dict[str, str]]], rows: int, progress: Callable[[str], None]
+) -> Iterator[dict[str, dict[str, tuple[ChildProcess, int]]]]:
+    """Two shards seeded with ``rows`` rows (sysbench's table and the transfer's accounts), a coordinator, and per
+    variant two proxies on them: "xa" (with the coordinator) and "best_effort" (without)."""
     suffix = uuid.uuid4().hex[:8]
     shard0, shard1 = f"txc_bench_{suffix}_s0", f"txc_bench_{suffix}_s1"
-    decision_dbs = [f"txc_bench_{suffix}_xa{i}" for i in range(len(variants))]
+    decision_dbs = [f"txc_bench_{suffix}_xa{i}" for i in range(len(variants) + 1)]  # the last: the loader's
     admin = _admin()
     with admin.cursor() as cur:
         for name in (shard0, shard1):
@@ -452,6 +538,21 @@ def run_variants(
         progress("starting a coordinator")
         coordinator, coordinator_address = _start_coordinator(workdir, PG_URL.rsplit("/", 1)[0] + f"/{store_db}")
         children.append(coordinator)
+        # the rows go in through a proxy of their own: one that served the load would differ from the others
+        port = free_port()
+        loader_config = proxy_config(
+            port, shard0, shard1, coordinator_address, f"bench-proxy-{suffix}-load", decision_dbs[-1]
+        )
+        (workdir / "proxy-load.yaml").write_text(yaml.safe_dump(loader_config))
+        loader = ChildProcess(
+            [*script_command("dbproxy", "dbproxy.main"), "--config", str(workdir / "proxy-load.yaml")],
+            workdir / "dbproxy-load.log",
+        )
+        children.append(loader)
+        loader.wait_listening(port)
+        progress(f"preparing {rows:,} rows through the proxy")
+        _sysbench(port, "bench", "bench", "app", "oltp_read_write", "prepare", f"--table-size={rows}")
+        loader.stop()
         proxies: dict[str, dict[str, tuple[ChildProcess, int]]] = {}  # variant -> "xa" / "best_effort" -> proxy
         for i, (variant, (settings, env)) in enumerate(variants.items()):
             progress(f"starting the {variant} proxies")
@@ -469,45 +570,12 @@ def run_variants(
                 proc = ChildProcess(
                     [*script_command("dbproxy", "dbproxy.main"), "--config", str(path)],
                     workdir / f"dbproxy-{i}-{kind}.log",
-                    env,
+                    {**SAME_HASHES, **env},
                 )
                 children.append(proc)
                 proc.wait_listening(port)
                 proxies[variant][kind] = (proc, port)
-        size = f"--table-size={rows}"
-        progress("preparing 10,000 rows through the proxy")
-        first_port = next(iter(proxies.values()))["xa"][1]
-        _sysbench(first_port, "bench", "bench", "app", "oltp_read_write", "prepare", size)
-        run_args = (size, f"--threads={threads}", f"--time={seconds}", "--percentile=95", "--report-interval=0")
-        results: dict[str, dict[str, list[dict[str, float]]]] = {
-            w: {v: [] for v in variants} for w in VARIANT_WORKLOADS
-        }
-        names = list(variants)
-        for workload in VARIANT_WORKLOADS:
-            for r in range(rounds):
-                for variant in names if r % 2 == 0 else names[::-1]:
-                    progress(f"{workload}, round {r + 1}/{rounds}: {variant} ({threads} threads for {seconds}s)")
-                    proc, port = proxies[variant]["best_effort" if workload == "transfer_best_effort" else "xa"]
-                    if workload.startswith("transfer"):
-                        lua = (str(TRANSFER_LUA), "run", *run_args, f"--rows={rows}", "--second_db=")
-                        args: tuple[Any, ...] = (port, "bench", "bench", "app", *lua)
-                    else:
-                        args = (port, "bench", "bench", "app", workload, "run", *run_args)
-                    meter = CpuMeter({"proxy": [proc.pid]}, without_children=("proxy",))
-                    before = meter.read()
-                    sample = _parse(_sysbench(*args, "--histogram=on"))
-                    used = meter.read()["proxy"] - before["proxy"]
-                    txns = sample.tps * seconds
-                    results[workload][variant].append(
-                        {
-                            "tps": sample.tps,
-                            "p50_ms": sample.p50,
-                            "p99_ms": sample.p99,
-                            "errors": sample.errors,
-                            "proxy_cpu_ms": round(used * 1000 / txns, 4) if txns else 0.0,
-                        }
-                    )
-        return {"rounds": rounds, "seconds": seconds, "threads": threads, "workloads": results}
+        yield proxies
     finally:
         for child in children:
             child.stop()
