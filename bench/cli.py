@@ -25,7 +25,7 @@ def proxy(
     json_output: bool = typer.Option(False, "--json", help="print the report as JSON"),
     seconds: int = typer.Option(5, help="seconds per sysbench run"),
     threads: int = typer.Option(8, help="sysbench threads"),
-    rounds: int | None = typer.Option(None, min=1, help="rounds, medians reported (default 3; 8 with --observability)"),
+    rounds: int | None = typer.Option(None, min=1, help="rounds, medians reported (default 3; 12 with --observability)"),
     observability: bool = OBSERVABILITY,
 ) -> None:
     """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""
@@ -35,14 +35,18 @@ def proxy(
 
     console = Console(stderr=True)
     if observability:
-        from bench.observability import proxy_variants, render_proxy
+        from bench.observability import proxy_variants, render
 
         with console.status("starting") as status:
             out = proxy_variants(
                 proxy_bench.run_variants, lambda msg: status.update(msg), seconds=seconds, threads=threads,
-                rounds=rounds or 8,
+                rounds=rounds or 12,
             )  # fmt: skip
-        print_summary(out, json_output, lambda: render_proxy(out))
+        print_summary(
+            out,
+            json_output,
+            lambda: render(out, "txc bench proxy --observability", "proxy_cpu_ms", "proxy CPU us", 1000),
+        )
         return
     with console.status("starting") as status:
         report = proxy_bench.run(
@@ -88,13 +92,11 @@ def tcc_command(
             signed=signed,
             secure=secure,
         )
-        out = run(tcc_variants(settings, run_bench, _err))
+        out = run(tcc_variants(settings, _err))
         print_summary(
             out,
             json_output,
-            lambda: render(
-                "txc bench tcc: txn/s through the coordinator", {"tcc": out["txn_per_s"]}, {"tcc": out["cost_percent"]}
-            ),
+            lambda: render(out, "txc bench tcc --observability", "cpu_ms", "CPU ms (caller, coordinator, banks)"),
         )
         return
 

@@ -4,6 +4,7 @@ percentiles, CPU per process group, the coordinator's peak memory, and printing 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -76,6 +77,27 @@ def percentile_ms(latencies: list[float], q: float) -> float:
     """The ``q`` quantile (0..1) of latencies in seconds, in milliseconds."""
     ordered = sorted(latencies)
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 2) if ordered else 0.0
+
+
+def cpu_halves() -> tuple[set[int], set[int]] | None:
+    """The CPUs this process may use, split in two halves (None with fewer than two)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    middle = len(cpus) // 2
+    return set(cpus[:middle]), set(cpus[middle:])
+
+
+def pin(pid: int, cpus: set[int]) -> None:
+    """Keep every thread of process ``pid`` (and the threads it starts later) on ``cpus``."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(task.name), cpus)
+
+
+def pinned_command(command: list[str], cpus: set[int] | None) -> list[str]:
+    """``command`` started on ``cpus`` (``taskset``: its threads never run elsewhere, from their first instruction)."""
+    return command if cpus is None else ["taskset", "-c", ",".join(map(str, sorted(cpus))), *command]
 
 
 class CpuMeter:
@@ -192,9 +214,11 @@ async def databases(settings: BenchSettings, coordinator: str, *others: str) -> 
     return urls
 
 
-def start_coordinator(address: str, store: str, settings: BenchSettings, *extra: str) -> ChildProcess:
+def start_coordinator(
+    address: str, store: str, settings: BenchSettings, *extra: str, env: dict[str, str] | None = None
+) -> ChildProcess:
     command = txc_command("coordinator", "--listen", address, "--store", store, *settings.coordinator_args, *extra)
-    return ChildProcess(command, settings.log_dir / "coordinator.log", address=address)
+    return ChildProcess(command, settings.log_dir / "coordinator.log", env, address=address)
 
 
 def process_groups(coordinator: int, services: dict[str, list[int]], settings: BenchSettings) -> CpuMeter:

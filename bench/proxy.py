@@ -28,7 +28,7 @@ import psutil
 import pymysql
 import yaml
 
-from bench.harness import CpuMeter
+from bench.harness import CpuMeter, cpu_halves, pin, pinned_command
 from sdk.processes import ChildProcess, free_address, free_port, script_command, txc_command
 
 MARIADB_HOST = os.environ.get("TXC_BENCH_MARIADB_HOST", "127.0.0.1")
@@ -100,14 +100,6 @@ def _sysbench(port: int, user: str, password: str, db: str, workload: str, comma
     if out.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
     return out.stdout
-
-
-def _finished(proc: subprocess.Popen[str]) -> str:
-    """The report of a sysbench started with Popen, once it ends."""
-    stdout, stderr = proc.communicate(timeout=600)
-    if proc.returncode != 0:
-        raise RuntimeError(f"sysbench ({proc.args!r}) failed:\n{stdout}\n{stderr}")
-    return stdout
 
 
 @dataclass
@@ -471,30 +463,40 @@ def run_variants(
                         f"({half} + {half} threads for {seconds}s)"
                     )
                     pair = {name: proxies[name][kind] for name in (reference, variant)}
-                    samples = _side_by_side(pair, workload, run_args, rows, seconds)
+                    samples = _side_by_side(pair, workload, run_args, rows, seconds, swap=r % 2 == 1)
                     results[workload][variant].append({**samples[variant], "reference": samples[reference]})
         return {"rounds": rounds, "seconds": seconds, "threads": threads, "reference": reference, "workloads": results}
 
 
 def _side_by_side(
-    pair: dict[str, tuple[ChildProcess, int]], workload: str, run_args: tuple[str, ...], rows: int, seconds: int
+    pair: dict[str, tuple[ChildProcess, int]],
+    workload: str,
+    run_args: tuple[str, ...],
+    rows: int,
+    seconds: int,
+    swap: bool = False,
 ) -> dict[str, dict[str, float]]:
     """One sysbench run through each proxy of ``pair``, started together; each one's tps, p50/p99 and proxy CPU
-    per transaction."""
+    per transaction. On two CPUs or more, each proxy has one half of them and its sysbench the other half (both
+    swapped when ``swap``): unpinned, the scheduler's placement of the two busy proxies decides more of a run's
+    throughput (rounds differing by 15 %) than the variant does (MariaDB is left to run anywhere)."""
+    halves = cpu_halves()
+    sides: list[tuple[set[int], set[int]] | None] = [None, None]
+    if halves is not None:
+        first, second = halves[::-1] if swap else halves
+        sides = [(first, second), (second, first)]
+    for (proc, _port), side in zip(pair.values(), sides, strict=True):
+        if side is not None:
+            pin(proc.pid, side[0])
     meter = CpuMeter({name: [proc.pid] for name, (proc, _port) in pair.items()}, without_children=tuple(pair))
+    logs = Path(tempfile.mkdtemp(prefix="txc_bench_sysbench_"))
     before = meter.read()
-    running = {
-        name: subprocess.Popen(
-            _sysbench_command(
-                port, "bench", "bench", "app", *_workload_args(workload, run_args, rows), "--histogram=on"
-            ),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for name, (_proc, port) in pair.items()
-    }
-    reports = {name: _finished(proc) for name, proc in running.items()}
+    running = {}
+    for (name, (_proc, port)), side in zip(pair.items(), sides, strict=True):
+        args = _workload_args(workload, (*run_args, "--histogram=on"), rows)
+        command = pinned_command(_sysbench_command(port, "bench", "bench", "app", *args), side and side[1])
+        running[name] = ChildProcess(command, logs / f"sysbench-{name}.log")
+    reports = {name: proc.finish(timeout=seconds + 120) for name, proc in running.items()}
     used = meter.read()
     out: dict[str, dict[str, float]] = {}
     for name, report in reports.items():

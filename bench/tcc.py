@@ -15,9 +15,10 @@ import secrets
 import time
 from typing import Any
 
-from bench.harness import BenchSettings, CpuMeter, PeakRss, Run, databases, drive, process_groups, start_coordinator
+from bench.harness import BenchSettings, CpuMeter, PeakRss, Run, drive, process_groups
 from bench.secure import SecureBench
 from bench.tcc_http import HTTP_SERVICES, http_endpoints, http_summary, report_http
+from bench.tcc_stack import ACCOUNTS, tcc_stack
 from demo import bank
 from demo.bank import credit, debit
 from sdk.branch_mac import KEY_ENV, BranchSigner
@@ -27,15 +28,12 @@ from sdk.processes import ChildProcess, free_address
 from sdk.rpc import ChannelPool, ClientSecurity
 from sdk.tcc_wire import envelope
 
-ACCOUNTS = 2000
-OPENING = 10**9
-
 
 def _accounts(rng: random.Random) -> tuple[str, str]:
     return f"a{rng.randrange(ACCOUNTS)}", f"b{rng.randrange(ACCOUNTS)}"
 
 
-async def _tcc_run(
+async def tcc_transfers(
     settings: BenchSettings,
     client: CoordinatorClient,
     calls: dict[str, int],
@@ -91,7 +89,6 @@ async def _phase2_backlog(address: str, security: ClientSecurity) -> int:
 
 
 async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str, Any]:
-    coord_db, db_a, db_b = await databases(settings, "txc_bench_coordinator", "txc_bench_bank_a", "txc_bench_bank_b")
     # Every child inherits the key (or its absence) through the environment, as in a deployment.
     if settings.signed:
         os.environ[KEY_ENV] = secrets.token_hex(32)
@@ -101,27 +98,21 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
     secure = SecureBench.create(settings.log_dir / "secure") if settings.secure else None
     client_security = secure.client() if secure else ClientSecurity()
     reader_security = secure.reader() if secure else ClientSecurity()
-    address = free_address()
-    bank_addresses = {"bank-a": free_address(), "bank-b": free_address()}
-    children: list[ChildProcess] = []
-    try:
-        coordinator = start_coordinator(address, coord_db, settings, *(secure.coordinator_args() if secure else ()))
-        children.append(coordinator)
-        credentials = secure.channel_credentials() if secure else None
-        await coordinator.serving(timeout=60, credentials=credentials)
-        for name, db, prefix in (("bank-a", db_a, "a"), ("bank-b", db_b, "b")):
-            opening = ",".join(f"{prefix}{i}={OPENING}" for i in range(ACCOUNTS))
-            command = bank.command(name, db, address, bank_addresses[name], opening, *settings.bank_args)
-            env = secure.bank_env(name) if secure else None
-            log = settings.log_dir / f"{name}.log"
-            children.append(ChildProcess(command, log, env, address=bank_addresses[name]))
-        for child in children[1:]:
-            await child.serving(timeout=60, credentials=credentials)
+    async with tcc_stack(settings, secure=secure) as stack:
+        address, coordinator, children = stack.address, stack.coordinator, stack.children
+        bank_addresses = dict(stack.bank_addresses)
         if settings.protocol == "http":  # the same banks (same databases) served over HTTP too
-            for name, db in (("bank-a", db_a), ("bank-b", db_b)):
+            for name in ("bank-a", "bank-b"):
                 env = secure.bank_env(name) if secure else None
                 command = bank.command(
-                    HTTP_SERVICES[name], db, address, free_address(), "", "--http", "--pool-size", "10"
+                    HTTP_SERVICES[name],
+                    stack.databases[name],
+                    address,
+                    free_address(),
+                    "",
+                    "--http",
+                    "--pool-size",
+                    "10",
                 )
                 children.append(ChildProcess(command, settings.log_dir / f"{HTTP_SERVICES[name]}.log", env))
             bank_addresses.update(await http_endpoints(address, reader_security, HTTP_SERVICES.values()))
@@ -140,11 +131,11 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
                     progress(f"bench: round {round_no}/{settings.rounds}: baseline (direct calls), {settings.seconds}s")
                     direct.add(await _direct_run(settings, pool, bank_addresses, meter, signer))
                     progress(f"bench: round {round_no}/{settings.rounds}: through the coordinator, {settings.seconds}s")
-                    tcc.add(await _tcc_run(settings, client, calls, meter))
+                    tcc.add(await tcc_transfers(settings, client, calls, meter))
                     if settings.protocol == "http":
                         progress(f"bench: round {round_no}/{settings.rounds}: HTTP participants, direct and through")
                         direct_http.add(await _direct_run(settings, invoker, bank_addresses, meter, signer, http_pair))
-                        tcc_http.add(await _tcc_run(settings, client, calls, meter, http_pair))
+                        tcc_http.add(await tcc_transfers(settings, client, calls, meter, http_pair))
                 session = client.session
                 stream_writes = session.writes if session is not None else 0
                 stream_requests = session.requests if session is not None else 0
@@ -160,9 +151,6 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
             drain = time.monotonic() - drain_started
         async with CoordinatorClient(address, session=False, security=reader_security) as admin:
             through_coordinator = int((await admin.list(limit=1)).counts.get("COMMITTED", 0))
-    finally:
-        for child in reversed(children):
-            child.stop()
 
     tcc_summary, direct_summary = tcc.summary(), direct.summary()
     http = http_summary(tcc_summary, direct_summary, tcc_http, direct_http) if settings.protocol == "http" else None

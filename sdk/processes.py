@@ -153,6 +153,20 @@ class ChildProcess:
     def output(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def finish(self, timeout: float) -> str:
+        """Wait for a process that ends by itself (a client, a tool) and return what it wrote; ProcessFailed if it
+        exited with an error or did not end in ``timeout`` seconds (it is then killed)."""
+        if self.popen is None:
+            raise ProcessFailed(f"{self.name} was never started")
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise ProcessFailed(f"{self.name} did not end in {timeout:g}s; see {self.log_path}") from None
+        if self.popen.returncode != 0:
+            raise self._exited()
+        return self.output()
+
     def _exited(self) -> ProcessFailed:
         return ProcessFailed(f"{self.name} exited with {self.returncode}; see {self.log_path}:\n{self.output()}")
 

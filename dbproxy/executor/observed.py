@@ -14,6 +14,8 @@ from dbproxy.metrics import current
 class ObservedStatementExecutor(StatementExecutor):
     """The session's executor, counting and timing each statement (used only when metrics are on)."""
 
+    __slots__ = ()  # no instance dict: every method the session calls on it is looked up on the class alone
+
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         found = current()
@@ -25,6 +27,8 @@ class ObservedStatementExecutor(StatementExecutor):
 class ObservedClientChannel(ClientChannel):
     """The session's channel to its client, counting every MySQL error it sends (refused when planned, failed on
     a backend, or a protocol error) by error number."""
+
+    __slots__ = ()
 
     def error(self, exc: ProxyError, seq: int = 1) -> None:
         m = current()
