@@ -25,7 +25,7 @@ def proxy(
     json_output: bool = typer.Option(False, "--json", help="print the report as JSON"),
     seconds: int = typer.Option(5, help="seconds per sysbench run"),
     threads: int = typer.Option(8, help="sysbench threads"),
-    rounds: int | None = typer.Option(None, min=1, help="rounds, medians reported (default 3; 12 with --observability)"),
+    rounds: int | None = typer.Option(None, min=1, help="rounds, medians (default 3; 12 with --observability)"),
     observability: bool = OBSERVABILITY,
 ) -> None:
     """sysbench point_select and read_write through dbproxy (2 shards) vs MariaDB directly, plus proxy RSS."""

@@ -435,14 +435,15 @@ def run_variants(
     variants: dict[str, tuple[dict[str, Any], dict[str, str]]],
     seconds: int = 5,
     threads: int = 8,
-    rounds: int = 5,
+    rounds: int = 12,
     rows: int = 10_000,
     progress: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """The same workloads through proxies that differ only by ``variants`` (name -> settings merged into the
     config, environment added; the first is the reference), all serving the same shards. Each other variant is
     measured side by side with the reference: two sysbench runs of ``threads / 2`` threads each, started
-    together, one through each proxy. Both see the same moment of the machine, so a burst of load elsewhere
+    together, one through each proxy (each proxy and its sysbench on opposite halves of the CPUs, the halves
+    swapped every other round: ``_side_by_side``). Both see the same moment of the machine, so a burst of load elsewhere
     slows both alike and their ratio keeps only what the variant costs (this machine's throughput moves by up
     to 30 % from one run to the next). Per workload, variant and round: tps, p50/p99 and the proxy's CPU per
     transaction, of the variant and of the reference beside it (``transfer_best_effort``: the transfer through

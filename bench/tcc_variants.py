@@ -21,6 +21,8 @@ from bench.tcc_stack import TccStack, tcc_stack
 from sdk.branch_mac import KEY_ENV
 from sdk.processes import ChildProcess, python_command
 
+BANK_POOL = 4
+
 
 async def run_tcc_variants(settings: BenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
     # every process inherits the key (or its absence) through the environment, as in a deployment
@@ -31,6 +33,9 @@ async def run_tcc_variants(settings: BenchSettings, progress: Callable[[str], No
     secure = SecureBench.create(settings.log_dir / "secure") if settings.secure else None
     caller_env = {"TXC_TLS_CA": secure.ca, "TXC_TOKEN": secure.tokens[CALLER]} if secure else {}
     half = max(1, settings.clients // 2)
+    # four stacks share the bench's PostgreSQL and its 100 connections: each bank's pool is 4, not 10 (a
+    # coordinator keeps up to 14), or the last stack started is refused connections and retries throughout
+    settings = replace(settings, bank_args=(*settings.bank_args, "--pool-size", str(BANK_POOL)))
     metered = replace(
         settings,
         coordinator_args=(*settings.coordinator_args, *METRICS_ANY_PORT),
