@@ -2,8 +2,8 @@
 sampling, in one command; each variant's throughput and its cost against "off".
 
 Every variant has processes of its own (proxies on the same shards; TCC stacks of a coordinator and two banks),
-and runs side by side with "off": both are loaded at the same time, so a burst of load elsewhere on the machine
-slows both alike and their ratio keeps what the variant costs. "control" is configured like "off": what it
+and runs side by side with "off": loaded at the same time, so a burst of load elsewhere on the machine slows both
+alike and their ratio keeps what the variant costs. "control" is configured like "off": what it
 "costs" is the noise floor. Tracing exports over OTLP/HTTP to a sink in this process that reads and drops every
 batch (the SDK's whole path, protobuf encoding and HTTP included, without a collector's own cost); the TCC
 bench's callers are processes of their own, so the tracing stack's caller traces (its transaction() is each
@@ -55,8 +55,8 @@ def null_otlp_sink() -> Iterator[dict[str, str]]:
 
 
 async def tcc_variants(settings: BenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
-    """``txc bench tcc --observability``: one TCC stack per variant; each variant's callers run side by side with
-    "off"'s (``settings.clients`` in all, half through each), ``settings.rounds`` times."""
+    """``txc bench tcc --observability``: one TCC stack per variant, run in pairs side by side
+    (``bench.tcc_variants.PAIRINGS``; ``settings.clients`` in all, half through each), ``settings.rounds`` times."""
     from bench.tcc_variants import run_tcc_variants
 
     return await run_tcc_variants(settings, progress)
@@ -70,7 +70,8 @@ def proxy_variants(
     (``bench.proxy.run_variants``), and its cost per workload is summed up by :func:`side_by_side`."""
     with null_otlp_sink() as env:
         measured = run_variants(variants(env), progress=progress, rounds=rounds, **kwargs)
-    out = side_by_side(measured["workloads"], ("tps", "p50_ms", "p99_ms", "proxy_cpu_ms"), "proxy_cpu_ms")
+    keys = ("tps", "p50_ms", "p99_ms", "proxy_cpu_ms")
+    out = side_by_side(measured["workloads"], keys, "proxy_cpu_ms", paired_rounds=True)
     return {"rounds": rounds, **out, "runs": measured["workloads"]}
 
 
@@ -85,11 +86,17 @@ def variants(tracing_env: dict[str, str], metrics: dict[str, Any] | None = None)
 
 
 def side_by_side(
-    workloads: dict[str, dict[str, list[dict[str, Any]]]], keys: tuple[str, ...], cpu_key: str
+    workloads: dict[str, dict[str, list[dict[str, Any]]]],
+    keys: tuple[str, ...],
+    cpu_key: str,
+    *,
+    paired_rounds: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Per workload: the median of ``keys`` per variant ("off": over every run beside another variant), a
     variant's cost (the median over the rounds of the throughput it lost against "off" beside it, with a 95 %
-    interval) and its CPU growth (``cpu_key`` per transaction against "off"'s)."""
+    interval) and its CPU growth (``cpu_key`` per transaction against "off"'s). ``paired_rounds``: rounds come in
+    pairs that swap the CPUs the two sides run on, and each pair's mean is one value: which half of the CPUs a
+    proxy gets moves a round by up to 8 %, the same way for every variant, and a pair cancels it."""
     out: dict[str, dict[str, Any]] = {key: {} for key in (*keys, "cost_percent", "cost_interval", "cpu_cost_percent")}
     for workload, by_variant in workloads.items():
         beside_off = [run["reference"] for runs in by_variant.values() for run in runs]
@@ -100,16 +107,28 @@ def side_by_side(
             }
         costs, intervals, growths = {}, {}, {}
         for variant, runs in by_variant.items():
-            losses = [(1 - run["tps"] / run["reference"]["tps"]) * 100 for run in runs if run["reference"]["tps"]]
+            losses = [
+                (1 - run["tps"] / run["reference"]["tps"]) * 100 if run["reference"]["tps"] else 0.0 for run in runs
+            ]
+            # more CPU per transaction is a cost: growth counts as positive
+            growth = [
+                (run[cpu_key] / run["reference"][cpu_key] - 1) * 100 if run["reference"][cpu_key] else 0.0
+                for run in runs
+            ]
+            if paired_rounds:
+                losses, growth = _pair_means(losses), _pair_means(growth)
             costs[variant] = round(statistics.median(losses), 1) if losses else 0.0
             intervals[variant] = median_interval(losses)
-            # more CPU per transaction is a cost: growth counts as positive
-            growth = [(run[cpu_key] / run["reference"][cpu_key] - 1) * 100 for run in runs if run["reference"][cpu_key]]
             growths[variant] = round(statistics.median(growth), 1) if growth else 0.0
         out["cost_percent"][workload] = costs
         out["cost_interval"][workload] = intervals
         out["cpu_cost_percent"][workload] = growths
     return out
+
+
+def _pair_means(values: list[float]) -> list[float]:
+    """The mean of rounds 1 and 2, 3 and 4, ...; a last round without its pair counts alone."""
+    return [statistics.fmean(values[i : i + 2]) for i in range(0, len(values), 2)]
 
 
 def median_interval(values: list[float], confidence: float = 0.95, resamples: int = 2000) -> list[float]:

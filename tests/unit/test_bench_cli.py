@@ -36,12 +36,12 @@ def test_secure_reaches_the_benchmark_settings(monkeypatch: pytest.MonkeyPatch, 
     assert settings.secure and not settings.session
 
 
-def test_proxy_variants_cost_is_the_median_of_each_rounds_loss_against_off_beside_it() -> None:
-    """Each round's variant is compared with the "off" proxy measured beside it; the tracing proxy exports to the
-    sink, the control proxy is configured like "off"."""
-    tps = {"metrics": [99.0, 196.0, 50.0], "tracing": [90.0, 150.0, 80.0], "control": [100.0, 202.0, 99.0]}
-    off = {"metrics": [100.0, 200.0, 100.0], "tracing": [100.0, 200.0, 100.0], "control": [100.0, 200.0, 100.0]}
-    cpu = {"metrics": [1.01, 1.02, 1.0], "tracing": [1.1, 1.2, 1.3], "control": [1.0, 1.0, 1.0]}
+def test_proxy_variants_cost_is_the_median_over_pairs_of_rounds_against_off_beside_it() -> None:
+    """Each round's variant is compared with the "off" proxy measured beside it, and each pair of rounds (which swap
+    the CPU halves) counts as one: a half that runs 10 % slower, whichever proxy gets it, cancels out. The tracing
+    proxy exports to the sink; the control proxy is configured like "off"."""
+    tps = {"metrics": [94.0, 104.0, 94.0, 104.0], "tracing": [80.0, 90.0, 80.0, 90.0], "control": [95.0, 105.0] * 2}
+    cpu = {"metrics": [1.03, 0.99, 1.03, 0.99], "tracing": [1.2, 1.1, 1.2, 1.1], "control": [1.05, 0.95] * 2}
     given: dict[str, Any] = {}
 
     def sample(t: float, c: float) -> dict[str, float]:
@@ -49,25 +49,32 @@ def test_proxy_variants_cost_is_the_median_of_each_rounds_loss_against_off_besid
 
     def fake_run_variants(variants: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         given.update(variants=variants, **kwargs)
-        runs = {
-            v: [{**sample(t, c), "reference": sample(o, 1.0)} for t, c, o in zip(tps[v], cpu[v], off[v], strict=True)]
-            for v in tps
-        }
+        beside = sample(100.0, 1.0)
+        runs = {v: [{**sample(t, c), "reference": beside} for t, c in zip(tps[v], cpu[v], strict=True)] for v in tps}
         return {"workloads": {"oltp_point_select": runs}}
 
-    out = bench.observability.proxy_variants(fake_run_variants, lambda _msg: None, rounds=3, seconds=1)
-    assert given["rounds"] == 3 and given["seconds"] == 1
+    out = bench.observability.proxy_variants(fake_run_variants, lambda _msg: None, rounds=4, seconds=1)
+    assert given["rounds"] == 4 and given["seconds"] == 1
     assert given["variants"]["metrics"][0] == {"metrics": {"listen": "127.0.0.1:0"}}
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in given["variants"]["tracing"][1]
     assert given["variants"]["off"] == given["variants"]["control"] == ({}, {})
-    # metrics lost 1 %, 2 % and 50 % in its rounds: the median is 2 %; tracing 10 %, 25 %, 20 %: 20 %
-    costs = out["cost_percent"]["oltp_point_select"]
-    assert costs == {"metrics": 2.0, "tracing": 20.0, "control": 0.0}
-    for variant, (low, high) in out["cost_interval"]["oltp_point_select"].items():
-        assert low <= costs[variant] <= high
-    assert out["cost_interval"]["oltp_point_select"]["metrics"] == [1.0, 50.0]  # three rounds: any can be the median
-    assert out["cpu_cost_percent"]["oltp_point_select"] == {"metrics": 1.0, "tracing": 20.0, "control": 0.0}
-    assert out["tps"]["oltp_point_select"] == {"off": 100.0, "metrics": 99.0, "tracing": 90.0, "control": 100.0}
+    # metrics lost 6 %, -4 %, 6 %, -4 %: 1 % a pair; tracing 20 %, 10 %, ...: 15 %; the control nothing
+    assert out["cost_percent"]["oltp_point_select"] == {"metrics": 1.0, "tracing": 15.0, "control": 0.0}
+    assert out["cost_interval"]["oltp_point_select"] == {
+        "metrics": [1.0, 1.0],
+        "tracing": [15.0, 15.0],
+        "control": [0.0, 0.0],
+    }
+    assert out["cpu_cost_percent"]["oltp_point_select"] == {"metrics": 1.0, "tracing": 15.0, "control": 0.0}
+    assert out["tps"]["oltp_point_select"] == {"off": 100.0, "metrics": 99.0, "tracing": 85.0, "control": 100.0}
+
+
+def test_a_cost_without_pairs_is_the_median_of_the_rounds() -> None:
+    runs = [{"tps": t, "cpu": 1.0, "reference": {"tps": 100.0, "cpu": 1.0}} for t in (99.0, 98.0, 50.0)]
+    out = bench.observability.side_by_side({"tcc": {"metrics": runs}}, ("tps",), "cpu")
+    assert out["cost_percent"]["tcc"] == {"metrics": 2.0}  # 1 %, 2 % and 50 % lost: the median
+    low, high = out["cost_interval"]["tcc"]["metrics"]
+    assert low <= 2.0 <= high
 
 
 def test_median_interval_narrows_as_rounds_agree() -> None:
