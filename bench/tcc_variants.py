@@ -27,6 +27,7 @@ BANK_POOL = 4
 # control, in turn), off beside control for the noise floor. Every stack runs in every step, so each does the same
 # work and none ages faster than another: a stack that ran three times the transactions of its twin, its tables
 # three times as big, was 8 % slower. The metrics-beside-tracing run only keeps that balance.
+OFF = ("off", "control")  # configured alike: either is a reference for metrics and tracing
 PAIRINGS = (
     (("off", "metrics"), ("control", "tracing")),
     (("control", "metrics"), ("off", "tracing")),
@@ -72,11 +73,11 @@ async def run_tcc_variants(settings: BenchSettings, progress: Callable[[str], No
                             f"{reference}, {half} + {half} clients for {settings.seconds}s"
                         )
                         beside, measured = await asyncio.gather(
-                            _caller(stacks[reference], settings, half, caller_env),
+                            _caller(stacks[reference], settings, half, {**caller_env, **setups[reference][1]}),
                             _caller(stacks[variant], settings, half, {**caller_env, **setups[variant][1]}),
                         )
-                        if variant in runs and (variant != "control" or reference == "off"):
-                            runs[variant].append({**measured, "reference": beside})
+                        if reference in OFF and variant != reference:  # not metrics beside tracing
+                            runs[variant].append({**measured, "reference": beside, "beside": reference})
     keys = ("tps", "p50_ms", "p99_ms", "coordinator_cpu_ms", "cpu_ms")
     return {
         "clients": settings.clients,

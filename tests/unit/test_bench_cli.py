@@ -3,6 +3,8 @@ measure with security on, not drop it silently."""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -83,3 +85,45 @@ def test_median_interval_narrows_as_rounds_agree() -> None:
     assert spread[0] < 0 < spread[1]
     assert 0.8 <= agreeing[0] <= 1.0 <= agreeing[1] <= 1.2
     assert bench.observability.median_interval([3.0]) == [3.0, 3.0]
+
+
+def test_tcc_variants_compare_each_variant_with_a_stack_configured_as_off(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Every stack runs in every step (the same work for all); metrics and tracing are measured beside off or
+    control, control beside off, and the metrics-beside-tracing step is not counted."""
+    import contextlib
+
+    import bench.tcc_variants
+
+    speed = {"off": 100.0, "control": 100.0, "metrics": 98.0, "tracing": 90.0}
+    steps: list[str] = []
+    started: list[str] = []
+
+    @contextlib.asynccontextmanager
+    async def fake_stack(_settings: BenchSettings, name: str, *_args: Any) -> Any:
+        started.append(name)
+        yield name
+
+    async def fake_caller(stack: Any, _settings: BenchSettings, clients: int, env: dict[str, str]) -> dict[str, Any]:
+        steps.append(stack)
+        assert clients == 16 and (("OTEL_EXPORTER_OTLP_ENDPOINT" in env) == (stack == "tracing"))
+        return {
+            "tps": speed[stack],
+            "p50_ms": 1.0,
+            "p99_ms": 2.0,
+            "coordinator_cpu_ms": 1.0,
+            "cpu_ms": 100 / speed[stack],
+        }
+
+    monkeypatch.setattr(bench.tcc_variants, "tcc_stack", fake_stack)
+    monkeypatch.setattr(bench.tcc_variants, "_caller", fake_caller)
+    settings = BenchSettings(clients=32, rounds=2, signed=False, log_dir=tmp_path)
+    out = asyncio.run(bench.tcc_variants.run_tcc_variants(settings, lambda _msg: None))
+    assert sorted(started) == ["control", "metrics", "off", "tracing"]
+    assert {name: steps.count(name) for name in speed} == {name: 6 for name in speed}  # 2 rounds of 3 steps
+    runs = out["runs"]
+    assert [r["beside"] for r in runs["metrics"]] == ["off", "control"] * 2
+    assert [r["beside"] for r in runs["tracing"]] == ["control", "off"] * 2
+    assert [r["beside"] for r in runs["control"]] == ["off", "off"]
+    assert out["cost_percent"]["tcc"] == {"metrics": 2.0, "tracing": 10.0, "control": 0.0}
