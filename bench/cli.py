@@ -81,7 +81,8 @@ def tcc_command(
 
     uvloop.install()
     if observability:
-        from bench.observability import render, tcc_variants
+        from bench.observability import render
+        from bench.tcc_variants import run_tcc_variants
 
         settings = BenchSettings(
             clients=clients,
@@ -92,7 +93,7 @@ def tcc_command(
             signed=signed,
             secure=secure,
         )
-        out = run(tcc_variants(settings, _err))
+        out = run(run_tcc_variants(settings, _err))
         print_summary(
             out,
             json_output,

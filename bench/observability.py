@@ -19,8 +19,6 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from bench.harness import BenchSettings
-
 VARIANTS = ("off", "metrics", "tracing")
 METRICS_ANY_PORT = ("--metrics-listen", "127.0.0.1:0")
 
@@ -54,16 +52,8 @@ def null_otlp_sink() -> Iterator[dict[str, str]]:
         server.server_close()
 
 
-async def tcc_variants(settings: BenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
-    """``txc bench tcc --observability``: one TCC stack per variant, run in pairs side by side
-    (``bench.tcc_variants.PAIRINGS``; ``settings.clients`` in all, half through each), ``settings.rounds`` times."""
-    from bench.tcc_variants import run_tcc_variants
-
-    return await run_tcc_variants(settings, progress)
-
-
 def proxy_variants(
-    run_variants: Callable[..., dict[str, Any]], progress: Callable[[str], None], rounds: int = 8, **kwargs: Any
+    run_variants: Callable[..., dict[str, Any]], progress: Callable[[str], None], rounds: int = 12, **kwargs: Any
 ) -> dict[str, Any]:
     """``txc bench proxy --observability``: one proxy per variant (and one more without a coordinator for the
     best-effort transfer), all on the same shards; each variant runs side by side with "off"

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 import bench.observability
 import bench.tcc
+import bench.tcc_variants
 from bench.cli import app
 from bench.harness import BenchSettings
 
@@ -30,7 +31,7 @@ def test_secure_reaches_the_benchmark_settings(monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setattr("uvloop.install", lambda: None)  # the loop policy stays the test session's
     monkeypatch.setattr(bench.tcc, "run_bench", fake_bench)
-    monkeypatch.setattr(bench.observability, "tcc_variants", fake_variants)
+    monkeypatch.setattr(bench.tcc_variants, "run_tcc_variants", fake_variants)
     args = ["tcc", "--secure", "--no-session", "--json", *(["--observability"] if observability else [])]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -93,8 +94,6 @@ def test_tcc_variants_compare_each_variant_with_a_stack_configured_as_off(
     """Every stack runs in every step (the same work for all); metrics and tracing are measured beside off or
     control, control beside off, and the metrics-beside-tracing step is not counted."""
     import contextlib
-
-    import bench.tcc_variants
 
     speed = {"off": 100.0, "control": 100.0, "metrics": 98.0, "tracing": 90.0}
     steps: list[str] = []
