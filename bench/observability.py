@@ -86,7 +86,7 @@ def side_by_side(
     variant's cost (the median over the rounds of the throughput it lost against "off" beside it, with a 95 %
     interval) and its CPU growth (``cpu_key`` per transaction against "off"'s). ``paired_rounds``: rounds come in
     pairs that swap the CPUs the two sides run on, and each pair's mean is one value: which half of the CPUs a
-    proxy gets moves a round by up to 8 %, the same way for every variant, and a pair cancels it."""
+    proxy gets moves a round by several percent, the same way for every variant, and a pair cancels it."""
     out: dict[str, dict[str, Any]] = {key: {} for key in (*keys, "cost_percent", "cost_interval", "cpu_cost_percent")}
     for workload, by_variant in workloads.items():
         beside_off = [run["reference"] for runs in by_variant.values() for run in runs]
