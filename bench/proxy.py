@@ -12,6 +12,7 @@ p50/p95/p99 latency, proxy/direct ratios, proxy and coordinator CPU per transact
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import re
 import statistics
@@ -469,6 +470,9 @@ def run_variants(
         return {"rounds": rounds, "seconds": seconds, "threads": threads, "reference": reference, "workloads": results}
 
 
+_runs = itertools.count(1)
+
+
 def _side_by_side(
     pair: dict[str, tuple[ChildProcess, int]],
     workload: str,
@@ -490,13 +494,13 @@ def _side_by_side(
         if side is not None:
             pin(proc.pid, side[0])
     meter = CpuMeter({name: [proc.pid] for name, (proc, _port) in pair.items()}, without_children=tuple(pair))
-    logs = Path(tempfile.mkdtemp(prefix="txc_bench_sysbench_"))
     before = meter.read()
     running = {}
     for (name, (_proc, port)), side in zip(pair.items(), sides, strict=True):
         args = _workload_args(workload, (*run_args, "--histogram=on"), rows)
         command = pinned_command(_sysbench_command(port, "bench", "bench", "app", *args), side and side[1])
-        running[name] = ChildProcess(command, logs / f"sysbench-{name}.log")
+        proxy = pair[name][0]  # its log goes beside the proxy's, a file of its own per run
+        running[name] = ChildProcess(command, proxy.log_path.with_name(f"sysbench-{proxy.name}-{next(_runs)}.log"))
     reports = {name: proc.finish(timeout=seconds + 120) for name, proc in running.items()}
     used = meter.read()
     out: dict[str, dict[str, float]] = {}

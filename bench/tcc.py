@@ -11,17 +11,15 @@ import asyncio
 import os
 import random
 import re
-import secrets
 import time
 from typing import Any
 
 from bench.harness import BenchSettings, CpuMeter, PeakRss, Run, drive, process_groups
-from bench.secure import SecureBench
 from bench.tcc_http import HTTP_SERVICES, http_endpoints, http_summary, report_http
-from bench.tcc_stack import ACCOUNTS, tcc_stack
+from bench.tcc_stack import ACCOUNTS, security, tcc_stack
 from demo import bank
 from demo.bank import credit, debit
-from sdk.branch_mac import KEY_ENV, BranchSigner
+from sdk.branch_mac import BranchSigner
 from sdk.coordinator_client import CoordinatorClient, new_gid
 from sdk.invocation import ActionInvoker
 from sdk.processes import ChildProcess, free_address
@@ -89,13 +87,8 @@ async def _phase2_backlog(address: str, security: ClientSecurity) -> int:
 
 
 async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str, Any]:
-    # Every child inherits the key (or its absence) through the environment, as in a deployment.
-    if settings.signed:
-        os.environ[KEY_ENV] = secrets.token_hex(32)
-    else:
-        os.environ.pop(KEY_ENV, None)
+    secure = security(settings)
     signer = BranchSigner.from_env()
-    secure = SecureBench.create(settings.log_dir / "secure") if settings.secure else None
     client_security = secure.client() if secure else ClientSecurity()
     reader_security = secure.reader() if secure else ClientSecurity()
     async with tcc_stack(settings, secure=secure) as stack:
@@ -104,16 +97,8 @@ async def run_bench(settings: BenchSettings, progress: Any = print) -> dict[str,
         if settings.protocol == "http":  # the same banks (same databases) served over HTTP too
             for name in ("bank-a", "bank-b"):
                 env = secure.bank_env(name) if secure else None
-                command = bank.command(
-                    HTTP_SERVICES[name],
-                    stack.databases[name],
-                    address,
-                    free_address(),
-                    "",
-                    "--http",
-                    "--pool-size",
-                    "10",
-                )
+                db, listen = stack.databases[name], free_address()
+                command = bank.command(HTTP_SERVICES[name], db, address, listen, "", "--http", "--pool-size", "10")
                 children.append(ChildProcess(command, settings.log_dir / f"{HTTP_SERVICES[name]}.log", env))
             bank_addresses.update(await http_endpoints(address, reader_security, HTTP_SERVICES.values()))
         progress(f"bench: coordinator {address}, banks {bank_addresses}; {settings.clients} clients")

@@ -4,6 +4,8 @@ side by side."""
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -11,11 +13,22 @@ from dataclasses import dataclass, field, replace
 from bench.harness import BenchSettings, databases, start_coordinator
 from bench.secure import SecureBench
 from demo import bank
+from sdk.branch_mac import KEY_ENV
 from sdk.processes import ChildProcess, free_address
 
 ACCOUNTS = 2000
 OPENING = 10**9
 BANKS = ("bank-a", "bank-b")
+
+
+def security(settings: BenchSettings) -> SecureBench | None:
+    """Set the branch key every process inherits (or its absence) through the environment, as in a deployment;
+    with ``settings.secure``, make the TLS files and credentials the stacks use."""
+    if settings.signed:
+        os.environ[KEY_ENV] = secrets.token_hex(32)
+    else:
+        os.environ.pop(KEY_ENV, None)
+    return SecureBench.create(settings.log_dir / "secure") if settings.secure else None
 
 
 @dataclass

@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import os
-import secrets
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import replace
@@ -17,9 +15,8 @@ from typing import Any
 
 from bench.harness import BenchSettings
 from bench.observability import METRICS_ANY_PORT, null_otlp_sink, side_by_side
-from bench.secure import CALLER, SecureBench
-from bench.tcc_stack import TccStack, tcc_stack
-from sdk.branch_mac import KEY_ENV
+from bench.secure import CALLER
+from bench.tcc_stack import TccStack, security, tcc_stack
 from sdk.processes import ChildProcess, python_command
 
 BANK_POOL = 4
@@ -36,12 +33,7 @@ PAIRINGS = (
 
 
 async def run_tcc_variants(settings: BenchSettings, progress: Callable[[str], None]) -> dict[str, Any]:
-    # every process inherits the key (or its absence) through the environment, as in a deployment
-    if settings.signed:
-        os.environ[KEY_ENV] = secrets.token_hex(32)
-    else:
-        os.environ.pop(KEY_ENV, None)
-    secure = SecureBench.create(settings.log_dir / "secure") if settings.secure else None
+    secure = security(settings)
     caller_env = {"TXC_TLS_CA": secure.ca, "TXC_TOKEN": secure.tokens[CALLER]} if secure else {}
     half = max(1, settings.clients // 2)
     # four stacks share the bench's PostgreSQL and its 100 connections: each bank's pool is 4, not 10 (a
